@@ -1,0 +1,53 @@
+# Every target the README names. Needs only python3 (>= 3.11) and Go on the PATH; the rest installs itself.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV := $(PYTHON) -m uv
+export UV_PYTHON := $(shell command -v python3.11 2>/dev/null || command -v $(PYTHON))
+export UV_PYTHON_DOWNLOADS := never
+RUN := $(UV) run --frozen
+
+.PHONY: help setup build demo test lint unit e2e cluster-start cluster-stop cluster-status clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+setup: ## install uv (from PyPI) and the locked Python environment
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv
+	$(UV) sync --frozen
+
+build: setup ## build the pinned control-plane binaries (cached outside the clone; warm builds are skipped)
+	$(RUN) python -m tests.cluster build
+
+demo: build ## the local demo: control plane, node agent and a first Job, no Docker
+	$(RUN) python -m tests.cluster.demo
+
+test: build ## everything CI runs: lint, type checks, unit and e2e tests on the local control plane
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+	$(RUN) pytest
+
+lint: setup ## ruff and mypy only
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+
+unit: setup ## the fast unit tests
+	$(RUN) pytest tests/unit
+
+e2e: build ## the e2e tests (local control plane, or the cluster named by KUBECONFIG)
+	$(RUN) pytest tests/e2e
+
+cluster-start: build ## a local control plane in the background; prints how to use it with kubectl
+	$(RUN) python -m tests.cluster start
+
+cluster-stop: ## stop the background control plane
+	$(RUN) python -m tests.cluster stop
+
+cluster-status: ## is the background control plane running?
+	$(RUN) python -m tests.cluster status
+
+clean: ## remove local state (not the binary cache in ~/.cache/gallery-operator)
+	rm -rf .cluster .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,8 @@
+"""gallery-operator: declarative gallery and media downloads on Kubernetes."""
+
+API_GROUP = "gallery-operator.dev"
+API_VERSION = "v1alpha1"
+KIND = "GalleryDownload"
+PLURAL = "gallerydownloads"
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Fast tests of the pure core: no I/O, no cluster."""
