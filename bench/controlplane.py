@@ -69,9 +69,7 @@ def main() -> None:
         print(f"cold build total        {sum(seconds.values()):7.1f} s")
     times = warm_starts(options.rounds)
     median = statistics.median(times)
-    print(
-        f"warm start, ready API and node: median {median:.2f} s, max {max(times):.2f} s ({len(times)} runs)"
-    )
+    print(f"warm start, ready API and node: median {median:.2f} s, max {max(times):.2f} s ({len(times)} runs)")
     print(f"ratio to the {START_TARGET_SECONDS:.0f} s target: {median / START_TARGET_SECONDS:.2f}")
 
 

@@ -124,9 +124,7 @@ def build(module: Module, log: bool = True) -> Path:
             shutil.rmtree(target)
         staging.rename(target)
     if log:
-        print(
-            f"[build] {module.name} built in {time.monotonic() - started:.0f}s -> {target}", file=sys.stderr
-        )
+        print(f"[build] {module.name} built in {time.monotonic() - started:.0f}s -> {target}", file=sys.stderr)
     return target
 
 

@@ -50,9 +50,7 @@ def write_kubeconfig(path: Path, server: str, ca: Path, client: KeyPair, user: s
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [
-            {"name": "local", "cluster": {"server": server, "certificate-authority-data": _b64(ca)}}
-        ],
+        "clusters": [{"name": "local", "cluster": {"server": server, "certificate-authority-data": _b64(ca)}}],
         "users": [
             {
                 "name": user,
@@ -118,9 +116,7 @@ class LocalCluster:
         self.stop()
 
     def start(self) -> None:
-        binaries = {
-            name: build.binary(name) for name in ("etcd", "kube-apiserver", "kube-controller-manager")
-        }
+        binaries = {name: build.binary(name) for name in ("etcd", "kube-apiserver", "kube-controller-manager")}
         if self.with_s3:
             binaries["versitygw"] = build.binary("versitygw")
         started = time.monotonic()
@@ -131,9 +127,7 @@ class LocalCluster:
         self.kubeconfig = write_kubeconfig(
             self.workdir / "kubeconfig", self.server, self.pki.ca.cert, self.pki.admin, "admin"
         )
-        procs.wait_until(
-            self._ready, timeout=60, what=f"kube-apiserver /readyz (log: {self.log('apiserver')})"
-        )
+        procs.wait_until(self._ready, timeout=60, what=f"kube-apiserver /readyz (log: {self.log('apiserver')})")
         self._start_controller_manager(binaries["kube-controller-manager"])
         if self.with_s3:
             self._start_s3(binaries["versitygw"])

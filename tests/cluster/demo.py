@@ -27,9 +27,7 @@ def run_demo(cluster: LocalCluster) -> None:
     api = config.new_client_from_config(str(cluster.kubeconfig))
     core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
     core.create_namespace({"metadata": {"name": DEMO_NAMESPACE}})
-    wait_until(
-        lambda: core.list_namespaced_service_account(DEMO_NAMESPACE).items, 30, "default ServiceAccount"
-    )
+    wait_until(lambda: core.list_namespaced_service_account(DEMO_NAMESPACE).items, 30, "default ServiceAccount")
     core.create_namespaced_persistent_volume_claim(
         DEMO_NAMESPACE,
         {

@@ -111,9 +111,7 @@ class PodRunner:
         except Exception:
             log.exception("pod %s/%s: agent error", self.namespace, self.name)
             with contextlib.suppress(Exception):
-                self._patch_status(
-                    {"phase": "Failed", "reason": "NodeAgentError", "message": "see node agent log"}
-                )
+                self._patch_status({"phase": "Failed", "reason": "NodeAgentError", "message": "see node agent log"})
         finally:
             self.agent.forget(self.uid)
 
@@ -138,10 +136,7 @@ class PodRunner:
                 return
 
         containers = spec["containers"]
-        workers = [
-            threading.Thread(target=self._supervise, args=(c, volumes, policy), daemon=True)
-            for c in containers
-        ]
+        workers = [threading.Thread(target=self._supervise, args=(c, volumes, policy), daemon=True) for c in containers]
         # Container processes must be spawned by a thread that outlives them (PDEATHSIG is per thread),
         # so each supervisor thread spawns and waits for its own container.
         for worker in workers:
@@ -149,9 +144,7 @@ class PodRunner:
         for worker in workers:
             worker.join()
         codes = [self.statuses[c["name"]]["state"]["terminated"]["exitCode"] for c in containers]
-        self._finish(
-            "Succeeded" if all(code == 0 for code in codes) and not self.deadline_exceeded else "Failed"
-        )
+        self._finish("Succeeded" if all(code == 0 for code in codes) and not self.deadline_exceeded else "Failed")
 
     def _supervise(self, container: dict[str, Any], volumes: dict[str, Path], policy: str) -> None:
         while True:
@@ -182,13 +175,9 @@ class PodRunner:
             self._record_terminated(name, 137, "Killed", "", now())
             return 137
         env = self._environment(container)
-        argv = [
-            expand(part, env) for part in (container.get("command") or []) + (container.get("args") or [])
-        ]
+        argv = [expand(part, env) for part in (container.get("command") or []) + (container.get("args") or [])]
         if not argv:
-            self._record_terminated(
-                name, 128, "ContainerCannotRun", "no command: images are not run here", now()
-            )
+            self._record_terminated(name, 128, "ContainerCannotRun", "no command: images are not run here", now())
             return 128
         log_path = self.folder / f"{name}.log"
         termination = self.folder / f"{name}.termination-log"
@@ -210,11 +199,12 @@ class PodRunner:
         with self.lock:
             process = procs.spawn([sys.executable, str(PODEXEC), str(spec_path)], log_path, env=env)
             self.running[name] = process
-        self.statuses[name] = self._container_status(
-            container, {"running": {"startedAt": started}}, ready=True
-        )
+        self.statuses[name] = self._container_status(container, {"running": {"startedAt": started}}, ready=True)
         if not init:
-            self._patch_status(self._pod_status("Running"))
+            try:
+                self._patch_status(self._pod_status("Running"))
+            except Exception:
+                log.exception("pod %s/%s: cannot report Running", self.namespace, self.name)
         code = self._wait(process)
         with self.lock:
             self.running.pop(name, None)
@@ -266,9 +256,7 @@ class PodRunner:
         spec = container or {"name": name, "image": ""}
         self.statuses[name] = self._container_status(spec, {"terminated": terminated}, ready=False)
 
-    def _container_status(
-        self, container: dict[str, Any], state: dict[str, Any], ready: bool
-    ) -> dict[str, Any]:
+    def _container_status(self, container: dict[str, Any], state: dict[str, Any], ready: bool) -> dict[str, Any]:
         name = container["name"]
         return {
             "name": name,
@@ -292,9 +280,7 @@ class PodRunner:
             for c in containers
         ]
         ready = running and all(s["ready"] for s in statuses)
-        ready_reason = (
-            None if ready else ("PodCompleted" if phase in ("Succeeded", "Failed") else "ContainersNotReady")
-        )
+        ready_reason = None if ready else ("PodCompleted" if phase in ("Succeeded", "Failed") else "ContainersNotReady")
 
         def condition(kind: str, value: bool, reason: str | None = None) -> dict[str, Any]:
             item = {"type": kind, "status": "True" if value else "False", "lastTransitionTime": now()}
@@ -309,7 +295,6 @@ class PodRunner:
             "podIP": "127.0.0.1",
             "podIPs": [{"ip": "127.0.0.1"}],
             "startTime": self.started_at,
-            "qosClass": "BestEffort",
             "conditions": [
                 condition("PodScheduled", True),
                 condition("Initialized", initialized, "ContainersNotInitialized"),
@@ -350,9 +335,7 @@ class PodRunner:
 
     def _resource(self, container: dict[str, Any], ref: dict[str, Any]) -> str:
         kind, _, resource = ref["resource"].partition(".")
-        value = ((container.get("resources") or {}).get(kind) or {}).get(resource) or NODE_CAPACITY.get(
-            resource, "0"
-        )
+        value = ((container.get("resources") or {}).get(kind) or {}).get(resource) or NODE_CAPACITY.get(resource, "0")
         return str(value)
 
     def _key_ref(self, kind: str, ref: dict[str, Any]) -> str | None:
@@ -381,9 +364,7 @@ class PodRunner:
             for kind in ("secretRef", "configMapRef"):
                 if kind in source:
                     ref = source[kind]
-                    data = self.agent.read_data(
-                        kind[:-3], self.namespace, ref["name"], bool(ref.get("optional"))
-                    )
+                    data = self.agent.read_data(kind[:-3], self.namespace, ref["name"], bool(ref.get("optional")))
                     for key, raw in (data or {}).items():
                         env[prefix + key] = raw.decode(errors="replace")
         for item in container.get("env") or []:
@@ -457,10 +438,7 @@ class PodRunner:
         return files
 
     def _downward_files(self, source: dict[str, Any]) -> dict[str, bytes]:
-        return {
-            item["path"]: self._field(item["fieldRef"]["fieldPath"]).encode()
-            for item in source.get("items", [])
-        }
+        return {item["path"]: self._field(item["fieldRef"]["fieldPath"]).encode() for item in source.get("items", [])}
 
     def _volume(self, volume: dict[str, Any]) -> Path:
         folder: Path = self.folder / "volumes" / str(volume["name"])
@@ -481,14 +459,10 @@ class PodRunner:
             folder.chmod(0o777)
         elif "secret" in volume:
             source = volume["secret"]
-            self._write_files(
-                folder, self._projected_files("secret", source), source.get("defaultMode", 0o644)
-            )
+            self._write_files(folder, self._projected_files("secret", source), source.get("defaultMode", 0o644))
         elif "configMap" in volume:
             source = volume["configMap"]
-            self._write_files(
-                folder, self._projected_files("configMap", source), source.get("defaultMode", 0o644)
-            )
+            self._write_files(folder, self._projected_files("configMap", source), source.get("defaultMode", 0o644))
         elif "downwardAPI" in volume:
             source = volume["downwardAPI"]
             self._write_files(folder, self._downward_files(source), source.get("defaultMode", 0o644))
@@ -510,9 +484,7 @@ class PodRunner:
             raise NotReady(f"unsupported volume type in {volume['name']}")
         return folder
 
-    def _mounts(
-        self, container: dict[str, Any], volumes: dict[str, Path], termination: Path
-    ) -> list[dict[str, Any]]:
+    def _mounts(self, container: dict[str, Any], volumes: dict[str, Path], termination: Path) -> list[dict[str, Any]]:
         mounts = []
         for mount in container.get("volumeMounts") or []:
             source = volumes[mount["name"]]
@@ -763,9 +735,7 @@ class NodeAgent:
         self.register()
         threads = [
             threading.Thread(target=self._watch, args=("spec.nodeName=", self.schedule), daemon=True),
-            threading.Thread(
-                target=self._watch, args=(f"spec.nodeName={self.node_name}", self.run_pod), daemon=True
-            ),
+            threading.Thread(target=self._watch, args=(f"spec.nodeName={self.node_name}", self.run_pod), daemon=True),
         ]
         for thread in threads:
             thread.start()

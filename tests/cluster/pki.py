@@ -132,9 +132,7 @@ def create_pki(folder: Path) -> Pki:
 
     sa_key = _key()
     return Pki(
-        ca=KeyPair(
-            _write(folder / "ca.crt", _pem_cert(ca_cert)), _write(folder / "ca.key", _pem_key(ca_key))
-        ),
+        ca=KeyPair(_write(folder / "ca.crt", _pem_cert(ca_cert)), _write(folder / "ca.key", _pem_key(ca_key))),
         serving=pair("apiserver", _name("kube-apiserver"), server=True),
         admin=pair("admin", _name("admin", "system:masters")),
         controller_manager=pair("controller-manager", _name("system:kube-controller-manager")),

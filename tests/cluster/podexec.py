@@ -11,6 +11,7 @@ import ctypes
 import json
 import os
 import signal
+import stat
 import sys
 from pathlib import Path
 
@@ -38,12 +39,12 @@ def _mount(source: str | None, target: str, flags: int) -> None:
     )
 
 
-def _mountpoint(source: str, target: str) -> None:
+def _mountpoint(is_dir: bool, target: str) -> None:
     """Create an empty file or folder at ``target`` to bind ``source`` onto, as container runtimes do."""
     path = Path(target)
     if path.exists() or path.is_symlink():
         return
-    if Path(source).is_dir():
+    if is_dir:
         path.mkdir(parents=True, exist_ok=True)
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -54,11 +55,15 @@ def main() -> None:
     spec = json.loads(Path(sys.argv[1]).read_text())
     _check(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
     _mount(None, "/", MS_REC | MS_PRIVATE)
-    for mount in spec["mounts"]:
-        _mountpoint(mount["source"], mount["target"])
-        _mount(mount["source"], mount["target"], MS_BIND | MS_REC)
+    # Hold every source open first: a mount at /tmp would otherwise hide sources that live under /tmp.
+    sources = [os.open(m["source"], os.O_PATH | os.O_CLOEXEC) for m in spec["mounts"]]
+    for mount, fd in zip(spec["mounts"], sources, strict=True):
+        _mountpoint(stat.S_ISDIR(os.fstat(fd).st_mode), mount["target"])
+        _mount(f"/proc/self/fd/{fd}", mount["target"], MS_BIND | MS_REC)
         if mount.get("readOnly"):
             _mount(None, mount["target"], MS_REMOUNT | MS_BIND | MS_RDONLY)
+    for fd in sources:
+        os.close(fd)
     if spec.get("readOnlyRootFilesystem"):
         _mount(None, "/", MS_REMOUNT | MS_BIND | MS_RDONLY)
     os.chdir(spec.get("workingDir") or "/")

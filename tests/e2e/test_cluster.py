@@ -49,9 +49,7 @@ def job_condition(batch: client.BatchV1Api, namespace: str, name: str) -> str | 
     return None
 
 
-def wait_pod_phase(
-    core: client.CoreV1Api, namespace: str, name: str, phases: set[str], timeout: float = 60
-) -> Any:
+def wait_pod_phase(core: client.CoreV1Api, namespace: str, name: str, phases: set[str], timeout: float = 60) -> Any:
     wait_until(
         lambda: core.read_namespaced_pod(name, namespace).status.phase in phases,
         timeout,
@@ -94,9 +92,7 @@ def test_job_writes_into_pvc_and_completes(cluster: Cluster, namespace: str) -> 
 
 def test_failing_pod_fails_job_after_backoff_limit(cluster: Cluster, namespace: str) -> None:
     batch, core = client.BatchV1Api(cluster.api), client.CoreV1Api(cluster.api)
-    batch.create_namespaced_job(
-        namespace, job("failer", python_pod_spec("raise SystemExit(3)"), backoff_limit=1)
-    )
+    batch.create_namespaced_job(namespace, job("failer", python_pod_spec("raise SystemExit(3)"), backoff_limit=1))
     wait_until(lambda: job_condition(batch, namespace, "failer"), 120, what="Job failer to finish")
     status = batch.read_namespaced_job_status("failer", namespace).status
     assert job_condition(batch, namespace, "failer") == "Failed"
@@ -112,9 +108,7 @@ def test_deleting_owner_collects_children(cluster: Cluster, namespace: str) -> N
     core, batch = client.CoreV1Api(cluster.api), client.BatchV1Api(cluster.api)
     owner = core.create_namespaced_config_map(namespace, {"metadata": {"name": "owner"}})
     reference = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner.metadata.uid}
-    core.create_namespaced_config_map(
-        namespace, {"metadata": {"name": "child", "ownerReferences": [reference]}}
-    )
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "child", "ownerReferences": [reference]}})
     core.delete_namespaced_config_map("owner", namespace)
 
     wait_until(
@@ -197,9 +191,7 @@ def test_rbac_allows_only_what_a_role_grants(cluster: Cluster, namespace: str) -
 def test_node_agent_runs_pods_like_kubelet(cluster: Cluster, namespace: str) -> None:
     """One pod that checks, from inside, everything the project's Job pods rely on."""
     core = client.CoreV1Api(cluster.api)
-    core.create_namespaced_secret(
-        namespace, {"metadata": {"name": "creds"}, "stringData": {"user": "ann", "pw": "s3"}}
-    )
+    core.create_namespaced_secret(namespace, {"metadata": {"name": "creds"}, "stringData": {"user": "ann", "pw": "s3"}})
     core.create_namespaced_config_map(namespace, {"metadata": {"name": "settings"}, "data": {"mode": "fast"}})
     script = r"""
 import json, os, pathlib, ssl, urllib.request
@@ -330,9 +322,7 @@ def test_helm_installs_a_chart(cluster: Cluster, namespace: str, tmp_path: Any) 
     helm = str(build.binary("helm"))
     chart = tmp_path / "tiny"
     (chart / "templates").mkdir(parents=True)
-    (chart / "Chart.yaml").write_text(
-        "apiVersion: v2\nname: tiny\nversion: 0.1.0\nkubeVersion: '>=1.30.0-0'\n"
-    )
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: tiny\nversion: 0.1.0\nkubeVersion: '>=1.30.0-0'\n")
     (chart / "values.yaml").write_text("greeting: hello\n")
     (chart / "templates" / "cm.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n"

@@ -1,0 +1,1 @@
+"""The GalleryDownload API: pydantic models that generate the CRD."""

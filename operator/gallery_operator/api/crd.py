@@ -1,0 +1,163 @@
+"""Generate the GalleryDownload CustomResourceDefinition from the pydantic models (pure; no I/O).
+
+``python -m gallery_operator.api.crd [FILE ...]`` writes the YAML to each FILE (stdout without one).
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gallery_operator import API_GROUP, API_VERSION, KIND, PLURAL
+from gallery_operator.api.spec import GalleryDownloadSpec
+from gallery_operator.api.status import GalleryDownloadStatus
+
+SHORT_NAMES = ["gd", "gdl"]
+CATEGORIES = ["gallery"]
+GENERATED_HEADER = "# Generated from operator/gallery_operator/api by `make crds`. Do not edit.\n"
+
+PRINTER_COLUMNS = [
+    {"name": "Phase", "type": "string", "jsonPath": ".status.phase", "description": "Lifecycle phase"},
+    {
+        "name": "Progress",
+        "type": "string",
+        "jsonPath": ".status.progress.summary",
+        "description": "Items done",
+    },
+    {
+        "name": "Items",
+        "type": "integer",
+        "jsonPath": ".status.catalogue.items",
+        "description": "Stored files",
+    },
+    {"name": "Size", "type": "string", "jsonPath": ".status.catalogue.size", "description": "Stored bytes"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+
+# JSON-schema keywords Kubernetes' structural schemas do not accept, or that carry no meaning there.
+_DROP = {"title", "additionalProperties", "$defs", "examples"}
+
+
+def _resolve(node: Any, definitions: dict[str, Any]) -> Any:
+    """Inline $refs and turn pydantic's JSON schema into a Kubernetes structural schema."""
+    if isinstance(node, list):
+        return [_resolve(item, definitions) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = dict(node)
+    if "anyOf" in node:
+        options = [o for o in node.pop("anyOf") if o.get("type") != "null"]
+        if len(options) == 1:
+            # Optional[X]: the field is simply omitted when unset.
+            node = {**options[0], **node}
+        else:
+            # A union of scalars and lists (the passthrough values): keep any JSON value.
+            node["x-kubernetes-preserve-unknown-fields"] = True
+    if "$ref" in node:
+        # The field's own keywords (its description, its default) win over the referenced model's.
+        target = copy.deepcopy(definitions[node.pop("$ref").rsplit("/", 1)[-1]])
+        node = {**target, **node}
+    if "const" in node:
+        node["enum"] = [node.pop("const")]
+    default = node.get("default")
+    if isinstance(default, dict) or (default is None and "default" in node):
+        # Object defaults are applied by the models; an API-server default would need every nested field.
+        node.pop("default")
+    result: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _DROP and not (key == "additionalProperties" and isinstance(value, dict)):
+            continue
+        if key == "properties":
+            result[key] = {name: _resolve(schema, definitions) for name, schema in value.items()}
+        else:
+            result[key] = _resolve(value, definitions)
+    if result.get("type") == "object" and "properties" not in result and "additionalProperties" not in result:
+        result["x-kubernetes-preserve-unknown-fields"] = True
+    if "enum" in result and "type" not in result:
+        result["type"] = "string"
+    return result
+
+
+def openapi_schema(model: type[Any]) -> dict[str, Any]:
+    """The structural OpenAPI v3 schema of a pydantic model, descriptions included."""
+    schema = model.model_json_schema(by_alias=True, mode="validation")
+    resolved: dict[str, Any] = _resolve(schema, schema.get("$defs", {}))
+    return resolved
+
+
+def _status_schema() -> dict[str, Any]:
+    schema = openapi_schema(GalleryDownloadStatus)
+    conditions = schema["properties"]["conditions"]
+    conditions["x-kubernetes-list-type"] = "map"
+    conditions["x-kubernetes-list-map-keys"] = ["type"]
+    return schema
+
+
+def build_crd() -> dict[str, Any]:
+    """The CustomResourceDefinition manifest."""
+    spec_schema = openapi_schema(GalleryDownloadSpec)
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{PLURAL}.{API_GROUP}",
+            "labels": {"app.kubernetes.io/name": "gallery-operator", "app.kubernetes.io/component": "crd"},
+        },
+        "spec": {
+            "group": API_GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": KIND,
+                "listKind": f"{KIND}List",
+                "plural": PLURAL,
+                "singular": KIND.lower(),
+                "shortNames": SHORT_NAMES,
+                "categories": CATEGORIES,
+            },
+            "versions": [
+                {
+                    "name": API_VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": "A declarative download of galleries and media into a PVC or S3.",
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": spec_schema,
+                                "status": _status_schema(),
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def render_crd() -> str:
+    return GENERATED_HEADER + yaml.safe_dump(build_crd(), sort_keys=False, width=120)
+
+
+def main(argv: list[str]) -> int:
+    text = render_crd()
+    if len(argv) == 1:
+        sys.stdout.write(text)
+    for path in argv[1:]:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))

@@ -1,0 +1,78 @@
+"""Operator settings, read once from GALLERY_OPERATOR_* environment variables; each is documented here."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "GALLERY_OPERATOR_"
+
+
+class Settings(BaseModel):
+    """Every knob of the operator. The Helm chart sets them from values.yaml."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    namespaces: tuple[str, ...] = ()
+    """Namespaces to watch (comma-separated); empty watches all namespaces (cluster-wide mode)."""
+    max_active: Annotated[int, Field(ge=1)] = 20
+    """Downloads running at once in the whole cluster; the rest wait in phase Queued."""
+    max_active_per_namespace: Annotated[int, Field(ge=1)] = 5
+    """Downloads running at once in one namespace."""
+    worker_image: str = "ghcr.io/gallery-operator/gallery-operator:0.1.0"
+    """Image of the worker pods (the same image as the operator)."""
+    worker_image_pull_policy: str = "IfNotPresent"
+    """imagePullPolicy of the worker container."""
+    worker_cpu_request: str = "100m"
+    """Default CPU request of a worker (a download's spec.resources overrides it)."""
+    worker_memory_request: str = "128Mi"
+    """Default memory request of a worker."""
+    worker_memory_limit: str = "512Mi"
+    """Default memory limit of a worker."""
+    worker_scratch_limit: str = "2Gi"
+    """sizeLimit of the worker's scratch emptyDir (engine caches, partial files before upload)."""
+    report_url: str = "http://gallery-operator.gallery-operator.svc:8082/report"
+    """URL workers post progress to (the operator's report endpoint, reached through its Service)."""
+    report_port: Annotated[int, Field(ge=1, le=65535)] = 8082
+    """Port of the report endpoint."""
+    report_audience: str = "gallery-operator.dev"
+    """Audience of the service-account token a worker presents; the API server refuses such tokens."""
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    """Port of the Prometheus /metrics endpoint (0 disables it)."""
+    health_port: Annotated[int, Field(ge=0, le=65535)] = 8081
+    """Port of /healthz (liveness) and /readyz (readiness)."""
+    job_ttl_seconds: Annotated[int, Field(ge=0)] = 3600
+    """Finished Jobs and their pods are removed this long after they end; the status keeps the record."""
+    concurrency: Annotated[int, Field(ge=1, le=256)] = 16
+    """Reconciles running at once."""
+    resync_seconds: Annotated[float, Field(gt=0)] = 300.0
+    """Every download is reconciled at least this often, even without events."""
+    allow_private_networks: bool = False
+    """Let workers reach private, loopback and link-local addresses (needed for in-cluster or test sites)."""
+    allowed_domains: tuple[str, ...] = ()
+    """If set, URLs must be on one of these domains (a domain also allows its subdomains)."""
+    denied_domains: tuple[str, ...] = ()
+    """URLs on these domains (and their subdomains) are refused."""
+
+    @field_validator("namespaces", "allowed_domains", "denied_domains", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from the environment; a bad value raises ValueError naming the variable."""
+    source = os.environ if environ is None else environ
+    values = {key[len(ENV_PREFIX) :].lower(): value for key, value in source.items() if key.startswith(ENV_PREFIX)}
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{ENV_PREFIX}{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in error.errors()
+        )
+        raise ValueError(f"invalid operator settings: {problems}") from error

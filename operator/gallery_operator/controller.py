@@ -1,0 +1,343 @@
+"""The reconcile loop: a de-duplicating work queue of downloads and the level-based reconcile of one download.
+
+Events (a download, its Job, a worker report) only enqueue the download's key. Workers take keys one at a
+time per key, read the cached state (kopf indexes), decide with the pure core and apply idempotently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from gallery_operator import kube, metrics
+from gallery_operator.api.spec import parse_spec
+from gallery_operator.config import Settings
+from gallery_operator.jobs import Download, build_job, build_pvc, job_name, run_id
+from gallery_operator.queue import Candidate, admit
+from gallery_operator.status import TERMINAL_PHASES, Observation, compute_status, job_state
+from gallery_operator.workerconfig import Report
+
+log = logging.getLogger(__name__)
+Key = tuple[str, str]
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _seconds_between(start: str | None, end: str | None) -> float | None:
+    if not start or not end:
+        return None
+    parse = datetime.datetime.fromisoformat
+    return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
+
+
+def describe_validation(error: ValidationError) -> str:
+    """One line naming each bad field of the spec and what is wrong with it."""
+    parts = []
+    for problem in error.errors():
+        where = ".".join(str(p) for p in problem["loc"])
+        parts.append(f"spec.{where}: {problem['msg']}" if where else problem["msg"])
+    return "; ".join(parts)
+
+
+def status_patch(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch turning ``before`` into ``after`` at the top level (removed keys become null)."""
+    patch: dict[str, Any] = {k: v for k, v in after.items() if before.get(k) != v}
+    patch |= {k: None for k in before if k not in after}
+    return patch
+
+
+@dataclass
+class Controller:
+    settings: Settings
+    downloads: kopf.Index[Any, Any]
+    """Index: (namespace, name) -> [download snapshot]."""
+    jobs: kopf.Index[Any, Any]
+    """Index: download uid -> [job snapshot]."""
+    reports: dict[Key, Report] = field(default_factory=dict)
+    _queue: asyncio.Queue[Key] = field(default_factory=asyncio.Queue)
+    _queued: set[Key] = field(default_factory=set)
+    _busy: set[Key] = field(default_factory=set)
+    _dirty: set[Key] = field(default_factory=set)
+    _reserved: dict[Key, str] = field(default_factory=dict)
+    _parsed: dict[tuple[str, int], Download | str] = field(default_factory=dict)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    # -- queue -------------------------------------------------------------------------------------
+
+    def enqueue(self, key: Key) -> None:
+        if key in self._busy:
+            self._dirty.add(key)
+        elif key not in self._queued:
+            self._queued.add(key)
+            self._queue.put_nowait(key)
+
+    def enqueue_after(self, key: Key, delay: float) -> None:
+        asyncio.get_running_loop().call_later(delay, self.enqueue, key)
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._work(), name=f"reconciler-{i}") for i in range(self.settings.concurrency)
+        ]
+        self._tasks.append(asyncio.create_task(self._resync(), name="resync"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def alive(self) -> bool:
+        return bool(self._tasks) and not any(t.done() for t in self._tasks)
+
+    async def _resync(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.resync_seconds)
+            for key, _ in list(self.downloads.items()):
+                self.enqueue(key)
+
+    async def _work(self) -> None:
+        failures: dict[Key, int] = {}
+        while True:
+            key = await self._queue.get()
+            self._queued.discard(key)
+            self._busy.add(key)
+            started = time.perf_counter()
+            try:
+                await self.reconcile(key)
+                failures.pop(key, None)
+            except Exception:
+                metrics.RECONCILE_ERRORS.inc()
+                failures[key] = failures.get(key, 0) + 1
+                delay = min(60.0, 0.5 * 2 ** failures[key])
+                log.exception("reconcile of %s/%s failed; retrying in %.1fs", *key, delay)
+                self.enqueue_after(key, delay)
+            finally:
+                metrics.RECONCILE.observe(time.perf_counter() - started)
+                self._busy.discard(key)
+                if key in self._dirty:
+                    self._dirty.discard(key)
+                    self.enqueue(key)
+
+    # -- cached state ------------------------------------------------------------------------------
+
+    def _snapshot(self, key: Key) -> dict[str, Any] | None:
+        values = list(self.downloads.get(key, []))
+        return values[0] if values else None
+
+    def _parse(self, snapshot: Mapping[str, Any]) -> Download | str:
+        """The parsed download, or the validation message; cached per (uid, generation)."""
+        cache_key = (snapshot["uid"], snapshot["generation"])
+        if cache_key not in self._parsed:
+            try:
+                spec = parse_spec(snapshot["spec"])
+            except ValidationError as error:
+                self._parsed[cache_key] = describe_validation(error)
+            else:
+                self._parsed[cache_key] = Download(
+                    namespace=snapshot["namespace"],
+                    name=snapshot["name"],
+                    uid=snapshot["uid"],
+                    generation=snapshot["generation"],
+                    created=snapshot["created"],
+                    spec=spec,
+                )
+        return self._parsed[cache_key]
+
+    def _jobs_of(self, uid: str) -> list[dict[str, Any]]:
+        return list(self.jobs.get(uid, []))
+
+    def _active_by_namespace(self) -> dict[str, int]:
+        active: dict[str, int] = {}
+        seen: set[Key] = set()
+        for _, values in self.jobs.items():
+            for job in values:
+                if job_state(job["job"])[0] in ("Pending", "Running"):
+                    key = (job["namespace"], job["name"])
+                    seen.add(key)
+                    active[job["namespace"]] = active.get(job["namespace"], 0) + 1
+        for (namespace, _), name in self._reserved.items():
+            if (namespace, name) not in seen:
+                active[namespace] = active.get(namespace, 0) + 1
+        return active
+
+    def _waiting(self) -> list[Candidate]:
+        """Every download that wants a Job and has none: the admission queue, rebuilt from the cache."""
+        waiting = []
+        for key, values in list(self.downloads.items()):
+            for snapshot in values:
+                if snapshot["deleting"] or key in self._reserved:
+                    continue
+                download = self._parse(snapshot)
+                if isinstance(download, str) or download.spec.suspend:
+                    continue
+                name = job_name(download)
+                status = snapshot["status"]
+                if status.get("jobName") == name and status.get("phase") in TERMINAL_PHASES:
+                    continue
+                if any(j["name"] == name for j in self._jobs_of(download.uid)):
+                    continue
+                waiting.append(
+                    Candidate.of(download.namespace, download.name, download.spec.priority, download.created)
+                )
+        return waiting
+
+    def phases(self) -> list[str]:
+        return [s["status"].get("phase", "Pending") for _, values in list(self.downloads.items()) for s in values]
+
+    def wake_queue(self) -> None:
+        """A slot may have freed: reconsider every waiting download."""
+        for candidate in self._waiting():
+            self.enqueue(candidate.key)
+
+    # -- reports -----------------------------------------------------------------------------------
+
+    def accept_report(self, key: Key, report: Report) -> None:
+        current = self.reports.get(key)
+        if current is not None and current.final and current.run == report.run and not report.final:
+            return  # a late progress report must not undo the final one
+        self.reports[key] = report
+        self.enqueue(key)
+
+    # -- reconcile ---------------------------------------------------------------------------------
+
+    async def reconcile(self, key: Key) -> None:
+        snapshot = self._snapshot(key)
+        if snapshot is None:
+            self.reports.pop(key, None)
+            self._reserved.pop(key, None)
+            return
+        if snapshot["deleting"]:
+            return
+        previous: dict[str, Any] = snapshot["status"]
+        parsed = self._parse(snapshot)
+        stamp = now()
+        if isinstance(parsed, str):
+            observation = Observation(generation=snapshot["generation"], now=stamp, invalid=parsed)
+            await self._write_status(snapshot, previous, compute_status(previous, observation))
+            return
+        download = parsed
+        name = job_name(download)
+        jobs = self._jobs_of(download.uid)
+        for stale in (j for j in jobs if j["name"] != name):
+            log.info("spec changed: deleting Job %s of an earlier run", stale["name"])
+            await asyncio.to_thread(kube.delete_job, download.namespace, stale["name"])
+        current = next((j for j in jobs if j["name"] == name), None)
+        if current is not None or self._reserved.get(key) != name:
+            self._reserved.pop(key, None)
+        run = run_id(download)
+        report = self.reports.get(key)
+        if report is not None and report.run != run:
+            report = None
+
+        observation = Observation(generation=download.generation, now=stamp, suspended=download.spec.suspend)
+        finished = previous.get("jobName") == name and previous.get("phase") in TERMINAL_PHASES
+        if current is not None:
+            job = current["job"]
+            suspended_now = bool((job.get("spec") or {}).get("suspend"))
+            if download.spec.suspend != suspended_now and job_state(job)[0] not in ("Complete", "Failed"):
+                await asyncio.to_thread(kube.set_job_suspended, download.namespace, name, download.spec.suspend)
+            if job_state(job)[0] in ("Complete", "Failed") and (report is None or not report.final):
+                report = await self._final_report(download, name, run) or report
+            observation = Observation(
+                generation=download.generation,
+                now=stamp,
+                job_name=name,
+                job=job,
+                report=report,
+                suspended=download.spec.suspend,
+            )
+        elif self._reserved.get(key) == name:
+            observation = Observation(generation=download.generation, now=stamp, job_name=name, report=report)
+        elif finished or download.spec.suspend:
+            pass
+        else:
+            decision = admit(
+                self._waiting(),
+                self._active_by_namespace(),
+                self.settings.max_active,
+                self.settings.max_active_per_namespace,
+            )
+            if key in decision.admitted:
+                await self._start_run(download)
+                waited = _seconds_between(previous.get("queuedAt"), stamp)
+                metrics.QUEUE_WAIT.observe(waited or 0.0)
+                observation = Observation(generation=download.generation, now=stamp, job_name=name, report=report)
+            else:
+                observation = Observation(
+                    generation=download.generation, now=stamp, queue_position=decision.positions.get(key, 0)
+                )
+        status = compute_status(previous, observation)
+        await self._write_status(snapshot, previous, status)
+
+    async def _start_run(self, download: Download) -> None:
+        pvc = build_pvc(download)
+        if pvc is not None:
+            await asyncio.to_thread(kube.create_pvc, pvc)
+        job = build_job(download, self.settings)
+        self._reserved[download.key] = job["metadata"]["name"]
+        created = await asyncio.to_thread(kube.create_job, job)
+        if created:
+            log.info("created Job %s", job["metadata"]["name"])
+
+    async def _final_report(self, download: Download, name: str, run: str) -> Report | None:
+        """The last worker's termination message, when the live report missed the end."""
+        messages = await asyncio.to_thread(kube.termination_messages, download.namespace, name)
+        for _, message in reversed(messages):
+            try:
+                report = Report.model_validate(json.loads(message))
+            except (ValueError, ValidationError):
+                continue
+            if report.run == run:
+                self.reports[download.key] = report
+                return report
+        return None
+
+    async def _write_status(self, snapshot: dict[str, Any], previous: dict[str, Any], status: dict[str, Any]) -> None:
+        patch = status_patch(previous, status)
+        if not patch:
+            return
+        namespace, name = snapshot["namespace"], snapshot["name"]
+        await asyncio.to_thread(kube.patch_status, namespace, name, patch)
+        before, after = previous.get("phase"), status.get("phase")
+        if before != after:
+            await self._on_transition(snapshot, previous, status)
+
+    async def _on_transition(self, snapshot: dict[str, Any], previous: dict[str, Any], status: dict[str, Any]) -> None:
+        phase = status["phase"]
+        reason = next((c["reason"] for c in status["conditions"] if c["type"] == "Ready"), phase)
+        kind = "Warning" if phase == "Failed" else "Normal"
+        message = f"{previous.get('phase', 'New')} -> {phase}: {status.get('message', '')}"
+        await asyncio.to_thread(kube.post_event, snapshot, kind, reason, message)
+        log.info(
+            "%s/%s: %s",
+            snapshot["namespace"],
+            snapshot["name"],
+            message,
+            extra={"k8s": {k: snapshot[k] for k in ("namespace", "name", "uid")}},
+        )
+        if phase in TERMINAL_PHASES:
+            duration = _seconds_between(status.get("startedAt"), status.get("finishedAt"))
+            if duration is not None:
+                metrics.RUN_DURATION.labels(result=phase).observe(duration)
+            progress = status.get("progress") or {}
+            metrics.ITEMS.inc(progress.get("itemsDone", 0))
+            metrics.BYTES.inc(progress.get("bytesDone", 0))
+            for failure in status.get("failures") or []:
+                metrics.ERRORS.labels(reason=failure["reason"]).inc()
+            if phase == "Failed" and not status.get("failures"):
+                metrics.ERRORS.labels(reason=reason).inc()
+        if phase in TERMINAL_PHASES | {"Suspended"}:
+            self.wake_queue()

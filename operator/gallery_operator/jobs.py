@@ -1,0 +1,308 @@
+"""Pure builders: names, labels and the Job (plus the PVC from a template) for one download run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from gallery_operator import API_GROUP, API_VERSION, KIND
+from gallery_operator.api.spec import GalleryDownloadSpec
+from gallery_operator.config import Settings
+from gallery_operator.workerconfig import (
+    CONFIG_ENV,
+    COOKIES_FILE,
+    COOKIES_MOUNT,
+    DATA_MOUNT,
+    EXIT_PERMANENT,
+    PASSWORD_ENV,
+    SCRATCH_MOUNT,
+    TOKEN_FILE,
+    TOKEN_MOUNT,
+    USERNAME_ENV,
+    Egress,
+    PvcStorage,
+    S3Storage,
+    WorkerConfig,
+)
+
+LABEL_NAME = "app.kubernetes.io/name"
+LABEL_COMPONENT = "app.kubernetes.io/component"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_DOWNLOAD = f"{API_GROUP}/download"
+LABEL_DOWNLOAD_UID = f"{API_GROUP}/download-uid"
+LABEL_RUN = f"{API_GROUP}/run"
+MANAGED_BY = "gallery-operator"
+WORKER_CONTAINER = "worker"
+MAX_NAME = 63
+RUN_ID_LENGTH = 10
+WORKER_UID = 65532
+
+# Spec fields that do not change what a run downloads: editing them must not start a new run.
+RUN_NEUTRAL_FIELDS = frozenset({"suspend", "priority", "deletion_policy"})
+
+
+@dataclass(frozen=True)
+class Download:
+    """The identity and parsed spec of one GalleryDownload."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    created: str
+    spec: GalleryDownloadSpec
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+
+def run_id(download: Download) -> str:
+    """A deterministic id of what a run downloads: the same spec, the same Job name; a change, a new one."""
+    fields = download.spec.model_dump(mode="json", by_alias=True, exclude=set(RUN_NEUTRAL_FIELDS))
+    canonical = json.dumps({"uid": download.uid, "spec": fields}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:RUN_ID_LENGTH]
+
+
+def label_value(text: str) -> str:
+    """A label value (63 characters at most); long names keep a prefix and gain a hash to stay unique."""
+    if len(text) <= MAX_NAME:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    return f"{text[: MAX_NAME - 9].rstrip('-.')}-{digest}"
+
+
+def job_name(download: Download) -> str:
+    """`<name>-<run id>`, trimmed so the Job name (also a pod label value) fits in 63 characters."""
+    suffix = f"-{run_id(download)}"
+    return download.name[: MAX_NAME - len(suffix)].rstrip("-.") + suffix
+
+
+def pvc_template_name(download: Download) -> str:
+    return download.name[: 253 - len("-data")] + "-data"
+
+
+def download_labels(download: Download) -> dict[str, str]:
+    """Labels on everything the operator creates for a download (selectors and `kubectl get -l` use them)."""
+    return {
+        LABEL_NAME: "gallery-operator",
+        LABEL_MANAGED_BY: MANAGED_BY,
+        LABEL_DOWNLOAD: label_value(download.name),
+        LABEL_DOWNLOAD_UID: download.uid,
+    }
+
+
+def owner_reference(download: Download) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{API_GROUP}/{API_VERSION}",
+        "kind": KIND,
+        "name": download.name,
+        "uid": download.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def storage_for(download: Download) -> PvcStorage | S3Storage:
+    target = download.spec.target
+    if target.s3 is not None:
+        s3 = target.s3
+        return S3Storage(
+            bucket=s3.bucket,
+            prefix=s3.prefix or f"{download.namespace}/{download.name}",
+            endpoint=s3.endpoint,
+            region=s3.region,
+            force_path_style=s3.force_path_style,
+        )
+    assert target.pvc is not None
+    claim = target.pvc.claim_name or pvc_template_name(download)
+    return PvcStorage(location=f"pvc://{claim}/{_sub_path(download)}")
+
+
+def _sub_path(download: Download) -> str:
+    assert download.spec.target.pvc is not None
+    return download.spec.target.pvc.sub_path or download.name
+
+
+def worker_config(download: Download, settings: Settings) -> WorkerConfig:
+    return WorkerConfig(
+        namespace=download.namespace,
+        name=download.name,
+        uid=download.uid,
+        run=run_id(download),
+        spec=download.spec,
+        storage=storage_for(download),
+        egress=Egress(
+            allow_private_networks=settings.allow_private_networks,
+            allowed_domains=list(settings.allowed_domains),
+            denied_domains=list(settings.denied_domains),
+        ),
+        report_url=settings.report_url or None,
+    )
+
+
+def _resources(download: Download, settings: Settings) -> dict[str, Any]:
+    requests = {"cpu": settings.worker_cpu_request, "memory": settings.worker_memory_request}
+    limits = {"memory": settings.worker_memory_limit}
+    requests |= download.spec.resources.requests
+    limits |= download.spec.resources.limits
+    return {"requests": requests, "limits": limits}
+
+
+def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def _credentials(
+    download: Download,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Env, volumes and mounts that bring the referenced Secrets into the pod (never their values)."""
+    env: list[dict[str, Any]] = []
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    auth = download.spec.auth
+    if auth and auth.cookies_secret:
+        items = [{"key": auth.cookies_secret.key, "path": COOKIES_FILE}]
+        volumes.append(
+            {
+                "name": "cookies",
+                "secret": {"secretName": auth.cookies_secret.name, "items": items, "defaultMode": 0o440},
+            }
+        )
+        mounts.append({"name": "cookies", "mountPath": COOKIES_MOUNT, "readOnly": True})
+    if auth and auth.username_secret and auth.password_secret:
+        env.append(_secret_env(USERNAME_ENV, auth.username_secret.name, auth.username_secret.key))
+        env.append(_secret_env(PASSWORD_ENV, auth.password_secret.name, auth.password_secret.key))
+    s3 = download.spec.target.s3
+    if s3 and s3.credentials_secret:
+        ref = s3.credentials_secret
+        env.append(_secret_env("AWS_ACCESS_KEY_ID", ref.name, ref.access_key_id_key))
+        env.append(_secret_env("AWS_SECRET_ACCESS_KEY", ref.name, ref.secret_access_key_key))
+    return env, volumes, mounts
+
+
+def build_job(download: Download, settings: Settings) -> dict[str, Any]:
+    """The Job of the download's current run: one worker pod, hardened, retried up to spec.backoffLimit."""
+    spec = download.spec
+    labels = download_labels(download) | {LABEL_COMPONENT: "worker", LABEL_RUN: run_id(download)}
+    config = worker_config(download, settings)
+    env = [
+        {"name": CONFIG_ENV, "value": config.model_dump_json(by_alias=True, exclude_defaults=False)},
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "HOME", "value": SCRATCH_MOUNT},
+        {"name": "XDG_CACHE_HOME", "value": f"{SCRATCH_MOUNT}/cache"},
+        {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
+    ]
+    secret_env, volumes, mounts = _credentials(download)
+    env += secret_env
+    volumes += [
+        {"name": "scratch", "emptyDir": {"sizeLimit": settings.worker_scratch_limit}},
+        {
+            "name": "report-token",
+            "projected": {
+                "sources": [
+                    {
+                        "serviceAccountToken": {
+                            "audience": settings.report_audience,
+                            "expirationSeconds": 3600,
+                            "path": TOKEN_FILE,
+                        }
+                    }
+                ]
+            },
+        },
+    ]
+    mounts += [
+        {"name": "scratch", "mountPath": SCRATCH_MOUNT},
+        {"name": "report-token", "mountPath": TOKEN_MOUNT, "readOnly": True},
+    ]
+    if spec.target.pvc is not None:
+        claim = spec.target.pvc.claim_name or pvc_template_name(download)
+        volumes.append({"name": "data", "persistentVolumeClaim": {"claimName": claim}})
+        mounts.append({"name": "data", "mountPath": DATA_MOUNT, "subPath": _sub_path(download)})
+    container = {
+        "name": WORKER_CONTAINER,
+        "image": settings.worker_image,
+        "imagePullPolicy": settings.worker_image_pull_policy,
+        "command": ["python", "-m", "gallery_operator.worker"],
+        "env": env,
+        "volumeMounts": mounts,
+        "resources": _resources(download, settings),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    job_spec: dict[str, Any] = {
+        "backoffLimit": spec.backoff_limit,
+        "ttlSecondsAfterFinished": settings.job_ttl_seconds,
+        "podFailurePolicy": {
+            "rules": [
+                {
+                    "action": "FailJob",
+                    "onExitCodes": {
+                        "containerName": WORKER_CONTAINER,
+                        "operator": "In",
+                        "values": [EXIT_PERMANENT],
+                    },
+                },
+                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+            ]
+        },
+        "template": {
+            "metadata": {"labels": labels},
+            "spec": {
+                "restartPolicy": "Never",
+                "automountServiceAccountToken": False,
+                "enableServiceLinks": False,
+                "securityContext": {
+                    "runAsNonRoot": True,
+                    "runAsUser": WORKER_UID,
+                    "runAsGroup": WORKER_UID,
+                    "fsGroup": WORKER_UID,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
+                "containers": [container],
+                "volumes": volumes,
+            },
+        },
+    }
+    if spec.limits.active_deadline_seconds:
+        job_spec["activeDeadlineSeconds"] = spec.limits.active_deadline_seconds
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name(download),
+            "namespace": download.namespace,
+            "labels": labels,
+            "ownerReferences": [owner_reference(download)],
+        },
+        "spec": job_spec,
+    }
+
+
+def build_pvc(download: Download) -> dict[str, Any] | None:
+    """The claim from spec.target.pvc.template, or None; owned by the download only under policy Delete."""
+    pvc = download.spec.target.pvc
+    if pvc is None or pvc.template is None:
+        return None
+    metadata: dict[str, Any] = {
+        "name": pvc_template_name(download),
+        "namespace": download.namespace,
+        "labels": download_labels(download) | {LABEL_COMPONENT: "data"},
+    }
+    if download.spec.deletion_policy == "Delete":
+        metadata["ownerReferences"] = [owner_reference(download)]
+    spec: dict[str, Any] = {
+        "accessModes": list(pvc.template.access_modes),
+        "resources": {"requests": {"storage": pvc.template.size}},
+    }
+    if pvc.template.storage_class_name:
+        spec["storageClassName"] = pvc.template.storage_class_name
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": metadata, "spec": spec}

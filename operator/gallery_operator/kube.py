@@ -1,0 +1,131 @@
+"""The only module that talks to the Kubernetes API (synchronous client; callers run it in threads)."""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import logging
+import os
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+from gallery_operator import API_GROUP, API_VERSION, KIND, PLURAL
+
+log = logging.getLogger(__name__)
+
+
+@functools.cache
+def api() -> client.ApiClient:
+    """One shared client: in-cluster credentials when running in a pod, the kubeconfig otherwise."""
+    configuration = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=configuration)
+    except config.ConfigException:
+        config.load_kube_config(client_configuration=configuration)
+    configuration.connection_pool_maxsize = 64
+    return client.ApiClient(configuration)
+
+
+def _ignore(statuses: tuple[int, ...], call: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return call(*args, **kwargs)
+    except ApiException as error:
+        if error.status in statuses:
+            return None
+        raise
+
+
+def create_job(job: dict[str, Any]) -> bool:
+    """Create the Job; an existing Job of the same name counts as success. True if this call created it."""
+    batch = client.BatchV1Api(api())
+    created = _ignore((409,), batch.create_namespaced_job, job["metadata"]["namespace"], job)
+    return created is not None
+
+
+def create_pvc(pvc: dict[str, Any]) -> None:
+    core = client.CoreV1Api(api())
+    _ignore((409,), core.create_namespaced_persistent_volume_claim, pvc["metadata"]["namespace"], pvc)
+
+
+def delete_job(namespace: str, name: str) -> None:
+    """Delete a Job and (in the background) its pods; an absent Job is fine."""
+    batch = client.BatchV1Api(api())
+    _ignore((404,), batch.delete_namespaced_job, name, namespace, propagation_policy="Background")
+
+
+def set_job_suspended(namespace: str, name: str, suspended: bool) -> None:
+    batch = client.BatchV1Api(api())
+    _ignore((404,), batch.patch_namespaced_job, name, namespace, {"spec": {"suspend": suspended}})
+
+
+def patch_status(namespace: str, name: str, patch: dict[str, Any]) -> None:
+    """Merge-patch the status subresource; a download deleted meanwhile is fine."""
+    custom = client.CustomObjectsApi(api())
+    _ignore(
+        (404,),
+        custom.patch_namespaced_custom_object_status,
+        API_GROUP,
+        API_VERSION,
+        namespace,
+        PLURAL,
+        name,
+        {"status": patch},
+    )
+
+
+def termination_messages(namespace: str, job_name: str) -> list[tuple[str, str]]:
+    """(pod start time, termination message) of the worker container of each of the Job's pods."""
+    core = client.CoreV1Api(api())
+    pods = core.list_namespaced_pod(namespace, label_selector=f"job-name={job_name}").items
+    messages = []
+    for pod in pods:
+        for container in pod.status.container_statuses or []:
+            terminated = container.state.terminated if container.state else None
+            if terminated is not None and terminated.message:
+                started = terminated.started_at.isoformat() if terminated.started_at else ""
+                messages.append((started, terminated.message))
+    return sorted(messages)
+
+
+def review_token(token: str, audience: str) -> dict[str, Any] | None:
+    """TokenReview: the authenticated user (name, extra) of a bound token for ``audience``, or None."""
+    auth = client.AuthenticationV1Api(api())
+    review = auth.create_token_review({"spec": {"token": token, "audiences": [audience]}})
+    status = review.status
+    if not status or not status.authenticated or audience not in (status.audiences or []):
+        return None
+    return {"username": status.user.username, "extra": dict(status.user.extra or {})}
+
+
+def read_pod(namespace: str, name: str) -> Any:
+    return _ignore((404,), client.CoreV1Api(api()).read_namespaced_pod, name, namespace)
+
+
+def post_event(reference: dict[str, Any], kind: str, reason: str, message: str) -> None:
+    """A core/v1 Event on the download, as `kubectl describe` shows them; failing to post is only logged."""
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    event = {
+        "metadata": {"generateName": f"{reference['name']}.", "namespace": reference["namespace"]},
+        "involvedObject": {
+            "apiVersion": f"{API_GROUP}/{API_VERSION}",
+            "kind": KIND,
+            "name": reference["name"],
+            "namespace": reference["namespace"],
+            "uid": reference["uid"],
+        },
+        "type": kind,
+        "reason": reason,
+        "message": message[:1024],
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "count": 1,
+        "source": {"component": "gallery-operator"},
+        "reportingComponent": "gallery-operator.dev/operator",
+        "reportingInstance": os.environ.get("HOSTNAME", "gallery-operator"),
+    }
+    try:
+        client.CoreV1Api(api()).create_namespaced_event(reference["namespace"], event)
+    except ApiException as error:
+        log.warning("cannot post event %s on %s/%s: %s", reason, reference["namespace"], reference["name"], error)

@@ -1,0 +1,59 @@
+"""Prometheus metrics of the operator (served on /metrics)."""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Iterator
+
+from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from gallery_operator.api.status import Phase
+
+PHASES: tuple[Phase, ...] = ("Pending", "Queued", "Running", "Succeeded", "Failed", "Suspended")
+
+QUEUE_WAIT = Histogram(
+    "gallery_operator_queue_wait_seconds",
+    "Time a download waited in phase Queued before its Job was created.",
+    buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 14400),
+)
+RUN_DURATION = Histogram(
+    "gallery_operator_run_duration_seconds",
+    "Duration of finished runs, from Job creation to the end.",
+    ["result"],
+    buckets=(1, 5, 15, 60, 300, 900, 3600, 14400, 86400),
+)
+ITEMS = Counter("gallery_operator_items_total", "Items stored by finished runs.")
+BYTES = Counter("gallery_operator_bytes_total", "Bytes stored by finished runs.")
+ERRORS = Counter("gallery_operator_errors_total", "Failures reported, by stable reason.", ["reason"])
+RECONCILE = Histogram(
+    "gallery_operator_reconcile_duration_seconds",
+    "Time of one reconcile of one download.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+RECONCILE_ERRORS = Counter("gallery_operator_reconcile_errors_total", "Reconciles that raised and were retried.")
+
+
+class PhaseCollector(Collector):
+    """Downloads by phase, counted at scrape time from the operator's cache (no bookkeeping to drift)."""
+
+    def __init__(self, phases: Callable[[], Iterable[str]]) -> None:
+        self._phases = phases
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        counts = Tally(self._phases())
+        family = GaugeMetricFamily(
+            "gallery_operator_downloads",
+            "GalleryDownloads known to the operator, by phase.",
+            labels=["phase"],
+        )
+        for phase in PHASES:
+            family.add_metric([phase], counts.get(phase, 0))
+        yield family
+
+
+def register_phase_collector(phases: Callable[[], Iterable[str]]) -> PhaseCollector:
+    collector = PhaseCollector(phases)
+    REGISTRY.register(collector)
+    return collector

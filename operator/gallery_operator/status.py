@@ -1,0 +1,190 @@
+"""Pure mapping from what the operator observes (spec, Job, worker report, queue) to the download's status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gallery_operator.api.status import MAX_FAILURES, Failure
+from gallery_operator.workerconfig import Report
+
+READY, RECONCILING, STALLED = "Ready", "Reconciling", "Stalled"
+TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Everything the status is computed from, gathered by the I/O shell."""
+
+    generation: int
+    now: str
+    job_name: str | None = None
+    job: dict[str, Any] | None = None
+    report: Report | None = None
+    queue_position: int | None = None
+    suspended: bool = False
+    invalid: str | None = None
+
+
+def human_size(size: int) -> str:
+    """Bytes in binary units as kubectl users read them: 0, 512, 1.5Ki, 2.0Mi, 1.2Gi."""
+    value = float(size)
+    for unit in ("", "Ki", "Mi", "Gi", "Ti", "Pi"):
+        if value < 1024 or unit == "Pi":
+            return f"{int(value)}" if unit == "" else f"{value:.1f}{unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def job_state(job: dict[str, Any] | None) -> tuple[str, str, str]:
+    """(state, reason, message) of a Job: state is Absent, Pending, Running, Suspended, Complete or Failed."""
+    if job is None:
+        return "Absent", "", ""
+    status = job.get("status") or {}
+    for condition in status.get("conditions") or []:
+        if condition.get("status") != "True":
+            continue
+        if condition.get("type") in ("Complete", "SuccessCriteriaMet"):
+            return "Complete", condition.get("reason", ""), condition.get("message", "")
+        if condition.get("type") in ("Failed", "FailureTarget"):
+            return "Failed", condition.get("reason", "") or "Failed", condition.get("message", "")
+        if condition.get("type") == "Suspended":
+            return "Suspended", "", ""
+    if (job.get("spec") or {}).get("suspend"):
+        return "Suspended", "", ""
+    if status.get("active") or status.get("ready"):
+        return "Running", "", ""
+    return "Pending", "", ""
+
+
+def _condition(
+    previous: list[dict[str, Any]],
+    kind: str,
+    value: bool,
+    reason: str,
+    message: str,
+    observation: Observation,
+) -> dict[str, Any]:
+    status = "True" if value else "False"
+    before = next((c for c in previous if c.get("type") == kind), None)
+    changed = before is None or before.get("status") != status or before.get("reason") != reason
+    return {
+        "type": kind,
+        "status": status,
+        "reason": reason,
+        "message": message[:32768],
+        "lastTransitionTime": observation.now if changed else before["lastTransitionTime"],  # type: ignore[index]
+        "observedGeneration": observation.generation,
+    }
+
+
+def _merge_failures(old: list[dict[str, Any]], new: list[Failure]) -> list[dict[str, Any]]:
+    """Newest last, without repeats, bounded."""
+    merged = list(old)
+    for failure in new:
+        item = failure.model_dump(by_alias=True, exclude_none=True)
+        if item not in merged:
+            merged.append(item)
+    return merged[-MAX_FAILURES:]
+
+
+def _job_failure_reason(reason: str) -> str:
+    return {"DeadlineExceeded": "DeadlineExceeded", "BackoffLimitExceeded": "BackoffLimitExceeded"}.get(
+        reason, "Internal"
+    )
+
+
+def compute_status(previous: dict[str, Any], observation: Observation) -> dict[str, Any]:
+    """The new .status: a pure function of the previous status and an observation."""
+    status: dict[str, Any] = {k: v for k, v in previous.items() if k not in ("conditions",)}
+    conditions_before = previous.get("conditions") or []
+    status["observedGeneration"] = observation.generation
+    new_run = observation.job_name is not None and observation.job_name != previous.get("jobName")
+    if new_run:
+        # A new run starts from a clean slate; the catalogue summary stays until the worker reports anew.
+        for key in ("progress", "attempts", "startedAt", "finishedAt", "failures", "queuedAt"):
+            status.pop(key, None)
+        status["jobName"] = observation.job_name
+
+    report = observation.report
+    if report is not None:
+        progress = {
+            "itemsDone": report.items_done,
+            "bytesDone": report.bytes_done,
+            "itemsFailed": report.items_failed,
+            "summary": f"{report.items_done}/{report.items_total}" if report.items_total else str(report.items_done),
+        }
+        if report.items_total is not None:
+            progress["itemsTotal"] = report.items_total
+        status["progress"] = progress
+        status["catalogue"] = {
+            "items": report.catalogue_items,
+            "bytes": report.catalogue_bytes,
+            "size": human_size(report.catalogue_bytes),
+            "sample": [i.model_dump(by_alias=True, exclude_none=True) for i in report.sample],
+            **({"location": report.catalogue_location} if report.catalogue_location else {}),
+        }
+        status["failures"] = _merge_failures(status.get("failures") or [], report.failures)
+
+    state, job_reason, job_message = job_state(observation.job)
+    if observation.job is not None:
+        job_status = observation.job.get("status") or {}
+        uncounted = job_status.get("uncountedTerminatedPods") or {}
+        status["attempts"] = sum(int(job_status.get(k) or 0) for k in ("active", "failed", "succeeded")) + sum(
+            len(uncounted.get(k) or []) for k in ("failed", "succeeded")
+        )
+        if job_status.get("startTime"):
+            status.setdefault("startedAt", job_status["startTime"])
+
+    phase: str
+    reason: str
+    message: str
+    if observation.invalid is not None:
+        phase, reason, message = "Failed", "InvalidSpec", observation.invalid
+    elif previous.get("phase") in TERMINAL_PHASES and not new_run and state in ("Absent", "Complete", "Failed"):
+        # A finished run stays finished, also after its Job is cleaned up by its TTL.
+        phase = previous["phase"]
+        ready: dict[str, Any] = next((c for c in conditions_before if c.get("type") == READY), {})
+        reason, message = ready.get("reason", phase), ready.get("message", "")
+    elif observation.suspended:
+        phase, reason, message = "Suspended", "Suspended", "spec.suspend is true"
+    elif state == "Complete":
+        partial = report is not None and report.outcome == "PartiallySucceeded"
+        phase = "Succeeded"
+        reason = "PartiallySucceeded" if partial else "Succeeded"
+        message = report.message if report and report.message else "download finished"
+    elif state == "Failed":
+        phase = "Failed"
+        worker_reason = report.failures[-1].reason if report and report.failures else None
+        reason = worker_reason or _job_failure_reason(job_reason)
+        message = (report.message if report and report.message else "") or job_message or job_reason
+    elif state == "Absent" and observation.queue_position is not None:
+        phase, reason = "Queued", "Queued"
+        message = f"waiting for a free slot (position {observation.queue_position})"
+        status.setdefault("queuedAt", observation.now)
+    elif state in ("Running",):
+        phase, reason, message = (
+            "Running",
+            "Running",
+            report.message if report and report.message else "downloading",
+        )
+    else:
+        phase, reason, message = "Pending", "JobCreated" if observation.job else "Pending", "starting"
+
+    if phase in TERMINAL_PHASES:
+        status.setdefault("finishedAt", observation.now)
+    status["phase"] = phase
+    status["message"] = message[:1024]
+    status["conditions"] = [
+        _condition(conditions_before, READY, phase == "Succeeded", reason, message, observation),
+        _condition(
+            conditions_before,
+            RECONCILING,
+            phase in ("Pending", "Queued", "Running"),
+            reason,
+            message,
+            observation,
+        ),
+        _condition(conditions_before, STALLED, phase == "Failed", reason, message, observation),
+    ]
+    return status

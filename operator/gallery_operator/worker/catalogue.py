@@ -1,0 +1,87 @@
+"""The item catalogue: one JSON line per stored file, kept beside the files, free of duplicates across runs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mimetypes
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from gallery_operator.api.status import MAX_SAMPLE, CatalogueItem
+
+CHUNK = 1024 * 1024
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def content_type(path: Path, header: str | None = None) -> str:
+    if header:
+        return header.split(";")[0].strip()
+    guessed, _ = mimetypes.guess_type(path.name)
+    return guessed or "application/octet-stream"
+
+
+class Catalogue:
+    """Appends records to ``catalogue.jsonl``; a path already recorded (by any earlier pod) is not added twice."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+        self.lock = threading.Lock()
+        self.paths: set[str] = set()
+        self.items = 0
+        self.bytes = 0
+        self.sample: list[CatalogueItem] = []
+        file.parent.mkdir(parents=True, exist_ok=True)
+        for record in self._existing():
+            self._count(record)
+
+    def _existing(self) -> Iterator[dict[str, Any]]:
+        if not self.file.exists():
+            return
+        with self.file.open(encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut short by a killed pod; the item is recorded again below if re-stored
+
+    def _count(self, record: dict[str, Any]) -> None:
+        if record["path"] in self.paths:
+            return
+        self.paths.add(record["path"])
+        self.items += 1
+        self.bytes += int(record["size"])
+        if len(self.sample) < MAX_SAMPLE:
+            self.sample.append(
+                CatalogueItem(
+                    path=record["path"],
+                    size=record["size"],
+                    sha256=record["sha256"],
+                    content_type=record.get("contentType"),
+                    source_url=record.get("sourceUrl"),
+                )
+            )
+
+    def __contains__(self, path: str) -> bool:
+        return path in self.paths
+
+    def add(self, record: dict[str, Any]) -> bool:
+        """Record an item; False when its path is already catalogued."""
+        with self.lock:
+            if record["path"] in self.paths:
+                return False
+            line = json.dumps(record, sort_keys=True, default=str, ensure_ascii=False)
+            with self.file.open("a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+                handle.flush()
+            self._count(record)
+            return True

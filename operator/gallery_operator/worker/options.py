@@ -1,0 +1,152 @@
+"""Pure builders of engine options from a GalleryDownload spec."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gallery_operator.api.spec import GalleryDownloadSpec
+
+_RATE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+_QUANTITY_UNITS = {
+    "": 1,
+    "k": 1000,
+    "M": 1000**2,
+    "G": 1000**3,
+    "T": 1000**4,
+    "P": 1000**5,
+    "E": 1000**6,
+    "Ki": 1024,
+    "Mi": 1024**2,
+    "Gi": 1024**3,
+    "Ti": 1024**4,
+    "Pi": 1024**5,
+    "Ei": 1024**6,
+}
+
+
+@dataclass(frozen=True)
+class Credentials:
+    cookies_file: Path | None = None
+    username: str | None = None
+    password: str | None = None
+
+
+def passthrough(values: dict[str, str]) -> dict[str, Any]:
+    """Passthrough option values are YAML strings: `"4"` is 4, `"true"` is True, `"[en, de]"` a list."""
+    return {key: yaml.safe_load(value) if value.strip() else value for key, value in values.items()}
+
+
+def rate_bytes(rate: str) -> int:
+    """`500k` -> 512000 bytes per second."""
+    unit = rate[-1].lower() if rate[-1].isalpha() else ""
+    number = rate[:-1] if unit else rate
+    return int(float(number) * _RATE_UNITS[unit])
+
+
+def quantity_bytes(quantity: str) -> int:
+    """A Kubernetes quantity (`5Gi`, `1.5G`, `100M`) in bytes."""
+    for suffix in sorted(_QUANTITY_UNITS, key=len, reverse=True):
+        if suffix and quantity.endswith(suffix):
+            return int(float(quantity[: -len(suffix)]) * _QUANTITY_UNITS[suffix])
+    return int(float(quantity))
+
+
+def gallery_dl_range(item_range: str) -> str:
+    """gallery-dl's `image-range` takes the same inclusive `a-b,c` syntax; an open end is written `a-`."""
+    return item_range
+
+
+def yt_dlp_items(item_range: str) -> str:
+    """yt-dlp's `playlist_items` uses `a-b` / `a:` with inclusive ends; `20-` becomes `20:`."""
+    return ",".join(part[:-1] + ":" if part.endswith("-") else part for part in item_range.split(","))
+
+
+def gallery_dl_config(
+    spec: GalleryDownloadSpec, root: Path, state: Path, scratch: Path, credentials: Credentials
+) -> dict[tuple[str, ...], Any]:
+    """gallery-dl configuration as (path..., key) -> value."""
+    opts = spec.options
+    extractor: dict[str, Any] = {
+        "base-directory": str(root),
+        "archive": str(state / "gallery-dl-archive.sqlite3"),
+        "retries": opts.retries,
+        "timeout": float(opts.timeout_seconds),
+        "path-restrict": "auto",
+        "path-remove": "\\u0000-\\u001f\\u007f",
+        "skip": True,
+        "user-agent": "gallery-operator (+https://gallery-operator.dev)",
+    }
+    if opts.sleep_seconds:
+        extractor["sleep"] = opts.sleep_seconds
+    if opts.item_range:
+        extractor["image-range"] = gallery_dl_range(opts.item_range)
+    if credentials.cookies_file:
+        extractor["cookies"] = str(credentials.cookies_file)
+    if credentials.username and credentials.password:
+        extractor["username"] = credentials.username
+        extractor["password"] = credentials.password
+    if opts.write_metadata:
+        extractor["postprocessors"] = [{"name": "metadata", "mode": "json"}]
+    extractor |= passthrough(opts.gallery_dl)
+    config: dict[tuple[str, ...], Any] = {("extractor", k): v for k, v in extractor.items()}
+    # Direct links would otherwise land under "<host:port>/<path>": keep them flat, named as the server names them.
+    config[("extractor", "directlink", "directory")] = []
+    config[("extractor", "directlink", "filename")] = "{filename}.{extension}"
+    config[("downloader", "part-directory")] = str(scratch / "parts")
+    config[("downloader", "retries")] = opts.retries
+    config[("downloader", "timeout")] = float(opts.timeout_seconds)
+    config[("downloader", "http", "chunk-size")] = 1024 * 1024
+    if opts.rate_limit:
+        config[("downloader", "rate")] = rate_bytes(opts.rate_limit)
+    config[("output", "mode")] = "null"
+    config[("output", "progress")] = False
+    config[("output", "log")] = {"level": "info", "format": "{name}: {message}"}
+    return config
+
+
+def yt_dlp_options(
+    spec: GalleryDownloadSpec, root: Path, state: Path, scratch: Path, credentials: Credentials
+) -> dict[str, Any]:
+    """YoutubeDL parameters."""
+    opts = spec.options
+    params: dict[str, Any] = {
+        "paths": {"home": str(root), "temp": str(scratch / "yt-dlp")},
+        "outtmpl": {"default": "%(title).80B [%(id)s].%(ext)s"},
+        "restrictfilenames": True,
+        "windowsfilenames": True,
+        "download_archive": str(state / "yt-dlp-archive.txt"),
+        "retries": opts.retries,
+        "fragment_retries": opts.retries,
+        "extractor_retries": opts.retries,
+        "socket_timeout": opts.timeout_seconds,
+        "noprogress": True,
+        "quiet": True,
+        "no_warnings": True,
+        "noplaylist": False,
+        "cachedir": str(scratch / "yt-dlp-cache"),
+        "writeinfojson": opts.write_metadata,
+        "writethumbnail": opts.write_thumbnail,
+        "writesubtitles": opts.write_subtitles,
+        "http_headers": {"User-Agent": "gallery-operator (+https://gallery-operator.dev)"},
+    }
+    if opts.format:
+        params["format"] = opts.format
+    if opts.item_range:
+        params["playlist_items"] = yt_dlp_items(opts.item_range)
+    if opts.rate_limit:
+        params["ratelimit"] = rate_bytes(opts.rate_limit)
+    if opts.sleep_seconds:
+        params["sleep_interval"] = opts.sleep_seconds
+    if spec.limits.max_items:
+        params["max_downloads"] = spec.limits.max_items
+    if credentials.cookies_file:
+        params["cookiefile"] = str(credentials.cookies_file)
+    if credentials.username and credentials.password:
+        params["username"] = credentials.username
+        params["password"] = credentials.password
+    params |= passthrough(opts.yt_dlp)
+    return params

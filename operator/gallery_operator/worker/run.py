@@ -1,0 +1,278 @@
+"""One worker run: engines write into the target, every item is checked, catalogued and reported."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from gallery_operator.api.status import MAX_FAILURES, Failure, FailureReason
+from gallery_operator.worker import options
+from gallery_operator.worker.catalogue import Catalogue, content_type, sha256_of
+from gallery_operator.worker.engines import Engine, GalleryDl, YtDlp
+from gallery_operator.worker.failures import PERMANENT
+from gallery_operator.workerconfig import (
+    CATALOGUE_DIR,
+    CATALOGUE_FILE,
+    COOKIES_FILE,
+    COOKIES_MOUNT,
+    EXIT_OK,
+    EXIT_PERMANENT,
+    EXIT_RETRYABLE,
+    SCRATCH_MOUNT,
+    TOKEN_FILE,
+    TOKEN_MOUNT,
+    PvcStorage,
+    Report,
+    WorkerConfig,
+)
+
+log = logging.getLogger("gallery_operator.worker")
+TERMINATION_LIMIT = 4096
+
+
+class LimitReached(Exception):
+    pass
+
+
+class Run:
+    """The state of one worker pod's run; engines call it for every item (the engine Sink)."""
+
+    def __init__(self, config: WorkerConfig, root: Path, scratch: Path) -> None:
+        self.config = config
+        self.root = root.resolve()
+        self.scratch = scratch
+        self.state = self.root / CATALOGUE_DIR
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.catalogue = Catalogue(self.state / CATALOGUE_FILE)
+        self.lock = threading.Lock()
+        self.items_done = 0
+        self.bytes_done = 0
+        self.items_failed = 0
+        self.failures: list[Failure] = []
+        self.stop_reason: str | None = None
+        limits = config.spec.limits
+        self.max_bytes = options.quantity_bytes(limits.max_bytes) if limits.max_bytes else None
+
+    # -- Sink ----------------------------------------------------------------------------------------
+
+    def _relative(self, path: Path) -> str | None:
+        """The path relative to the target root, or None if it escapes it (then the file is removed)."""
+        try:
+            return path.resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            return None
+
+    def stored(self, path: Path, source_url: str, engine: str, extractor: str, metadata: dict[str, Any]) -> None:
+        relative = self._relative(path)
+        if relative is None:
+            path.unlink(missing_ok=True)
+            self.failed(source_url, "Blocked", f"the engine wrote outside the target: {path.name!r}")
+            return
+        size = path.stat().st_size
+        record = {
+            "path": relative,
+            "size": size,
+            "sha256": sha256_of(path),
+            "contentType": content_type(path),
+            "sourceUrl": source_url,
+            "engine": engine,
+            "extractor": extractor,
+            "metadata": _jsonable(metadata),
+        }
+        self.catalogue.add(record)
+        with self.lock:
+            self.items_done += 1
+            self.bytes_done += size
+        self._check_limits()
+
+    def skipped(self, path: Path | None, source_url: str) -> None:
+        with self.lock:
+            self.items_done += 1
+        self._check_limits()
+
+    def failed(self, url: str, reason: str, message: str) -> None:
+        with self.lock:
+            self.items_failed += 1
+            failure = Failure(reason=reason, message=message[:1024], url=url[:2048])  # type: ignore[arg-type]
+            if failure not in self.failures:
+                self.failures = [*self.failures, failure][-MAX_FAILURES:]
+
+    def should_stop(self) -> bool:
+        return self.stop_reason is not None
+
+    def _check_limits(self) -> None:
+        limits = self.config.spec.limits
+        reason = None
+        if limits.max_items and self.items_done >= limits.max_items:
+            reason = f"limits.maxItems reached ({limits.max_items} items)"
+        elif self.max_bytes and self.bytes_done >= self.max_bytes:
+            reason = f"limits.maxBytes reached ({self.bytes_done} bytes)"
+        if reason and self.stop_reason is None:
+            self.stop_reason = reason
+            self.failed(self.config.spec.urls[0], "LimitExceeded", reason)
+
+    # -- report ----------------------------------------------------------------------------------------
+
+    def outcome(self) -> str:
+        real_failures = [f for f in self.failures if f.reason != "LimitExceeded"]
+        if not self.failures:
+            return "Succeeded"
+        if self.items_done and (real_failures or self.stop_reason):
+            return "PartiallySucceeded"
+        return "Failed" if real_failures else "PartiallySucceeded"
+
+    def report(self, final: bool = False) -> Report:
+        outcome = self.outcome() if final else "Running"
+        storage = self.config.storage
+        location = (
+            f"{storage.location}/{CATALOGUE_DIR}/{CATALOGUE_FILE}"
+            if isinstance(storage, PvcStorage)
+            else f"s3://{storage.bucket}/{storage.prefix}/{CATALOGUE_DIR}/{CATALOGUE_FILE}"
+        )
+        message = self.stop_reason or ""
+        if final and not message:
+            message = f"{self.items_done} items stored, {self.items_failed} failed"
+        return Report(
+            run=self.config.run,
+            final=final,
+            items_done=self.items_done,
+            items_failed=self.items_failed,
+            bytes_done=self.bytes_done,
+            catalogue_items=self.catalogue.items,
+            catalogue_bytes=self.catalogue.bytes,
+            catalogue_location=location,
+            sample=self.catalogue.sample,
+            failures=self.failures,
+            outcome=outcome,  # type: ignore[arg-type]
+            message=message,
+        )
+
+    def exit_code(self) -> int:
+        if self.outcome() != "Failed":
+            return EXIT_OK
+        reasons: set[FailureReason] = {f.reason for f in self.failures}
+        return EXIT_PERMANENT if reasons <= PERMANENT else EXIT_RETRYABLE
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        if isinstance(value, dict):
+            return {str(k): _jsonable(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [_jsonable(v) for v in value]
+        return str(value)
+    return value
+
+
+def fit_termination_message(report: Report) -> str:
+    """The final report as JSON within the kubelet's 4 KiB limit, dropping detail (not counts) if needed."""
+    while True:
+        text = report.model_dump_json(by_alias=True, exclude_none=True)
+        if len(text.encode()) <= TERMINATION_LIMIT:
+            return text
+        if report.failures:
+            report = report.model_copy(update={"failures": report.failures[1:]})
+        elif report.sample:
+            report = report.model_copy(update={"sample": report.sample[:-1]})
+        else:
+            return report.model_copy(update={"message": report.message[:200]}).model_dump_json(by_alias=True)
+
+
+class Reporter(threading.Thread):
+    """Posts the run's report to the operator every few seconds (best effort; the final one also ends up in
+    the termination message)."""
+
+    def __init__(self, run: Run, url: str, token_file: Path, interval: float) -> None:
+        super().__init__(name="reporter", daemon=True)
+        self.run_state = run
+        self.url = url
+        self.token_file = token_file
+        self.interval = interval
+        self.stopped = threading.Event()
+        self.warned = False
+
+    def post(self, report: Report) -> None:
+        try:
+            token = self.token_file.read_text().strip()
+            request = urllib.request.Request(  # noqa: S310 - the operator's URL from its own config
+                self.url,
+                data=report.model_dump_json(by_alias=True, exclude_none=True).encode(),
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+                method="POST",
+            )
+            with urllib.request.urlopen(request, timeout=5):  # noqa: S310
+                pass
+        except (OSError, urllib.error.URLError) as error:
+            if not self.warned:
+                log.warning("cannot report progress to the operator: %s", error)
+                self.warned = True
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            self.post(self.run_state.report())
+
+
+def choose_engine(engine: str, url: str, engines: dict[str, Engine]) -> Engine:
+    if engine != "auto":
+        return engines[engine]
+    gallery = engines["gallery-dl"]
+    return gallery if gallery.supports(url) else engines["yt-dlp"]
+
+
+def private_cookies(scratch: Path) -> Path | None:
+    """Engines write cookies back at exit: give them a private copy of the read-only Secret file."""
+    source = Path(COOKIES_MOUNT) / COOKIES_FILE
+    if not source.is_file():
+        return None
+    copy = scratch / COOKIES_FILE
+    shutil.copyfile(source, copy)
+    copy.chmod(0o600)
+    return copy
+
+
+def execute(config: WorkerConfig, termination_log: Path) -> int:
+    if not isinstance(config.storage, PvcStorage):
+        log.error("S3 targets are not implemented in this worker yet")
+        return EXIT_PERMANENT
+    scratch = Path(os.environ.get("GALLERY_WORKER_SCRATCH", SCRATCH_MOUNT))
+    scratch.mkdir(parents=True, exist_ok=True)
+    run = Run(config, Path(config.storage.root), scratch)
+    reporter = None
+    token = Path(TOKEN_MOUNT) / TOKEN_FILE
+    if config.report_url and token.is_file():
+        reporter = Reporter(run, config.report_url, token, config.report_interval_seconds)
+        reporter.start()
+    cookies = private_cookies(scratch)
+    engines: dict[str, Engine] = {
+        "gallery-dl": GalleryDl(config.spec, run.root, run.state, scratch, cookies),
+        "yt-dlp": YtDlp(config.spec, run.root, run.state, scratch, cookies),
+    }
+    for url in config.spec.urls:
+        if run.should_stop():
+            break
+        engine = choose_engine(config.spec.engine, url, engines)
+        log.info("downloading %s with %s", url, engine.name)
+        try:
+            engine.run(url, run)
+        except Exception as error:  # an engine bug must not lose what was stored
+            log.exception("engine %s failed on %s", engine.name, url)
+            run.failed(url, "Internal", f"{type(error).__name__}: {error}")
+    final = run.report(final=True)
+    if reporter is not None:
+        reporter.stopped.set()
+        reporter.post(final)
+    try:
+        termination_log.write_text(fit_termination_message(final))
+    except OSError as error:
+        log.warning("cannot write the termination message: %s", error)
+    log.info("finished: %s", final.message)
+    return run.exit_code()

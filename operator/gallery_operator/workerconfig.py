@@ -1,0 +1,87 @@
+"""The contract between the operator and a worker pod: what the worker is told, and what it reports back."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from gallery_operator.api.spec import ApiModel, GalleryDownloadSpec
+from gallery_operator.api.status import MAX_FAILURES, MAX_SAMPLE, CatalogueItem, Failure
+
+CONFIG_ENV = "GALLERY_WORKER_CONFIG"
+DATA_MOUNT = "/data"
+SCRATCH_MOUNT = "/tmp"  # noqa: S108 - an emptyDir mounted there; the root filesystem is read-only
+COOKIES_MOUNT = "/var/run/gallery-operator/cookies"
+COOKIES_FILE = "cookies.txt"
+TOKEN_MOUNT = "/var/run/gallery-operator/report"  # noqa: S105 - a folder
+TOKEN_FILE = "token"  # noqa: S105 - a file name
+USERNAME_ENV = "GALLERY_AUTH_USERNAME"
+PASSWORD_ENV = "GALLERY_AUTH_PASSWORD"  # noqa: S105 - the name of an environment variable
+CATALOGUE_DIR = ".gallery-operator"
+CATALOGUE_FILE = "catalogue.jsonl"
+
+# Exit codes of the worker. The Job's podFailurePolicy fails the Job at once on PERMANENT: retries won't help.
+EXIT_OK = 0
+EXIT_RETRYABLE = 1
+EXIT_PERMANENT = 2
+
+
+class PvcStorage(ApiModel):
+    kind: Literal["pvc"] = "pvc"
+    root: str = DATA_MOUNT
+    """Where the download's folder is mounted in the pod."""
+    location: str
+    """pvc://claim/sub-path, for humans and the status."""
+
+
+class S3Storage(ApiModel):
+    kind: Literal["s3"] = "s3"
+    bucket: str
+    prefix: str
+    endpoint: str | None = None
+    region: str | None = None
+    force_path_style: bool = False
+
+
+class Egress(ApiModel):
+    """URL rules the worker enforces on every request and redirect."""
+
+    allow_private_networks: bool = False
+    allowed_domains: list[str] = []
+    denied_domains: list[str] = []
+
+
+class WorkerConfig(ApiModel):
+    """Everything a worker needs, passed as JSON in one environment variable. Holds no secret values."""
+
+    namespace: str
+    name: str
+    uid: str
+    run: str
+    spec: GalleryDownloadSpec
+    storage: Annotated[PvcStorage | S3Storage, Field(discriminator="kind")]
+    egress: Egress = Egress()
+    report_url: str | None = None
+    report_interval_seconds: float = 2.0
+
+
+class Report(ApiModel):
+    """What a worker posts while it runs and writes as its termination message at the end."""
+
+    run: str
+    """The run (spec hash) this report belongs to; reports of other runs are ignored."""
+    final: bool = False
+    """The last report of a pod."""
+    items_done: Annotated[int, Field(ge=0)] = 0
+    items_total: Annotated[int | None, Field(ge=0)] = None
+    items_failed: Annotated[int, Field(ge=0)] = 0
+    bytes_done: Annotated[int, Field(ge=0)] = 0
+    catalogue_items: Annotated[int, Field(ge=0)] = 0
+    """Records in the full catalogue (all runs' pods, without duplicates)."""
+    catalogue_bytes: Annotated[int, Field(ge=0)] = 0
+    catalogue_location: str | None = None
+    sample: Annotated[list[CatalogueItem], Field(max_length=MAX_SAMPLE)] = []
+    failures: Annotated[list[Failure], Field(max_length=MAX_FAILURES)] = []
+    outcome: Literal["Running", "Succeeded", "PartiallySucceeded", "Failed"] = "Running"
+    message: Annotated[str, Field(max_length=1024)] = ""

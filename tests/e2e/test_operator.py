@@ -1,0 +1,243 @@
+"""The operator end to end: GalleryDownloads become Jobs whose real worker fills status and the catalogue."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from tests.cluster import build
+from tests.cluster.procs import wait_until
+from tests.conftest import Cluster
+from tests.e2e.conftest import Downloads, OperatorProcess
+from tests.fixtures.site import image_bytes
+from tests.kube import absent
+
+pytestmark = pytest.mark.e2e
+
+
+def images(site: str, *numbers: int, slow: float = 0) -> list[str]:
+    if slow:
+        return [f"{site}/slow/{n}.jpg?seconds={slow}" for n in numbers]
+    return [f"{site}/img/{n}.jpg" for n in numbers]
+
+
+def pvc_spec(urls: list[str], **extra: Any) -> dict[str, Any]:
+    return {"urls": urls, "target": {"pvc": {"claimName": "media"}}, "options": {"retries": 0}, **extra}
+
+
+def test_download_succeeds_with_catalogue_in_status(cluster: Cluster, downloads: Downloads, site: str) -> None:
+    downloads.create("three", pvc_spec(images(site, 1, 2, 3)))
+    status = downloads.wait_phase("three", {"Succeeded", "Failed"})
+    assert status["phase"] == "Succeeded", status
+    assert status["observedGeneration"] == 1
+    ready, reconciling, stalled = (downloads.condition("three", k) for k in ("Ready", "Reconciling", "Stalled"))
+    assert (ready["status"], ready["reason"]) == ("True", "Succeeded")
+    assert reconciling["status"] == "False" and stalled["status"] == "False"
+    catalogue = status["catalogue"]
+    assert catalogue["items"] == 3
+    assert catalogue["bytes"] == 3 * len(image_bytes(1))
+    assert catalogue["location"] == "pvc://media/three/.gallery-operator/catalogue.jsonl"
+    by_path = {item["path"]: item for item in catalogue["sample"]}
+    assert set(by_path) == {"1.jpg", "2.jpg", "3.jpg"}
+    assert by_path["2.jpg"]["sha256"] == hashlib.sha256(image_bytes(2)).hexdigest()
+    assert by_path["2.jpg"]["contentType"] == "image/jpeg"
+    assert status["progress"]["itemsDone"] == 3
+    assert status["attempts"] == 1
+    assert "kopf" not in status
+    [job] = downloads.jobs("three")
+    owner = job.metadata.owner_references[0]
+    assert (owner.kind, owner.name, owner.controller) == ("GalleryDownload", "three", True)
+    assert job.spec.template.spec.containers[0].security_context.read_only_root_filesystem is True
+    if cluster.local:
+        folder = cluster.local.volumes_root / downloads.namespace / "media" / "three"
+        assert (folder / "2.jpg").read_bytes() == image_bytes(2)
+        records = [
+            json.loads(line) for line in (folder / ".gallery-operator" / "catalogue.jsonl").read_text().splitlines()
+        ]
+        assert sorted(r["path"] for r in records) == ["1.jpg", "2.jpg", "3.jpg"]
+    events = (
+        client.CoreV1Api(cluster.api)
+        .list_namespaced_event(downloads.namespace, field_selector="involvedObject.name=three")
+        .items
+    )
+    assert {"Queued", "JobCreated", "Succeeded"} & {e.reason for e in events}, [e.reason for e in events]
+    assert "Succeeded" in {e.reason for e in events}
+
+
+def test_kubectl_wait_and_printer_columns(cluster: Cluster, downloads: Downloads, site: str) -> None:
+    downloads.create("columns", pvc_spec(images(site, 4, 5)))
+    kubectl = [str(build.binary("kubectl")), f"--kubeconfig={cluster.kubeconfig}", "-n", downloads.namespace]
+    subprocess.run(
+        [*kubectl, "wait", "--for=condition=Ready", "gd/columns", "--timeout=90s"], check=True, capture_output=True
+    )
+    table = subprocess.run([*kubectl, "get", "gallery"], check=True, capture_output=True, text=True).stdout
+    header, row = table.splitlines()[:2]
+    assert header.split() == ["NAME", "PHASE", "PROGRESS", "ITEMS", "SIZE", "AGE"]
+    assert row.split()[:5] == ["columns", "Succeeded", "2", "2", "4.0Ki"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        ({"urls": [], "target": {"pvc": {"claimName": "media"}}}, "spec.urls"),
+        ({"urls": ["ftp://example.org/a.jpg"], "target": {"pvc": {"claimName": "media"}}}, "http:// or https://"),
+        ({"urls": ["https://example.org/a.jpg"], "target": {}}, "exactly one of target.pvc and target.s3"),
+        (
+            {"urls": ["https://example.org/a.jpg"], "target": {"pvc": {"claimName": "m"}, "s3": {"bucket": "abc"}}},
+            "exactly one of target.pvc and target.s3",
+        ),
+        (
+            {"urls": ["https://example.org/a.jpg"], "target": {"pvc": {"template": {"size": "lots"}}}},
+            "spec.target.pvc.template.size",
+        ),
+        (
+            {
+                "urls": ["https://example.org/a.jpg"],
+                "target": {"pvc": {"claimName": "m"}},
+                "options": {"ytDlp": {"exec": "touch /tmp/x"}},
+            },
+            "not allowed",
+        ),
+        (
+            {"urls": ["https://example.org/a.jpg"], "target": {"pvc": {"claimName": "m"}}, "engine": "wget"},
+            "spec.engine",
+        ),
+    ],
+)
+def test_bad_specs_are_rejected_at_admission(
+    cluster: Cluster, namespace: str, crd: None, spec: dict[str, Any], words: str
+) -> None:
+    with pytest.raises(ApiException) as raised:
+        Downloads(cluster.api, namespace).create("bad", spec)
+    assert raised.value.status == 422
+    assert words in json.loads(raised.value.body)["message"]
+
+
+def test_queue_honours_cap_and_priority(downloads: Downloads, site: str) -> None:
+    """Cap 2 per namespace: two run, the rest wait in Queued and start by priority, then age."""
+    downloads.create("first", pvc_spec(images(site, 11, slow=4)))
+    downloads.create("second", pvc_spec(images(site, 12, slow=4)))
+    wait_until(
+        lambda: all(downloads.status(n).get("phase") == "Running" or downloads.jobs(n) for n in ("first", "second")),
+        30,
+        "the first two to start",
+    )
+    downloads.create("low", pvc_spec(images(site, 13, slow=1), priority=-5))
+    downloads.create("high", pvc_spec(images(site, 14, slow=1), priority=10))
+    for name in ("low", "high"):
+        queued = downloads.wait_phase(name, {"Queued"}, timeout=30)
+        assert downloads.condition(name, "Reconciling")["reason"] == "Queued"
+        assert not downloads.jobs(name)
+        assert "position" in queued["message"]
+    for name in ("first", "second", "low", "high"):
+        assert downloads.wait_phase(name, {"Succeeded", "Failed"}, timeout=120)["phase"] == "Succeeded"
+    started = {n: downloads.status(n)["startedAt"] for n in ("high", "low")}
+    assert started["high"] <= started["low"], started
+
+
+def test_spec_change_starts_a_new_run(downloads: Downloads, site: str) -> None:
+    downloads.create("changing", pvc_spec(images(site, 21)))
+    first = downloads.wait_phase("changing", {"Succeeded"})
+    downloads.patch("changing", {"urls": images(site, 21, 22)})
+    wait_until(lambda: downloads.status("changing").get("jobName") != first["jobName"], 30, "a new run")
+    second = downloads.wait_phase("changing", {"Succeeded"})
+    assert second["observedGeneration"] == 2
+    assert second["catalogue"]["items"] == 2  # the first run's file is kept and counted once
+    wait_until(
+        lambda: [j.metadata.name for j in downloads.jobs("changing")] == [second["jobName"]],
+        30,
+        "the earlier run's Job to be deleted",
+    )
+    # A field that does not change what is downloaded does not start a run.
+    downloads.patch("changing", {"priority": 3})
+    wait_until(lambda: downloads.status("changing").get("observedGeneration") == 3, 30, "generation 3 observed")
+    assert downloads.status("changing")["jobName"] == second["jobName"]
+
+
+def test_suspend_and_resume(downloads: Downloads, site: str) -> None:
+    downloads.create("paused", pvc_spec(images(site, 31), suspend=True))
+    status = downloads.wait_phase("paused", {"Suspended"}, timeout=30)
+    assert not downloads.jobs("paused")
+    assert status["conditions"][0]["reason"] == "Suspended"
+    downloads.patch("paused", {"suspend": False})
+    assert downloads.wait_phase("paused", {"Succeeded", "Failed"})["phase"] == "Succeeded"
+
+
+def test_suspend_stops_a_running_download(downloads: Downloads, site: str) -> None:
+    downloads.create("longrun", pvc_spec(images(site, 41, 42, 43, slow=3)))
+    wait_until(lambda: downloads.jobs("longrun"), 30, "the Job")
+    downloads.patch("longrun", {"suspend": True})
+    downloads.wait_phase("longrun", {"Suspended"}, timeout=30)
+    wait_until(lambda: downloads.jobs("longrun")[0].spec.suspend is True, 30, "the Job to be suspended")
+    downloads.patch("longrun", {"suspend": False})
+    assert downloads.wait_phase("longrun", {"Succeeded", "Failed"}, timeout=120)["phase"] == "Succeeded"
+
+
+def test_a_failing_download_ends_failed_with_its_reason(downloads: Downloads, site: str) -> None:
+    downloads.create("missing", pvc_spec([f"{site}/img/does-not-exist.jpg"], backoffLimit=3))
+    status = downloads.wait_phase("missing", {"Failed", "Succeeded"})
+    assert status["phase"] == "Failed"
+    stalled = downloads.condition("missing", "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "NotFound")
+    assert downloads.condition("missing", "Ready")["status"] == "False"
+    assert status["failures"][0]["url"] == f"{site}/img/does-not-exist.jpg"
+    assert status["failures"][0]["reason"] == "NotFound"
+    # NotFound is permanent: the pod failure policy fails the Job without using the 3 retries.
+    assert status["attempts"] == 1
+
+
+def test_deletion_retains_data_and_collects_the_job(cluster: Cluster, downloads: Downloads, site: str) -> None:
+    downloads.create("keepme", pvc_spec(images(site, 51)))
+    downloads.wait_phase("keepme", {"Succeeded"})
+    batch = client.BatchV1Api(cluster.api)
+    job_name = downloads.status("keepme")["jobName"]
+    downloads.delete("keepme")
+
+    wait_until(lambda: absent(lambda: downloads.get("keepme")), 30, "the download to be deleted (finalizer released)")
+    wait_until(
+        lambda: not batch.list_namespaced_job(downloads.namespace, field_selector=f"metadata.name={job_name}").items,
+        60,
+        "the Job to be garbage-collected",
+    )
+    if cluster.local:
+        assert (cluster.local.volumes_root / downloads.namespace / "media" / "keepme" / "51.jpg").exists()
+
+
+def test_deletion_policy_delete_removes_the_template_claim(cluster: Cluster, downloads: Downloads, site: str) -> None:
+    spec = {"urls": images(site, 61), "target": {"pvc": {"template": {"size": "1Gi"}}}, "deletionPolicy": "Delete"}
+    downloads.create("scratchy", spec)
+    downloads.wait_phase("scratchy", {"Succeeded"})
+    core = client.CoreV1Api(cluster.api)
+    assert core.read_namespaced_persistent_volume_claim("scratchy-data", downloads.namespace)
+    downloads.delete("scratchy")
+
+    def claim_gone() -> bool:
+        claims = core.list_namespaced_persistent_volume_claim(downloads.namespace).items
+        return all(c.metadata.name != "scratchy-data" or c.metadata.deletion_timestamp for c in claims)
+
+    wait_until(claim_gone, 60, "the template claim to be deleted")
+
+
+def test_operator_restart_mid_flight(downloads: Downloads, operator: OperatorProcess, site: str) -> None:
+    downloads.create("survivor", pvc_spec(images(site, 71, 72, slow=3)))
+    wait_until(lambda: downloads.jobs("survivor"), 30, "the Job")
+    operator.kill()
+    operator.start()
+    status = downloads.wait_phase("survivor", {"Succeeded", "Failed"}, timeout=120)
+    assert status["phase"] == "Succeeded"
+    assert status["catalogue"]["items"] == 2
+    assert len(downloads.jobs("survivor")) == 1
+
+
+def test_metrics_count_downloads_by_phase(downloads: Downloads, operator: OperatorProcess, site: str) -> None:
+    downloads.create("counted", pvc_spec(images(site, 81)))
+    downloads.wait_phase("counted", {"Succeeded"})
+    text = operator.metrics()
+    assert 'gallery_operator_downloads{phase="Succeeded"}' in text
+    assert "gallery_operator_reconcile_duration_seconds_count" in text
