@@ -189,7 +189,7 @@ def build_job(download: Download, settings: Settings) -> dict[str, Any]:
     labels = download_labels(download) | {LABEL_COMPONENT: "worker", LABEL_RUN: run_id(download)}
     config = worker_config(download, settings)
     env = [
-        {"name": CONFIG_ENV, "value": config.model_dump_json(by_alias=True, exclude_defaults=False)},
+        {"name": CONFIG_ENV, "value": config.model_dump_json(by_alias=True, exclude_none=True)},
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "HOME", "value": SCRATCH_MOUNT},
         {"name": "XDG_CACHE_HOME", "value": f"{SCRATCH_MOUNT}/cache"},

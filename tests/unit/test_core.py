@@ -1,0 +1,117 @@
+"""Admission queue, settings, engine options and failure classification."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from gallery_operator.api.spec import parse_spec
+from gallery_operator.config import load_settings
+from gallery_operator.controller import status_patch
+from gallery_operator.queue import Candidate, admit
+from gallery_operator.worker import options
+from gallery_operator.worker.failures import classify
+
+
+def candidate(namespace: str, name: str, priority: int = 0, created: str = "2026-01-01T00:00:00Z") -> Candidate:
+    return Candidate.of(namespace, name, priority, created)
+
+
+def test_admission_fills_free_slots_in_priority_then_age_order() -> None:
+    queue = [
+        candidate("a", "old", created="2026-01-01T00:00:00Z"),
+        candidate("a", "new", created="2026-01-02T00:00:00Z"),
+        candidate("a", "urgent", priority=5, created="2026-01-03T00:00:00Z"),
+    ]
+    decision = admit(queue, {"a": 1}, max_active=10, max_active_per_namespace=3)
+    assert decision.admitted == {("a", "urgent"), ("a", "old")}
+    assert decision.positions == {("a", "new"): 1}
+
+
+def test_a_full_namespace_does_not_block_others_behind_it() -> None:
+    queue = [candidate("busy", "x", priority=9), candidate("quiet", "y")]
+    decision = admit(queue, {"busy": 2}, max_active=10, max_active_per_namespace=2)
+    assert decision.admitted == {("quiet", "y")}
+    assert decision.positions == {("busy", "x"): 1}
+
+
+def test_global_cap_holds_everyone() -> None:
+    decision = admit([candidate("a", "x"), candidate("b", "y")], {"c": 4}, max_active=4, max_active_per_namespace=9)
+    assert decision.admitted == frozenset()
+    assert decision.positions == {("a", "x"): 1, ("b", "y"): 2}
+
+
+def test_settings_from_environment() -> None:
+    settings = load_settings(
+        {"GALLERY_OPERATOR_NAMESPACES": "media, team-b", "GALLERY_OPERATOR_MAX_ACTIVE": "3", "OTHER": "x"}
+    )
+    assert settings.namespaces == ("media", "team-b")
+    assert settings.max_active == 3
+    with pytest.raises(ValueError, match="GALLERY_OPERATOR_MAX_ACTIVE: Input should be greater than or equal to 1"):
+        load_settings({"GALLERY_OPERATOR_MAX_ACTIVE": "0"})
+    with pytest.raises(ValueError, match="GALLERY_OPERATOR_SURPRISE"):
+        load_settings({"GALLERY_OPERATOR_SURPRISE": "1"})
+
+
+def test_status_patch_nulls_removed_keys() -> None:
+    assert status_patch({"a": 1, "b": 2}, {"a": 1, "c": 3}) == {"c": 3, "b": None}
+    assert status_patch({"a": 1}, {"a": 1}) == {}
+
+
+def test_engine_options_from_spec(tmp_path: Path) -> None:
+    spec = parse_spec(
+        {
+            "urls": ["https://example.org/v"],
+            "target": {"pvc": {"claimName": "m"}},
+            "options": {
+                "itemRange": "1-3,8,20-",
+                "rateLimit": "500k",
+                "retries": 2,
+                "timeoutSeconds": 9,
+                "format": "best[height<=720]",
+                "ytDlp": {"concurrent_fragment_downloads": "4"},
+                "galleryDl": {"sleep-request": "[1, 2]"},
+            },
+            "limits": {"maxItems": 7},
+        }
+    )
+    creds = options.Credentials(cookies_file=tmp_path / "c.txt", username="u", password="p")
+    ydl = options.yt_dlp_options(spec, tmp_path / "root", tmp_path / "state", tmp_path / "scratch", creds)
+    assert ydl["playlist_items"] == "1-3,8,20:"
+    assert ydl["ratelimit"] == 512000
+    assert ydl["max_downloads"] == 7
+    assert ydl["concurrent_fragment_downloads"] == 4
+    assert ydl["format"] == "best[height<=720]"
+    assert ydl["restrictfilenames"] is True
+    assert ydl["cookiefile"] == str(tmp_path / "c.txt")
+    gdl = options.gallery_dl_config(spec, tmp_path / "root", tmp_path / "state", tmp_path / "scratch", creds)
+    assert gdl[("extractor", "image-range")] == "1-3,8,20-"
+    assert gdl[("extractor", "sleep-request")] == [1, 2]
+    assert gdl[("extractor", "retries")] == 2
+    assert gdl[("downloader", "rate")] == 512000
+    assert gdl[("extractor", "username")] == "u"
+
+
+@pytest.mark.parametrize(
+    ("quantity", "size"), [("5Gi", 5 * 1024**3), ("1.5G", 1_500_000_000), ("100", 100), ("2Ki", 2048)]
+)
+def test_quantities(quantity: str, size: int) -> None:
+    assert options.quantity_bytes(quantity) == size
+
+
+@pytest.mark.parametrize(
+    ("message", "status", "reason"),
+    [
+        ("'404 Not Found' for 'http://x/a.jpg'; Failed to download a.jpg", None, "NotFound"),
+        ("HTTP Error 403: Forbidden", None, "Forbidden"),
+        ("whatever", 429, "RateLimited"),
+        ("Unsupported URL: http://x/", None, "UnsupportedUrl"),
+        ("Read timed out", None, "Timeout"),
+        ("'503 Service Unavailable' for 'http://x'", None, "NetworkError"),
+        ("Connection refused", None, "NetworkError"),
+        ("[Errno 28] No space left on device", None, "StorageError"),
+        ("something odd", None, "Internal"),
+    ],
+)
+def test_failure_classification(message: str, status: int | None, reason: str) -> None:
+    assert classify(message, status) == reason
