@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime
 import logging
 from typing import Any
 
 import kopf
+from pydantic import ValidationError
 
-from gallery_operator import API_GROUP, API_VERSION, PLURAL
+from gallery_operator import API_GROUP, API_VERSION, PLURAL, kube
+from gallery_operator.api.spec import parse_spec
 from gallery_operator.config import Settings, load_settings
 from gallery_operator.controller import Controller
-from gallery_operator.jobs import LABEL_DOWNLOAD_UID, LABEL_MANAGED_BY, LABEL_RUN, MANAGED_BY
+from gallery_operator.jobs import (
+    LABEL_DOWNLOAD_UID,
+    LABEL_MANAGED_BY,
+    LABEL_RUN,
+    MANAGED_BY,
+    Download,
+    build_cleanup_job,
+)
 from gallery_operator.status import job_state
 from gallery_operator.web import start_servers
 
 log = logging.getLogger(__name__)
 
 GD = (API_GROUP, API_VERSION, PLURAL)
+CLEANUP_TIMEOUT_SECONDS = 600
 MANAGED_JOBS: dict[str, Any] = {LABEL_MANAGED_BY: MANAGED_BY, LABEL_RUN: kopf.PRESENT}
 
 
@@ -130,13 +142,62 @@ def on_job(body: kopf.Body, type: str, **_: Any) -> None:
 
 
 @kopf.on.delete(*GD, optional=False)
-async def on_delete(body: kopf.Body, spec: kopf.Spec, **_: Any) -> None:
-    """Runs before the finalizer goes: Retain keeps the data, Delete removes what the operator created."""
+async def on_delete(body: kopf.Body, spec: kopf.Spec, runtime: datetime.timedelta, **_: Any) -> None:
+    """Before the finalizer goes. Retain keeps the data. Delete removes it: a template claim through its owner
+    reference, files in an existing claim or under an S3 prefix through a cleanup Job. It never hangs: a failed
+    or overdue cleanup is reported as a Warning Event and the download goes anyway."""
     controller = _controller()
     key = _key(body)
     controller.reports.pop(key, None)
-    policy = spec.get("deletionPolicy", "Retain")
-    log.info("%s/%s deleted with deletionPolicy %s", *key, policy)
-    # The Jobs go with the download through their owner references (garbage collection); a PVC made from a
-    # template is owned only under Delete. Nothing here waits on a Job, so deletion never hangs on one.
     controller.wake_queue()
+    if spec.get("deletionPolicy", "Retain") != "Delete":
+        return
+    try:
+        parsed = parse_spec(_plain(spec))
+    except ValidationError:
+        return  # an invalid spec never ran, so it stored nothing
+    meta = body.metadata
+    download = Download(
+        key[0], key[1], str(meta.uid), int(meta.get("generation") or 0), str(meta.get("creationTimestamp")), parsed
+    )
+    if parsed.target.pvc is not None and parsed.target.pvc.template is not None:
+        return  # the claim is owned by the download: the garbage collector deletes it
+    reference = {"namespace": key[0], "name": key[1], "uid": download.uid}
+    workers = f"{LABEL_DOWNLOAD_UID}={download.uid},{LABEL_RUN}"
+    for stale in await asyncio.to_thread(kube.list_jobs, key[0], workers):
+        await asyncio.to_thread(kube.delete_job, key[0], stale)
+    if await asyncio.to_thread(kube.count_pods, key[0], workers):
+        raise kopf.TemporaryError("waiting for the worker pods to stop before deleting the data", delay=2)
+    cleanup = build_cleanup_job(download, _settings())
+    await asyncio.to_thread(kube.create_job, cleanup)
+    job = await asyncio.to_thread(kube.read_job, key[0], cleanup["metadata"]["name"])
+    state = job_state(job)[0]
+    if state == "Complete":
+        await asyncio.to_thread(
+            kube.post_event, reference, "Normal", "DataDeleted", "deletionPolicy Delete: data removed"
+        )
+        return
+    if state == "Failed":
+        await asyncio.to_thread(
+            kube.post_event,
+            reference,
+            "Warning",
+            "CleanupFailed",
+            f"the cleanup Job {cleanup['metadata']['name']} failed; the data may remain",
+        )
+        return
+    if runtime.total_seconds() > CLEANUP_TIMEOUT_SECONDS:
+        await asyncio.to_thread(
+            kube.post_event,
+            reference,
+            "Warning",
+            "CleanupTimedOut",
+            f"the cleanup Job did not finish in {CLEANUP_TIMEOUT_SECONDS}s; the data may remain",
+        )
+        return
+    raise kopf.TemporaryError("waiting for the cleanup Job", delay=2)
+
+
+def _settings() -> Settings:
+    assert Runtime.settings is not None
+    return Runtime.settings

@@ -185,8 +185,25 @@ def _credentials(
 
 def build_job(download: Download, settings: Settings) -> dict[str, Any]:
     """The Job of the download's current run: one worker pod, hardened, retried up to spec.backoffLimit."""
-    spec = download.spec
     labels = download_labels(download) | {LABEL_COMPONENT: "worker", LABEL_RUN: run_id(download)}
+    return _worker_job(download, settings, job_name(download), labels, [], download.spec.backoff_limit)
+
+
+def cleanup_job_name(download: Download) -> str:
+    suffix = f"-cleanup-{hashlib.sha256(download.uid.encode()).hexdigest()[:6]}"
+    return download.name[: MAX_NAME - len(suffix)].rstrip("-.") + suffix
+
+
+def build_cleanup_job(download: Download, settings: Settings) -> dict[str, Any]:
+    """The Job that removes a download's files under deletionPolicy Delete (the worker in --cleanup mode)."""
+    labels = download_labels(download) | {LABEL_COMPONENT: "cleanup"}
+    return _worker_job(download, settings, cleanup_job_name(download), labels, ["--cleanup"], 2)
+
+
+def _worker_job(
+    download: Download, settings: Settings, name: str, labels: dict[str, str], args: list[str], backoff_limit: int
+) -> dict[str, Any]:
+    spec = download.spec
     config = worker_config(download, settings)
     env = [
         {"name": CONFIG_ENV, "value": config.model_dump_json(by_alias=True, exclude_none=True)},
@@ -227,6 +244,7 @@ def build_job(download: Download, settings: Settings) -> dict[str, Any]:
         "image": settings.worker_image,
         "imagePullPolicy": settings.worker_image_pull_policy,
         "command": ["python", "-m", "gallery_operator.worker"],
+        "args": args,
         "env": env,
         "volumeMounts": mounts,
         "resources": _resources(download, settings),
@@ -239,7 +257,7 @@ def build_job(download: Download, settings: Settings) -> dict[str, Any]:
         },
     }
     job_spec: dict[str, Any] = {
-        "backoffLimit": spec.backoff_limit,
+        "backoffLimit": backoff_limit,
         "ttlSecondsAfterFinished": settings.job_ttl_seconds,
         "podFailurePolicy": {
             "rules": [
@@ -278,7 +296,7 @@ def build_job(download: Download, settings: Settings) -> dict[str, Any]:
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": job_name(download),
+            "name": name,
             "namespace": download.namespace,
             "labels": labels,
             "ownerReferences": [owner_reference(download)],

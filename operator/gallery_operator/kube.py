@@ -129,3 +129,22 @@ def post_event(reference: dict[str, Any], kind: str, reason: str, message: str) 
         client.CoreV1Api(api()).create_namespaced_event(reference["namespace"], event)
     except ApiException as error:
         log.warning("cannot post event %s on %s/%s: %s", reason, reference["namespace"], reference["name"], error)
+
+
+def read_job(namespace: str, name: str) -> dict[str, Any] | None:
+    """A Job as a plain dict, or None."""
+    job = _ignore((404,), client.BatchV1Api(api()).read_namespaced_job, name, namespace)
+    if job is None:
+        return None
+    plain: dict[str, Any] = api().sanitize_for_serialization(job)
+    return plain
+
+
+def list_jobs(namespace: str, selector: str) -> list[str]:
+    return [
+        j.metadata.name for j in client.BatchV1Api(api()).list_namespaced_job(namespace, label_selector=selector).items
+    ]
+
+
+def count_pods(namespace: str, selector: str) -> int:
+    return len(client.CoreV1Api(api()).list_namespaced_pod(namespace, label_selector=selector).items)

@@ -224,6 +224,27 @@ def test_deletion_policy_delete_removes_the_template_claim(cluster: Cluster, dow
     wait_until(claim_gone, 60, "the template claim to be deleted")
 
 
+def test_deletion_policy_delete_removes_files_from_an_existing_claim(
+    cluster: Cluster, downloads: Downloads, site: str
+) -> None:
+    downloads.create("wipe", pvc_spec(images(site, 65, 66), deletionPolicy="Delete"))
+    downloads.wait_phase("wipe", {"Succeeded"})
+    downloads.create("neighbour", pvc_spec(images(site, 67)))
+    downloads.wait_phase("neighbour", {"Succeeded"})
+    downloads.delete("wipe")
+    wait_until(lambda: absent(lambda: downloads.get("wipe")), 90, "the download and its data to be deleted")
+    events = (
+        client.CoreV1Api(cluster.api)
+        .list_namespaced_event(downloads.namespace, field_selector="involvedObject.name=wipe")
+        .items
+    )
+    assert "DataDeleted" in {e.reason for e in events}
+    if cluster.local:
+        claim = cluster.local.volumes_root / downloads.namespace / "media"
+        assert list((claim / "wipe").iterdir()) == []
+        assert (claim / "neighbour" / "67.jpg").exists()  # only this download's folder is touched
+
+
 def test_operator_restart_mid_flight(downloads: Downloads, operator: OperatorProcess, site: str) -> None:
     downloads.create("survivor", pvc_spec(images(site, 71, 72, slow=3)))
     wait_until(lambda: downloads.jobs("survivor"), 30, "the Job")

@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from gallery_operator import logs
-from gallery_operator.worker.run import execute
+from gallery_operator.worker.run import cleanup, execute
 from gallery_operator.workerconfig import CONFIG_ENV, EXIT_PERMANENT, WorkerConfig
 
 
@@ -26,6 +26,8 @@ def main() -> int:
         print(f"invalid {CONFIG_ENV}: {error}", file=sys.stderr)
         return EXIT_PERMANENT
     termination = Path(os.environ.get("GALLERY_WORKER_TERMINATION_LOG", "/dev/termination-log"))
+    if "--cleanup" in sys.argv[1:]:
+        return cleanup(config, termination)
     return execute(config, termination)
 
 

@@ -276,3 +276,26 @@ def execute(config: WorkerConfig, termination_log: Path) -> int:
         log.warning("cannot write the termination message: %s", error)
     log.info("finished: %s", final.message)
     return run.exit_code()
+
+
+def cleanup(config: WorkerConfig, termination_log: Path) -> int:
+    """deletionPolicy Delete: remove everything the download stored (files, catalogue, archives)."""
+    if not isinstance(config.storage, PvcStorage):
+        log.error("S3 targets are not implemented in this worker yet")
+        return EXIT_PERMANENT
+    root = Path(config.storage.root)
+    removed = 0
+    for entry in root.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            removed += sum(1 for _ in entry.rglob("*") if _.is_file())
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+            removed += 1
+    message = json.dumps({"removedFiles": removed, "location": config.storage.location})
+    log.info("cleanup: %s", message)
+    try:
+        termination_log.write_text(message)
+    except OSError as error:
+        log.warning("cannot write the termination message: %s", error)
+    return EXIT_OK
