@@ -42,6 +42,7 @@ from tests.cluster import procs
 log = logging.getLogger("nodeagent")
 
 PODEXEC = Path(__file__).resolve().parent / "podexec.py"
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 DEFAULT_TERMINATION_PATH = "/dev/termination-log"
 TERMINATION_MESSAGE_LIMIT = 4096
@@ -192,6 +193,7 @@ class PodRunner:
                     "readOnlyRootFilesystem": bool(security.get("readOnlyRootFilesystem")),
                     "workingDir": container.get("workingDir"),
                     "argv": argv,
+                    "keepVisible": [sys.prefix, str(REPO_ROOT)],
                 }
             )
         )

@@ -57,12 +57,20 @@ def main() -> None:
     _mount(None, "/", MS_REC | MS_PRIVATE)
     # Hold every source open first: a mount at /tmp would otherwise hide sources that live under /tmp.
     sources = [os.open(m["source"], os.O_PATH | os.O_CLOEXEC) for m in spec["mounts"]]
+    keep = [os.open(path, os.O_PATH | os.O_CLOEXEC) for path in spec.get("keepVisible", [])]
     for mount, fd in zip(spec["mounts"], sources, strict=True):
         _mountpoint(stat.S_ISDIR(os.fstat(fd).st_mode), mount["target"])
         _mount(f"/proc/self/fd/{fd}", mount["target"], MS_BIND | MS_REC)
         if mount.get("readOnly"):
             _mount(None, mount["target"], MS_REMOUNT | MS_BIND | MS_RDONLY)
-    for fd in sources:
+    # The project's environment and checkout stay visible even when a volume is mounted over them (a checkout
+    # under /tmp with an emptyDir at /tmp), as an image's files would be: bound back, read-only.
+    for path, fd in zip(spec.get("keepVisible", []), keep, strict=True):
+        if any(path == m["target"] or path.startswith(m["target"].rstrip("/") + "/") for m in spec["mounts"]):
+            Path(path).mkdir(parents=True, exist_ok=True)
+            _mount(f"/proc/self/fd/{fd}", path, MS_BIND | MS_REC)
+            _mount(None, path, MS_REMOUNT | MS_BIND | MS_RDONLY)
+    for fd in sources + keep:
         os.close(fd)
     if spec.get("readOnlyRootFilesystem"):
         _mount(None, "/", MS_REMOUNT | MS_BIND | MS_RDONLY)

@@ -262,3 +262,12 @@ def test_metrics_count_downloads_by_phase(downloads: Downloads, operator: Operat
     text = operator.metrics()
     assert 'gallery_operator_downloads{phase="Succeeded"}' in text
     assert "gallery_operator_reconcile_duration_seconds_count" in text
+
+
+def test_samples_pass_admission(cluster: Cluster, namespace: str, crd: None) -> None:
+    kubectl = [str(build.binary("kubectl")), f"--kubeconfig={cluster.kubeconfig}", "-n", namespace]
+    result = subprocess.run(
+        [*kubectl, "apply", "--dry-run=server", "-f", "manifests/samples/"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("gallerydownload.gallery-operator.dev/") == 5

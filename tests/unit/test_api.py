@@ -110,3 +110,14 @@ def test_crd_schema_is_structural_and_explained() -> None:
 def test_committed_crd_is_valid_yaml_for_kubectl() -> None:
     documents = list(yaml.safe_load_all(COMMITTED_CRD.read_text()))
     assert [d["kind"] for d in documents] == ["CustomResourceDefinition"]
+
+
+SAMPLES = sorted((REPO / "manifests" / "samples").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=[s.name for s in SAMPLES])
+def test_samples_parse(sample: Path) -> None:
+    downloads = [d for d in yaml.safe_load_all(sample.read_text()) if d and d["kind"] == "GalleryDownload"]
+    for document in downloads:
+        parse_spec(document["spec"])
+    assert downloads or sample.name == "claim.yaml"

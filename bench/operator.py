@@ -1,0 +1,278 @@
+"""Operator benchmarks on the local control plane, each against a baseline measured in the same run.
+
+uv run python -m bench.operator throughput [--count 500]   # GalleryDownloads -> Jobs vs a plain Job loop
+uv run python -m bench.operator memory [--count 2000]      # operator RSS with N downloads vs with none
+uv run python -m bench.operator latency [--count 20]       # Job Complete -> Ready=True vs pod -> Job Complete
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gallery_operator import API_GROUP, API_VERSION, PLURAL
+from gallery_operator.api.spec import parse_spec
+from gallery_operator.config import Settings
+from gallery_operator.jobs import Download, build_job
+from kubernetes import client, config, watch
+
+from tests.cluster.controlplane import LocalCluster
+from tests.cluster.procs import wait_until
+from tests.e2e.conftest import CRD_FILE, OperatorProcess
+from tests.fixtures.site import serve
+
+
+def spec_for(n: int, site: str = "http://127.0.0.1:9") -> dict[str, Any]:
+    return {"urls": [f"{site}/img/{n}.jpg"], "target": {"pvc": {"claimName": "media"}}}
+
+
+def install_crd(api: client.ApiClient) -> None:
+    import yaml
+
+    ext = client.ApiextensionsV1Api(api)
+    ext.create_custom_resource_definition(yaml.safe_load(CRD_FILE.read_text()))
+    wait_until(
+        lambda: any(
+            c.type == "Established"
+            for c in ext.read_custom_resource_definition(f"{PLURAL}.{API_GROUP}").status.conditions or []
+        ),
+        30,
+        "CRD established",
+    )
+
+
+def make_namespace(api: client.ApiClient, name: str) -> None:
+    core = client.CoreV1Api(api)
+    core.create_namespace({"metadata": {"name": name}})
+    wait_until(lambda: core.list_namespaced_service_account(name).items, 30, "default ServiceAccount")
+    core.create_namespaced_persistent_volume_claim(
+        name,
+        {
+            "metadata": {"name": "media"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        },
+    )
+
+
+def create_downloads(api: client.ApiClient, namespace: str, count: int, site: str = "http://127.0.0.1:9") -> None:
+    custom = client.CustomObjectsApi(api)
+    for n in range(count):
+        custom.create_namespaced_custom_object(
+            API_GROUP,
+            API_VERSION,
+            namespace,
+            PLURAL,
+            {
+                "apiVersion": f"{API_GROUP}/{API_VERSION}",
+                "kind": "GalleryDownload",
+                "metadata": {"name": f"gd-{n:05d}"},
+                "spec": spec_for(n, site),
+            },
+        )
+
+
+def count_jobs(api: client.ApiClient, namespace: str) -> int:
+    return len(client.BatchV1Api(api).list_namespaced_job(namespace, _preload_content=False).json()["items"])
+
+
+def operator_for(cluster: LocalCluster, workdir: Path, **settings: str) -> OperatorProcess:
+    values = {f"GALLERY_OPERATOR_{k.upper()}": v for k, v in settings.items()}
+    process = OperatorProcess(cluster.kubeconfig, workdir / "operator.log", values)
+    process.start()
+    return process
+
+
+def throughput(count: int) -> None:
+    with LocalCluster.create(with_node=False) as cluster:
+        api = config.new_client_from_config(str(cluster.kubeconfig))
+        install_crd(api)
+        make_namespace(api, "baseline")
+        make_namespace(api, "operated")
+        # Baseline: a plain client loop creating the Jobs the operator would create.
+        settings = Settings()
+        jobs = []
+        for n in range(count):
+            item = Download("baseline", f"gd-{n:05d}", f"uid-{n}", 1, "", parse_spec(spec_for(n)))
+            job = build_job(item, settings)
+            job["metadata"].pop("ownerReferences")
+            jobs.append(job)
+        batch = client.BatchV1Api(api)
+        started = time.perf_counter()
+        for job in jobs:
+            batch.create_namespaced_job("baseline", job)
+        baseline = time.perf_counter() - started
+
+        operator = operator_for(
+            cluster, cluster.workdir, max_active=str(count * 2), max_active_per_namespace=str(count * 2)
+        )
+        try:
+            started = time.perf_counter()
+            create_downloads(api, "operated", count)
+            applied = time.perf_counter() - started
+            wait_until(lambda: count_jobs(api, "operated") >= count, 600, f"{count} Jobs", interval=0.1)
+            operated = time.perf_counter() - started
+        finally:
+            operator.stop()
+    print(f"plain loop creating {count} Jobs:                       {baseline:7.2f} s")
+    print(f"{count} GalleryDownloads applied ({applied:.2f} s) until all Jobs exist: {operated:7.2f} s")
+    print(f"ratio (target <= 1.5): {operated / baseline:.2f}")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def memory(count: int) -> None:
+    with LocalCluster.create(with_node=False) as cluster:
+        api = config.new_client_from_config(str(cluster.kubeconfig))
+        install_crd(api)
+        make_namespace(api, "many")
+        operator = operator_for(cluster, cluster.workdir)
+        try:
+            time.sleep(5)
+            assert operator.process is not None
+            idle = rss_mb(operator.process.pid)
+            create_downloads(api, "many", count)
+            custom = client.CustomObjectsApi(api)
+
+            def all_have_status() -> bool:
+                items = custom.list_namespaced_custom_object(API_GROUP, API_VERSION, "many", PLURAL)["items"]
+                return sum(1 for i in items if (i.get("status") or {}).get("phase")) >= count
+
+            wait_until(all_have_status, 900, f"{count} downloads with a status", interval=1)
+            time.sleep(5)
+            loaded = rss_mb(operator.process.pid)
+            peak = _peak_mb(operator.process.pid)
+        finally:
+            operator.stop()
+    print(f"operator RSS idle (0 downloads):       {idle:7.1f} MB")
+    print(f"operator RSS with {count} downloads:  {loaded:7.1f} MB (peak {peak:.1f} MB; target <= 250)")
+    print(f"ratio to idle: {loaded / idle:.2f}")
+
+
+def _peak_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _watch(
+    stream: Callable[..., Any],
+    namespace: str,
+    seen: Callable[[dict[str, Any]], str | None],
+    times: dict[str, float],
+    stop: threading.Event,
+    *args: Any,
+) -> None:
+    watcher = watch.Watch()
+    for event in watcher.stream(stream, *args, namespace, timeout_seconds=600):
+        key = seen(event["raw_object"])
+        if key and key not in times:
+            times[key] = time.perf_counter()
+        if stop.is_set():
+            watcher.stop()
+
+
+def latency(count: int) -> None:
+    with LocalCluster.create() as cluster, serve() as site:
+        api = config.new_client_from_config(str(cluster.kubeconfig))
+        install_crd(api)
+        make_namespace(api, "lat")
+        operator = operator_for(cluster, cluster.workdir, allow_private_networks="true")
+        pod_done: dict[str, float] = {}
+        job_done: dict[str, float] = {}
+        ready: dict[str, float] = {}
+        stop = threading.Event()
+
+        def pod_finished(pod: dict[str, Any]) -> str | None:
+            if pod.get("status", {}).get("phase") == "Succeeded":
+                return str(pod["metadata"]["labels"].get(f"{API_GROUP}/download"))
+            return None
+
+        def job_complete(job: dict[str, Any]) -> str | None:
+            for c in job.get("status", {}).get("conditions") or []:
+                if c["type"] == "Complete" and c["status"] == "True":
+                    return str(job["metadata"]["labels"].get(f"{API_GROUP}/download"))
+            return None
+
+        def gd_ready(gd: dict[str, Any]) -> str | None:
+            for c in (gd.get("status") or {}).get("conditions") or []:
+                if c["type"] == "Ready" and c["status"] == "True":
+                    return str(gd["metadata"]["name"])
+            return None
+
+        core, batch, custom = client.CoreV1Api(api), client.BatchV1Api(api), client.CustomObjectsApi(api)
+        threads = [
+            threading.Thread(
+                target=_watch, args=(core.list_namespaced_pod, "lat", pod_finished, pod_done, stop), daemon=True
+            ),
+            threading.Thread(
+                target=_watch, args=(batch.list_namespaced_job, "lat", job_complete, job_done, stop), daemon=True
+            ),
+            threading.Thread(
+                target=_watch,
+                args=(custom.list_namespaced_custom_object, "lat", gd_ready, ready, stop, API_GROUP, API_VERSION),
+                daemon=True,
+            ),
+        ]
+        try:
+            for thread in threads:
+                thread.start()
+            time.sleep(1)
+            for n in range(count):
+                create_downloads_one(custom, n, site)
+                wait_until(lambda n=n: f"gd-{n:05d}" in ready, 120, f"gd-{n:05d} Ready")  # type: ignore[misc]
+        finally:
+            stop.set()
+            operator.stop()
+    names = [f"gd-{n:05d}" for n in range(count)]
+    to_ready = [ready[n] - job_done[n] for n in names if n in job_done]
+    job_lag = [job_done[n] - pod_done[n] for n in names if n in pod_done and n in job_done]
+    print(
+        f"Job Complete -> Ready=True: median {statistics.median(to_ready) * 1000:.0f} ms, "
+        f"max {max(to_ready) * 1000:.0f} ms over {len(to_ready)} (target: median < 1 s)"
+    )
+    print(
+        f"baseline, pod Succeeded -> Job Complete (the Job controller): median "
+        f"{statistics.median(job_lag) * 1000:.0f} ms"
+    )
+    print(f"ratio: {statistics.median(to_ready) / statistics.median(job_lag):.2f}")
+
+
+def create_downloads_one(custom: client.CustomObjectsApi, n: int, site: str) -> None:
+    custom.create_namespaced_custom_object(
+        API_GROUP,
+        API_VERSION,
+        "lat",
+        PLURAL,
+        {
+            "apiVersion": f"{API_GROUP}/{API_VERSION}",
+            "kind": "GalleryDownload",
+            "metadata": {"name": f"gd-{n:05d}"},
+            "spec": {**spec_for(n, site), "options": {"retries": 0}},
+        },
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("benchmark", choices=["throughput", "memory", "latency"])
+    parser.add_argument("--count", type=int)
+    options = parser.parse_args()
+    default = {"throughput": 500, "memory": 2000, "latency": 20}[options.benchmark]
+    {"throughput": throughput, "memory": memory, "latency": latency}[options.benchmark](options.count or default)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
