@@ -270,4 +270,4 @@ def test_samples_pass_admission(cluster: Cluster, namespace: str, crd: None) -> 
         [*kubectl, "apply", "--dry-run=server", "-f", "manifests/samples/"], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("gallerydownload.gallery-operator.dev/") == 5
+    assert result.stdout.count("gallerydownload.gallery-operator.dev/") == 4
