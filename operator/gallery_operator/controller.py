@@ -19,16 +19,35 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from gallery_operator import kube, metrics
+from gallery_operator import API_GROUP, kube, metrics
 from gallery_operator.api.spec import parse_spec
 from gallery_operator.config import Settings
-from gallery_operator.jobs import Download, build_job, build_pvc, job_name, run_id
+from gallery_operator.jobs import (
+    LABEL_DOWNLOAD_UID,
+    LABEL_RUN,
+    Download,
+    build_cleanup_job,
+    build_job,
+    build_pvc,
+    job_name,
+    run_id,
+)
 from gallery_operator.queue import Candidate, admit
 from gallery_operator.status import TERMINAL_PHASES, Observation, compute_status, job_state
 from gallery_operator.workerconfig import Report
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]
+
+
+FINALIZER = f"{API_GROUP}/cleanup"
+CLEANUP_TIMEOUT_SECONDS = 600
+
+
+def needs_cleanup(download: Download) -> bool:
+    """Deletion has work only under policy Delete, and not for a template claim (its owner reference suffices)."""
+    pvc = download.spec.target.pvc
+    return download.spec.deletion_policy == "Delete" and not (pvc is not None and pvc.template is not None)
 
 
 def now() -> str:
@@ -73,6 +92,9 @@ class Controller:
     _reserved: dict[Key, str] = field(default_factory=dict)
     _parsed: dict[tuple[str, int], Download | str] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _written: dict[Key, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    """The status this operator last wrote, by download: the cache may lag behind our own writes."""
+    _events: asyncio.Queue[tuple[dict[str, Any], str, str, str]] = field(default_factory=asyncio.Queue)
 
     # -- queue -------------------------------------------------------------------------------------
 
@@ -91,6 +113,7 @@ class Controller:
             asyncio.create_task(self._work(), name=f"reconciler-{i}") for i in range(self.settings.concurrency)
         ]
         self._tasks.append(asyncio.create_task(self._resync(), name="resync"))
+        self._tasks.append(asyncio.create_task(self._post_events(), name="events"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -101,6 +124,12 @@ class Controller:
 
     def alive(self) -> bool:
         return bool(self._tasks) and not any(t.done() for t in self._tasks)
+
+    async def _post_events(self) -> None:
+        """Events go out in order, off the reconcile path, so they never delay a Job."""
+        while True:
+            reference, kind, reason, message = await self._events.get()
+            await asyncio.to_thread(kube.post_event, reference, kind, reason, message)
 
     async def _resync(self) -> None:
         while True:
@@ -173,6 +202,15 @@ class Controller:
                 active[namespace] = active.get(namespace, 0) + 1
         return active
 
+    def _fits_everyone(self, namespace: str, active: Mapping[str, int]) -> bool:
+        """True when even if every known download ran at once, both caps would hold."""
+        in_namespace = sum(1 for key in list(self.downloads.keys()) if key[0] == namespace)
+        total = sum(active.values()) + len(self.downloads)
+        return (
+            total <= self.settings.max_active
+            and active.get(namespace, 0) + in_namespace <= self.settings.max_active_per_namespace
+        )
+
     def _waiting(self) -> list[Candidate]:
         """Every download that wants a Job and has none: the admission queue, rebuilt from the cache."""
         waiting = []
@@ -218,12 +256,17 @@ class Controller:
         if snapshot is None:
             self.reports.pop(key, None)
             self._reserved.pop(key, None)
+            self._written.pop(key, None)
             return
         if snapshot["deleting"]:
+            if FINALIZER in snapshot["finalizers"]:
+                await self._finalize(snapshot)
             return
-        previous: dict[str, Any] = snapshot["status"]
+        written = self._written.get(key)
+        previous: dict[str, Any] = written[1] if written and written[0] == snapshot["uid"] else snapshot["status"]
         parsed = self._parse(snapshot)
         stamp = now()
+        await self._ensure_finalizer(snapshot, not isinstance(parsed, str) and needs_cleanup(parsed))
         if isinstance(parsed, str):
             observation = Observation(generation=snapshot["generation"], now=stamp, invalid=parsed)
             await self._write_status(snapshot, previous, compute_status(previous, observation))
@@ -264,23 +307,71 @@ class Controller:
         elif finished or download.spec.suspend:
             pass
         else:
-            decision = admit(
-                self._waiting(),
-                self._active_by_namespace(),
-                self.settings.max_active,
-                self.settings.max_active_per_namespace,
-            )
-            if key in decision.admitted:
+            active = self._active_by_namespace()
+            if self._fits_everyone(download.namespace, active):
+                admitted, position = True, 0  # room for every download there is: no need to rank the queue
+            else:
+                decision = admit(
+                    self._waiting(), active, self.settings.max_active, self.settings.max_active_per_namespace
+                )
+                admitted, position = key in decision.admitted, decision.positions.get(key, 0)
+            if admitted:
                 await self._start_run(download)
                 waited = _seconds_between(previous.get("queuedAt"), stamp)
                 metrics.QUEUE_WAIT.observe(waited or 0.0)
                 observation = Observation(generation=download.generation, now=stamp, job_name=name, report=report)
             else:
-                observation = Observation(
-                    generation=download.generation, now=stamp, queue_position=decision.positions.get(key, 0)
-                )
+                observation = Observation(generation=download.generation, now=stamp, queue_position=position)
         status = compute_status(previous, observation)
         await self._write_status(snapshot, previous, status)
+
+    async def _ensure_finalizer(self, snapshot: dict[str, Any], wanted: bool) -> None:
+        """Our finalizer sits only on downloads whose deletion has work to do (policy Delete)."""
+        present = FINALIZER in snapshot["finalizers"]
+        if wanted == present:
+            return
+        others = [f for f in snapshot["finalizers"] if f != FINALIZER]
+        finalizers = [*others, FINALIZER] if wanted else others
+        await asyncio.to_thread(
+            kube.set_finalizers, snapshot["namespace"], snapshot["name"], finalizers, snapshot["resourceVersion"]
+        )
+
+    async def _finalize(self, snapshot: dict[str, Any]) -> None:
+        """deletionPolicy Delete: stop the workers, run the cleanup Job, then let the download go. Never hangs:
+        a failed or overdue cleanup becomes a Warning Event and the finalizer is released anyway."""
+        key = (snapshot["namespace"], snapshot["name"])
+        self.reports.pop(key, None)
+        parsed = self._parse(snapshot)
+        outcome: tuple[str, str, str] | None = None
+        if isinstance(parsed, Download) and needs_cleanup(parsed):
+            outcome = await self._cleanup(parsed, snapshot)
+            if outcome is None:
+                self.enqueue_after(key, 2.0)
+                return
+        if outcome is not None:
+            self._events.put_nowait((snapshot, *outcome))
+        others = [f for f in snapshot["finalizers"] if f != FINALIZER]
+        await asyncio.to_thread(kube.set_finalizers, key[0], key[1], others, snapshot["resourceVersion"])
+
+    async def _cleanup(self, download: Download, snapshot: dict[str, Any]) -> tuple[str, str, str] | None:
+        """One step of the cleanup; (event type, reason, message) when it is over, None while it runs."""
+        namespace = download.namespace
+        workers = f"{LABEL_DOWNLOAD_UID}={download.uid},{LABEL_RUN}"
+        for stale in await asyncio.to_thread(kube.list_jobs, namespace, workers):
+            await asyncio.to_thread(kube.delete_job, namespace, stale)
+        overdue = (_seconds_between(snapshot["deletionTimestamp"], now()) or 0) > CLEANUP_TIMEOUT_SECONDS
+        if overdue:
+            return "Warning", "CleanupTimedOut", f"no cleanup within {CLEANUP_TIMEOUT_SECONDS}s; the data may remain"
+        if await asyncio.to_thread(kube.count_pods, namespace, workers):
+            return None  # a worker still writes: wait until it is gone
+        cleanup = build_cleanup_job(download, self.settings)
+        await asyncio.to_thread(kube.create_job, cleanup)
+        state = job_state(await asyncio.to_thread(kube.read_job, namespace, cleanup["metadata"]["name"]))[0]
+        if state == "Complete":
+            return "Normal", "DataDeleted", "deletionPolicy Delete: the downloaded data was removed"
+        if state == "Failed":
+            return "Warning", "CleanupFailed", f"the cleanup Job {cleanup['metadata']['name']} failed; data may remain"
+        return None
 
     async def _start_run(self, download: Download) -> None:
         pvc = build_pvc(download)
@@ -290,7 +381,7 @@ class Controller:
         self._reserved[download.key] = job["metadata"]["name"]
         created = await asyncio.to_thread(kube.create_job, job)
         if created:
-            log.info("created Job %s", job["metadata"]["name"])
+            log.debug("created Job %s", job["metadata"]["name"])
 
     async def _final_report(self, download: Download, name: str, run: str) -> Report | None:
         """The last worker's termination message, when the live report missed the end."""
@@ -311,16 +402,17 @@ class Controller:
             return
         namespace, name = snapshot["namespace"], snapshot["name"]
         await asyncio.to_thread(kube.patch_status, namespace, name, patch)
+        self._written[(namespace, name)] = (snapshot["uid"], status)
         before, after = previous.get("phase"), status.get("phase")
         if before != after:
-            await self._on_transition(snapshot, previous, status)
+            self._on_transition(snapshot, previous, status)
 
-    async def _on_transition(self, snapshot: dict[str, Any], previous: dict[str, Any], status: dict[str, Any]) -> None:
+    def _on_transition(self, snapshot: dict[str, Any], previous: dict[str, Any], status: dict[str, Any]) -> None:
         phase = status["phase"]
         reason = next((c["reason"] for c in status["conditions"] if c["type"] == "Ready"), phase)
         kind = "Warning" if phase == "Failed" else "Normal"
         message = f"{previous.get('phase', 'New')} -> {phase}: {status.get('message', '')}"
-        await asyncio.to_thread(kube.post_event, snapshot, kind, reason, message)
+        self._events.put_nowait((snapshot, kind, reason, message))
         log.info(
             "%s/%s: %s",
             snapshot["namespace"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -58,12 +59,17 @@ class Download:
     def key(self) -> tuple[str, str]:
         return (self.namespace, self.name)
 
+    @functools.cached_property
+    def run_id(self) -> str:
+        """Hash of the uid and every spec field that changes what is downloaded (computed once per object)."""
+        fields = self.spec.model_dump(mode="json", by_alias=True, exclude=set(RUN_NEUTRAL_FIELDS))
+        canonical = json.dumps({"uid": self.uid, "spec": fields}, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:RUN_ID_LENGTH]
+
 
 def run_id(download: Download) -> str:
     """A deterministic id of what a run downloads: the same spec, the same Job name; a change, a new one."""
-    fields = download.spec.model_dump(mode="json", by_alias=True, exclude=set(RUN_NEUTRAL_FIELDS))
-    canonical = json.dumps({"uid": download.uid, "spec": fields}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:RUN_ID_LENGTH]
+    return download.run_id
 
 
 def label_value(text: str) -> str:

@@ -28,6 +28,26 @@ def api() -> client.ApiClient:
     return client.ApiClient(configuration)
 
 
+@functools.cache
+def core() -> client.CoreV1Api:
+    return client.CoreV1Api(api())
+
+
+@functools.cache
+def batch() -> client.BatchV1Api:
+    return client.BatchV1Api(api())
+
+
+@functools.cache
+def custom() -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(api())
+
+
+@functools.cache
+def authentication() -> client.AuthenticationV1Api:
+    return client.AuthenticationV1Api(api())
+
+
 def _ignore(statuses: tuple[int, ...], call: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return call(*args, **kwargs)
@@ -39,46 +59,41 @@ def _ignore(statuses: tuple[int, ...], call: Any, *args: Any, **kwargs: Any) -> 
 
 def create_job(job: dict[str, Any]) -> bool:
     """Create the Job; an existing Job of the same name counts as success. True if this call created it."""
-    batch = client.BatchV1Api(api())
-    created = _ignore((409,), batch.create_namespaced_job, job["metadata"]["namespace"], job)
+    created = _ignore((409,), batch().create_namespaced_job, job["metadata"]["namespace"], job, _preload_content=False)
     return created is not None
 
 
 def create_pvc(pvc: dict[str, Any]) -> None:
-    core = client.CoreV1Api(api())
-    _ignore((409,), core.create_namespaced_persistent_volume_claim, pvc["metadata"]["namespace"], pvc)
+    _ignore((409,), core().create_namespaced_persistent_volume_claim, pvc["metadata"]["namespace"], pvc)
 
 
 def delete_job(namespace: str, name: str) -> None:
     """Delete a Job and (in the background) its pods; an absent Job is fine."""
-    batch = client.BatchV1Api(api())
-    _ignore((404,), batch.delete_namespaced_job, name, namespace, propagation_policy="Background")
+    _ignore((404,), batch().delete_namespaced_job, name, namespace, propagation_policy="Background")
 
 
 def set_job_suspended(namespace: str, name: str, suspended: bool) -> None:
-    batch = client.BatchV1Api(api())
-    _ignore((404,), batch.patch_namespaced_job, name, namespace, {"spec": {"suspend": suspended}})
+    _ignore((404,), batch().patch_namespaced_job, name, namespace, {"spec": {"suspend": suspended}})
 
 
 def patch_status(namespace: str, name: str, patch: dict[str, Any]) -> None:
     """Merge-patch the status subresource; a download deleted meanwhile is fine."""
-    custom = client.CustomObjectsApi(api())
     _ignore(
         (404,),
-        custom.patch_namespaced_custom_object_status,
+        custom().patch_namespaced_custom_object_status,
         API_GROUP,
         API_VERSION,
         namespace,
         PLURAL,
         name,
         {"status": patch},
+        _preload_content=False,
     )
 
 
 def termination_messages(namespace: str, job_name: str) -> list[tuple[str, str]]:
     """(pod start time, termination message) of the worker container of each of the Job's pods."""
-    core = client.CoreV1Api(api())
-    pods = core.list_namespaced_pod(namespace, label_selector=f"job-name={job_name}").items
+    pods = core().list_namespaced_pod(namespace, label_selector=f"job-name={job_name}").items
     messages = []
     for pod in pods:
         for container in pod.status.container_statuses or []:
@@ -91,8 +106,7 @@ def termination_messages(namespace: str, job_name: str) -> list[tuple[str, str]]
 
 def review_token(token: str, audience: str) -> dict[str, Any] | None:
     """TokenReview: the authenticated user (name, extra) of a bound token for ``audience``, or None."""
-    auth = client.AuthenticationV1Api(api())
-    review = auth.create_token_review({"spec": {"token": token, "audiences": [audience]}})
+    review = authentication().create_token_review({"spec": {"token": token, "audiences": [audience]}})
     status = review.status
     if not status or not status.authenticated or audience not in (status.audiences or []):
         return None
@@ -100,7 +114,7 @@ def review_token(token: str, audience: str) -> dict[str, Any] | None:
 
 
 def read_pod(namespace: str, name: str) -> Any:
-    return _ignore((404,), client.CoreV1Api(api()).read_namespaced_pod, name, namespace)
+    return _ignore((404,), core().read_namespaced_pod, name, namespace)
 
 
 def post_event(reference: dict[str, Any], kind: str, reason: str, message: str) -> None:
@@ -126,14 +140,14 @@ def post_event(reference: dict[str, Any], kind: str, reason: str, message: str) 
         "reportingInstance": os.environ.get("HOSTNAME", "gallery-operator"),
     }
     try:
-        client.CoreV1Api(api()).create_namespaced_event(reference["namespace"], event)
+        core().create_namespaced_event(reference["namespace"], event, _preload_content=False)
     except ApiException as error:
         log.warning("cannot post event %s on %s/%s: %s", reason, reference["namespace"], reference["name"], error)
 
 
 def read_job(namespace: str, name: str) -> dict[str, Any] | None:
     """A Job as a plain dict, or None."""
-    job = _ignore((404,), client.BatchV1Api(api()).read_namespaced_job, name, namespace)
+    job = _ignore((404,), batch().read_namespaced_job, name, namespace)
     if job is None:
         return None
     plain: dict[str, Any] = api().sanitize_for_serialization(job)
@@ -141,10 +155,24 @@ def read_job(namespace: str, name: str) -> dict[str, Any] | None:
 
 
 def list_jobs(namespace: str, selector: str) -> list[str]:
-    return [
-        j.metadata.name for j in client.BatchV1Api(api()).list_namespaced_job(namespace, label_selector=selector).items
-    ]
+    return [j.metadata.name for j in batch().list_namespaced_job(namespace, label_selector=selector).items]
 
 
 def count_pods(namespace: str, selector: str) -> int:
-    return len(client.CoreV1Api(api()).list_namespaced_pod(namespace, label_selector=selector).items)
+    return len(core().list_namespaced_pod(namespace, label_selector=selector).items)
+
+
+def set_finalizers(namespace: str, name: str, finalizers: list[str], resource_version: str) -> None:
+    """Replace the download's finalizers, only if it has not changed since ``resource_version`` (else 409)."""
+    patch = {"metadata": {"finalizers": finalizers, "resourceVersion": resource_version}}
+    _ignore(
+        (404,),
+        custom().patch_namespaced_custom_object,
+        API_GROUP,
+        API_VERSION,
+        namespace,
+        PLURAL,
+        name,
+        patch,
+        _preload_content=False,
+    )

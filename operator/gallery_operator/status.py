@@ -52,9 +52,9 @@ def job_state(job: dict[str, Any] | None) -> tuple[str, str, str]:
             return "Suspended", "", ""
     if (job.get("spec") or {}).get("suspend"):
         return "Suspended", "", ""
-    if status.get("active") or status.get("ready"):
+    if status.get("ready"):
         return "Running", "", ""
-    return "Pending", "", ""
+    return "Pending", "", ""  # no pod yet, or one not running yet (scheduling, pulling, mounting)
 
 
 def _condition(

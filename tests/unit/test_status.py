@@ -18,6 +18,7 @@ def job(
         "spec": {"suspend": suspend},
         "status": {
             "active": active,
+            "ready": active,
             "failed": failed,
             "succeeded": succeeded,
             "startTime": T0,
@@ -156,4 +157,5 @@ def test_job_states_and_sizes() -> None:
     assert job_state(job(suspend=True))[0] == "Suspended"
     assert job_state(job("SuccessCriteriaMet"))[0] == "Complete"
     assert job_state(job())[0] == "Pending"
+    assert job_state({"status": {"active": 1, "ready": 0}})[0] == "Pending"
     assert [human_size(n) for n in (0, 1023, 1536, 5 * 1024**3)] == ["0", "1023", "1.5Ki", "5.0Gi"]

@@ -17,6 +17,7 @@ from gallery_operator.worker import options
 from gallery_operator.worker.catalogue import Catalogue, content_type, sha256_of
 from gallery_operator.worker.engines import Engine, GalleryDl, YtDlp
 from gallery_operator.worker.failures import PERMANENT
+from gallery_operator.worker.storage import Store, open_store
 from gallery_operator.workerconfig import (
     CATALOGUE_DIR,
     CATALOGUE_FILE,
@@ -28,7 +29,6 @@ from gallery_operator.workerconfig import (
     SCRATCH_MOUNT,
     TOKEN_FILE,
     TOKEN_MOUNT,
-    PvcStorage,
     Report,
     WorkerConfig,
 )
@@ -44,12 +44,13 @@ class LimitReached(Exception):
 class Run:
     """The state of one worker pod's run; engines call it for every item (the engine Sink)."""
 
-    def __init__(self, config: WorkerConfig, root: Path, scratch: Path) -> None:
+    def __init__(self, config: WorkerConfig, store: Store, scratch: Path) -> None:
         self.config = config
-        self.root = root.resolve()
+        self.store = store
+        self.root = store.workdir.resolve()
         self.scratch = scratch
         self.state = self.root / CATALOGUE_DIR
-        self.state.mkdir(parents=True, exist_ok=True)
+        store.open_state()
         self.catalogue = Catalogue(self.state / CATALOGUE_FILE)
         self.lock = threading.Lock()
         self.items_done = 0
@@ -76,17 +77,24 @@ class Run:
             self.failed(source_url, "Blocked", f"the engine wrote outside the target: {path.name!r}")
             return
         size = path.stat().st_size
+        kind = content_type(path)
         record = {
             "path": relative,
             "size": size,
             "sha256": sha256_of(path),
-            "contentType": content_type(path),
+            "contentType": kind,
             "sourceUrl": source_url,
             "engine": engine,
             "extractor": extractor,
             "metadata": _jsonable(metadata),
         }
+        try:
+            self.store.stored(path, relative, kind)
+        except Exception as error:  # an unreachable bucket must not lose what the catalogue already holds
+            self.failed(source_url, "StorageError", f"storing {relative} failed: {error}")
+            return
         self.catalogue.add(record)
+        self.store.sync_state()
         with self.lock:
             self.items_done += 1
             self.bytes_done += size
@@ -130,12 +138,7 @@ class Run:
 
     def report(self, final: bool = False) -> Report:
         outcome = self.outcome() if final else "Running"
-        storage = self.config.storage
-        location = (
-            f"{storage.location}/{CATALOGUE_DIR}/{CATALOGUE_FILE}"
-            if isinstance(storage, PvcStorage)
-            else f"s3://{storage.bucket}/{storage.prefix}/{CATALOGUE_DIR}/{CATALOGUE_FILE}"
-        )
+        location = f"{self.store.location()}/{CATALOGUE_DIR}/{CATALOGUE_FILE}"
         message = self.stop_reason or ""
         if final and not message:
             message = f"{self.items_done} items stored, {self.items_failed} failed"
@@ -239,13 +242,28 @@ def private_cookies(scratch: Path) -> Path | None:
     return copy
 
 
-def execute(config: WorkerConfig, termination_log: Path) -> int:
-    if not isinstance(config.storage, PvcStorage):
-        log.error("S3 targets are not implemented in this worker yet")
-        return EXIT_PERMANENT
+def scratch_folder() -> Path:
     scratch = Path(os.environ.get("GALLERY_WORKER_SCRATCH", SCRATCH_MOUNT))
     scratch.mkdir(parents=True, exist_ok=True)
-    run = Run(config, Path(config.storage.root), scratch)
+    return scratch
+
+
+def execute(config: WorkerConfig, termination_log: Path) -> int:
+    scratch = scratch_folder()
+    try:
+        store = open_store(config.storage, scratch)
+        run = Run(config, store, scratch)
+    except Exception as error:
+        log.exception("cannot open the target")
+        report = Report(
+            run=config.run,
+            final=True,
+            outcome="Failed",
+            message=f"cannot open the target: {error}",
+            failures=[Failure(reason="StorageError", message=str(error)[:1024])],
+        )
+        _terminate(termination_log, report)
+        return EXIT_RETRYABLE
     reporter = None
     token = Path(TOKEN_MOUNT) / TOKEN_FILE
     if config.report_url and token.is_file():
@@ -266,33 +284,31 @@ def execute(config: WorkerConfig, termination_log: Path) -> int:
         except Exception as error:  # an engine bug must not lose what was stored
             log.exception("engine %s failed on %s", engine.name, url)
             run.failed(url, "Internal", f"{type(error).__name__}: {error}")
+    try:
+        store.sync_state(force=True)
+    except Exception as error:
+        run.failed(config.spec.urls[0], "StorageError", f"saving the catalogue failed: {error}")
     final = run.report(final=True)
     if reporter is not None:
         reporter.stopped.set()
         reporter.post(final)
-    try:
-        termination_log.write_text(fit_termination_message(final))
-    except OSError as error:
-        log.warning("cannot write the termination message: %s", error)
+    _terminate(termination_log, final)
     log.info("finished: %s", final.message)
     return run.exit_code()
 
 
+def _terminate(termination_log: Path, report: Report) -> None:
+    try:
+        termination_log.write_text(fit_termination_message(report))
+    except OSError as error:
+        log.warning("cannot write the termination message: %s", error)
+
+
 def cleanup(config: WorkerConfig, termination_log: Path) -> int:
     """deletionPolicy Delete: remove everything the download stored (files, catalogue, archives)."""
-    if not isinstance(config.storage, PvcStorage):
-        log.error("S3 targets are not implemented in this worker yet")
-        return EXIT_PERMANENT
-    root = Path(config.storage.root)
-    removed = 0
-    for entry in root.iterdir():
-        if entry.is_dir() and not entry.is_symlink():
-            removed += sum(1 for _ in entry.rglob("*") if _.is_file())
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
-            removed += 1
-    message = json.dumps({"removedFiles": removed, "location": config.storage.location})
+    store = open_store(config.storage, scratch_folder())
+    removed = store.delete_all()
+    message = json.dumps({"removed": removed, "location": store.location()})
     log.info("cleanup: %s", message)
     try:
         termination_log.write_text(message)

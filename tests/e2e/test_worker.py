@@ -1,0 +1,127 @@
+"""The worker on its own: real gallery-dl and yt-dlp against the fixture site, into a folder or real S3."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from gallery_operator.api.spec import parse_spec
+from gallery_operator.workerconfig import PvcStorage, S3Storage, WorkerConfig
+
+from tests.cluster.s3server import S3Server
+from tests.fixtures.site import big_chunk, image_bytes
+
+pytestmark = pytest.mark.e2e
+
+
+def run_worker(
+    tmp: Path, spec: dict[str, Any], storage: PvcStorage | S3Storage, *args: str, env: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
+    full = {"target": {"pvc": {"claimName": "x"}}, "options": {"retries": 0}, **spec}
+    config = WorkerConfig(namespace="ns", name="dl", uid="u", run="run1", spec=parse_spec(full), storage=storage)
+    termination = tmp / "termination-log"
+    termination.unlink(missing_ok=True)
+    process = subprocess.run(
+        [sys.executable, "-m", "gallery_operator.worker", *args],
+        env={
+            **os.environ,
+            **(env or {}),
+            "GALLERY_WORKER_CONFIG": config.model_dump_json(by_alias=True),
+            "GALLERY_WORKER_SCRATCH": str(tmp / "scratch"),
+            "GALLERY_WORKER_TERMINATION_LOG": str(termination),
+            "GALLERY_WORKER_LOG_FORMAT": "text",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert termination.exists(), process.stderr[-3000:]
+    return process.returncode, json.loads(termination.read_text())
+
+
+def catalogue(folder: Path) -> list[dict[str, Any]]:
+    lines = (folder / ".gallery-operator" / "catalogue.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def test_pvc_download_catalogue_and_resume(tmp_path: Path, site: str) -> None:
+    root = tmp_path / "claim"
+    storage = PvcStorage(root=str(root), location="pvc://media/dl")
+    urls = [f"{site}/img/{n}.jpg" for n in (1, 2, 3)]
+    code, report = run_worker(tmp_path, {"urls": urls}, storage)
+    assert (code, report["outcome"], report["itemsDone"]) == (0, "Succeeded", 3)
+    assert (root / "3.jpg").read_bytes() == image_bytes(3)
+    records = catalogue(root)
+    assert [r["path"] for r in records] == ["1.jpg", "2.jpg", "3.jpg"]
+    assert records[0]["sha256"] == hashlib.sha256(image_bytes(1)).hexdigest()
+    assert records[0]["sourceUrl"] == urls[0]
+    assert (records[0]["engine"], records[0]["extractor"]) == ("gallery-dl", "directlink")
+    # A re-run (a retried pod) skips what is stored and adds only the new item, without duplicates.
+    code, report = run_worker(tmp_path, {"urls": [*urls, f"{site}/img/4.jpg"]}, storage)
+    assert code == 0 and report["itemsDone"] == 4 and report["bytesDone"] == len(image_bytes(4))
+    assert [r["path"] for r in catalogue(root)] == ["1.jpg", "2.jpg", "3.jpg", "4.jpg"]
+    assert report["catalogueItems"] == 4
+
+
+def test_limits_stop_the_run(tmp_path: Path, site: str) -> None:
+    storage = PvcStorage(root=str(tmp_path / "claim"), location="pvc://m/dl")
+    urls = [f"{site}/img/{n}.jpg" for n in range(1, 6)]
+    code, report = run_worker(tmp_path, {"urls": urls, "limits": {"maxItems": 2}}, storage)
+    assert code == 0
+    assert report["itemsDone"] == 2 and report["outcome"] == "PartiallySucceeded"
+    assert [f["reason"] for f in report["failures"]] == ["LimitExceeded"]
+    assert sorted(p.name for p in (tmp_path / "claim").glob("*.jpg")) == ["1.jpg", "2.jpg"]
+
+
+def test_not_found_is_permanent(tmp_path: Path, site: str) -> None:
+    storage = PvcStorage(root=str(tmp_path / "claim"), location="pvc://m/dl")
+    code, report = run_worker(tmp_path, {"urls": [f"{site}/img/none.jpg"]}, storage)
+    assert code == 2
+    assert report["outcome"] == "Failed"
+    assert report["failures"][0]["reason"] == "NotFound"
+    assert report["failures"][0]["url"] == f"{site}/img/none.jpg"
+
+
+def test_s3_upload_catalogue_resume_and_cleanup(tmp_path: Path, site: str, s3_server: S3Server) -> None:
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=s3_server.endpoint,
+        aws_access_key_id=s3_server.access_key,
+        aws_secret_access_key=s3_server.secret_key,
+        region_name=s3_server.region,
+    )
+    s3.create_bucket(Bucket="worker-test")
+    storage = S3Storage(bucket="worker-test", prefix="team/dl", endpoint=s3_server.endpoint, force_path_style=True)
+    env = {"AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key}
+    urls = [f"{site}/img/7.jpg", f"{site}/big/20.mp4"]
+    code, report = run_worker(tmp_path, {"urls": urls}, storage, env=env)
+    assert code == 0, report
+    assert report["catalogueLocation"] == "s3://worker-test/team/dl/.gallery-operator/catalogue.jsonl"
+    image = s3.get_object(Bucket="worker-test", Key="team/dl/7.jpg")
+    assert image["Body"].read() == image_bytes(7)
+    assert image["ContentType"] == "image/jpeg"
+    video = s3.head_object(Bucket="worker-test", Key="team/dl/20.mp4")
+    assert video["ContentLength"] == 20 * len(big_chunk())
+    assert "-" in video["ETag"]  # multipart
+    staged = [p for p in (tmp_path / "scratch" / "staging").rglob("*") if p.is_file() and p.suffix in (".mp4", ".jpg")]
+    assert staged and all(p.stat().st_size == 0 for p in staged)  # scratch keeps names, not bytes
+    body = s3.get_object(Bucket="worker-test", Key="team/dl/.gallery-operator/catalogue.jsonl")["Body"].read()
+    records = [json.loads(line) for line in body.decode().splitlines()]
+    assert {r["path"] for r in records} == {"7.jpg", "20.mp4"}
+    big = next(r for r in records if r["path"] == "20.mp4")
+    assert big["sha256"] == hashlib.sha256(big_chunk() * 20).hexdigest()
+    # A new pod with empty scratch space resumes from the catalogue and archive kept in the bucket.
+    (tmp_path / "scratch").rename(tmp_path / "old-scratch")
+    code, report = run_worker(tmp_path, {"urls": urls}, storage, env=env)
+    assert code == 0 and report["bytesDone"] == 0 and report["catalogueItems"] == 2
+    # deletionPolicy Delete
+    code, result = run_worker(tmp_path, {"urls": urls}, storage, "--cleanup", env=env)
+    assert code == 0 and result["removed"] >= 4
+    assert s3.list_objects_v2(Bucket="worker-test", Prefix="team/dl/").get("KeyCount", 0) == 0
