@@ -87,8 +87,9 @@ def _key(body: kopf.Body) -> tuple[str, str]:
     return (str(body.metadata.namespace), str(body.metadata.name))
 
 
+# Every handler is async: they only copy and enqueue, and a sync handler would cost kopf a thread hop per event.
 @kopf.index(*GD)
-def gd_index(body: kopf.Body, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict[tuple[str, str], Any]:
+async def gd_index(body: kopf.Body, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict[tuple[str, str], Any]:
     """The operator's cache of downloads: a plain snapshot per (namespace, name)."""
     meta = body.metadata
     namespace, name = _key(body)
@@ -110,7 +111,7 @@ def gd_index(body: kopf.Body, spec: kopf.Spec, status: kopf.Status, **_: Any) ->
 
 
 @kopf.index("batch", "v1", "jobs", labels=MANAGED_JOBS)
-def job_index(body: kopf.Body, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict[str, Any]:
+async def job_index(body: kopf.Body, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict[str, Any]:
     """The operator's cache of its Jobs, by the uid of the download that owns them."""
     labels = body.metadata.labels
     namespace, name = _key(body)
@@ -134,7 +135,7 @@ def _plain(value: Any) -> Any:
 
 
 @kopf.on.event(*GD)
-def on_download(body: kopf.Body, type: str, **_: Any) -> None:
+async def on_download(body: kopf.Body, type: str, **_: Any) -> None:
     controller = _controller()
     controller.enqueue(_key(body))
     if type == "DELETED" or body.metadata.get("deletionTimestamp"):
@@ -142,7 +143,7 @@ def on_download(body: kopf.Body, type: str, **_: Any) -> None:
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED_JOBS)
-def on_job(body: kopf.Body, type: str, **_: Any) -> None:
+async def on_job(body: kopf.Body, type: str, **_: Any) -> None:
     controller = _controller()
     namespace = str(body.metadata.namespace)
     for owner in body.metadata.get("ownerReferences") or []:
