@@ -18,7 +18,7 @@ setup: ## install uv (from PyPI) and the locked Python environment
 	$(UV) sync --frozen
 
 crds: setup ## regenerate crds/ from the pydantic models
-	$(RUN) python -m gallery_operator.api.crd crds/gallerydownloads.gallery-operator.dev.yaml
+	$(RUN) python -m gallery_operator.api.crd crds/gallerydownloads.gallery-operator.dev.yaml charts/gallery-operator/files/crd.yaml
 
 build: setup ## build the pinned control-plane binaries (cached outside the clone; warm builds are skipped)
 	$(RUN) python -m tests.cluster build

@@ -168,14 +168,13 @@ def _peak_mb(pid: int) -> float:
 
 def _watch(
     stream: Callable[..., Any],
-    namespace: str,
+    arguments: tuple[str, ...],
     seen: Callable[[dict[str, Any]], str | None],
     times: dict[str, float],
     stop: threading.Event,
-    *args: Any,
 ) -> None:
     watcher = watch.Watch()
-    for event in watcher.stream(stream, *args, namespace, timeout_seconds=600):
+    for event in watcher.stream(stream, *arguments, timeout_seconds=600):
         key = seen(event["raw_object"])
         if key and key not in times:
             times[key] = time.perf_counter()
@@ -214,14 +213,20 @@ def latency(count: int) -> None:
         core, batch, custom = client.CoreV1Api(api), client.BatchV1Api(api), client.CustomObjectsApi(api)
         threads = [
             threading.Thread(
-                target=_watch, args=(core.list_namespaced_pod, "lat", pod_finished, pod_done, stop), daemon=True
+                target=_watch, args=(core.list_namespaced_pod, ("lat",), pod_finished, pod_done, stop), daemon=True
             ),
             threading.Thread(
-                target=_watch, args=(batch.list_namespaced_job, "lat", job_complete, job_done, stop), daemon=True
+                target=_watch, args=(batch.list_namespaced_job, ("lat",), job_complete, job_done, stop), daemon=True
             ),
             threading.Thread(
                 target=_watch,
-                args=(custom.list_namespaced_custom_object, "lat", gd_ready, ready, stop, API_GROUP, API_VERSION),
+                args=(
+                    custom.list_namespaced_custom_object,
+                    (API_GROUP, API_VERSION, "lat", PLURAL),
+                    gd_ready,
+                    ready,
+                    stop,
+                ),
                 daemon=True,
             ),
         ]
@@ -259,7 +264,7 @@ def create_downloads_one(custom: client.CustomObjectsApi, n: int, site: str) -> 
             "apiVersion": f"{API_GROUP}/{API_VERSION}",
             "kind": "GalleryDownload",
             "metadata": {"name": f"gd-{n:05d}"},
-            "spec": {**spec_for(n, site), "options": {"retries": 0}},
+            "spec": {**spec_for(n + 1, site), "options": {"retries": 0}},
         },
     )
 

@@ -426,6 +426,7 @@ class Controller:
                 metrics.RUN_DURATION.labels(result=phase).observe(duration)
             progress = status.get("progress") or {}
             metrics.ITEMS.inc(progress.get("itemsDone", 0))
+            metrics.RETRIES.inc(max(0, int(status.get("attempts") or 0) - 1))
             metrics.BYTES.inc(progress.get("bytesDone", 0))
             for failure in status.get("failures") or []:
                 metrics.ERRORS.labels(reason=failure["reason"]).inc()

@@ -26,6 +26,7 @@ RUN_DURATION = Histogram(
 )
 ITEMS = Counter("gallery_operator_items_total", "Items stored by finished runs.")
 BYTES = Counter("gallery_operator_bytes_total", "Bytes stored by finished runs.")
+RETRIES = Counter("gallery_operator_retries_total", "Worker pods started after the first one, by finished runs.")
 ERRORS = Counter("gallery_operator_errors_total", "Failures reported, by stable reason.", ["reason"])
 RECONCILE = Histogram(
     "gallery_operator_reconcile_duration_seconds",

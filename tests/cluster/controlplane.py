@@ -30,9 +30,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 NODE_NAME = "gallery-node"
 SERVICE_CIDR = "10.96.0.0/16"
 
-# Controllers a Job-running cluster needs (names as kube-controller-manager 1.34 spells them).
+# Controllers a cluster running Jobs and the operator's Deployment needs (names as kube-controller-manager 1.34 spells them).
 CONTROLLERS = (
     "job-controller",
+    "deployment-controller",
+    "replicaset-controller",
     "garbage-collector-controller",
     "ttl-after-finished-controller",
     "namespace-controller",

@@ -10,7 +10,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import yaml
@@ -59,8 +59,11 @@ class OperatorProcess:
     process: subprocess.Popen[bytes] | None = None
     health_port: int = 0
     metrics_port: int = 0
+    instances: ClassVar[list[OperatorProcess]] = []
 
     def start(self) -> None:
+        if self not in OperatorProcess.instances:
+            OperatorProcess.instances.append(self)
         report_port = procs.free_port()
         self.health_port = procs.free_port()
         self.metrics_port = procs.free_port()

@@ -1,0 +1,262 @@
+"""The Helm chart: lint, render, validate against the API server, install, and run a download under its RBAC."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+
+from tests.cluster import build, procs
+from tests.cluster.procs import wait_until
+from tests.conftest import Cluster
+from tests.e2e.conftest import REPO, Downloads, OperatorProcess
+
+pytestmark = pytest.mark.e2e
+
+CHART = REPO / "charts" / "gallery-operator"
+KUBE_VERSION = "1.34.4"
+
+
+def helm(*args: str, kubeconfig: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": "/tmp",
+        "HELM_CACHE_HOME": "/tmp/helm-cache",
+        "HELM_CONFIG_HOME": "/tmp/helm-config",
+        "HELM_DATA_HOME": "/tmp/helm-data",
+    }
+    if kubeconfig:
+        env["KUBECONFIG"] = str(kubeconfig)
+    return subprocess.run([str(build.binary("helm")), *args], capture_output=True, text=True, env=env, check=check)
+
+
+def render(*sets: str) -> list[dict[str, Any]]:
+    flags = [item for value in sets for item in ("--set", value)]
+    output = helm(
+        "template", "gallery", str(CHART), "--namespace", "gallery-system", "--kube-version", KUBE_VERSION, *flags
+    ).stdout
+    return [d for d in yaml.safe_load_all(output) if d]
+
+
+def kinds(documents: list[dict[str, Any]]) -> list[str]:
+    return sorted(f"{d['kind']}/{d['metadata']['name']}" for d in documents)
+
+
+def test_chart_lints() -> None:
+    result = helm("lint", "--strict", str(CHART), "--kube-version", KUBE_VERSION, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_default_render() -> None:
+    documents = render()
+    assert kinds(documents) == [
+        "ClusterRole/gallery-gallery-operator",
+        "ClusterRole/gallery-gallery-operator-cluster",
+        "ClusterRoleBinding/gallery-gallery-operator",
+        "ClusterRoleBinding/gallery-gallery-operator-cluster",
+        "CustomResourceDefinition/gallerydownloads.gallery-operator.dev",
+        "Deployment/gallery-gallery-operator",
+        "Service/gallery-gallery-operator",
+        "ServiceAccount/gallery-gallery-operator",
+    ]
+    [deployment] = [d for d in documents if d["kind"] == "Deployment"]
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["GALLERY_OPERATOR_NAMESPACES"] == ""
+    assert env["GALLERY_OPERATOR_REPORT_URL"] == "http://gallery-gallery-operator.gallery-system.svc:8082/report"
+    [crd] = [d for d in documents if d["kind"] == "CustomResourceDefinition"]
+    assert crd["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+    rules = [r for d in documents if d["kind"] == "ClusterRole" for r in d["rules"]]
+    assert not [r for r in rules if "secrets" in r["resources"] or "*" in r["verbs"] or "*" in r["resources"]]
+
+
+def test_namespaced_render_with_monitoring_and_network_policy() -> None:
+    documents = render(
+        "rbac.clusterWide=false",
+        "watchNamespaces={media,team-b}",
+        "networkPolicy.enabled=true",
+        "metrics.serviceMonitor.enabled=true",
+        "metrics.prometheusRule.enabled=true",
+        "crds.keep=false",
+        "fullnameOverride=" + "x" * 80,
+    )
+    names = kinds(documents)
+    assert "Role/" + "x" * 63 in names and "ClusterRole/" + "x" * 63 not in names
+    roles = [d for d in documents if d["kind"] == "Role"]
+    assert sorted(r["metadata"]["namespace"] for r in roles) == ["media", "team-b"]
+    policies = [d for d in documents if d["kind"] == "NetworkPolicy"]
+    assert sorted(p["metadata"]["namespace"] for p in policies) == ["media", "team-b"]
+    egress = policies[0]["spec"]["egress"]
+    assert "10.0.0.0/8" in egress[-1]["to"][0]["ipBlock"]["except"]
+    [rule] = [d for d in documents if d["kind"] == "PrometheusRule"]
+    alerts = [r["alert"] for r in rule["spec"]["groups"][0]["rules"]]
+    assert alerts == [
+        "GalleryDownloadFailureRateHigh",
+        "GalleryDownloadQueueStuck",
+        "GalleryDownloadRetriesHigh",
+        "GalleryOperatorReconcileErrors",
+    ]
+    [deployment] = [d for d in documents if d["kind"] == "Deployment"]
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["GALLERY_OPERATOR_NAMESPACES"] == "media,team-b"
+    [crd] = [d for d in documents if d["kind"] == "CustomResourceDefinition"]
+    assert "annotations" not in crd["metadata"]
+
+
+def test_values_schema_rejects_typos() -> None:
+    result = helm("template", "g", str(CHART), "--set", "operator.maxActve=3", check=False)
+    assert result.returncode != 0
+    assert "maxActve" in result.stderr
+    result = helm("template", "g", str(CHART), "--set", "worker.memoryLimit=lots", check=False)
+    assert result.returncode != 0
+
+
+def test_rendered_manifests_pass_server_validation(cluster: Cluster, namespace: str) -> None:
+    """Every rendered object the API server knows is validated by it (server-side dry run)."""
+    documents = render("rbac.clusterWide=false", f"watchNamespaces={{{namespace}}}", "networkPolicy.enabled=true")
+    for document in documents:
+        document["metadata"]["namespace"] = namespace if "namespace" in document["metadata"] else None
+        if document["metadata"]["namespace"] is None:
+            del document["metadata"]["namespace"]
+    manifest = "\n---\n".join(yaml.safe_dump(d) for d in documents)
+    result = subprocess.run(
+        [str(build.binary("kubectl")), f"--kubeconfig={cluster.kubeconfig}", "apply", "--dry-run=server", "-f", "-"],
+        input=manifest,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("(server dry run)") == len(documents)
+
+
+@pytest.fixture
+def no_local_operator() -> Iterator[None]:
+    """Two operators must not reconcile the same downloads: pause the session's local one if it runs."""
+    paused = [p for p in OperatorProcess.instances if p.process is not None]
+    for process in paused:
+        process.stop()
+    yield
+    for process in paused:
+        process.start()
+
+
+def can_i(cluster: Cluster, user: str, verb: str, resource: str, namespace: str) -> bool:
+    result = subprocess.run(
+        [
+            str(build.binary("kubectl")),
+            f"--kubeconfig={cluster.kubeconfig}",
+            "auth",
+            "can-i",
+            verb,
+            resource,
+            "-n",
+            namespace,
+            f"--as={user}",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    return result.stdout.strip() == "yes"
+
+
+def test_helm_install_runs_the_operator_under_its_rbac(
+    cluster: Cluster, namespace: str, site: str, no_local_operator: None, tmp_path: Path
+) -> None:
+    local = cluster.require_local()  # the operator pod runs as a local process that must reach the site
+    core = client.CoreV1Api(cluster.api)
+    release_namespace = f"{namespace}-system"
+    core.create_namespace({"metadata": {"name": release_namespace}})
+    wait_until(lambda: core.list_namespaced_service_account(release_namespace).items, 30, "default ServiceAccount")
+    ports = [procs.free_port() for _ in range(3)]
+    values = {
+        "rbac": {"clusterWide": False},
+        "watchNamespaces": [namespace],
+        "ports": {"metrics": ports[0], "health": ports[1], "report": ports[2]},
+        # Pods of the local node agent share the host's loopback; a real cluster uses the Service's name.
+        "operator": {"reportUrl": f"http://127.0.0.1:{ports[2]}/report", "allowPrivateNetworks": True},
+    }
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text(yaml.safe_dump(values))
+    installed = helm(
+        "install",
+        "gallery",
+        str(CHART),
+        "-n",
+        release_namespace,
+        "-f",
+        str(values_file),
+        "--wait",
+        "--timeout",
+        "120s",
+        kubeconfig=cluster.kubeconfig,
+        check=False,
+    )
+    try:
+        assert installed.returncode == 0, installed.stderr
+        account = f"system:serviceaccount:{release_namespace}:gallery-gallery-operator"
+        assert can_i(cluster, account, "create", "jobs", namespace)
+        assert can_i(cluster, account, "patch", "gallerydownloads.gallery-operator.dev/status", namespace)
+        assert can_i(cluster, account, "create", "tokenreviews.authentication.k8s.io", namespace)
+        assert not can_i(cluster, account, "get", "secrets", namespace)
+        assert not can_i(cluster, account, "create", "rolebindings", namespace)
+        assert not can_i(cluster, account, "delete", "namespaces", namespace)
+        assert not can_i(cluster, account, "create", "jobs", "default")  # namespaced mode: only its namespace
+        worker = f"system:serviceaccount:{namespace}:default"
+        assert not can_i(cluster, worker, "get", "gallerydownloads.gallery-operator.dev", namespace)
+        assert not can_i(cluster, worker, "get", "secrets", namespace)
+
+        downloads = Downloads(cluster.api, namespace)
+        core.create_namespaced_persistent_volume_claim(
+            namespace,
+            {
+                "metadata": {"name": "media"},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+            },
+        )
+        downloads.create(
+            "charted", {"urls": [f"{site}/img/91.jpg", f"{site}/img/92.jpg"], "target": {"pvc": {"claimName": "media"}}}
+        )
+        status = downloads.wait_phase("charted", {"Succeeded", "Failed"}, timeout=120)
+        assert status["phase"] == "Succeeded", status
+        assert status["catalogue"]["items"] == 2
+        # The progress came through the report endpoint, authenticated by TokenReview under the chart's RBAC.
+        pods = core.list_namespaced_pod(release_namespace).items
+        [operator_pod] = pods
+        logs = (local.workdir / "node" / "pods").glob(
+            f"{release_namespace}_{operator_pod.metadata.name}_*/operator.log"
+        )
+        text = "".join(p.read_text() for p in logs)
+        records = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+        assert records, "the operator pod logged nothing"
+        # The chart's RBAC covers everything the operator does: nothing was refused.
+        assert not [r for r in records if "forbidden" in r["message"].lower()], text[-3000:]
+        assert not [r for r in records if r["level"] == "error" and r["logger"].startswith("gallery_operator")]
+    finally:
+        helm("uninstall", "gallery", "-n", release_namespace, "--wait", kubeconfig=cluster.kubeconfig, check=False)
+    crd = client.ApiextensionsV1Api(cluster.api).read_custom_resource_definition(
+        "gallerydownloads.gallery-operator.dev"
+    )
+    assert crd.metadata.name  # crds.keep: uninstalling the release keeps the CRD and every download
+
+
+def test_dockerfile_keeps_its_promises() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text()
+    froms = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("FROM ")]
+    assert froms == ["${PYTHON_IMAGE}", "${PYTHON_IMAGE}"]
+    assert "ARG PYTHON_IMAGE=python:3.13." in dockerfile  # a pinned patch release of the slim base
+    assert "-slim" in dockerfile
+    assert "uv sync --frozen" in dockerfile  # the lock file decides every version
+    assert "USER 65532:65532" in dockerfile
+    assert "ffmpeg" in dockerfile
+    assert json.loads(dockerfile.split("ENTRYPOINT ")[1].splitlines()[0]) == ["python", "-m"]
+    ignore = (REPO / ".dockerignore").read_text().splitlines()
+    assert ignore[1] == "*"  # everything is excluded unless listed
