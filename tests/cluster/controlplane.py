@@ -30,7 +30,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 NODE_NAME = "gallery-node"
 SERVICE_CIDR = "10.96.0.0/16"
 
-# Controllers a cluster needs to run Jobs and the operator's Deployment (names as kube-controller-manager 1.34 spells them).
+# Controllers for Jobs and the operator's Deployment (names as kube-controller-manager 1.34 spells them).
 CONTROLLERS = (
     "job-controller",
     "deployment-controller",
