@@ -23,8 +23,8 @@ crds: setup ## regenerate crds/ from the pydantic models
 build: setup ## build the pinned control-plane binaries (cached outside the clone; warm builds are skipped)
 	$(RUN) python -m tests.cluster build
 
-demo: build ## the local demo: control plane, node agent and a first Job, no Docker
-	$(RUN) python -m tests.cluster.demo
+demo: build ## the local demo: control plane, operator, downloads to a PVC and to S3 (ARGS=--keep keeps it running)
+	$(RUN) python -m tests.cluster.demo $(ARGS)
 
 test: build ## everything CI runs: lint, type checks, unit and e2e tests on the local control plane
 	$(RUN) ruff check .

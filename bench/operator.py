@@ -16,35 +16,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kubernetes import client, config, watch
+
 from gallery_operator import API_GROUP, API_VERSION, PLURAL
 from gallery_operator.api.spec import parse_spec
 from gallery_operator.config import Settings
 from gallery_operator.jobs import Download, build_job
-from kubernetes import client, config, watch
-
 from tests.cluster.controlplane import LocalCluster
+from tests.cluster.localoperator import OperatorProcess, apply_crd
 from tests.cluster.procs import wait_until
-from tests.e2e.conftest import CRD_FILE, OperatorProcess
 from tests.fixtures.site import serve
 
 
 def spec_for(n: int, site: str = "http://127.0.0.1:9") -> dict[str, Any]:
     return {"urls": [f"{site}/img/{n}.jpg"], "target": {"pvc": {"claimName": "media"}}}
-
-
-def install_crd(api: client.ApiClient) -> None:
-    import yaml
-
-    ext = client.ApiextensionsV1Api(api)
-    ext.create_custom_resource_definition(yaml.safe_load(CRD_FILE.read_text()))
-    wait_until(
-        lambda: any(
-            c.type == "Established"
-            for c in ext.read_custom_resource_definition(f"{PLURAL}.{API_GROUP}").status.conditions or []
-        ),
-        30,
-        "CRD established",
-    )
 
 
 def make_namespace(api: client.ApiClient, name: str) -> None:
@@ -91,7 +76,7 @@ def operator_for(cluster: LocalCluster, workdir: Path, **settings: str) -> Opera
 def throughput(count: int) -> None:
     with LocalCluster.create(with_node=False) as cluster:
         api = config.new_client_from_config(str(cluster.kubeconfig))
-        install_crd(api)
+        apply_crd(api)
         make_namespace(api, "baseline")
         make_namespace(api, "operated")
         # Baseline: a plain client loop creating the Jobs the operator would create.
@@ -134,7 +119,7 @@ def rss_mb(pid: int) -> float:
 def memory(count: int) -> None:
     with LocalCluster.create(with_node=False) as cluster:
         api = config.new_client_from_config(str(cluster.kubeconfig))
-        install_crd(api)
+        apply_crd(api)
         make_namespace(api, "many")
         operator = operator_for(cluster, cluster.workdir)
         try:
@@ -185,7 +170,7 @@ def _watch(
 def latency(count: int) -> None:
     with LocalCluster.create() as cluster, serve() as site:
         api = config.new_client_from_config(str(cluster.kubeconfig))
-        install_crd(api)
+        apply_crd(api)
         make_namespace(api, "lat")
         operator = operator_for(cluster, cluster.workdir, allow_private_networks="true")
         pod_done: dict[str, float] = {}
@@ -200,7 +185,7 @@ def latency(count: int) -> None:
 
         def job_complete(job: dict[str, Any]) -> str | None:
             for c in job.get("status", {}).get("conditions") or []:
-                if c["type"] == "Complete" and c["status"] == "True":
+                if c["type"] in ("SuccessCriteriaMet", "Complete") and c["status"] == "True":
                     return str(job["metadata"]["labels"].get(f"{API_GROUP}/download"))
             return None
 
@@ -242,16 +227,19 @@ def latency(count: int) -> None:
             operator.stop()
     names = [f"gd-{n:05d}" for n in range(count)]
     to_ready = [ready[n] - job_done[n] for n in names if n in job_done]
+    pod_to_ready = [ready[n] - pod_done[n] for n in names if n in pod_done]
     job_lag = [job_done[n] - pod_done[n] for n in names if n in pod_done and n in job_done]
     print(
-        f"Job Complete -> Ready=True: median {statistics.median(to_ready) * 1000:.0f} ms, "
-        f"max {max(to_ready) * 1000:.0f} ms over {len(to_ready)} (target: median < 1 s)"
+        f"Job finished (first of SuccessCriteriaMet/Complete) -> Ready=True: median "
+        f"{statistics.median(to_ready) * 1000:.0f} ms, max {max(to_ready) * 1000:.0f} ms over {len(to_ready)} "
+        f"(target: median < 1 s)"
     )
+    print(f"pod Succeeded -> Ready=True: median {statistics.median(pod_to_ready) * 1000:.0f} ms")
     print(
-        f"baseline, pod Succeeded -> Job Complete (the Job controller): median "
+        f"baseline, pod Succeeded -> Job finished (the Job controller): median "
         f"{statistics.median(job_lag) * 1000:.0f} ms"
     )
-    print(f"ratio: {statistics.median(to_ready) / statistics.median(job_lag):.2f}")
+    print(f"ratio pod->Ready / pod->Job finished: {statistics.median(pod_to_ready) / statistics.median(job_lag):.2f}")
 
 
 def create_downloads_one(custom: client.CustomObjectsApi, n: int, site: str) -> None:

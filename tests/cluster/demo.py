@@ -1,90 +1,181 @@
-"""The local demo: a real control plane, the node agent and the S3 server, then a first Job into a PVC.
+"""The local demo (`make demo`): no Docker, no cluster needed beforehand.
 
-Run with ``make demo``. ``--keep`` leaves everything running until Ctrl-C.
+It starts a real control plane with the node agent, an S3 server, a local sample site and the operator;
+applies one GalleryDownload into a PersistentVolumeClaim and one into an S3 bucket; waits until both are
+Ready; and prints `kubectl get gd`, a status and the first catalogue entries. ``--keep`` leaves everything
+running until Ctrl-C (the printed KUBECONFIG works with kubectl).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
+import sys
 import time
+from typing import Any
 
+import boto3
+import yaml
 from kubernetes import client, config
 
+from gallery_operator import API_GROUP, API_VERSION
 from tests.cluster import build
 from tests.cluster.controlplane import LocalCluster
+from tests.cluster.localoperator import OperatorProcess, apply_crd
 from tests.cluster.procs import wait_until
+from tests.fixtures.site import serve
 
-DEMO_NAMESPACE = "demo"
+NAMESPACE = "demo"
 
 
 def kubectl(cluster: LocalCluster, *args: str) -> str:
-    command = [str(build.binary("kubectl")), f"--kubeconfig={cluster.kubeconfig}", *args]
+    command = [str(build.binary("kubectl")), f"--kubeconfig={cluster.kubeconfig}", "-n", NAMESPACE, *args]
     return subprocess.run(command, check=True, capture_output=True, text=True).stdout
 
 
-def run_demo(cluster: LocalCluster) -> None:
-    api = config.new_client_from_config(str(cluster.kubeconfig))
-    core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
-    core.create_namespace({"metadata": {"name": DEMO_NAMESPACE}})
-    wait_until(lambda: core.list_namespaced_service_account(DEMO_NAMESPACE).items, 30, "default ServiceAccount")
-    core.create_namespaced_persistent_volume_claim(
-        DEMO_NAMESPACE,
-        {
-            "metadata": {"name": "media"},
-            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
-        },
-    )
-    script = "import pathlib; pathlib.Path('/media/hello.txt').write_text('downloaded by a Job pod\\n')"
-    batch.create_namespaced_job(
-        DEMO_NAMESPACE,
-        {
-            "metadata": {"name": "first-job"},
-            "spec": {
-                "backoffLimit": 0,
-                "template": {
-                    "spec": {
-                        "restartPolicy": "Never",
-                        "containers": [
-                            {
-                                "name": "main",
-                                "image": "python:3.13-slim",
-                                "command": ["python", "-c", script],
-                                "volumeMounts": [{"name": "media", "mountPath": "/media"}],
-                            }
-                        ],
-                        "volumes": [{"name": "media", "persistentVolumeClaim": {"claimName": "media"}}],
+def step(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def downloads(site: str, s3_endpoint: str) -> list[dict[str, Any]]:
+    def download(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "apiVersion": f"{API_GROUP}/{API_VERSION}",
+            "kind": "GalleryDownload",
+            "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": spec,
+        }
+
+    return [
+        download(
+            "cats-to-pvc",
+            {
+                "urls": [f"{site}/img/{n}.jpg" for n in range(1, 6)],
+                "target": {"pvc": {"claimName": "media", "subPath": "cats"}},
+                "options": {"retries": 1},
+            },
+        ),
+        download(
+            "video-to-s3",
+            {
+                "urls": [f"{site}/big/8.mp4", f"{site}/img/42.jpg"],
+                "target": {
+                    "s3": {
+                        "bucket": "media",
+                        "prefix": "demo/video",
+                        "endpoint": s3_endpoint,
+                        "region": "us-east-1",
+                        "forcePathStyle": True,
+                        "credentialsSecret": {"name": "s3-credentials"},
                     }
                 },
             },
-        },
-    )
-    wait_until(
-        lambda: batch.read_namespaced_job_status("first-job", DEMO_NAMESPACE).status.succeeded,
-        90,
-        "the demo Job to succeed",
-    )
-    print(kubectl(cluster, "get", "nodes,jobs,pods", "-n", DEMO_NAMESPACE))
-    written = cluster.volumes_root / DEMO_NAMESPACE / "media" / "hello.txt"
-    print(f"{written}: {written.read_text().strip()}")
+        ),
+    ]
+
+
+def run_demo(cluster: LocalCluster, site: str, operator: OperatorProcess) -> None:
+    assert cluster.s3 is not None
+    api = config.new_client_from_config(str(cluster.kubeconfig))
+    core = client.CoreV1Api(api)
+    try:
+        step(f"namespace {NAMESPACE}: a PVC 'media', an S3 bucket 'media' and its credentials Secret")
+        core.create_namespace({"metadata": {"name": NAMESPACE}})
+        wait_until(lambda: core.list_namespaced_service_account(NAMESPACE).items, 30, "default ServiceAccount")
+        core.create_namespaced_persistent_volume_claim(
+            NAMESPACE,
+            {
+                "metadata": {"name": "media"},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+            },
+        )
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=cluster.s3.endpoint,
+            aws_access_key_id=cluster.s3.access_key,
+            aws_secret_access_key=cluster.s3.secret_key,
+            region_name=cluster.s3.region,
+        )
+        s3.create_bucket(Bucket="media")
+        core.create_namespaced_secret(
+            NAMESPACE,
+            {
+                "metadata": {"name": "s3-credentials"},
+                "stringData": {
+                    "AWS_ACCESS_KEY_ID": cluster.s3.access_key,
+                    "AWS_SECRET_ACCESS_KEY": cluster.s3.secret_key,
+                },
+            },
+        )
+        manifests = downloads(site, cluster.s3.endpoint)
+        manifest_file = cluster.workdir / "demo-downloads.yaml"
+        manifest_file.write_text(yaml.safe_dump_all(manifests, sort_keys=False))
+        step(f"kubectl apply -f {manifest_file}")
+        print(kubectl(cluster, "apply", "-f", str(manifest_file)), end="")
+        step("kubectl wait --for=condition=Ready gd --all")
+        started = time.monotonic()
+        kubectl(cluster, "wait", "--for=condition=Ready", "gd", "--all", "--timeout=180s")
+        print(f"both Ready after {time.monotonic() - started:.1f}s\n")
+        step("kubectl get gd")
+        print(kubectl(cluster, "get", "gd"))
+        step("kubectl get gd cats-to-pvc -o jsonpath='{.status}'")
+        status = json.loads(kubectl(cluster, "get", "gd", "cats-to-pvc", "-o", "jsonpath={.status}"))
+        status["catalogue"]["sample"] = status["catalogue"]["sample"][:2]
+        print(yaml.safe_dump(status, sort_keys=False))
+        step("the first catalogue entries (PVC: .gallery-operator/catalogue.jsonl beside the files)")
+        catalogue = cluster.volumes_root / NAMESPACE / "media" / "cats" / ".gallery-operator" / "catalogue.jsonl"
+        for line in catalogue.read_text().splitlines()[:3]:
+            record = json.loads(line)
+            print(
+                f"  {record['path']:<10} {record['size']:>7} B  {record['contentType']:<11} "
+                f"sha256 {record['sha256'][:16]}…  from {record['sourceUrl']}"
+            )
+        step("and in S3 (s3://media/demo/video/.gallery-operator/catalogue.jsonl)")
+        body = s3.get_object(Bucket="media", Key="demo/video/.gallery-operator/catalogue.jsonl")["Body"].read()
+        for line in body.decode().splitlines()[:3]:
+            record = json.loads(line)
+            print(
+                f"  {record['path']:<10} {record['size']:>9} B  {record['contentType']:<11} "
+                f"sha256 {record['sha256'][:16]}…"
+            )
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket="media", Prefix="demo/")["Contents"]]
+        print(f"  objects: {', '.join(sorted(keys))}")
+    except BaseException:
+        print(f"\noperator log tail ({operator.log}):\n" + operator.log.read_text()[-3000:], file=sys.stderr)
+        raise
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--keep", action="store_true", help="keep the control plane running until Ctrl-C")
+    parser.add_argument("--keep", action="store_true", help="keep everything running until Ctrl-C")
     options = parser.parse_args()
-    with LocalCluster.create(with_s3=True) as cluster:
-        print(f"control plane ready in {cluster.startup_seconds:.1f}s at {cluster.server}")
-        run_demo(cluster)
+    step("starting etcd, kube-apiserver, kube-controller-manager, the node agent and an S3 server")
+    with LocalCluster.create(with_s3=True) as cluster, serve() as site:
+        print(f"control plane ready in {cluster.startup_seconds:.1f}s at {cluster.server}; sample site at {site}")
+        step("installing the GalleryDownload CRD")
+        apply_crd(config.new_client_from_config(str(cluster.kubeconfig)))
+        step("starting the operator (python -m gallery_operator)")
+        operator = OperatorProcess(
+            cluster.kubeconfig,
+            cluster.workdir / "logs" / "operator.log",
+            {"GALLERY_OPERATOR_ALLOW_PRIVATE_NETWORKS": "true"},
+        )
+        operator.start()
+        run_demo(cluster, site, operator)
         if options.keep:
-            print(f"running; export KUBECONFIG={cluster.kubeconfig}   (Ctrl-C stops everything)")
+            print(
+                f"\nstill running: export KUBECONFIG={cluster.kubeconfig}; kubectl -n {NAMESPACE} get gd "
+                "(Ctrl-C stops everything)"
+            )
             try:
                 while True:
                     time.sleep(1)
                     cluster.check_alive()
             except KeyboardInterrupt:
                 pass
-    print("demo finished; every process stopped")
+        operator.stop()
+    print("\ndemo finished; every process stopped. `make demo ARGS=--keep` keeps it running.")
 
 
 if __name__ == "__main__":

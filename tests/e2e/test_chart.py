@@ -13,9 +13,10 @@ import yaml
 from kubernetes import client
 
 from tests.cluster import build, procs
+from tests.cluster.localoperator import OperatorProcess
 from tests.cluster.procs import wait_until
 from tests.conftest import Cluster
-from tests.e2e.conftest import REPO, Downloads, OperatorProcess
+from tests.e2e.conftest import REPO, Downloads
 
 pytestmark = pytest.mark.e2e
 

@@ -12,9 +12,10 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from tests.cluster import build
+from tests.cluster.localoperator import OperatorProcess
 from tests.cluster.procs import wait_until
 from tests.conftest import Cluster
-from tests.e2e.conftest import Downloads, OperatorProcess
+from tests.e2e.conftest import Downloads
 from tests.fixtures.site import image_bytes
 from tests.kube import absent
 

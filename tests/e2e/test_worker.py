@@ -12,9 +12,9 @@ from typing import Any
 
 import boto3
 import pytest
+
 from gallery_operator.api.spec import parse_spec
 from gallery_operator.workerconfig import PvcStorage, S3Storage, WorkerConfig
-
 from tests.cluster.s3server import S3Server
 from tests.fixtures.site import big_chunk, image_bytes
 

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
+
 from gallery_operator.api.crd import build_crd, render_crd
 from gallery_operator.api.spec import parse_spec
-from pydantic import ValidationError
 
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED_CRD = REPO / "crds" / "gallerydownloads.gallery-operator.dev.yaml"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from gallery_operator.api.spec import parse_spec
 from gallery_operator.config import load_settings
 from gallery_operator.controller import status_patch
