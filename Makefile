@@ -8,7 +8,7 @@ export UV_PYTHON := $(shell command -v python3.11 2>/dev/null || command -v $(PY
 export UV_PYTHON_DOWNLOADS := never
 RUN := $(UV) run --frozen
 
-.PHONY: help setup crds build demo test lint unit e2e cluster-start cluster-stop cluster-status clean
+.PHONY: help setup crds manifests build demo test lint unit e2e cluster-start cluster-stop cluster-status clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -19,6 +19,9 @@ setup: ## install uv (from PyPI) and the locked Python environment
 
 crds: setup ## regenerate crds/ from the pydantic models
 	$(RUN) python -m gallery_operator.api.crd crds/gallerydownloads.gallery-operator.dev.yaml charts/gallery-operator/files/crd.yaml
+
+manifests: build ## regenerate manifests/base from the Helm chart
+	$(RUN) python -m tests.cluster.manifests
 
 build: setup ## build the pinned control-plane binaries (cached outside the clone; warm builds are skipped)
 	$(RUN) python -m tests.cluster build

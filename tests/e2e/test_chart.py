@@ -14,9 +14,11 @@ from kubernetes import client
 
 from tests.cluster import build, procs
 from tests.cluster.localoperator import OperatorProcess
+from tests.cluster.manifests import BASE, render_base
 from tests.cluster.procs import wait_until
 from tests.conftest import Cluster
 from tests.e2e.conftest import REPO, Downloads
+from tests.kube import absent
 
 pytestmark = pytest.mark.e2e
 
@@ -261,3 +263,26 @@ def test_dockerfile_keeps_its_promises() -> None:
     assert json.loads(dockerfile.split("ENTRYPOINT ")[1].splitlines()[0]) == ["python", "-m"]
     ignore = (REPO / ".dockerignore").read_text().splitlines()
     assert ignore[1] == "*"  # everything is excluded unless listed
+
+
+def test_kustomize_base_is_the_rendered_chart(cluster: Cluster) -> None:
+    assert BASE.read_text() == render_base(), "manifests/base drifted from the chart: run `make manifests`"
+    built = subprocess.run(
+        [str(build.binary("kubectl")), "kustomize", str(REPO / "manifests" / "base")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    documents = [d for d in yaml.safe_load_all(built) if d]
+    assert {d["kind"] for d in documents} >= {"Namespace", "CustomResourceDefinition", "Deployment", "ClusterRole"}
+    # A server-side dry run does not create the namespace its objects go into: make it first.
+    core = client.CoreV1Api(cluster.api)
+    if absent(lambda: core.read_namespace("gallery-operator")):
+        core.create_namespace({"metadata": {"name": "gallery-operator"}})
+    result = subprocess.run(
+        [str(build.binary("kubectl")), f"--kubeconfig={cluster.kubeconfig}", "apply", "--dry-run=server", "-f", "-"],
+        input=built,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr

@@ -14,18 +14,28 @@ import boto3
 import pytest
 
 from gallery_operator.api.spec import parse_spec
-from gallery_operator.workerconfig import PvcStorage, S3Storage, WorkerConfig
+from gallery_operator.workerconfig import Egress, PvcStorage, S3Storage, WorkerConfig
 from tests.cluster.s3server import S3Server
 from tests.fixtures.site import big_chunk, image_bytes
 
 pytestmark = pytest.mark.e2e
 
 
+LOCAL_SITE = Egress(allow_private_networks=True)  # the fixture site is on loopback
+
+
 def run_worker(
-    tmp: Path, spec: dict[str, Any], storage: PvcStorage | S3Storage, *args: str, env: dict[str, str] | None = None
+    tmp: Path,
+    spec: dict[str, Any],
+    storage: PvcStorage | S3Storage,
+    *args: str,
+    env: dict[str, str] | None = None,
+    egress: Egress = LOCAL_SITE,
 ) -> tuple[int, dict[str, Any]]:
     full = {"target": {"pvc": {"claimName": "x"}}, "options": {"retries": 0}, **spec}
-    config = WorkerConfig(namespace="ns", name="dl", uid="u", run="run1", spec=parse_spec(full), storage=storage)
+    config = WorkerConfig(
+        namespace="ns", name="dl", uid="u", run="run1", spec=parse_spec(full), storage=storage, egress=egress
+    )
     termination = tmp / "termination-log"
     termination.unlink(missing_ok=True)
     process = subprocess.run(
@@ -125,3 +135,25 @@ def test_s3_upload_catalogue_resume_and_cleanup(tmp_path: Path, site: str, s3_se
     code, result = run_worker(tmp_path, {"urls": urls}, storage, "--cleanup", env=env)
     assert code == 0 and result["removed"] >= 4
     assert s3.list_objects_v2(Bucket="worker-test", Prefix="team/dl/").get("KeyCount", 0) == 0
+
+
+def test_private_destinations_are_refused_by_default(tmp_path: Path, site: str) -> None:
+    storage = PvcStorage(root=str(tmp_path / "claim"), location="pvc://m/dl")
+    code, report = run_worker(tmp_path, {"urls": [f"{site}/img/1.jpg"]}, storage, egress=Egress())
+    assert code == 2  # Blocked is permanent
+    assert [f["reason"] for f in report["failures"]] == ["Blocked"]
+    assert "not a public address" in report["failures"][0]["message"]
+    assert not list((tmp_path / "claim").glob("*.jpg"))
+
+
+def test_a_redirect_cannot_leave_the_allowed_domains(tmp_path: Path, site: str) -> None:
+    storage = PvcStorage(root=str(tmp_path / "claim"), location="pvc://m/dl")
+    rules = Egress(allow_private_networks=True, allowed_domains=["localhost"])
+    port = site.rsplit(":", 1)[1]
+    allowed = f"http://localhost:{port}/img/5.jpg"
+    escaping = f"http://localhost:{port}/redirect/x.jpg?to=http://127.0.0.1:{port}/img/6.jpg"
+    _, report = run_worker(tmp_path, {"urls": [allowed, escaping]}, storage, egress=rules)
+    assert report["itemsDone"] == 1 and (tmp_path / "claim" / "5.jpg").exists()
+    blocked = [f for f in report["failures"] if f["reason"] == "Blocked"]
+    assert blocked and "127.0.0.1 is not on the allowed list" in blocked[0]["message"]
+    assert not (tmp_path / "claim" / "6.jpg").exists()

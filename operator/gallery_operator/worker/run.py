@@ -8,6 +8,7 @@ import os
 import shutil
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from gallery_operator.api.status import MAX_FAILURES, Failure, FailureReason
 from gallery_operator.worker import options
 from gallery_operator.worker.catalogue import Catalogue, content_type, sha256_of
+from gallery_operator.worker.egress import Guard
 from gallery_operator.worker.engines import Engine, GalleryDl, YtDlp
 from gallery_operator.worker.failures import PERMANENT
 from gallery_operator.worker.storage import Store, open_store
@@ -30,6 +32,7 @@ from gallery_operator.workerconfig import (
     TOKEN_FILE,
     TOKEN_MOUNT,
     Report,
+    S3Storage,
     WorkerConfig,
 )
 
@@ -248,7 +251,16 @@ def scratch_folder() -> Path:
     return scratch
 
 
+def install_egress_guard(config: WorkerConfig) -> None:
+    """Every request of this process obeys the egress rules, except to the operator and the S3 endpoint."""
+    exempt = [urllib.parse.urlsplit(config.report_url).hostname or ""] if config.report_url else []
+    if isinstance(config.storage, S3Storage) and config.storage.endpoint:
+        exempt.append(urllib.parse.urlsplit(config.storage.endpoint).hostname or "")
+    Guard(config.egress, exempt).install()
+
+
 def execute(config: WorkerConfig, termination_log: Path) -> int:
+    install_egress_guard(config)
     scratch = scratch_folder()
     try:
         store = open_store(config.storage, scratch)

@@ -1,0 +1,49 @@
+"""Egress rules: host lists and address classes."""
+
+from __future__ import annotations
+
+import pytest
+
+from gallery_operator.worker.egress import Blocked, check_address, check_host
+from gallery_operator.workerconfig import Egress
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "10.1.2.3",
+        "172.16.0.9",
+        "192.168.1.1",
+        "127.0.0.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "::1",
+        "fe80::1",
+        "fd00::1",
+        "::ffff:10.0.0.1",
+        "224.0.0.1",
+        "0.0.0.0",
+    ],
+)
+def test_non_public_addresses_are_blocked(address: str) -> None:
+    with pytest.raises(Blocked, match="not a public address"):
+        check_address(address, Egress())
+    check_address(address, Egress(allow_private_networks=True))
+
+
+@pytest.mark.parametrize("address", ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"])
+def test_public_addresses_pass(address: str) -> None:
+    check_address(address, Egress())
+
+
+def test_domain_lists_cover_subdomains() -> None:
+    rules = Egress(allowed_domains=["example.org"], denied_domains=["bad.example.org"])
+    check_host("example.org", rules)
+    check_host("cdn.example.org", rules)
+    with pytest.raises(Blocked, match="denied list"):
+        check_host("x.bad.example.org", rules)
+    with pytest.raises(Blocked, match="not on the allowed list"):
+        check_host("notexample.org", rules)
+    with pytest.raises(Blocked, match="not on the allowed list"):
+        check_host("example.org.evil.net", rules)
+    check_host("anything.net", Egress())
