@@ -26,6 +26,7 @@ from tests.cluster.controlplane import LocalCluster
 from tests.cluster.localoperator import OperatorProcess, apply_crd
 from tests.cluster.procs import wait_until
 from tests.fixtures.site import serve
+from tests.kube import create_claim, create_namespace
 
 
 def spec_for(n: int, site: str = "http://127.0.0.1:9") -> dict[str, Any]:
@@ -33,16 +34,8 @@ def spec_for(n: int, site: str = "http://127.0.0.1:9") -> dict[str, Any]:
 
 
 def make_namespace(api: client.ApiClient, name: str) -> None:
-    core = client.CoreV1Api(api)
-    core.create_namespace({"metadata": {"name": name}})
-    wait_until(lambda: core.list_namespaced_service_account(name).items, 30, "default ServiceAccount")
-    core.create_namespaced_persistent_volume_claim(
-        name,
-        {
-            "metadata": {"name": "media"},
-            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
-        },
-    )
+    create_namespace(api, name)
+    create_claim(api, name)
 
 
 def create_downloads(api: client.ApiClient, namespace: str, count: int, site: str = "http://127.0.0.1:9") -> None:
@@ -109,11 +102,12 @@ def throughput(count: int) -> None:
     print(f"ratio (target <= 1.5): {operated / baseline:.2f}")
 
 
-def rss_mb(pid: int) -> float:
+def status_mb(pid: int, field: str = "VmRSS") -> float:
+    """A memory figure of /proc/<pid>/status in MB (VmRSS: resident now, VmHWM: the peak)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+    raise RuntimeError(f"no {field} for {pid}")
 
 
 def memory(count: int) -> None:
@@ -125,7 +119,7 @@ def memory(count: int) -> None:
         try:
             time.sleep(5)
             assert operator.process is not None
-            idle = rss_mb(operator.process.pid)
+            idle = status_mb(operator.process.pid)
             create_downloads(api, "many", count)
             custom = client.CustomObjectsApi(api)
 
@@ -135,20 +129,13 @@ def memory(count: int) -> None:
 
             wait_until(all_have_status, 900, f"{count} downloads with a status", interval=1)
             time.sleep(5)
-            loaded = rss_mb(operator.process.pid)
-            peak = _peak_mb(operator.process.pid)
+            loaded = status_mb(operator.process.pid)
+            peak = status_mb(operator.process.pid, "VmHWM")
         finally:
             operator.stop()
     print(f"operator RSS idle (0 downloads):       {idle:7.1f} MB")
     print(f"operator RSS with {count} downloads:  {loaded:7.1f} MB (peak {peak:.1f} MB; target <= 250)")
     print(f"ratio to idle: {loaded / idle:.2f}")
-
-
-def _peak_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _watch(

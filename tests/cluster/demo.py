@@ -15,7 +15,6 @@ import sys
 import time
 from typing import Any
 
-import boto3
 import yaml
 from kubernetes import client, config
 
@@ -23,8 +22,8 @@ from gallery_operator import API_GROUP, API_VERSION
 from tests.cluster import build
 from tests.cluster.controlplane import LocalCluster
 from tests.cluster.localoperator import OperatorProcess, apply_crd
-from tests.cluster.procs import wait_until
 from tests.fixtures.site import serve
+from tests.kube import create_claim, create_namespace
 
 NAMESPACE = "demo"
 
@@ -81,22 +80,9 @@ def run_demo(cluster: LocalCluster, site: str, operator: OperatorProcess) -> Non
     core = client.CoreV1Api(api)
     try:
         step(f"namespace {NAMESPACE}: a PVC 'media', an S3 bucket 'media' and its credentials Secret")
-        core.create_namespace({"metadata": {"name": NAMESPACE}})
-        wait_until(lambda: core.list_namespaced_service_account(NAMESPACE).items, 30, "default ServiceAccount")
-        core.create_namespaced_persistent_volume_claim(
-            NAMESPACE,
-            {
-                "metadata": {"name": "media"},
-                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
-            },
-        )
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=cluster.s3.endpoint,
-            aws_access_key_id=cluster.s3.access_key,
-            aws_secret_access_key=cluster.s3.secret_key,
-            region_name=cluster.s3.region,
-        )
+        create_namespace(api, NAMESPACE)
+        create_claim(api, NAMESPACE)
+        s3 = cluster.s3.client()
         s3.create_bucket(Bucket="media")
         core.create_namespaced_secret(
             NAMESPACE,

@@ -17,6 +17,7 @@ from tests.cluster.localoperator import OperatorProcess, apply_crd
 from tests.cluster.procs import wait_until
 from tests.conftest import Cluster
 from tests.fixtures.site import serve
+from tests.kube import create_claim
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -109,12 +110,5 @@ class Downloads:
 
 @pytest.fixture
 def downloads(cluster: Cluster, namespace: str, operator: OperatorProcess) -> Downloads:
-    core = client.CoreV1Api(cluster.api)
-    core.create_namespaced_persistent_volume_claim(
-        namespace,
-        {
-            "metadata": {"name": "media"},
-            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
-        },
-    )
+    create_claim(cluster.api, namespace)
     return Downloads(cluster.api, namespace)

@@ -15,10 +15,9 @@ from kubernetes import client
 from tests.cluster import build, procs
 from tests.cluster.localoperator import OperatorProcess
 from tests.cluster.manifests import BASE, render_base
-from tests.cluster.procs import wait_until
 from tests.conftest import Cluster
 from tests.e2e.conftest import REPO, Downloads
-from tests.kube import absent
+from tests.kube import absent, create_claim, create_namespace
 
 pytestmark = pytest.mark.e2e
 
@@ -177,8 +176,7 @@ def test_helm_install_runs_the_operator_under_its_rbac(
     local = cluster.require_local()  # the operator pod runs as a local process that must reach the site
     core = client.CoreV1Api(cluster.api)
     release_namespace = f"{namespace}-system"
-    core.create_namespace({"metadata": {"name": release_namespace}})
-    wait_until(lambda: core.list_namespaced_service_account(release_namespace).items, 30, "default ServiceAccount")
+    create_namespace(cluster.api, release_namespace)
     ports = [procs.free_port() for _ in range(3)]
     values = {
         "rbac": {"clusterWide": False},
@@ -218,13 +216,7 @@ def test_helm_install_runs_the_operator_under_its_rbac(
         assert not can_i(cluster, worker, "get", "secrets", namespace)
 
         downloads = Downloads(cluster.api, namespace)
-        core.create_namespaced_persistent_volume_claim(
-            namespace,
-            {
-                "metadata": {"name": "media"},
-                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
-            },
-        )
+        create_claim(cluster.api, namespace)
         downloads.create(
             "charted", {"urls": [f"{site}/img/91.jpg", f"{site}/img/92.jpg"], "target": {"pvc": {"claimName": "media"}}}
         )

@@ -19,7 +19,7 @@ from kubernetes.client.rest import ApiException
 from tests.cluster import build
 from tests.cluster.procs import wait_until
 from tests.conftest import Cluster
-from tests.kube import absent
+from tests.kube import absent, create_claim
 
 pytestmark = pytest.mark.e2e
 
@@ -67,14 +67,8 @@ def test_version_is_stamped(cluster: Cluster) -> None:
 
 
 def test_job_writes_into_pvc_and_completes(cluster: Cluster, namespace: str) -> None:
-    core, batch = client.CoreV1Api(cluster.api), client.BatchV1Api(cluster.api)
-    core.create_namespaced_persistent_volume_claim(
-        namespace,
-        {
-            "metadata": {"name": "data"},
-            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
-        },
-    )
+    batch = client.BatchV1Api(cluster.api)
+    create_claim(cluster.api, namespace, "data")
     script = "open('/data/out/hello.txt', 'w').write('hello from a pod')"
     spec = python_pod_spec(
         script,
@@ -296,16 +290,9 @@ def test_pod_deadline_and_deletion_stop_the_process(cluster: Cluster, namespace:
 
 
 def test_s3_server_accepts_multipart_upload(s3_server: Any, tmp_path: Any) -> None:
-    import boto3
     from boto3.s3.transfer import TransferConfig
 
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=s3_server.endpoint,
-        aws_access_key_id=s3_server.access_key,
-        aws_secret_access_key=s3_server.secret_key,
-        region_name=s3_server.region,
-    )
+    s3 = s3_server.client()
     s3.create_bucket(Bucket="media")
     payload = bytes(range(256)) * (4 * 1024 * 12)  # 12 MiB
     source = tmp_path / "big.bin"

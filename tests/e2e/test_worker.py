@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from gallery_operator.api.spec import parse_spec
@@ -100,13 +99,7 @@ def test_not_found_is_permanent(tmp_path: Path, site: str) -> None:
 
 
 def test_s3_upload_catalogue_resume_and_cleanup(tmp_path: Path, site: str, s3_server: S3Server) -> None:
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=s3_server.endpoint,
-        aws_access_key_id=s3_server.access_key,
-        aws_secret_access_key=s3_server.secret_key,
-        region_name=s3_server.region,
-    )
+    s3 = s3_server.client()
     s3.create_bucket(Bucket="worker-test")
     storage = S3Storage(bucket="worker-test", prefix="team/dl", endpoint=s3_server.endpoint, force_path_style=True)
     env = {"AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key}
