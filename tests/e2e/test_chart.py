@@ -50,6 +50,18 @@ def kinds(documents: list[dict[str, Any]]) -> list[str]:
     return sorted(f"{d['kind']}/{d['metadata']['name']}" for d in documents)
 
 
+def server_dry_run(cluster: Cluster, manifest: str) -> str:
+    """`kubectl apply --dry-run=server`: the API server validates every object; its output."""
+    result = subprocess.run(
+        [str(build.binary("kubectl")), f"--kubeconfig={cluster.kubeconfig}", "apply", "--dry-run=server", "-f", "-"],
+        input=manifest,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def test_chart_lints() -> None:
     result = helm("lint", "--strict", str(CHART), "--kube-version", KUBE_VERSION, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -130,14 +142,7 @@ def test_rendered_manifests_pass_server_validation(cluster: Cluster, namespace: 
         if document["metadata"]["namespace"] is None:
             del document["metadata"]["namespace"]
     manifest = "\n---\n".join(yaml.safe_dump(d) for d in documents)
-    result = subprocess.run(
-        [str(build.binary("kubectl")), f"--kubeconfig={cluster.kubeconfig}", "apply", "--dry-run=server", "-f", "-"],
-        input=manifest,
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.count("(server dry run)") == len(documents)
+    assert server_dry_run(cluster, manifest).count("(server dry run)") == len(documents)
 
 
 @pytest.fixture
@@ -271,10 +276,4 @@ def test_kustomize_base_is_the_rendered_chart(cluster: Cluster) -> None:
     core = client.CoreV1Api(cluster.api)
     if absent(lambda: core.read_namespace("gallery-operator")):
         core.create_namespace({"metadata": {"name": "gallery-operator"}})
-    result = subprocess.run(
-        [str(build.binary("kubectl")), f"--kubeconfig={cluster.kubeconfig}", "apply", "--dry-run=server", "-f", "-"],
-        input=built,
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stderr
+    server_dry_run(cluster, built)
