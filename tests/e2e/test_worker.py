@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,35 @@ pytestmark = pytest.mark.e2e
 LOCAL_SITE = Egress(allow_private_networks=True)  # the fixture site is on loopback
 
 
+def start_worker(
+    tmp: Path,
+    spec: dict[str, Any],
+    storage: PvcStorage | S3Storage,
+    *args: str,
+    env: dict[str, str] | None = None,
+    egress: Egress = LOCAL_SITE,
+) -> subprocess.Popen[str]:
+    full = {"target": {"pvc": {"claimName": "x"}}, "options": {"retries": 0}, **spec}
+    config = WorkerConfig(
+        namespace="ns", name="dl", uid="u", run="run1", spec=parse_spec(full), storage=storage, egress=egress
+    )
+    (tmp / "termination-log").unlink(missing_ok=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "gallery_operator.worker", *args],
+        env={
+            **os.environ,
+            **(env or {}),
+            "GALLERY_WORKER_CONFIG": config.model_dump_json(by_alias=True),
+            "GALLERY_WORKER_SCRATCH": str(tmp / "scratch"),
+            "GALLERY_WORKER_TERMINATION_LOG": str(tmp / "termination-log"),
+            "GALLERY_WORKER_LOG_FORMAT": "text",
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def run_worker(
     tmp: Path,
     spec: dict[str, Any],
@@ -31,27 +61,10 @@ def run_worker(
     env: dict[str, str] | None = None,
     egress: Egress = LOCAL_SITE,
 ) -> tuple[int, dict[str, Any]]:
-    full = {"target": {"pvc": {"claimName": "x"}}, "options": {"retries": 0}, **spec}
-    config = WorkerConfig(
-        namespace="ns", name="dl", uid="u", run="run1", spec=parse_spec(full), storage=storage, egress=egress
-    )
+    process = start_worker(tmp, spec, storage, *args, env=env, egress=egress)
+    _, stderr = process.communicate(timeout=120)
     termination = tmp / "termination-log"
-    termination.unlink(missing_ok=True)
-    process = subprocess.run(
-        [sys.executable, "-m", "gallery_operator.worker", *args],
-        env={
-            **os.environ,
-            **(env or {}),
-            "GALLERY_WORKER_CONFIG": config.model_dump_json(by_alias=True),
-            "GALLERY_WORKER_SCRATCH": str(tmp / "scratch"),
-            "GALLERY_WORKER_TERMINATION_LOG": str(termination),
-            "GALLERY_WORKER_LOG_FORMAT": "text",
-        },
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert termination.exists(), process.stderr[-3000:]
+    assert termination.exists(), stderr[-3000:]
     return process.returncode, json.loads(termination.read_text())
 
 
@@ -150,3 +163,79 @@ def test_a_redirect_cannot_leave_the_allowed_domains(tmp_path: Path, site: str) 
     blocked = [f for f in report["failures"] if f["reason"] == "Blocked"]
     assert blocked and "127.0.0.1 is not on the allowed list" in blocked[0]["message"]
     assert not (tmp_path / "claim" / "6.jpg").exists()
+
+
+def claim(tmp_path: Path) -> PvcStorage:
+    return PvcStorage(root=str(tmp_path / "claim"), location="pvc://media/dl")
+
+
+def test_yt_dlp_takes_a_direct_video_and_a_video_page(tmp_path: Path, site: str) -> None:
+    storage = claim(tmp_path)
+    code, report = run_worker(tmp_path, {"urls": [f"{site}/big/3.mp4"], "engine": "yt-dlp"}, storage)
+    assert code == 0, report
+    code, report = run_worker(tmp_path, {"urls": [f"{site}/video.html"]}, storage)  # auto: gallery-dl declines
+    assert code == 0, report
+    records = catalogue(tmp_path / "claim")
+    assert [(r["engine"], r["size"]) for r in records] == [
+        ("yt-dlp", 3 * len(big_chunk())),
+        ("yt-dlp", 2 * len(big_chunk())),
+    ]
+    assert records[1]["sha256"] == hashlib.sha256(big_chunk() * 2).hexdigest()
+    assert records[1]["metadata"]["webpage_url"] == f"{site}/video.html"
+    assert all((tmp_path / "claim" / r["path"]).is_file() for r in records)
+
+
+def test_a_flaky_server_is_retried(tmp_path: Path, site: str) -> None:
+    code, report = run_worker(tmp_path, {"urls": [f"{site}/flaky/101.jpg"], "options": {"retries": 3}}, claim(tmp_path))
+    assert (code, report["itemsDone"], report["failures"]) == (0, 1, [])
+    code, report = run_worker(tmp_path, {"urls": [f"{site}/flaky/102.jpg"], "options": {"retries": 0}}, claim(tmp_path))
+    assert code == 1  # a server error may pass: the pod is retried
+    assert [f["reason"] for f in report["failures"]] == ["NetworkError"]
+
+
+def test_a_slow_response_times_out(tmp_path: Path, site: str) -> None:
+    spec = {"urls": [f"{site}/slow/103.jpg?seconds=6"], "options": {"retries": 0, "timeoutSeconds": 1}}
+    code, report = run_worker(tmp_path, spec, claim(tmp_path))
+    assert code == 1
+    assert [f["reason"] for f in report["failures"]] == ["Timeout"]
+
+
+@pytest.mark.parametrize("engine", ["gallery-dl", "yt-dlp"])
+def test_hostile_names_stay_inside_the_target(tmp_path: Path, site: str, engine: str) -> None:
+    urls = [f"{site}/hostile/%2e%2e%2f%2e%2e%2fescape-{engine}.jpg", f"{site}/hostile/..%2F..%2F..%2Fetc%2Fpasswd.jpg"]
+    _, report = run_worker(tmp_path, {"urls": urls, "engine": engine}, claim(tmp_path))
+    assert report["itemsDone"] == 2, report
+    root = (tmp_path / "claim").resolve()
+    expected_elsewhere = {tmp_path / "termination-log"}
+    strays = [
+        p
+        for p in tmp_path.rglob("*")
+        if p.is_file()
+        and p not in expected_elsewhere
+        and root not in p.resolve().parents
+        and (tmp_path / "scratch") not in p.parents
+    ]
+    assert strays == []
+    for record in catalogue(tmp_path / "claim"):
+        assert root in (root / record["path"]).resolve().parents
+
+
+def test_resume_after_a_kill_mid_download(tmp_path: Path, site: str) -> None:
+    storage = claim(tmp_path)
+    urls = [f"{site}/img/201.jpg", f"{site}/img/202.jpg", f"{site}/big/48.mp4", f"{site}/img/203.jpg"]
+    spec = {"urls": urls, "options": {"retries": 0, "rateLimit": "8M"}}
+    process = start_worker(tmp_path, spec, storage)
+    records = tmp_path / "claim" / ".gallery-operator" / "catalogue.jsonl"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (records.exists() and len(records.read_text().splitlines()) >= 2):
+        time.sleep(0.1)
+    time.sleep(1.0)  # now inside the 48 MiB file, at about 8 MiB/s
+    process.kill()
+    process.communicate()
+    assert [r["path"] for r in catalogue(tmp_path / "claim")] == ["201.jpg", "202.jpg"]
+    code, report = run_worker(tmp_path, {**spec, "options": {"retries": 0}}, storage)
+    assert code == 0, report
+    paths = [r["path"] for r in catalogue(tmp_path / "claim")]
+    assert paths == ["201.jpg", "202.jpg", "48.mp4", "203.jpg"]  # complete, each once
+    assert report["bytesDone"] == 48 * len(big_chunk()) + len(image_bytes(203))  # stored items were skipped
+    assert (tmp_path / "claim" / "48.mp4").stat().st_size == 48 * len(big_chunk())
