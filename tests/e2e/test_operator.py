@@ -272,3 +272,20 @@ def test_samples_pass_admission(cluster: Cluster, namespace: str, crd: None) -> 
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("gallerydownload.gallery-operator.dev/") == 4
+
+
+def test_cookies_from_a_secret_open_a_members_only_page(cluster: Cluster, downloads: Downloads, site: str) -> None:
+    cookies = "# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t0\tsession\tletmein\n"
+    client.CoreV1Api(cluster.api).create_namespaced_secret(
+        downloads.namespace, {"metadata": {"name": "site-login"}, "stringData": {"cookies.txt": cookies}}
+    )
+    downloads.create("members", pvc_spec([f"{site}/private/301.jpg"],
+                                         auth={"cookiesSecret": {"name": "site-login", "key": "cookies.txt"}}))
+    downloads.create("strangers", pvc_spec([f"{site}/private/302.jpg"]))
+    assert downloads.wait_phase("members", {"Succeeded", "Failed"})["phase"] == "Succeeded"
+    refused = downloads.wait_phase("strangers", {"Succeeded", "Failed"})
+    assert refused["phase"] == "Failed"
+    assert downloads.condition("strangers", "Stalled")["reason"] == "Forbidden"
+    # The cookie value appears nowhere the operator writes: not in status, not in the Job.
+    assert "letmein" not in json.dumps(downloads.get("members"))
+    assert "letmein" not in json.dumps(client.ApiClient().sanitize_for_serialization(downloads.jobs("members")))
