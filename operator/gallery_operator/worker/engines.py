@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import collections
+import hashlib
 import logging
 import os
 import re
 from pathlib import Path
 from typing import Any, Protocol
 
-import yt_dlp
 from gallery_dl import config, exception, extractor, job
-from yt_dlp.postprocessor.common import PostProcessor
-from yt_dlp.utils import DownloadError
 
 from gallery_operator.api.spec import GalleryDownloadSpec
 from gallery_operator.worker import options
@@ -25,7 +23,15 @@ _URL_IN_MESSAGE = re.compile(r"https?://[^\s'\"]+")
 class Sink(Protocol):
     """What an engine tells the run about each item."""
 
-    def stored(self, path: Path, source_url: str, engine: str, extractor: str, metadata: dict[str, Any]) -> None: ...
+    def stored(
+        self,
+        path: Path,
+        source_url: str,
+        engine: str,
+        extractor: str,
+        metadata: dict[str, Any],
+        sha256: str | None = None,
+    ) -> None: ...
     def skipped(self, path: Path | None, source_url: str) -> None: ...
     def failed(self, url: str, reason: str, message: str) -> None: ...
     def should_stop(self) -> bool: ...
@@ -64,6 +70,44 @@ class _ErrorCapture(logging.Handler):
         self.sink.failed(match.group(0).rstrip(".,)'") if match else self.default_url, classify(detail), detail)
 
 
+class _HashingFile:
+    """A file opened by gallery-dl for a download, hashing what is written so no second read is needed."""
+
+    def __init__(self, handle: Any, pathfmt: Any) -> None:
+        self._handle = handle
+        self._pathfmt = pathfmt
+        self._digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self._digest.update(data)
+        written: int = self._handle.write(data)
+        return written
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._handle, name)
+
+    def __enter__(self) -> _HashingFile:
+        self._handle.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._handle.__exit__(*exc)
+        self._pathfmt.gallery_sha256 = self._digest.hexdigest()
+
+
+def _hash_while_writing(pathfmt: Any) -> None:
+    """Wrap gallery-dl's PathFormat.open: a fresh download ("w+b") is hashed as it is written. A resumed one
+    ("r+b", a partial file from before) is not, and is hashed from disk afterwards."""
+    original = pathfmt.open
+
+    def open_and_hash(mode: str = "wb") -> Any:
+        handle = original(mode)
+        pathfmt.gallery_sha256 = None
+        return _HashingFile(handle, pathfmt) if mode in ("wb", "w+b") else handle
+
+    pathfmt.open = open_and_hash
+
+
 class GalleryDl:
     """gallery-dl: image galleries and direct media links. Its config is process-global: one run per process."""
 
@@ -85,6 +129,7 @@ class GalleryDl:
 
             def initialize(self, kwdict: Any = None) -> None:
                 super().initialize(kwdict)
+                _hash_while_writing(self.pathfmt)
                 hooks: Any = self.__dict__.get("hooks")
                 if not isinstance(hooks, dict):
                     hooks = collections.defaultdict(list)
@@ -104,7 +149,11 @@ class GalleryDl:
 
             def _after(self, pathfmt: Any) -> None:
                 metadata = {k: v for k, v in pathfmt.kwdict.items() if not k.startswith("_")}
-                sink.stored(Path(pathfmt.path), self.current_url, "gallery-dl", self.extractor.category, metadata)
+                digest = getattr(pathfmt, "gallery_sha256", None)
+                pathfmt.gallery_sha256 = None
+                sink.stored(
+                    Path(pathfmt.path), self.current_url, "gallery-dl", self.extractor.category, metadata, digest
+                )
 
         capture = _ErrorCapture(sink, url)
         root = logging.getLogger()  # gallery-dl's loggers all propagate here
@@ -132,6 +181,11 @@ class YtDlp:
         return True  # its generic extractor tries any page
 
     def run(self, url: str, sink: Sink) -> None:
+        # Imported here: yt-dlp takes half a second to import, and many runs never need it.
+        import yt_dlp  # noqa: PLC0415
+        from yt_dlp.postprocessor.common import PostProcessor  # noqa: PLC0415
+        from yt_dlp.utils import DownloadError  # noqa: PLC0415
+
         class Record(PostProcessor):  # type: ignore[misc]
             def run(self, info: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
                 path = info.get("filepath")

@@ -73,7 +73,15 @@ class Run:
         except ValueError:
             return None
 
-    def stored(self, path: Path, source_url: str, engine: str, extractor: str, metadata: dict[str, Any]) -> None:
+    def stored(
+        self,
+        path: Path,
+        source_url: str,
+        engine: str,
+        extractor: str,
+        metadata: dict[str, Any],
+        sha256: str | None = None,
+    ) -> None:
         relative = self._relative(path)
         if relative is None:
             path.unlink(missing_ok=True)
@@ -84,7 +92,7 @@ class Run:
         record = {
             "path": relative,
             "size": size,
-            "sha256": sha256_of(path),
+            "sha256": sha256 or sha256_of(path),
             "contentType": kind,
             "sourceUrl": source_url,
             "engine": engine,

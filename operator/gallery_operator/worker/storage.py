@@ -16,11 +16,6 @@ import time
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-import boto3
-from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
-from botocore.exceptions import ClientError
-
 from gallery_operator.workerconfig import CATALOGUE_DIR, CATALOGUE_FILE, PvcStorage, S3Storage
 
 log = logging.getLogger(__name__)
@@ -76,6 +71,11 @@ class S3Store:
     """An S3 prefix; the pod keeps at most the file being downloaded plus the catalogue and archives."""
 
     def __init__(self, storage: S3Storage, scratch: Path) -> None:
+        # Imported here: boto3 costs a third of a second at start-up, and claim targets never need it.
+        import boto3  # noqa: PLC0415
+        from boto3.s3.transfer import TransferConfig  # noqa: PLC0415
+        from botocore.config import Config  # noqa: PLC0415
+
         self.storage = storage
         self.workdir = scratch / "staging"
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -103,6 +103,8 @@ class S3Store:
 
     def open_state(self) -> None:
         """Fetch the catalogue and archives of earlier pods, so a retry skips what is stored."""
+        from botocore.exceptions import ClientError  # noqa: PLC0415
+
         state = self.workdir / CATALOGUE_DIR
         state.mkdir(parents=True, exist_ok=True)
         for name in STATE_FILES:

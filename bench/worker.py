@@ -1,0 +1,130 @@
+"""Worker benchmarks over loopback, each against a baseline in the same run.
+
+    uv run python -m bench.worker download [--mib 1024]   # one large file: the worker vs curl
+    uv run python -m bench.worker s3 [--mib 1024]         # the same file into S3: the worker vs curl + upload_file
+
+The fixture site serves the file from memory in 1 MiB blocks; both sides read the same URL. Peak memory is the
+child process's maximum resident set size (getrusage of the waited-for child).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from boto3.s3.transfer import TransferConfig
+
+from gallery_operator.api.spec import parse_spec
+from gallery_operator.workerconfig import Egress, PvcStorage, S3Storage, WorkerConfig
+from tests.cluster.s3server import S3Server
+from tests.fixtures.site import serve
+
+MEMORY_TARGET_MB = 256
+
+
+def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """(seconds, peak RSS in MB) of a child process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{command[:3]} failed: {process.stderr.read().decode()[-2000:] if process.stderr else ''}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def worker_env(
+    folder: Path, spec: dict[str, Any], storage: PvcStorage | S3Storage, extra: dict[str, str] | None = None
+) -> dict[str, str]:
+    config = WorkerConfig(
+        namespace="bench",
+        name="dl",
+        uid="u",
+        run="r",
+        spec=parse_spec(spec),
+        storage=storage,
+        egress=Egress(allow_private_networks=True),
+    )
+    return {
+        **os.environ,
+        **(extra or {}),
+        "GALLERY_WORKER_CONFIG": config.model_dump_json(by_alias=True),
+        "GALLERY_WORKER_SCRATCH": str(folder / "scratch"),
+        "GALLERY_WORKER_TERMINATION_LOG": str(folder / "termination-log"),
+        "GALLERY_WORKER_LOG_FORMAT": "text",
+    }
+
+
+def worker_command() -> list[str]:
+    return [sys.executable, "-m", "gallery_operator.worker"]
+
+
+def download(mib: int) -> None:
+    with serve() as site, tempfile.TemporaryDirectory(prefix="bench-worker-") as tmp:
+        url = f"{site}/big/{mib}.mp4"
+        folder = Path(tmp)
+        curl_time, curl_mb = timed(["curl", "-sS", "-o", str(folder / "curl.mp4"), url])
+        (folder / "curl.mp4").unlink()
+        spec = {"urls": [url], "target": {"pvc": {"claimName": "x"}}, "options": {"retries": 0}}
+        storage = PvcStorage(root=str(folder / "claim"), location="pvc://x/dl")
+        worker_time, worker_mb = timed(worker_command(), worker_env(folder, spec, storage))
+        assert (folder / "claim" / f"{mib}.mp4").stat().st_size == mib * 1024 * 1024
+    print(f"{mib} MiB over loopback: curl {curl_time:.2f} s ({mib / curl_time:.0f} MiB/s, peak {curl_mb:.0f} MB)")
+    print(
+        f"{mib} MiB over loopback: worker {worker_time:.2f} s ({mib / worker_time:.0f} MiB/s, "
+        f"peak {worker_mb:.0f} MB; target <= {MEMORY_TARGET_MB})"
+    )
+    print(f"throughput ratio worker/curl (target >= 0.9): {curl_time / worker_time:.2f}")
+
+
+def s3(mib: int) -> None:
+    with serve() as site, tempfile.TemporaryDirectory(prefix="bench-worker-") as tmp:
+        folder = Path(tmp)
+        with S3Server(root=folder / "s3", log=folder / "s3.log") as server:
+            s3_client = server.client()
+            s3_client.create_bucket(Bucket="bench")
+            url = f"{site}/big/{mib}.mp4"
+            # Baseline: download with curl, then boto3's upload_file with the same transfer settings as the worker.
+            curl_time, _ = timed(["curl", "-sS", "-o", str(folder / "file.mp4"), url])
+            started = time.perf_counter()
+            config = TransferConfig(
+                multipart_threshold=8 * 1024 * 1024, multipart_chunksize=8 * 1024 * 1024, max_concurrency=4
+            )
+            s3_client.upload_file(str(folder / "file.mp4"), "bench", "baseline/file.mp4", Config=config)
+            upload_time = time.perf_counter() - started
+            (folder / "file.mp4").unlink()
+            spec = {"urls": [url], "target": {"s3": {"bucket": "bench"}}, "options": {"retries": 0}}
+            storage = S3Storage(bucket="bench", prefix="worker", endpoint=server.endpoint, force_path_style=True)
+            credentials = {"AWS_ACCESS_KEY_ID": server.access_key, "AWS_SECRET_ACCESS_KEY": server.secret_key}
+            worker_time, worker_mb = timed(worker_command(), worker_env(folder, spec, storage, credentials))
+            size = s3_client.head_object(Bucket="bench", Key=f"worker/{mib}.mp4")["ContentLength"]
+            assert size == mib * 1024 * 1024
+    baseline = curl_time + upload_time
+    print(
+        f"{mib} MiB into S3, baseline: curl {curl_time:.2f} s + boto3 upload_file {upload_time:.2f} s "
+        f"= {baseline:.2f} s (upload alone {mib / upload_time:.0f} MiB/s)"
+    )
+    print(
+        f"{mib} MiB into S3, worker (download, then multipart upload): {worker_time:.2f} s, "
+        f"peak {worker_mb:.0f} MB (target <= {MEMORY_TARGET_MB})"
+    )
+    print(f"throughput ratio worker/baseline (target >= 0.9): {baseline / worker_time:.2f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("benchmark", choices=["download", "s3"])
+    parser.add_argument("--mib", type=int, default=1024)
+    options = parser.parse_args()
+    {"download": download, "s3": s3}[options.benchmark](options.mib)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
