@@ -279,8 +279,10 @@ def test_cookies_from_a_secret_open_a_members_only_page(cluster: Cluster, downlo
     client.CoreV1Api(cluster.api).create_namespaced_secret(
         downloads.namespace, {"metadata": {"name": "site-login"}, "stringData": {"cookies.txt": cookies}}
     )
-    downloads.create("members", pvc_spec([f"{site}/private/301.jpg"],
-                                         auth={"cookiesSecret": {"name": "site-login", "key": "cookies.txt"}}))
+    downloads.create(
+        "members",
+        pvc_spec([f"{site}/private/301.jpg"], auth={"cookiesSecret": {"name": "site-login", "key": "cookies.txt"}}),
+    )
     downloads.create("strangers", pvc_spec([f"{site}/private/302.jpg"]))
     assert downloads.wait_phase("members", {"Succeeded", "Failed"})["phase"] == "Succeeded"
     refused = downloads.wait_phase("strangers", {"Succeeded", "Failed"})
