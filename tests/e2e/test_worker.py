@@ -239,3 +239,17 @@ def test_resume_after_a_kill_mid_download(tmp_path: Path, site: str) -> None:
     assert paths == ["201.jpg", "202.jpg", "48.mp4", "203.jpg"]  # complete, each once
     assert report["bytesDone"] == 48 * len(big_chunk()) + len(image_bytes(203))  # stored items were skipped
     assert (tmp_path / "claim" / "48.mp4").stat().st_size == 48 * len(big_chunk())
+
+
+def test_auto_takes_a_gallery_page_with_the_generic_extractor(tmp_path: Path, site: str) -> None:
+    code, report = run_worker(tmp_path, {"urls": [f"{site}/gallery/?n=4"]}, claim(tmp_path))
+    assert code == 0, report
+    records = catalogue(tmp_path / "claim")
+    assert sorted(r["path"] for r in records) == ["1.jpg", "2.jpg", "3.jpg", "4.jpg"]
+    assert {(r["engine"], r["extractor"]) for r in records} == {("gallery-dl", "generic")}
+
+
+def test_a_page_without_media_is_unsupported(tmp_path: Path, site: str) -> None:
+    code, report = run_worker(tmp_path, {"urls": [f"{site}/gallery/?n=0"]}, claim(tmp_path))
+    assert code == 2
+    assert [f["reason"] for f in report["failures"]] == ["UnsupportedUrl"]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from gallery_dl import config, exception, extractor, job
+from gallery_dl.extractor.generic import GenericExtractor
 
 from gallery_operator.api.spec import GalleryDownloadSpec
 from gallery_operator.worker import options
@@ -108,6 +109,16 @@ def _hash_while_writing(pathfmt: Any) -> None:
     pathfmt.open = open_and_hash
 
 
+class PortAwareGeneric(GenericExtractor):  # type: ignore[misc]
+    """gallery-dl's generic extractor (images linked from any page), for hosts with a port too: the upstream
+    pattern has no port in its domain part, so `http://host:8080/page` would not match."""
+
+    pattern = re.compile(
+        r"(?i)(?P<generic>)(?P<scheme>https?://)(?P<domain>[-\w.]+(?::\d+)?)(?P<path>/[^?#]*)?"
+        r"(?:\?(?P<query>[^#]*))?(?:#(?P<fragment>.*))?$"
+    )
+
+
 class GalleryDl:
     """gallery-dl: image galleries and direct media links. Its config is process-global: one run per process."""
 
@@ -155,14 +166,16 @@ class GalleryDl:
                     Path(pathfmt.path), self.current_url, "gallery-dl", self.extractor.category, metadata, digest
                 )
 
+        # A site-specific extractor when gallery-dl has one, else the generic one (images linked from the page).
+        found = extractor.find(url) or PortAwareGeneric.from_url(url)
+        if found is None:
+            sink.failed(url, "UnsupportedUrl", "no gallery-dl extractor for this URL")
+            return
         capture = _ErrorCapture(sink, url)
         root = logging.getLogger()  # gallery-dl's loggers all propagate here
         root.addHandler(capture)
         try:
-            code = RecordingJob(url).run()
-        except exception.NoExtractorError:
-            sink.failed(url, "UnsupportedUrl", "no gallery-dl extractor for this URL")
-            return
+            code = RecordingJob(found).run()
         finally:
             root.removeHandler(capture)
         if code and not capture.count:

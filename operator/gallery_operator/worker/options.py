@@ -93,9 +93,10 @@ def gallery_dl_config(
         extractor["postprocessors"] = [{"name": "metadata", "mode": "json"}]
     extractor |= passthrough(opts.gallery_dl)
     config: dict[tuple[str, ...], Any] = {("extractor", k): v for k, v in extractor.items()}
-    # Direct links would otherwise land under "<host:port>/<path>": keep them flat, named as the server names them.
-    config[("extractor", "directlink", "directory")] = []
-    config[("extractor", "directlink", "filename")] = "{filename}.{extension}"
+    # Direct links and generic pages would land under "<host:port>/<path>": keep them flat, named as served.
+    for flat in ("directlink", "generic"):
+        config[("extractor", flat, "directory")] = []
+        config[("extractor", flat, "filename")] = "{filename}.{extension}"
     config[("downloader", "part-directory")] = str(scratch / "parts")
     config[("downloader", "retries")] = opts.retries
     config[("downloader", "timeout")] = float(opts.timeout_seconds)

@@ -235,11 +235,39 @@ class Reporter(threading.Thread):
             self.post(self.run_state.report())
 
 
-def choose_engine(engine: str, url: str, engines: dict[str, Engine]) -> Engine:
+def engines_for(engine: str, url: str, engines: dict[str, Engine]) -> list[Engine]:
+    """The engines to try, in order. `auto`: gallery-dl when it has an extractor for the site, else yt-dlp,
+    and gallery-dl's generic extractor (images linked from the page) when yt-dlp finds no video there."""
     if engine != "auto":
-        return engines[engine]
+        return [engines[engine]]
     gallery = engines["gallery-dl"]
-    return gallery if gallery.supports(url) else engines["yt-dlp"]
+    return [gallery] if gallery.supports(url) else [engines["yt-dlp"], gallery]
+
+
+class Probe:
+    """Forwards to the run, but holds back an UnsupportedUrl failure so the next engine can try the URL."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.unsupported: tuple[str, str] | None = None
+        self.stored_any = False
+
+    def stored(self, *args: Any, **kwargs: Any) -> None:
+        self.stored_any = True
+        self.run.stored(*args, **kwargs)
+
+    def skipped(self, path: Path | None, source_url: str) -> None:
+        self.stored_any = True
+        self.run.skipped(path, source_url)
+
+    def failed(self, url: str, reason: str, message: str) -> None:
+        if reason == "UnsupportedUrl":
+            self.unsupported = (url, message)
+        else:
+            self.run.failed(url, reason, message)
+
+    def should_stop(self) -> bool:
+        return self.run.should_stop()
 
 
 def private_cookies(scratch: Path) -> Path | None:
@@ -297,13 +325,23 @@ def execute(config: WorkerConfig, termination_log: Path) -> int:
     for url in config.spec.urls:
         if run.should_stop():
             break
-        engine = choose_engine(config.spec.engine, url, engines)
-        log.info("downloading %s with %s", url, engine.name)
-        try:
-            engine.run(url, run)
-        except Exception as error:  # an engine bug must not lose what was stored
-            log.exception("engine %s failed on %s", engine.name, url)
-            run.failed(url, "Internal", f"{type(error).__name__}: {error}")
+        candidates = engines_for(config.spec.engine, url, engines)
+        before = (run.items_done, run.items_failed)
+        for position, engine in enumerate(candidates, 1):
+            log.info("downloading %s with %s", url, engine.name)
+            probe = Probe(run)
+            try:
+                engine.run(url, probe)
+            except Exception as error:  # an engine bug must not lose what was stored
+                log.exception("engine %s failed on %s", engine.name, url)
+                run.failed(url, "Internal", f"{type(error).__name__}: {error}")
+            if probe.unsupported is None or probe.stored_any:
+                break
+            if position == len(candidates):
+                failed_url, message = probe.unsupported
+                run.failed(failed_url, "UnsupportedUrl", message)
+        if (run.items_done, run.items_failed) == before and not run.should_stop():
+            run.failed(url, "UnsupportedUrl", "no media found at this URL")
     try:
         store.sync_state(force=True)
     except Exception as error:
