@@ -2,6 +2,7 @@
 
     uv run python -m bench.worker download [--mib 1024]   # one large file: the worker vs curl
     uv run python -m bench.worker s3 [--mib 1024]         # the same file into S3: the worker vs curl + upload_file
+    uv run python -m bench.worker gallery [--files 1000]  # a page of 20 KiB images: the worker vs the gallery-dl CLI
 
 The fixture site serves the file from memory in 1 MiB blocks; both sides read the same URL. Peak memory is the
 child process's maximum resident set size (getrusage of the waited-for child).
@@ -117,12 +118,46 @@ def s3(mib: int) -> None:
     print(f"throughput ratio worker/baseline (target >= 0.9): {baseline / worker_time:.2f}")
 
 
+def gallery(files: int) -> None:
+    """The gallery-dl command line's generic extractor cannot take a host with a port, so the site listens on
+    port 80 of 127.0.0.2 for this one (the benchmark runs as root on the project's machines)."""
+    with serve(port=80, host="127.0.0.2") as site, tempfile.TemporaryDirectory(prefix="bench-worker-") as tmp:
+        folder = Path(tmp)
+        page = f"{site}/gallery/?n={files}&size=20480"
+        cli = Path(sys.executable).parent / "gallery-dl"
+        cli_time, cli_mb = timed([str(cli), "--quiet", "-d", str(folder / "cli"), f"generic:{page}"])
+        cli_files = sum(1 for p in (folder / "cli").rglob("*.jpg"))
+        spec = {
+            "urls": [page],
+            "engine": "gallery-dl",
+            "target": {"pvc": {"claimName": "x"}},
+            "options": {"retries": 0},
+        }
+        storage = PvcStorage(root=str(folder / "claim"), location="pvc://x/dl")
+        worker_time, worker_mb = timed(worker_command(), worker_env(folder, spec, storage))
+        worker_files = sum(1 for p in (folder / "claim").glob("*.jpg"))
+    assert cli_files == worker_files == files, (cli_files, worker_files)
+    print(
+        f"{files} files of 20 KiB: gallery-dl CLI {cli_time:.2f} s ({files / cli_time:.0f} items/s, "
+        f"peak {cli_mb:.0f} MB)"
+    )
+    print(
+        f"{files} files of 20 KiB: worker {worker_time:.2f} s ({files / worker_time:.0f} items/s, "
+        f"peak {worker_mb:.0f} MB; target <= {MEMORY_TARGET_MB}), with sha256 and a catalogue record each"
+    )
+    print(f"items/s ratio worker/CLI (target >= 0.9): {cli_time / worker_time:.2f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("benchmark", choices=["download", "s3"])
+    parser.add_argument("benchmark", choices=["download", "s3", "gallery"])
     parser.add_argument("--mib", type=int, default=1024)
+    parser.add_argument("--files", type=int, default=1000)
     options = parser.parse_args()
-    {"download": download, "s3": s3}[options.benchmark](options.mib)
+    if options.benchmark == "gallery":
+        gallery(options.files)
+    else:
+        {"download": download, "s3": s3}[options.benchmark](options.mib)
     return 0
 
 
