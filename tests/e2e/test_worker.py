@@ -16,7 +16,7 @@ import pytest
 from gallery_operator.api.spec import parse_spec
 from gallery_operator.workerconfig import Egress, PvcStorage, S3Storage, WorkerConfig
 from tests.cluster.s3server import S3Server
-from tests.fixtures.site import big_chunk, image_bytes
+from tests.fixtures.site import big_chunk, hls_segment, image_bytes
 
 pytestmark = pytest.mark.e2e
 
@@ -253,3 +253,13 @@ def test_a_page_without_media_is_unsupported(tmp_path: Path, site: str) -> None:
     code, report = run_worker(tmp_path, {"urls": [f"{site}/gallery/?n=0"]}, claim(tmp_path))
     assert code == 2
     assert [f["reason"] for f in report["failures"]] == ["UnsupportedUrl"]
+
+
+def test_yt_dlp_takes_an_hls_stream(tmp_path: Path, site: str) -> None:
+    code, report = run_worker(tmp_path, {"urls": [f"{site}/hls/index.m3u8"]}, claim(tmp_path))
+    assert code == 0, report
+    [record] = catalogue(tmp_path / "claim")
+    assert record["engine"] == "yt-dlp"
+    # The native HLS downloader joins the segments in order (ffmpeg would remux them when present).
+    assert record["size"] == 3 * len(hls_segment(0))
+    assert record["sha256"] == hashlib.sha256(b"".join(hls_segment(n) for n in range(3))).hexdigest()
