@@ -6,7 +6,9 @@ import collections
 import hashlib
 import logging
 import os
+import queue
 import re
+import threading
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -72,15 +74,39 @@ class _ErrorCapture(logging.Handler):
 
 
 class _HashingFile:
-    """A file opened by gallery-dl for a download, hashing what is written so no second read is needed."""
+    """A file opened by gallery-dl for a download, hashing what is written so no second read is needed.
+
+    Past the first few MiB the hashing moves to a thread: hashlib releases the GIL on large buffers, so the
+    digest runs on the other core while the download thread keeps reading the socket.
+    """
+
+    INLINE_BYTES = 4 * 1024 * 1024
+    QUEUED_CHUNKS = 16
 
     def __init__(self, handle: Any, pathfmt: Any) -> None:
         self._handle = handle
         self._pathfmt = pathfmt
         self._digest = hashlib.sha256()
+        self._written = 0
+        self._queue: queue.Queue[bytes | None] | None = None
+        self._thread: threading.Thread | None = None
+
+    def _hash_in_background(self) -> None:
+        assert self._queue is not None
+        while (chunk := self._queue.get()) is not None:
+            self._digest.update(chunk)
 
     def write(self, data: bytes) -> int:
-        self._digest.update(data)
+        if self._queue is not None:
+            self._queue.put(bytes(data))
+        elif self._written + len(data) > self.INLINE_BYTES:
+            self._queue = queue.Queue(maxsize=self.QUEUED_CHUNKS)  # bounded: memory stays flat
+            self._thread = threading.Thread(target=self._hash_in_background, name="sha256", daemon=True)
+            self._thread.start()
+            self._queue.put(bytes(data))
+        else:
+            self._digest.update(data)
+        self._written += len(data)
         written: int = self._handle.write(data)
         return written
 
@@ -93,6 +119,9 @@ class _HashingFile:
 
     def __exit__(self, *exc: object) -> None:
         self._handle.__exit__(*exc)
+        if self._queue is not None and self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
         self._pathfmt.gallery_sha256 = self._digest.hexdigest()
 
 
