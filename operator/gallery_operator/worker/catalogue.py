@@ -8,7 +8,7 @@ import mimetypes
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from gallery_operator.api.status import MAX_SAMPLE, CatalogueItem
 
@@ -40,6 +40,7 @@ class Catalogue:
         self.items = 0
         self.bytes = 0
         self.sample: list[CatalogueItem] = []
+        self._handle: TextIO | None = None
         file.parent.mkdir(parents=True, exist_ok=True)
         for record in self._existing():
             self._count(record)
@@ -80,8 +81,16 @@ class Catalogue:
             if record["path"] in self.paths:
                 return False
             line = json.dumps(record, sort_keys=True, default=str, ensure_ascii=False)
-            with self.file.open("a", encoding="utf-8") as handle:
-                handle.write(line + "\n")
-                handle.flush()
+            if self._handle is None:
+                self._handle = self.file.open("a", encoding="utf-8")
+            # One write and a flush per record: a killed pod leaves at most a cut last line, which is skipped.
+            self._handle.write(line + "\n")
+            self._handle.flush()
             self._count(record)
             return True
+
+    def close(self) -> None:
+        with self.lock:
+            if self._handle is not None:
+                self._handle.close()
+                self._handle = None

@@ -100,7 +100,6 @@ def gallery_dl_config(
     for flat in ("directlink", "generic"):
         config[("extractor", flat, "directory")] = []
         config[("extractor", flat, "filename")] = "{filename}.{extension}"
-    config[("downloader", "part-directory")] = str(scratch / "parts")
     config[("downloader", "retries")] = opts.retries
     config[("downloader", "timeout")] = float(opts.timeout_seconds)
     config[("downloader", "http", "chunk-size")] = 1024 * 1024

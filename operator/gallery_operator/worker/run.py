@@ -342,6 +342,7 @@ def execute(config: WorkerConfig, termination_log: Path) -> int:
                 run.failed(failed_url, "UnsupportedUrl", message)
         if (run.items_done, run.items_failed) == before and not run.should_stop():
             run.failed(url, "UnsupportedUrl", "no media found at this URL")
+    run.catalogue.close()
     try:
         store.sync_state(force=True)
     except Exception as error:
