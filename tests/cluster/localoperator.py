@@ -28,19 +28,21 @@ class OperatorProcess:
     process: subprocess.Popen[bytes] | None = None
     health_port: int = 0
     metrics_port: int = 0
+    report_url: str = ""
     instances: ClassVar[list[OperatorProcess]] = []
 
     def start(self) -> None:
         if self not in OperatorProcess.instances:
             OperatorProcess.instances.append(self)
         report_port = procs.free_port()
+        self.report_url = f"http://127.0.0.1:{report_port}/report"
         self.health_port = procs.free_port()
         self.metrics_port = procs.free_port()
         env = {
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
             "GALLERY_OPERATOR_REPORT_PORT": str(report_port),
-            "GALLERY_OPERATOR_REPORT_URL": f"http://127.0.0.1:{report_port}/report",
+            "GALLERY_OPERATOR_REPORT_URL": self.report_url,
             "GALLERY_OPERATOR_HEALTH_PORT": str(self.health_port),
             "GALLERY_OPERATOR_METRICS_PORT": str(self.metrics_port),
             "GALLERY_OPERATOR_ALLOW_PRIVATE_NETWORKS": "true",

@@ -291,3 +291,40 @@ def test_cookies_from_a_secret_open_a_members_only_page(cluster: Cluster, downlo
     # The cookie value appears nowhere the operator writes: not in status, not in the Job.
     assert "letmein" not in json.dumps(downloads.get("members"))
     assert "letmein" not in json.dumps(client.ApiClient().sanitize_for_serialization(downloads.jobs("members")))
+
+
+def test_progress_arrives_while_the_worker_runs(downloads: Downloads, site: str) -> None:
+    """The live report channel (not only the final termination message) fills the status."""
+    downloads.create("live", pvc_spec(images(site, 501, 502, 503, slow=2)))
+    wait_until(
+        lambda: (
+            downloads.status("live").get("phase") == "Running"
+            and downloads.status("live").get("progress", {}).get("itemsDone", 0) >= 1
+        ),
+        60,
+        "progress while Running",
+    )
+    assert downloads.wait_phase("live", {"Succeeded", "Failed"})["phase"] == "Succeeded"
+
+
+def test_report_endpoint_refuses_strangers(cluster: Cluster, namespace: str, operator: OperatorProcess) -> None:
+    import urllib.error
+    import urllib.request
+
+    url = operator.report_url
+    body = json.dumps({"run": "x"}).encode()
+    with pytest.raises(urllib.error.HTTPError) as unauthenticated:
+        urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST"), timeout=5)
+    assert unauthenticated.value.code == 401
+    # A valid token for the operator's audience, but bound to no worker pod of any download.
+    token = (
+        client.CoreV1Api(cluster.api)
+        .create_namespaced_service_account_token(
+            "default", namespace, {"spec": {"audiences": ["gallery-operator.dev"]}}
+        )
+        .status.token
+    )
+    request = urllib.request.Request(url, data=body, method="POST", headers={"Authorization": f"Bearer {token}"})
+    with pytest.raises(urllib.error.HTTPError) as stranger:
+        urllib.request.urlopen(request, timeout=5)
+    assert stranger.value.code == 403

@@ -263,3 +263,19 @@ def test_yt_dlp_takes_an_hls_stream(tmp_path: Path, site: str) -> None:
     # The native HLS downloader joins the segments in order (ffmpeg would remux them when present).
     assert record["size"] == 3 * len(hls_segment(0))
     assert record["sha256"] == hashlib.sha256(b"".join(hls_segment(n) for n in range(3))).hexdigest()
+
+
+def test_max_bytes_stops_the_run(tmp_path: Path, site: str) -> None:
+    urls = [f"{site}/img/{n}.jpg" for n in range(401, 406)]
+    code, report = run_worker(tmp_path, {"urls": urls, "limits": {"maxBytes": "5000"}}, claim(tmp_path))
+    assert code == 0
+    assert report["itemsDone"] == 3  # 3 x 2048 bytes crosses 5000; nothing starts after that
+    assert [f["reason"] for f in report["failures"]] == ["LimitExceeded"]
+
+
+def test_rate_limit_slows_the_download(tmp_path: Path, site: str) -> None:
+    started = time.monotonic()
+    code, _ = run_worker(tmp_path, {"urls": [f"{site}/big/3.mp4"], "options": {"rateLimit": "1M"}}, claim(tmp_path))
+    elapsed = time.monotonic() - started
+    assert code == 0
+    assert elapsed >= 2.0  # 3 MiB at 1 MiB/s; unthrottled it takes a few milliseconds
