@@ -98,6 +98,19 @@ class Controller:
 
     # -- queue -------------------------------------------------------------------------------------
 
+    def is_own_status_echo(self, key: Key, body: Mapping[str, Any]) -> bool:
+        """True for a watch event that only carries the status this operator last wrote for this generation."""
+        written = self._written.get(key)
+        meta = body.get("metadata") or {}
+        if written is None or written[0] != meta.get("uid") or meta.get("deletionTimestamp"):
+            return False
+        status = body.get("status") or {}
+        return bool(
+            status.get("observedGeneration") == meta.get("generation")
+            and status.get("phase") == written[1].get("phase")
+            and status.get("conditions") == written[1].get("conditions")
+        )
+
     def enqueue(self, key: Key) -> None:
         if key in self._busy:
             self._dirty.add(key)

@@ -137,6 +137,8 @@ def _plain(value: Any) -> Any:
 @kopf.on.event(*GD)
 async def on_download(body: kopf.Body, type: str, **_: Any) -> None:
     controller = _controller()
+    if type == "MODIFIED" and controller.is_own_status_echo(_key(body), body):
+        return  # the watch echoing our own status patch: nothing to reconcile
     controller.enqueue(_key(body))
     if type == "DELETED" or body.metadata.get("deletionTimestamp"):
         controller.wake_queue()

@@ -190,6 +190,22 @@ def test_helm_install_runs_the_operator_under_its_rbac(
         # Pods of the local node agent share the host's loopback; a real cluster uses the Service's name.
         "operator": {"reportUrl": f"http://127.0.0.1:{ports[2]}/report", "allowPrivateNetworks": True},
     }
+    # A CRD installed earlier without Helm (by another test's fixture) is adopted the way Helm documents it.
+    extensions = client.ApiextensionsV1Api(cluster.api)
+    crd_name = "gallerydownloads.gallery-operator.dev"
+    if not absent(lambda: extensions.read_custom_resource_definition(crd_name)):
+        extensions.patch_custom_resource_definition(
+            crd_name,
+            {
+                "metadata": {
+                    "labels": {"app.kubernetes.io/managed-by": "Helm"},
+                    "annotations": {
+                        "meta.helm.sh/release-name": "gallery",
+                        "meta.helm.sh/release-namespace": release_namespace,
+                    },
+                }
+            },
+        )
     values_file = tmp_path / "values.yaml"
     values_file.write_text(yaml.safe_dump(values))
     installed = helm(
