@@ -44,6 +44,17 @@ def operator(cluster: Cluster, crd: None, tmp_path_factory: pytest.TempPathFacto
     process.stop()
 
 
+@pytest.fixture
+def no_local_operator() -> Iterator[None]:
+    """Two operators must not reconcile the same downloads: pause the session's local one if it runs."""
+    paused = [p for p in OperatorProcess.instances if p.process is not None]
+    for process in paused:
+        process.stop()
+    yield
+    for process in paused:
+        process.start()
+
+
 @pytest.fixture(scope="session")
 def site() -> Iterator[str]:
     with serve() as url:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,6 @@ import yaml
 from kubernetes import client
 
 from tests.cluster import build, procs
-from tests.cluster.localoperator import OperatorProcess
 from tests.cluster.manifests import BASE, render_base
 from tests.conftest import Cluster
 from tests.e2e.conftest import REPO, Downloads
@@ -143,17 +141,6 @@ def test_rendered_manifests_pass_server_validation(cluster: Cluster, namespace: 
             del document["metadata"]["namespace"]
     manifest = "\n---\n".join(yaml.safe_dump(d) for d in documents)
     assert server_dry_run(cluster, manifest).count("(server dry run)") == len(documents)
-
-
-@pytest.fixture
-def no_local_operator() -> Iterator[None]:
-    """Two operators must not reconcile the same downloads: pause the session's local one if it runs."""
-    paused = [p for p in OperatorProcess.instances if p.process is not None]
-    for process in paused:
-        process.stop()
-    yield
-    for process in paused:
-        process.start()
 
 
 def can_i(cluster: Cluster, user: str, verb: str, resource: str, namespace: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import time
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from tests.cluster.procs import wait_until
 from tests.conftest import Cluster
 from tests.e2e.conftest import Downloads
 from tests.fixtures.site import image_bytes
-from tests.kube import absent
+from tests.kube import absent, create_claim, create_namespace
 
 pytestmark = pytest.mark.e2e
 
@@ -328,3 +329,29 @@ def test_report_endpoint_refuses_strangers(cluster: Cluster, namespace: str, ope
     with pytest.raises(urllib.error.HTTPError) as stranger:
         urllib.request.urlopen(request, timeout=5)
     assert stranger.value.code == 403
+
+
+def test_a_namespaced_operator_leaves_other_namespaces_alone(
+    cluster: Cluster, namespace: str, site: str, no_local_operator: None, tmp_path: Any
+) -> None:
+    other = f"{namespace}-other"
+    create_namespace(cluster.api, other)
+    scoped = OperatorProcess(
+        cluster.kubeconfig,
+        tmp_path / "operator.log",
+        {"GALLERY_OPERATOR_NAMESPACES": namespace, "GALLERY_OPERATOR_ALLOW_PRIVATE_NETWORKS": "true"},
+    )
+    try:
+        scoped.start()
+        for name in (namespace, other):
+            create_claim(cluster.api, name)
+            Downloads(cluster.api, name).create("scoped", pvc_spec(images(site, 601)))
+        watched, ignored = Downloads(cluster.api, namespace), Downloads(cluster.api, other)
+        assert watched.wait_phase("scoped", {"Succeeded", "Failed"})["phase"] == "Succeeded"
+        time.sleep(2)  # time enough for an operator that did watch it to write a status
+        assert ignored.status("scoped") == {}
+        assert ignored.jobs("scoped") == []
+    finally:
+        scoped.stop()
+        OperatorProcess.instances.remove(scoped)
+        client.CoreV1Api(cluster.api).delete_namespace(other)
