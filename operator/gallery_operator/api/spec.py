@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -61,6 +62,34 @@ _GUARD: dict[str, Any] = {
 }
 
 
+@dataclass(frozen=True)
+class Presence:
+    """Two optional fields that must be set together, or exactly one of them. One declaration gives both the
+    CRD's CEL rule (checked at admission) and the same check when the operator parses a spec."""
+
+    first: str
+    second: str
+    exactly_one: bool
+    message: str
+
+    def rule(self) -> dict[str, str]:
+        relation = "!=" if self.exactly_one else "=="
+        return {
+            "rule": f"has(self.{to_camel(self.first)}) {relation} has(self.{to_camel(self.second)})",
+            "message": self.message,
+        }
+
+    def holds(self, model: BaseModel) -> bool:
+        same = (getattr(model, self.first) is None) == (getattr(model, self.second) is None)
+        return not same if self.exactly_one else same
+
+
+def _presence_rules(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    presence = getattr(model, "PRESENCE", None)
+    if presence is not None:
+        schema["x-kubernetes-validations"] = [presence.rule()]
+
+
 class ApiModel(BaseModel):
     """camelCase on the wire, snake_case in Python; unknown fields are errors (the CRD prunes them anyway)."""
 
@@ -70,7 +99,15 @@ class ApiModel(BaseModel):
         extra="forbid",
         frozen=True,
         use_attribute_docstrings=True,
+        json_schema_extra=_presence_rules,
     )
+    PRESENCE: ClassVar[Presence | None] = None
+
+    @model_validator(mode="after")
+    def _check_presence(self) -> Self:
+        if self.PRESENCE is not None and not self.PRESENCE.holds(self):
+            raise ValueError(self.PRESENCE.message)
+        return self
 
 
 class SecretKeyRef(ApiModel):
@@ -98,15 +135,8 @@ class PvcTemplate(ApiModel):
 class PvcTarget(ApiModel):
     """Files go to a PersistentVolumeClaim: an existing one (`claimName`) or one created from `template`."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "has(self.claimName) != has(self.template)",
-                    "message": "set exactly one of target.pvc.claimName and target.pvc.template",
-                }
-            ]
-        }
+    PRESENCE = Presence(
+        "claim_name", "template", True, "set exactly one of target.pvc.claimName and target.pvc.template"
     )
 
     claim_name: Annotated[str | None, Field(min_length=1, max_length=253, pattern=NAME_PATTERN)] = None
@@ -115,12 +145,6 @@ class PvcTarget(ApiModel):
     """A claim the operator creates; kept or deleted with the download according to `deletionPolicy`."""
     sub_path: Annotated[str | None, Field(max_length=512, pattern=RELATIVE_PATH_PATTERN)] = None
     """Folder inside the claim for this download; defaults to the download's name."""
-
-    @model_validator(mode="after")
-    def _exactly_one_claim(self) -> PvcTarget:
-        if (self.claim_name is None) == (self.template is None):
-            raise ValueError("set exactly one of target.pvc.claimName and target.pvc.template")
-        return self
 
 
 class S3Credentials(ApiModel):
@@ -154,41 +178,19 @@ class S3Target(ApiModel):
 class Target(ApiModel):
     """Where the files land: exactly one of `pvc` or `s3`."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "has(self.pvc) != has(self.s3)",
-                    "message": "set exactly one of target.pvc and target.s3",
-                }
-            ]
-        }
-    )
+    PRESENCE = Presence("pvc", "s3", True, "set exactly one of target.pvc and target.s3")
 
     pvc: PvcTarget | None = None
     """A PersistentVolumeClaim."""
     s3: S3Target | None = None
     """An S3 bucket."""
 
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Target:
-        if (self.pvc is None) == (self.s3 is None):
-            raise ValueError("set exactly one of target.pvc and target.s3")
-        return self
-
 
 class Auth(ApiModel):
     """Credentials for the remote site, read by the worker from Secrets; never copied into status or logs."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "has(self.usernameSecret) == has(self.passwordSecret)",
-                    "message": "auth.usernameSecret and auth.passwordSecret go together",
-                }
-            ]
-        }
+    PRESENCE = Presence(
+        "username_secret", "password_secret", False, "auth.usernameSecret and auth.passwordSecret go together"
     )
 
     cookies_secret: SecretKeyRef | None = None
@@ -197,12 +199,6 @@ class Auth(ApiModel):
     """The user name for sites that log in."""
     password_secret: SecretKeyRef | None = None
     """The password for sites that log in."""
-
-    @model_validator(mode="after")
-    def _pairs(self) -> Auth:
-        if (self.username_secret is None) != (self.password_secret is None):
-            raise ValueError("auth.usernameSecret and auth.passwordSecret go together")
-        return self
 
 
 # Passthrough values are strings read as YAML ("4", "true", "[en, de]"): typed values let the API server
