@@ -48,8 +48,7 @@ def cold_build() -> dict[str, float]:
 
 
 def warm_starts(rounds: int) -> list[float]:
-    for module in build.MODULES:
-        build.build(module)
+    build.build_all()
     times = []
     for _ in range(rounds):
         with LocalCluster.create() as cluster:

@@ -21,8 +21,9 @@ import sys
 import time
 from pathlib import Path
 
+from tests import REPO_ROOT
 from tests.cluster import build
-from tests.cluster.controlplane import REPO_ROOT, LocalCluster
+from tests.cluster.controlplane import LocalCluster
 
 DEFAULT_DIR = REPO_ROOT / ".cluster"
 
@@ -74,8 +75,7 @@ def start(folder: Path) -> int:
         return 0
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "ready").unlink(missing_ok=True)
-    for module in build.MODULES:
-        build.build(module)
+    build.build_all()
     log = folder / "up.log"
     with log.open("ab") as out:
         process = subprocess.Popen(
@@ -125,8 +125,8 @@ def main() -> int:
     options = parser.parse_args()
     folder = options.dir.resolve()
     if options.command == "build":
-        for module in build.MODULES:
-            print(build.build(module))
+        for folder_of_module in build.build_all().values():
+            print(folder_of_module)
         return 0
     if options.command == "status":
         pid = _pid(folder)

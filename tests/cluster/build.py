@@ -137,6 +137,7 @@ def binary(name: str) -> Path:
 
 
 def build_all() -> dict[str, Path]:
+    """Build every module that is not cached yet; the binary folder of each, by module name."""
     return {m.name: build(m) for m in MODULES}
 
 

@@ -22,11 +22,11 @@ from typing import Any
 
 import yaml
 
+from tests import REPO_ROOT
 from tests.cluster import build, procs
 from tests.cluster.pki import KeyPair, Pki, create_pki
 from tests.cluster.s3server import S3Server
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 NODE_NAME = "gallery-node"
 SERVICE_CIDR = "10.96.0.0/16"
 

@@ -14,6 +14,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from tests import REPO_ROOT
 from tests.cluster import procs
 from tests.cluster.procs import wait_until
 
@@ -79,7 +80,7 @@ class OperatorProcess:
             self.process = None
 
 
-CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / "gallerydownloads.gallery-operator.dev.yaml"
+CRD_FILE = REPO_ROOT / "crds" / "gallerydownloads.gallery-operator.dev.yaml"
 
 
 def apply_crd(api: client.ApiClient) -> None:

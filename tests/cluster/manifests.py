@@ -6,11 +6,11 @@ python -m tests.cluster.manifests      # rewrite manifests/base/gallery-operator
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
+from tests import REPO_ROOT
 from tests.cluster import build
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = REPO_ROOT
 BASE = REPO / "manifests" / "base" / "gallery-operator.yaml"
 HEADER = "# Rendered from charts/gallery-operator with default values by `make manifests`. Do not edit.\n"
 

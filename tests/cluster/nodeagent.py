@@ -37,12 +37,12 @@ from typing import Any
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
+from tests import REPO_ROOT
 from tests.cluster import procs
 
 log = logging.getLogger("nodeagent")
 
 PODEXEC = Path(__file__).resolve().parent / "podexec.py"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 DEFAULT_TERMINATION_PATH = "/dev/termination-log"
 TERMINATION_MESSAGE_LIMIT = 4096

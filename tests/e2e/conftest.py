@@ -6,20 +6,20 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client
 
 from gallery_operator import API_GROUP, API_VERSION, PLURAL
+from tests import REPO_ROOT
 from tests.cluster.localoperator import OperatorProcess, apply_crd
 from tests.cluster.procs import wait_until
 from tests.conftest import Cluster
 from tests.fixtures.site import serve
 from tests.kube import create_claim
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = REPO_ROOT
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.cluster.localoperator import CRD_FILE
+from tests import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -20,7 +20,7 @@ def test_demo_runs_to_ready_downloads() -> None:
         capture_output=True,
         text=True,
         timeout=600,
-        cwd=CRD_FILE.parents[1],
+        cwd=REPO_ROOT,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     out = result.stdout

@@ -54,14 +54,10 @@ def start_worker(
 
 
 def run_worker(
-    tmp: Path,
-    spec: dict[str, Any],
-    storage: PvcStorage | S3Storage,
-    *args: str,
-    env: dict[str, str] | None = None,
-    egress: Egress = LOCAL_SITE,
+    tmp: Path, spec: dict[str, Any], storage: PvcStorage | S3Storage, *args: str, **options: Any
 ) -> tuple[int, dict[str, Any]]:
-    process = start_worker(tmp, spec, storage, *args, env=env, egress=egress)
+    """start_worker, waited for: the exit code and the termination message."""
+    process = start_worker(tmp, spec, storage, *args, **options)
     _, stderr = process.communicate(timeout=120)
     termination = tmp / "termination-log"
     assert termination.exists(), stderr[-3000:]

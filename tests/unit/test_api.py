@@ -11,8 +11,9 @@ from pydantic import ValidationError
 
 from gallery_operator.api.crd import build_crd, render_crd
 from gallery_operator.api.spec import parse_spec
+from tests import REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = REPO_ROOT
 COMMITTED_CRD = REPO / "crds" / "gallerydownloads.gallery-operator.dev.yaml"
 
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 from lupa import lua51
 
 from gallery_operator.status import Observation, compute_status
+from tests import REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = REPO_ROOT
 HEALTH = (REPO / "manifests" / "argocd" / "health.lua").read_text()
 T = "2026-11-21T10:00:00Z"
 

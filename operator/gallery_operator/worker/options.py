@@ -55,11 +55,6 @@ def quantity_bytes(quantity: str) -> int:
     return int(float(quantity))
 
 
-def gallery_dl_range(item_range: str) -> str:
-    """gallery-dl's `image-range` takes the same inclusive `a-b,c` syntax; an open end is written `a-`."""
-    return item_range
-
-
 def yt_dlp_items(item_range: str) -> str:
     """yt-dlp's `playlist_items` uses `a-b` / `a:` with inclusive ends; `20-` becomes `20:`."""
     return ",".join(part[:-1] + ":" if part.endswith("-") else part for part in item_range.split(","))
@@ -86,7 +81,7 @@ def gallery_dl_config(
     if opts.sleep_seconds:
         extractor["sleep"] = opts.sleep_seconds
     if opts.item_range:
-        extractor["image-range"] = gallery_dl_range(opts.item_range)
+        extractor["image-range"] = opts.item_range  # gallery-dl reads the same inclusive `1-3,8,20-` syntax
     if credentials.cookies_file:
         extractor["cookies"] = str(credentials.cookies_file)
     if credentials.username and credentials.password:
