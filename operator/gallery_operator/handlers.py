@@ -151,5 +151,5 @@ async def on_job(body: kopf.Body, type: str, **_: Any) -> None:
     for owner in body.metadata.get("ownerReferences") or []:
         if owner.get("kind") == "GalleryDownload" and owner.get("apiVersion", "").startswith(f"{API_GROUP}/"):
             controller.enqueue((namespace, owner["name"]))
-    if type == "DELETED" or job_state(_plain(body))[0] in ("Complete", "Failed", "Suspended"):
+    if type == "DELETED" or job_state(body)[0] in ("Complete", "Failed", "Suspended"):
         controller.wake_queue()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +37,7 @@ def human_size(size: int) -> str:
     raise AssertionError("unreachable")
 
 
-def job_state(job: dict[str, Any] | None) -> tuple[str, str, str]:
+def job_state(job: Mapping[str, Any] | None) -> tuple[str, str, str]:
     """(state, reason, message) of a Job: state is Absent, Pending, Running, Suspended, Complete or Failed."""
     if job is None:
         return "Absent", "", ""
