@@ -139,6 +139,44 @@ def test_s3_upload_catalogue_resume_and_cleanup(tmp_path: Path, site: str, s3_se
     assert s3.list_objects_v2(Bucket="worker-test", Prefix="team/dl/").get("KeyCount", 0) == 0
 
 
+def test_s3_streams_a_large_file_and_survives_a_cut_connection(tmp_path: Path, site: str, s3_server: S3Server) -> None:
+    """Past its first part a large file goes into the bucket while it downloads: scratch space keeps only its
+    length. The first request loses its connection halfway; gallery-dl resumes with a Range request and the same
+    multipart upload carries on."""
+    s3 = s3_server.client()
+    s3.create_bucket(Bucket="stream-test")
+    storage = S3Storage(bucket="stream-test", prefix="dl", endpoint=s3_server.endpoint, force_path_style=True)
+    env = {"AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key}
+    spec = {"urls": [f"{site}/cut/40.mp4"], "options": {"retries": 1}}
+    code, report = run_worker(tmp_path, spec, storage, env=env)
+    assert code == 0, report
+    expected = big_chunk() * 40
+    stored = s3.get_object(Bucket="stream-test", Key="dl/40.mp4")
+    assert stored["ContentType"] == "video/mp4" and "-" in stored["ETag"]
+    assert hashlib.sha256(stored["Body"].read()).digest() == hashlib.sha256(expected).digest()
+    [record] = [
+        json.loads(line)
+        for line in s3.get_object(Bucket="stream-test", Key="dl/.gallery-operator/catalogue.jsonl")["Body"]
+        .read()
+        .splitlines()
+    ]
+    assert (record["size"], record["sha256"]) == (len(expected), hashlib.sha256(expected).hexdigest())
+    assert not s3.list_multipart_uploads(Bucket="stream-test").get("Uploads")
+
+
+def test_s3_drops_the_parts_of_a_file_cut_by_a_limit(tmp_path: Path, site: str, s3_server: S3Server) -> None:
+    s3 = s3_server.client()
+    s3.create_bucket(Bucket="limit-test")
+    storage = S3Storage(bucket="limit-test", prefix="dl", endpoint=s3_server.endpoint, force_path_style=True)
+    env = {"AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key}
+    spec = {"urls": [f"{site}/big/64.mp4"], "limits": {"maxBytes": "20Mi"}}
+    code, report = run_worker(tmp_path, spec, storage, env=env)
+    assert code == 0 and [f["reason"] for f in report["failures"]] == ["LimitExceeded"], report
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="limit-test").get("Contents", [])]
+    assert "dl/64.mp4" not in keys
+    assert not s3.list_multipart_uploads(Bucket="limit-test").get("Uploads")  # started, then aborted
+
+
 def test_private_destinations_are_refused_by_default(tmp_path: Path, site: str) -> None:
     storage = PvcStorage(root=str(tmp_path / "claim"), location="pvc://m/dl")
     code, report = run_worker(tmp_path, {"urls": [f"{site}/img/1.jpg"]}, storage, egress=Egress())
@@ -265,8 +303,24 @@ def test_max_bytes_stops_the_run(tmp_path: Path, site: str) -> None:
     urls = [f"{site}/img/{n}.jpg" for n in range(401, 406)]
     code, report = run_worker(tmp_path, {"urls": urls, "limits": {"maxBytes": "5000"}}, claim(tmp_path))
     assert code == 0
-    assert report["itemsDone"] == 3  # 3 x 2048 bytes crosses 5000; nothing starts after that
+    # 2 x 2048 bytes are stored; the third image would cross 5000, so it is cut off and not kept.
+    assert (report["itemsDone"], report["bytesDone"]) == (2, 4096)
     assert [f["reason"] for f in report["failures"]] == ["LimitExceeded"]
+    assert [r["path"] for r in catalogue(tmp_path / "claim")] == ["401.jpg", "402.jpg"]
+
+
+@pytest.mark.parametrize("engine", ["gallery-dl", "yt-dlp"])
+def test_max_bytes_stops_within_one_chunk(tmp_path: Path, site: str, engine: str) -> None:
+    spec = {"urls": [f"{site}/big/64.mp4"], "engine": engine, "limits": {"maxBytes": "3Mi"}}
+    code, report = run_worker(tmp_path, spec, claim(tmp_path))
+    assert code == 0, report
+    assert (report["itemsDone"], report["bytesDone"], report["outcome"]) == (0, 0, "PartiallySucceeded")
+    assert [f["reason"] for f in report["failures"]] == ["LimitExceeded"]
+    # The download stops within one 1 MiB chunk of the limit, in a partial file (gallery-dl's beside the target,
+    # yt-dlp's in scratch space) that is not catalogued.
+    written = sum(p.stat().st_size for p in tmp_path.rglob("*.part") if "64" in p.name)
+    assert 2 * 1024 * 1024 <= written <= 4 * 1024 * 1024
+    assert not (tmp_path / "claim" / "64.mp4").exists()
 
 
 def test_rate_limit_slows_the_download(tmp_path: Path, site: str) -> None:

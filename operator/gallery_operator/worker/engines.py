@@ -18,6 +18,7 @@ from gallery_dl.extractor.generic import GenericExtractor
 from gallery_operator.api.spec import GalleryDownloadSpec
 from gallery_operator.worker import options
 from gallery_operator.worker.failures import classify
+from gallery_operator.worker.storage import PartUpload
 from gallery_operator.workerconfig import PASSWORD_ENV, USERNAME_ENV
 
 _URL_IN_MESSAGE = re.compile(r"https?://[^\s'\"]+")
@@ -38,6 +39,13 @@ class Sink(Protocol):
     def skipped(self, path: Path | None, source_url: str) -> None: ...
     def failed(self, url: str, reason: str, message: str) -> None: ...
     def should_stop(self) -> bool: ...
+    def count(self, size: int) -> bool:
+        """Bytes of an unfinished file arrived (or, negative, left the count); True when the byte limit is crossed."""
+        ...
+
+    def stream(self, path: Path) -> PartUpload | None:
+        """Where the bytes of ``path`` go while they are written, when the target takes them that way."""
+        ...
 
 
 class Engine(Protocol):
@@ -62,6 +70,8 @@ class _ErrorCapture(logging.Handler):
         self.last_warning = ""
 
     def emit(self, record: logging.LogRecord) -> None:
+        if self.sink.should_stop():
+            return  # a download cut short by a limit is not a failure of its own
         message = record.getMessage()
         if record.levelno < logging.ERROR:
             self.last_warning = message
@@ -73,69 +83,120 @@ class _ErrorCapture(logging.Handler):
         self.sink.failed(match.group(0).rstrip(".,)'") if match else self.default_url, classify(detail), detail)
 
 
-class _HashingFile:
-    """A file opened by gallery-dl for a download, hashing what is written so no second read is needed.
+class _ItemBytes:
+    """Everything written for one item's file, across re-opens of its ``.part`` file by gallery-dl's retries.
 
-    Past the first few MiB the hashing moves to a thread: hashlib releases the GIL on large buffers, so the
-    digest runs on the other core while the download thread keeps reading the socket.
+    The bytes are hashed as they arrive (past the first few MiB on a second thread: hashlib releases the GIL on
+    large buffers, so the digest runs on the other core while the download thread reads the socket), counted
+    against the run's byte limit (the run stops within one chunk of it), and handed to the store's upload stream
+    when the target has one.
     """
 
     INLINE_BYTES = 4 * 1024 * 1024
     QUEUED_CHUNKS = 16
 
-    def __init__(self, handle: Any, pathfmt: Any) -> None:
-        self._handle = handle
-        self._pathfmt = pathfmt
-        self._digest = hashlib.sha256()
-        self._written = 0
+    def __init__(self, sink: Sink, upload: PartUpload | None, hashing: bool = True) -> None:
+        self.sink = sink
+        self.upload = upload
+        self.digest = hashlib.sha256() if hashing else None
+        self.size = 0
         self._queue: queue.Queue[bytes | None] | None = None
         self._thread: threading.Thread | None = None
 
-    def _hash_in_background(self) -> None:
-        assert self._queue is not None
-        while (chunk := self._queue.get()) is not None:
-            self._digest.update(chunk)
+    def _hash_in_background(self, chunks: queue.Queue[bytes | None]) -> None:
+        assert self.digest is not None
+        while (chunk := chunks.get()) is not None:
+            self.digest.update(chunk)
+
+    def take(self, data: bytes) -> bool:
+        """Account for written bytes; True when the upload stream took them and they need not be on disk."""
+        if self.digest is not None:
+            if self._queue is not None:
+                self._queue.put(bytes(data))
+            elif self.size + len(data) > self.INLINE_BYTES:
+                self._queue = queue.Queue(maxsize=self.QUEUED_CHUNKS)  # bounded: memory stays flat
+                self._thread = threading.Thread(
+                    target=self._hash_in_background, args=(self._queue,), name="sha256", daemon=True
+                )
+                self._thread.start()
+                self._queue.put(bytes(data))
+            else:
+                self.digest.update(data)
+        self.size += len(data)
+        if self.sink.count(len(data)):
+            raise exception.StopExtraction()  # gallery-dl ends this download and keeps its .part file
+        if self.upload is None:
+            return False
+        streaming = self.upload.started
+        self.upload.write(data)
+        return streaming
+
+    def drain(self) -> None:
+        """Wait for the hashing thread (the file is closed; a re-open starts another)."""
+        if self._queue is not None and self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+        self._queue = self._thread = None
+
+    def sha256(self) -> str | None:
+        self.drain()
+        return self.digest.hexdigest() if self.digest is not None else None
+
+
+class _ItemFile:
+    """The file object gallery-dl writes a download into. Bytes the upload stream took are skipped on disk (a seek,
+    so the file keeps its length but not its blocks); the first part always lands on disk, where gallery-dl may
+    read a resumed file's header."""
+
+    def __init__(self, handle: Any, item: _ItemBytes) -> None:
+        self._handle = handle
+        self._item = item
 
     def write(self, data: bytes) -> int:
-        if self._queue is not None:
-            self._queue.put(bytes(data))
-        elif self._written + len(data) > self.INLINE_BYTES:
-            self._queue = queue.Queue(maxsize=self.QUEUED_CHUNKS)  # bounded: memory stays flat
-            self._thread = threading.Thread(target=self._hash_in_background, name="sha256", daemon=True)
-            self._thread.start()
-            self._queue.put(bytes(data))
-        else:
-            self._digest.update(data)
-        self._written += len(data)
+        if self._item.take(data):
+            self._handle.seek(len(data), os.SEEK_CUR)
+            return len(data)
         written: int = self._handle.write(data)
         return written
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._handle, name)
 
-    def __enter__(self) -> _HashingFile:
+    def __enter__(self) -> _ItemFile:
         self._handle.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._item.upload is not None and self._item.upload.started:
+            self._handle.truncate(self._handle.tell())  # the file's length, past the skipped bytes
         self._handle.__exit__(*exc)
-        if self._queue is not None and self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-        self._pathfmt.gallery_sha256 = self._digest.hexdigest()
+        self._item.drain()
 
 
-def _hash_while_writing(pathfmt: Any) -> None:
-    """Wrap gallery-dl's PathFormat.open: a fresh download ("w+b") is hashed as it is written. A resumed one
-    ("r+b", a partial file from before) is not, and is hashed from disk afterwards."""
+def _track_items(pathfmt: Any, sink: Sink) -> None:
+    """Wrap gallery-dl's PathFormat.open so every download goes through an _ItemFile. A fresh download ("w+b")
+    starts a new item; a resumed one ("r+b", after a cut connection) continues the item it left off, or, for a
+    partial file from an earlier pod, is counted but hashed from disk afterwards."""
     original = pathfmt.open
+    pathfmt.gallery_item = None
 
-    def open_and_hash(mode: str = "wb") -> Any:
+    def open_item(mode: str = "wb") -> Any:
+        earlier: _ItemBytes | None = pathfmt.gallery_item
+        if mode in ("wb", "w+b"):
+            if earlier is not None:
+                sink.count(-earlier.size)  # a download started over (or a new file): its bytes are no longer in flight
+            item = _ItemBytes(sink, sink.stream(Path(pathfmt.realpath)))
+        elif earlier is not None and earlier.size == pathfmt.part_size():
+            item = earlier
+        elif earlier is not None and earlier.upload is not None and earlier.upload.started:
+            raise OSError(f"cannot resume {pathfmt.filename}: its bytes went to the upload, not to disk")
+        else:
+            item = _ItemBytes(sink, None, hashing=False)
         handle = original(mode)
-        pathfmt.gallery_sha256 = None
-        return _HashingFile(handle, pathfmt) if mode in ("wb", "w+b") else handle
+        pathfmt.gallery_item = item
+        return _ItemFile(handle, item) if handle is not None else None
 
-    pathfmt.open = open_and_hash
+    pathfmt.open = open_item
 
 
 class PortAwareGeneric(GenericExtractor):  # type: ignore[misc]
@@ -169,7 +230,7 @@ class GalleryDl:
 
             def initialize(self, kwdict: Any = None) -> None:
                 super().initialize(kwdict)
-                _hash_while_writing(self.pathfmt)
+                _track_items(self.pathfmt, sink)
                 hooks: Any = self.__dict__.get("hooks")
                 if not isinstance(hooks, dict):
                     hooks = collections.defaultdict(list)
@@ -189,8 +250,11 @@ class GalleryDl:
 
             def _after(self, pathfmt: Any) -> None:
                 metadata = {k: v for k, v in pathfmt.kwdict.items() if not k.startswith("_")}
-                digest = getattr(pathfmt, "gallery_sha256", None)
-                pathfmt.gallery_sha256 = None
+                item: _ItemBytes | None = pathfmt.gallery_item
+                pathfmt.gallery_item = None
+                digest = item.sha256() if item is not None else None
+                if item is not None:
+                    sink.count(-item.size)  # now counted as stored
                 sink.stored(
                     Path(pathfmt.path), self.current_url, "gallery-dl", self.extractor.category, metadata, digest
                 )
@@ -207,7 +271,7 @@ class GalleryDl:
             code = RecordingJob(found).run()
         finally:
             root.removeHandler(capture)
-        if code and not capture.count:
+        if code and not capture.count and not sink.should_stop():
             sink.failed(url, "Internal", f"gallery-dl finished with status {code}")
 
 
@@ -226,7 +290,7 @@ class YtDlp:
         # Imported here: yt-dlp takes half a second to import, and many runs never need it.
         import yt_dlp  # noqa: PLC0415
         from yt_dlp.postprocessor.common import PostProcessor  # noqa: PLC0415
-        from yt_dlp.utils import DownloadError  # noqa: PLC0415
+        from yt_dlp.utils import DownloadCancelled, DownloadError  # noqa: PLC0415
 
         class Record(PostProcessor):  # type: ignore[misc]
             def run(self, info: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
@@ -273,11 +337,26 @@ class YtDlp:
         def match_filter(info: dict[str, Any], *, incomplete: bool = False) -> str | None:
             return "limit reached" if sink.should_stop() else None
 
-        opts = {**self.base, "logger": Logger(), "match_filter": match_filter}
+        counted: dict[str, int] = {}
+
+        def count_bytes(progress: dict[str, Any]) -> None:
+            """Bytes in flight count against the run's byte limit; crossing it cancels the download at once."""
+            name = str(progress.get("tmpfilename") or progress.get("filename"))
+            if progress.get("status") == "downloading":
+                now = int(progress.get("downloaded_bytes") or 0)
+                delta, counted[name] = now - counted.get(name, 0), now
+                if delta and sink.count(delta):
+                    raise DownloadCancelled("limits.maxBytes reached")
+            else:  # finished (then stored and counted as such) or error
+                sink.count(-counted.pop(name, 0))
+
+        opts = {**self.base, "logger": Logger(), "match_filter": match_filter, "progress_hooks": [count_bytes]}
         with yt_dlp.YoutubeDL(opts) as ydl:
             ydl.add_post_processor(Record(), when="after_move")
             try:
                 ydl.extract_info(url, download=True)
+            except DownloadCancelled:
+                pass  # the run's limit, recorded by the run
             except DownloadError as error:
                 cause = error.exc_info[1] if error.exc_info else None
                 status = getattr(cause, "status", None) or getattr(cause, "code", None)

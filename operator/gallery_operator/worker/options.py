@@ -122,6 +122,8 @@ def yt_dlp_options(
         "extractor_retries": opts.retries,
         "socket_timeout": opts.timeout_seconds,
         "noprogress": True,
+        "buffersize": 1024 * 1024,  # read in 1 MiB blocks, as gallery-dl does: the byte limit acts per block
+        "noresizebuffer": True,
         "quiet": True,
         "no_warnings": True,
         "noplaylist": False,

@@ -19,7 +19,7 @@ from gallery_operator.worker.catalogue import Catalogue, content_type, sha256_of
 from gallery_operator.worker.egress import Guard
 from gallery_operator.worker.engines import Engine, GalleryDl, YtDlp
 from gallery_operator.worker.failures import PERMANENT
-from gallery_operator.worker.storage import Store, open_store
+from gallery_operator.worker.storage import PartUpload, Store, open_store
 from gallery_operator.workerconfig import (
     CATALOGUE_DIR,
     CATALOGUE_FILE,
@@ -58,6 +58,7 @@ class Run:
         self.lock = threading.Lock()
         self.items_done = 0
         self.bytes_done = 0
+        self.bytes_in_flight = 0  # of files still being written
         self.items_failed = 0
         self.failures: list[Failure] = []
         self.stop_reason: str | None = None
@@ -126,16 +127,31 @@ class Run:
     def should_stop(self) -> bool:
         return self.stop_reason is not None
 
+    def count(self, size: int) -> bool:
+        with self.lock:
+            self.bytes_in_flight += size
+            total = self.bytes_done + self.bytes_in_flight
+        if self.max_bytes and total > self.max_bytes:
+            self._stop(f"limits.maxBytes reached ({self.max_bytes} bytes; the file in progress was not kept)")
+        return self.should_stop()
+
+    def stream(self, path: Path) -> PartUpload | None:
+        relative = self._relative(path)
+        return self.store.stream(path, relative, content_type(path)) if relative is not None else None
+
     def _check_limits(self) -> None:
         limits = self.config.spec.limits
-        reason = None
         if limits.max_items and self.items_done >= limits.max_items:
-            reason = f"limits.maxItems reached ({limits.max_items} items)"
+            self._stop(f"limits.maxItems reached ({limits.max_items} items)")
         elif self.max_bytes and self.bytes_done >= self.max_bytes:
-            reason = f"limits.maxBytes reached ({self.bytes_done} bytes)"
-        if reason and self.stop_reason is None:
+            self._stop(f"limits.maxBytes reached ({self.bytes_done} bytes)")
+
+    def _stop(self, reason: str) -> None:
+        with self.lock:
+            if self.stop_reason is not None:
+                return
             self.stop_reason = reason
-            self.failed(self.config.spec.urls[0], "LimitExceeded", reason)
+        self.failed(self.config.spec.urls[0], "LimitExceeded", reason)
 
     # -- report ----------------------------------------------------------------------------------------
 
@@ -158,7 +174,7 @@ class Run:
             final=final,
             items_done=self.items_done,
             items_failed=self.items_failed,
-            bytes_done=self.bytes_done,
+            bytes_done=self.bytes_done if final else self.bytes_done + max(0, self.bytes_in_flight),
             catalogue_items=self.catalogue.items,
             catalogue_bytes=self.catalogue.bytes,
             catalogue_location=location,
@@ -269,6 +285,12 @@ class Probe:
     def should_stop(self) -> bool:
         return self.run.should_stop()
 
+    def count(self, size: int) -> bool:
+        return self.run.count(size)
+
+    def stream(self, path: Path) -> PartUpload | None:
+        return self.run.stream(path)
+
 
 def private_cookies(scratch: Path) -> Path | None:
     """Engines write cookies back at exit: give them a private copy of the read-only Secret file."""
@@ -344,6 +366,7 @@ def execute(config: WorkerConfig, termination_log: Path) -> int:
             run.failed(url, "UnsupportedUrl", "no media found at this URL")
     run.catalogue.close()
     try:
+        store.finish()
         store.sync_state(force=True)
     except Exception as error:
         run.failed(config.spec.urls[0], "StorageError", f"saving the catalogue failed: {error}")

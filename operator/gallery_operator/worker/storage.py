@@ -1,8 +1,10 @@
 """Targets: a mounted claim folder, or an S3 prefix fed from a small local staging folder.
 
 Engines always write into a local folder (``workdir``). For a claim that folder is the target itself. For S3 it is
-scratch space: each finished file is uploaded (multipart above 8 MiB, streamed from disk so memory stays flat) and
-removed, the catalogue and the engines' archives are fetched at the start and put back as the run goes on.
+scratch space: a file the engine writes through a stream (gallery-dl's downloads) goes up in multipart parts while it
+is being written, past its first part only the file's length stays on disk (a sparse file); any other finished file is
+uploaded from disk and removed. The catalogue and the engines' archives are fetched at the start and put back as the
+run goes on.
 """
 
 from __future__ import annotations
@@ -13,14 +15,20 @@ import os
 import shutil
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from gallery_operator.workerconfig import CATALOGUE_DIR, CATALOGUE_FILE, PvcStorage, S3Storage
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 log = logging.getLogger(__name__)
 MULTIPART_THRESHOLD = 8 * 1024 * 1024
 MULTIPART_CHUNK = 8 * 1024 * 1024
+UPLOAD_THREADS = 4
+PARTS_IN_MEMORY = UPLOAD_THREADS  # parts on their way: memory stays near 4 x 8 MiB plus what the client copies
 STATE_SYNC_SECONDS = 10.0
 STATE_FILES = (CATALOGUE_FILE, "gallery-dl-archive.sqlite3", "yt-dlp-archive.txt")
 
@@ -32,8 +40,94 @@ class Store(Protocol):
     def location(self) -> str: ...
     def open_state(self) -> None: ...
     def stored(self, path: Path, relative: str, content_type: str) -> None: ...
+    def stream(self, path: Path, relative: str, content_type: str) -> PartUpload | None:
+        """A stream for the bytes of ``path`` while the engine writes them, or None to upload the file when done."""
+        ...
+
     def sync_state(self, force: bool = False) -> None: ...
+    def finish(self) -> None:
+        """The run is over: drop what was started and never stored (parts of an unfinished file)."""
+        ...
+
     def delete_all(self) -> int: ...
+
+
+class PartUpload:
+    """One file on its way into an S3 multipart upload while the engine writes it.
+
+    Bytes are buffered until a part is full; the upload starts with the first full part (smaller files never start
+    one and are uploaded from disk when finished). Parts go up on the store's threads; a semaphore bounds the parts
+    held in memory, so a fast download waits for a slow bucket instead of growing.
+    """
+
+    def __init__(self, store: S3Store, key: str, content_type: str) -> None:
+        self.store = store
+        self.key = key
+        self.content_type = content_type
+        self.buffer = bytearray()
+        self.upload_id = ""
+        self.parts: list[Future[CompletedPartTypeDef]] = []
+        self.size = 0
+
+    @property
+    def started(self) -> bool:
+        return bool(self.upload_id)
+
+    def write(self, data: bytes) -> None:
+        self.buffer += data
+        self.size += len(data)
+        while len(self.buffer) >= MULTIPART_CHUNK:
+            part = bytes(self.buffer[:MULTIPART_CHUNK])
+            del self.buffer[:MULTIPART_CHUNK]
+            self._send(part)
+
+    def _send(self, part: bytes) -> None:
+        if not self.upload_id:
+            created = self.store.client.create_multipart_upload(
+                Bucket=self.store.storage.bucket, Key=self.key, ContentType=self.content_type
+            )
+            self.upload_id = created["UploadId"]
+        for finished in [f for f in self.parts if f.done()]:
+            finished.result()  # a failed part fails the write now, not at the end
+        self.store.slots.acquire()
+        try:
+            future = self.store.pool.submit(self._upload_part, len(self.parts) + 1, part)
+        except BaseException:
+            self.store.slots.release()
+            raise
+        self.parts.append(future)
+
+    def _upload_part(self, number: int, body: bytes) -> CompletedPartTypeDef:
+        try:
+            answer = self.store.client.upload_part(
+                Bucket=self.store.storage.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=body
+            )
+            return {"PartNumber": number, "ETag": answer["ETag"]}
+        finally:
+            self.store.slots.release()
+
+    def complete(self) -> None:
+        if self.buffer or not self.parts:
+            self._send(bytes(self.buffer))
+            self.buffer.clear()
+        parts = [future.result() for future in self.parts]
+        self.store.client.complete_multipart_upload(
+            Bucket=self.store.storage.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": parts}
+        )
+
+    def abort(self) -> None:
+        self.buffer.clear()
+        for future in self.parts:
+            if future.cancel():
+                self.store.slots.release()  # never ran, so never released its slot
+        if self.upload_id:
+            for future in self.parts:
+                with contextlib.suppress(Exception):
+                    future.result()
+            with contextlib.suppress(Exception):
+                self.store.client.abort_multipart_upload(
+                    Bucket=self.store.storage.bucket, Key=self.key, UploadId=self.upload_id
+                )
 
 
 class ClaimStore:
@@ -52,7 +146,13 @@ class ClaimStore:
     def stored(self, path: Path, relative: str, content_type: str) -> None:
         pass  # already where it belongs
 
+    def stream(self, path: Path, relative: str, content_type: str) -> PartUpload | None:
+        return None  # written in place
+
     def sync_state(self, force: bool = False) -> None:
+        pass
+
+    def finish(self) -> None:
         pass
 
     def delete_all(self) -> int:
@@ -94,6 +194,9 @@ class S3Store:
         )
         self.lock = threading.Lock()
         self.last_sync = 0.0
+        self.pool = ThreadPoolExecutor(max_workers=UPLOAD_THREADS, thread_name_prefix="s3-part")
+        self.slots = threading.BoundedSemaphore(PARTS_IN_MEMORY)
+        self.streams: dict[Path, PartUpload] = {}
 
     def key(self, relative: str) -> str:
         return f"{self.storage.prefix.rstrip('/')}/{relative}"
@@ -114,7 +217,27 @@ class S3Store:
                 if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
                     raise
 
+    def stream(self, path: Path, relative: str, content_type: str) -> PartUpload:
+        upload = PartUpload(self, self.key(relative), content_type)
+        if (earlier := self.streams.pop(path, None)) is not None:
+            earlier.abort()  # the engine starts the file over
+        self.streams[path] = upload
+        return upload
+
     def stored(self, path: Path, relative: str, content_type: str) -> None:
+        upload = self.streams.pop(path, None)
+        if upload is not None and upload.started:
+            if upload.key != self.key(relative) or upload.size != path.stat().st_size:
+                upload.abort()
+                raise RuntimeError(f"the streamed upload of {relative} does not match the finished file")
+            try:
+                upload.complete()
+            except BaseException:
+                upload.abort()
+                raise
+            path.unlink()
+            path.touch()
+            return
         self.client.upload_file(
             str(path),
             self.storage.bucket,
@@ -137,6 +260,12 @@ class S3Store:
                 file = state / name
                 if file.exists():
                     self.client.upload_file(str(file), self.storage.bucket, self.key(f"{CATALOGUE_DIR}/{name}"))
+
+    def finish(self) -> None:
+        for upload in self.streams.values():
+            upload.abort()
+        self.streams.clear()
+        self.pool.shutdown(wait=True)
 
     def delete_all(self) -> int:
         removed = 0
