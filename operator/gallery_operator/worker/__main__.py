@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from pathlib import Path
 
-from pydantic import ValidationError
+from gallery_operator.worker.lookahead import Lookahead
 
-from gallery_operator import logs
-from gallery_operator.worker.run import cleanup, execute
-from gallery_operator.workerconfig import CONFIG_ENV, EXIT_PERMANENT, WorkerConfig
+CONFIG_ENV = "GALLERY_WORKER_CONFIG"  # workerconfig.CONFIG_ENV, read here before anything heavy is imported
 
 
 def main() -> int:
-    logs.configure(logging.INFO, json_format=os.environ.get("GALLERY_WORKER_LOG_FORMAT", "json") == "json")
     raw = os.environ.get(CONFIG_ENV)
+    cleanup_only = "--cleanup" in sys.argv[1:]
+    # First, while this process is still small and has no threads: gallery-dl's extractor lookup on the other core.
+    lookahead = Lookahead.from_config(None if cleanup_only else raw)
+
+    import logging  # noqa: PLC0415 - everything below is imported while the lookup runs
+
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from gallery_operator import logs  # noqa: PLC0415
+    from gallery_operator.worker.run import cleanup, execute  # noqa: PLC0415
+    from gallery_operator.workerconfig import EXIT_PERMANENT, WorkerConfig  # noqa: PLC0415
+
+    logs.configure(logging.INFO, json_format=os.environ.get("GALLERY_WORKER_LOG_FORMAT", "json") == "json")
     if not raw:
         print(f"{CONFIG_ENV} is not set: the worker runs in a Job made by the operator", file=sys.stderr)
         return EXIT_PERMANENT
@@ -26,9 +35,9 @@ def main() -> int:
         print(f"invalid {CONFIG_ENV}: {error}", file=sys.stderr)
         return EXIT_PERMANENT
     termination = Path(os.environ.get("GALLERY_WORKER_TERMINATION_LOG", "/dev/termination-log"))
-    if "--cleanup" in sys.argv[1:]:
+    if cleanup_only:
         return cleanup(config, termination)
-    return execute(config, termination)
+    return execute(config, termination, lookahead)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import importlib
 import logging
 import os
 import queue
@@ -18,6 +19,7 @@ from gallery_dl.extractor.generic import GenericExtractor
 from gallery_operator.api.spec import GalleryDownloadSpec
 from gallery_operator.worker import options
 from gallery_operator.worker.failures import classify
+from gallery_operator.worker.lookahead import Lookahead
 from gallery_operator.worker.storage import PartUpload
 from gallery_operator.workerconfig import PASSWORD_ENV, USERNAME_ENV
 
@@ -214,13 +216,37 @@ class GalleryDl:
 
     name = "gallery-dl"
 
-    def __init__(self, spec: GalleryDownloadSpec, root: Path, state: Path, scratch: Path, cookies: Path | None) -> None:
+    def __init__(
+        self,
+        spec: GalleryDownloadSpec,
+        root: Path,
+        state: Path,
+        scratch: Path,
+        cookies: Path | None,
+        lookahead: Lookahead | None = None,
+    ) -> None:
         config.clear()
         for path, value in options.gallery_dl_config(spec, root, state, scratch, _credentials(cookies)).items():
             config.set(path[:-1], path[-1], value)
+        self.lookahead = lookahead
+
+    def find(self, url: str) -> Any:
+        """gallery-dl's extractor for the URL, from the lookahead when it has the answer (importing only that
+        module), else by gallery-dl's own search."""
+        answers = self.lookahead.result() if self.lookahead is not None else {}
+        if url not in answers:
+            return extractor.find(url)
+        found = answers[url]
+        if found is None:
+            return None
+        cls = getattr(importlib.import_module(found[0]), found[1])
+        # gallery-dl compiles a module's patterns when it lists the module; leave its class attribute alone
+        pattern = re.compile(cls.pattern) if isinstance(cls.pattern, str) else cls.pattern
+        match = pattern.match(url)
+        return cls(match) if match else extractor.find(url)
 
     def supports(self, url: str) -> bool:
-        return extractor.find(url) is not None
+        return self.find(url) is not None
 
     def run(self, url: str, sink: Sink) -> None:
         class RecordingJob(job.DownloadJob):  # type: ignore[misc]
@@ -260,7 +286,7 @@ class GalleryDl:
                 )
 
         # A site-specific extractor when gallery-dl has one, else the generic one (images linked from the page).
-        found = extractor.find(url) or PortAwareGeneric.from_url(url)
+        found = self.find(url) or PortAwareGeneric.from_url(url)
         if found is None:
             sink.failed(url, "UnsupportedUrl", "no gallery-dl extractor for this URL")
             return

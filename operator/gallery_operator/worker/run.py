@@ -19,6 +19,7 @@ from gallery_operator.worker.catalogue import Catalogue, content_type, sha256_of
 from gallery_operator.worker.egress import Guard
 from gallery_operator.worker.engines import Engine, GalleryDl, YtDlp
 from gallery_operator.worker.failures import PERMANENT
+from gallery_operator.worker.lookahead import Lookahead
 from gallery_operator.worker.storage import PartUpload, Store, open_store
 from gallery_operator.workerconfig import (
     CATALOGUE_DIR,
@@ -317,7 +318,7 @@ def install_egress_guard(config: WorkerConfig) -> None:
     Guard(config.egress, exempt).install()
 
 
-def execute(config: WorkerConfig, termination_log: Path) -> int:
+def execute(config: WorkerConfig, termination_log: Path, lookahead: Lookahead | None = None) -> int:
     install_egress_guard(config)
     scratch = scratch_folder()
     try:
@@ -341,7 +342,7 @@ def execute(config: WorkerConfig, termination_log: Path) -> int:
         reporter.start()
     cookies = private_cookies(scratch)
     engines: dict[str, Engine] = {
-        "gallery-dl": GalleryDl(config.spec, run.root, run.state, scratch, cookies),
+        "gallery-dl": GalleryDl(config.spec, run.root, run.state, scratch, cookies, lookahead),
         "yt-dlp": YtDlp(config.spec, run.root, run.state, scratch, cookies),
     }
     for url in config.spec.urls:
