@@ -10,6 +10,7 @@ import os
 import queue
 import re
 import threading
+import urllib.request
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -226,7 +227,12 @@ class GalleryDl:
         lookahead: Lookahead | None = None,
     ) -> None:
         config.clear()
-        for path, value in options.gallery_dl_config(spec, root, state, scratch, _credentials(cookies)).items():
+        settings = options.gallery_dl_config(spec, root, state, scratch, _credentials(cookies))
+        if ("extractor", "proxy-env") not in settings and not _environment_shapes_requests():
+            # Nothing in the environment for requests to pick up, so it need not scan it again for every request
+            # (a fifth of the time per small file).
+            settings[("extractor", "proxy-env")] = False
+        for path, value in settings.items():
             config.set(path[:-1], path[-1], value)
         self.lookahead = lookahead
 
@@ -388,6 +394,15 @@ class YtDlp:
                 status = getattr(cause, "status", None) or getattr(cause, "code", None)
                 message = str(error).removeprefix("ERROR: ")
                 sink.failed(url, classify(message, int(status) if status else None), message)
+
+
+def _environment_shapes_requests() -> bool:
+    """Whether requests' ``trust_env`` would change anything: proxy variables, a CA bundle variable, a netrc."""
+    if urllib.request.getproxies():
+        return True
+    if os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or os.environ.get("NETRC"):
+        return True
+    return any(Path(f"~/{name}").expanduser().exists() for name in (".netrc", "_netrc"))
 
 
 def _credentials(cookies: Path | None) -> options.Credentials:

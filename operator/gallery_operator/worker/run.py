@@ -137,6 +137,8 @@ class Run:
         return self.should_stop()
 
     def stream(self, path: Path) -> PartUpload | None:
+        if not self.store.takes_streams:
+            return None
         relative = self._relative(path)
         return self.store.stream(path, relative, content_type(path)) if relative is not None else None
 

@@ -36,6 +36,8 @@ STATE_FILES = (CATALOGUE_FILE, "gallery-dl-archive.sqlite3", "yt-dlp-archive.txt
 class Store(Protocol):
     workdir: Path
     """Where engines write; relative paths under it are the item's path or key suffix."""
+    takes_streams: bool
+    """Whether files may be handed over while they are written (see ``stream``)."""
 
     def location(self) -> str: ...
     def open_state(self) -> None: ...
@@ -133,6 +135,8 @@ class PartUpload:
 class ClaimStore:
     """A PersistentVolumeClaim folder mounted into the pod: files are written in place."""
 
+    takes_streams = False
+
     def __init__(self, storage: PvcStorage) -> None:
         self.storage = storage
         self.workdir = Path(storage.root)
@@ -169,6 +173,8 @@ class ClaimStore:
 
 class S3Store:
     """An S3 prefix; the pod keeps at most the file being downloaded plus the catalogue and archives."""
+
+    takes_streams = True
 
     def __init__(self, storage: S3Storage, scratch: Path) -> None:
         # Imported here: boto3 costs a third of a second at start-up, and claim targets never need it.

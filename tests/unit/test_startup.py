@@ -1,11 +1,16 @@
-"""The forked extractor lookup answers exactly what gallery-dl's own search answers."""
+"""gallery-dl start-up shortcuts: the forked extractor lookup answers exactly what gallery-dl's own search answers,
+and requests stops rescanning the environment only when there is nothing in it for requests."""
 
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
+import pytest
 from gallery_dl import extractor
 
+from gallery_operator.worker.engines import _environment_shapes_requests
 from gallery_operator.worker.lookahead import Lookahead
 
 URLS = [
@@ -33,3 +38,18 @@ def test_only_urls_gallery_dl_may_see_are_looked_up() -> None:
     assert Lookahead.from_config(None).result() == {}
     auto = Lookahead.from_config(json.dumps({"spec": {"urls": ["https://a.example/v.jpg"]}})).result()
     assert auto == {"https://a.example/v.jpg": ("gallery_dl.extractor.directlink", "DirectlinkExtractor")}
+
+
+def test_requests_keeps_reading_the_environment_when_it_holds_proxy_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy") or name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NETRC"):
+            monkeypatch.delenv(name)
+    assert not _environment_shapes_requests()
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    assert _environment_shapes_requests()
+    monkeypatch.delenv("HTTPS_PROXY")
+    (tmp_path / ".netrc").write_text("machine example.org login a password b\n")
+    assert _environment_shapes_requests()
