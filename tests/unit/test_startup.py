@@ -8,9 +8,10 @@ import os
 from pathlib import Path
 
 import pytest
-from gallery_dl import extractor
+from gallery_dl import config, extractor
 
-from gallery_operator.worker.engines import _environment_shapes_requests
+from gallery_operator.api.spec import parse_spec
+from gallery_operator.worker.engines import GalleryDl, _environment_shapes_requests
 from gallery_operator.worker.lookahead import Lookahead
 
 URLS = [
@@ -45,7 +46,7 @@ def test_requests_keeps_reading_the_environment_when_it_holds_proxy_settings(
 ) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     for name in list(os.environ):
-        if name.lower().endswith("_proxy") or name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NETRC"):
+        if name.lower().endswith("_proxy") or name == "NETRC":
             monkeypatch.delenv(name)
     assert not _environment_shapes_requests()
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
@@ -53,3 +54,19 @@ def test_requests_keeps_reading_the_environment_when_it_holds_proxy_settings(
     monkeypatch.delenv("HTTPS_PROXY")
     (tmp_path / ".netrc").write_text("machine example.org login a password b\n")
     assert _environment_shapes_requests()
+
+
+def test_a_ca_bundle_from_the_environment_still_verifies(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy") or name in ("NETRC", "CURL_CA_BUNDLE"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/company-ca.pem")
+    spec = parse_spec({"urls": ["https://example.org/a.jpg"], "target": {"pvc": {"claimName": "x"}}})
+    GalleryDl(spec, tmp_path, tmp_path / "state", tmp_path / "scratch", None)
+    assert config.get(("extractor",), "proxy-env") is False
+    assert config.get(("extractor",), "verify") == "/etc/company-ca.pem"
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.internal:3128")
+    GalleryDl(spec, tmp_path, tmp_path / "state", tmp_path / "scratch", None)
+    assert config.get(("extractor",), "proxy-env") is None  # gallery-dl's default: read the environment
+    config.clear()

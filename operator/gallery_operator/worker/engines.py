@@ -229,9 +229,12 @@ class GalleryDl:
         config.clear()
         settings = options.gallery_dl_config(spec, root, state, scratch, _credentials(cookies))
         if ("extractor", "proxy-env") not in settings and not _environment_shapes_requests():
-            # Nothing in the environment for requests to pick up, so it need not scan it again for every request
-            # (a fifth of the time per small file).
+            # No proxy settings in the environment, so requests need not scan it again for every request (a fifth
+            # of the time per small file). A CA bundle named there is passed on as gallery-dl's `verify`.
             settings[("extractor", "proxy-env")] = False
+            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            if bundle and settings.get(("extractor", "verify"), True) is True:
+                settings[("extractor", "verify")] = bundle
         for path, value in settings.items():
             config.set(path[:-1], path[-1], value)
         self.lookahead = lookahead
@@ -397,10 +400,8 @@ class YtDlp:
 
 
 def _environment_shapes_requests() -> bool:
-    """Whether requests' ``trust_env`` would change anything: proxy variables, a CA bundle variable, a netrc."""
-    if urllib.request.getproxies():
-        return True
-    if os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or os.environ.get("NETRC"):
+    """Whether requests' ``trust_env`` would change more than the CA bundle: proxy variables or a netrc."""
+    if urllib.request.getproxies() or os.environ.get("NETRC"):
         return True
     return any(Path(f"~/{name}").expanduser().exists() for name in (".netrc", "_netrc"))
 
