@@ -56,6 +56,7 @@ class Run:
         self.state = self.root / CATALOGUE_DIR
         store.open_state()
         self.catalogue = Catalogue(self.state / CATALOGUE_FILE)
+        self._folders: dict[Path, Path] = {}
         self.lock = threading.Lock()
         self.items_done = 0
         self.bytes_done = 0
@@ -69,9 +70,17 @@ class Run:
     # -- Sink ----------------------------------------------------------------------------------------
 
     def _relative(self, path: Path) -> str | None:
-        """The path relative to the target root, or None if it escapes it (then the file is removed)."""
+        """The path relative to the target root, or None if it escapes it (then the file is removed).
+
+        Symlinks are followed: the folder's real location is resolved once per folder (items share a few), the
+        file itself fully whenever it is a link."""
         try:
-            return path.resolve().relative_to(self.root).as_posix()
+            if path.is_symlink() or path.name == "..":
+                return path.resolve().relative_to(self.root).as_posix()
+            folder = self._folders.get(path.parent)
+            if folder is None:
+                folder = self._folders[path.parent] = path.parent.resolve()
+            return (folder / path.name).relative_to(self.root).as_posix()
         except ValueError:
             return None
 
