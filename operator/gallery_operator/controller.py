@@ -95,6 +95,15 @@ class Controller:
     _written: dict[Key, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     """The status this operator last wrote, by download: the cache may lag behind our own writes."""
     _events: asyncio.Queue[tuple[dict[str, Any], str, str, str]] = field(default_factory=asyncio.Queue)
+    # Counts kept up to date from watch events, so admission costs O(1) per reconcile instead of a scan of the
+    # whole cache (which made a burst of N downloads cost O(N^2)).
+    _job_active: dict[Key, bool] = field(default_factory=dict)
+    """(namespace, Job name) -> whether the Job is Pending or Running, for every worker Job seen."""
+    _active_count: dict[str, int] = field(default_factory=dict)
+    _unseen: set[Key] = field(default_factory=set)
+    """(namespace, Job name) of Jobs this operator created that the watch has not shown yet."""
+    _download_keys: set[Key] = field(default_factory=set)
+    _downloads_per_namespace: dict[str, int] = field(default_factory=dict)
 
     # -- queue -------------------------------------------------------------------------------------
 
@@ -110,6 +119,27 @@ class Controller:
             and status.get("phase") == written[1].get("phase")
             and status.get("conditions") == written[1].get("conditions")
         )
+
+    def observe_download(self, key: Key, gone: bool) -> None:
+        """A watch event of a download: keep the per-namespace counts."""
+        if gone == (key not in self._download_keys):
+            return
+        if gone:
+            self._download_keys.discard(key)
+        else:
+            self._download_keys.add(key)
+        self._downloads_per_namespace[key[0]] = self._downloads_per_namespace.get(key[0], 0) + (-1 if gone else 1)
+
+    def observe_job(self, namespace: str, name: str, active: bool, gone: bool) -> None:
+        """A watch event of a worker Job: keep the active counts."""
+        key = (namespace, name)
+        self._unseen.discard(key)
+        was = self._job_active.pop(key, False)
+        if not gone:
+            self._job_active[key] = active
+        now_active = active and not gone
+        if was != now_active:
+            self._active_count[namespace] = self._active_count.get(namespace, 0) + (1 if now_active else -1)
 
     def enqueue(self, key: Key) -> None:
         if key in self._busy:
@@ -202,26 +232,20 @@ class Controller:
         return list(self.jobs.get(uid, []))
 
     def _active_by_namespace(self) -> dict[str, int]:
-        active: dict[str, int] = {}
-        seen: set[Key] = set()
-        for _, values in self.jobs.items():
-            for job in values:
-                if job_state(job["job"])[0] in ("Pending", "Running"):
-                    key = (job["namespace"], job["name"])
-                    seen.add(key)
-                    active[job["namespace"]] = active.get(job["namespace"], 0) + 1
-        for (namespace, _), name in self._reserved.items():
-            if (namespace, name) not in seen:
-                active[namespace] = active.get(namespace, 0) + 1
+        """Active worker Jobs per namespace, counting the ones just created that the watch has not shown yet."""
+        active = {namespace: count for namespace, count in self._active_count.items() if count}
+        for namespace, _ in self._unseen:
+            active[namespace] = active.get(namespace, 0) + 1
         return active
 
-    def _fits_everyone(self, namespace: str, active: Mapping[str, int]) -> bool:
-        """True when even if every known download ran at once, both caps would hold."""
-        in_namespace = sum(1 for key in list(self.downloads.keys()) if key[0] == namespace)
-        total = sum(active.values()) + len(self.downloads)
+    def _fits_everyone(self, namespace: str) -> bool:
+        """True when even if every known download ran at once, both caps would hold (O(1): from the counts)."""
+        unseen = len(self._unseen)
+        active_total = sum(self._active_count.values()) + unseen
+        active_here = self._active_count.get(namespace, 0) + unseen
         return (
-            total <= self.settings.max_active
-            and active.get(namespace, 0) + in_namespace <= self.settings.max_active_per_namespace
+            active_total + len(self._download_keys) <= self.settings.max_active
+            and active_here + self._downloads_per_namespace.get(namespace, 0) <= self.settings.max_active_per_namespace
         )
 
     def _waiting(self) -> list[Candidate]:
@@ -268,7 +292,7 @@ class Controller:
         snapshot = self._snapshot(key)
         if snapshot is None:
             self.reports.pop(key, None)
-            self._reserved.pop(key, None)
+            self._release(key)
             self._written.pop(key, None)
             return
         if snapshot["deleting"]:
@@ -292,7 +316,7 @@ class Controller:
             await asyncio.to_thread(kube.delete_job, download.namespace, stale["name"])
         current = next((j for j in jobs if j["name"] == name), None)
         if current is not None or self._reserved.get(key) != name:
-            self._reserved.pop(key, None)
+            self._release(key)
         run = run_id(download)
         report = self.reports.get(key)
         if report is not None and report.run != run:
@@ -320,12 +344,14 @@ class Controller:
         elif finished or download.spec.suspend:
             pass
         else:
-            active = self._active_by_namespace()
-            if self._fits_everyone(download.namespace, active):
+            if self._fits_everyone(download.namespace):
                 admitted, position = True, 0  # room for every download there is: no need to rank the queue
             else:
                 decision = admit(
-                    self._waiting(), active, self.settings.max_active, self.settings.max_active_per_namespace
+                    self._waiting(),
+                    self._active_by_namespace(),
+                    self.settings.max_active,
+                    self.settings.max_active_per_namespace,
                 )
                 admitted, position = key in decision.admitted, decision.positions.get(key, 0)
             if admitted:
@@ -337,6 +363,12 @@ class Controller:
                 observation = Observation(generation=download.generation, now=stamp, queue_position=position)
         status = compute_status(previous, observation)
         await self._write_status(snapshot, previous, status)
+
+    def _release(self, key: Key) -> None:
+        """Forget the Job reserved for a download (it is in the cache now, or it will never be)."""
+        name = self._reserved.pop(key, None)
+        if name is not None:
+            self._unseen.discard((key[0], name))
 
     async def _ensure_finalizer(self, snapshot: dict[str, Any], wanted: bool) -> None:
         """Our finalizer sits only on downloads whose deletion has work to do (policy Delete)."""
@@ -392,7 +424,13 @@ class Controller:
             await asyncio.to_thread(kube.create_pvc, pvc)
         job = build_job(download, self.settings)
         self._reserved[download.key] = job["metadata"]["name"]
-        created = await asyncio.to_thread(kube.create_job, job)
+        if (download.namespace, job["metadata"]["name"]) not in self._job_active:
+            self._unseen.add((download.namespace, job["metadata"]["name"]))
+        try:
+            created = await asyncio.to_thread(kube.create_job, job)
+        except Exception:
+            self._release(download.key)  # not created: the retry must try again, and the slot is free
+            raise
         if created:
             log.debug("created Job %s", job["metadata"]["name"])
 

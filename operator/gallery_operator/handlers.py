@@ -9,7 +9,7 @@ from typing import Any
 
 import kopf
 
-from gallery_operator import API_GROUP, API_VERSION, PLURAL
+from gallery_operator import API_GROUP, API_VERSION, PLURAL, kube
 from gallery_operator.config import Settings, load_settings
 from gallery_operator.controller import Controller
 from gallery_operator.jobs import (
@@ -69,6 +69,7 @@ async def startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
     # kopf passes each index by its function's name; they fill before any other handler runs.
     # API calls run in threads (the kubernetes client is synchronous): one per reconciler.
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(config.concurrency, "kube"))
+    await asyncio.to_thread(kube.warm_up)
     controller = Controller(config, kwargs["gd_index"], kwargs["job_index"])
     Runtime.controller = controller
     controller.start()
@@ -137,6 +138,7 @@ def _plain(value: Any) -> Any:
 @kopf.on.event(*GD)
 async def on_download(body: kopf.Body, type: str, **_: Any) -> None:
     controller = _controller()
+    controller.observe_download(_key(body), gone=type == "DELETED")
     if type == "MODIFIED" and controller.is_own_status_echo(_key(body), body):
         return  # the watch echoing our own status patch: nothing to reconcile
     controller.enqueue(_key(body))
@@ -148,8 +150,10 @@ async def on_download(body: kopf.Body, type: str, **_: Any) -> None:
 async def on_job(body: kopf.Body, type: str, **_: Any) -> None:
     controller = _controller()
     namespace = str(body.metadata.namespace)
+    state = job_state(body)[0]
+    controller.observe_job(namespace, str(body.metadata.name), state in ("Pending", "Running"), gone=type == "DELETED")
     for owner in body.metadata.get("ownerReferences") or []:
         if owner.get("kind") == "GalleryDownload" and owner.get("apiVersion", "").startswith(f"{API_GROUP}/"):
             controller.enqueue((namespace, owner["name"]))
-    if type == "DELETED" or job_state(body)[0] in ("Complete", "Failed", "Suspended"):
+    if type == "DELETED" or state in ("Complete", "Failed", "Suspended"):
         controller.wake_queue()

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from gallery_operator.api.spec import parse_spec
-from gallery_operator.config import load_settings
-from gallery_operator.controller import status_patch
+from gallery_operator.config import Settings, load_settings
+from gallery_operator.controller import Controller, status_patch
 from gallery_operator.queue import Candidate, admit
 from gallery_operator.worker import options
 from gallery_operator.worker.failures import classify
@@ -116,3 +116,25 @@ def test_quantities(quantity: str, size: int) -> None:
 )
 def test_failure_classification(message: str, status: int | None, reason: str) -> None:
     assert classify(message, status) == reason
+
+
+def test_admission_counts_follow_watch_events() -> None:
+    settings = Settings(max_active=3, max_active_per_namespace=3)
+    controller = Controller(settings, {}, {})  # type: ignore[arg-type]
+    for name in ("a", "b"):
+        controller.observe_download(("ns", name), gone=False)
+    controller.observe_download(("ns", "a"), gone=False)  # a repeated event counts once
+    controller.observe_download(("other", "c"), gone=False)
+    assert controller._fits_everyone("ns")  # nothing runs: 3 downloads <= 3, 2 in ns <= 3
+    controller.observe_job("ns", "a-1", active=True, gone=False)
+    assert controller._active_by_namespace() == {"ns": 1}
+    assert not controller._fits_everyone("ns")  # 1 active + 3 downloads may exceed 3 when all run: rank them
+    controller.observe_job("ns", "a-1", active=False, gone=False)  # finished
+    controller._unseen.add(("ns", "b-1"))  # created, not yet in the watch
+    assert controller._active_by_namespace() == {"ns": 1}
+    controller.observe_job("ns", "b-1", active=True, gone=False)
+    assert controller._active_by_namespace() == {"ns": 1} and not controller._unseen
+    controller.observe_job("ns", "b-1", active=True, gone=True)
+    controller.observe_download(("ns", "b"), gone=True)
+    assert controller._active_by_namespace() == {}
+    assert controller._downloads_per_namespace == {"ns": 1, "other": 1}
