@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config, watch
+from urllib3.exceptions import ProtocolError
 
 from gallery_operator import API_GROUP, API_VERSION, PLURAL
 from gallery_operator.api.spec import parse_spec
@@ -171,12 +172,16 @@ def _watch(
     stop: threading.Event,
 ) -> None:
     watcher = watch.Watch()
-    for event in watcher.stream(stream, *arguments, timeout_seconds=600):
-        key = seen(event["raw_object"])
-        if key and key not in times:
-            times[key] = time.perf_counter()
-        if stop.is_set():
-            watcher.stop()
+    try:
+        for event in watcher.stream(stream, *arguments, timeout_seconds=600):
+            key = seen(event["raw_object"])
+            if key and key not in times:
+                times[key] = time.perf_counter()
+            if stop.is_set():
+                watcher.stop()
+    except ProtocolError:
+        if not stop.is_set():
+            raise  # the API server went away before the benchmark was done; at the end, it is the teardown
 
 
 def latency(count: int) -> None:
