@@ -227,6 +227,20 @@ def test_a_flaky_server_is_retried(tmp_path: Path, site: str) -> None:
     assert [f["reason"] for f in report["failures"]] == ["NetworkError"]
 
 
+def test_yt_dlp_retries_its_first_request(tmp_path: Path, site: str) -> None:
+    spec = {"urls": [f"{site}/flaky/big/2.mp4"], "engine": "yt-dlp", "options": {"retries": 2}}
+    code, report = run_worker(tmp_path, spec, claim(tmp_path))
+    assert code == 0 and report["outcome"] == "Succeeded", report
+    [record] = catalogue(tmp_path / "claim")
+    assert record["size"] == 2 * len(big_chunk())
+    # Without retries the same failure is the run's outcome, classified and with its URL.
+    code, report = run_worker(
+        tmp_path, {**spec, "urls": [f"{site}/flaky/big/3.mp4"], "options": {"retries": 0}}, claim(tmp_path)
+    )
+    assert code == 1 and [f["reason"] for f in report["failures"]] == ["NetworkError"]
+    assert report["failures"][0]["url"] == f"{site}/flaky/big/3.mp4"
+
+
 def test_a_slow_response_times_out(tmp_path: Path, site: str) -> None:
     spec = {"urls": [f"{site}/slow/103.jpg?seconds=6"], "options": {"retries": 0, "timeoutSeconds": 1}}
     code, report = run_worker(tmp_path, spec, claim(tmp_path))

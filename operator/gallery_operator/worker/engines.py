@@ -10,6 +10,7 @@ import os
 import queue
 import re
 import threading
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,6 +26,10 @@ from gallery_operator.worker.storage import PartUpload
 from gallery_operator.workerconfig import PASSWORD_ENV, USERNAME_ENV
 
 _URL_IN_MESSAGE = re.compile(r"https?://[^\s'\"]+")
+TRANSIENT: frozenset[str] = frozenset({"NetworkError", "Timeout", "RateLimited"})
+"""Failures worth another try of a whole extraction."""
+RETRY_BASE_SECONDS = 0.5
+RETRY_CAP_SECONDS = 30.0
 
 
 class Sink(Protocol):
@@ -317,6 +322,7 @@ class YtDlp:
 
     def __init__(self, spec: GalleryDownloadSpec, root: Path, state: Path, scratch: Path, cookies: Path | None) -> None:
         self.base = options.yt_dlp_options(spec, root, state, scratch, _credentials(cookies))
+        self.retries = spec.options.retries
 
     def supports(self, url: str) -> bool:
         return True  # its generic extractor tries any page
@@ -386,17 +392,26 @@ class YtDlp:
                 sink.count(-counted.pop(name, 0))
 
         opts = {**self.base, "logger": Logger(), "match_filter": match_filter, "progress_hooks": [count_bytes]}
-        with yt_dlp.YoutubeDL(opts) as ydl:
-            ydl.add_post_processor(Record(), when="after_move")
-            try:
-                ydl.extract_info(url, download=True)
-            except DownloadCancelled:
-                pass  # the run's limit, recorded by the run
-            except DownloadError as error:
-                cause = error.exc_info[1] if error.exc_info else None
-                status = getattr(cause, "status", None) or getattr(cause, "code", None)
-                message = str(error).removeprefix("ERROR: ")
-                sink.failed(url, classify(message, int(status) if status else None), message)
+        # yt-dlp retries fragments and downloads, but not the first request for a page (its extractors' probe): a
+        # transient failure is retried here, the whole extraction, with backoff. The download archive keeps items
+        # that made it the first time from being fetched twice.
+        for attempt in range(self.retries + 1):
+            with yt_dlp.YoutubeDL(opts) as ydl:
+                ydl.add_post_processor(Record(), when="after_move")
+                try:
+                    ydl.extract_info(url, download=True)
+                    return
+                except DownloadCancelled:
+                    return  # the run's limit, recorded by the run
+                except DownloadError as error:
+                    cause = error.exc_info[1] if error.exc_info else None
+                    status = getattr(cause, "status", None) or getattr(cause, "code", None)
+                    message = str(error).removeprefix("ERROR: ")
+                    reason = classify(message, int(status) if status else None)
+            if reason not in TRANSIENT or attempt == self.retries or sink.should_stop():
+                sink.failed(url, reason, message)
+                return
+            time.sleep(min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2**attempt))
 
 
 def _environment_shapes_requests() -> bool:
