@@ -104,6 +104,7 @@ class Controller:
     """(namespace, Job name) of Jobs this operator created that the watch has not shown yet."""
     _download_keys: set[Key] = field(default_factory=set)
     _downloads_per_namespace: dict[str, int] = field(default_factory=dict)
+    _seeded: bool = False
 
     # -- queue -------------------------------------------------------------------------------------
 
@@ -119,6 +120,21 @@ class Controller:
             and status.get("phase") == written[1].get("phase")
             and status.get("conditions") == written[1].get("conditions")
         )
+
+    def _seed_counts(self) -> None:
+        """Fill the counts from kopf's indexes once, at the first admission: those are complete before any event
+        handler runs, while the handlers of one resource kind may run before those of the other (after a restart,
+        downloads could otherwise be admitted before the Jobs still running are counted). Later events adjust."""
+        if self._seeded:
+            return
+        self._seeded = True
+        for key in list(self.downloads.keys()):
+            self.observe_download(key, gone=False)
+        for _, values in list(self.jobs.items()):
+            for job in values:
+                key = (job["namespace"], job["name"])
+                if key not in self._job_active:
+                    self.observe_job(key[0], key[1], job_state(job["job"])[0] in ("Pending", "Running"), gone=False)
 
     def observe_download(self, key: Key, gone: bool) -> None:
         """A watch event of a download: keep the per-namespace counts."""
@@ -233,6 +249,7 @@ class Controller:
 
     def _active_by_namespace(self) -> dict[str, int]:
         """Active worker Jobs per namespace, counting the ones just created that the watch has not shown yet."""
+        self._seed_counts()
         active = {namespace: count for namespace, count in self._active_count.items() if count}
         for namespace, _ in self._unseen:
             active[namespace] = active.get(namespace, 0) + 1
@@ -240,6 +257,7 @@ class Controller:
 
     def _fits_everyone(self, namespace: str) -> bool:
         """True when even if every known download ran at once, both caps would hold (O(1): from the counts)."""
+        self._seed_counts()
         unseen = len(self._unseen)
         active_total = sum(self._active_count.values()) + unseen
         active_here = self._active_count.get(namespace, 0) + unseen

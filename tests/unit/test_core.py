@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -138,3 +139,16 @@ def test_admission_counts_follow_watch_events() -> None:
     controller.observe_download(("ns", "b"), gone=True)
     assert controller._active_by_namespace() == {}
     assert controller._downloads_per_namespace == {"ns": 1, "other": 1}
+
+
+def test_admission_counts_start_from_the_caches() -> None:
+    """After a restart, Jobs still running count at once, even before their own watch events arrive."""
+    downloads: dict[tuple[str, str], list[dict[str, Any]]] = {("ns", "a"): [{}], ("ns", "b"): [{}]}
+    jobs = {"uid-a": [{"namespace": "ns", "name": "a-1", "job": {"spec": {}, "status": {"active": 1, "ready": 1}}}]}
+    controller = Controller(Settings(max_active=2, max_active_per_namespace=2), downloads, jobs)  # type: ignore[arg-type]
+    assert controller._active_by_namespace() == {"ns": 1}
+    assert not controller._fits_everyone("ns")
+    controller.observe_job("ns", "a-1", active=True, gone=False)  # its listing event, later: counted once
+    controller.observe_download(("ns", "a"), gone=False)
+    assert controller._active_by_namespace() == {"ns": 1}
+    assert controller._downloads_per_namespace == {"ns": 2}
