@@ -67,9 +67,10 @@ def _send(method: str, path: str, body: Any, content_type: str = "application/js
     headers = {**shared.default_headers, "Accept": "application/json", "Content-Type": content_type}
     shared.update_params_for_auth(headers, None, ["BearerToken"], path, method, body)
     response = shared.rest_client.request(method, shared.configuration.host + path, headers=headers, body=body)
-    response.read()  # the whole answer, so the connection goes back to the pool
+    answer = response.read()  # the whole answer, so the connection goes back to the pool
     if not 200 <= response.status <= 299:
-        raise ApiException.from_response(http_resp=response, body=None, data=None)
+        text = answer.decode("utf-8", "replace") if isinstance(answer, bytes) else None
+        raise ApiException.from_response(http_resp=response, body=text, data=None)  # says why, e.g. a 422
     return int(response.status)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -70,3 +72,17 @@ def test_a_ca_bundle_from_the_environment_still_verifies(monkeypatch: pytest.Mon
     GalleryDl(spec, tmp_path, tmp_path / "state", tmp_path / "scratch", None)
     assert config.get(("extractor",), "proxy-env") is None  # gallery-dl's default: read the environment
     config.clear()
+
+
+def test_a_child_that_does_not_answer_is_killed_and_ignored() -> None:
+    lookahead = Lookahead([])
+    child = subprocess.Popen(["sleep", "30"])
+    read_end, write_end = os.pipe()
+    lookahead.pid, lookahead.fd = child.pid, read_end
+    started = time.monotonic()
+    assert lookahead.result(timeout=0.3) == {}
+    assert time.monotonic() - started < 5
+    os.close(write_end)
+    with pytest.raises(ProcessLookupError):
+        os.kill(child.pid, 0)  # killed and reaped, not left running
+    child.returncode = -9  # reaped above; keeps Popen from waiting for it again

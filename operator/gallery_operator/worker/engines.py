@@ -191,8 +191,10 @@ def _track_items(pathfmt: Any, sink: Sink) -> None:
     def open_item(mode: str = "wb") -> Any:
         earlier: _ItemBytes | None = pathfmt.gallery_item
         if mode in ("wb", "w+b"):
-            if earlier is not None:
-                sink.count(-earlier.size)  # a download started over (or a new file): its bytes are no longer in flight
+            if earlier is not None:  # never stored: a download started over, or a new file after a failed one
+                sink.count(-earlier.size)  # its bytes are no longer in flight
+                if earlier.upload is not None:
+                    earlier.upload.abort()  # and its parts are dropped now, not at the end of the run
             item = _ItemBytes(sink, sink.stream(Path(pathfmt.realpath)))
         elif earlier is not None and earlier.size == pathfmt.part_size():
             item = earlier
@@ -333,10 +335,13 @@ class YtDlp:
         from yt_dlp.postprocessor.common import PostProcessor  # noqa: PLC0415
         from yt_dlp.utils import DownloadCancelled, DownloadError  # noqa: PLC0415
 
+        stored_in_attempt = [False]
+
         class Record(PostProcessor):  # type: ignore[misc]
             def run(self, info: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
                 path = info.get("filepath")
                 if path:
+                    stored_in_attempt[0] = True
                     metadata = {
                         k: info.get(k)
                         for k in (
@@ -393,9 +398,10 @@ class YtDlp:
 
         opts = {**self.base, "logger": Logger(), "match_filter": match_filter, "progress_hooks": [count_bytes]}
         # yt-dlp retries fragments and downloads, but not the first request for a page (its extractors' probe): a
-        # transient failure is retried here, the whole extraction, with backoff. The download archive keeps items
-        # that made it the first time from being fetched twice.
+        # transient failure before anything was stored is retried here, the whole extraction, with backoff. (After
+        # something was stored, yt-dlp's own retries have been spent on the download that failed.)
         for attempt in range(self.retries + 1):
+            stored_in_attempt[0] = False
             with yt_dlp.YoutubeDL(opts) as ydl:
                 ydl.add_post_processor(Record(), when="after_move")
                 try:
@@ -408,7 +414,7 @@ class YtDlp:
                     status = getattr(cause, "status", None) or getattr(cause, "code", None)
                     message = str(error).removeprefix("ERROR: ")
                     reason = classify(message, int(status) if status else None)
-            if reason not in TRANSIENT or attempt == self.retries or sink.should_stop():
+            if reason not in TRANSIENT or attempt == self.retries or stored_in_attempt[0] or sink.should_stop():
                 sink.failed(url, reason, message)
                 return
             time.sleep(min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2**attempt))
@@ -418,7 +424,9 @@ def _environment_shapes_requests() -> bool:
     """Whether requests' ``trust_env`` would change more than the CA bundle: proxy variables or a netrc."""
     if urllib.request.getproxies() or os.environ.get("NETRC"):
         return True
-    return any(Path(f"~/{name}").expanduser().exists() for name in (".netrc", "_netrc"))
+    # os.path.expanduser, as requests uses: it leaves "~" alone when there is no home (a pod's arbitrary user),
+    # where Path.expanduser raises.
+    return any(Path(os.path.expanduser(f"~/{name}")).exists() for name in (".netrc", "_netrc"))  # noqa: PTH111
 
 
 def _credentials(cookies: Path | None) -> options.Credentials:

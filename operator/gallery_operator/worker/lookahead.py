@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import signal
+import time
 from typing import Any
 
 Found = tuple[str, str] | None
@@ -51,18 +54,34 @@ class Lookahead:
             urls = []
         return cls(urls)
 
-    def result(self) -> dict[str, Found]:
-        """What the child found; URLs it could not answer for are missing (the caller looks them up itself)."""
+    def result(self, timeout: float = 30.0) -> dict[str, Found]:
+        """What the child found; URLs it could not answer for are missing (the caller looks them up itself).
+        A child that does not answer within ``timeout`` seconds is killed and counts as no answer."""
         if self._result is None:
             self._result = {}
             if self.fd >= 0:
-                with os.fdopen(self.fd, "rb") as pipe:
-                    data = pipe.read()
+                data = self._read(timeout)
+                if data is None:
+                    os.kill(self.pid, signal.SIGKILL)
                 _, status = os.waitpid(self.pid, 0)
                 if os.waitstatus_to_exitcode(status) == 0 and data:
                     answers: dict[str, Any] = json.loads(data)
                     self._result = {url: (found[0], found[1]) if found else None for url, found in answers.items()}
         return self._result
+
+    def _read(self, timeout: float) -> bytes | None:
+        """Everything the child writes, or None when it is not done by the deadline."""
+        deadline = time.monotonic() + timeout
+        chunks: list[bytes] = []
+        with os.fdopen(self.fd, "rb", buffering=0) as pipe:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not select.select([pipe], [], [], remaining)[0]:
+                    return None
+                chunk = pipe.read(65536)
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
 
 
 def _lookup(urls: list[str]) -> dict[str, Found]:
