@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from gallery_operator import API_GROUP, kube, metrics
 from gallery_operator.api.spec import parse_spec
 from gallery_operator.config import Settings
+from gallery_operator.egress import url_violation
 from gallery_operator.jobs import (
     LABEL_DOWNLOAD_UID,
     LABEL_RUN,
@@ -29,12 +30,13 @@ from gallery_operator.jobs import (
     build_cleanup_job,
     build_job,
     build_pvc,
+    egress_rules,
     job_name,
     run_id,
 )
 from gallery_operator.queue import Candidate, admit
 from gallery_operator.status import TERMINAL_PHASES, Observation, compute_status, job_state
-from gallery_operator.workerconfig import Report
+from gallery_operator.workerconfig import Egress, Report
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]
@@ -105,6 +107,7 @@ class Controller:
     _download_keys: set[Key] = field(default_factory=set)
     _downloads_per_namespace: dict[str, int] = field(default_factory=dict)
     _seeded: bool = False
+    _egress: Egress | None = None
 
     # -- queue -------------------------------------------------------------------------------------
 
@@ -327,6 +330,11 @@ class Controller:
             await self._write_status(snapshot, previous, compute_status(previous, observation))
             return
         download = parsed
+        blocked = self._blocked(download)
+        if blocked is not None and not self._jobs_of(download.uid):
+            observation = Observation(generation=download.generation, now=stamp, blocked=blocked)
+            await self._write_status(snapshot, previous, compute_status(previous, observation))
+            return
         name = job_name(download)
         jobs = self._jobs_of(download.uid)
         for stale in (j for j in jobs if j["name"] != name):
@@ -381,6 +389,17 @@ class Controller:
                 observation = Observation(generation=download.generation, now=stamp, queue_position=position)
         status = compute_status(previous, observation)
         await self._write_status(snapshot, previous, status)
+
+    def _blocked(self, download: Download) -> tuple[str, str] | None:
+        """The first URL the operator's egress rules refuse as written, with the reason (checked before any Job:
+        the worker enforces the same rules on every request and redirect)."""
+        if self._egress is None:
+            self._egress = egress_rules(self.settings)
+        for url in download.spec.urls:
+            why = url_violation(url, self._egress)
+            if why is not None:
+                return url, why
+        return None
 
     def _release(self, key: Key) -> None:
         """Forget the Job reserved for a download (it is in the cache now, or it will never be)."""

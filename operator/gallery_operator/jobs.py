@@ -132,6 +132,15 @@ def _sub_path(download: Download) -> str:
     return download.spec.target.pvc.sub_path or download.name
 
 
+def egress_rules(settings: Settings) -> Egress:
+    """The operator's egress settings as the rules the worker enforces (and the operator checks first)."""
+    return Egress(
+        allow_private_networks=settings.allow_private_networks,
+        allowed_domains=list(settings.allowed_domains),
+        denied_domains=list(settings.denied_domains),
+    )
+
+
 def worker_config(download: Download, settings: Settings) -> WorkerConfig:
     return WorkerConfig(
         namespace=download.namespace,
@@ -140,11 +149,7 @@ def worker_config(download: Download, settings: Settings) -> WorkerConfig:
         run=run_id(download),
         spec=download.spec,
         storage=storage_for(download),
-        egress=Egress(
-            allow_private_networks=settings.allow_private_networks,
-            allowed_domains=list(settings.allowed_domains),
-            denied_domains=list(settings.denied_domains),
-        ),
+        egress=egress_rules(settings),
         report_url=settings.report_url or None,
     )
 

@@ -25,6 +25,8 @@ class Observation:
     queue_position: int | None = None
     suspended: bool = False
     invalid: str | None = None
+    blocked: tuple[str, str] | None = None
+    """(url, why) when the egress rules refuse a URL of the spec: no Job is made."""
 
 
 def human_size(size: int) -> str:
@@ -142,6 +144,10 @@ def compute_status(previous: dict[str, Any], observation: Observation) -> dict[s
     message: str
     if observation.invalid is not None:
         phase, reason, message = "Failed", "InvalidSpec", observation.invalid
+    elif observation.blocked is not None:
+        url, why = observation.blocked
+        phase, reason, message = "Failed", "Blocked", f"{why} ({url})"
+        status["failures"] = [{"reason": "Blocked", "message": why[:1024], "url": url[:2048]}]
     elif previous.get("phase") in TERMINAL_PHASES and not new_run and state in ("Absent", "Complete", "Failed"):
         # A finished run stays finished, also after its Job is cleaned up by its TTL.
         phase = previous["phase"]

@@ -332,7 +332,7 @@ def test_report_endpoint_refuses_strangers(cluster: Cluster, namespace: str, ope
 
 
 def test_a_namespaced_operator_leaves_other_namespaces_alone(
-    cluster: Cluster, namespace: str, site: str, no_local_operator: None, tmp_path: Any
+    cluster: Cluster, crd: None, namespace: str, site: str, no_local_operator: None, tmp_path: Any
 ) -> None:
     other = f"{namespace}-other"
     create_namespace(cluster.api, other)
@@ -355,3 +355,39 @@ def test_a_namespaced_operator_leaves_other_namespaces_alone(
         scoped.stop()
         OperatorProcess.instances.remove(scoped)
         client.CoreV1Api(cluster.api).delete_namespace(other)
+
+
+def test_egress_rules_refuse_a_download_before_any_job(
+    cluster: Cluster, crd: None, namespace: str, site: str, no_local_operator: None, tmp_path: Any
+) -> None:
+    guarded = OperatorProcess(
+        cluster.kubeconfig,
+        tmp_path / "operator.log",
+        {
+            "GALLERY_OPERATOR_NAMESPACES": namespace,
+            "GALLERY_OPERATOR_ALLOW_PRIVATE_NETWORKS": "true",
+            "GALLERY_OPERATOR_DENIED_DOMAINS": "blocked.test",
+        },
+    )
+    try:
+        guarded.start()
+        create_claim(cluster.api, namespace)
+        downloads = Downloads(cluster.api, namespace)
+        downloads.create("refused", pvc_spec([*images(site, 611), "https://cdn.blocked.test/a.jpg"]))
+        downloads.create("allowed", pvc_spec(images(site, 612)))
+        status = downloads.wait_phase("refused", {"Succeeded", "Failed"})
+        assert status["phase"] == "Failed"
+        assert status["failures"] == [
+            {
+                "reason": "Blocked",
+                "url": "https://cdn.blocked.test/a.jpg",
+                "message": "blocked by egress rules: cdn.blocked.test is on the denied list",
+            }
+        ]
+        assert downloads.condition("refused", "Stalled")["status"] == "True"
+        assert downloads.condition("refused", "Ready")["reason"] == "Blocked"
+        assert downloads.jobs("refused") == []
+        assert downloads.wait_phase("allowed", {"Succeeded", "Failed"})["phase"] == "Succeeded"
+    finally:
+        guarded.stop()
+        OperatorProcess.instances.remove(guarded)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gallery_operator.worker.egress import Blocked, check_address, check_host
+from gallery_operator.egress import Blocked, check_address, check_host, url_violation
 from gallery_operator.workerconfig import Egress
 
 
@@ -47,3 +47,27 @@ def test_domain_lists_cover_subdomains() -> None:
     with pytest.raises(Blocked, match="not on the allowed list"):
         check_host("example.org.evil.net", rules)
     check_host("anything.net", Egress())
+
+
+@pytest.mark.parametrize(
+    ("url", "rules", "refused"),
+    [
+        ("https://example.org/a", Egress(allowed_domains=["example.org"]), None),
+        ("https://cdn.example.org/a", Egress(allowed_domains=["example.org"]), None),
+        ("https://other.net/a", Egress(allowed_domains=["example.org"]), "not on the allowed list"),
+        ("https://bad.example.org/a", Egress(denied_domains=["bad.example.org"]), "on the denied list"),
+        ("http://10.0.0.5:8080/x", Egress(), "not a public address"),
+        ("http://[::1]/x", Egress(), "not a public address"),
+        ("http://localhost:8080/x", Egress(), "not a public address"),
+        ("http://api.localhost/x", Egress(), "not a public address"),
+        ("http://localhost:8080/x", Egress(allow_private_networks=True), None),
+        ("http://93.184.216.34/x", Egress(), None),
+        ("https://example.org./a", Egress(denied_domains=["example.org"]), "on the denied list"),
+    ],
+)
+def test_urls_are_checked_as_written_at_admission(url: str, rules: Egress, refused: str | None) -> None:
+    """The operator's check needs no DNS: names against the lists, written addresses and localhost as addresses."""
+    violation = url_violation(url, rules)
+    assert (violation is None) == (refused is None), violation
+    if refused is not None:
+        assert violation is not None and refused in violation

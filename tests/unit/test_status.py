@@ -130,6 +130,22 @@ def test_invalid_spec_stalls_with_the_message() -> None:
     assert status["observedGeneration"] == 2
 
 
+def test_a_url_refused_by_egress_rules_fails_and_stalls_without_a_job() -> None:
+    why = "blocked by egress rules: x.test is on the denied list"
+    status = compute_status({}, Observation(1, T0, blocked=("https://x.test/a.jpg", why)))
+    assert status["phase"] == "Failed" and "jobName" not in status
+    assert conditions(status) == {
+        "Ready": ("False", "Blocked"),
+        "Reconciling": ("False", "Blocked"),
+        "Stalled": ("True", "Blocked"),
+    }
+    assert status["failures"] == [{"reason": "Blocked", "message": why, "url": "https://x.test/a.jpg"}]
+    assert status["finishedAt"] == T0
+    # The rules changed (or the spec did): the next reconcile starts a run as usual.
+    after = compute_status(status, Observation(1, T1, job_name="dl-1-abc"))
+    assert after["phase"] == "Pending" and "failures" not in after and "finishedAt" not in after
+
+
 def test_suspended_and_a_new_run_resets_the_run_fields() -> None:
     done = compute_status({}, Observation(1, T1, job_name="dl-a", job=job("Complete", succeeded=1)))
     suspended = compute_status(done, Observation(2, T2, suspended=True, job_name="dl-b"))

@@ -8,40 +8,14 @@ stack then connects only to addresses from that vetted answer, so DNS cannot cha
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from collections.abc import Iterable
 from typing import Any
 
+from gallery_operator.egress import Blocked, check_address, check_host
 from gallery_operator.workerconfig import Egress
 
-
-class Blocked(OSError):
-    """A destination the egress rules refuse; its message starts with 'blocked' for the failure classifier."""
-
-
-def _in_domains(host: str, domains: Iterable[str]) -> bool:
-    host = host.lower().rstrip(".")
-    return any(host == d.lower().rstrip(".") or host.endswith("." + d.lower().strip(".")) for d in domains)
-
-
-def check_host(host: str, rules: Egress) -> None:
-    """Raise Blocked if the host name is not allowed."""
-    if _in_domains(host, rules.denied_domains):
-        raise Blocked(f"blocked by egress rules: {host} is on the denied list")
-    if rules.allowed_domains and not _in_domains(host, rules.allowed_domains):
-        raise Blocked(f"blocked by egress rules: {host} is not on the allowed list")
-
-
-def check_address(address: str, rules: Egress) -> None:
-    """Raise Blocked for a non-public address unless private networks are allowed."""
-    ip = ipaddress.ip_address(address.split("%", maxsplit=1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if rules.allow_private_networks:
-        return
-    if not ip.is_global or ip.is_multicast:
-        raise Blocked(f"blocked by egress rules: {address} is not a public address")
+__all__ = ["Blocked", "Guard"]
 
 
 class Guard:
