@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from gallery_operator import API_GROUP, kube, metrics
 from gallery_operator.api.spec import parse_spec
 from gallery_operator.config import Settings
-from gallery_operator.egress import url_violation
+from gallery_operator.egress import tighten, url_violation
 from gallery_operator.jobs import (
     LABEL_DOWNLOAD_UID,
     LABEL_RUN,
@@ -86,6 +86,8 @@ class Controller:
     """Index: (namespace, name) -> [download snapshot]."""
     jobs: kopf.Index[Any, Any]
     """Index: download uid -> [job snapshot]."""
+    namespace_rules: Mapping[str, Any] = field(default_factory=dict)
+    """Index: namespace -> [(allowed, denied)] for namespaces whose annotations tighten the egress rules."""
     reports: dict[Key, Report] = field(default_factory=dict)
     _queue: asyncio.Queue[Key] = field(default_factory=asyncio.Queue)
     _queued: set[Key] = field(default_factory=set)
@@ -390,13 +392,19 @@ class Controller:
         status = compute_status(previous, observation)
         await self._write_status(snapshot, previous, status)
 
+    def egress_for(self, namespace: str) -> Egress:
+        """The operator's egress rules, tightened by the namespace's annotations when it has any."""
+        if self._egress is None:
+            self._egress = egress_rules(self.settings)
+        values = list(self.namespace_rules.get(namespace, []))
+        return tighten(self._egress, *values[0]) if values else self._egress
+
     def _blocked(self, download: Download) -> tuple[str, str] | None:
         """The first URL the operator's egress rules refuse as written, with the reason (checked before any Job:
         the worker enforces the same rules on every request and redirect)."""
-        if self._egress is None:
-            self._egress = egress_rules(self.settings)
+        rules = self.egress_for(download.namespace)
         for url in download.spec.urls:
-            why = url_violation(url, self._egress)
+            why = url_violation(url, rules)
             if why is not None:
                 return url, why
         return None
@@ -459,7 +467,7 @@ class Controller:
         pvc = build_pvc(download)
         if pvc is not None:
             await asyncio.to_thread(kube.create_pvc, pvc)
-        job = build_job(download, self.settings)
+        job = build_job(download, self.settings, self.egress_for(download.namespace))
         self._reserved[download.key] = job["metadata"]["name"]
         if (download.namespace, job["metadata"]["name"]) not in self._job_active:
             self._unseen.add((download.namespace, job["metadata"]["name"]))

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import ipaddress
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
+from gallery_operator import API_GROUP
 from gallery_operator.workerconfig import Egress
+
+ALLOWED_ANNOTATION = f"{API_GROUP}/allowed-domains"
+DENIED_ANNOTATION = f"{API_GROUP}/denied-domains"
+"""Namespace annotations (comma-separated domains) that tighten the operator's rules for downloads there."""
 
 
 class Blocked(OSError):
@@ -52,3 +57,32 @@ def url_violation(url: str, rules: Egress) -> str | None:
     except Blocked as error:
         return str(error)
     return None
+
+
+def _split(value: str | None) -> list[str]:
+    return [d.strip().lower().strip(".") for d in (value or "").split(",") if d.strip().strip(".")]
+
+
+def namespace_rules(annotations: Mapping[str, str]) -> tuple[list[str], list[str]] | None:
+    """(allowed, denied) from a namespace's annotations, or None when it sets neither."""
+    if ALLOWED_ANNOTATION not in annotations and DENIED_ANNOTATION not in annotations:
+        return None
+    return _split(annotations.get(ALLOWED_ANNOTATION)), _split(annotations.get(DENIED_ANNOTATION))
+
+
+def tighten(rules: Egress, allowed: list[str], denied: list[str]) -> Egress:
+    """The operator's rules narrowed by a namespace's: a host must pass both. Denied lists add up; allowed lists
+    intersect (a domain on one list that falls under the other's, e.g. cdn.example.org under example.org)."""
+    if allowed and rules.allowed_domains:
+        both = {d for d in allowed if _in_domains(d, rules.allowed_domains)}
+        both |= {d for d in rules.allowed_domains if _in_domains(d, allowed)}
+        # Nothing in common: an allowed list no host can match (an empty list would mean "anything").
+        allowed_domains = sorted(both) or ["nothing.invalid"]
+    else:
+        allowed_domains = list(allowed or rules.allowed_domains)
+    return rules.model_copy(
+        update={
+            "allowed_domains": allowed_domains,
+            "denied_domains": sorted({*rules.denied_domains, *denied}),
+        }
+    )

@@ -12,6 +12,7 @@ import kopf
 from gallery_operator import API_GROUP, API_VERSION, PLURAL, kube
 from gallery_operator.config import Settings, load_settings
 from gallery_operator.controller import Controller
+from gallery_operator.egress import ALLOWED_ANNOTATION, DENIED_ANNOTATION, namespace_rules
 from gallery_operator.jobs import (
     LABEL_DOWNLOAD_UID,
     LABEL_MANAGED_BY,
@@ -70,7 +71,7 @@ async def startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
     # API calls run in threads (the kubernetes client is synchronous): one per reconciler.
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(config.concurrency, "kube"))
     await asyncio.to_thread(kube.warm_up)
-    controller = Controller(config, kwargs["gd_index"], kwargs["job_index"])
+    controller = Controller(config, kwargs["gd_index"], kwargs["job_index"], kwargs["namespace_index"])
     Runtime.controller = controller
     controller.start()
     Runtime.servers = await start_servers(config, controller)
@@ -124,6 +125,22 @@ async def job_index(body: kopf.Body, spec: kopf.Spec, status: kopf.Status, **_: 
             "job": {"spec": {"suspend": bool(spec.get("suspend"))}, "status": _plain(status)},
         }
     }
+
+
+@kopf.index("", "v1", "namespaces")
+async def namespace_index(name: str, annotations: kopf.Annotations, **_: Any) -> dict[str, Any]:
+    """Namespaces whose annotations tighten the egress rules: name -> (allowed, denied)."""
+    rules = namespace_rules(annotations)
+    return {name: rules} if rules is not None else {}
+
+
+@kopf.on.event("", "v1", "namespaces", annotations={ALLOWED_ANNOTATION: kopf.PRESENT})
+@kopf.on.event("", "v1", "namespaces", annotations={DENIED_ANNOTATION: kopf.PRESENT})
+async def on_namespace_rules(name: str, **_: Any) -> None:
+    """A namespace's egress rules may have changed: reconsider its downloads (those without a Job yet)."""
+    controller = _controller()
+    for key in [k for k in list(controller.downloads.keys()) if k[0] == name]:
+        controller.enqueue(key)
 
 
 def _plain(value: Any) -> Any:

@@ -141,7 +141,8 @@ def egress_rules(settings: Settings) -> Egress:
     )
 
 
-def worker_config(download: Download, settings: Settings) -> WorkerConfig:
+def worker_config(download: Download, settings: Settings, egress: Egress | None = None) -> WorkerConfig:
+    """The worker's configuration; ``egress`` is the namespace's rules when they are tighter than the operator's."""
     return WorkerConfig(
         namespace=download.namespace,
         name=download.name,
@@ -149,7 +150,7 @@ def worker_config(download: Download, settings: Settings) -> WorkerConfig:
         run=run_id(download),
         spec=download.spec,
         storage=storage_for(download),
-        egress=egress_rules(settings),
+        egress=egress if egress is not None else egress_rules(settings),
         report_url=settings.report_url or None,
     )
 
@@ -194,10 +195,10 @@ def _credentials(
     return env, volumes, mounts
 
 
-def build_job(download: Download, settings: Settings) -> dict[str, Any]:
+def build_job(download: Download, settings: Settings, egress: Egress | None = None) -> dict[str, Any]:
     """The Job of the download's current run: one worker pod, hardened, retried up to spec.backoffLimit."""
     labels = download_labels(download) | {LABEL_COMPONENT: "worker", LABEL_RUN: run_id(download)}
-    return _worker_job(download, settings, job_name(download), labels, [], download.spec.backoff_limit)
+    return _worker_job(download, settings, job_name(download), labels, [], download.spec.backoff_limit, egress)
 
 
 def cleanup_job_name(download: Download) -> str:
@@ -212,10 +213,16 @@ def build_cleanup_job(download: Download, settings: Settings) -> dict[str, Any]:
 
 
 def _worker_job(
-    download: Download, settings: Settings, name: str, labels: dict[str, str], args: list[str], backoff_limit: int
+    download: Download,
+    settings: Settings,
+    name: str,
+    labels: dict[str, str],
+    args: list[str],
+    backoff_limit: int,
+    egress: Egress | None = None,
 ) -> dict[str, Any]:
     spec = download.spec
-    config = worker_config(download, settings)
+    config = worker_config(download, settings, egress)
     env = [
         {"name": CONFIG_ENV, "value": config.model_dump_json(by_alias=True, exclude_none=True)},
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},

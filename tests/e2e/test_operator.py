@@ -391,3 +391,22 @@ def test_egress_rules_refuse_a_download_before_any_job(
     finally:
         guarded.stop()
         OperatorProcess.instances.remove(guarded)
+
+
+def test_namespace_annotations_tighten_the_egress_rules(
+    cluster: Cluster, downloads: Downloads, namespace: str, site: str
+) -> None:
+    port = site.rsplit(":", 1)[1]
+    annotations = {"gallery-operator.dev/allowed-domains": "localhost"}
+    client.CoreV1Api(cluster.api).patch_namespace(namespace, {"metadata": {"annotations": annotations}})
+    time.sleep(2)  # time for the operator's namespace watch (milliseconds, normally)
+    downloads.create("outside", pvc_spec(images(site, 621)))
+    downloads.create("inside", pvc_spec([f"http://localhost:{port}/img/622.jpg"]))
+    outside = downloads.wait_phase("outside", {"Succeeded", "Failed"})
+    assert outside["phase"] == "Failed" and downloads.jobs("outside") == []
+    assert outside["failures"][0]["reason"] == "Blocked"
+    assert "127.0.0.1 is not on the allowed list" in outside["failures"][0]["message"]
+    assert downloads.wait_phase("inside", {"Succeeded", "Failed"})["phase"] == "Succeeded"
+    [job] = downloads.jobs("inside")
+    env = {e.name: e.value for e in job.spec.template.spec.containers[0].env}
+    assert json.loads(env["GALLERY_WORKER_CONFIG"])["egress"]["allowedDomains"] == ["localhost"]

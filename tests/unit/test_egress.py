@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from gallery_operator.egress import Blocked, check_address, check_host, url_violation
+from gallery_operator.egress import (
+    ALLOWED_ANNOTATION,
+    DENIED_ANNOTATION,
+    Blocked,
+    check_address,
+    check_host,
+    namespace_rules,
+    tighten,
+    url_violation,
+)
 from gallery_operator.workerconfig import Egress
 
 
@@ -71,3 +80,21 @@ def test_urls_are_checked_as_written_at_admission(url: str, rules: Egress, refus
     assert (violation is None) == (refused is None), violation
     if refused is not None:
         assert violation is not None and refused in violation
+
+
+def test_namespace_annotations_only_tighten_the_rules() -> None:
+    assert namespace_rules({"team": "a"}) is None
+    allowed, denied = namespace_rules({ALLOWED_ANNOTATION: " cdn.example.org, other.net ,", DENIED_ANNOTATION: ""})  # type: ignore[misc]
+    assert (allowed, denied) == (["cdn.example.org", "other.net"], [])
+    operator = Egress(allowed_domains=["example.org"], denied_domains=["ads.example.org"])
+    rules = tighten(operator, allowed, ["tracker.example.org"])
+    assert rules.allowed_domains == ["cdn.example.org"]  # other.net is not allowed by the operator at all
+    assert rules.denied_domains == ["ads.example.org", "tracker.example.org"]
+    assert url_violation("https://img.cdn.example.org/a.jpg", rules) is None
+    assert url_violation("https://www.example.org/a.jpg", rules) is not None
+    assert url_violation("https://other.net/a.jpg", rules) is not None
+    # Nothing in common: nothing is allowed (an empty list would have meant everything).
+    assert url_violation("https://example.org/a", tighten(operator, ["elsewhere.net"], [])) is not None
+    # An operator without an allowed list takes the namespace's; private networks stay as the operator says.
+    open_rules = tighten(Egress(allow_private_networks=True), ["example.org"], [])
+    assert open_rules.allowed_domains == ["example.org"] and open_rules.allow_private_networks
