@@ -177,6 +177,40 @@ def test_s3_drops_the_parts_of_a_file_cut_by_a_limit(tmp_path: Path, site: str, 
     assert not s3.list_multipart_uploads(Bucket="limit-test").get("Uploads")  # started, then aborted
 
 
+def test_an_s3_outage_mid_file_is_a_storage_error_and_keeps_what_was_stored(tmp_path: Path, site: str) -> None:
+    with S3Server(root=tmp_path / "s3", log=tmp_path / "s3.log") as server:
+        s3 = server.client()
+        s3.create_bucket(Bucket="outage")
+        storage = S3Storage(bucket="outage", prefix="dl", endpoint=server.endpoint, force_path_style=True)
+        env = {"AWS_ACCESS_KEY_ID": server.access_key, "AWS_SECRET_ACCESS_KEY": server.secret_key}
+        spec = {"urls": [f"{site}/img/31.jpg", f"{site}/big/64.mp4"], "options": {"retries": 0, "rateLimit": "16M"}}
+        process = start_worker(tmp_path, spec, storage, env=env)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "dl/31.jpg" not in keys(s3, "outage"):
+            time.sleep(0.1)
+        time.sleep(1.0)  # inside the large file, parts on their way
+        server.stop()
+        _, stderr = process.communicate(timeout=180)
+        report = json.loads((tmp_path / "termination-log").read_text())
+        assert process.returncode == 1, stderr[-3000:]  # retryable: a new pod resumes
+        assert (report["itemsDone"], report["outcome"]) == (1, "Failed")
+        big = f"{site}/big/64.mp4"
+        assert {(f["reason"], f["url"]) for f in report["failures"]} >= {("StorageError", big)}, report["failures"]
+        server.start()  # back, on another port
+        s3 = server.client()
+        storage = storage.model_copy(update={"endpoint": server.endpoint})
+        assert "dl/31.jpg" in keys(s3, "outage")  # what was stored before the outage is still there
+        # The next pod, with the bucket back, resumes: the image is skipped, the large file stored whole.
+        (tmp_path / "scratch").rename(tmp_path / "old-scratch")
+        code, report = run_worker(tmp_path, {**spec, "options": {"retries": 0}}, storage, env=env)
+        assert code == 0 and report["outcome"] == "Succeeded", report
+        assert s3.head_object(Bucket="outage", Key="dl/64.mp4")["ContentLength"] == 64 * len(big_chunk())
+
+
+def keys(s3: Any, bucket: str) -> list[str]:
+    return [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+
+
 def test_private_destinations_are_refused_by_default(tmp_path: Path, site: str) -> None:
     storage = PvcStorage(root=str(tmp_path / "claim"), location="pvc://m/dl")
     code, report = run_worker(tmp_path, {"urls": [f"{site}/img/1.jpg"]}, storage, egress=Egress())

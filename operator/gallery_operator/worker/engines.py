@@ -12,6 +12,7 @@ import re
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -88,7 +89,11 @@ class _ErrorCapture(logging.Handler):
         detail = f"{self.last_warning}; {message}" if self.last_warning else message
         self.last_warning = ""
         match = _URL_IN_MESSAGE.search(detail)
-        self.sink.failed(match.group(0).rstrip(".,)'") if match else self.default_url, classify(detail), detail)
+        self.sink.failed(match.group(0).rstrip(".,;:)'") if match else self.default_url, classify(detail), detail)
+
+
+class StorageFailed(OSError):
+    """The target refused bytes of the file being written (an S3 part upload failed)."""
 
 
 class _ItemBytes:
@@ -103,9 +108,10 @@ class _ItemBytes:
     INLINE_BYTES = 4 * 1024 * 1024
     QUEUED_CHUNKS = 16
 
-    def __init__(self, sink: Sink, upload: PartUpload | None, hashing: bool = True) -> None:
+    def __init__(self, sink: Sink, upload: PartUpload | None, hashing: bool = True, source_url: str = "") -> None:
         self.sink = sink
         self.upload = upload
+        self.source_url = source_url
         self.digest = hashlib.sha256() if hashing else None
         self.size = 0
         self._queue: queue.Queue[bytes | None] | None = None
@@ -136,7 +142,12 @@ class _ItemBytes:
         if self.upload is None:
             return False
         streaming = self.upload.started
-        self.upload.write(data)
+        try:
+            self.upload.write(data)
+        except Exception as error:
+            # Ends gallery-dl's extraction as an unexpected error; the message makes it a StorageError of the
+            # item's own URL (the first URL in it), not of the bucket's.
+            raise StorageFailed(f"storage error for {self.source_url}: {error}") from error
         return streaming
 
     def drain(self) -> None:
@@ -181,7 +192,7 @@ class _ItemFile:
         self._item.drain()
 
 
-def _track_items(pathfmt: Any, sink: Sink) -> None:
+def _track_items(pathfmt: Any, sink: Sink, source: Callable[[], str]) -> None:
     """Wrap gallery-dl's PathFormat.open so every download goes through an _ItemFile. A fresh download ("w+b")
     starts a new item; a resumed one ("r+b", after a cut connection) continues the item it left off, or, for a
     partial file from an earlier pod, is counted but hashed from disk afterwards."""
@@ -195,7 +206,7 @@ def _track_items(pathfmt: Any, sink: Sink) -> None:
                 sink.count(-earlier.size)  # its bytes are no longer in flight
                 if earlier.upload is not None:
                     earlier.upload.abort()  # and its parts are dropped now, not at the end of the run
-            item = _ItemBytes(sink, sink.stream(Path(pathfmt.realpath)))
+            item = _ItemBytes(sink, sink.stream(Path(pathfmt.realpath)), source_url=source())
         elif earlier is not None and earlier.size == pathfmt.part_size():
             item = earlier
         elif earlier is not None and earlier.upload is not None and earlier.upload.started:
@@ -272,7 +283,7 @@ class GalleryDl:
 
             def initialize(self, kwdict: Any = None) -> None:
                 super().initialize(kwdict)
-                _track_items(self.pathfmt, sink)
+                _track_items(self.pathfmt, sink, lambda: self.current_url)
                 hooks: Any = self.__dict__.get("hooks")
                 if not isinstance(hooks, dict):
                     hooks = collections.defaultdict(list)

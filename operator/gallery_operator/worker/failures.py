@@ -34,6 +34,8 @@ def classify(message: str, status: int | None = None) -> FailureReason:
     if status is not None:
         return reason_for_status(status)
     text = message.lower()
+    if "storage error" in text:
+        return "StorageError"
     if "unsupported url" in text or "no suitable extractor" in text:
         return "UnsupportedUrl"
     if "blocked" in text or "not allowed by" in text:

@@ -171,6 +171,8 @@ class Run:
         real_failures = [f for f in self.failures if f.reason != "LimitExceeded"]
         if not self.failures:
             return "Succeeded"
+        if any(f.reason == "StorageError" for f in self.failures):
+            return "Failed"  # the target failed, not an item: a new pod resumes from what was stored
         if self.items_done and (real_failures or self.stop_reason):
             return "PartiallySucceeded"
         return "Failed" if real_failures else "PartiallySucceeded"
