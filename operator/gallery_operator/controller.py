@@ -109,6 +109,9 @@ class Controller:
     _download_keys: set[Key] = field(default_factory=set)
     _downloads_per_namespace: dict[str, int] = field(default_factory=dict)
     _seeded: bool = False
+    indexed: bool = False
+    """Set by the first watch event a handler sees: kopf runs handlers only after every cache has its first
+    listing, and there is always a namespace to see. /readyz waits for it."""
     _egress: Egress | None = None
 
     # -- queue -------------------------------------------------------------------------------------

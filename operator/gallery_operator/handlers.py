@@ -12,7 +12,7 @@ import kopf
 from gallery_operator import API_GROUP, API_VERSION, PLURAL, kube
 from gallery_operator.config import Settings, load_settings
 from gallery_operator.controller import Controller
-from gallery_operator.egress import ALLOWED_ANNOTATION, DENIED_ANNOTATION, namespace_rules
+from gallery_operator.egress import namespace_rules
 from gallery_operator.jobs import (
     LABEL_DOWNLOAD_UID,
     LABEL_MANAGED_BY,
@@ -46,6 +46,8 @@ class Runtime:
     settings: Settings | None = None
     controller: Controller | None = None
     servers: Any = None
+    ruled_namespaces: set[str] = set()
+    """Namespaces seen with egress annotations, so their removal is noticed too."""
 
 
 def _controller() -> Controller:
@@ -134,11 +136,19 @@ async def namespace_index(name: str, annotations: kopf.Annotations, **_: Any) ->
     return {name: rules} if rules is not None else {}
 
 
-@kopf.on.event("", "v1", "namespaces", annotations={ALLOWED_ANNOTATION: kopf.PRESENT})
-@kopf.on.event("", "v1", "namespaces", annotations={DENIED_ANNOTATION: kopf.PRESENT})
-async def on_namespace_rules(name: str, **_: Any) -> None:
-    """A namespace's egress rules may have changed: reconsider its downloads (those without a Job yet)."""
+@kopf.on.event("", "v1", "namespaces")
+async def on_namespace(name: str, annotations: kopf.Annotations, **_: Any) -> None:
+    """Every namespace event. The first one means every cache is filled (see Controller.indexed). When a
+    namespace's egress rules are set, or were, its downloads are reconsidered (those without a Job yet)."""
     controller = _controller()
+    controller.indexed = True
+    rules = namespace_rules(annotations)
+    if rules is None and name not in Runtime.ruled_namespaces:
+        return
+    if rules is None:
+        Runtime.ruled_namespaces.discard(name)
+    else:
+        Runtime.ruled_namespaces.add(name)
     for key in [k for k in list(controller.downloads.keys()) if k[0] == name]:
         controller.enqueue(key)
 

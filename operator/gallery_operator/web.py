@@ -128,6 +128,13 @@ async def start_servers(settings: Settings, controller: Controller) -> Servers:
         alive = controller.alive()
         return web.Response(text="ok" if alive else "reconcilers stopped", status=200 if alive else 500)
 
+    async def readyz(_: web.Request) -> web.Response:
+        if not controller.alive():
+            return web.Response(text="reconcilers stopped", status=500)
+        if not controller.indexed:
+            return web.Response(text="caches not yet filled", status=503)
+        return web.Response(text="ok")
+
     async def metrics(_: web.Request) -> web.Response:
         body = generate_latest()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -139,7 +146,7 @@ async def start_servers(settings: Settings, controller: Controller) -> Servers:
     if settings.health_port:
         health_app = web.Application()
         health_app.router.add_get("/healthz", healthz)
-        health_app.router.add_get("/readyz", healthz)
+        health_app.router.add_get("/readyz", readyz)
         runners.append(await _serve(health_app, settings.health_port))
     if settings.metrics_port:
         metrics_app = web.Application()

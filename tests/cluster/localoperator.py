@@ -58,7 +58,8 @@ class OperatorProcess:
         if self.process.poll() is not None:
             raise RuntimeError(f"operator exited {self.process.returncode}: {self.log.read_text()[-3000:]}")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=2) as response:
+            # Ready, not only alive: the operator's caches are filled, as a Deployment's readiness probe waits for.
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/readyz", timeout=2) as response:
                 return bool(response.status == 200)
         except OSError:
             return False
