@@ -66,7 +66,8 @@ class PartUpload:
         self.store = store
         self.key = key
         self.content_type = content_type
-        self.buffer = bytearray()
+        self.buffer: list[bytes] = []  # the chunks of the part being filled, joined once when it is full
+        self.buffered = 0
         self.upload_id = ""
         self.parts: list[Future[CompletedPartTypeDef]] = []
         self.size = 0
@@ -76,11 +77,12 @@ class PartUpload:
         return bool(self.upload_id)
 
     def write(self, data: bytes) -> None:
-        self.buffer += data
+        self.buffer.append(bytes(data))  # no copy for bytes; a reused buffer must not change under us
+        self.buffered += len(data)
         self.size += len(data)
-        while len(self.buffer) >= MULTIPART_CHUNK:
-            part = bytes(self.buffer[:MULTIPART_CHUNK])
-            del self.buffer[:MULTIPART_CHUNK]
+        if self.buffered >= MULTIPART_CHUNK:  # parts may run over by one chunk: S3 needs a minimum, not a size
+            part = b"".join(self.buffer)
+            self.buffer, self.buffered = [], 0
             self._send(part)
 
     def _send(self, part: bytes) -> None:
@@ -110,15 +112,15 @@ class PartUpload:
 
     def complete(self) -> None:
         if self.buffer or not self.parts:
-            self._send(bytes(self.buffer))
-            self.buffer.clear()
+            self._send(b"".join(self.buffer))
+            self.buffer, self.buffered = [], 0
         parts = [future.result() for future in self.parts]
         self.store.client.complete_multipart_upload(
             Bucket=self.store.storage.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": parts}
         )
 
     def abort(self) -> None:
-        self.buffer.clear()
+        self.buffer, self.buffered = [], 0
         for future in self.parts:
             if future.cancel():
                 self.store.slots.release()  # never ran, so never released its slot
