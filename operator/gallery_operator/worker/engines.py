@@ -212,6 +212,8 @@ def _track_items(pathfmt: Any, sink: Sink, source: Callable[[], str]) -> None:
         elif earlier is not None and earlier.upload is not None and earlier.upload.started:
             raise OSError(f"cannot resume {pathfmt.filename}: its bytes went to the upload, not to disk")
         else:
+            if earlier is not None:
+                sink.count(-earlier.size)
             item = _ItemBytes(sink, None, hashing=False)
         handle = original(mode)
         pathfmt.gallery_item = item
