@@ -139,29 +139,61 @@ def test_s3_upload_catalogue_resume_and_cleanup(tmp_path: Path, site: str, s3_se
     assert s3.list_objects_v2(Bucket="worker-test", Prefix="team/dl/").get("KeyCount", 0) == 0
 
 
-def test_s3_streams_a_large_file_and_survives_a_cut_connection(tmp_path: Path, site: str, s3_server: S3Server) -> None:
-    """Past its first part a large file goes into the bucket while it downloads: scratch space keeps only its
-    length. The first request loses its connection halfway; gallery-dl resumes with a Range request and the same
+def bucket_catalogue(s3: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
+    body = s3.get_object(Bucket=bucket, Key=f"{prefix}/.gallery-operator/catalogue.jsonl")["Body"].read()
+    return [json.loads(line) for line in body.splitlines()]
+
+
+@pytest.mark.parametrize("engine", ["gallery-dl", "yt-dlp"])
+def test_s3_streams_a_large_file_and_survives_a_cut_connection(
+    tmp_path: Path, site: str, s3_server: S3Server, engine: str
+) -> None:
+    """The first request loses its connection halfway; the engine resumes with a Range request and the same
     multipart upload carries on."""
     s3 = s3_server.client()
-    s3.create_bucket(Bucket="stream-test")
-    storage = S3Storage(bucket="stream-test", prefix="dl", endpoint=s3_server.endpoint, force_path_style=True)
+    bucket = f"cut-{engine}"
+    s3.create_bucket(Bucket=bucket)
+    storage = S3Storage(bucket=bucket, prefix="dl", endpoint=s3_server.endpoint, force_path_style=True)
     env = {"AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key}
-    spec = {"urls": [f"{site}/cut/40.mp4"], "options": {"retries": 1}}
+    spec = {"urls": [f"{site}/cut/40.mp4"], "engine": engine, "options": {"retries": 1}}
     code, report = run_worker(tmp_path, spec, storage, env=env)
     assert code == 0, report
     expected = big_chunk() * 40
-    stored = s3.get_object(Bucket="stream-test", Key="dl/40.mp4")
+    [record] = bucket_catalogue(s3, bucket, "dl")
+    assert (record["size"], record["sha256"]) == (len(expected), hashlib.sha256(expected).hexdigest())
+    stored = s3.get_object(Bucket=bucket, Key=f"dl/{record['path']}")
     assert stored["ContentType"] == "video/mp4" and "-" in stored["ETag"]
     assert hashlib.sha256(stored["Body"].read()).digest() == hashlib.sha256(expected).digest()
-    [record] = [
-        json.loads(line)
-        for line in s3.get_object(Bucket="stream-test", Key="dl/.gallery-operator/catalogue.jsonl")["Body"]
-        .read()
-        .splitlines()
-    ]
-    assert (record["size"], record["sha256"]) == (len(expected), hashlib.sha256(expected).hexdigest())
-    assert not s3.list_multipart_uploads(Bucket="stream-test").get("Uploads")
+    assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+
+@pytest.mark.parametrize("engine", ["gallery-dl", "yt-dlp"])
+def test_s3_scratch_space_stays_small_while_a_large_file_downloads(
+    tmp_path: Path, site: str, s3_server: S3Server, engine: str
+) -> None:
+    """Past its first part a large file goes into the bucket while it downloads: the scratch folder holds the first
+    part and the file's length, not its bytes (measured by allocated blocks while the worker runs)."""
+    s3 = s3_server.client()
+    bucket = f"small-{engine}"
+    s3.create_bucket(Bucket=bucket)
+    storage = S3Storage(bucket=bucket, prefix="dl", endpoint=s3_server.endpoint, force_path_style=True)
+    env = {"AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key}
+    spec = {"urls": [f"{site}/big/48.mp4"], "engine": engine, "options": {"retries": 0, "rateLimit": "24M"}}
+    process = start_worker(tmp_path, spec, storage, env=env)
+    peak = 0
+    while process.poll() is None:
+        files = [p for p in (tmp_path / "scratch").rglob("*") if p.is_file()]
+        peak = max(peak, sum(p.stat().st_blocks * 512 for p in files if p.exists()))
+        time.sleep(0.05)
+    process.communicate()
+    report = json.loads((tmp_path / "termination-log").read_text())
+    assert process.returncode == 0 and report["outcome"] == "Succeeded", report
+    expected = big_chunk() * 48
+    [record] = bucket_catalogue(s3, bucket, "dl")
+    assert record["sha256"] == hashlib.sha256(expected).hexdigest()
+    body = s3.get_object(Bucket=bucket, Key=f"dl/{record['path']}")["Body"].read()
+    assert hashlib.sha256(body).digest() == hashlib.sha256(expected).digest()
+    assert 0 < peak < 20 * 1024 * 1024, peak  # a 48 MiB file; one 8 MiB part (plus a chunk) ever on disk
 
 
 def test_s3_drops_the_parts_of_a_file_cut_by_a_limit(tmp_path: Path, site: str, s3_server: S3Server) -> None:

@@ -12,7 +12,7 @@ import re
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -108,10 +108,18 @@ class _ItemBytes:
     INLINE_BYTES = 4 * 1024 * 1024
     QUEUED_CHUNKS = 16
 
-    def __init__(self, sink: Sink, upload: PartUpload | None, hashing: bool = True, source_url: str = "") -> None:
+    def __init__(
+        self,
+        sink: Sink,
+        upload: PartUpload | None,
+        hashing: bool = True,
+        source_url: str = "",
+        counting: bool = True,
+    ) -> None:
         self.sink = sink
         self.upload = upload
         self.source_url = source_url
+        self.counting = counting  # False where the engine counts bytes itself (yt-dlp's progress hook)
         self.digest = hashlib.sha256() if hashing else None
         self.size = 0
         self._queue: queue.Queue[bytes | None] | None = None
@@ -137,7 +145,7 @@ class _ItemBytes:
             else:
                 self.digest.update(data)
         self.size += len(data)
-        if self.sink.count(len(data)):
+        if self.counting and self.sink.count(len(data)):
             raise exception.StopExtraction()  # gallery-dl ends this download and keeps its .part file
         if self.upload is None:
             return False
@@ -185,10 +193,18 @@ class _ItemFile:
         self._handle.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self._item.upload is not None and self._item.upload.started:
+    def _finish(self) -> None:
+        if self._item.upload is not None and self._item.upload.started and not self._handle.closed:
             self._handle.truncate(self._handle.tell())  # the file's length, past the skipped bytes
+
+    def __exit__(self, *exc: object) -> None:
+        self._finish()
         self._handle.__exit__(*exc)
+        self._item.drain()
+
+    def close(self) -> None:  # yt-dlp closes its files instead of using them as context managers
+        self._finish()
+        self._handle.close()
         self._item.drain()
 
 
@@ -330,6 +346,76 @@ class GalleryDl:
             sink.failed(url, "Internal", f"gallery-dl finished with status {code}")
 
 
+def _normal(path: str) -> str:
+    return str(Path(path).resolve())
+
+
+class _DirectFiles:
+    """yt-dlp's plain HTTP downloads of one file that nothing rewrites afterwards go through an _ItemFile: hashed as
+    written and, for S3 targets, streamed into the bucket so scratch space keeps only the file's length. What else
+    yt-dlp writes (formats it merges, HLS, containers it fixes up with ffmpeg, subtitles) stays an ordinary file
+    that is hashed and uploaded when finished: those are read back from disk by yt-dlp or ffmpeg."""
+
+    def __init__(self, sink: Sink, url: str) -> None:
+        self.sink = sink
+        self.url = url
+        self.plan: tuple[str, str] | None = None
+        """(temp file name, final path) of the media file of the video being processed, when it qualifies."""
+        self.items: dict[str, _ItemBytes] = {}
+        """Final path -> what was written for it."""
+
+    @staticmethod
+    def qualifies(info: Mapping[str, Any]) -> bool:
+        return (
+            not info.get("requested_formats")
+            and info.get("protocol") in ("http", "https")
+            and info.get("container") != "m4a_dash"
+            and info.get("stretched_ratio") in (None, 1)
+            and not info.get("is_live")
+        )
+
+    def process_info(self, ydl: Any, original: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
+        def planned(info: dict[str, Any]) -> Any:
+            if self.qualifies(info):
+                final = _normal(ydl.prepare_filename(info))
+                self.plan = (_normal(ydl.prepare_filename(info, "temp")), final)
+            try:
+                return original(info)
+            finally:
+                self.plan = None
+
+        return planned
+
+    def sanitize_open(self, original: Callable[..., tuple[Any, str]]) -> Callable[..., tuple[Any, str]]:
+        def opened(downloader: Any, filename: str, open_mode: str) -> tuple[Any, str]:
+            stream, name = original(downloader, filename, open_mode)
+            if self.plan is None or _normal(name) not in (self.plan[0], self.plan[0] + ".part"):
+                return stream, name
+            final = self.plan[1]
+            earlier = self.items.get(final)
+            if open_mode == "wb":
+                if earlier is not None and earlier.upload is not None:
+                    earlier.upload.abort()  # started over
+                upload = self.sink.stream(Path(final))
+                item = _ItemBytes(self.sink, upload, source_url=self.url, counting=False)
+            elif earlier is not None and earlier.size == Path(name).stat().st_size:
+                item = earlier  # resumed after a cut connection: the same item carries on
+            elif earlier is not None and earlier.upload is not None and earlier.upload.started:
+                stream.close()
+                raise OSError(f"cannot resume {name}: its bytes went to the upload, not to disk")
+            else:
+                return stream, name  # a partial file from an earlier pod: hashed from disk when finished
+            self.items[final] = item
+            return _ItemFile(stream, item), name
+
+        return opened
+
+    def sha256(self, path: str) -> str | None:
+        """The digest of a finished file written through an _ItemFile, else None (to be read from disk)."""
+        item = self.items.pop(_normal(path), None)
+        return item.sha256() if item is not None else None
+
+
 class YtDlp:
     """yt-dlp: video pages, direct video files, playlists and HLS streams."""
 
@@ -345,10 +431,12 @@ class YtDlp:
     def run(self, url: str, sink: Sink) -> None:
         # Imported here: yt-dlp takes half a second to import, and many runs never need it.
         import yt_dlp  # noqa: PLC0415
+        from yt_dlp.downloader.http import HttpFD  # noqa: PLC0415
         from yt_dlp.postprocessor.common import PostProcessor  # noqa: PLC0415
         from yt_dlp.utils import DownloadCancelled, DownloadError  # noqa: PLC0415
 
         stored_in_attempt = [False]
+        direct = _DirectFiles(sink, url)
 
         class Record(PostProcessor):  # type: ignore[misc]
             def run(self, info: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
@@ -376,6 +464,7 @@ class YtDlp:
                         "yt-dlp",
                         str(info.get("extractor_key") or "generic"),
                         {k: v for k, v in metadata.items() if v is not None},
+                        direct.sha256(path),
                     )
                 return [], info
 
@@ -413,24 +502,34 @@ class YtDlp:
         # yt-dlp retries fragments and downloads, but not the first request for a page (its extractors' probe): a
         # transient failure before anything was stored is retried here, the whole extraction, with backoff. (After
         # something was stored, yt-dlp's own retries have been spent on the download that failed.)
-        for attempt in range(self.retries + 1):
-            stored_in_attempt[0] = False
-            with yt_dlp.YoutubeDL(opts) as ydl:
-                ydl.add_post_processor(Record(), when="after_move")
-                try:
-                    ydl.extract_info(url, download=True)
+        plain_open = HttpFD.sanitize_open
+        HttpFD.sanitize_open = direct.sanitize_open(plain_open)  # this process runs one engine at a time
+        try:
+            for attempt in range(self.retries + 1):
+                stored_in_attempt[0] = False
+                with yt_dlp.YoutubeDL(opts) as ydl:
+                    ydl.process_info = direct.process_info(ydl, ydl.process_info)
+                    ydl.add_post_processor(Record(), when="after_move")
+                    try:
+                        ydl.extract_info(url, download=True)
+                        return
+                    except DownloadCancelled:
+                        return  # the run's limit, recorded by the run
+                    except DownloadError as error:
+                        cause = error.exc_info[1] if error.exc_info else None
+                        status = getattr(cause, "status", None) or getattr(cause, "code", None)
+                        message = str(error).removeprefix("ERROR: ")
+                        reason = classify(message, int(status) if status else None)
+                if not self._again(reason, attempt, stored_in_attempt[0], sink):
+                    sink.failed(url, reason, message)
                     return
-                except DownloadCancelled:
-                    return  # the run's limit, recorded by the run
-                except DownloadError as error:
-                    cause = error.exc_info[1] if error.exc_info else None
-                    status = getattr(cause, "status", None) or getattr(cause, "code", None)
-                    message = str(error).removeprefix("ERROR: ")
-                    reason = classify(message, int(status) if status else None)
-            if reason not in TRANSIENT or attempt == self.retries or stored_in_attempt[0] or sink.should_stop():
-                sink.failed(url, reason, message)
-                return
-            time.sleep(min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2**attempt))
+                time.sleep(min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2**attempt))
+        finally:
+            HttpFD.sanitize_open = plain_open
+
+    def _again(self, reason: str, attempt: int, stored: bool, sink: Sink) -> bool:
+        """Whether a failed extraction is tried again: transient, retries left, nothing stored, no limit hit."""
+        return reason in TRANSIENT and attempt < self.retries and not stored and not sink.should_stop()
 
 
 def _environment_shapes_requests() -> bool:

@@ -204,7 +204,8 @@ class S3Store:
         self.last_sync = 0.0
         self.pool = ThreadPoolExecutor(max_workers=UPLOAD_THREADS, thread_name_prefix="s3-part")
         self.slots = threading.BoundedSemaphore(PARTS_IN_MEMORY)
-        self.streams: dict[Path, PartUpload] = {}
+        self.streams: dict[str, PartUpload] = {}
+        """Uploads in progress, by key."""
 
     def key(self, relative: str) -> str:
         return f"{self.storage.prefix.rstrip('/')}/{relative}"
@@ -227,15 +228,15 @@ class S3Store:
 
     def stream(self, path: Path, relative: str, content_type: str) -> PartUpload:
         upload = PartUpload(self, self.key(relative), content_type)
-        if (earlier := self.streams.pop(path, None)) is not None:
+        if (earlier := self.streams.pop(upload.key, None)) is not None:
             earlier.abort()  # the engine starts the file over
-        self.streams[path] = upload
+        self.streams[upload.key] = upload
         return upload
 
     def stored(self, path: Path, relative: str, content_type: str) -> None:
-        upload = self.streams.pop(path, None)
+        upload = self.streams.pop(self.key(relative), None)
         if upload is not None and upload.started:
-            if upload.key != self.key(relative) or upload.size != path.stat().st_size:
+            if upload.size != path.stat().st_size:
                 upload.abort()
                 raise RuntimeError(f"the streamed upload of {relative} does not match the finished file")
             try:
