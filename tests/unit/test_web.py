@@ -1,0 +1,45 @@
+"""The health endpoints over real HTTP on loopback: alive at once, ready only when the caches are filled."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.error
+import urllib.request
+
+import pytest
+
+from gallery_operator import web
+from gallery_operator.config import Settings
+from gallery_operator.controller import Controller
+from tests.cluster.procs import free_port
+
+
+def status_of(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_readiness_waits_for_the_caches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(web, "register_phase_collector", lambda phases: None)  # the global registry stays clean
+    health = free_port()
+    settings = Settings(report_port=free_port(), health_port=health, metrics_port=0)
+
+    async def scenario() -> list[int]:
+        controller = Controller(settings, {}, {})  # type: ignore[arg-type]
+        controller.start()
+        servers = await web.start_servers(settings, controller)
+        base = f"http://127.0.0.1:{health}"
+        try:
+            seen = [await asyncio.to_thread(status_of, f"{base}/{path}") for path in ("healthz", "readyz")]
+            controller.indexed = True  # what the first watch event does
+            seen.append(await asyncio.to_thread(status_of, f"{base}/readyz"))
+            await controller.stop()
+            seen.append(await asyncio.to_thread(status_of, f"{base}/healthz"))
+            return seen
+        finally:
+            await servers.cleanup()
+
+    assert asyncio.run(scenario()) == [200, 503, 200, 500]
