@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import functools
 import json
 import logging
 import time
@@ -35,7 +36,7 @@ from gallery_operator.jobs import (
     run_id,
 )
 from gallery_operator.queue import Candidate, admit
-from gallery_operator.status import TERMINAL_PHASES, Observation, compute_status, job_state
+from gallery_operator.status import ACTIVE_STATES, TERMINAL_PHASES, Observation, compute_status, job_state
 from gallery_operator.workerconfig import Egress, Report
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,6 @@ class Controller:
     indexed: bool = False
     """Set by the first watch event a handler sees: kopf runs handlers only after every cache has its first
     listing, and there is always a namespace to see. /readyz waits for it."""
-    _egress: Egress | None = None
 
     # -- queue -------------------------------------------------------------------------------------
 
@@ -142,7 +142,7 @@ class Controller:
             for job in values:
                 key = (job["namespace"], job["name"])
                 if key not in self._job_active:
-                    self.observe_job(key[0], key[1], job_state(job["job"])[0] in ("Pending", "Running"), gone=False)
+                    self.observe_job(key[0], key[1], job_state(job["job"])[0] in ACTIVE_STATES, gone=False)
 
     def observe_download(self, key: Key, gone: bool) -> None:
         """A watch event of a download: keep the per-namespace counts."""
@@ -397,10 +397,12 @@ class Controller:
 
     def egress_for(self, namespace: str) -> Egress:
         """The operator's egress rules, tightened by the namespace's annotations when it has any."""
-        if self._egress is None:
-            self._egress = egress_rules(self.settings)
         values = list(self.namespace_rules.get(namespace, []))
-        return tighten(self._egress, *values[0]) if values else self._egress
+        return tighten(self._base_egress, *values[0]) if values else self._base_egress
+
+    @functools.cached_property
+    def _base_egress(self) -> Egress:
+        return egress_rules(self.settings)
 
     def _blocked(self, download: Download) -> tuple[str, str] | None:
         """The first URL the operator's egress rules refuse as written, with the reason (checked before any Job:

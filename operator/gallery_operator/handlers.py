@@ -19,7 +19,7 @@ from gallery_operator.jobs import (
     LABEL_RUN,
     MANAGED_BY,
 )
-from gallery_operator.status import job_state
+from gallery_operator.status import ACTIVE_STATES, job_state
 from gallery_operator.web import start_servers
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ async def on_job(body: kopf.Body, type: str, **_: Any) -> None:
     controller = _controller()
     namespace = str(body.metadata.namespace)
     state = job_state(body)[0]
-    controller.observe_job(namespace, str(body.metadata.name), state in ("Pending", "Running"), gone=type == "DELETED")
+    controller.observe_job(namespace, str(body.metadata.name), state in ACTIVE_STATES, gone=type == "DELETED")
     for owner in body.metadata.get("ownerReferences") or []:
         if owner.get("kind") == "GalleryDownload" and owner.get("apiVersion", "").startswith(f"{API_GROUP}/"):
             controller.enqueue((namespace, owner["name"]))

@@ -39,6 +39,10 @@ def human_size(size: int) -> str:
     raise AssertionError("unreachable")
 
 
+ACTIVE_STATES = frozenset({"Pending", "Running"})
+"""Job states that hold a slot under the concurrency caps."""
+
+
 def job_state(job: Mapping[str, Any] | None) -> tuple[str, str, str]:
     """(state, reason, message) of a Job: state is Absent, Pending, Running, Suspended, Complete or Failed."""
     if job is None:

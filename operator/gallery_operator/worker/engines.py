@@ -158,6 +158,14 @@ class _ItemBytes:
             raise StorageFailed(f"storage error for {self.source_url}: {error}") from error
         return streaming
 
+    def discard(self) -> None:
+        """Never to be stored (its file starts over, or another one follows): out of the in-flight count, and its
+        parts are dropped now rather than at the end of the run."""
+        if self.counting:
+            self.sink.count(-self.size)
+        if self.upload is not None:
+            self.upload.abort()
+
     def drain(self) -> None:
         """Wait for the hashing thread (the file is closed; a re-open starts another)."""
         if self._queue is not None and self._thread is not None:
@@ -208,6 +216,29 @@ class _ItemFile:
         self._item.drain()
 
 
+def _next_item(
+    earlier: _ItemBytes | None,
+    mode: str,
+    size_on_disk: Callable[[], int],
+    fresh: Callable[[], _ItemBytes],
+    name: str,
+) -> _ItemBytes | None:
+    """The item an engine's (re)opened file belongs to. A fresh download ("wb", "w+b") starts a new one; a resumed
+    one ("r+b", "ab", after a cut connection) continues the item it left off. None: a partial file from an earlier
+    pod is resumed, nothing of it was seen here."""
+    if mode in ("wb", "w+b"):
+        if earlier is not None:  # never stored: a download started over, or a new file after a failed one
+            earlier.discard()
+        return fresh()
+    if earlier is not None and earlier.size == size_on_disk():
+        return earlier
+    if earlier is not None and earlier.upload is not None and earlier.upload.started:
+        raise OSError(f"cannot resume {name}: its bytes went to the upload, not to disk")
+    if earlier is not None:
+        earlier.discard()
+    return None
+
+
 def _track_items(pathfmt: Any, sink: Sink, source: Callable[[], str]) -> None:
     """Wrap gallery-dl's PathFormat.open so every download goes through an _ItemFile. A fresh download ("w+b")
     starts a new item; a resumed one ("r+b", after a cut connection) continues the item it left off, or, for a
@@ -216,21 +247,12 @@ def _track_items(pathfmt: Any, sink: Sink, source: Callable[[], str]) -> None:
     pathfmt.gallery_item = None
 
     def open_item(mode: str = "wb") -> Any:
-        earlier: _ItemBytes | None = pathfmt.gallery_item
-        if mode in ("wb", "w+b"):
-            if earlier is not None:  # never stored: a download started over, or a new file after a failed one
-                sink.count(-earlier.size)  # its bytes are no longer in flight
-                if earlier.upload is not None:
-                    earlier.upload.abort()  # and its parts are dropped now, not at the end of the run
-            item = _ItemBytes(sink, sink.stream(Path(pathfmt.realpath)), source_url=source())
-        elif earlier is not None and earlier.size == pathfmt.part_size():
-            item = earlier
-        elif earlier is not None and earlier.upload is not None and earlier.upload.started:
-            raise OSError(f"cannot resume {pathfmt.filename}: its bytes went to the upload, not to disk")
-        else:
-            if earlier is not None:
-                sink.count(-earlier.size)
-            item = _ItemBytes(sink, None, hashing=False)
+        def fresh() -> _ItemBytes:
+            return _ItemBytes(sink, sink.stream(Path(pathfmt.realpath)), source_url=source())
+
+        item = _next_item(pathfmt.gallery_item, mode, pathfmt.part_size, fresh, pathfmt.filename)
+        if item is None:
+            item = _ItemBytes(sink, None, hashing=False)  # counted, and hashed from disk afterwards
         handle = original(mode)
         pathfmt.gallery_item = item
         return _ItemFile(handle, item) if handle is not None else None
@@ -392,19 +414,17 @@ class _DirectFiles:
             if self.plan is None or _normal(name) not in (self.plan[0], self.plan[0] + ".part"):
                 return stream, name
             final = self.plan[1]
-            earlier = self.items.get(final)
-            if open_mode == "wb":
-                if earlier is not None and earlier.upload is not None:
-                    earlier.upload.abort()  # started over
-                upload = self.sink.stream(Path(final))
-                item = _ItemBytes(self.sink, upload, source_url=self.url, counting=False)
-            elif earlier is not None and earlier.size == Path(name).stat().st_size:
-                item = earlier  # resumed after a cut connection: the same item carries on
-            elif earlier is not None and earlier.upload is not None and earlier.upload.started:
+
+            def fresh() -> _ItemBytes:
+                return _ItemBytes(self.sink, self.sink.stream(Path(final)), source_url=self.url, counting=False)
+
+            try:
+                item = _next_item(self.items.get(final), open_mode, lambda: Path(name).stat().st_size, fresh, name)
+            except OSError:
                 stream.close()
-                raise OSError(f"cannot resume {name}: its bytes went to the upload, not to disk")
-            else:
-                return stream, name  # a partial file from an earlier pod: hashed from disk when finished
+                raise
+            if item is None:
+                return stream, name  # hashed from disk when finished
             self.items[final] = item
             return _ItemFile(stream, item), name
 
