@@ -8,7 +8,7 @@ export UV_PYTHON := $(shell command -v python3.11 2>/dev/null || command -v $(PY
 export UV_PYTHON_DOWNLOADS := never
 RUN := $(UV) run --frozen
 
-.PHONY: help setup crds manifests build demo test lint unit e2e cluster-start cluster-stop cluster-status clean
+.PHONY: help setup system-packages crds manifests build demo test lint unit e2e cluster-start cluster-stop cluster-status clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -16,6 +16,12 @@ help: ## list the targets
 setup: ## install uv (from PyPI) and the locked Python environment
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv
 	$(UV) sync --frozen --compile-bytecode
+
+system-packages: ## Debian packages the tests use (ffmpeg, as in the worker image); installed when missing
+	@command -v ffmpeg >/dev/null 2>&1 || { \
+		sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$sudo apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null 2>&1 || \
+		{ $$sudo apt-get update -qq && $$sudo apt-get install -y -qq --no-install-recommends ffmpeg; }; }
 
 crds: setup ## regenerate crds/ from the pydantic models
 	$(RUN) python -m gallery_operator.api.crd crds/gallerydownloads.gallery-operator.dev.yaml charts/gallery-operator/files/crd.yaml
@@ -29,7 +35,7 @@ build: setup ## build the pinned control-plane binaries (cached outside the clon
 demo: build ## the local demo: control plane, operator, downloads to a PVC and to S3 (ARGS=--keep keeps it running)
 	$(RUN) python -m tests.cluster.demo $(ARGS)
 
-test: build ## everything CI runs: lint, type checks, unit and e2e tests on the local control plane
+test: build system-packages ## everything CI runs: lint, type checks, unit and e2e tests on the local control plane
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
@@ -43,7 +49,7 @@ lint: setup ## ruff and mypy only
 unit: setup ## the fast unit tests
 	$(RUN) pytest tests/unit
 
-e2e: build ## the e2e tests (local control plane, or the cluster named by KUBECONFIG)
+e2e: build system-packages ## the e2e tests (local control plane, or the cluster named by KUBECONFIG)
 	$(RUN) pytest tests/e2e
 
 cluster-start: build ## a local control plane in the background; prints how to use it with kubectl

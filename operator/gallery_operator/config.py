@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gallery_operator.egress import endpoint_key, entry_problem, normalize_host
 
 ENV_PREFIX = "GALLERY_OPERATOR_"
 
@@ -56,13 +59,32 @@ class Settings(BaseModel):
     """If set, URLs must be on one of these domains (a domain also allows its subdomains)."""
     denied_domains: tuple[str, ...] = ()
     """URLs on these domains (and their subdomains) are refused."""
+    s3_private_endpoints: tuple[str, ...] = ()
+    """S3 endpoints (URLs such as `http://minio.storage.svc:9000`) that may be private addresses, for object stores
+    inside the cluster. Any other `spec.target.s3.endpoint` must pass the egress rules like a download URL."""
 
-    @field_validator("namespaces", "allowed_domains", "denied_domains", mode="before")
+    @field_validator("namespaces", "allowed_domains", "denied_domains", "s3_private_endpoints", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("allowed_domains", "denied_domains")
+    @classmethod
+    def _domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """Entries that can never match a host are refused: a silently ignored entry would loosen the rules."""
+        problems = [problem for entry in value if (problem := entry_problem(entry)) is not None]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return tuple(normalize_host(entry) for entry in value)
+
+    @field_validator("s3_private_endpoints")
+    @classmethod
+    def _endpoints(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if bad := [e for e in value if not re.match(r"^https?://[^/\s]+/?$", e)]:
+            raise ValueError(f"not an endpoint URL (scheme://host[:port]): {', '.join(bad)}")
+        return tuple(endpoint_key(entry) for entry in value)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

@@ -21,9 +21,9 @@ import kopf
 from pydantic import ValidationError
 
 from gallery_operator import API_GROUP, kube, metrics
-from gallery_operator.api.spec import parse_spec
+from gallery_operator.api.spec import describe_validation, parse_spec
 from gallery_operator.config import Settings
-from gallery_operator.egress import tighten, url_violation
+from gallery_operator.egress import first_violation, tighten
 from gallery_operator.jobs import (
     LABEL_DOWNLOAD_UID,
     LABEL_RUN,
@@ -62,15 +62,6 @@ def _seconds_between(start: str | None, end: str | None) -> float | None:
         return None
     parse = datetime.datetime.fromisoformat
     return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
-
-
-def describe_validation(error: ValidationError) -> str:
-    """One line naming each bad field of the spec and what is wrong with it."""
-    parts = []
-    for problem in error.errors():
-        where = ".".join(str(p) for p in problem["loc"])
-        parts.append(f"spec.{where}: {problem['msg']}" if where else problem["msg"])
-    return "; ".join(parts)
 
 
 def status_patch(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
@@ -398,21 +389,24 @@ class Controller:
     def egress_for(self, namespace: str) -> Egress:
         """The operator's egress rules, tightened by the namespace's annotations when it has any."""
         values = list(self.namespace_rules.get(namespace, []))
-        return tighten(self._base_egress, *values[0]) if values else self._base_egress
+        return tighten(self._base_egress, values[0].allowed, values[0].denied) if values else self._base_egress
 
     @functools.cached_property
     def _base_egress(self) -> Egress:
         return egress_rules(self.settings)
 
     def _blocked(self, download: Download) -> tuple[str, str] | None:
-        """The first URL the operator's egress rules refuse as written, with the reason (checked before any Job:
-        the worker enforces the same rules on every request and redirect)."""
-        rules = self.egress_for(download.namespace)
-        for url in download.spec.urls:
-            why = url_violation(url, rules)
-            if why is not None:
-                return url, why
-        return None
+        """The first destination the egress rules refuse as written, with the reason (checked before any Job: the
+        worker enforces the same rules on every request and redirect)."""
+        values = list(self.namespace_rules.get(download.namespace, []))
+        s3 = download.spec.target.s3
+        return first_violation(
+            download.spec.urls,
+            s3.endpoint if s3 is not None else None,
+            self.egress_for(download.namespace),
+            self.settings.s3_private_endpoints,
+            values[0].problems if values else (),
+        )
 
     def _release(self, key: Key) -> None:
         """Forget the Job reserved for a download (it is in the cache now, or it will never be)."""

@@ -1,11 +1,22 @@
-"""Egress rules as pure checks: the operator applies them to a download's URLs before it makes a Job, and the
-worker (``worker/egress.py``) to every name it resolves, redirects included."""
+"""Egress rules as pure checks: the operator applies them to a download's URLs (and its S3 endpoint) before it
+makes a Job, and the worker (``worker/egress.py``) to every name it resolves, redirects included.
+
+Both sides spell a host the same way first (``normalize_host``): lower case, IDNA A-labels for names, and the dotted
+quad for every numeric IPv4 form a resolver accepts, so ``http://2130706433/`` and ``http://127.1/`` are seen as the
+loopback addresses they are. An IPv6 address that embeds an IPv4 one (mapped, compatible, NAT64, 6to4, Teredo) is
+judged by the IPv4 address too.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import re
+import socket
 import urllib.parse
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import idna
 
 from gallery_operator import API_GROUP
 from gallery_operator.workerconfig import Egress
@@ -14,18 +25,81 @@ ALLOWED_ANNOTATION = f"{API_GROUP}/allowed-domains"
 DENIED_ANNOTATION = f"{API_GROUP}/denied-domains"
 """Namespace annotations (comma-separated domains) that tighten the operator's rules for downloads there."""
 
+# Every spelling glibc's inet_aton (and so getaddrinfo) reads as an IPv4 address: 1 to 4 parts, each decimal,
+# octal (leading 0) or hexadecimal (0x).
+_NUMERIC_IPV4 = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}$")
+_LABEL = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
+_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+_NO_PORT = {"http": 80, "https": 443}
+
 
 class Blocked(OSError):
     """A destination the egress rules refuse; its message starts with 'blocked' for the failure classifier."""
 
 
+def normalize_host(host: str | bytes) -> str:
+    """The one spelling of a host that every check uses. Raises Blocked for a name no resolver would take."""
+    text = (host.decode("ascii", "replace") if isinstance(host, bytes) else host).strip().lower()
+    text = text.removeprefix("[").removesuffix("]").rstrip(".")
+    if _NUMERIC_IPV4.match(text):
+        try:
+            return socket.inet_ntoa(socket.inet_aton(text))
+        except OSError:
+            pass  # out of range (4294967296): a name that will not resolve
+    try:
+        return str(ipaddress.ip_address(text.split("%", maxsplit=1)[0]))
+    except ValueError:
+        pass
+    if text.isascii():
+        return text
+    try:
+        return idna.encode(text, uts46=True).decode("ascii")
+    except idna.IDNAError as error:
+        raise Blocked(f"blocked by egress rules: {host!r} is not a valid host name ({error})") from error
+
+
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def entry_problem(entry: str) -> str | None:
+    """Why a domain-list entry can never match a host (a wildcard, a URL, a port, an invalid name), or None."""
+    try:
+        host = normalize_host(entry)
+    except Blocked:
+        return f"{entry!r} is not a valid domain name"
+    if _address(host) is not None:
+        return None
+    labels = host.split(".")
+    if len(host) > 253 or not all(_LABEL.match(label) for label in labels):
+        return f"{entry!r} is not a domain name (write `example.org`: it covers its subdomains; no `*`, scheme or port)"
+    return None
+
+
 def _in_domains(host: str, domains: Iterable[str]) -> bool:
-    host = host.lower().rstrip(".")
-    return any(host == d.lower().rstrip(".") or host.endswith("." + d.lower().strip(".")) for d in domains)
+    return any(host == d or host.endswith("." + d) for d in domains)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses an IPv6 address carries, which a translator or tunnel may connect to instead."""
+    found = []
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
+    if any(ip in network for network in _NAT64) or (ip in _IPV4_COMPATIBLE and int(ip) > 1):
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return found
 
 
 def check_host(host: str, rules: Egress) -> None:
-    """Raise Blocked if the host name is not allowed."""
+    """Raise Blocked if the host (normalized) is not allowed by the lists."""
     if _in_domains(host, rules.denied_domains):
         raise Blocked(f"blocked by egress rules: {host} is on the denied list")
     if rules.allowed_domains and not _in_domains(host, rules.allowed_domains):
@@ -33,46 +107,79 @@ def check_host(host: str, rules: Egress) -> None:
 
 
 def check_address(address: str, rules: Egress) -> None:
-    """Raise Blocked for a non-public address unless private networks are allowed."""
-    ip = ipaddress.ip_address(address.split("%", maxsplit=1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    """Raise Blocked for a non-public address (or one embedding a non-public IPv4) unless private ones are allowed."""
     if rules.allow_private_networks:
         return
-    if not ip.is_global or ip.is_multicast:
+    ip = ipaddress.ip_address(address.split("%", maxsplit=1)[0])
+    candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address):
+        candidates += _embedded_ipv4(ip)
+    if any(not c.is_global or c.is_multicast for c in candidates):
         raise Blocked(f"blocked by egress rules: {address} is not a public address")
 
 
 def url_violation(url: str, rules: Egress) -> str | None:
     """Why the rules refuse this URL as written, or None. Without resolving names: an address written in the URL
-    and `localhost` are checked as addresses, names against the lists (the worker checks what names resolve to)."""
-    host = (urllib.parse.urlsplit(url).hostname or "").rstrip(".")
+    (in any numeric form) and `localhost` are checked as addresses, names against the lists (the worker checks what
+    names resolve to)."""
     try:
+        host = normalize_host(urllib.parse.urlsplit(url).hostname or "")
         check_host(host, rules)
-        try:
+        if _address(host) is not None:
             check_address(host, rules)
-        except ValueError:  # a name, not an address
-            if host.lower() == "localhost" or host.lower().endswith(".localhost"):
-                check_address("127.0.0.1", rules)
-    except Blocked as error:
+        elif host == "localhost" or host.endswith(".localhost"):
+            check_address("127.0.0.1", rules)
+    except (Blocked, ValueError) as error:
         return str(error)
     return None
 
 
-def _split(value: str | None) -> list[str]:
-    return [d.strip().lower().strip(".") for d in (value or "").split(",") if d.strip().strip(".")]
+def endpoint_key(url: str) -> str:
+    """`scheme://host:port` of an endpoint URL, normalized, for comparing an endpoint with a configured list."""
+    parts = urllib.parse.urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{parts.scheme.lower()}://{normalize_host(parts.hostname or '')}:{port or _NO_PORT.get(parts.scheme, 0)}"
 
 
-def namespace_rules(annotations: Mapping[str, str]) -> tuple[list[str], list[str]] | None:
-    """(allowed, denied) from a namespace's annotations, or None when it sets neither."""
+@dataclass(frozen=True)
+class NamespaceRules:
+    """A namespace's annotations: its allowed and denied domains, and the entries that can never match."""
+
+    allowed: tuple[str, ...]
+    denied: tuple[str, ...]
+    problems: tuple[str, ...]
+
+
+def _entries(annotation: str, value: str | None, problems: list[str]) -> tuple[str, ...]:
+    entries = []
+    for raw in (value or "").split(","):
+        if not raw.strip():
+            continue
+        problem = entry_problem(raw.strip())
+        if problem is not None:
+            problems.append(f"namespace annotation {annotation}: {problem}")
+        else:
+            entries.append(normalize_host(raw))
+    return tuple(entries)
+
+
+def namespace_rules(annotations: Mapping[str, str]) -> NamespaceRules | None:
+    """The rules a namespace's annotations set, or None when it sets neither annotation."""
     if ALLOWED_ANNOTATION not in annotations and DENIED_ANNOTATION not in annotations:
         return None
-    return _split(annotations.get(ALLOWED_ANNOTATION)), _split(annotations.get(DENIED_ANNOTATION))
+    problems: list[str] = []
+    allowed = _entries(ALLOWED_ANNOTATION, annotations.get(ALLOWED_ANNOTATION), problems)
+    denied = _entries(DENIED_ANNOTATION, annotations.get(DENIED_ANNOTATION), problems)
+    return NamespaceRules(allowed, denied, tuple(problems))
 
 
-def tighten(rules: Egress, allowed: list[str], denied: list[str]) -> Egress:
+def tighten(rules: Egress, allowed: Iterable[str], denied: Iterable[str]) -> Egress:
     """The operator's rules narrowed by a namespace's: a host must pass both. Denied lists add up; allowed lists
     intersect (a domain on one list that falls under the other's, e.g. cdn.example.org under example.org)."""
+    allowed = list(allowed)
     if allowed and rules.allowed_domains:
         both = {d for d in allowed if _in_domains(d, rules.allowed_domains)}
         both |= {d for d in rules.allowed_domains if _in_domains(d, allowed)}
@@ -86,3 +193,29 @@ def tighten(rules: Egress, allowed: list[str], denied: list[str]) -> Egress:
             "denied_domains": sorted({*rules.denied_domains, *denied}),
         }
     )
+
+
+def first_violation(
+    urls: Iterable[str],
+    s3_endpoint: str | None,
+    rules: Egress,
+    private_endpoints: Iterable[str] = (),
+    namespace_problems: Iterable[str] = (),
+) -> tuple[str, str] | None:
+    """The first destination of a download the rules refuse as written, as (URL, reason), or None.
+
+    A namespace annotation entry that can never match refuses everything there (failing closed: the entry was meant
+    to restrict something). The S3 endpoint passes the same rules as a URL, unless the operator lists it among the
+    endpoints that may be private (an object store inside the cluster)."""
+    urls = list(urls)
+    for problem in namespace_problems:
+        return urls[0], f"blocked by egress rules: {problem}"
+    for url in urls:
+        why = url_violation(url, rules)
+        if why is not None:
+            return url, why
+    if s3_endpoint and endpoint_key(s3_endpoint) not in set(private_endpoints):
+        why = url_violation(s3_endpoint, rules)
+        if why is not None:
+            return s3_endpoint, f"spec.target.s3.endpoint: {why}"
+    return None

@@ -131,7 +131,7 @@ async def job_index(body: kopf.Body, spec: kopf.Spec, status: kopf.Status, **_: 
 
 @kopf.index("", "v1", "namespaces")
 async def namespace_index(name: str, annotations: kopf.Annotations, **_: Any) -> dict[str, Any]:
-    """Namespaces whose annotations tighten the egress rules: name -> (allowed, denied)."""
+    """Namespaces whose annotations tighten the egress rules: name -> NamespaceRules."""
     rules = namespace_rules(annotations)
     return {name: rules} if rules is not None else {}
 

@@ -11,6 +11,7 @@ from typing import Any
 from gallery_operator import API_GROUP, API_VERSION, KIND
 from gallery_operator.api.spec import GalleryDownloadSpec
 from gallery_operator.config import Settings
+from gallery_operator.egress import endpoint_key
 from gallery_operator.workerconfig import (
     CONFIG_ENV,
     COOKIES_FILE,
@@ -111,7 +112,7 @@ def owner_reference(download: Download) -> dict[str, Any]:
     }
 
 
-def storage_for(download: Download) -> PvcStorage | S3Storage:
+def storage_for(download: Download, settings: Settings) -> PvcStorage | S3Storage:
     target = download.spec.target
     if target.s3 is not None:
         s3 = target.s3
@@ -119,6 +120,7 @@ def storage_for(download: Download) -> PvcStorage | S3Storage:
             bucket=s3.bucket,
             prefix=s3.prefix or f"{download.namespace}/{download.name}",
             endpoint=s3.endpoint,
+            private_endpoint=s3.endpoint is not None and endpoint_key(s3.endpoint) in settings.s3_private_endpoints,
             region=s3.region,
             force_path_style=s3.force_path_style,
         )
@@ -149,7 +151,7 @@ def worker_config(download: Download, settings: Settings, egress: Egress | None 
         uid=download.uid,
         run=run_id(download),
         spec=download.spec,
-        storage=storage_for(download),
+        storage=storage_for(download, settings),
         egress=egress if egress is not None else egress_rules(settings),
         report_url=settings.report_url or None,
     )

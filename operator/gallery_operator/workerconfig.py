@@ -40,6 +40,9 @@ class S3Storage(ApiModel):
     bucket: str
     prefix: str
     endpoint: str | None = None
+    private_endpoint: bool = False
+    """The operator lists this endpoint as one that may be private (an object store inside the cluster): only the S3
+    client's own connections to it skip the address rules, never a download or a redirect."""
     region: str | None = None
     force_path_style: bool = False
 

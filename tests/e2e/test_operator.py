@@ -102,9 +102,9 @@ def test_kubectl_wait_and_printer_columns(cluster: Cluster, downloads: Downloads
             {
                 "urls": ["https://example.org/a.jpg"],
                 "target": {"pvc": {"claimName": "m"}},
-                "options": {"ytDlp": {"exec": "touch /tmp/x"}},
+                "options": {"galleryDl": {"sleep-request": "{postprocessors: [{name: exec}]}"}},
             },
-            "not allowed",
+            "spec.options.galleryDl.sleep-request",
         ),
         (
             {"urls": ["https://example.org/a.jpg"], "target": {"pvc": {"claimName": "m"}}, "engine": "wget"},
@@ -119,6 +119,33 @@ def test_bad_specs_are_rejected_at_admission(
         Downloads(cluster.api, namespace).create("bad", spec)
     assert raised.value.status == 422
     assert words in json.loads(raised.value.body)["message"]
+
+
+def test_engine_options_outside_the_allowlist_are_refused_at_admission(
+    cluster: Cluster, namespace: str, crd: None, tmp_path: Any
+) -> None:
+    """kubectl apply names the refused option; a client that asks for no field validation gets it pruned, so it
+    is never stored and never reaches a worker."""
+    hostile = {
+        "urls": ["https://example.org/a.jpg"],
+        "target": {"pvc": {"claimName": "m"}},
+        "options": {"galleryDl": {"directlink": "{postprocessors: [{name: exec, command: [sh, -c, id]}]}"}},
+    }
+    manifest = tmp_path / "hostile.yaml"
+    body = {"apiVersion": "gallery-operator.dev/v1alpha1", "kind": "GalleryDownload", "metadata": {"name": "hostile"}}
+    manifest.write_text(json.dumps({**body, "spec": hostile}))
+    kubectl = [str(build.binary("kubectl")), f"--kubeconfig={cluster.kubeconfig}", "-n", namespace]
+    applied = subprocess.run([*kubectl, "apply", "-f", str(manifest)], capture_output=True, text=True)
+    assert applied.returncode != 0
+    assert 'unknown field "spec.options.galleryDl.directlink"' in applied.stderr, applied.stderr
+    custom = client.CustomObjectsApi(cluster.api)
+    args = ("gallery-operator.dev", "v1alpha1", namespace, "gallerydownloads")
+    with pytest.raises(ApiException) as raised:
+        custom.create_namespaced_custom_object(*args, {**body, "spec": hostile}, field_validation="Strict")
+    assert raised.value.status == 400 and "spec.options.galleryDl.directlink" in raised.value.body
+    stored = custom.create_namespaced_custom_object(*args, {**body, "spec": hostile})
+    assert stored["spec"]["options"].get("galleryDl", {}) == {}
+    custom.delete_namespaced_custom_object(*args[:3], args[3], "hostile")
 
 
 def test_queue_honours_cap_and_priority(downloads: Downloads, site: str) -> None:
@@ -388,6 +415,48 @@ def test_egress_rules_refuse_a_download_before_any_job(
         assert downloads.condition("refused", "Ready")["reason"] == "Blocked"
         assert downloads.jobs("refused") == []
         assert downloads.wait_phase("allowed", {"Succeeded", "Failed"})["phase"] == "Succeeded"
+    finally:
+        guarded.stop()
+        OperatorProcess.instances.remove(guarded)
+
+
+def test_the_s3_endpoint_and_numeric_addresses_are_refused_before_any_job(
+    cluster: Cluster, crd: None, namespace: str, no_local_operator: None, tmp_path: Any
+) -> None:
+    """The S3 endpoint passes the egress rules like a URL (unless the operator lists it as private), and an address
+    written in any numeric form is the address it spells."""
+    guarded = OperatorProcess(
+        cluster.kubeconfig,
+        tmp_path / "operator.log",
+        {
+            "GALLERY_OPERATOR_NAMESPACES": namespace,
+            "GALLERY_OPERATOR_ALLOW_PRIVATE_NETWORKS": "false",
+            "GALLERY_OPERATOR_S3_PRIVATE_ENDPOINTS": "http://10.0.0.7:9000",
+        },
+    )
+
+    def s3_spec(endpoint: str, **extra: Any) -> dict[str, Any]:
+        target = {"s3": {"bucket": "media", "endpoint": endpoint, "forcePathStyle": True}}
+        return {"urls": ["https://example.org/a.jpg"], "target": target, **extra}
+
+    try:
+        guarded.start()
+        downloads = Downloads(cluster.api, namespace)
+        downloads.create("metadata", s3_spec("http://169.254.169.254"))
+        downloads.create("loopback", s3_spec("http://2130706433:9000"))
+        downloads.create("numeric", pvc_spec(["http://0x7f.1/a.jpg"]))
+        downloads.create("listed", s3_spec("http://10.0.0.7:9000", suspend=True))
+        expected = {
+            "metadata": ("http://169.254.169.254", "spec.target.s3.endpoint: blocked by egress rules: 169.254.169.254"),
+            "loopback": ("http://2130706433:9000", "127.0.0.1 is not a public address"),
+            "numeric": ("http://0x7f.1/a.jpg", "127.0.0.1 is not a public address"),
+        }
+        for name, (url, words) in expected.items():
+            status = downloads.wait_phase(name, {"Succeeded", "Failed"})
+            [failure] = status["failures"]
+            assert (failure["reason"], failure["url"]) == ("Blocked", url) and words in failure["message"], failure
+            assert downloads.jobs(name) == []
+        assert downloads.wait_phase("listed", {"Suspended", "Failed"})["phase"] == "Suspended"
     finally:
         guarded.stop()
         OperatorProcess.instances.remove(guarded)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ import pytest
 from gallery_operator.api.spec import parse_spec
 from gallery_operator.workerconfig import Egress, PvcStorage, S3Storage, WorkerConfig
 from tests.cluster.s3server import S3Server
-from tests.fixtures.site import big_chunk, hls_segment, image_bytes
+from tests.fixtures.site import Handler, big_chunk, hls_segment, image_bytes
 
 pytestmark = pytest.mark.e2e
 
@@ -409,3 +410,119 @@ def test_rate_limit_slows_the_download(tmp_path: Path, site: str) -> None:
     elapsed = time.monotonic() - started
     assert code == 0
     assert elapsed >= 2.0  # 3 MiB at 1 MiB/s; unthrottled it takes a few milliseconds
+
+
+def test_engine_options_outside_the_allowlist_never_reach_an_engine(tmp_path: Path, site: str) -> None:
+    """A configuration that nests an exec post-processor into an engine option (as a spec could before the
+    allowlist) is refused by the worker before any engine runs: no command, no download, reason InvalidSpec."""
+    marker = tmp_path / "marker"
+    hostile = "{postprocessors: [{name: exec, command: [touch, " + str(marker) + "]}]}"
+    config = WorkerConfig(
+        namespace="ns",
+        name="dl",
+        uid="u",
+        run="run1",
+        spec=parse_spec({"urls": [f"{site}/img/1.jpg"], "target": {"pvc": {"claimName": "x"}}}),
+        storage=claim(tmp_path),
+        egress=LOCAL_SITE,
+    ).model_dump(mode="json", by_alias=True)
+    config["spec"]["options"]["galleryDl"] = {"directlink": hostile}
+    config["spec"]["options"]["ytDlp"] = {"enable_file_urls": "true"}
+    process = subprocess.run(
+        [sys.executable, "-m", "gallery_operator.worker"],
+        env={
+            **os.environ,
+            "GALLERY_WORKER_CONFIG": json.dumps(config),
+            "GALLERY_WORKER_SCRATCH": str(tmp_path / "scratch"),
+            "GALLERY_WORKER_TERMINATION_LOG": str(tmp_path / "termination-log"),
+            "GALLERY_WORKER_LOG_FORMAT": "text",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert process.returncode == 2, process.stderr[-2000:]
+    assert not marker.exists()
+    assert not (tmp_path / "claim" / "1.jpg").exists()
+    report = json.loads((tmp_path / "termination-log").read_text())
+    assert report["outcome"] == "Failed" and report["run"] == "run1"
+    [failure] = report["failures"]
+    assert failure["reason"] == "InvalidSpec"
+    for refused in ("galleryDl.directlink", "ytDlp.enable_file_urls"):
+        assert refused in failure["message"], failure["message"]
+
+
+def localhost_only(site: str) -> tuple[str, Egress]:
+    """The fixture site as `localhost` and rules that allow only that name, so any other loopback name stands for a
+    destination the tenant must not reach."""
+    port = site.rsplit(":", 1)[1]
+    return f"http://localhost:{port}", Egress(allow_private_networks=True, allowed_domains=["localhost"])
+
+
+def test_a_tenant_s3_endpoint_gets_no_exemption_from_the_egress_rules(
+    tmp_path: Path, site: str, s3_server: S3Server
+) -> None:
+    """An endpoint the operator does not list as private is one more destination under the rules: here it is not on
+    the allowed list, so the worker never reaches it (before, its host was exempt from every rule)."""
+    s3 = s3_server.client()
+    s3.create_bucket(Bucket="tenant-endpoint")
+    site_url, rules = localhost_only(site)
+    storage = S3Storage(bucket="tenant-endpoint", prefix="dl", endpoint=s3_server.endpoint, force_path_style=True)
+    env = {"AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key}
+    code, report = run_worker(tmp_path, {"urls": [f"{site_url}/img/1.jpg"]}, storage, env=env, egress=rules)
+    assert code != 0 and report["outcome"] == "Failed", report
+    assert "127.0.0.1 is not on the allowed list" in json.dumps(report["failures"]), report["failures"]
+    assert keys(s3, "tenant-endpoint") == []
+
+
+def test_a_private_s3_endpoint_is_trusted_only_for_the_s3_client(
+    tmp_path: Path, site: str, s3_server: S3Server
+) -> None:
+    """An endpoint the operator lists as private takes the uploads; a download from it, or a redirect to it, is
+    refused like any other destination off the rules."""
+    s3 = s3_server.client()
+    s3.create_bucket(Bucket="private-endpoint")
+    s3.put_object(Bucket="private-endpoint", Key="other-tenant/secret.jpg", Body=image_bytes(9))
+    site_url, rules = localhost_only(site)
+    endpoint = s3_server.endpoint
+    storage = S3Storage(
+        bucket="private-endpoint", prefix="dl", endpoint=endpoint, force_path_style=True, private_endpoint=True
+    )
+    env = {"AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key}
+    direct = f"{endpoint}/private-endpoint/other-tenant/secret.jpg"
+    redirected = f"{site_url}/redirect/r.jpg?to={direct}"
+    urls = [f"{site_url}/img/2.jpg", direct, redirected]
+    _, report = run_worker(tmp_path, {"urls": urls}, storage, env=env, egress=rules)
+    assert report["itemsDone"] == 1, report
+    assert "dl/2.jpg" in keys(s3, "private-endpoint")
+    blocked = {f["url"] for f in report["failures"] if f["reason"] == "Blocked"}
+    assert direct in blocked, report["failures"]
+    assert any(u in blocked for u in (redirected, direct)) and len(report["failures"]) == 2, report["failures"]
+    assert not list((tmp_path / "scratch").rglob("secret*"))
+
+
+def segment_hits() -> int:
+    return sum(count for path, count in Handler.hits.items() if path.startswith("/hls/segment"))
+
+
+@pytest.mark.parametrize(
+    ("playlist", "reason", "words"),
+    [
+        ("live.m3u8", "LiveStream", "live streams are not downloaded"),
+        ("sample-aes.m3u8", "Blocked", "ffmpeg may not open 'http://"),
+    ],
+)
+def test_no_network_url_reaches_ffmpeg(tmp_path: Path, site: str, playlist: str, reason: str, words: str) -> None:
+    """Streams yt-dlp's own downloaders cannot take (a live playlist, a feature its HLS downloader lacks) would go to
+    ffmpeg, which fetches by itself past the egress guard. Neither reaches ffmpeg: no segment is ever requested."""
+    assert shutil.which("ffmpeg"), "ffmpeg is part of the worker image; `make test` installs it"
+    before = segment_hits()
+    started = time.monotonic()
+    code, report = run_worker(tmp_path, {"urls": [f"{site}/hls/{playlist}"], "engine": "yt-dlp"}, claim(tmp_path))
+    assert time.monotonic() - started < 60
+    assert code == 2, report  # permanent: retrying the pod cannot change it
+    assert [(f["reason"], f["url"]) for f in report["failures"]] == [(reason, f"{site}/hls/{playlist}")], report
+    assert words in report["failures"][0]["message"]
+    assert segment_hits() == before
+    records = tmp_path / "claim" / ".gallery-operator" / "catalogue.jsonl"
+    assert report["itemsDone"] == 0 and (not records.exists() or not records.read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from gallery_operator.api.crd import build_crd, render_crd
-from gallery_operator.api.spec import parse_spec
+from gallery_operator.api.spec import GalleryDlOptions, YtDlpOptions, parse_spec
 from tests import REPO_ROOT
 
 REPO = REPO_ROOT
@@ -58,11 +59,16 @@ def test_minimal_spec_gets_defaults() -> None:
         ({"target": {"pvc": {}}}, "target.pvc", "exactly one of target.pvc.claimName"),
         ({"target": {"pvc": {"template": {"size": "ten gigs"}}}}, "target.pvc.template.size", "pattern"),
         ({"limits": {"maxBytes": "1.5 GB"}}, "limits.maxBytes", "pattern"),
+        ({"options": {"ytDlp": {"exec": "rm -rf /"}}}, "options.ytDlp.exec", "Extra inputs are not permitted"),
         (
-            {"options": {"ytDlp": {"exec": "rm -rf /"}}},
-            "options.ytDlp",
-            "not allowed in the passthrough: exec",
+            {"options": {"galleryDl": {"directlink": "{postprocessors: [{name: exec, command: [sh]}]}"}}},
+            "options.galleryDl.directlink",
+            "Extra inputs are not permitted",
         ),
+        ({"options": {"galleryDl": {"sleep-request": "[1, 2]"}}}, "options.galleryDl.sleep-request", "number"),
+        ({"options": {"galleryDl": {"include": [{"a": 1}]}}}, "options.galleryDl.include.0", "string"),
+        ({"options": {"galleryDl": {"user-agent": "a\r\nCookie: x"}}}, "options.galleryDl.user-agent", "pattern"),
+        ({"options": {"ytDlp": {"format_sort": ["res", "x" * 65]}}}, "options.ytDlp.format_sort.1", "at most 64"),
         ({"options": {"itemRange": "1-5;7"}}, "options.itemRange", "pattern"),
         ({"engine": "wget"}, "engine", "'auto', 'gallery-dl' or 'yt-dlp'"),
         ({"auth": {"usernameSecret": {"name": "u", "key": "k"}}}, "auth", "go together"),
@@ -127,3 +133,37 @@ def test_samples_parse(sample: Path) -> None:
     for document in downloads:
         parse_spec(document["spec"])
     assert downloads or sample.name == "claim.yaml"
+
+
+def test_allowed_engine_options_are_real_options_of_the_engines() -> None:
+    """Each allowlisted name is an option the engine reads: a typo would be accepted and silently do nothing."""
+    import gallery_dl
+    import yt_dlp
+
+    gallery_source = "\n".join(p.read_text() for p in Path(gallery_dl.__file__).parent.rglob("*.py"))
+    built = {"file-unique": '_prepare_predicates(\n            "file"'}  # read as target + "-unique"
+    for name in (f.alias or n for n, f in GalleryDlOptions.model_fields.items()):
+        assert f'"{name}"' in gallery_source or built.get(name, "?") in gallery_source, name
+    from yt_dlp.downloader.fragment import FragmentFD
+
+    documented = f"{yt_dlp.YoutubeDL.__doc__}{FragmentFD.__doc__}"  # parameters of yt-dlp and of its downloaders
+    for name in YtDlpOptions.model_fields:
+        assert re.search(rf"\b{name}\b", documented), name
+
+
+def test_engine_options_in_the_crd_are_typed_and_closed() -> None:
+    """The CRD lists the allowed options with types and no map or free-form values anywhere beneath them."""
+    options = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"][
+        "options"
+    ]["properties"]
+    for engine in ("galleryDl", "ytDlp"):
+        schema = options[engine]
+        assert schema["type"] == "object" and "additionalProperties" not in schema
+        assert "x-kubernetes-preserve-unknown-fields" not in schema
+        for name, option in schema["properties"].items():
+            assert option["type"] in ("number", "integer", "boolean", "string", "array"), name
+            assert option.get("description"), name
+            if option["type"] == "array":
+                assert option["items"]["type"] in ("string", "integer") and option["maxItems"] <= 32, name
+            if option["type"] == "string":
+                assert option["maxLength"] <= 256 and option.get("pattern"), name

@@ -71,8 +71,8 @@ def test_engine_options_from_spec(tmp_path: Path) -> None:
                 "retries": 2,
                 "timeoutSeconds": 9,
                 "format": "best[height<=720]",
-                "ytDlp": {"concurrent_fragment_downloads": "4"},
-                "galleryDl": {"sleep-request": "[1, 2]"},
+                "ytDlp": {"concurrent_fragment_downloads": 4, "format_sort": ["res:720", "ext"]},
+                "galleryDl": {"sleep-request": 1.5, "retry-codes": [520], "user-agent": "Mozilla/5.0 (X11)"},
             },
             "limits": {"maxItems": 7},
         }
@@ -88,7 +88,10 @@ def test_engine_options_from_spec(tmp_path: Path) -> None:
     assert ydl["cookiefile"] == str(tmp_path / "c.txt")
     gdl = options.gallery_dl_config(spec, tmp_path / "root", tmp_path / "state", tmp_path / "scratch", creds)
     assert gdl[("extractor", "image-range")] == "1-3,8,20-"
-    assert gdl[("extractor", "sleep-request")] == [1, 2]
+    assert gdl[("extractor", "sleep-request")] == 1.5
+    assert gdl[("extractor", "retry-codes")] == [520]
+    assert gdl[("extractor", "user-agent")] == "Mozilla/5.0 (X11)"
+    assert ydl["format_sort"] == ["res:720", "ext"]
     assert gdl[("extractor", "retries")] == 2
     assert gdl[("downloader", "rate")] == 512000
     assert gdl[("extractor", "username")] == "u"

@@ -116,7 +116,13 @@ def test_s3_target_uses_the_credentials_secret_and_a_default_prefix() -> None:
         "key": "AWS_SECRET_ACCESS_KEY",
     }
     storage = json.loads(env[CONFIG_ENV]["value"])["storage"]
-    assert storage == {"kind": "s3", "bucket": "media", "prefix": "ns/cats", "forcePathStyle": False}
+    assert storage == {
+        "kind": "s3",
+        "bucket": "media",
+        "prefix": "ns/cats",
+        "forcePathStyle": False,
+        "privateEndpoint": False,
+    }
     assert all(v["name"] != "data" for v in job["spec"]["template"]["spec"]["volumes"])
 
 

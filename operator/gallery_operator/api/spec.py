@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 # Kubernetes quantities ("512Mi", "1.5G", "100m"); the schema pattern is the apimachinery grammar, simplified.
@@ -16,50 +16,6 @@ URL_PATTERN = r"^https?://[^\s/$.?#][^\s]*$"
 ITEM_RANGE_PATTERN = r"^[0-9]+(-[0-9]*)?(,[0-9]+(-[0-9]*)?)*$"
 RATE_PATTERN = r"^[0-9]+(\.[0-9]+)?[kKmMgG]?$"
 RELATIVE_PATH_PATTERN = r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$"
-
-# Engine options a passthrough may not set: they run commands, read or write arbitrary paths, or undo the
-# worker's safety (where files land, which hosts are reached, which credentials are used).
-FORBIDDEN_PASSTHROUGH_KEYS = (
-    "exec",
-    "postprocessors",
-    "postprocessor_args",
-    "exec_cmd",
-    "external_downloader",
-    "external_downloader_args",
-    "outtmpl",
-    "paths",
-    "base-directory",
-    "directory",
-    "filename",
-    "download_archive",
-    "archive",
-    "cookiefile",
-    "cookies",
-    "cookiesfrombrowser",
-    "usenetrc",
-    "netrc_location",
-    "netrc_cmd",
-    "username",
-    "password",
-    "proxy",
-    "source_address",
-    "batchfile",
-    "load_info_filename",
-    "config",
-    "plugin_dirs",
-    "extractor.module-sources",
-    "output",
-)
-
-
-_GUARD: dict[str, Any] = {
-    "x-kubernetes-validations": [
-        {
-            "rule": "self.all(k, !(k in " + repr(list(FORBIDDEN_PASSTHROUGH_KEYS)).replace("'", '"') + "))",
-            "message": "options that run commands, move files or carry credentials are not allowed here",
-        }
-    ]
-}
 
 
 @dataclass(frozen=True)
@@ -201,13 +157,115 @@ class Auth(ApiModel):
     """The password for sites that log in."""
 
 
-# Passthrough values are strings read as YAML ("4", "true", "[en, de]"): typed values let the API server
-# check the keys with CEL, which cannot see into untyped ones.
-PassthroughValue = Annotated[str, Field(max_length=4096)]
+# Values an engine option may take from a spec: numbers, booleans, short printable strings, lists of short words.
+# Nothing nested, nothing that names a path, a program, a host or a credential (see docs/security.md).
+PRINTABLE_PATTERN = r"^[ -~]*$"
+WORD_PATTERN = r"^[A-Za-z0-9_.:+*~-]+$"
+Seconds = Annotated[float, Field(ge=0, le=3600)]
+Word = Annotated[str, Field(min_length=1, max_length=64, pattern=WORD_PATTERN)]
+Words = Annotated[list[Word], Field(max_length=32)]
+
+
+class EngineOptions(BaseModel):
+    """An allowlist of engine options: each field is an option known to be safe, under the engine's own name, with
+    a typed value. Unknown keys are refused (kubectl's strict field validation names them at admission; the API
+    server prunes them for other clients) and refused again by the worker before an engine is configured."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    def engine_options(self) -> dict[str, Any]:
+        """The options that are set, under the engine's names."""
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
+class GalleryDlOptions(EngineOptions):
+    """gallery-dl extractor options that a spec may set (see gallery-dl's configuration documentation)."""
+
+    sleep_request: Annotated[Seconds | None, Field(alias="sleep-request")] = None
+    """Seconds to wait between HTTP requests of an extractor."""
+    sleep_extractor: Annotated[Seconds | None, Field(alias="sleep-extractor")] = None
+    """Seconds to wait before an extractor starts."""
+    sleep_429: Annotated[Seconds | None, Field(alias="sleep-429")] = None
+    """Seconds to wait after an HTTP 429 (Too Many Requests) answer."""
+    sleep_retries: Annotated[Seconds | None, Field(alias="sleep-retries")] = None
+    """Seconds to wait between retries of a failed request."""
+    retry_codes: Annotated[
+        list[Annotated[int, Field(ge=400, le=599)]] | None, Field(alias="retry-codes", max_length=32)
+    ] = None
+    """More HTTP status codes (400-599) to retry."""
+    include: Words | None = None
+    """Which parts of a user profile to take (extractor-specific names such as `gallery`, `scraps`, `posts`)."""
+    file_unique: Annotated[bool | None, Field(alias="file-unique")] = None
+    """Skip items whose URL was already seen in this run."""
+    videos: bool | None = None
+    """Take videos where an extractor can also skip them."""
+    user_agent: Annotated[
+        str | None, Field(alias="user-agent", min_length=1, max_length=256, pattern=PRINTABLE_PATTERN)
+    ] = None
+    """User-Agent header of requests."""
+    referer: bool | None = None
+    """Send a Referer header with downloads."""
+    fallback: bool | None = None
+    """Try an extractor's fallback URLs when a download fails."""
+    mtime: bool | None = None
+    """Set a file's modification time from the server's Last-Modified header."""
+    adjust_extensions: Annotated[bool | None, Field(alias="adjust-extensions")] = None
+    """Correct file extensions from the file's content."""
+    chapter_reverse: Annotated[bool | None, Field(alias="chapter-reverse")] = None
+    """Take the chapters of a manga in reverse order."""
+    page_reverse: Annotated[bool | None, Field(alias="page-reverse")] = None
+    """Take the pages of a chapter in reverse order."""
+
+
+class YtDlpOptions(EngineOptions):
+    """yt-dlp options that a spec may set (the YoutubeDL parameters of the same names)."""
+
+    concurrent_fragment_downloads: Annotated[int | None, Field(ge=1, le=16)] = None
+    """Fragments of an HLS or DASH stream downloaded at once."""
+    format_sort: Words | None = None
+    """Format sorting fields, for example `[res:720, ext]`."""
+    format_sort_force: bool | None = None
+    """Let format_sort override the extractor's own preferences."""
+    merge_output_format: Annotated[str | None, Field(max_length=64, pattern=r"^[a-z0-9]+(/[a-z0-9]+)*$")] = None
+    """Container of merged formats, for example `mkv` or `mp4/mkv`."""
+    prefer_free_formats: bool | None = None
+    """Prefer free containers at the same quality."""
+    check_formats: bool | None = None
+    """Test that formats can be downloaded before choosing one."""
+    subtitleslangs: Words | None = None
+    """Subtitle languages to take with writeSubtitles, for example `[en, de]` (regular expressions allowed)."""
+    writeautomaticsub: bool | None = None
+    """Also take automatically generated subtitles."""
+    playlistreverse: bool | None = None
+    """Take playlist entries in reverse order."""
+    playlistrandom: bool | None = None
+    """Take playlist entries in random order."""
+    lazy_playlist: bool | None = None
+    """Process playlist entries as they arrive."""
+    noplaylist: bool | None = None
+    """Take only the video when a URL names a video and a playlist."""
+    min_filesize: Annotated[int | None, Field(ge=0)] = None
+    """Skip formats smaller than this many bytes."""
+    max_filesize: Annotated[int | None, Field(ge=0)] = None
+    """Skip formats larger than this many bytes."""
+    http_chunk_size: Annotated[int | None, Field(ge=1024, le=1024**3)] = None
+    """Download in ranges of this many bytes (helps with servers that throttle long transfers)."""
+    throttledratelimit: Annotated[int | None, Field(ge=1)] = None
+    """Bytes per second below which a download is considered throttled and restarted."""
+    skip_unavailable_fragments: bool | None = None
+    """Skip fragments that cannot be fetched instead of failing the stream."""
+    sleep_interval_requests: Seconds | None = None
+    """Seconds to wait between requests while extracting."""
+    sleep_interval_subtitles: Seconds | None = None
+    """Seconds to wait before each subtitle download."""
+    max_sleep_interval: Seconds | None = None
+    """Upper bound of a random wait between items (with sleepSeconds as the lower bound)."""
+    age_limit: Annotated[int | None, Field(ge=0, le=99)] = None
+    """Skip videos unsuitable for this age."""
 
 
 class Options(ApiModel):
-    """Common engine options as typed fields; anything else through the guarded passthrough maps."""
+    """Common engine options as typed fields, and an allowlist of each engine's own options."""
 
     format: Annotated[str | None, Field(max_length=256)] = None
     """yt-dlp format selector, for example `bestvideo[height<=720]+bestaudio/best`."""
@@ -227,20 +285,14 @@ class Options(ApiModel):
     """Also save thumbnails (yt-dlp)."""
     write_subtitles: bool = False
     """Also save subtitles (yt-dlp)."""
-    gallery_dl: Annotated[dict[str, PassthroughValue], Field(max_length=50, json_schema_extra=_GUARD)] = {}
-    """More gallery-dl options, values as YAML strings (`sleep-request: "2"`); options that run commands,
-    move files or carry credentials are refused."""
-    yt_dlp: Annotated[dict[str, PassthroughValue], Field(max_length=50, json_schema_extra=_GUARD)] = {}
-    """More yt-dlp options, values as YAML strings (`concurrent_fragment_downloads: "4"`); options that run
-    commands, move files or carry credentials are refused."""
-
-    @field_validator("gallery_dl", "yt_dlp")
-    @classmethod
-    def _guard_passthrough(cls, value: dict[str, PassthroughValue]) -> dict[str, PassthroughValue]:
-        refused = sorted(k for k in value if k in FORBIDDEN_PASSTHROUGH_KEYS)
-        if refused:
-            raise ValueError(f"option(s) not allowed in the passthrough: {', '.join(refused)}")
-        return value
+    gallery_dl: GalleryDlOptions = GalleryDlOptions()
+    """More gallery-dl options, from an allowlist of options known to be safe, each with a typed value,
+    for example `sleep-request: 2`. Options that run commands, read or write files, change where connections go or
+    carry credentials do not exist here."""
+    yt_dlp: YtDlpOptions = YtDlpOptions()
+    """More yt-dlp options, from an allowlist of options known to be safe, each with a typed value,
+    for example `concurrent_fragment_downloads: 4`. Options that run commands, read or write files, change where
+    connections go or carry credentials do not exist here."""
 
 
 class Limits(ApiModel):
@@ -314,3 +366,12 @@ class GalleryDownloadSpec(ApiModel):
 def parse_spec(raw: dict[str, Any]) -> GalleryDownloadSpec:
     """Parse a spec as stored in the API; raises pydantic.ValidationError naming each bad field."""
     return GalleryDownloadSpec.model_validate(raw)
+
+
+def describe_validation(error: ValidationError, prefix: str = "spec.") -> str:
+    """One line naming each bad field and what is wrong with it."""
+    parts = []
+    for problem in error.errors():
+        where = ".".join(str(p) for p in problem["loc"])
+        parts.append(f"{prefix}{where}: {problem['msg']}" if where else problem["msg"])
+    return "; ".join(parts)

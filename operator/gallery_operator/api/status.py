@@ -20,6 +20,7 @@ FailureReason = Literal[
     "NetworkError",
     "Timeout",
     "LimitExceeded",
+    "LiveStream",
     "Blocked",
     "StorageError",
     "InvalidSpec",

@@ -22,19 +22,21 @@ def main() -> int:
     from pydantic import ValidationError  # noqa: PLC0415
 
     from gallery_operator import logs  # noqa: PLC0415
-    from gallery_operator.worker.run import cleanup, execute  # noqa: PLC0415
+    from gallery_operator.worker.run import cleanup, execute, refuse_config  # noqa: PLC0415
     from gallery_operator.workerconfig import EXIT_PERMANENT, WorkerConfig  # noqa: PLC0415
 
     logs.configure(logging.INFO, json_format=os.environ.get("GALLERY_WORKER_LOG_FORMAT", "json") == "json")
     if not raw:
         print(f"{CONFIG_ENV} is not set: the worker runs in a Job made by the operator", file=sys.stderr)
         return EXIT_PERMANENT
+    termination = Path(os.environ.get("GALLERY_WORKER_TERMINATION_LOG", "/dev/termination-log"))
     try:
+        # The second check of the allowlist of engine options (the CRD is the first): nothing the models do not
+        # describe reaches an engine, whoever wrote this configuration.
         config = WorkerConfig.model_validate_json(raw)
     except ValidationError as error:
         print(f"invalid {CONFIG_ENV}: {error}", file=sys.stderr)
-        return EXIT_PERMANENT
-    termination = Path(os.environ.get("GALLERY_WORKER_TERMINATION_LOG", "/dev/termination-log"))
+        return refuse_config(raw, error, termination)
     if cleanup_only:
         return cleanup(config, termination)
     return execute(config, termination, lookahead)

@@ -31,6 +31,10 @@ TRANSIENT: frozenset[str] = frozenset({"NetworkError", "Timeout", "RateLimited"}
 """Failures worth another try of a whole extraction."""
 RETRY_BASE_SECONDS = 0.5
 RETRY_CAP_SECONDS = 30.0
+LIVE_REFUSED = (
+    "live streams are not downloaded: they have no end, and yt-dlp would hand them to ffmpeg, which connects past "
+    "the egress rules"
+)
 
 
 class Sink(Protocol):
@@ -502,8 +506,18 @@ class YtDlp:
             def error(self, message: str) -> None:
                 pass  # raised as DownloadError below, with the HTTP status when there is one
 
+        refused_live: set[str] = set()
+
         def match_filter(info: dict[str, Any], *, incomplete: bool = False) -> str | None:
-            return "limit reached" if sink.should_stop() else None
+            if sink.should_stop():
+                return "limit reached"
+            if info.get("is_live") or info.get("live_status") in ("is_live", "is_upcoming"):
+                source = str(info.get("webpage_url") or info.get("original_url") or url)
+                if source not in refused_live:
+                    refused_live.add(source)
+                    sink.failed(source, "LiveStream", LIVE_REFUSED)
+                return "a live stream"
+            return None
 
         counted: dict[str, int] = {}
 

@@ -8,7 +8,7 @@ from gallery_operator.api.status import FailureReason
 
 # Reasons that retrying the pod cannot fix: the Job fails at once (worker exit code 2).
 PERMANENT: frozenset[FailureReason] = frozenset(
-    {"NotFound", "AuthRequired", "Forbidden", "UnsupportedUrl", "Blocked", "InvalidSpec"}
+    {"NotFound", "AuthRequired", "Forbidden", "UnsupportedUrl", "LiveStream", "Blocked", "InvalidSpec"}
 )
 
 # "HTTP Error 404: Not Found" (yt-dlp), "'404 Not Found' for 'URL'" (gallery-dl), "status code 503".

@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from gallery_operator.api.spec import GalleryDownloadSpec
 
 _RATE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
@@ -33,11 +31,6 @@ class Credentials:
     cookies_file: Path | None = None
     username: str | None = None
     password: str | None = None
-
-
-def passthrough(values: dict[str, str]) -> dict[str, Any]:
-    """Passthrough option values are YAML strings: `"4"` is 4, `"true"` is True, `"[en, de]"` a list."""
-    return {key: yaml.safe_load(value) if value.strip() else value for key, value in values.items()}
 
 
 def rate_bytes(rate: str) -> int:
@@ -92,7 +85,7 @@ def gallery_dl_config(
         extractor["password"] = credentials.password
     if opts.write_metadata:
         extractor["postprocessors"] = [{"name": "metadata", "mode": "json"}]
-    extractor |= passthrough(opts.gallery_dl)
+    extractor |= opts.gallery_dl.engine_options()
     config: dict[tuple[str, ...], Any] = {("extractor", k): v for k, v in extractor.items()}
     # Direct links and generic pages would land under "<host:port>/<path>": keep them flat, named as served.
     for flat in ("directlink", "generic"):
@@ -135,6 +128,10 @@ def yt_dlp_options(
         "writethumbnail": opts.write_thumbnail,
         "writesubtitles": opts.write_subtitles,
         "http_headers": {"User-Agent": "gallery-operator (+https://gallery-operator.dev)"},
+        # yt-dlp's own downloaders only: they connect through this process, where the egress guard sits. (A stream
+        # they cannot take would go to ffmpeg, which the worker refuses to start on a URL: see worker/programs.py.)
+        "external_downloader": {"default": "native"},
+        "hls_prefer_native": True,
     }
     if opts.format:
         params["format"] = opts.format
@@ -151,5 +148,5 @@ def yt_dlp_options(
     if credentials.username and credentials.password:
         params["username"] = credentials.username
         params["password"] = credentials.password
-    params |= passthrough(opts.yt_dlp)
+    params |= opts.yt_dlp.engine_options()
     return params

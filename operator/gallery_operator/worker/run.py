@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -13,12 +14,15 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from gallery_operator.api.spec import describe_validation
 from gallery_operator.api.status import MAX_FAILURES, Failure, FailureReason
-from gallery_operator.worker import options
+from gallery_operator.worker import options, programs
 from gallery_operator.worker.catalogue import Catalogue, content_type, sha256_of
-from gallery_operator.worker.egress import Guard
+from gallery_operator.worker.egress import Blocked, Guard, Trust
 from gallery_operator.worker.engines import Engine, GalleryDl, YtDlp
-from gallery_operator.worker.failures import PERMANENT
+from gallery_operator.worker.failures import PERMANENT, classify
 from gallery_operator.worker.lookahead import Lookahead
 from gallery_operator.worker.storage import PartUpload, Store, open_store
 from gallery_operator.workerconfig import (
@@ -33,7 +37,6 @@ from gallery_operator.workerconfig import (
     TOKEN_FILE,
     TOKEN_MOUNT,
     Report,
-    S3Storage,
     WorkerConfig,
 )
 
@@ -235,8 +238,12 @@ class Reporter(threading.Thread):
     """Posts the run's report to the operator every few seconds (best effort; the final one also ends up in
     the termination message)."""
 
-    def __init__(self, run: Run, url: str, token_file: Path, interval: float) -> None:
+    def __init__(
+        self, run: Run, url: str, token_file: Path, interval: float, guard: Guard, trust: Trust | None
+    ) -> None:
         super().__init__(name="reporter", daemon=True)
+        self.guard = guard
+        self.trust = trust
         self.run_state = run
         self.url = url
         self.token_file = token_file
@@ -253,7 +260,10 @@ class Reporter(threading.Thread):
                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
                 method="POST",
             )
-            with urllib.request.urlopen(request, timeout=5):  # noqa: S310
+            with (
+                self.guard.trusting(self.trust) if self.trust else contextlib.nullcontext(),
+                urllib.request.urlopen(request, timeout=5),  # noqa: S310
+            ):
                 pass
         except (OSError, urllib.error.URLError) as error:
             if not self.warned:
@@ -323,35 +333,43 @@ def scratch_folder() -> Path:
     return scratch
 
 
-def install_egress_guard(config: WorkerConfig) -> None:
-    """Every request of this process obeys the egress rules, except to the operator and the S3 endpoint."""
-    exempt = [urllib.parse.urlsplit(config.report_url).hostname or ""] if config.report_url else []
-    if isinstance(config.storage, S3Storage) and config.storage.endpoint:
-        exempt.append(urllib.parse.urlsplit(config.storage.endpoint).hostname or "")
-    Guard(config.egress, exempt).install()
+def install_egress_guard(config: WorkerConfig) -> Guard:
+    """Every connection of this process obeys the egress rules. The reporter and the S3 client trust their own
+    destinations inside their own code (see ``worker/egress.py``)."""
+    guard = Guard(config.egress)
+    guard.install()
+    return guard
+
+
+def report_trust(config: WorkerConfig) -> Trust | None:
+    """The operator's report endpoint: its own service, on whatever address the cluster gives it."""
+    host = urllib.parse.urlsplit(config.report_url).hostname if config.report_url else None
+    return Trust(host, private=True) if host else None
 
 
 def execute(config: WorkerConfig, termination_log: Path, lookahead: Lookahead | None = None) -> int:
-    install_egress_guard(config)
+    programs.install()
+    guard = install_egress_guard(config)
     scratch = scratch_folder()
     try:
-        store = open_store(config.storage, scratch)
+        store = open_store(config.storage, scratch, guard)
         run = Run(config, store, scratch)
     except Exception as error:
         log.exception("cannot open the target")
+        blocked = isinstance(error, Blocked)
         report = Report(
             run=config.run,
             final=True,
             outcome="Failed",
-            message=f"cannot open the target: {error}",
-            failures=[Failure(reason="StorageError", message=str(error)[:1024])],
+            message=f"cannot open the target: {error}"[:1024],
+            failures=[Failure(reason="Blocked" if blocked else "StorageError", message=str(error)[:1024])],
         )
         _terminate(termination_log, report)
-        return EXIT_RETRYABLE
+        return EXIT_PERMANENT if blocked else EXIT_RETRYABLE
     reporter = None
     token = Path(TOKEN_MOUNT) / TOKEN_FILE
     if config.report_url and token.is_file():
-        reporter = Reporter(run, config.report_url, token, config.report_interval_seconds)
+        reporter = Reporter(run, config.report_url, token, config.report_interval_seconds, guard, report_trust(config))
         reporter.start()
     cookies = private_cookies(scratch)
     engines: dict[str, Engine] = {
@@ -370,7 +388,8 @@ def execute(config: WorkerConfig, termination_log: Path, lookahead: Lookahead | 
                 engine.run(url, probe)
             except Exception as error:  # an engine bug must not lose what was stored
                 log.exception("engine %s failed on %s", engine.name, url)
-                run.failed(url, "Internal", f"{type(error).__name__}: {error}")
+                message = f"{type(error).__name__}: {error}"
+                run.failed(url, classify(message), message)
             if probe.unsupported is None or probe.stored_any:
                 break
             if position == len(candidates):
@@ -400,9 +419,28 @@ def _terminate(termination_log: Path, report: Report) -> None:
         log.warning("cannot write the termination message: %s", error)
 
 
+def refuse_config(raw: str, error: ValidationError, termination_log: Path) -> int:
+    """A configuration the models refuse: nothing runs; the termination message names each refused field."""
+    try:
+        run = str(json.loads(raw).get("run") or "")
+    except (ValueError, AttributeError):
+        run = ""
+    message = describe_validation(error, prefix="")
+    report = Report(
+        run=run,
+        final=True,
+        outcome="Failed",
+        message=f"invalid worker configuration: {message}"[:1024],
+        failures=[Failure(reason="InvalidSpec", message=message[:1024])],
+    )
+    _terminate(termination_log, report)
+    return EXIT_PERMANENT
+
+
 def cleanup(config: WorkerConfig, termination_log: Path) -> int:
     """deletionPolicy Delete: remove everything the download stored (files, catalogue, archives)."""
-    store = open_store(config.storage, scratch_folder())
+    programs.install()
+    store = open_store(config.storage, scratch_folder(), install_egress_guard(config))
     removed = store.delete_all()
     message = json.dumps({"removed": removed, "location": store.location()})
     log.info("cleanup: %s", message)

@@ -15,10 +15,12 @@ import os
 import shutil
 import threading
 import time
+import urllib.parse
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from gallery_operator.worker.egress import Guard, Trust
 from gallery_operator.workerconfig import CATALOGUE_DIR, CATALOGUE_FILE, PvcStorage, S3Storage
 
 if TYPE_CHECKING:
@@ -178,7 +180,7 @@ class S3Store:
 
     takes_streams = True
 
-    def __init__(self, storage: S3Storage, scratch: Path) -> None:
+    def __init__(self, storage: S3Storage, scratch: Path, guard: Guard | None = None) -> None:
         # Imported here: boto3 costs a third of a second at start-up, and claim targets never need it.
         import boto3  # noqa: PLC0415
         from boto3.s3.transfer import TransferConfig  # noqa: PLC0415
@@ -194,6 +196,14 @@ class S3Store:
             region_name=storage.region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
             config=Config(s3={"addressing_style": addressing}, retries={"max_attempts": 5, "mode": "standard"}),
         )
+        trust = s3_trust(storage)
+        if guard is not None and trust is None and storage.endpoint:
+            guard.check_url(storage.endpoint)  # a tenant's endpoint: the rules of any URL, with a clear reason
+        if guard is not None and trust is not None:
+            # The trust covers exactly the connections of this client's HTTP session, from whichever thread (ours,
+            # or boto3's transfer threads) sends: botocore has no public hook around its connections.
+            session = self.client._endpoint.http_session  # type: ignore[attr-defined]
+            session.send = guard.trusted(trust, session.send)
         self.transfer = TransferConfig(
             multipart_threshold=MULTIPART_THRESHOLD,
             multipart_chunksize=MULTIPART_CHUNK,
@@ -287,8 +297,19 @@ class S3Store:
         return removed
 
 
-def open_store(storage: PvcStorage | S3Storage, scratch: Path) -> Store:
-    store: Store = ClaimStore(storage) if isinstance(storage, PvcStorage) else S3Store(storage, scratch)
+def s3_trust(storage: S3Storage) -> Trust | None:
+    """What the S3 client may reach beyond the egress rules: an endpoint the operator lists as private, or AWS's
+    own hosts when no endpoint is given (their addresses must still be public). A tenant's endpoint gets nothing:
+    it passes the same rules as a download URL."""
+    if storage.endpoint is None:
+        return Trust("amazonaws.com", private=False)
+    if storage.private_endpoint:
+        return Trust(urllib.parse.urlsplit(storage.endpoint).hostname or "", private=True)
+    return None
+
+
+def open_store(storage: PvcStorage | S3Storage, scratch: Path, guard: Guard | None = None) -> Store:
+    store: Store = ClaimStore(storage) if isinstance(storage, PvcStorage) else S3Store(storage, scratch, guard)
     with contextlib.suppress(FileExistsError):
         store.workdir.mkdir(parents=True, exist_ok=True)
     return store
