@@ -71,6 +71,15 @@ def status_patch(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[st
     return patch
 
 
+@dataclass(frozen=True)
+class WorkerJob:
+    """A Job a download controls: where it is, and the uid of that download."""
+
+    namespace: str
+    name: str
+    owner: str
+
+
 @dataclass
 class Controller:
     settings: Settings
@@ -81,6 +90,8 @@ class Controller:
     namespace_rules: Mapping[str, Any] = field(default_factory=dict)
     """Index: namespace -> [(allowed, denied)] for namespaces whose annotations tighten the egress rules."""
     reports: dict[Key, Report] = field(default_factory=dict)
+    _final_pods: dict[Key, str] = field(default_factory=dict)
+    """The pod (uid) whose final report is held, per download."""
     _queue: asyncio.Queue[Key] = field(default_factory=asyncio.Queue)
     _queued: set[Key] = field(default_factory=set)
     _busy: set[Key] = field(default_factory=set)
@@ -100,6 +111,10 @@ class Controller:
     """(namespace, Job name) of Jobs this operator created that the watch has not shown yet."""
     _download_keys: set[Key] = field(default_factory=set)
     _downloads_per_namespace: dict[str, int] = field(default_factory=dict)
+    _keys_by_uid: dict[str, Key] = field(default_factory=dict)
+    """Download uid -> (namespace, name), from watch events."""
+    _job_refs: dict[str, WorkerJob] = field(default_factory=dict)
+    """Job uid -> the worker Job it is, for every Job a download controls (how a worker pod is identified)."""
     _seeded: bool = False
     indexed: bool = False
     """Set by the first watch event a handler sees: kopf runs handlers only after every cache has its first
@@ -127,16 +142,22 @@ class Controller:
         if self._seeded:
             return
         self._seeded = True
-        for key in list(self.downloads.keys()):
-            self.observe_download(key, gone=False)
-        for _, values in list(self.jobs.items()):
+        for key, snapshots in list(self.downloads.items()):
+            for snapshot in snapshots:
+                self.observe_download(key, gone=False, uid=snapshot["uid"])
+        for owner, values in list(self.jobs.items()):
             for job in values:
                 key = (job["namespace"], job["name"])
                 if key not in self._job_active:
-                    self.observe_job(key[0], key[1], job_state(job["job"])[0] in ACTIVE_STATES, gone=False)
+                    active = job_state(job["job"])[0] in ACTIVE_STATES
+                    self.observe_job(key[0], key[1], active, gone=False, uid=job["uid"], owner=owner)
 
-    def observe_download(self, key: Key, gone: bool) -> None:
-        """A watch event of a download: keep the per-namespace counts."""
+    def observe_download(self, key: Key, gone: bool, uid: str = "") -> None:
+        """A watch event of a download: keep the per-namespace counts and the uid index."""
+        if uid and gone:
+            self._keys_by_uid.pop(uid, None)
+        elif uid:
+            self._keys_by_uid[uid] = key
         if gone == (key not in self._download_keys):
             return
         if gone:
@@ -145,8 +166,17 @@ class Controller:
             self._download_keys.add(key)
         self._downloads_per_namespace[key[0]] = self._downloads_per_namespace.get(key[0], 0) + (-1 if gone else 1)
 
-    def observe_job(self, namespace: str, name: str, active: bool, gone: bool) -> None:
-        """A watch event of a worker Job: keep the active counts."""
+    def download_key(self, namespace: str, uid: str) -> Key | None:
+        """The download of this uid, if it lives in this namespace (an owner reference names a uid, not a place)."""
+        key = self._keys_by_uid.get(uid)
+        return key if key is not None and key[0] == namespace else None
+
+    def observe_job(self, namespace: str, name: str, active: bool, gone: bool, uid: str = "", owner: str = "") -> None:
+        """A watch event of a worker Job (one a download controls): keep the active counts and the uid index."""
+        if uid and gone:
+            self._job_refs.pop(uid, None)
+        elif uid and owner:
+            self._job_refs[uid] = WorkerJob(namespace, name, owner)
         key = (namespace, name)
         self._unseen.discard(key)
         was = self._job_active.pop(key, False)
@@ -187,7 +217,12 @@ class Controller:
         """Events go out in order, off the reconcile path, so they never delay a Job."""
         while True:
             reference, kind, reason, message = await self._events.get()
-            await asyncio.to_thread(kube.post_event, reference, kind, reason, message)
+            try:
+                await asyncio.to_thread(kube.post_event, reference, kind, reason, message)
+            except Exception as error:  # an unreachable API server must not end the task (and fail /healthz)
+                log.warning(
+                    "cannot post event %s on %s/%s: %s", reason, reference["namespace"], reference["name"], error
+                )
 
     async def _resync(self) -> None:
         while True:
@@ -243,8 +278,9 @@ class Controller:
                 )
         return self._parsed[cache_key]
 
-    def _jobs_of(self, uid: str) -> list[dict[str, Any]]:
-        return list(self.jobs.get(uid, []))
+    def _jobs_of(self, download: Download) -> list[dict[str, Any]]:
+        """The download's worker Jobs: controlled by its uid, in its namespace."""
+        return [j for j in self.jobs.get(download.uid, []) if j["namespace"] == download.namespace]
 
     def _active_by_namespace(self) -> dict[str, int]:
         """Active worker Jobs per namespace, counting the ones just created that the watch has not shown yet."""
@@ -252,13 +288,16 @@ class Controller:
         active = {namespace: count for namespace, count in self._active_count.items() if count}
         for namespace, _ in self._unseen:
             active[namespace] = active.get(namespace, 0) + 1
-        return active
+        # A namespace takes at most its own cap of the global one, whatever Jobs it holds: Jobs its tenants made
+        # themselves (owned by their own downloads) cannot starve other namespaces.
+        cap = self.settings.max_active_per_namespace
+        return {namespace: min(count, cap) for namespace, count in active.items()}
 
     def _fits_everyone(self, namespace: str) -> bool:
         """True when even if every known download ran at once, both caps would hold (O(1): from the counts)."""
         self._seed_counts()
         unseen = len(self._unseen)
-        active_total = sum(self._active_count.values()) + unseen
+        active_total = sum(self._active_by_namespace().values())
         active_here = self._active_count.get(namespace, 0) + unseen
         return (
             active_total + len(self._download_keys) <= self.settings.max_active
@@ -279,7 +318,7 @@ class Controller:
                 status = snapshot["status"]
                 if status.get("jobName") == name and status.get("phase") in TERMINAL_PHASES:
                     continue
-                if any(j["name"] == name for j in self._jobs_of(download.uid)):
+                if any(j["name"] == name for j in self._jobs_of(download)):
                     continue
                 waiting.append(
                     Candidate.of(download.namespace, download.name, download.spec.priority, download.created)
@@ -296,12 +335,39 @@ class Controller:
 
     # -- reports -----------------------------------------------------------------------------------
 
-    def accept_report(self, key: Key, report: Report) -> None:
+    def worker_of(self, namespace: str, job_name_: str, job_uid: str) -> tuple[Key, str] | None:
+        """The download and run a pod controlled by this Job works for: only when the Job (by uid) is the Job of
+        the download's current run, in the download's namespace. Anything else is not a worker of any download."""
+        ref = self._job_refs.get(job_uid)
+        if ref is None or (ref.namespace, ref.name) != (namespace, job_name_):
+            return None
+        key = self.download_key(namespace, ref.owner)
+        snapshot = self._snapshot(key) if key is not None else None
+        if key is None or snapshot is None or snapshot["uid"] != ref.owner:
+            return None
+        download = self._parse(snapshot)
+        if isinstance(download, str) or job_name(download) != ref.name:
+            return None  # an older run's Job: its pods report nothing any more
+        return key, run_id(download)
+
+    def accept_report(self, key: Key, run: str, pod: str, report: Report) -> bool:
+        """Hold a worker's report for its download's current run; False when the run is no longer current. A pod's
+        progress after its own final report is late and dropped; a retried pod's progress is its own and counts."""
+        if report.run != run or self._current_run(key) != run:
+            return False
         current = self.reports.get(key)
-        if current is not None and current.final and current.run == report.run and not report.final:
-            return  # a late progress report must not undo the final one
+        if current is not None and current.final and not report.final and self._final_pods.get(key) == pod:
+            return True  # a late progress report must not undo the same pod's final one
         self.reports[key] = report
+        if report.final:
+            self._final_pods[key] = pod
         self.enqueue(key)
+        return True
+
+    def _current_run(self, key: Key) -> str | None:
+        snapshot = self._snapshot(key)
+        download = self._parse(snapshot) if snapshot is not None else None
+        return run_id(download) if isinstance(download, Download) else None
 
     # -- reconcile ---------------------------------------------------------------------------------
 
@@ -309,6 +375,7 @@ class Controller:
         snapshot = self._snapshot(key)
         if snapshot is None:
             self.reports.pop(key, None)
+            self._final_pods.pop(key, None)
             self._release(key)
             self._written.pop(key, None)
             return
@@ -327,12 +394,12 @@ class Controller:
             return
         download = parsed
         blocked = self._blocked(download)
-        if blocked is not None and not self._jobs_of(download.uid):
+        if blocked is not None and not self._jobs_of(download):
             observation = Observation(generation=download.generation, now=stamp, blocked=blocked)
             await self._write_status(snapshot, previous, compute_status(previous, observation))
             return
         name = job_name(download)
-        jobs = self._jobs_of(download.uid)
+        jobs = self._jobs_of(download)
         for stale in (j for j in jobs if j["name"] != name):
             log.info("spec changed: deleting Job %s of an earlier run", stale["name"])
             await asyncio.to_thread(kube.delete_job, download.namespace, stale["name"])
@@ -352,7 +419,7 @@ class Controller:
             if download.spec.suspend != suspended_now and job_state(job)[0] not in ("Complete", "Failed"):
                 await asyncio.to_thread(kube.set_job_suspended, download.namespace, name, download.spec.suspend)
             if job_state(job)[0] in ("Complete", "Failed") and (report is None or not report.final):
-                report = await self._final_report(download, name, run) or report
+                report = await self._final_report(download, current, run) or report
             observation = Observation(
                 generation=download.generation,
                 now=stamp,
@@ -363,6 +430,12 @@ class Controller:
             )
         elif self._reserved.get(key) == name:
             observation = Observation(generation=download.generation, now=stamp, job_name=name, report=report)
+        elif report is not None and report.final and not finished:
+            # The Job is gone (removed by hand, or by its TTL before its end was seen), but the run's final report is
+            # here: the run is over and is not started again.
+            ended = "Failed" if report.outcome == "Failed" else "Complete"
+            gone = {"status": {"conditions": [{"type": ended, "status": "True", "reason": "JobRemoved"}]}}
+            observation = Observation(generation=download.generation, now=stamp, job_name=name, job=gone, report=report)
         elif finished or download.spec.suspend:
             pass
         else:
@@ -478,9 +551,10 @@ class Controller:
         if created:
             log.debug("created Job %s", job["metadata"]["name"])
 
-    async def _final_report(self, download: Download, name: str, run: str) -> Report | None:
-        """The last worker's termination message, when the live report missed the end."""
-        messages = await asyncio.to_thread(kube.termination_messages, download.namespace, name)
+    async def _final_report(self, download: Download, job: Mapping[str, Any], run: str) -> Report | None:
+        """The last worker's termination message, when the live report missed the end (only from pods that Job,
+        by uid, controls)."""
+        messages = await asyncio.to_thread(kube.termination_messages, download.namespace, job["name"], job["uid"])
         for _, message in reversed(messages):
             try:
                 report = Report.model_validate(json.loads(message))
@@ -488,6 +562,7 @@ class Controller:
                 continue
             if report.run == run:
                 self.reports[download.key] = report
+                self._final_pods.pop(download.key, None)
                 return report
         return None
 

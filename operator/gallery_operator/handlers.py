@@ -13,12 +13,7 @@ from gallery_operator import API_GROUP, API_VERSION, PLURAL, kube
 from gallery_operator.config import Settings, load_settings
 from gallery_operator.controller import Controller
 from gallery_operator.egress import namespace_rules
-from gallery_operator.jobs import (
-    LABEL_DOWNLOAD_UID,
-    LABEL_MANAGED_BY,
-    LABEL_RUN,
-    MANAGED_BY,
-)
+from gallery_operator.jobs import LABEL_MANAGED_BY, LABEL_RUN, MANAGED_BY, owning_download_uid
 from gallery_operator.status import ACTIVE_STATES, job_state
 from gallery_operator.web import start_servers
 
@@ -116,14 +111,19 @@ async def gd_index(body: kopf.Body, spec: kopf.Spec, status: kopf.Status, **_: A
 
 @kopf.index("batch", "v1", "jobs", labels=MANAGED_JOBS)
 async def job_index(body: kopf.Body, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict[str, Any]:
-    """The operator's cache of its Jobs, by the uid of the download that owns them."""
-    labels = body.metadata.labels
+    """The operator's cache of worker Jobs, by the uid of the download that controls them. The labels only narrow
+    the watch: a Job counts only when a GalleryDownload is its controller (checked against the download's namespace
+    where it is used), so a Job a tenant labels like a worker is neither counted nor deleted."""
+    owner = owning_download_uid(body.metadata)
+    if owner is None:
+        return {}
     namespace, name = _key(body)
     return {
-        labels[LABEL_DOWNLOAD_UID]: {
+        owner: {
             "namespace": namespace,
             "name": name,
-            "run": labels.get(LABEL_RUN),
+            "uid": str(body.metadata.uid),
+            "run": body.metadata.labels.get(LABEL_RUN),
             "job": {"spec": {"suspend": bool(spec.get("suspend"))}, "status": _plain(status)},
         }
     }
@@ -165,7 +165,7 @@ def _plain(value: Any) -> Any:
 @kopf.on.event(*GD)
 async def on_download(body: kopf.Body, type: str, **_: Any) -> None:
     controller = _controller()
-    controller.observe_download(_key(body), gone=type == "DELETED")
+    controller.observe_download(_key(body), gone=type == "DELETED", uid=str(body.metadata.uid))
     if type == "MODIFIED" and controller.is_own_status_echo(_key(body), body):
         return  # the watch echoing our own status patch: nothing to reconcile
     controller.enqueue(_key(body))
@@ -175,12 +175,22 @@ async def on_download(body: kopf.Body, type: str, **_: Any) -> None:
 
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED_JOBS)
 async def on_job(body: kopf.Body, type: str, **_: Any) -> None:
+    owner = owning_download_uid(body.metadata)
+    if owner is None:
+        return  # not a worker Job of a download: never counted, never deleted
     controller = _controller()
     namespace = str(body.metadata.namespace)
     state = job_state(body)[0]
-    controller.observe_job(namespace, str(body.metadata.name), state in ACTIVE_STATES, gone=type == "DELETED")
-    for owner in body.metadata.get("ownerReferences") or []:
-        if owner.get("kind") == "GalleryDownload" and owner.get("apiVersion", "").startswith(f"{API_GROUP}/"):
-            controller.enqueue((namespace, owner["name"]))
+    controller.observe_job(
+        namespace,
+        str(body.metadata.name),
+        state in ACTIVE_STATES,
+        gone=type == "DELETED",
+        uid=str(body.metadata.uid),
+        owner=owner,
+    )
+    key = controller.download_key(namespace, owner)
+    if key is not None:
+        controller.enqueue(key)
     if type == "DELETED" or state in ("Complete", "Failed", "Suspended"):
         controller.wake_queue()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from gallery_operator import API_GROUP, API_VERSION, KIND
 from gallery_operator.api.spec import GalleryDownloadSpec
@@ -110,6 +111,23 @@ def owner_reference(download: Download) -> dict[str, Any]:
         "controller": True,
         "blockOwnerDeletion": True,
     }
+
+
+def controller_reference(metadata: Mapping[str, Any], kind: str, api_group: str) -> Mapping[str, Any] | None:
+    """The object's controller owner reference when it is of this kind and API group, else None. An object is
+    identified by who controls it (a uid no tenant can choose), never by labels that anyone could copy."""
+    for owner in metadata.get("ownerReferences") or []:
+        if owner.get("controller") and owner.get("kind") == kind:
+            group = str(owner.get("apiVersion") or "").rpartition("/")[0]
+            if group == api_group:
+                return cast(Mapping[str, Any], owner)
+    return None
+
+
+def owning_download_uid(job_metadata: Mapping[str, Any]) -> str | None:
+    """The uid of the GalleryDownload that controls a Job, or None for a Job the operator must leave alone."""
+    owner = controller_reference(job_metadata, KIND, API_GROUP)
+    return str(owner["uid"]) if owner is not None and owner.get("uid") else None
 
 
 def storage_for(download: Download, settings: Settings) -> PvcStorage | S3Storage:

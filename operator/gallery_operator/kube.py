@@ -109,11 +109,14 @@ def patch_status(namespace: str, name: str, patch: dict[str, Any]) -> None:
     _ignore((404,), _send, "PATCH", path, {"status": patch}, "application/merge-patch+json")
 
 
-def termination_messages(namespace: str, job_name: str) -> list[tuple[str, str]]:
-    """(pod start time, termination message) of the worker container of each of the Job's pods."""
+def termination_messages(namespace: str, job_name: str, job_uid: str) -> list[tuple[str, str]]:
+    """(pod start time, termination message) of the worker container of each pod the Job controls: the label only
+    narrows the list, the controller reference (by the Job's uid) decides."""
     pods = core().list_namespaced_pod(namespace, label_selector=f"job-name={job_name}").items
     messages = []
     for pod in pods:
+        if not any(o.controller and o.kind == "Job" and o.uid == job_uid for o in pod.metadata.owner_references or []):
+            continue
         for container in pod.status.container_statuses or []:
             terminated = container.state.terminated if container.state else None
             if terminated is not None and terminated.message:

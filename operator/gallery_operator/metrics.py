@@ -33,6 +33,12 @@ RECONCILE = Histogram(
     "Time of one reconcile of one download.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+REPORTS_REFUSED = Counter(
+    "gallery_operator_reports_refused_total",
+    "Reports refused at the report endpoint, by why: unauthenticated, not-a-worker (the token's pod is not controlled"
+    " by a current worker Job), rate-limited, too-large, invalid, other-run.",
+    ["reason"],
+)
 RECONCILE_ERRORS = Counter("gallery_operator_reconcile_errors_total", "Reconciles that raised and were retried.")
 
 

@@ -2,8 +2,9 @@
 
 A worker authenticates with its pod's projected service-account token, issued for the operator's audience
 (the API server refuses such a token). A TokenReview names the pod the token is bound to; the operator
-accepts a report only for the download and run that pod belongs to, so a worker can change nothing but
-its own download's report, and needs no RBAC at all.
+accepts a report only when that pod's controller is the exact Job (by uid) it made for a download's current
+run, so a worker can change nothing but its own download's report, and needs no RBAC at all. Labels, which
+anyone who can create a pod can copy, identify nothing.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from pydantic import ValidationError
 
 from gallery_operator import kube
 from gallery_operator.config import Settings
-from gallery_operator.jobs import LABEL_DOWNLOAD_UID, LABEL_RUN
-from gallery_operator.metrics import register_phase_collector
+from gallery_operator.metrics import REPORTS_REFUSED, register_phase_collector
 from gallery_operator.workerconfig import Report
 
 if TYPE_CHECKING:
@@ -31,30 +31,75 @@ log = logging.getLogger(__name__)
 POD_NAME_CLAIM = "authentication.kubernetes.io/pod-name"
 POD_UID_CLAIM = "authentication.kubernetes.io/pod-uid"
 IDENTITY_TTL = 300.0
+REFUSAL_TTL = 60.0
+MAX_CACHED = 10_000
+REVIEWS_AT_ONCE = 4
+REVIEWS_PER_SECOND = 50
 MAX_REPORT_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
 class Identity:
-    """Who may report: the download (namespace, name) and run a worker pod belongs to."""
+    """Who may report: the download (namespace, name) and run a worker pod belongs to, and the pod's uid."""
 
     key: tuple[str, str]
     run: str
+    pod: str
     expires: float
 
 
 class Reports:
-    """Authenticates worker reports and hands them to the controller."""
+    """Authenticates worker reports and hands them to the controller.
+
+    A token is worth a report only when the TokenReview binds it to a pod whose controller is the exact Job (by
+    uid) the operator made for a download's current run. Results are cached (a refusal for a minute), at most a few
+    reviews run at once and at most REVIEWS_PER_SECOND start per second, so a stream of made-up tokens costs the API
+    server little."""
 
     def __init__(self, settings: Settings, controller: Controller) -> None:
         self.settings = settings
         self.controller = controller
         self.identities: dict[str, Identity] = {}
+        self.refusals: dict[str, float] = {}
+        self.reviews = asyncio.Semaphore(REVIEWS_AT_ONCE)
+        self.started: list[float] = []
 
-    async def identify(self, token: str) -> Identity | None:
+    def _remember(self, token: str, identity: Identity | None) -> None:
+        now = time.monotonic()
+        for cache in (self.identities, self.refusals):
+            if len(cache) >= MAX_CACHED:
+                expired = [t for t, v in cache.items() if (v.expires if isinstance(v, Identity) else v) <= now]
+                for stale in expired or list(cache)[: MAX_CACHED // 10]:
+                    del cache[stale]
+        if identity is None:
+            self.refusals[token] = now + REFUSAL_TTL
+        else:
+            self.identities[token] = identity
+
+    def _rate_limited(self) -> bool:
+        now = time.monotonic()
+        self.started = [t for t in self.started if t > now - 1.0]
+        if len(self.started) >= REVIEWS_PER_SECOND:
+            return True
+        self.started.append(now)
+        return False
+
+    async def identify(self, token: str) -> Identity | str:
+        """The identity of the worker holding this token, or why there is none (a metric label)."""
+        now = time.monotonic()
         cached = self.identities.get(token)
-        if cached is not None and cached.expires > time.monotonic():
+        if cached is not None and cached.expires > now:
             return cached
+        if self.refusals.get(token, 0.0) > now:
+            return "not-a-worker"
+        if self._rate_limited():
+            return "rate-limited"
+        async with self.reviews:
+            identity = await self._review(token)
+        self._remember(token, identity)
+        return identity if identity is not None else "not-a-worker"
+
+    async def _review(self, token: str) -> Identity | None:
         user = await asyncio.to_thread(kube.review_token, token, self.settings.report_audience)
         if user is None:
             return None
@@ -66,41 +111,42 @@ class Reports:
         pod = await asyncio.to_thread(kube.read_pod, namespace, pod_names[0])
         if pod is None or pod.metadata.uid != pod_uids[0]:
             return None
-        labels = pod.metadata.labels or {}
-        uid, run = labels.get(LABEL_DOWNLOAD_UID), labels.get(LABEL_RUN)
-        owner = next((o for o in pod.metadata.owner_references or [] if o.kind == "Job"), None)
-        if not uid or not run or owner is None:
+        job = next(
+            (
+                o
+                for o in pod.metadata.owner_references or []
+                if o.controller and o.kind == "Job" and o.api_version == "batch/v1"
+            ),
+            None,
+        )
+        worker = self.controller.worker_of(namespace, job.name, job.uid) if job is not None else None
+        if worker is None:
             return None
-        key = self._download_key(namespace, uid)
-        if key is None:
-            return None
-        identity = Identity(key=key, run=run, expires=time.monotonic() + IDENTITY_TTL)
-        self.identities = {t: i for t, i in self.identities.items() if i.expires > time.monotonic()}
-        self.identities[token] = identity
-        return identity
-
-    def _download_key(self, namespace: str, uid: str) -> tuple[str, str] | None:
-        for key, values in list(self.controller.downloads.items()):
-            if key[0] == namespace and any(v["uid"] == uid for v in values):
-                return (key[0], key[1])
-        return None
+        key, run = worker
+        return Identity(key=key, run=run, pod=pod_uids[0], expires=time.monotonic() + IDENTITY_TTL)
 
     async def handle(self, request: web.Request) -> web.Response:
         header = request.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
+            REPORTS_REFUSED.labels(reason="unauthenticated").inc()
             return web.json_response({"error": "a bearer token is required"}, status=401)
         identity = await self.identify(header.removeprefix("Bearer ").strip())
-        if identity is None:
+        if isinstance(identity, str):
+            REPORTS_REFUSED.labels(reason=identity).inc()
+            if identity == "rate-limited":
+                return web.json_response({"error": "too many unknown tokens; try again"}, status=429)
             return web.json_response({"error": "the token does not belong to a worker pod"}, status=403)
         if (request.content_length or 0) > MAX_REPORT_BYTES:
+            REPORTS_REFUSED.labels(reason="too-large").inc()
             return web.json_response({"error": "report too large"}, status=413)
         try:
             report = Report.model_validate_json(await request.read())
         except ValidationError as error:
+            REPORTS_REFUSED.labels(reason="invalid").inc()
             return web.json_response({"error": str(error)}, status=422)
-        if report.run != identity.run:
-            return web.json_response({"error": "the report names another run than the pod's"}, status=403)
-        self.controller.accept_report(identity.key, report)
+        if not self.controller.accept_report(identity.key, identity.run, identity.pod, report):
+            REPORTS_REFUSED.labels(reason="other-run").inc()
+            return web.json_response({"error": "the report is not for the download's current run"}, status=403)
         return web.json_response({"accepted": True})
 
 

@@ -21,6 +21,9 @@ PASSWORD_ENV = "GALLERY_AUTH_PASSWORD"  # noqa: S105 - the name of an environmen
 CATALOGUE_DIR = ".gallery-operator"
 CATALOGUE_FILE = "catalogue.jsonl"
 
+MAX_COUNT = 2**53 - 1
+"""The largest count a report may carry: exact in JSON everywhere, and far inside the status schema's int64."""
+
 # Exit codes of the worker. The Job's podFailurePolicy fails the Job at once on PERMANENT: retries won't help.
 EXIT_OK = 0
 EXIT_RETRYABLE = 1
@@ -76,13 +79,13 @@ class Report(ApiModel):
     """The run (spec hash) this report belongs to; reports of other runs are ignored."""
     final: bool = False
     """The last report of a pod."""
-    items_done: Annotated[int, Field(ge=0)] = 0
-    items_total: Annotated[int | None, Field(ge=0)] = None
-    items_failed: Annotated[int, Field(ge=0)] = 0
-    bytes_done: Annotated[int, Field(ge=0)] = 0
-    catalogue_items: Annotated[int, Field(ge=0)] = 0
+    items_done: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 0
+    items_total: Annotated[int | None, Field(ge=0, le=MAX_COUNT)] = None
+    items_failed: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 0
+    bytes_done: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 0
+    catalogue_items: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 0
     """Records in the full catalogue (all runs' pods, without duplicates)."""
-    catalogue_bytes: Annotated[int, Field(ge=0)] = 0
+    catalogue_bytes: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 0
     catalogue_location: str | None = None
     sample: Annotated[list[CatalogueItem], Field(max_length=MAX_SAMPLE)] = []
     failures: Annotated[list[Failure], Field(max_length=MAX_FAILURES)] = []

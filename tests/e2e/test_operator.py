@@ -358,6 +358,59 @@ def test_report_endpoint_refuses_strangers(cluster: Cluster, namespace: str, ope
     assert stranger.value.code == 403
 
 
+def test_labels_copied_from_a_worker_identify_nothing(
+    cluster: Cluster, downloads: Downloads, namespace: str, operator: OperatorProcess, site: str
+) -> None:
+    """A tenant copies a worker's labels onto a Job and a pod of its own: the Job is neither counted nor deleted, and
+    a token bound to the pod cannot report for the download (only a pod controlled by the operator's Job can)."""
+    import urllib.error
+    import urllib.request
+
+    downloads.create("victim", pvc_spec(images(site, 701, slow=5)))
+    wait_until(lambda: downloads.jobs("victim"), 30, "the victim's Job")
+    [real] = downloads.jobs("victim")
+    labels = dict(real.spec.template.metadata.labels)  # the worker pod's, incl. the Job controller's job-name
+    ours = {k: v for k, v in labels.items() if "job-name" not in k and "controller-uid" not in k}
+    batch, core = client.BatchV1Api(cluster.api), client.CoreV1Api(cluster.api)
+    pod_spec = {"containers": [{"name": "c", "image": "none"}], "nodeName": "nowhere", "restartPolicy": "Never"}
+    fake = batch.create_namespaced_job(
+        namespace,
+        {
+            "metadata": {"name": "tenant-job", "labels": ours},
+            "spec": {"suspend": True, "template": {"metadata": {"labels": ours}, "spec": pod_spec}},
+        },
+    )
+    owner = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "name": "tenant-job",
+        "uid": fake.metadata.uid,
+        "controller": True,
+    }
+    pod = core.create_namespaced_pod(
+        namespace, {"metadata": {"name": "forged", "labels": labels, "ownerReferences": [owner]}, "spec": pod_spec}
+    )
+    bound = {"kind": "Pod", "apiVersion": "v1", "name": "forged", "uid": pod.metadata.uid}
+    token = core.create_namespaced_service_account_token(
+        "default", namespace, {"spec": {"audiences": ["gallery-operator.dev"], "boundObjectRef": bound}}
+    ).status.token
+    run = labels["gallery-operator.dev/run"]
+    forged = {"run": run, "final": True, "outcome": "Succeeded", "itemsDone": 999, "message": "forged"}
+    request = urllib.request.Request(
+        operator.report_url,
+        data=json.dumps(forged).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 403
+    assert 'gallery_operator_reports_refused_total{reason="not-a-worker"}' in operator.metrics()
+    status = downloads.wait_phase("victim", {"Succeeded", "Failed"})
+    assert status["phase"] == "Succeeded" and status["progress"]["itemsDone"] == 1, status
+    assert batch.read_namespaced_job("tenant-job", namespace).metadata.deletion_timestamp is None
+
+
 def test_a_namespaced_operator_leaves_other_namespaces_alone(
     cluster: Cluster, crd: None, namespace: str, site: str, no_local_operator: None, tmp_path: Any
 ) -> None:
@@ -479,3 +532,41 @@ def test_namespace_annotations_tighten_the_egress_rules(
     [job] = downloads.jobs("inside")
     env = {e.name: e.value for e in job.spec.template.spec.containers[0].env}
     assert json.loads(env["GALLERY_WORKER_CONFIG"])["egress"]["allowedDomains"] == ["localhost"]
+
+
+def test_termination_messages_come_only_from_pods_the_job_controls(
+    cluster: Cluster, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fallback for a final report reads pods by the Job's uid, not by the `job-name` label anyone can copy."""
+    from gallery_operator import kube
+
+    monkeypatch.setattr(kube, "api", lambda: cluster.api)
+    kube._cached.cache_clear()
+    batch, core = client.BatchV1Api(cluster.api), client.CoreV1Api(cluster.api)
+    pod_spec = {"containers": [{"name": "worker", "image": "none"}], "nodeName": "nowhere", "restartPolicy": "Never"}
+    job = batch.create_namespaced_job(
+        namespace, {"metadata": {"name": "ended"}, "spec": {"suspend": True, "template": {"spec": pod_spec}}}
+    )
+    owner = {"apiVersion": "batch/v1", "kind": "Job", "name": "ended", "uid": job.metadata.uid, "controller": True}
+    for name, owners in (("real", [owner]), ("copied-label", [])):
+        meta = {"name": name, "labels": {"job-name": "ended"}, "ownerReferences": owners}
+        core.create_namespaced_pod(namespace, {"metadata": meta, "spec": pod_spec})
+        terminated = {"exitCode": 0, "message": json.dumps({"run": name}), "startedAt": "2026-01-01T00:00:00Z"}
+        status = {
+            "containerStatuses": [
+                {
+                    "name": "worker",
+                    "image": "none",
+                    "imageID": "",
+                    "ready": False,
+                    "restartCount": 0,
+                    "state": {"terminated": terminated},
+                }
+            ]
+        }
+        core.patch_namespaced_pod_status(name, namespace, {"status": status})
+    try:
+        messages = kube.termination_messages(namespace, "ended", job.metadata.uid)
+    finally:
+        kube._cached.cache_clear()
+    assert [json.loads(message)["run"] for _, message in messages] == ["real"]

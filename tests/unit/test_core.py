@@ -10,9 +10,11 @@ import pytest
 from gallery_operator.api.spec import parse_spec
 from gallery_operator.config import Settings, load_settings
 from gallery_operator.controller import Controller, status_patch
+from gallery_operator.jobs import job_name, run_id
 from gallery_operator.queue import Candidate, admit
 from gallery_operator.worker import options
 from gallery_operator.worker.failures import classify
+from gallery_operator.workerconfig import Report
 
 
 def candidate(namespace: str, name: str, priority: int = 0, created: str = "2026-01-01T00:00:00Z") -> Candidate:
@@ -146,8 +148,9 @@ def test_admission_counts_follow_watch_events() -> None:
 
 def test_admission_counts_start_from_the_caches() -> None:
     """After a restart, Jobs still running count at once, even before their own watch events arrive."""
-    downloads: dict[tuple[str, str], list[dict[str, Any]]] = {("ns", "a"): [{}], ("ns", "b"): [{}]}
-    jobs = {"uid-a": [{"namespace": "ns", "name": "a-1", "job": {"spec": {}, "status": {"active": 1, "ready": 1}}}]}
+    downloads: dict[tuple[str, str], list[dict[str, Any]]] = {("ns", "a"): [{"uid": "a"}], ("ns", "b"): [{"uid": "b"}]}
+    running = {"spec": {}, "status": {"active": 1, "ready": 1}}
+    jobs = {"uid-a": [{"namespace": "ns", "name": "a-1", "uid": "job-a", "job": running}]}
     controller = Controller(Settings(max_active=2, max_active_per_namespace=2), downloads, jobs)  # type: ignore[arg-type]
     assert controller._active_by_namespace() == {"ns": 1}
     assert not controller._fits_everyone("ns")
@@ -155,3 +158,52 @@ def test_admission_counts_start_from_the_caches() -> None:
     controller.observe_download(("ns", "a"), gone=False)
     assert controller._active_by_namespace() == {"ns": 1}
     assert controller._downloads_per_namespace == {"ns": 2}
+
+
+def test_a_namespace_takes_at_most_its_own_cap_of_the_global_one() -> None:
+    """Jobs a tenant makes for its own downloads count only up to its namespace's cap: other namespaces still run."""
+    controller = Controller(Settings(max_active=4, max_active_per_namespace=2), {}, {})  # type: ignore[arg-type]
+    for n in range(6):
+        controller.observe_job("greedy", f"idle-{n}", active=True, gone=False, uid=f"j{n}", owner=f"d{n}")
+    assert controller._active_by_namespace() == {"greedy": 2}
+    decision = admit([candidate("other", "a"), candidate("other", "b")], controller._active_by_namespace(), 4, 2)
+    assert set(decision.admitted) == {("other", "a"), ("other", "b")}
+
+
+def snapshot(namespace: str, name: str, uid: str, urls: list[str]) -> dict[str, Any]:
+    spec = {"urls": urls, "target": {"pvc": {"claimName": "m"}}}
+    return {"namespace": namespace, "name": name, "uid": uid, "generation": 1, "created": "", "spec": spec}
+
+
+def test_a_worker_is_known_by_the_uid_of_the_job_of_the_current_run() -> None:
+    downloads = {("ns", "dl"): [snapshot("ns", "dl", "uid-dl", ["https://example.org/a.jpg"])]}
+    controller = Controller(Settings(), downloads, {})  # type: ignore[arg-type]
+    controller.observe_download(("ns", "dl"), gone=False, uid="uid-dl")
+    parsed = controller._parse(downloads[("ns", "dl")][0])
+    assert not isinstance(parsed, str)
+    name = job_name(parsed)
+    controller.observe_job("ns", name, active=True, gone=False, uid="job-1", owner="uid-dl")
+    controller.observe_job("ns", "dl-oldrun", active=False, gone=False, uid="job-0", owner="uid-dl")
+    assert controller.worker_of("ns", name, "job-1") == (("ns", "dl"), run_id(parsed))
+    assert controller.worker_of("ns", name, "job-x") is None  # same name, another Job: a copy
+    assert controller.worker_of("other", name, "job-1") is None  # a uid names no place
+    assert controller.worker_of("ns", "dl-oldrun", "job-0") is None  # an earlier run's Job
+    # A Job controlled by a uid that belongs to a download of another namespace is nobody's worker.
+    controller.observe_job("evil", name, active=True, gone=False, uid="job-2", owner="uid-dl")
+    assert controller.worker_of("evil", name, "job-2") is None
+
+
+def test_reports_are_held_per_current_run_and_per_pod() -> None:
+    downloads = {("ns", "dl"): [snapshot("ns", "dl", "uid-dl", ["https://example.org/a.jpg"])]}
+    controller = Controller(Settings(), downloads, {})  # type: ignore[arg-type]
+    parsed = controller._parse(downloads[("ns", "dl")][0])
+    assert not isinstance(parsed, str)
+    run = run_id(parsed)
+    key = ("ns", "dl")
+    assert not controller.accept_report(key, "older-run", "pod-0", Report(run="older-run", items_done=9))
+    assert controller.accept_report(key, run, "pod-1", Report(run=run, final=True, outcome="Failed", items_done=1))
+    # The same pod's late progress does not undo its final report; a retried pod's progress is its own.
+    assert controller.accept_report(key, run, "pod-1", Report(run=run, items_done=1))
+    assert controller.reports[key].final
+    assert controller.accept_report(key, run, "pod-2", Report(run=run, items_done=2))
+    assert controller.reports[key] == Report(run=run, items_done=2)

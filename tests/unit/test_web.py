@@ -7,10 +7,12 @@ import urllib.error
 import urllib.request
 
 import pytest
+from pydantic import ValidationError
 
-from gallery_operator import web
+from gallery_operator import kube, web
 from gallery_operator.config import Settings
 from gallery_operator.controller import Controller
+from gallery_operator.workerconfig import Report
 from tests.cluster.procs import free_port
 
 
@@ -43,3 +45,36 @@ def test_readiness_waits_for_the_caches(monkeypatch: pytest.MonkeyPatch) -> None
             await servers.cleanup()
 
     assert asyncio.run(scenario()) == [200, 503, 200, 500]
+
+
+def test_a_failing_event_post_does_not_stop_the_operator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connection error while posting an Event is logged; the Event task lives on, so /healthz stays 200."""
+    posted: list[str] = []
+
+    def post_event(reference: object, kind: str, reason: str, message: str) -> None:
+        posted.append(reason)
+        if reason == "First":
+            raise ConnectionResetError("the API server went away")
+
+    monkeypatch.setattr(kube, "post_event", post_event)
+
+    async def scenario() -> bool:
+        controller = Controller(Settings(), {}, {})  # type: ignore[arg-type]
+        controller.start()
+        reference = {"namespace": "ns", "name": "dl", "uid": "u"}
+        for reason in ("First", "Second"):
+            controller._events.put_nowait((reference, "Normal", reason, ""))
+        for _ in range(100):
+            if len(posted) == 2:
+                break
+            await asyncio.sleep(0.01)
+        alive = controller.alive()
+        await controller.stop()
+        return alive
+
+    assert asyncio.run(scenario()) and posted == ["First", "Second"]
+
+
+def test_reports_with_absurd_counts_are_refused() -> None:
+    with pytest.raises(ValidationError):
+        Report(run="r", items_done=10**400)
