@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
+from kubernetes.client.rest import ApiException
 from pydantic import ValidationError
 
 from gallery_operator import API_GROUP, kube, metrics
@@ -34,6 +35,7 @@ from gallery_operator.jobs import (
     egress_rules,
     job_name,
     run_id,
+    spec_problem,
 )
 from gallery_operator.queue import Candidate, admit
 from gallery_operator.status import ACTIVE_STATES, TERMINAL_PHASES, Observation, compute_status, job_state
@@ -268,7 +270,7 @@ class Controller:
             except ValidationError as error:
                 self._parsed[cache_key] = describe_validation(error)
             else:
-                self._parsed[cache_key] = Download(
+                download = Download(
                     namespace=snapshot["namespace"],
                     name=snapshot["name"],
                     uid=snapshot["uid"],
@@ -276,6 +278,7 @@ class Controller:
                     created=snapshot["created"],
                     spec=spec,
                 )
+                self._parsed[cache_key] = spec_problem(download, self.settings) or download
         return self._parsed[cache_key]
 
     def _jobs_of(self, download: Download) -> list[dict[str, Any]]:
@@ -449,8 +452,10 @@ class Controller:
                     self.settings.max_active_per_namespace,
                 )
                 admitted, position = key in decision.admitted, decision.positions.get(key, 0)
+            if admitted and not await self._start_run(download):
+                await self.reconcile(key)  # refused by the API server: now an invalid spec
+                return
             if admitted:
-                await self._start_run(download)
                 waited = _seconds_between(previous.get("queuedAt"), stamp)
                 metrics.QUEUE_WAIT.observe(waited or 0.0)
                 observation = Observation(generation=download.generation, now=stamp, job_name=name, report=report)
@@ -535,21 +540,32 @@ class Controller:
             return "Warning", "CleanupFailed", f"the cleanup Job {cleanup['metadata']['name']} failed; data may remain"
         return None
 
-    async def _start_run(self, download: Download) -> None:
-        pvc = build_pvc(download)
-        if pvc is not None:
-            await asyncio.to_thread(kube.create_pvc, pvc)
+    async def _start_run(self, download: Download) -> bool:
+        """Create the run's claim and Job; False when the API server refuses them as invalid (a spec value the schema
+        let through but the Job or claim cannot take): then the spec is invalid for this generation."""
         job = build_job(download, self.settings, self.egress_for(download.namespace))
         self._reserved[download.key] = job["metadata"]["name"]
         if (download.namespace, job["metadata"]["name"]) not in self._job_active:
             self._unseen.add((download.namespace, job["metadata"]["name"]))
         try:
+            pvc = build_pvc(download)
+            if pvc is not None:
+                await asyncio.to_thread(kube.create_pvc, pvc)
             created = await asyncio.to_thread(kube.create_job, job)
-        except Exception:
+        except ApiException as error:
             self._release(download.key)  # not created: the retry must try again, and the slot is free
+            if error.status not in (400, 422):
+                raise
+            kind = "claim" if "PersistentVolumeClaim" in str(error.body) else "Job"
+            refused = f"the API server refused the worker's {kind}: {kube.error_message(error)}"
+            self._parsed[(download.uid, download.generation)] = refused[:1024]
+            return False
+        except Exception:
+            self._release(download.key)
             raise
         if created:
             log.debug("created Job %s", job["metadata"]["name"])
+        return True
 
     async def _final_report(self, download: Download, job: Mapping[str, Any], run: str) -> Report | None:
         """The last worker's termination message, when the live report missed the end (only from pods that Job,

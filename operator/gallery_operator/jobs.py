@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from gallery_operator import API_GROUP, API_VERSION, KIND
-from gallery_operator.api.spec import GalleryDownloadSpec
+from gallery_operator.api.spec import GalleryDownloadSpec, quantity_value
 from gallery_operator.config import Settings
 from gallery_operator.egress import endpoint_key
 from gallery_operator.workerconfig import (
@@ -21,6 +21,7 @@ from gallery_operator.workerconfig import (
     EXIT_PERMANENT,
     PASSWORD_ENV,
     SCRATCH_MOUNT,
+    TOKEN_ENVS,
     TOKEN_FILE,
     TOKEN_MOUNT,
     USERNAME_ENV,
@@ -178,9 +179,31 @@ def worker_config(download: Download, settings: Settings, egress: Egress | None 
 def _resources(download: Download, settings: Settings) -> dict[str, Any]:
     requests = {"cpu": settings.worker_cpu_request, "memory": settings.worker_memory_request}
     limits = {"memory": settings.worker_memory_limit}
-    requests |= download.spec.resources.requests
-    limits |= download.spec.resources.limits
+    requests |= download.spec.resources.requests.amounts()
+    limits |= download.spec.resources.limits.amounts()
     return {"requests": requests, "limits": limits}
+
+
+MAX_CONFIG_BYTES = 120 * 1024
+"""The worker's configuration travels in one environment variable, and Linux takes at most 128 KiB in one."""
+
+
+def spec_problem(download: Download, settings: Settings) -> str | None:
+    """Why a spec the schema admits still cannot run as a worker Job (named by its field), or None."""
+    resources = _resources(download, settings)
+    for name, request in resources["requests"].items():
+        limit = resources["limits"].get(name)
+        if limit is not None and quantity_value(request) > quantity_value(limit):
+            ours = name in download.spec.resources.limits.amounts()
+            where = "spec.resources.limits" if ours else "the operator's default limit; set spec.resources.limits"
+            return f"spec.resources.requests.{name}: {request} is more than the limit {limit} ({where}.{name})"
+    size = len(worker_config(download, settings).model_dump_json(by_alias=True, exclude_none=True).encode())
+    if size > MAX_CONFIG_BYTES:
+        return (
+            f"spec.urls: the worker's configuration would take {size} bytes, at most {MAX_CONFIG_BYTES} fit one "
+            "environment variable; split the URLs over several downloads"
+        )
+    return None
 
 
 def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
@@ -207,6 +230,11 @@ def _credentials(
     if auth and auth.username_secret and auth.password_secret:
         env.append(_secret_env(USERNAME_ENV, auth.username_secret.name, auth.username_secret.key))
         env.append(_secret_env(PASSWORD_ENV, auth.password_secret.name, auth.password_secret.key))
+    tokens = auth.tokens if auth else None
+    for name, env_name in TOKEN_ENVS.items():
+        ref = getattr(tokens, name, None) if tokens else None
+        if ref is not None:
+            env.append(_secret_env(env_name, ref.name, ref.key))
     s3 = download.spec.target.s3
     if s3 and s3.credentials_secret:
         ref = s3.credentials_secret

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import json
 import logging
 import os
 from typing import Any
@@ -81,6 +82,14 @@ def _ignore(statuses: tuple[int, ...], call: Any, *args: Any, **kwargs: Any) -> 
         if error.status in statuses:
             return None
         raise
+
+
+def error_message(error: ApiException) -> str:
+    """The API server's own words for a refusal (its Status message), or the HTTP reason."""
+    try:
+        return str(json.loads(error.body or "{}").get("message") or error.reason)
+    except (ValueError, AttributeError):
+        return str(error.reason)
 
 
 def create_job(job: dict[str, Any]) -> bool:

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from gallery_operator.api.spec import ApiModel, GalleryDownloadSpec
+from gallery_operator.api.spec import ApiModel, GalleryDownloadSpec, SiteTokens
 from gallery_operator.api.status import MAX_FAILURES, MAX_SAMPLE, CatalogueItem, Failure
 
 CONFIG_ENV = "GALLERY_WORKER_CONFIG"
@@ -18,6 +18,8 @@ TOKEN_MOUNT = "/var/run/gallery-operator/report"  # noqa: S105 - a folder
 TOKEN_FILE = "token"  # noqa: S105 - a file name
 USERNAME_ENV = "GALLERY_AUTH_USERNAME"
 PASSWORD_ENV = "GALLERY_AUTH_PASSWORD"  # noqa: S105 - the name of an environment variable
+TOKEN_ENVS = {name: f"GALLERY_AUTH_{name.upper()}" for name in SiteTokens.model_fields}
+"""spec.auth.tokens field -> the environment variable the worker reads it from (set from the Secret)."""
 CATALOGUE_DIR = ".gallery-operator"
 CATALOGUE_FILE = "catalogue.jsonl"
 

@@ -570,3 +570,29 @@ def test_termination_messages_come_only_from_pods_the_job_controls(
     finally:
         kube._cached.cache_clear()
     assert [json.loads(message)["run"] for _, message in messages] == ["real"]
+
+
+def test_specs_at_the_schema_limits_run_or_fail_naming_the_field(
+    cluster: Cluster, downloads: Downloads, site: str
+) -> None:
+    """Every spec the API server admits starts a worker or ends Failed (InvalidSpec) with the field named: at the
+    maxima of the schema, with values a Job or claim cannot take, and never retried forever."""
+    longest = [f"{site}/img/{n}.jpg?pad=" + "a" * (32768 // 100 - len(site) - 20) for n in range(801, 901)]
+    assert sum(len(u) for u in longest) <= 32768
+    downloads.create("maxima", pvc_spec(longest, limits={"maxItems": 1}))
+    with pytest.raises(ApiException) as too_long:
+        downloads.create("too-long", pvc_spec([*longest[:-1], longest[-1] + "a" * 400]))
+    assert too_long.value.status == 422 and "at most 32768 characters" in too_long.value.body
+    downloads.create("request-above-limit", pvc_spec(images(site, 902), resources={"requests": {"memory": "1Gi"}}))
+    bad_class = {"pvc": {"template": {"size": "1Gi", "storageClassName": "Not_A_Name"}}}
+    downloads.create("refused-claim", {**pvc_spec(images(site, 903)), "target": bad_class})
+    assert downloads.wait_phase("maxima", {"Succeeded", "Failed"})["phase"] == "Succeeded"
+    for name, words in (
+        ("request-above-limit", "spec.resources.requests.memory: 1Gi is more than the limit 512Mi"),
+        ("refused-claim", "the API server refused the worker's claim"),
+    ):
+        status = downloads.wait_phase(name, {"Succeeded", "Failed"}, timeout=30)
+        ready = downloads.condition(name, "Ready")
+        assert (status["phase"], ready["reason"]) == ("Failed", "InvalidSpec"), status
+        assert words in ready["message"], ready["message"]
+        assert downloads.jobs(name) == []

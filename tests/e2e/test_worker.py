@@ -526,3 +526,35 @@ def test_no_network_url_reaches_ffmpeg(tmp_path: Path, site: str, playlist: str,
     assert segment_hits() == before
     records = tmp_path / "claim" / ".gallery-operator" / "catalogue.jsonl"
     assert report["itemsDone"] == 0 and (not records.exists() or not records.read_text())
+
+
+@pytest.mark.parametrize(
+    ("engine", "url", "sidecar"), [("yt-dlp", "big/2.mp4", ".info.json"), ("gallery-dl", "7.jpg", ".json")]
+)
+def test_metadata_sidecars_and_the_catalogue_hold_no_credentials(
+    tmp_path: Path, site: str, engine: str, url: str, sidecar: str
+) -> None:
+    """With writeMetadata, the sidecar beside each file carries the engine's metadata, never the cookies (yt-dlp's
+    info dict holds the ones it sent), the password or a token, wherever they appear."""
+    cookies = tmp_path / "secret"
+    cookies.mkdir()
+    host = site.split("//", 1)[1].split(":", maxsplit=1)[0]
+    (cookies / "cookies.txt").write_text(f"# Netscape HTTP Cookie File\n{host}\tFALSE\t/\tFALSE\t0\tsession\tletmein\n")
+    env = {
+        "GALLERY_WORKER_COOKIES_DIR": str(cookies),
+        "GALLERY_AUTH_PASSWORD": "hunter2-password",
+        "GALLERY_AUTH_REFRESH_TOKEN": "refresh-token-value",
+    }
+    spec = {"urls": [f"{site}/private/{url}"], "engine": engine, "options": {"retries": 0, "writeMetadata": True}}
+    code, report = run_worker(tmp_path, spec, claim(tmp_path), env=env)
+    assert code == 0 and report["itemsDone"] == 1, report  # the cookie got it in
+    folder = tmp_path / "claim"
+    [record] = catalogue(folder)
+    [written] = [p for p in folder.iterdir() if p.name.endswith(sidecar)]
+    assert written.name.startswith(Path(record["path"]).stem)
+    metadata = json.loads(written.read_text())
+    assert metadata  # the engine's metadata is there
+    stored = written.read_text() + json.dumps(record)
+    for secret in ("letmein", "hunter2-password", "refresh-token-value"):
+        assert secret not in stored
+    assert "http_headers" not in metadata and "cookies" not in metadata

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gallery_operator.api.spec import parse_spec
+from gallery_operator.api.spec import parse_spec, quantity_bytes
 from gallery_operator.config import Settings, load_settings
 from gallery_operator.controller import Controller, status_patch
 from gallery_operator.jobs import job_name, run_id
@@ -103,7 +103,7 @@ def test_engine_options_from_spec(tmp_path: Path) -> None:
     ("quantity", "size"), [("5Gi", 5 * 1024**3), ("1.5G", 1_500_000_000), ("100", 100), ("2Ki", 2048)]
 )
 def test_quantities(quantity: str, size: int) -> None:
-    assert options.quantity_bytes(quantity) == size
+    assert quantity_bytes(quantity) == size
 
 
 @pytest.mark.parametrize(

@@ -11,12 +11,15 @@ from gallery_operator.jobs import (
     LABEL_DOWNLOAD,
     LABEL_DOWNLOAD_UID,
     LABEL_RUN,
+    MAX_CONFIG_BYTES,
     Download,
     build_job,
     build_pvc,
     job_name,
     run_id,
+    spec_problem,
 )
+from gallery_operator.worker import options
 from gallery_operator.workerconfig import CONFIG_ENV, WorkerConfig
 
 SETTINGS = Settings(worker_image="example.org/gallery-operator:test", job_ttl_seconds=120)
@@ -149,3 +152,46 @@ def test_spec_resources_override_operator_defaults() -> None:
     item = download(resources={"limits": {"memory": "1Gi"}, "requests": {"cpu": "250m"}})
     resources = container(build_job(item, SETTINGS))["resources"]
     assert resources == {"requests": {"cpu": "250m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}}
+
+
+def test_specs_the_schema_admits_but_a_job_cannot_take_are_named() -> None:
+    """A memory request above the operator's default limit would be refused by the API server on every retry."""
+    above = download(resources={"requests": {"memory": "1Gi"}})
+    problem = spec_problem(above, SETTINGS)
+    assert problem is not None and problem.startswith("spec.resources.requests.memory: 1Gi is more than the limit")
+    assert "the operator's default limit" in problem
+    assert (
+        spec_problem(download(resources={"requests": {"memory": "1Gi"}, "limits": {"memory": "2Gi"}}), SETTINGS) is None
+    )
+    cpu = download(resources={"requests": {"cpu": "1500m"}, "limits": {"cpu": "1"}})
+    assert (
+        spec_problem(cpu, SETTINGS)
+        == "spec.resources.requests.cpu: 1500m is more than the limit 1 (spec.resources.limits.cpu)"
+    )
+    multibyte = download(urls=[f"https://example.org/{n}/" + "\U0001f600" * 1500 for n in range(21)])
+    problem = spec_problem(multibyte, SETTINGS)
+    assert problem is not None and problem.startswith("spec.urls: the worker's configuration would take")
+
+
+def test_a_spec_at_the_schema_maxima_builds_a_job_within_the_limits() -> None:
+    urls = [f"https://example.org/{n:03}/" + "a" * (32768 // 100 - 24) for n in range(100)]
+    item = download(
+        urls=urls, target={"s3": {"bucket": "b" * 63, "prefix": "p" * 512, "endpoint": "https://" + "e" * 2000}}
+    )
+    assert spec_problem(item, SETTINGS) is None
+    env = {e["name"]: e for e in container(build_job(item, SETTINGS))["env"]}
+    assert len(env[CONFIG_ENV]["value"].encode()) <= MAX_CONFIG_BYTES
+
+
+def test_site_tokens_reach_the_worker_only_as_secret_references() -> None:
+    tokens = {"refreshToken": {"name": "pixiv", "key": "token"}, "videoPassword": {"name": "vimeo", "key": "pw"}}
+    job = build_job(download(auth={"tokens": tokens}), SETTINGS)
+    env = {e["name"]: e for e in container(job)["env"]}
+    assert env["GALLERY_AUTH_REFRESH_TOKEN"] == {
+        "name": "GALLERY_AUTH_REFRESH_TOKEN",
+        "valueFrom": {"secretKeyRef": {"name": "pixiv", "key": "token"}},
+    }
+    assert env["GALLERY_AUTH_VIDEO_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "vimeo", "key": "pw"}
+    creds = options.Credentials(tokens=(("refresh_token", "r"), ("video_password", "v")))
+    assert creds.engine_tokens("gallery-dl") == {"refresh-token": "r"}
+    assert creds.engine_tokens("yt-dlp") == {"videopassword": "v"}

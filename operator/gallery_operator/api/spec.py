@@ -3,19 +3,39 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-# Kubernetes quantities ("512Mi", "1.5G", "100m"); the schema pattern is the apimachinery grammar, simplified.
-QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
+# Kubernetes quantities ("512Mi", "1.5G", "100m"); the schema pattern is the apimachinery grammar, simplified, with
+# bounded digits (a 400-digit number is no quantity anyone means). Byte sizes have no milli suffix.
+QUANTITY_PATTERN = r"^[0-9]{1,15}(\.[0-9]{1,6})?(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$"
+BYTES_PATTERN = r"^[0-9]{1,15}(\.[0-9]{1,6})?(k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$"
+_QUANTITY_UNITS = {
+    "": 1,
+    "k": 1000,
+    "M": 1000**2,
+    "G": 1000**3,
+    "T": 1000**4,
+    "P": 1000**5,
+    "Ki": 1024,
+    "Mi": 1024**2,
+    "Gi": 1024**3,
+    "Ti": 1024**4,
+    "Pi": 1024**5,
+}
 # A DNS-1123 subdomain (Secret, PVC names) and label (container resources keys are checked by the API server).
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 URL_PATTERN = r"^https?://[^\s/$.?#][^\s]*$"
 ITEM_RANGE_PATTERN = r"^[0-9]+(-[0-9]*)?(,[0-9]+(-[0-9]*)?)*$"
 RATE_PATTERN = r"^[0-9]+(\.[0-9]+)?[kKmMgG]?$"
-RELATIVE_PATH_PATTERN = r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$"
+# Folders and key prefixes: no segment starts with a dot, so no `.`, `..` or hidden folder (`subPath: "."` would
+# mount the whole claim, and deletionPolicy Delete would then wipe every download in it).
+RELATIVE_PATH_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$"
+MAX_URLS_LENGTH = 32_768
+"""Characters of all URLs together: the worker's configuration must fit one environment variable (128 KiB)."""
 
 
 @dataclass(frozen=True)
@@ -78,8 +98,14 @@ class SecretKeyRef(ApiModel):
 class PvcTemplate(ApiModel):
     """A PersistentVolumeClaim the operator creates for this download, named `<download>-data`."""
 
-    size: Annotated[str, Field(pattern=QUANTITY_PATTERN)]
+    size: Annotated[str, Field(pattern=BYTES_PATTERN, max_length=24)]
     """Requested storage, as a Kubernetes quantity (for example `10Gi`)."""
+
+    @field_validator("size")
+    @classmethod
+    def _at_least_a_byte(cls, value: str) -> str:
+        return _positive_bytes(value)
+
     storage_class_name: Annotated[str | None, Field(max_length=253)] = None
     """StorageClass of the claim; the cluster default when omitted."""
     access_modes: Annotated[
@@ -142,6 +168,40 @@ class Target(ApiModel):
     """An S3 bucket."""
 
 
+class SiteTokens(ApiModel):
+    """Tokens for sites that take one rather than cookies or a password, each from a Secret key. The worker passes
+    each to the engine option of the same meaning; none is ever written to status, logs, sidecars or the catalogue."""
+
+    ENGINE_OPTIONS: ClassVar[dict[str, tuple[str, str]]] = {
+        "api_key": ("gallery-dl", "api-key"),
+        "api_secret": ("gallery-dl", "api-secret"),
+        "access_token": ("gallery-dl", "access-token"),
+        "access_token_secret": ("gallery-dl", "access-token-secret"),
+        "refresh_token": ("gallery-dl", "refresh-token"),
+        "client_id": ("gallery-dl", "client-id"),
+        "client_secret": ("gallery-dl", "client-secret"),
+        "video_password": ("yt-dlp", "videopassword"),
+    }
+    """Field -> (engine, option)."""
+
+    api_key: SecretKeyRef | None = None
+    """gallery-dl's `api-key` (Danbooru, Flickr, Tumblr and others)."""
+    api_secret: SecretKeyRef | None = None
+    """gallery-dl's `api-secret`."""
+    access_token: SecretKeyRef | None = None
+    """gallery-dl's `access-token` (Mastodon, Flickr, Tumblr and others)."""
+    access_token_secret: SecretKeyRef | None = None
+    """gallery-dl's `access-token-secret`."""
+    refresh_token: SecretKeyRef | None = None
+    """gallery-dl's `refresh-token` (Pixiv, DeviantArt, Reddit and others)."""
+    client_id: SecretKeyRef | None = None
+    """gallery-dl's `client-id`."""
+    client_secret: SecretKeyRef | None = None
+    """gallery-dl's `client-secret`."""
+    video_password: SecretKeyRef | None = None
+    """yt-dlp's `videopassword`, for password-protected videos (Vimeo and others)."""
+
+
 class Auth(ApiModel):
     """Credentials for the remote site, read by the worker from Secrets; never copied into status or logs."""
 
@@ -155,10 +215,13 @@ class Auth(ApiModel):
     """The user name for sites that log in."""
     password_secret: SecretKeyRef | None = None
     """The password for sites that log in."""
+    tokens: SiteTokens | None = None
+    """Site tokens (API keys, OAuth tokens, video passwords), each from a Secret key: nobody puts a token in a spec."""
 
 
 # Values an engine option may take from a spec: numbers, booleans, short printable strings, lists of short words.
 # Nothing nested, nothing that names a path, a program, a host or a credential (see docs/security.md).
+URLS_TOO_LONG = f"the URLs together may be at most {MAX_URLS_LENGTH} characters; split them over several downloads"
 PRINTABLE_PATTERN = r"^[ -~]*$"
 WORD_PATTERN = r"^[A-Za-z0-9_.:+*~-]+$"
 Seconds = Annotated[float, Field(ge=0, le=3600)]
@@ -300,18 +363,40 @@ class Limits(ApiModel):
 
     max_items: Annotated[int | None, Field(ge=1, le=1_000_000)] = None
     """Stop after this many items."""
-    max_bytes: Annotated[str | None, Field(pattern=QUANTITY_PATTERN)] = None
-    """Stop once this many bytes are stored (a quantity: `5Gi`)."""
+    max_bytes: Annotated[str | None, Field(pattern=BYTES_PATTERN, max_length=24)] = None
+    """Stop once this many bytes are stored (a quantity of at least one byte: `5Gi`, `500M`)."""
     active_deadline_seconds: Annotated[int | None, Field(ge=1, le=7 * 24 * 3600)] = None
     """Wall-clock limit for each run (the Job's activeDeadlineSeconds)."""
+
+    @field_validator("max_bytes")
+    @classmethod
+    def _at_least_a_byte(cls, value: str | None) -> str | None:
+        return _positive_bytes(value) if value is not None else None
+
+
+Quantity = Annotated[str, Field(pattern=QUANTITY_PATTERN, max_length=24)]
+
+
+class Resources(ApiModel):
+    """Amounts of the resources a worker container may ask for."""
+
+    cpu: Quantity | None = None
+    """CPU, for example `250m` or `1`."""
+    memory: Quantity | None = None
+    """Memory, for example `256Mi`."""
+    ephemeral_storage: Annotated[Quantity | None, Field(alias="ephemeral-storage")] = None
+    """Local scratch space, for example `1Gi`."""
+
+    def amounts(self) -> dict[str, str]:
+        return self.model_dump(by_alias=True, exclude_none=True)
 
 
 class ResourceRequirements(ApiModel):
     """Compute resources of the worker container."""
 
-    requests: Annotated[dict[str, Annotated[str, Field(pattern=QUANTITY_PATTERN)]], Field(max_length=8)] = {}
+    requests: Resources = Resources()
     """Minimum resources, for example `cpu: 100m`, `memory: 128Mi`."""
-    limits: Annotated[dict[str, Annotated[str, Field(pattern=QUANTITY_PATTERN)]], Field(max_length=8)] = {}
+    limits: Resources = Resources()
     """Maximum resources."""
 
 
@@ -328,7 +413,8 @@ class GalleryDownloadSpec(ApiModel):
                     {
                         "rule": "self.all(u, u.startsWith('http://') || u.startsWith('https://'))",
                         "message": "every URL must start with http:// or https://",
-                    }
+                    },
+                    {"rule": f"self.map(u, size(u)).sum() <= {MAX_URLS_LENGTH}", "message": URLS_TOO_LONG},
                 ]
             },
         ),
@@ -360,7 +446,30 @@ class GalleryDownloadSpec(ApiModel):
     def _distinct(cls, urls: list[str]) -> list[str]:
         if len(set(urls)) != len(urls):
             raise ValueError("urls must not repeat")
+        if sum(len(u) for u in urls) > MAX_URLS_LENGTH:
+            raise ValueError(URLS_TOO_LONG)
         return urls
+
+
+def quantity_bytes(quantity: str) -> int:
+    """A Kubernetes quantity of bytes (`5Gi`, `1.5G`, `100M`), exactly (no float rounding)."""
+    for suffix in sorted(_QUANTITY_UNITS, key=len, reverse=True):
+        if suffix and quantity.endswith(suffix):
+            return int(Decimal(quantity[: -len(suffix)]) * _QUANTITY_UNITS[suffix])
+    return int(Decimal(quantity))
+
+
+def quantity_value(quantity: str) -> Decimal:
+    """Any quantity this schema admits as a number (`250m` is 0.25), for comparing requests with limits."""
+    if quantity.endswith("m"):
+        return Decimal(quantity[:-1]) / 1000
+    return Decimal(quantity_bytes(quantity)) if quantity[-1:].isalpha() else Decimal(quantity)
+
+
+def _positive_bytes(value: str) -> str:
+    if quantity_bytes(value) < 1:
+        raise ValueError(f"{value!r} is less than one byte")
+    return value
 
 
 def parse_spec(raw: dict[str, Any]) -> GalleryDownloadSpec:

@@ -24,7 +24,7 @@ from gallery_operator.worker import options
 from gallery_operator.worker.failures import classify
 from gallery_operator.worker.lookahead import Lookahead
 from gallery_operator.worker.storage import PartUpload
-from gallery_operator.workerconfig import PASSWORD_ENV, USERNAME_ENV
+from gallery_operator.workerconfig import PASSWORD_ENV, TOKEN_ENVS, USERNAME_ENV
 
 _URL_IN_MESSAGE = re.compile(r"https?://[^\s'\"]+")
 TRANSIENT: frozenset[str] = frozenset({"NetworkError", "Timeout", "RateLimited"})
@@ -48,7 +48,11 @@ class Sink(Protocol):
         extractor: str,
         metadata: dict[str, Any],
         sha256: str | None = None,
-    ) -> None: ...
+        sidecar: tuple[Path, dict[str, Any]] | None = None,
+    ) -> None:
+        """An item is stored; ``sidecar`` is where its full metadata goes and what it is, when sidecars are on."""
+        ...
+
     def skipped(self, path: Path | None, source_url: str) -> None: ...
     def failed(self, url: str, reason: str, message: str) -> None: ...
     def should_stop(self) -> bool: ...
@@ -352,9 +356,9 @@ class GalleryDl:
                 digest = item.sha256() if item is not None else None
                 if item is not None:
                     sink.count(-item.size)  # now counted as stored
-                sink.stored(
-                    Path(pathfmt.path), self.current_url, "gallery-dl", self.extractor.category, metadata, digest
-                )
+                path = Path(pathfmt.path)
+                sidecar = (path.with_name(path.name + ".json"), metadata)
+                sink.stored(path, self.current_url, "gallery-dl", self.extractor.category, metadata, digest, sidecar)
 
         # A site-specific extractor when gallery-dl has one, else the generic one (images linked from the page).
         found = self.find(url) or PortAwareGeneric.from_url(url)
@@ -482,13 +486,16 @@ class YtDlp:
                         )
                     }
                     source = str(info.get("webpage_url") or info.get("url") or url)
+                    media = Path(path)
+                    full = self._downloader.sanitize_info(info) if self._downloader is not None else {}
                     sink.stored(
-                        Path(path),
+                        media,
                         source,
                         "yt-dlp",
                         str(info.get("extractor_key") or "generic"),
                         {k: v for k, v in metadata.items() if v is not None},
                         direct.sha256(path),
+                        (media.with_name(media.stem + ".info.json"), full),
                     )
                 return [], info
 
@@ -577,6 +584,10 @@ def _environment_shapes_requests() -> bool:
 
 def _credentials(cookies: Path | None) -> options.Credentials:
     """Credentials from the pod: the cookies copy and the username/password env set from Secrets."""
+    tokens = tuple((name, value) for name, env in TOKEN_ENVS.items() if (value := os.environ.get(env)))
     return options.Credentials(
-        cookies_file=cookies, username=os.environ.get(USERNAME_ENV), password=os.environ.get(PASSWORD_ENV)
+        cookies_file=cookies,
+        username=os.environ.get(USERNAME_ENV),
+        password=os.environ.get(PASSWORD_ENV),
+        tokens=tokens,
     )

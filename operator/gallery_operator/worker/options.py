@@ -6,24 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gallery_operator.api.spec import GalleryDownloadSpec
+from gallery_operator.api.spec import GalleryDownloadSpec, SiteTokens
 
 _RATE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
-_QUANTITY_UNITS = {
-    "": 1,
-    "k": 1000,
-    "M": 1000**2,
-    "G": 1000**3,
-    "T": 1000**4,
-    "P": 1000**5,
-    "E": 1000**6,
-    "Ki": 1024,
-    "Mi": 1024**2,
-    "Gi": 1024**3,
-    "Ti": 1024**4,
-    "Pi": 1024**5,
-    "Ei": 1024**6,
-}
 
 
 @dataclass(frozen=True)
@@ -31,6 +16,13 @@ class Credentials:
     cookies_file: Path | None = None
     username: str | None = None
     password: str | None = None
+    tokens: tuple[tuple[str, str], ...] = ()
+    """(spec.auth.tokens field, value) of the tokens the pod was given."""
+
+    def engine_tokens(self, engine: str) -> dict[str, str]:
+        """The tokens for one engine, under its option names."""
+        options = SiteTokens.ENGINE_OPTIONS
+        return {options[name][1]: value for name, value in self.tokens if options[name][0] == engine}
 
 
 def rate_bytes(rate: str) -> int:
@@ -38,14 +30,6 @@ def rate_bytes(rate: str) -> int:
     unit = rate[-1].lower() if rate[-1].isalpha() else ""
     number = rate[:-1] if unit else rate
     return int(float(number) * _RATE_UNITS[unit])
-
-
-def quantity_bytes(quantity: str) -> int:
-    """A Kubernetes quantity (`5Gi`, `1.5G`, `100M`) in bytes."""
-    for suffix in sorted(_QUANTITY_UNITS, key=len, reverse=True):
-        if suffix and quantity.endswith(suffix):
-            return int(float(quantity[: -len(suffix)]) * _QUANTITY_UNITS[suffix])
-    return int(float(quantity))
 
 
 def yt_dlp_items(item_range: str) -> str:
@@ -83,8 +67,7 @@ def gallery_dl_config(
     if credentials.username and credentials.password:
         extractor["username"] = credentials.username
         extractor["password"] = credentials.password
-    if opts.write_metadata:
-        extractor["postprocessors"] = [{"name": "metadata", "mode": "json"}]
+    extractor |= credentials.engine_tokens("gallery-dl")
     extractor |= opts.gallery_dl.engine_options()
     config: dict[tuple[str, ...], Any] = {("extractor", k): v for k, v in extractor.items()}
     # Direct links and generic pages would land under "<host:port>/<path>": keep them flat, named as served.
@@ -124,7 +107,7 @@ def yt_dlp_options(
         "no_warnings": True,
         "noplaylist": False,
         "cachedir": str(scratch / "yt-dlp-cache"),
-        "writeinfojson": opts.write_metadata,
+        "writeinfojson": False,  # the worker writes the sidecar itself, without credentials (worker/redact.py)
         "writethumbnail": opts.write_thumbnail,
         "writesubtitles": opts.write_subtitles,
         "http_headers": {"User-Agent": "gallery-operator (+https://gallery-operator.dev)"},
@@ -148,5 +131,6 @@ def yt_dlp_options(
     if credentials.username and credentials.password:
         params["username"] = credentials.username
         params["password"] = credentials.password
+    params |= credentials.engine_tokens("yt-dlp")
     params |= opts.yt_dlp.engine_options()
     return params

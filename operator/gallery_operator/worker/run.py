@@ -16,14 +16,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from gallery_operator.api.spec import describe_validation
+from gallery_operator.api.spec import describe_validation, quantity_bytes
 from gallery_operator.api.status import MAX_FAILURES, Failure, FailureReason
-from gallery_operator.worker import options, programs
+from gallery_operator.worker import programs
 from gallery_operator.worker.catalogue import Catalogue, content_type, sha256_of
 from gallery_operator.worker.egress import Blocked, Guard, Trust
 from gallery_operator.worker.engines import Engine, GalleryDl, YtDlp
 from gallery_operator.worker.failures import PERMANENT, classify
 from gallery_operator.worker.lookahead import Lookahead
+from gallery_operator.worker.redact import Redactor, cookie_values
 from gallery_operator.worker.storage import PartUpload, Store, open_store
 from gallery_operator.workerconfig import (
     CATALOGUE_DIR,
@@ -33,7 +34,9 @@ from gallery_operator.workerconfig import (
     EXIT_OK,
     EXIT_PERMANENT,
     EXIT_RETRYABLE,
+    PASSWORD_ENV,
     SCRATCH_MOUNT,
+    TOKEN_ENVS,
     TOKEN_FILE,
     TOKEN_MOUNT,
     Report,
@@ -51,8 +54,9 @@ class LimitReached(Exception):
 class Run:
     """The state of one worker pod's run; engines call it for every item (the engine Sink)."""
 
-    def __init__(self, config: WorkerConfig, store: Store, scratch: Path) -> None:
+    def __init__(self, config: WorkerConfig, store: Store, scratch: Path, redactor: Redactor | None = None) -> None:
         self.config = config
+        self.redactor = redactor or Redactor([])
         self.store = store
         self.root = store.workdir.resolve()
         self.scratch = scratch
@@ -68,7 +72,7 @@ class Run:
         self.failures: list[Failure] = []
         self.stop_reason: str | None = None
         limits = config.spec.limits
-        self.max_bytes = options.quantity_bytes(limits.max_bytes) if limits.max_bytes else None
+        self.max_bytes = quantity_bytes(limits.max_bytes) if limits.max_bytes else None
 
     # -- Sink ----------------------------------------------------------------------------------------
 
@@ -95,6 +99,7 @@ class Run:
         extractor: str,
         metadata: dict[str, Any],
         sha256: str | None = None,
+        sidecar: tuple[Path, dict[str, Any]] | None = None,
     ) -> None:
         relative = self._relative(path)
         if relative is None:
@@ -111,19 +116,32 @@ class Run:
             "sourceUrl": source_url,
             "engine": engine,
             "extractor": extractor,
-            "metadata": _jsonable(metadata),
+            "metadata": self.redactor.clean(_jsonable(metadata)),
         }
         try:
             self.store.stored(path, relative, kind)
         except Exception as error:  # an unreachable bucket must not lose what the catalogue already holds
             self.failed(source_url, "StorageError", f"storing {relative} failed: {error}")
             return
+        if sidecar is not None and self.config.spec.options.write_metadata:
+            self._write_sidecar(*sidecar, source_url)
         self.catalogue.add(record)
         self.store.sync_state()
         with self.lock:
             self.items_done += 1
             self.bytes_done += size
         self._check_limits()
+
+    def _write_sidecar(self, path: Path, metadata: dict[str, Any], source_url: str) -> None:
+        """The item's full metadata as JSON beside it, without credentials; stored like the item (not catalogued)."""
+        relative = self._relative(path)
+        if relative is None:
+            return
+        try:
+            path.write_text(json.dumps(self.redactor.clean(_jsonable(metadata)), ensure_ascii=False, indent=1))
+            self.store.stored(path, relative, "application/json")
+        except Exception as error:
+            self.failed(source_url, "StorageError", f"storing the metadata {relative} failed: {error}")
 
     def skipped(self, path: Path | None, source_url: str) -> None:
         with self.lock:
@@ -316,9 +334,19 @@ class Probe:
         return self.run.stream(path)
 
 
+def cookies_source() -> Path:
+    return Path(os.environ.get("GALLERY_WORKER_COOKIES_DIR", COOKIES_MOUNT)) / COOKIES_FILE
+
+
+def run_redactor() -> Redactor:
+    """What this pod must never store: its cookie values, password and site tokens."""
+    secrets = [os.environ.get(PASSWORD_ENV), *(os.environ.get(name) for name in TOKEN_ENVS.values())]
+    return Redactor([*cookie_values(cookies_source()), *secrets])
+
+
 def private_cookies(scratch: Path) -> Path | None:
     """Engines write cookies back at exit: give them a private copy of the read-only Secret file."""
-    source = Path(COOKIES_MOUNT) / COOKIES_FILE
+    source = cookies_source()
     if not source.is_file():
         return None
     copy = scratch / COOKIES_FILE
@@ -353,7 +381,7 @@ def execute(config: WorkerConfig, termination_log: Path, lookahead: Lookahead | 
     scratch = scratch_folder()
     try:
         store = open_store(config.storage, scratch, guard)
-        run = Run(config, store, scratch)
+        run = Run(config, store, scratch, run_redactor())
     except Exception as error:
         log.exception("cannot open the target")
         blocked = isinstance(error, Blocked)
