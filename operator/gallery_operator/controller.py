@@ -524,13 +524,15 @@ class Controller:
         """One step of the cleanup; (event type, reason, message) when it is over, None while it runs."""
         namespace = download.namespace
         workers = f"{LABEL_DOWNLOAD_UID}={download.uid},{LABEL_RUN}"
-        for stale in await asyncio.to_thread(kube.list_jobs, namespace, workers):
+        for stale in await asyncio.to_thread(kube.list_jobs, namespace, workers, download.uid):
             await asyncio.to_thread(kube.delete_job, namespace, stale)
         overdue = (_seconds_between(snapshot["deletionTimestamp"], now()) or 0) > CLEANUP_TIMEOUT_SECONDS
         if overdue:
             return "Warning", "CleanupTimedOut", f"no cleanup within {CLEANUP_TIMEOUT_SECONDS}s; the data may remain"
         if await asyncio.to_thread(kube.count_pods, namespace, workers):
-            return None  # a worker still writes: wait until it is gone
+            # A worker still writes: wait until it is gone. (Pods are counted by label: their Jobs may be deleted
+            # already. A pod with copied labels can only delay this download's own cleanup, up to the timeout.)
+            return None
         cleanup = build_cleanup_job(download, self.settings)
         await asyncio.to_thread(kube.create_job, cleanup)
         state = job_state(await asyncio.to_thread(kube.read_job, namespace, cleanup["metadata"]["name"]))[0]

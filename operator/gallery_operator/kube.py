@@ -184,8 +184,14 @@ def read_job(namespace: str, name: str) -> dict[str, Any] | None:
     return plain
 
 
-def list_jobs(namespace: str, selector: str) -> list[str]:
-    return [j.metadata.name for j in batch().list_namespaced_job(namespace, label_selector=selector).items]
+def list_jobs(namespace: str, selector: str, owner_uid: str) -> list[str]:
+    """Names of the Jobs the label selector finds that the object ``owner_uid`` controls (labels only narrow)."""
+    jobs = batch().list_namespaced_job(namespace, label_selector=selector).items
+    return [
+        j.metadata.name
+        for j in jobs
+        if any(o.controller and o.uid == owner_uid for o in j.metadata.owner_references or [])
+    ]
 
 
 def count_pods(namespace: str, selector: str) -> int:

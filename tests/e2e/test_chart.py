@@ -91,6 +91,14 @@ def test_default_render() -> None:
     assert not [r for r in rules if "secrets" in r["resources"] or "*" in r["verbs"] or "*" in r["resources"]]
 
 
+def test_network_policy_in_cluster_wide_mode_names_its_namespaces() -> None:
+    """Cluster-wide, a NetworkPolicy cannot cover every namespace: rendering refuses to pretend it does."""
+    failed = helm("template", "g", str(CHART), "--set", "networkPolicy.enabled=true", check=False)
+    assert failed.returncode != 0 and "networkPolicy.namespaces in cluster-wide mode" in failed.stderr
+    documents = render("networkPolicy.enabled=true", "networkPolicy.namespaces={media}")
+    assert [d["metadata"]["namespace"] for d in documents if d["kind"] == "NetworkPolicy"] == ["media"]
+
+
 def test_namespaced_render_with_monitoring_and_network_policy() -> None:
     documents = render(
         "rbac.clusterWide=false",
@@ -109,6 +117,13 @@ def test_namespaced_render_with_monitoring_and_network_policy() -> None:
     assert sorted(p["metadata"]["namespace"] for p in policies) == ["media", "team-b"]
     egress = policies[0]["spec"]["egress"]
     assert "10.0.0.0/8" in egress[-1]["to"][0]["ipBlock"]["except"]
+    dns = egress[0]["to"]  # DNS goes to the cluster's DNS pods only, not anywhere on port 53
+    assert dns == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+        }
+    ]
     [rule] = [d for d in documents if d["kind"] == "PrometheusRule"]
     alerts = [r["alert"] for r in rule["spec"]["groups"][0]["rules"]]
     assert alerts == [
