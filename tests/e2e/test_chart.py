@@ -93,7 +93,8 @@ def test_default_render() -> None:
 
 def test_network_policy_in_cluster_wide_mode_names_its_namespaces() -> None:
     """Cluster-wide, a NetworkPolicy cannot cover every namespace: rendering refuses to pretend it does."""
-    failed = helm("template", "g", str(CHART), "--set", "networkPolicy.enabled=true", check=False)
+    flags = ["--kube-version", KUBE_VERSION, "--set", "networkPolicy.enabled=true"]
+    failed = helm("template", "g", str(CHART), *flags, check=False)
     assert failed.returncode != 0 and "networkPolicy.namespaces in cluster-wide mode" in failed.stderr
     documents = render("networkPolicy.enabled=true", "networkPolicy.namespaces={media}")
     assert [d["metadata"]["namespace"] for d in documents if d["kind"] == "NetworkPolicy"] == ["media"]
