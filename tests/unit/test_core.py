@@ -207,3 +207,24 @@ def test_reports_are_held_per_current_run_and_per_pod() -> None:
     assert controller.reports[key].final
     assert controller.accept_report(key, run, "pod-2", Report(run=run, items_done=2))
     assert controller.reports[key] == Report(run=run, items_done=2)
+
+
+def test_a_vanished_job_with_a_final_report_is_not_started_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Job is gone (removed by hand, or by its TTL before its end was seen) but its final report is held: the run
+    ends with that report instead of a second Job."""
+    import asyncio
+
+    from gallery_operator import kube
+
+    written: list[dict[str, Any]] = []
+    monkeypatch.setattr(kube, "patch_status", lambda namespace, name, patch: written.append(patch))
+    monkeypatch.setattr(kube, "create_job", lambda job: pytest.fail("a second Job was created"))
+    raw = snapshot("ns", "dl", "uid-dl", ["https://example.org/a.jpg"])
+    raw |= {"deleting": False, "finalizers": [], "resourceVersion": "1", "status": {"phase": "Running"}}
+    controller = Controller(Settings(), {("ns", "dl"): [raw]}, {})  # type: ignore[arg-type]
+    parsed = controller._parse(raw)
+    assert not isinstance(parsed, str)
+    final = Report(run=run_id(parsed), final=True, outcome="Succeeded", items_done=3, catalogue_items=3)
+    controller.reports[("ns", "dl")] = final
+    asyncio.run(controller.reconcile(("ns", "dl")))
+    assert written and written[-1]["phase"] == "Succeeded" and written[-1]["progress"]["itemsDone"] == 3

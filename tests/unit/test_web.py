@@ -78,3 +78,21 @@ def test_a_failing_event_post_does_not_stop_the_operator(monkeypatch: pytest.Mon
 def test_reports_with_absurd_counts_are_refused() -> None:
     with pytest.raises(ValidationError):
         Report(run="r", items_done=10**400)
+
+
+def test_unknown_tokens_are_reviewed_once_and_at_a_bounded_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stream of made-up tokens costs the API server at most REVIEWS_PER_SECOND reviews a second, and a refused
+    token is not reviewed again for a while."""
+    reviewed: list[str] = []
+    monkeypatch.setattr(kube, "review_token", lambda token, audience: reviewed.append(token))
+    reports = web.Reports(Settings(), Controller(Settings(), {}, {}))  # type: ignore[arg-type]
+
+    async def scenario() -> list[object]:
+        first = [await reports.identify("stranger"), await reports.identify("stranger")]
+        flood = [await reports.identify(f"made-up-{n}") for n in range(web.REVIEWS_PER_SECOND + 10)]
+        return first + flood
+
+    answers = asyncio.run(scenario())
+    assert answers[:2] == ["not-a-worker", "not-a-worker"] and reviewed.count("stranger") == 1
+    assert len(reviewed) == web.REVIEWS_PER_SECOND
+    assert answers[-10:] == ["rate-limited"] * 10
