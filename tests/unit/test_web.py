@@ -87,7 +87,7 @@ def test_unknown_tokens_are_reviewed_once_and_at_a_bounded_rate(monkeypatch: pyt
     monkeypatch.setattr(kube, "review_token", lambda token, audience: reviewed.append(token))
     reports = web.Reports(Settings(), Controller(Settings(), {}, {}))  # type: ignore[arg-type]
 
-    async def scenario() -> list[object]:
+    async def scenario() -> list[web.Identity | str]:
         first = [await reports.identify("stranger"), await reports.identify("stranger")]
         flood = [await reports.identify(f"made-up-{n}") for n in range(web.REVIEWS_PER_SECOND + 10)]
         return first + flood
