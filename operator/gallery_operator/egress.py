@@ -207,9 +207,9 @@ def first_violation(
     A namespace annotation entry that can never match refuses everything there (failing closed: the entry was meant
     to restrict something). The S3 endpoint passes the same rules as a URL, unless the operator lists it among the
     endpoints that may be private (an object store inside the cluster)."""
-    urls = list(urls)
-    for problem in namespace_problems:
-        return urls[0], f"blocked by egress rules: {problem}"
+    urls, problems = list(urls), list(namespace_problems)
+    if problems:
+        return urls[0], f"blocked by egress rules: {problems[0]}"
     for url in urls:
         why = url_violation(url, rules)
         if why is not None:
