@@ -17,7 +17,7 @@ import pytest
 from gallery_operator.api.spec import parse_spec
 from gallery_operator.workerconfig import Egress, PvcStorage, S3Storage, WorkerConfig
 from tests.cluster.s3server import S3Server
-from tests.fixtures.site import Handler, big_chunk, hls_segment, image_bytes
+from tests.fixtures.site import Handler, big_chunk, hls_segment, image_bytes, named_bytes
 
 pytestmark = pytest.mark.e2e
 
@@ -558,3 +558,53 @@ def test_metadata_sidecars_and_the_catalogue_hold_no_credentials(
     for secret in ("letmein", "hunter2-password", "refresh-token-value"):
         assert secret not in stored
     assert "http_headers" not in metadata and "cookies" not in metadata
+
+
+def assert_files_match_the_catalogue(folder: Path, report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every catalogued item is a file with the recorded size and sha256, and the counts agree."""
+    records = catalogue(folder)
+    assert len({r["path"] for r in records}) == len(records)
+    for record in records:
+        data = (folder / record["path"]).read_bytes()
+        assert (len(data), hashlib.sha256(data).hexdigest()) == (record["size"], record["sha256"]), record["path"]
+    assert report["catalogueItems"] == len(records)
+    return records
+
+
+@pytest.mark.parametrize("target", ["pvc", "s3"])
+def test_items_with_the_same_name_are_all_kept(tmp_path: Path, site: str, target: str, s3_server: S3Server) -> None:
+    """Albums that each have a cover.jpg: in one gallery and across two URLs of one download, every item gets its own
+    path (the second with a short hash of its URL), and a re-run skips exactly the stored items."""
+    env: dict[str, str] = {}
+    storage: PvcStorage | S3Storage = claim(tmp_path)
+    if target == "s3":
+        s3 = s3_server.client()
+        s3.create_bucket(Bucket="same-names")
+        storage = S3Storage(bucket="same-names", prefix="dl", endpoint=s3_server.endpoint, force_path_style=True)
+        env = {"AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key}
+    urls = [f"{site}/albums/?a=a,b", f"{site}/same/c/cover.jpg"]
+    code, report = run_worker(tmp_path, {"urls": urls}, storage, env=env)
+    assert code == 0 and report["itemsDone"] == 5, report
+    if target == "pvc":
+        records = assert_files_match_the_catalogue(tmp_path / "claim", report)
+    else:
+        records = bucket_catalogue(s3, "same-names", "dl")
+        for record in records:
+            body = s3.get_object(Bucket="same-names", Key=f"dl/{record['path']}")["Body"].read()
+            assert hashlib.sha256(body).hexdigest() == record["sha256"]
+    by_url = {r["sourceUrl"].removeprefix(site): r for r in records}
+    assert set(by_url) == {
+        "/same/a/cover.jpg",
+        "/same/a/1.jpg",
+        "/same/b/cover.jpg",
+        "/same/b/1.jpg",
+        "/same/c/cover.jpg",
+    }
+    for source, record in by_url.items():
+        assert record["sha256"] == hashlib.sha256(named_bytes(source)).hexdigest()
+    assert by_url["/same/a/cover.jpg"]["path"] == "cover.jpg"
+    assert by_url["/same/b/cover.jpg"]["path"].startswith("cover-") and len({r["path"] for r in records}) == 5
+    # A re-run (a new pod with empty scratch space) skips what is stored, adds nothing, loses nothing.
+    (tmp_path / "scratch").rename(tmp_path / "old-scratch")
+    code, again = run_worker(tmp_path, {"urls": urls}, storage, env=env)
+    assert code == 0 and (again["itemsDone"], again["bytesDone"], again["catalogueItems"]) == (5, 0, 5), again

@@ -36,7 +36,8 @@ class Catalogue:
     def __init__(self, file: Path) -> None:
         self.file = file
         self.lock = threading.Lock()
-        self.paths: set[str] = set()
+        self.owners: dict[str, str] = {}
+        """Catalogued path -> the source URL of the item stored there."""
         self.items = 0
         self.bytes = 0
         self.sample: list[CatalogueItem] = []
@@ -56,9 +57,9 @@ class Catalogue:
                     continue  # a line cut short by a killed pod; the item is recorded again below if re-stored
 
     def _count(self, record: dict[str, Any]) -> None:
-        if record["path"] in self.paths:
+        if record["path"] in self.owners:
             return
-        self.paths.add(record["path"])
+        self.owners[record["path"]] = str(record.get("sourceUrl") or "")
         self.items += 1
         self.bytes += int(record["size"])
         if len(self.sample) < MAX_SAMPLE:
@@ -73,12 +74,16 @@ class Catalogue:
             )
 
     def __contains__(self, path: str) -> bool:
-        return path in self.paths
+        return path in self.owners
+
+    def owner(self, path: str) -> str | None:
+        """The source URL of the item catalogued at ``path``, or None when nothing is."""
+        return self.owners.get(path)
 
     def add(self, record: dict[str, Any]) -> bool:
         """Record an item; False when its path is already catalogued."""
         with self.lock:
-            if record["path"] in self.paths:
+            if record["path"] in self.owners:
                 return False
             line = json.dumps(record, sort_keys=True, default=str, ensure_ascii=False)
             if self._handle is None:

@@ -64,6 +64,10 @@ class Sink(Protocol):
         """Where the bytes of ``path`` go while they are written, when the target takes them that way."""
         ...
 
+    def place(self, path: Path, source_url: str) -> Path:
+        """Where the item from ``source_url`` is stored, when its engine would name it ``path``."""
+        ...
+
 
 class Engine(Protocol):
     name: str
@@ -247,6 +251,28 @@ def _next_item(
     return None
 
 
+def _place_items(pathfmt: Any, sink: Sink, source: Callable[[], str]) -> None:
+    """Wrap gallery-dl's PathFormat.build_path so the run decides the final name of each item: two items whose
+    names are the same (every album's `cover.jpg`) never land on one path, and gallery-dl's "already there" check
+    then only skips the item that is really there."""
+    original = pathfmt.build_path
+
+    def build_path() -> None:
+        original()
+        chosen = pathfmt.realpath
+        placed = str(sink.place(Path(chosen), source()))
+        if placed == chosen:
+            return
+        name = os.path.basename(placed)  # noqa: PTH119 - gallery-dl's paths are strings
+        pathfmt.filename = name
+        pathfmt.path = pathfmt.directory + name
+        pathfmt.realpath = placed
+        if pathfmt.temppath == chosen:
+            pathfmt.temppath = placed
+
+    pathfmt.build_path = build_path
+
+
 def _track_items(pathfmt: Any, sink: Sink, source: Callable[[], str]) -> None:
     """Wrap gallery-dl's PathFormat.open so every download goes through an _ItemFile. A fresh download ("w+b")
     starts a new item; a resumed one ("r+b", after a cut connection) continues the item it left off, or, for a
@@ -332,6 +358,7 @@ class GalleryDl:
             def initialize(self, kwdict: Any = None) -> None:
                 super().initialize(kwdict)
                 _track_items(self.pathfmt, sink, lambda: self.current_url)
+                _place_items(self.pathfmt, sink, lambda: self.current_url)
                 hooks: Any = self.__dict__.get("hooks")
                 if not isinstance(hooks, dict):
                     hooks = collections.defaultdict(list)

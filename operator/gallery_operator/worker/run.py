@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -131,6 +132,29 @@ class Run:
             self.items_done += 1
             self.bytes_done += size
         self._check_limits()
+
+    def place(self, path: Path, source_url: str) -> Path:
+        """Where an item is stored: the name its engine chose, unless that name holds another item already (another
+        source URL in the catalogue, or a file the catalogue does not know), then the name with a short hash of the
+        item's URL before the extension. The same item always gets the same name, so a re-run skips it, and two
+        items never share one path."""
+        relative = self._relative(path)
+        if relative is None:
+            return path  # refused when stored
+        digest = hashlib.sha256(source_url.encode()).hexdigest()
+        candidate, tries = path, 0
+        while not self._free_for(candidate, source_url):
+            tries += 1
+            suffix = digest[:8] if tries == 1 else f"{digest[:8]}-{tries}"
+            candidate = path.with_name(f"{path.stem}-{suffix}{path.suffix}")
+        return candidate
+
+    def _free_for(self, path: Path, source_url: str) -> bool:
+        relative = self._relative(path)
+        owner = self.catalogue.owner(relative) if relative is not None else None
+        if owner is not None:
+            return owner == source_url
+        return not path.exists()
 
     def _write_sidecar(self, path: Path, metadata: dict[str, Any], source_url: str) -> None:
         """The item's full metadata as JSON beside it, without credentials; stored like the item (not catalogued)."""
@@ -332,6 +356,9 @@ class Probe:
 
     def stream(self, path: Path) -> PartUpload | None:
         return self.run.stream(path)
+
+    def place(self, path: Path, source_url: str) -> Path:
+        return self.run.place(path, source_url)
 
 
 def cookies_source() -> Path:
