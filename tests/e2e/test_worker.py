@@ -16,6 +16,7 @@ import pytest
 
 from gallery_operator.api.spec import parse_spec
 from gallery_operator.workerconfig import Egress, PvcStorage, S3Storage, WorkerConfig
+from tests.cluster.procs import wait_until
 from tests.cluster.s3server import S3Server
 from tests.fixtures.site import Handler, big_chunk, hls_segment, image_bytes, named_bytes
 
@@ -608,3 +609,18 @@ def test_items_with_the_same_name_are_all_kept(tmp_path: Path, site: str, target
     (tmp_path / "scratch").rename(tmp_path / "old-scratch")
     code, again = run_worker(tmp_path, {"urls": urls}, storage, env=env)
     assert code == 0 and (again["itemsDone"], again["bytesDone"], again["catalogueItems"]) == (5, 0, 5), again
+
+
+def test_a_counted_item_that_is_not_stored_fails_loudly(tmp_path: Path, site: str) -> None:
+    """The status may never count an item that is not at the target: one removed behind the worker's back is named
+    in an Internal failure instead of being reported as stored."""
+    spec = {"urls": [f"{site}/img/301.jpg", f"{site}/slow/302.jpg?seconds=3"]}
+    process = start_worker(tmp_path, spec, claim(tmp_path))
+    records = tmp_path / "claim" / ".gallery-operator" / "catalogue.jsonl"
+    wait_until(lambda: records.exists() and "301.jpg" in records.read_text(), 30, "the first item catalogued")
+    (tmp_path / "claim" / "301.jpg").unlink()
+    process.communicate(timeout=60)
+    report = json.loads((tmp_path / "termination-log").read_text())
+    internal = [f for f in report["failures"] if f["reason"] == "Internal"]
+    assert internal and "counted but not stored as catalogued: 301.jpg" in internal[0]["message"], report
+    assert report["outcome"] == "PartiallySucceeded"

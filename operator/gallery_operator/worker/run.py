@@ -40,6 +40,7 @@ from gallery_operator.workerconfig import (
     TOKEN_ENVS,
     TOKEN_FILE,
     TOKEN_MOUNT,
+    PvcStorage,
     Report,
     WorkerConfig,
 )
@@ -70,6 +71,8 @@ class Run:
         self.bytes_done = 0
         self.bytes_in_flight = 0  # of files still being written
         self.items_failed = 0
+        self.counted: dict[str, int | None] = {}
+        """Paths counted as done by this pod -> the size stored (None for an item skipped as stored earlier)."""
         self.failures: list[Failure] = []
         self.stop_reason: str | None = None
         limits = config.spec.limits
@@ -126,11 +129,15 @@ class Run:
             return
         if sidecar is not None and self.config.spec.options.write_metadata:
             self._write_sidecar(*sidecar, source_url)
-        self.catalogue.add(record)
+        if not self.catalogue.add(record) and self.catalogue.owner(relative) != source_url:
+            owner = self.catalogue.owner(relative)
+            self.failed(source_url, "Internal", f"not counted: {relative} is catalogued for another item ({owner})")
+            return
         self.store.sync_state()
         with self.lock:
             self.items_done += 1
             self.bytes_done += size
+            self.counted[relative] = size
         self._check_limits()
 
     def place(self, path: Path, source_url: str) -> Path:
@@ -168,9 +175,36 @@ class Run:
             self.failed(source_url, "StorageError", f"storing the metadata {relative} failed: {error}")
 
     def skipped(self, path: Path | None, source_url: str) -> None:
+        """An item the engine found stored already. Counted only when the catalogue holds it (yt-dlp's archive names
+        no path; its items are recorded by video id)."""
+        relative = self._relative(path) if path is not None else None
+        if path is not None and (relative is None or self.catalogue.owner(relative) != source_url):
+            where = relative or path.name
+            self.failed(source_url, "Internal", f"not counted: skipped as stored, but the catalogue holds no {where}")
+            return
         with self.lock:
             self.items_done += 1
+            if relative is not None:
+                self.counted.setdefault(relative, None)
         self._check_limits()
+
+    def verify(self) -> None:
+        """Fail loudly (reason Internal, with the paths) if a counted item is not a file of the catalogued size at the
+        target. Claims only: an S3 target's objects are checked by the upload itself."""
+        if not isinstance(self.config.storage, PvcStorage):
+            return
+        missing = [
+            relative
+            for relative, size in self.counted.items()
+            if not (self.root / relative).is_file()
+            or (size is not None and (self.root / relative).stat().st_size != size)
+        ]
+        if missing:
+            self.failed(
+                self.config.spec.urls[0],
+                "Internal",
+                f"counted but not stored as catalogued: {', '.join(sorted(missing)[:20])}",
+            )
 
     def failed(self, url: str, reason: str, message: str) -> None:
         with self.lock:
@@ -453,6 +487,7 @@ def execute(config: WorkerConfig, termination_log: Path, lookahead: Lookahead | 
         if (run.items_done, run.items_failed) == before and not run.should_stop():
             run.failed(url, "UnsupportedUrl", "no media found at this URL")
     run.catalogue.close()
+    run.verify()
     try:
         store.finish()
         store.sync_state(force=True)
