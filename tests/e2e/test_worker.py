@@ -624,3 +624,24 @@ def test_a_counted_item_that_is_not_stored_fails_loudly(tmp_path: Path, site: st
     internal = [f for f in report["failures"] if f["reason"] == "Internal"]
     assert internal and "counted but not stored as catalogued: 301.jpg" in internal[0]["message"], report
     assert report["outcome"] == "PartiallySucceeded"
+
+
+@pytest.mark.parametrize("engine", ["gallery-dl", "yt-dlp"])
+def test_names_a_filesystem_and_a_person_can_take(tmp_path: Path, site: str, engine: str) -> None:
+    """Over-long, multibyte, control-character and bidi names are stored under a clean name within the filesystem's
+    limit (extension and a short hash kept); the catalogue records the stored and the original name."""
+    names = ["a" * 300 + ".jpg", "\u65e5" * 120 + ".jpg", "ctrl%01%07name.jpg", "invoice%E2%80%AEgpj.exe.jpg"]
+    urls = [f"{site}/hostile/{name}" for name in names]
+    code, report = run_worker(tmp_path, {"urls": urls, "engine": engine}, claim(tmp_path))
+    assert code == 0 and report["itemsDone"] == 4, report
+    records = assert_files_match_the_catalogue(tmp_path / "claim", report)
+    assert len(records) == 4
+    for record in records:
+        name = Path(record["path"]).name
+        assert len(name.encode()) <= 200 and name.endswith(".jpg"), name
+        assert not any(ord(c) < 32 or c in "\u202e\u202d\u2066\u2067\u2068\u2069" for c in name), name
+    if engine == "gallery-dl":  # yt-dlp's restricted names are ASCII already, and shortened by yt-dlp itself
+        changed = [r for r in records if "originalName" in r]  # gallery-dl drops control characters itself
+        assert len(changed) == 3, records
+        assert any("\u202e" in r["originalName"] for r in changed)
+        assert any(len(r["originalName"].encode()) > 255 for r in changed)

@@ -94,6 +94,7 @@ def yt_dlp_options(
         "paths": {"home": str(root), "temp": str(scratch / "yt-dlp")},
         "outtmpl": {"default": "%(title).80B [%(id)s].%(ext)s"},
         "restrictfilenames": True,
+        "trim_file_name": 160,  # ASCII names (restrictfilenames) within the worker's MAX_NAME_BYTES, with room
         "windowsfilenames": True,
         "download_archive": str(state / "yt-dlp-archive.txt"),
         "retries": opts.retries,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -25,6 +24,7 @@ from gallery_operator.worker.egress import Blocked, Guard, Trust
 from gallery_operator.worker.engines import Engine, GalleryDl, YtDlp
 from gallery_operator.worker.failures import PERMANENT, classify
 from gallery_operator.worker.lookahead import Lookahead
+from gallery_operator.worker.names import MAX_NAME_BYTES, safe_name, url_hash
 from gallery_operator.worker.redact import Redactor, cookie_values
 from gallery_operator.worker.storage import PartUpload, Store, open_store
 from gallery_operator.workerconfig import (
@@ -42,11 +42,14 @@ from gallery_operator.workerconfig import (
     TOKEN_MOUNT,
     PvcStorage,
     Report,
+    S3Storage,
     WorkerConfig,
 )
 
 log = logging.getLogger("gallery_operator.worker")
 TERMINATION_LIMIT = 4096
+MAX_KEY_BYTES = 1024
+"""S3's limit on an object key (prefix, folders and name together)."""
 
 
 class LimitReached(Exception):
@@ -71,6 +74,8 @@ class Run:
         self.bytes_done = 0
         self.bytes_in_flight = 0  # of files still being written
         self.items_failed = 0
+        self.original_names: dict[str, str] = {}
+        """Path chosen by ``place`` -> the name the engine wanted, when they differ (recorded in the catalogue)."""
         self.counted: dict[str, int | None] = {}
         """Paths counted as done by this pod -> the size stored (None for an item skipped as stored earlier)."""
         self.failures: list[Failure] = []
@@ -122,6 +127,9 @@ class Run:
             "extractor": extractor,
             "metadata": self.redactor.clean(_jsonable(metadata)),
         }
+        original = self.original_names.pop(str(path), None)
+        if original is not None:
+            record["originalName"] = original
         try:
             self.store.stored(path, relative, kind)
         except Exception as error:  # an unreachable bucket must not lose what the catalogue already holds
@@ -141,19 +149,28 @@ class Run:
         self._check_limits()
 
     def place(self, path: Path, source_url: str) -> Path:
-        """Where an item is stored: the name its engine chose, unless that name holds another item already (another
-        source URL in the catalogue, or a file the catalogue does not know), then the name with a short hash of the
-        item's URL before the extension. The same item always gets the same name, so a re-run skips it, and two
-        items never share one path."""
-        relative = self._relative(path)
-        if relative is None:
+        """Where an item is stored. First a name a filesystem and a person can take (``names.safe_name``: no control or
+        direction-changing characters, at most MAX_NAME_BYTES, fewer when an S3 key would pass 1024 bytes). Then, if
+        that name holds another item already (another source URL in the catalogue, or a file the catalogue does not
+        know), the name with a short hash of the item's URL before the extension. The same item always gets the same
+        name, so a re-run skips it, and two items never share one path."""
+        room = MAX_NAME_BYTES  # the name is not touched on disk before it is safe: a long one raises ENAMETOOLONG
+        if isinstance(self.config.storage, S3Storage):
+            folder = self._relative(path.parent / "item")
+            if folder is None:
+                return path  # refused when stored
+            used = len(self.config.storage.prefix.encode()) + len(folder.encode()) - len("item") + 1
+            room = min(room, max(40, MAX_KEY_BYTES - used))
+        safe = path.with_name(safe_name(path.name, source_url, room))
+        if self._relative(safe) is None:
             return path  # refused when stored
-        digest = hashlib.sha256(source_url.encode()).hexdigest()
-        candidate, tries = path, 0
+        candidate, tries = safe, 0
         while not self._free_for(candidate, source_url):
             tries += 1
-            suffix = digest[:8] if tries == 1 else f"{digest[:8]}-{tries}"
-            candidate = path.with_name(f"{path.stem}-{suffix}{path.suffix}")
+            suffix = url_hash(source_url) if tries == 1 else f"{url_hash(source_url)}-{tries}"
+            candidate = safe.with_name(f"{safe.stem}-{suffix}{safe.suffix}")
+        if candidate.name != path.name:
+            self.original_names[str(candidate)] = path.name
         return candidate
 
     def _free_for(self, path: Path, source_url: str) -> bool:
