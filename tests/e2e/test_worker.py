@@ -645,3 +645,16 @@ def test_names_a_filesystem_and_a_person_can_take(tmp_path: Path, site: str, eng
         assert len(changed) == 3, records
         assert any("\u202e" in r["originalName"] for r in changed)
         assert any(len(r["originalName"].encode()) > 255 for r in changed)
+
+
+@pytest.mark.parametrize("engine", ["gallery-dl", "yt-dlp"])
+def test_a_redirect_loop_is_a_network_error_that_is_not_retried(tmp_path: Path, site: str, engine: str) -> None:
+    """Another pod would meet the same loop: the worker says NetworkError and exits permanent (the Job fails at
+    once), within seconds even with retries configured."""
+    started = time.monotonic()
+    spec = {"urls": [f"{site}/loop/x.jpg"], "engine": engine, "options": {"retries": 3}}
+    code, report = run_worker(tmp_path, spec, claim(tmp_path))
+    assert time.monotonic() - started < 30
+    assert code == 2 and [(f["reason"], f["url"]) for f in report["failures"]] == [
+        ("NetworkError", f"{site}/loop/x.jpg")
+    ]

@@ -13,7 +13,7 @@ from gallery_operator.controller import Controller, status_patch
 from gallery_operator.jobs import job_name, run_id
 from gallery_operator.queue import Candidate, admit
 from gallery_operator.worker import options
-from gallery_operator.worker.failures import classify
+from gallery_operator.worker.failures import classify, permanent
 from gallery_operator.workerconfig import Report
 
 
@@ -228,3 +228,16 @@ def test_a_vanished_job_with_a_final_report_is_not_started_again(monkeypatch: py
     controller.reports[("ns", "dl")] = final
     asyncio.run(controller.reconcile(("ns", "dl")))
     assert written and written[-1]["phase"] == "Succeeded" and written[-1]["progress"]["itemsDone"] == 3
+
+
+@pytest.mark.parametrize(
+    ("message", "status"),
+    [
+        ("Exceeded 30 redirects.; Failed to download x.jpg", None),
+        ("[generic] x: Unable to download webpage: HTTP Error 302: Found (redirect loop detected)", 302),
+    ],
+)
+def test_redirect_loops_are_permanent_network_errors(message: str, status: int | None) -> None:
+    reason = classify(message, status)
+    assert reason == "NetworkError" and permanent(reason, message)
+    assert not permanent("NetworkError", "Connection reset by peer")

@@ -21,7 +21,7 @@ from gallery_dl.extractor.generic import GenericExtractor
 
 from gallery_operator.api.spec import GalleryDownloadSpec
 from gallery_operator.worker import options
-from gallery_operator.worker.failures import classify
+from gallery_operator.worker.failures import classify, redirect_loop
 from gallery_operator.worker.lookahead import Lookahead
 from gallery_operator.worker.storage import PartUpload
 from gallery_operator.workerconfig import PASSWORD_ENV, TOKEN_ENVS, USERNAME_ENV
@@ -588,7 +588,7 @@ class YtDlp:
                         status = getattr(cause, "status", None) or getattr(cause, "code", None)
                         message = str(error).removeprefix("ERROR: ")
                         reason = classify(message, int(status) if status else None)
-                if not self._again(reason, attempt, stored_in_attempt[0], sink):
+                if redirect_loop(message) or not self._again(reason, attempt, stored_in_attempt[0], sink):
                     sink.failed(url, reason, message)
                     return
                 time.sleep(min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2**attempt))

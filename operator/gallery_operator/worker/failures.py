@@ -29,8 +29,23 @@ def reason_for_status(code: int) -> FailureReason:
     return "Internal"
 
 
+_REDIRECT_LOOP = re.compile(r"exceeded \d+ redirects|redirect loop|too many redirects", re.IGNORECASE)
+
+
+def redirect_loop(message: str) -> bool:
+    """The engine gave up following redirects: the site loops, which no retry of the pod changes."""
+    return bool(_REDIRECT_LOOP.search(message))
+
+
+def permanent(reason: FailureReason, message: str) -> bool:
+    """Whether retrying the pod cannot help with this failure (the Job then fails at once)."""
+    return reason in PERMANENT or (reason == "NetworkError" and redirect_loop(message))
+
+
 def classify(message: str, status: int | None = None) -> FailureReason:
     """The stable reason for an engine's error message (and HTTP status, when the engine gave one)."""
+    if redirect_loop(message):
+        return "NetworkError"
     if status is not None:
         return reason_for_status(status)
     text = message.lower()

@@ -17,12 +17,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from gallery_operator.api.spec import describe_validation, quantity_bytes
-from gallery_operator.api.status import MAX_FAILURES, Failure, FailureReason
+from gallery_operator.api.status import MAX_FAILURES, Failure
 from gallery_operator.worker import programs
 from gallery_operator.worker.catalogue import Catalogue, content_type, sha256_of
 from gallery_operator.worker.egress import Blocked, Guard, Trust
 from gallery_operator.worker.engines import Engine, GalleryDl, YtDlp
-from gallery_operator.worker.failures import PERMANENT, classify
+from gallery_operator.worker.failures import classify, permanent
 from gallery_operator.worker.lookahead import Lookahead
 from gallery_operator.worker.names import MAX_NAME_BYTES, safe_name, url_hash
 from gallery_operator.worker.redact import Redactor, cookie_values
@@ -297,8 +297,7 @@ class Run:
     def exit_code(self) -> int:
         if self.outcome() != "Failed":
             return EXIT_OK
-        reasons: set[FailureReason] = {f.reason for f in self.failures}
-        return EXIT_PERMANENT if reasons <= PERMANENT else EXIT_RETRYABLE
+        return EXIT_PERMANENT if all(permanent(f.reason, f.message) for f in self.failures) else EXIT_RETRYABLE
 
 
 def _jsonable(value: Any) -> Any:
