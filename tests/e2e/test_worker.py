@@ -658,3 +658,19 @@ def test_a_redirect_loop_is_a_network_error_that_is_not_retried(tmp_path: Path, 
     assert code == 2 and [(f["reason"], f["url"]) for f in report["failures"]] == [
         ("NetworkError", f"{site}/loop/x.jpg")
     ]
+
+
+def test_yt_dlp_keeps_items_with_the_same_name_apart(tmp_path: Path, site: str) -> None:
+    """yt-dlp names a direct link after its URL's last part and keys its archive by it: two covers of two albums are
+    two items, stored, archived and skipped on a re-run each on its own."""
+    urls = [f"{site}/same/a/cover.jpg", f"{site}/same/b/cover.jpg"]
+    spec = {"urls": urls, "engine": "yt-dlp"}
+    code, report = run_worker(tmp_path, spec, claim(tmp_path))
+    assert code == 0 and report["itemsDone"] == 2, report
+    records = assert_files_match_the_catalogue(tmp_path / "claim", report)
+    assert {r["sha256"] for r in records} == {
+        hashlib.sha256(named_bytes(u.removeprefix(site))).hexdigest() for u in urls
+    }
+    code, again = run_worker(tmp_path, {**spec, "urls": [*urls, f"{site}/same/c/cover.jpg"]}, claim(tmp_path))
+    assert code == 0 and (again["itemsDone"], again["catalogueItems"]) == (3, 3), again
+    assert again["bytesDone"] == len(named_bytes("/same/c/cover.jpg"))  # only the new cover was downloaded

@@ -23,6 +23,7 @@ from gallery_operator.api.spec import GalleryDownloadSpec
 from gallery_operator.worker import options
 from gallery_operator.worker.failures import classify, redirect_loop
 from gallery_operator.worker.lookahead import Lookahead
+from gallery_operator.worker.names import url_hash
 from gallery_operator.worker.storage import PartUpload
 from gallery_operator.workerconfig import PASSWORD_ENV, TOKEN_ENVS, USERNAME_ENV
 
@@ -471,6 +472,38 @@ class _DirectFiles:
         return item.sha256() if item is not None else None
 
 
+NAME_SUFFIX = "gallery_operator_suffix"
+"""A field of yt-dlp's info dict that the output template ends the name with: empty, or `-<hash>` when another item
+holds the name already."""
+
+
+def _place_videos(ydl: Any, sink: Sink) -> None:
+    """Per YoutubeDL instance: two items never share a name or an archive entry. yt-dlp's generic extractor names an
+    item after the last part of its URL (`/a/cover.jpg` and `/b/cover.jpg` are both `cover`), so its archive entries
+    also carry a hash of the URL, and a name another item holds gets one too (as ``Run.place`` decides)."""
+    archive_id = ydl._make_archive_id
+    process_info = ydl.process_info
+
+    def source(info: Mapping[str, Any]) -> str:
+        return str(info.get("webpage_url") or info.get("original_url") or info.get("url") or "")
+
+    def unique_archive_id(info: dict[str, Any]) -> Any:
+        key = archive_id(info)
+        generic = (info.get("extractor_key") or info.get("ie_key")) == "Generic"
+        return f"{key} {url_hash(source(info))}" if key and generic and source(info) else key
+
+    def placed(info: dict[str, Any]) -> Any:
+        info[NAME_SUFFIX] = ""
+        wanted = Path(ydl.prepare_filename(info))
+        chosen = sink.place(wanted, source(info))
+        if chosen.stem.startswith(wanted.stem) and chosen.suffix == wanted.suffix:
+            info[NAME_SUFFIX] = chosen.stem[len(wanted.stem) :]
+        return process_info(info)
+
+    ydl._make_archive_id = unique_archive_id
+    ydl.process_info = placed
+
+
 class YtDlp:
     """yt-dlp: video pages, direct video files, playlists and HLS streams."""
 
@@ -577,6 +610,7 @@ class YtDlp:
                 stored_in_attempt[0] = False
                 with yt_dlp.YoutubeDL(opts) as ydl:
                     ydl.process_info = direct.process_info(ydl, ydl.process_info)
+                    _place_videos(ydl, sink)  # outermost: names are settled before the direct-file plan is made
                     ydl.add_post_processor(Record(), when="after_move")
                     try:
                         ydl.extract_info(url, download=True)

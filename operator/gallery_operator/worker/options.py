@@ -92,7 +92,8 @@ def yt_dlp_options(
     opts = spec.options
     params: dict[str, Any] = {
         "paths": {"home": str(root), "temp": str(scratch / "yt-dlp")},
-        "outtmpl": {"default": "%(title).80B [%(id)s].%(ext)s"},
+        # The suffix is empty unless another item holds the name (see worker/engines.py: _place_videos).
+        "outtmpl": {"default": "%(title).80B [%(id)s]%(gallery_operator_suffix|)s.%(ext)s"},
         "restrictfilenames": True,
         "trim_file_name": 160,  # ASCII names (restrictfilenames) within the worker's MAX_NAME_BYTES, with room
         "windowsfilenames": True,
