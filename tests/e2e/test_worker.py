@@ -674,3 +674,17 @@ def test_yt_dlp_keeps_items_with_the_same_name_apart(tmp_path: Path, site: str) 
     code, again = run_worker(tmp_path, {**spec, "urls": [*urls, f"{site}/same/c/cover.jpg"]}, claim(tmp_path))
     assert code == 0 and (again["itemsDone"], again["catalogueItems"]) == (3, 3), again
     assert again["bytesDone"] == len(named_bytes("/same/c/cover.jpg"))  # only the new cover was downloaded
+
+
+@pytest.mark.parametrize("engine", ["gallery-dl", "yt-dlp"])
+def test_a_trickling_server_is_cut_off_by_the_low_speed_limit(tmp_path: Path, site: str, engine: str) -> None:
+    """One byte every half second never reaches timeoutSeconds (3), but is far below lowSpeedLimit: the item fails
+    with reason Timeout after about lowSpeedSeconds, not after the 17 minutes the server would take."""
+    options = {"retries": 0, "timeoutSeconds": 3, "lowSpeedLimit": 100, "lowSpeedSeconds": 3}
+    started = time.monotonic()
+    spec = {"urls": [f"{site}/trickle/5.jpg?every=0.5"], "engine": engine, "options": options}
+    code, report = run_worker(tmp_path, spec, claim(tmp_path))
+    elapsed = time.monotonic() - started
+    assert [f["reason"] for f in report["failures"]] == ["Timeout"], report
+    assert code == 1 and report["itemsDone"] == 0
+    assert elapsed < 20, elapsed

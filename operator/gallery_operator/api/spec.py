@@ -340,6 +340,11 @@ class Options(ApiModel):
     """Retries per request after the first attempt, with backoff."""
     timeout_seconds: Annotated[int, Field(ge=1, le=600)] = 30
     """Timeout of each network request."""
+    low_speed_limit: Annotated[int, Field(ge=0, le=1024**3)] = 1024
+    """Bytes per second below which a transfer counts as stalled (0: no limit); see lowSpeedSeconds."""
+    low_speed_seconds: Annotated[int, Field(ge=1, le=3600)] = 60
+    """A transfer slower than lowSpeedLimit for this many seconds is aborted: the item fails with reason Timeout
+    (timeoutSeconds only bounds the gap between two bytes, which a trickling server never reaches)."""
     sleep_seconds: Annotated[float, Field(ge=0, le=60)] = 0
     """Pause between items, to be polite to the remote site."""
     write_metadata: bool = False

@@ -25,6 +25,7 @@ from gallery_operator.worker.engines import Engine, GalleryDl, YtDlp
 from gallery_operator.worker.failures import classify, permanent
 from gallery_operator.worker.lookahead import Lookahead
 from gallery_operator.worker.names import MAX_NAME_BYTES, safe_name, url_hash
+from gallery_operator.worker.pace import LowSpeedLimit
 from gallery_operator.worker.redact import Redactor, cookie_values
 from gallery_operator.worker.storage import PartUpload, Store, open_store
 from gallery_operator.workerconfig import (
@@ -454,6 +455,8 @@ def report_trust(config: WorkerConfig) -> Trust | None:
 
 def execute(config: WorkerConfig, termination_log: Path, lookahead: Lookahead | None = None) -> int:
     programs.install()
+    if config.spec.options.low_speed_limit:
+        LowSpeedLimit(config.spec.options.low_speed_limit, config.spec.options.low_speed_seconds).install()
     guard = install_egress_guard(config)
     scratch = scratch_folder()
     try:
