@@ -25,7 +25,7 @@ IDLE_GAP_SECONDS = 1.0
 
 
 class _Transfer:
-    __slots__ = ("killed", "last_end", "reading", "sock", "window_bytes", "window_start")
+    __slots__ = ("__weakref__", "killed", "last_end", "reading", "sock", "window_bytes", "window_start")
 
     def __init__(self, sock: Any) -> None:
         now = time.monotonic()
@@ -44,19 +44,22 @@ class LowSpeedLimit:
         self.min_rate = min_rate
         self.seconds = seconds
         self.message = f"timed out: less than {min_rate} bytes/s for {seconds:g}s (options.lowSpeedLimit)"
-        self.transfers: weakref.WeakKeyDictionary[Any, _Transfer] = weakref.WeakKeyDictionary()
+        self.transfers: weakref.WeakSet[_Transfer] = weakref.WeakSet()
         self.lock = threading.Lock()
         self._original = socket.SocketIO.readinto
 
     def readinto(self, stream: Any, buffer: Any) -> int | None:
-        with self.lock:
-            transfer = self.transfers.get(stream)
-            if transfer is None:
-                transfer = self.transfers[stream] = _Transfer(stream._sock)
-            now = time.monotonic()
-            if not transfer.reading and now - transfer.last_end > IDLE_GAP_SECONDS:
-                transfer.window_start, transfer.window_bytes = now, 0
-            transfer.reading = True
+        # The hot path of every download: no lock (the watchdog's view may be a read behind, which a window of
+        # seconds does not notice), the measurement kept on the stream itself.
+        transfer: _Transfer | None = stream.__dict__.get("_low_speed")
+        now = time.monotonic()
+        if transfer is None:
+            transfer = stream.__dict__["_low_speed"] = _Transfer(stream._sock)
+            with self.lock:
+                self.transfers.add(transfer)
+        elif not transfer.reading and now - transfer.last_end > IDLE_GAP_SECONDS:
+            transfer.window_start, transfer.window_bytes = now, 0
+        transfer.reading = True
         try:
             count: int | None = self._original(stream, buffer)
         except OSError:
@@ -64,20 +67,18 @@ class LowSpeedLimit:
                 raise TimeoutError(self.message) from None
             raise
         finally:
-            with self.lock:
-                transfer.reading = False
-                transfer.last_end = time.monotonic()
+            transfer.reading = False
+            transfer.last_end = time.monotonic()
         if transfer.killed:
             raise TimeoutError(self.message)
-        with self.lock:
-            transfer.window_bytes += count or 0
+        transfer.window_bytes += count or 0
         return count
 
     def check(self) -> None:
         """One look at every connection being read: too slow over a whole window is shut down."""
         now = time.monotonic()
         with self.lock:
-            for transfer in list(self.transfers.values()):
+            for transfer in list(self.transfers):
                 if transfer.killed or now - transfer.window_start < self.seconds:
                     continue
                 busy = transfer.reading or now - transfer.last_end <= IDLE_GAP_SECONDS
