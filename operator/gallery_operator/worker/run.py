@@ -94,9 +94,17 @@ class Run:
         try:
             if path.is_symlink() or path.name == "..":
                 return path.resolve().relative_to(self.root).as_posix()
-            folder = self._folders.get(path.parent)
-            if folder is None:
-                folder = self._folders[path.parent] = path.parent.resolve()
+        except ValueError:
+            return None
+        return self._planned(path)
+
+    def _planned(self, path: Path) -> str | None:
+        """``_relative`` for a name that is not on disk yet (no link to follow): no system call after the first
+        item of a folder, which matters per item on slow disks."""
+        folder = self._folders.get(path.parent)
+        if folder is None:
+            folder = self._folders[path.parent] = path.parent.resolve()
+        try:
             return (folder / path.name).relative_to(self.root).as_posix()
         except ValueError:
             return None
@@ -157,13 +165,13 @@ class Run:
         name, so a re-run skips it, and two items never share one path."""
         room = MAX_NAME_BYTES  # the name is not touched on disk before it is safe: a long one raises ENAMETOOLONG
         if isinstance(self.config.storage, S3Storage):
-            folder = self._relative(path.parent / "item")
+            folder = self._planned(path.parent / "item")
             if folder is None:
                 return path  # refused when stored
             used = len(self.config.storage.prefix.encode()) + len(folder.encode()) - len("item") + 1
             room = min(room, max(40, MAX_KEY_BYTES - used))
         safe = path.with_name(safe_name(path.name, source_url, room))
-        if self._relative(safe) is None:
+        if self._planned(safe) is None or path.name == "..":
             return path  # refused when stored
         candidate, tries = safe, 0
         while not self._free_for(candidate, source_url):
@@ -175,7 +183,7 @@ class Run:
         return candidate
 
     def _free_for(self, path: Path, source_url: str) -> bool:
-        relative = self._relative(path)
+        relative = self._planned(path)
         owner = self.catalogue.owner(relative) if relative is not None else None
         if owner is not None:
             return owner == source_url
