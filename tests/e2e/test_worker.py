@@ -688,3 +688,18 @@ def test_a_trickling_server_is_cut_off_by_the_low_speed_limit(tmp_path: Path, si
     assert [f["reason"] for f in report["failures"]] == ["Timeout"], report
     assert code == 1 and report["itemsDone"] == 0
     assert elapsed < 20, elapsed
+
+
+@pytest.mark.parametrize("engine", ["gallery-dl", "yt-dlp"])
+def test_an_endless_stream_stops_at_the_item_time_limit(tmp_path: Path, site: str, engine: str) -> None:
+    """A body that never ends (fast enough for the low-speed limit) stops at limits.maxItemSeconds with reason
+    LimitExceeded, and nothing of it is stored."""
+    started = time.monotonic()
+    spec = {"urls": [f"{site}/endless/radio.mp4"], "engine": engine, "limits": {"maxItemSeconds": 2}}
+    code, report = run_worker(tmp_path, spec, claim(tmp_path))
+    assert time.monotonic() - started < 20
+    limited = [f for f in report["failures"] if f["reason"] == "LimitExceeded"]
+    assert limited and "limits.maxItemSeconds reached" in limited[0]["message"], report
+    assert (code, report["itemsDone"], report["outcome"]) == (0, 0, "PartiallySucceeded")  # as for limits.maxBytes
+    records = tmp_path / "claim" / ".gallery-operator" / "catalogue.jsonl"
+    assert not records.exists() or not records.read_text()

@@ -69,6 +69,10 @@ class Sink(Protocol):
         """Where the item from ``source_url`` is stored, when its engine would name it ``path``."""
         ...
 
+    def overdue(self, started: float) -> str | None:
+        """Why an item downloading since ``started`` (time.monotonic) must stop now, or None."""
+        ...
+
 
 class Engine(Protocol):
     name: str
@@ -135,6 +139,7 @@ class _ItemBytes:
         self.counting = counting  # False where the engine counts bytes itself (yt-dlp's progress hook)
         self.digest = hashlib.sha256() if hashing else None
         self.size = 0
+        self.started = time.monotonic()
         self._queue: queue.Queue[bytes | None] | None = None
         self._thread: threading.Thread | None = None
 
@@ -160,6 +165,8 @@ class _ItemBytes:
         self.size += len(data)
         if self.counting and self.sink.count(len(data)):
             raise exception.StopExtraction()  # gallery-dl ends this download and keeps its .part file
+        if self.counting and self.sink.overdue(self.started):
+            raise exception.StopExtraction()  # as for the byte limit: the run stops, the .part file is not kept
         if self.upload is None:
             return False
         streaming = self.upload.started
@@ -587,6 +594,7 @@ class YtDlp:
             return None
 
         counted: dict[str, int] = {}
+        started: dict[str, float] = {}
 
         def count_bytes(progress: dict[str, Any]) -> None:
             """Bytes in flight count against the run's byte limit; crossing it cancels the download at once."""
@@ -596,8 +604,11 @@ class YtDlp:
                 delta, counted[name] = now - counted.get(name, 0), now
                 if delta and sink.count(delta):
                     raise DownloadCancelled("limits.maxBytes reached")
+                if why := sink.overdue(started.setdefault(name, time.monotonic())):
+                    raise DownloadCancelled(why)
             else:  # finished (then stored and counted as such) or error
                 sink.count(-counted.pop(name, 0))
+                started.pop(name, None)
 
         opts = {**self.base, "logger": Logger(), "match_filter": match_filter, "progress_hooks": [count_bytes]}
         # yt-dlp retries fragments and downloads, but not the first request for a page (its extractors' probe): a

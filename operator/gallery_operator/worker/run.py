@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -250,6 +251,15 @@ class Run:
             self._stop(f"limits.maxBytes reached ({self.max_bytes} bytes; the file in progress was not kept)")
         return self.should_stop()
 
+    def overdue(self, started: float) -> str | None:
+        """Why an item downloading since ``started`` (time.monotonic) must stop, or None; stops the run when so."""
+        seconds = self.config.spec.limits.max_item_seconds
+        if time.monotonic() - started <= seconds:
+            return None
+        why = f"limits.maxItemSeconds reached: an item took longer than {seconds}s (an endless stream?); not kept"
+        self._stop(why)  # like the other limits, it ends the run (the item in progress is not kept)
+        return why
+
     def stream(self, path: Path) -> PartUpload | None:
         if not self.store.takes_streams:
             return None
@@ -418,6 +428,9 @@ class Probe:
 
     def place(self, path: Path, source_url: str) -> Path:
         return self.run.place(path, source_url)
+
+    def overdue(self, started: float) -> str | None:
+        return self.run.overdue(started)
 
 
 def cookies_source() -> Path:
