@@ -703,3 +703,19 @@ def test_an_endless_stream_stops_at_the_item_time_limit(tmp_path: Path, site: st
     assert (code, report["itemsDone"], report["outcome"]) == (0, 0, "PartiallySucceeded")  # as for limits.maxBytes
     records = tmp_path / "claim" / ".gallery-operator" / "catalogue.jsonl"
     assert not records.exists() or not records.read_text()
+
+
+def test_s3_keys_stay_within_1024_bytes(tmp_path: Path, site: str, s3_server: S3Server) -> None:
+    """A long prefix and a long name: the stored key keeps within S3's 1024 bytes (the name gives way)."""
+    s3 = s3_server.client()
+    s3.create_bucket(Bucket="long-keys")
+    prefix = "/".join(["p" * 99] * 5) + "/" + "q" * 12  # 512 characters, the schema's maximum
+    storage = S3Storage(bucket="long-keys", prefix=prefix, endpoint=s3_server.endpoint, force_path_style=True)
+    env = {"AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key}
+    url = f"{site}/hostile/" + "\u00e9" * 400 + ".jpg"
+    code, report = run_worker(tmp_path, {"urls": [url]}, storage, env=env)
+    assert code == 0 and report["itemsDone"] == 1, report
+    [record] = bucket_catalogue(s3, "long-keys", prefix)
+    key = f"{prefix}/{record['path']}"
+    assert len(key.encode()) <= 1024 and record["path"].endswith(".jpg")
+    assert s3.head_object(Bucket="long-keys", Key=key)["ContentLength"] == record["size"]
