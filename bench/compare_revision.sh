@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The worker benchmarks of an earlier revision and of the working tree, alternating run by run on the same machine.
+#   bash bench/compare_revision.sh <revision> [runs] [benchmarks...]     e.g. bash bench/compare_revision.sh e142d3c 3
+# The earlier revision's worker runs from a temporary git worktree (PYTHONPATH points at it); both use this clone's
+# environment, so only the product code differs. Prints the two summary lines of each run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+revision=${1:?a revision to compare with}
+runs=${2:-3}
+shift $(( $# > 2 ? 2 : $# ))
+benchmarks=("${@:-gallery download s3}")
+read -r -a benchmarks <<< "${benchmarks[*]}"
+old=$(mktemp -d)
+trap 'git worktree remove --force "$old" >/dev/null 2>&1 || true' EXIT
+git worktree add -q --detach "$old" "$revision"
+python=.venv/bin/python
+for bench in "${benchmarks[@]}"; do
+  for run in $(seq "$runs"); do
+    echo "== $bench run $run: $revision"
+    (cd "$old" && PYTHONPATH="$old/operator:$old" "$OLDPWD/$python" -m bench.worker "$bench" --rounds 5 2>&1 | tail -2)
+    echo "== $bench run $run: working tree"
+    "$python" -m bench.worker "$bench" --rounds 5 2>&1 | tail -2
+  done
+done
