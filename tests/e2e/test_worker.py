@@ -574,8 +574,8 @@ def assert_files_match_the_catalogue(folder: Path, report: dict[str, Any]) -> li
 
 @pytest.mark.parametrize("target", ["pvc", "s3"])
 def test_items_with_the_same_name_are_all_kept(tmp_path: Path, site: str, target: str, s3_server: S3Server) -> None:
-    """Albums that each have a cover.jpg: in one gallery and across two URLs of one download, every item gets its own
-    path (the second with a short hash of its URL), and a re-run skips exactly the stored items."""
+    """Albums that each have a cover.jpg: in one gallery, across two galleries and a direct link of one download,
+    every item gets its own path (later ones with a short hash of their URL), and a re-run skips exactly those."""
     env: dict[str, str] = {}
     storage: PvcStorage | S3Storage = claim(tmp_path)
     if target == "s3":
@@ -583,9 +583,9 @@ def test_items_with_the_same_name_are_all_kept(tmp_path: Path, site: str, target
         s3.create_bucket(Bucket="same-names")
         storage = S3Storage(bucket="same-names", prefix="dl", endpoint=s3_server.endpoint, force_path_style=True)
         env = {"AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key}
-    urls = [f"{site}/albums/?a=a,b", f"{site}/same/c/cover.jpg"]
+    urls = [f"{site}/albums/?a=a,b", f"{site}/albums/?a=c", f"{site}/same/d/cover.jpg"]  # two galleries and a link
     code, report = run_worker(tmp_path, {"urls": urls}, storage, env=env)
-    assert code == 0 and report["itemsDone"] == 5, report
+    assert code == 0 and report["itemsDone"] == 7, report
     if target == "pvc":
         records = assert_files_match_the_catalogue(tmp_path / "claim", report)
     else:
@@ -594,21 +594,15 @@ def test_items_with_the_same_name_are_all_kept(tmp_path: Path, site: str, target
             body = s3.get_object(Bucket="same-names", Key=f"dl/{record['path']}")["Body"].read()
             assert hashlib.sha256(body).hexdigest() == record["sha256"]
     by_url = {r["sourceUrl"].removeprefix(site): r for r in records}
-    assert set(by_url) == {
-        "/same/a/cover.jpg",
-        "/same/a/1.jpg",
-        "/same/b/cover.jpg",
-        "/same/b/1.jpg",
-        "/same/c/cover.jpg",
-    }
+    assert set(by_url) == {f"/same/{a}/{n}.jpg" for a in "abc" for n in ("cover", "1")} | {"/same/d/cover.jpg"}
     for source, record in by_url.items():
         assert record["sha256"] == hashlib.sha256(named_bytes(source)).hexdigest()
     assert by_url["/same/a/cover.jpg"]["path"] == "cover.jpg"
-    assert by_url["/same/b/cover.jpg"]["path"].startswith("cover-") and len({r["path"] for r in records}) == 5
+    assert by_url["/same/b/cover.jpg"]["path"].startswith("cover-") and len({r["path"] for r in records}) == 7
     # A re-run (a new pod with empty scratch space) skips what is stored, adds nothing, loses nothing.
     (tmp_path / "scratch").rename(tmp_path / "old-scratch")
     code, again = run_worker(tmp_path, {"urls": urls}, storage, env=env)
-    assert code == 0 and (again["itemsDone"], again["bytesDone"], again["catalogueItems"]) == (5, 0, 5), again
+    assert code == 0 and (again["itemsDone"], again["bytesDone"], again["catalogueItems"]) == (7, 0, 7), again
 
 
 def test_a_counted_item_that_is_not_stored_fails_loudly(tmp_path: Path, site: str) -> None:
