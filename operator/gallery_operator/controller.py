@@ -452,10 +452,10 @@ class Controller:
                     self.settings.max_active_per_namespace,
                 )
                 admitted, position = key in decision.admitted, decision.positions.get(key, 0)
-            if admitted and not await self._start_run(download):
-                await self.reconcile(key)  # refused by the API server: now an invalid spec
-                return
             if admitted:
+                if not await self._start_run(download):
+                    await self.reconcile(key)  # refused by the API server: now an invalid spec
+                    return
                 waited = _seconds_between(previous.get("queuedAt"), stamp)
                 metrics.QUEUE_WAIT.observe(waited or 0.0)
                 observation = Observation(generation=download.generation, now=stamp, job_name=name, report=report)

@@ -47,8 +47,11 @@ class Guard:
         self._local = threading.local()
 
     @contextlib.contextmanager
-    def trusting(self, trust: Trust) -> Iterator[None]:
-        """Within this block, on this thread, connections to ``trust.host`` are the worker's own."""
+    def trusting(self, trust: Trust | None) -> Iterator[None]:
+        """Within this block, on this thread, connections to ``trust.host`` are the worker's own (None: nothing)."""
+        if trust is None:
+            yield
+            return
         previous = getattr(self._local, "trust", None)
         self._local.trust = Trust(normalize_host(trust.host), trust.private)
         try:

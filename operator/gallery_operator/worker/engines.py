@@ -479,11 +479,6 @@ class _DirectFiles:
         return item.sha256() if item is not None else None
 
 
-NAME_SUFFIX = "gallery_operator_suffix"
-"""A field of yt-dlp's info dict that the output template ends the name with: empty, or `-<hash>` when another item
-holds the name already."""
-
-
 def _place_videos(ydl: Any, sink: Sink) -> None:
     """Per YoutubeDL instance: two items never share a name or an archive entry. yt-dlp's generic extractor names an
     item after the last part of its URL (`/a/cover.jpg` and `/b/cover.jpg` are both `cover`), so its archive entries
@@ -500,11 +495,11 @@ def _place_videos(ydl: Any, sink: Sink) -> None:
         return f"{key} {url_hash(source(info))}" if key and generic and source(info) else key
 
     def placed(info: dict[str, Any]) -> Any:
-        info[NAME_SUFFIX] = ""
+        info[options.NAME_SUFFIX] = ""
         wanted = Path(ydl.prepare_filename(info))
         chosen = sink.place(wanted, source(info))
         if chosen.stem.startswith(wanted.stem) and chosen.suffix == wanted.suffix:
-            info[NAME_SUFFIX] = chosen.stem[len(wanted.stem) :]
+            info[options.NAME_SUFFIX] = chosen.stem[len(wanted.stem) :]
         return process_info(info)
 
     ydl._make_archive_id = unique_archive_id

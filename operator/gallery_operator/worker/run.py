@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -371,10 +370,7 @@ class Reporter(threading.Thread):
                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
                 method="POST",
             )
-            with (
-                self.guard.trusting(self.trust) if self.trust else contextlib.nullcontext(),
-                urllib.request.urlopen(request, timeout=5),  # noqa: S310
-            ):
+            with self.guard.trusting(self.trust), urllib.request.urlopen(request, timeout=5):  # noqa: S310
                 pass
         except (OSError, urllib.error.URLError) as error:
             if not self.warned:
