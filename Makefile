@@ -8,7 +8,7 @@ export UV_PYTHON := $(shell command -v python3.11 2>/dev/null || command -v $(PY
 export UV_PYTHON_DOWNLOADS := never
 RUN := $(UV) run --frozen
 
-.PHONY: help setup system-packages crds manifests build demo test lint unit e2e cluster-start cluster-stop cluster-status clean
+.PHONY: help setup system-packages node-packages crds manifests build demo test test-real-node lint unit e2e cluster-start cluster-stop cluster-status clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -23,6 +23,14 @@ system-packages: ## Debian packages the tests use (ffmpeg, as in the worker imag
 		$$sudo apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null 2>&1 || \
 		{ $$sudo apt-get update -qq && $$sudo apt-get install -y -qq --no-install-recommends ffmpeg; }; }
 
+NODE_PACKAGES := containerd runc containernetworking-plugins docker.io debootstrap iptables
+node-packages: ## Debian packages of the real node (containerd, runc, CNI plugins; Docker and debootstrap build the image)
+	@command -v containerd >/dev/null && command -v dockerd >/dev/null && command -v debootstrap >/dev/null \
+		&& [ -x /usr/lib/cni/bridge ] || { \
+		sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$sudo apt-get install -y -qq --no-install-recommends $(NODE_PACKAGES) >/dev/null 2>&1 || \
+		{ $$sudo apt-get update -qq && $$sudo apt-get install -y -qq --no-install-recommends $(NODE_PACKAGES); }; }
+
 crds: setup ## regenerate crds/ from the pydantic models
 	$(RUN) python -m gallery_operator.api.crd crds/gallerydownloads.gallery-operator.dev.yaml charts/gallery-operator/files/crd.yaml
 
@@ -32,14 +40,20 @@ manifests: build ## regenerate manifests/base from the Helm chart
 build: setup ## build the pinned control-plane binaries (cached outside the clone; warm builds are skipped)
 	$(RUN) python -m tests.cluster build
 
-demo: build ## the local demo: control plane, operator, downloads to a PVC and to S3 (ARGS=--keep keeps it running)
-	$(RUN) python -m tests.cluster.demo $(ARGS)
+NODE ?= agent
+demo: build ## the local demo: control plane, operator, downloads to a PVC and to S3 (ARGS=--keep keeps it running; NODE=kubelet)
+	$(if $(filter kubelet,$(NODE)),@$(MAKE) --no-print-directory node-packages)
+	$(RUN) python -m tests.cluster.demo --node $(NODE) $(ARGS)
 
-test: build system-packages ## everything CI runs: lint, type checks, unit and e2e tests on the local control plane
+test: build system-packages node-packages ## everything CI runs: lint, type checks, unit and e2e tests, the real-node tier
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 	$(RUN) pytest
+	$(MAKE) --no-print-directory test-real-node
+
+test-real-node: build system-packages node-packages ## the project's image on a real kubelet: worker pod e2e and the lifecycle tests (root)
+	GALLERY_E2E_NODE=kubelet $(RUN) pytest tests/e2e/realnode tests/e2e/test_operator.py
 
 lint: setup ## ruff and mypy only
 	$(RUN) ruff check .
@@ -52,8 +66,9 @@ unit: setup ## the fast unit tests
 e2e: build system-packages ## the e2e tests (local control plane, or the cluster named by KUBECONFIG)
 	$(RUN) pytest tests/e2e
 
-cluster-start: build ## a local control plane in the background; prints how to use it with kubectl
-	$(RUN) python -m tests.cluster start
+cluster-start: build ## a local control plane in the background; prints how to use it with kubectl (NODE=kubelet: a real node)
+	$(if $(filter kubelet,$(NODE)),@$(MAKE) --no-print-directory node-packages)
+	$(RUN) python -m tests.cluster start --node $(NODE)
 
 cluster-stop: ## stop the background control plane
 	$(RUN) python -m tests.cluster stop

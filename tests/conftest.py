@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
-from tests.cluster.controlplane import LocalCluster
+from tests.cluster.controlplane import NODE_KINDS, LocalCluster
 from tests.cluster.procs import wait_until as wait_for
 from tests.cluster.s3server import S3Server
 
@@ -24,6 +24,11 @@ class Cluster:
     api: client.ApiClient
     local: LocalCluster | None
 
+    @property
+    def service_host(self) -> str:
+        """The address servers listen on for pods to reach them (a real node's pods cannot reach loopback)."""
+        return self.local.service_host if self.local else "127.0.0.1"
+
     def require_local(self) -> LocalCluster:
         if self.local is None:
             pytest.skip("needs the local control plane (KUBECONFIG names another cluster)")
@@ -32,12 +37,17 @@ class Cluster:
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """The cluster named by KUBECONFIG if set, otherwise a fresh local control plane for this session."""
+    """The cluster named by KUBECONFIG if set, otherwise a fresh local control plane for this session, with the
+    node GALLERY_E2E_NODE names: ``agent`` (default, the process-based node agent) or ``kubelet`` (a real node
+    running the project's image; make test-real-node)."""
     external = os.environ.get("KUBECONFIG")
     if external:
         yield Cluster(Path(external), config.new_client_from_config(external), None)
         return
-    with LocalCluster.create(tmp_path_factory.mktemp("cluster")) as local:
+    node = os.environ.get("GALLERY_E2E_NODE", "agent")
+    if node not in NODE_KINDS:
+        raise pytest.UsageError(f"GALLERY_E2E_NODE={node!r}: expected one of {', '.join(NODE_KINDS)}")
+    with LocalCluster.create(tmp_path_factory.mktemp("cluster"), node=node) as local:
         yield Cluster(local.kubeconfig, config.new_client_from_config(str(local.kubeconfig)), local)
 
 
@@ -54,7 +64,7 @@ def namespace(cluster: Cluster) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+def s3_server(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     root = tmp_path_factory.mktemp("s3")
-    with S3Server(root=root, log=root / "versitygw.log") as server:
+    with S3Server(root=root, log=root / "versitygw.log", host=cluster.service_host) as server:
         yield server

@@ -1,8 +1,8 @@
 """Command line for the local control plane.
 
     python -m tests.cluster build            build the pinned binaries (skipped when cached)
-    python -m tests.cluster up [--dir D]     run in the foreground until Ctrl-C
-    python -m tests.cluster start [--dir D]  run in the background; prints the KUBECONFIG to use
+    python -m tests.cluster up [--dir D] [--node kubelet]     run in the foreground until Ctrl-C
+    python -m tests.cluster start [--dir D] [--node kubelet]  run in the background; prints the KUBECONFIG to use
     python -m tests.cluster stop [--dir D]   stop the background control plane
     python -m tests.cluster status [--dir D]
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tests import REPO_ROOT
 from tests.cluster import build
-from tests.cluster.controlplane import LocalCluster
+from tests.cluster.controlplane import NODE_KINDS, LocalCluster, NodeKind
 
 DEFAULT_DIR = REPO_ROOT / ".cluster"
 
@@ -37,14 +37,14 @@ def _pid(folder: Path) -> int | None:
     return pid
 
 
-def up(folder: Path) -> int:
+def up(folder: Path, node: NodeKind) -> int:
     if _pid(folder) and _pid(folder) != os.getpid():
         print(f"a control plane already runs from {folder} (pid {_pid(folder)})", file=sys.stderr)
         return 1
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "ready").unlink(missing_ok=True)
     (folder / "pid").write_text(str(os.getpid()))
-    cluster = LocalCluster(workdir=folder, with_s3=True, keep_workdir=True)
+    cluster = LocalCluster(workdir=folder, node=node, with_s3=True, keep_workdir=True)
 
     def on_signal(*_: object) -> None:
         raise KeyboardInterrupt
@@ -69,7 +69,7 @@ def up(folder: Path) -> int:
     return 0
 
 
-def start(folder: Path) -> int:
+def start(folder: Path, node: NodeKind) -> int:
     if _pid(folder):
         print(f"already running; source {folder / 'env'}")
         return 0
@@ -79,14 +79,14 @@ def start(folder: Path) -> int:
     log = folder / "up.log"
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tests.cluster", "up", "--dir", str(folder)],
+            [sys.executable, "-m", "tests.cluster", "up", "--dir", str(folder), "--node", node],
             cwd=REPO_ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + (120 if node == "agent" else 1800)  # a cold real node builds its image
     while not (folder / "ready").exists():
         if process.poll() is not None or time.monotonic() > deadline:
             print(log.read_text()[-3000:], file=sys.stderr)
@@ -98,7 +98,7 @@ def start(folder: Path) -> int:
     return 0
 
 
-def stop(folder: Path) -> int:
+def stop(folder: Path, node: NodeKind) -> int:
     pid = _pid(folder)
     if not pid:
         print("no control plane running")
@@ -122,6 +122,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.cluster", description="local control plane")
     parser.add_argument("command", choices=["build", "up", "start", "stop", "status"])
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="state folder (default: .cluster/)")
+    parser.add_argument(
+        "--node",
+        choices=NODE_KINDS,
+        default=os.environ.get("GALLERY_NODE", "agent"),
+        help="agent: the process-based node agent; kubelet: a real node running the project's image (root)",
+    )
     options = parser.parse_args()
     folder = options.dir.resolve()
     if options.command == "build":
@@ -132,7 +138,8 @@ def main() -> int:
         pid = _pid(folder)
         print(f"running (pid {pid}); source {folder / 'env'}" if pid else "not running")
         return 0 if pid else 1
-    return {"up": up, "start": start, "stop": stop}[options.command](folder)
+    command = {"up": up, "start": start, "stop": stop}[options.command]
+    return command(folder, options.node)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ class Module:
     name: str
     packages: tuple[str, ...]
     ldflags: str = "-s -w"
+    on_demand: bool = False  # not part of build_all(): built when a binary of it is first asked for
 
     @property
     def folder(self) -> Path:
@@ -93,6 +94,14 @@ MODULES: tuple[Module, ...] = (
         ),
         ldflags=_kubernetes_ldflags(),
     ),
+    # The real node (docs/local-cluster.md): built only when that mode is asked for.
+    Module(
+        "node",
+        ("k8s.io/kubernetes/cmd/kube-scheduler", "k8s.io/kubernetes/cmd/kubelet"),
+        ldflags=_kubernetes_ldflags(),
+        on_demand=True,
+    ),
+    Module("pause", ("gallery-operator.dev/cluster/pause",), on_demand=True),
     Module("helm", ("helm.sh/helm/v3/cmd/helm",)),
     Module("s3", ("github.com/versity/versitygw/cmd/versitygw",)),
 )
@@ -138,11 +147,11 @@ def binary(name: str) -> Path:
 
 def build_all() -> dict[str, Path]:
     """Build every module that is not cached yet; the binary folder of each, by module name."""
-    return {m.name: build(m) for m in MODULES}
+    return {m.name: build(m) for m in MODULES if not m.on_demand}
 
 
 def main(argv: list[str]) -> int:
-    wanted = set(argv[1:]) or {m.name for m in MODULES}
+    wanted = set(argv[1:]) or {m.name for m in MODULES if not m.on_demand}
     unknown = wanted - {m.name for m in MODULES}
     if unknown:
         print(f"unknown module(s): {', '.join(sorted(unknown))}", file=sys.stderr)

@@ -1,7 +1,10 @@
-"""A real local Kubernetes control plane: etcd, kube-apiserver, kube-controller-manager and the node agent.
+"""A real local Kubernetes control plane: etcd, kube-apiserver, kube-controller-manager and a node.
 
-Everything listens on free loopback ports, every process dies with the harness, and ``stop()`` leaves
-no process behind. Used by the pytest fixtures and by ``python -m tests.cluster``.
+The node is either the process-based node agent (``node="agent"``, the default: no root, no images) or a real
+node (``node="kubelet"``: kubelet, kube-scheduler and containerd running the project's image, see realnode.py).
+Everything listens on free loopback ports (the real node's pods reach the host at its bridge address), every
+process dies with the harness, and ``stop()`` leaves no process behind. Used by the pytest fixtures and by
+``python -m tests.cluster``.
 """
 
 from __future__ import annotations
@@ -18,14 +21,18 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
 from tests import REPO_ROOT
 from tests.cluster import build, procs
 from tests.cluster.pki import KeyPair, Pki, create_pki
+from tests.cluster.realnode import GATEWAY, RealNode
 from tests.cluster.s3server import S3Server
+
+NodeKind = Literal["agent", "kubelet"]
+NODE_KINDS: tuple[NodeKind, ...] = ("agent", "kubelet")
 
 NODE_NAME = "gallery-node"
 SERVICE_CIDR = "10.96.0.0/16"
@@ -41,6 +48,8 @@ CONTROLLERS = (
     "serviceaccount-controller",
     "root-ca-certificate-publisher-controller",
 )
+# The real node: claims bound to the volumes its provisioner makes; the not-ready taint lifted once it is Ready.
+REAL_NODE_CONTROLLERS = ("persistentvolume-binder-controller", "node-lifecycle-controller")
 
 
 def _b64(path: Path) -> str:
@@ -76,6 +85,7 @@ class LocalCluster:
 
     workdir: Path
     with_node: bool = True
+    node: NodeKind = "agent"
     with_s3: bool = False
     keep_workdir: bool = False
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -86,6 +96,7 @@ class LocalCluster:
     startup_seconds: float = 0.0
 
     s3: S3Server | None = None
+    real_node: RealNode | None = None
 
     @classmethod
     def create(cls, workdir: Path | None = None, **options: Any) -> LocalCluster:
@@ -95,6 +106,11 @@ class LocalCluster:
     @property
     def server(self) -> str:
         return f"https://127.0.0.1:{self.api_port}"
+
+    @property
+    def service_host(self) -> str:
+        """The address servers that pods must reach listen on (the site, S3, the operator's reports)."""
+        return GATEWAY if self.real_node else "127.0.0.1"
 
     @property
     def volumes_root(self) -> Path:
@@ -123,6 +139,9 @@ class LocalCluster:
             binaries["versitygw"] = build.binary("versitygw")
         started = time.monotonic()
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.with_node and self.node == "kubelet":
+            self.real_node = RealNode(self.workdir, NODE_NAME)
+            self.real_node.prepare()
         self.pki = create_pki(self.workdir / "pki")
         self._start_etcd(binaries["etcd"])
         self._start_apiserver(binaries["kube-apiserver"])
@@ -133,7 +152,10 @@ class LocalCluster:
         self._start_controller_manager(binaries["kube-controller-manager"])
         if self.with_s3:
             self._start_s3(binaries["versitygw"])
-        if self.with_node:
+        if self.real_node:
+            assert self.pki is not None
+            self.real_node.start(self._start, self.kubeconfig, self.pki.ca.cert)
+        elif self.with_node:
             self._start_node_agent()
         procs.wait_until(
             lambda: self._get("/api/v1/namespaces/default/serviceaccounts/default") is not None,
@@ -146,7 +168,11 @@ class LocalCluster:
 
     def stop(self) -> None:
         for name in reversed(list(self.processes)):
-            procs.stop(self.processes.pop(name))
+            if name == "containerd" and self.real_node:
+                self.real_node.kill_containers()  # kubelet is stopped; nothing restarts them now
+            procs.stop(self.processes.pop(name), grace=15)
+        if self.real_node:
+            self.real_node.cleanup()
         if not self.keep_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -159,8 +185,10 @@ class LocalCluster:
 
     # -- components ------------------------------------------------------------------------------
 
-    def _start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
-        self.processes[name] = procs.spawn(argv, self.log(name), env=env)
+    def _start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        environment = env or {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+        self.processes[name] = procs.spawn(argv, self.log(name), env=environment)
+        return self.processes[name]
 
     def _start_etcd(self, binary: Path) -> None:
         self.etcd_port = procs.free_port()
@@ -205,6 +233,10 @@ class LocalCluster:
                 f"--service-account-key-file={self.pki.service_account_pub}",
                 f"--service-account-signing-key-file={self.pki.service_account_key}",
                 "--endpoint-reconciler-type=none",
+                # kubectl logs/exec on the real node: the API server authenticates to the kubelet as admin.
+                f"--kubelet-client-certificate={self.pki.admin.cert}",
+                f"--kubelet-client-key={self.pki.admin.key}",
+                "--kubelet-preferred-address-types=InternalIP",
                 "--profiling=false",
                 "--v=1",
             ],
@@ -226,7 +258,7 @@ class LocalCluster:
                 f"--kubeconfig={kubeconfig}",
                 f"--authentication-kubeconfig={kubeconfig}",
                 f"--authorization-kubeconfig={kubeconfig}",
-                f"--controllers={','.join(CONTROLLERS)}",
+                f"--controllers={','.join(CONTROLLERS + (REAL_NODE_CONTROLLERS if self.real_node else ()))}",
                 "--use-service-account-credentials=true",
                 f"--root-ca-file={self.pki.ca.cert}",
                 "--leader-elect=false",
@@ -236,7 +268,7 @@ class LocalCluster:
         )
 
     def _start_s3(self, binary: Path) -> None:
-        self.s3 = S3Server(binary, self.workdir / "s3", self.log("s3"))
+        self.s3 = S3Server(binary, self.workdir / "s3", self.log("s3"), host=self.service_host)
         self.s3.start()
         assert self.s3.process is not None
         self.processes["s3"] = self.s3.process

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -20,8 +21,8 @@ from kubernetes import client, config
 
 from gallery_operator import API_GROUP, API_VERSION
 from tests.cluster import build
-from tests.cluster.controlplane import LocalCluster
-from tests.cluster.localoperator import OperatorProcess, apply_crd
+from tests.cluster.controlplane import NODE_KINDS, LocalCluster
+from tests.cluster.localoperator import OperatorProcess, apply_crd, operator_for
 from tests.fixtures.site import serve
 from tests.kube import create_claim, create_namespace
 
@@ -135,15 +136,23 @@ def run_demo(cluster: LocalCluster, site: str, operator: OperatorProcess) -> Non
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="keep everything running until Ctrl-C")
+    parser.add_argument(
+        "--node",
+        choices=NODE_KINDS,
+        default=os.environ.get("GALLERY_NODE", "agent"),
+        help="agent: the process-based node agent; kubelet: a real node running the project's image (root)",
+    )
     options = parser.parse_args()
-    step("starting etcd, kube-apiserver, kube-controller-manager, the node agent and an S3 server")
-    with LocalCluster.create(with_s3=True) as cluster, serve() as site:
+    node = "the node agent" if options.node == "agent" else "a real node (kubelet, containerd, the project's image)"
+    step(f"starting etcd, kube-apiserver, kube-controller-manager, {node} and an S3 server")
+    with LocalCluster.create(with_s3=True, node=options.node) as cluster, serve(host=cluster.service_host) as site:
         print(f"control plane ready in {cluster.startup_seconds:.1f}s at {cluster.server}; sample site at {site}")
         step("installing the GalleryDownload CRD")
         apply_crd(config.new_client_from_config(str(cluster.kubeconfig)))
         step("starting the operator (python -m gallery_operator)")
-        operator = OperatorProcess(
+        operator = operator_for(
             cluster.kubeconfig,
+            cluster,
             cluster.workdir / "logs" / "operator.log",
             {"GALLERY_OPERATOR_ALLOW_PRIVATE_NETWORKS": "true"},
         )

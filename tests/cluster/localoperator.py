@@ -16,6 +16,7 @@ from kubernetes.client.rest import ApiException
 
 from tests import REPO_ROOT
 from tests.cluster import procs
+from tests.cluster.controlplane import LocalCluster
 from tests.cluster.procs import wait_until
 
 
@@ -26,6 +27,7 @@ class OperatorProcess:
     kubeconfig: Path
     log: Path
     settings: dict[str, str] = field(default_factory=dict)
+    report_host: str = "127.0.0.1"  # where worker pods reach the report endpoint (a real node: its bridge address)
     process: subprocess.Popen[bytes] | None = None
     health_port: int = 0
     metrics_port: int = 0
@@ -36,7 +38,7 @@ class OperatorProcess:
         if self not in OperatorProcess.instances:
             OperatorProcess.instances.append(self)
         report_port = procs.free_port()
-        self.report_url = f"http://127.0.0.1:{report_port}/report"
+        self.report_url = f"http://{self.report_host}:{report_port}/report"
         self.health_port = procs.free_port()
         self.metrics_port = procs.free_port()
         env = {
@@ -79,6 +81,15 @@ class OperatorProcess:
         if self.process is not None:
             procs.stop(self.process)
             self.process = None
+
+
+def operator_for(kubeconfig: Path, local: LocalCluster | None, log: Path, settings: dict[str, str]) -> OperatorProcess:
+    """An operator process whose worker pods run on the cluster's node: on a real node from the project's image,
+    reporting to the address pods can reach."""
+    real_node = local.real_node if local else None
+    if real_node:
+        settings = {"GALLERY_OPERATOR_WORKER_IMAGE": real_node.images["project"].ref, **settings}
+    return OperatorProcess(kubeconfig, log, settings, report_host=local.service_host if local else "127.0.0.1")
 
 
 CRD_FILE = REPO_ROOT / "crds" / "gallerydownloads.gallery-operator.dev.yaml"

@@ -21,6 +21,7 @@ class S3Server:
     root: Path = Path()
     log: Path = Path()
     port: int = 0
+    host: str = "127.0.0.1"
     process: subprocess.Popen[bytes] | None = None
 
     access_key = "gallery-test-access"
@@ -29,7 +30,7 @@ class S3Server:
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def env(self) -> dict[str, str]:
         """What boto3 and the AWS CLI read to reach this server."""
@@ -62,7 +63,7 @@ class S3Server:
         argv = [
             str(self.binary),
             "--port",
-            f"127.0.0.1:{self.port}",
+            f"{self.host}:{self.port}",
             "--region",
             self.region,
             "posix",

@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,12 +15,16 @@ from kubernetes import client
 from gallery_operator import API_GROUP, API_VERSION, PLURAL
 from tests import REPO_ROOT
 from tests.cluster.localoperator import OperatorProcess, apply_crd
+from tests.cluster.localoperator import operator_for as local_operator_for
 from tests.cluster.procs import wait_until
 from tests.conftest import Cluster
 from tests.fixtures.site import serve
 from tests.kube import create_claim
 
 REPO = REPO_ROOT
+
+# The real-node tier (tests/e2e/realnode) needs the session's node to be a real kubelet: make test-real-node.
+collect_ignore = [] if os.environ.get("GALLERY_E2E_NODE") == "kubelet" else ["realnode"]
 
 
 @pytest.fixture(scope="session")
@@ -28,17 +33,19 @@ def crd(cluster: Cluster) -> None:
     apply_crd(cluster.api)
 
 
+def operator_for(cluster: Cluster, log: Path, settings: dict[str, str]) -> OperatorProcess:
+    """An operator process for the session's cluster (its worker pods run on the session's node)."""
+    return local_operator_for(cluster.kubeconfig, cluster.local, log, settings)
+
+
 @pytest.fixture(scope="session")
 def operator(cluster: Cluster, crd: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     """A running operator (per-namespace cap 2, so one test's downloads cannot starve another's)."""
     if cluster.local is None and os.environ.get("GALLERY_E2E_OPERATOR") == "installed":
         pytest.skip("the operator is installed in the cluster; this fixture runs a local one")
     log = tmp_path_factory.mktemp("operator") / "operator.log"
-    process = OperatorProcess(
-        cluster.kubeconfig,
-        log,
-        {"GALLERY_OPERATOR_MAX_ACTIVE": "50", "GALLERY_OPERATOR_MAX_ACTIVE_PER_NAMESPACE": "2"},
-    )
+    settings = {"GALLERY_OPERATOR_MAX_ACTIVE": "50", "GALLERY_OPERATOR_MAX_ACTIVE_PER_NAMESPACE": "2"}
+    process = operator_for(cluster, log, settings)
     process.start()
     yield process
     process.stop()
@@ -56,8 +63,8 @@ def no_local_operator() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def site() -> Iterator[str]:
-    with serve() as url:
+def site(cluster: Cluster) -> Iterator[str]:
+    with serve(host=cluster.service_host) as url:
         yield url
 
 

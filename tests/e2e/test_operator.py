@@ -6,6 +6,7 @@ import hashlib
 import json
 import subprocess
 import time
+import urllib.parse
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from tests.cluster import build
 from tests.cluster.localoperator import OperatorProcess
 from tests.cluster.procs import wait_until
 from tests.conftest import Cluster
-from tests.e2e.conftest import Downloads
+from tests.e2e.conftest import Downloads, operator_for
 from tests.fixtures.site import image_bytes
 from tests.kube import absent, create_claim, create_namespace
 
@@ -303,7 +304,8 @@ def test_samples_pass_admission(cluster: Cluster, namespace: str, crd: None) -> 
 
 
 def test_cookies_from_a_secret_open_a_members_only_page(cluster: Cluster, downloads: Downloads, site: str) -> None:
-    cookies = "# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t0\tsession\tletmein\n"
+    host = urllib.parse.urlsplit(site).hostname
+    cookies = f"# Netscape HTTP Cookie File\n{host}\tFALSE\t/\tFALSE\t0\tsession\tletmein\n"
     client.CoreV1Api(cluster.api).create_namespaced_secret(
         downloads.namespace, {"metadata": {"name": "site-login"}, "stringData": {"cookies.txt": cookies}}
     )
@@ -416,8 +418,8 @@ def test_a_namespaced_operator_leaves_other_namespaces_alone(
 ) -> None:
     other = f"{namespace}-other"
     create_namespace(cluster.api, other)
-    scoped = OperatorProcess(
-        cluster.kubeconfig,
+    scoped = operator_for(
+        cluster,
         tmp_path / "operator.log",
         {"GALLERY_OPERATOR_NAMESPACES": namespace, "GALLERY_OPERATOR_ALLOW_PRIVATE_NETWORKS": "true"},
     )
@@ -440,8 +442,8 @@ def test_a_namespaced_operator_leaves_other_namespaces_alone(
 def test_egress_rules_refuse_a_download_before_any_job(
     cluster: Cluster, crd: None, namespace: str, site: str, no_local_operator: None, tmp_path: Any
 ) -> None:
-    guarded = OperatorProcess(
-        cluster.kubeconfig,
+    guarded = operator_for(
+        cluster,
         tmp_path / "operator.log",
         {
             "GALLERY_OPERATOR_NAMESPACES": namespace,
@@ -478,8 +480,8 @@ def test_the_s3_endpoint_and_numeric_addresses_are_refused_before_any_job(
 ) -> None:
     """The S3 endpoint passes the egress rules like a URL (unless the operator lists it as private), and an address
     written in any numeric form is the address it spells."""
-    guarded = OperatorProcess(
-        cluster.kubeconfig,
+    guarded = operator_for(
+        cluster,
         tmp_path / "operator.log",
         {
             "GALLERY_OPERATOR_NAMESPACES": namespace,
@@ -518,20 +520,20 @@ def test_the_s3_endpoint_and_numeric_addresses_are_refused_before_any_job(
 def test_namespace_annotations_tighten_the_egress_rules(
     cluster: Cluster, downloads: Downloads, namespace: str, site: str
 ) -> None:
-    port = site.rsplit(":", 1)[1]
-    annotations = {"gallery-operator.dev/allowed-domains": "localhost"}
+    parts = urllib.parse.urlsplit(site)
+    annotations = {"gallery-operator.dev/allowed-domains": parts.hostname}
     client.CoreV1Api(cluster.api).patch_namespace(namespace, {"metadata": {"annotations": annotations}})
     time.sleep(2)  # time for the operator's namespace watch (milliseconds, normally)
-    downloads.create("outside", pvc_spec(images(site, 621)))
-    downloads.create("inside", pvc_spec([f"http://localhost:{port}/img/622.jpg"]))
+    downloads.create("outside", pvc_spec([f"http://127.0.0.2:{parts.port}/img/621.jpg"]))
+    downloads.create("inside", pvc_spec(images(site, 622)))
     outside = downloads.wait_phase("outside", {"Succeeded", "Failed"})
     assert outside["phase"] == "Failed" and downloads.jobs("outside") == []
     assert outside["failures"][0]["reason"] == "Blocked"
-    assert "127.0.0.1 is not on the allowed list" in outside["failures"][0]["message"]
+    assert "127.0.0.2 is not on the allowed list" in outside["failures"][0]["message"]
     assert downloads.wait_phase("inside", {"Succeeded", "Failed"})["phase"] == "Succeeded"
     [job] = downloads.jobs("inside")
     env = {e.name: e.value for e in job.spec.template.spec.containers[0].env}
-    assert json.loads(env["GALLERY_WORKER_CONFIG"])["egress"]["allowedDomains"] == ["localhost"]
+    assert json.loads(env["GALLERY_WORKER_CONFIG"])["egress"]["allowedDomains"] == [parts.hostname]
 
 
 def test_termination_messages_come_only_from_pods_the_job_controls(

@@ -1,0 +1,239 @@
+"""A real node for the local control plane: kubelet and kube-scheduler on a containerd of their own.
+
+What it adds to the process-based node agent: pods run from images (the project's image built from its
+Dockerfile, see ``image.py``) in containers with their security context enforced by runc, in their own network
+namespace on a CNI bridge, with projected tokens and termination messages handled by the real kubelet.
+
+Parts: containerd (Debian's package; its root and state in a temporary folder, its own socket, the CRI plugin
+with ``restrict_oom_score_adj`` on, which this sandbox needs), runc and the CNI plugins from Debian's packages,
+kubelet and kube-scheduler built from the pinned Kubernetes module (``tests/cluster/go/node``), and a volume
+provisioner (``volumes.py``) that gives each claim a hostPath PersistentVolume under ``<workdir>/node/claims``,
+the same layout the node agent uses. Needs root.
+
+Pods reach the host at the bridge's gateway address (``GATEWAY``): servers the pods must reach (the fixture
+site, the S3 server, the operator's report endpoint) listen there. The bridge is the project's own test host
+network; nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from tests.cluster import build, procs
+from tests.cluster.image import Image, pause_image, project_image
+
+BRIDGE = "gallery0"
+SUBNET = "10.89.0.0/16"
+GATEWAY = "10.89.0.1"
+CNI_BIN = Path("/usr/lib/cni")
+PACKAGES = ("containerd", "runc", "containernetworking-plugins", "docker.io", "debootstrap", "iptables")
+
+
+def missing_requirements() -> list[str]:
+    """What this machine lacks for the real node (root, the Debian packages), in words; empty when ready."""
+    problems = []
+    if os.geteuid() != 0:
+        problems.append("root (containerd, runc and the bridge need it)")
+    for program in ("containerd", "runc", "dockerd", "debootstrap", "ctr"):
+        if shutil.which(program) is None:
+            problems.append(f"{program} (make node-packages installs {' '.join(PACKAGES)})")
+    if not (CNI_BIN / "bridge").exists():
+        problems.append(f"the CNI plugins in {CNI_BIN} (containernetworking-plugins)")
+    return problems
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["ip", *args], capture_output=True, check=check)
+
+
+def ensure_bridge() -> None:
+    """The pods' bridge with the gateway address, made before any pod so servers can listen on it."""
+    if _ip("link", "show", BRIDGE, check=False).returncode != 0:
+        _ip("link", "add", BRIDGE, "type", "bridge")
+    prefix = SUBNET.split("/")[1]
+    addresses = _ip("-o", "addr", "show", "dev", BRIDGE).stdout.decode()
+    if f"{GATEWAY}/{prefix}" not in addresses:
+        _ip("addr", "add", f"{GATEWAY}/{prefix}", "dev", BRIDGE)
+    _ip("link", "set", BRIDGE, "up")
+
+
+Starter = Callable[[str, list[str]], subprocess.Popen[bytes]]
+
+
+@dataclass
+class RealNode:
+    """containerd + kube-scheduler + kubelet + the volume provisioner, for one control plane."""
+
+    workdir: Path
+    node_name: str
+    runtime: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="gallery-node-")))
+    images: dict[str, Image] = field(default_factory=dict)
+    binaries: dict[str, Path] = field(default_factory=dict)
+    load_seconds: float = 0.0
+
+    @property
+    def socket(self) -> Path:
+        return self.runtime / "containerd.sock"
+
+    @property
+    def claims(self) -> Path:
+        return self.workdir / "node" / "claims"
+
+    def ctr(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            ["ctr", f"--address={self.socket}", "--namespace=k8s.io", *args], capture_output=True, check=check
+        )
+
+    def prepare(self) -> None:
+        """Check the machine, build what is missing (binaries, images) and make the bridge: before any server
+        that pods must reach starts listening on the gateway address."""
+        problems = missing_requirements()
+        if problems:
+            raise RuntimeError("the real node needs: " + "; ".join(problems))
+        self.binaries = {name: build.binary(name) for name in ("kubelet", "kube-scheduler")}
+        self.images = {"pause": pause_image(), "project": project_image()}
+        ensure_bridge()
+
+    def start(self, start: Starter, kubeconfig: Path, ca: Path) -> None:
+        """Start every part (``start`` runs and tracks one process by name) and load the images."""
+        binaries, images = self.binaries, self.images
+        containerd = start("containerd", ["containerd", f"--config={self.containerd_config(images['pause'])}"])
+        procs.wait_until(
+            lambda: containerd.poll() is None and self.ctr("version", check=False).returncode == 0,
+            30,
+            "containerd",
+            interval=0.1,
+        )
+        for image in images.values():
+            self.load(image)
+        start(
+            "kube-scheduler",
+            [str(binaries["kube-scheduler"]), f"--kubeconfig={kubeconfig}", "--leader-elect=false", "--v=1"],
+        )
+        start(
+            "kubelet",
+            [
+                str(binaries["kubelet"]),
+                f"--config={self.kubelet_config(ca)}",
+                f"--kubeconfig={kubeconfig}",
+                f"--root-dir={self.runtime / 'kubelet'}",
+                f"--cert-dir={self.runtime / 'kubelet-pki'}",
+                f"--hostname-override={self.node_name}",
+                f"--node-ip={GATEWAY}",
+                "--v=1",
+            ],
+        )
+        start(
+            "volumes",
+            [sys.executable, "-m", "tests.cluster.volumes", f"--kubeconfig={kubeconfig}", f"--root={self.claims}"],
+        )
+
+    # -- configuration ---------------------------------------------------------------------------
+
+    def containerd_config(self, pause: Image) -> Path:
+        cni = self.runtime / "cni"
+        cni.mkdir(parents=True, exist_ok=True)
+        bridge = {
+            "type": "bridge",
+            "bridge": BRIDGE,
+            "isGateway": True,
+            "ipMasq": False,
+            "ipam": {
+                "type": "host-local",
+                "ranges": [[{"subnet": SUBNET, "gateway": GATEWAY}]],
+                "dataDir": str(self.runtime / "ipam"),
+            },
+        }
+        conflist = {"cniVersion": "1.0.0", "name": "gallery", "plugins": [bridge]}
+        (cni / "10-gallery.conflist").write_text(json.dumps(conflist))
+        cri = 'plugins."io.containerd.grpc.v1.cri"'
+        lines = [
+            "version = 2",
+            f'root = "{self.runtime / "root"}"',
+            f'state = "{self.runtime / "state"}"',
+            "[grpc]",
+            f'  address = "{self.socket}"',
+            f"[{cri}]",
+            f'  sandbox_image = "{pause.ref}"',
+            # Writing a negative oom_score_adj is refused in this sandbox; without this every sandbox fails with
+            # runc's "can't get final child's PID from pipe".
+            "  restrict_oom_score_adj = true",
+            f"[{cri}.cni]",
+            f'  bin_dir = "{CNI_BIN}"',
+            f'  conf_dir = "{cni}"',
+        ]
+        config = self.runtime / "containerd.toml"
+        config.write_text("\n".join(lines) + "\n")
+        return config
+
+    def kubelet_config(self, ca: Path) -> Path:
+        config = {
+            "apiVersion": "kubelet.config.k8s.io/v1beta1",
+            "kind": "KubeletConfiguration",
+            "address": GATEWAY,  # the API server reaches the kubelet at the node's address (kubectl logs)
+            "port": procs.free_port(),
+            "readOnlyPort": 0,
+            "healthzBindAddress": "127.0.0.1",
+            "healthzPort": procs.free_port(),
+            "containerRuntimeEndpoint": f"unix://{self.socket}",
+            "cgroupDriver": "cgroupfs",
+            "failCgroupV1": False,  # the project's machines have cgroup v1
+            "failSwapOn": False,
+            "authentication": {
+                "anonymous": {"enabled": False},
+                "webhook": {"enabled": False},
+                "x509": {"clientCAFile": str(ca)},
+            },
+            "authorization": {"mode": "AlwaysAllow"},
+            "resolvConf": "",  # no DNS in pods: the tests address servers by IP
+            "podLogsDir": str(self.workdir / "node" / "pod-logs"),
+            "volumePluginDir": str(self.runtime / "volume-plugins"),
+            # The images are loaded, never pulled: keep them whatever the disk holds.
+            "imageGCHighThresholdPercent": 100,
+            "imageGCLowThresholdPercent": 99,
+            "evictionHard": {
+                "memory.available": "100Mi",
+                "nodefs.available": "1%",
+                "imagefs.available": "1%",
+                "nodefs.inodesFree": "1%",
+            },
+        }
+        path = self.workdir / "kubelet.yaml"
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def load(self, image: Image) -> None:
+        """Import an image tar into the node's containerd (kubelet then finds it without a pull)."""
+        started = time.monotonic()
+        self.ctr("images", "import", str(image.tar))
+        self.load_seconds += time.monotonic() - started
+
+    def kill_containers(self) -> None:
+        """SIGKILL and delete every container task (while containerd still runs, after kubelet stopped)."""
+        if not self.socket.exists():
+            return
+        listed = self.ctr("tasks", "list", "--quiet", check=False)
+        for task in listed.stdout.decode().split():
+            self.ctr("tasks", "kill", "--signal=SIGKILL", task, check=False)
+            self.ctr("tasks", "delete", "--force", task, check=False)
+
+    def cleanup(self) -> None:
+        """After containerd stopped: unmount what the node mounted and delete its runtime folder."""
+        mounts = Path("/proc/mounts").read_text().splitlines()
+        for target in sorted((line.split()[1] for line in mounts), reverse=True):
+            if target.startswith(str(self.runtime)):
+                subprocess.run(["umount", "--lazy", target], capture_output=True, check=False)
+        shutil.rmtree(self.runtime, ignore_errors=True)
