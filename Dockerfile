@@ -24,7 +24,10 @@ ENV PATH=/app/.venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp
-# A fixed non-root user; the Job and the chart also set runAsUser 65532 and a read-only root filesystem.
+# A fixed non-root user with an entry in /etc/passwd: code that looks the user up (kopf names its peering identity
+# after it) fails without one. The Job and the chart also set runAsUser 65532 and a read-only root filesystem.
+RUN groupadd --gid 65532 gallery \
+    && useradd --uid 65532 --gid 65532 --home-dir /tmp --no-create-home --shell /usr/sbin/nologin gallery
 USER 65532:65532
 EXPOSE 8080 8081 8082
 ENTRYPOINT ["python", "-m"]

@@ -50,8 +50,14 @@ class Image:
     tar: Path
 
 
+def image_cache() -> Path:
+    """Docker's data and the image tars; ``GALLERY_IMAGE_CACHE`` moves them (the cold-build benchmark does)."""
+    override = os.environ.get("GALLERY_IMAGE_CACHE")
+    return Path(override) if override else build.cache_dir()
+
+
 def images_dir() -> Path:
-    return build.cache_dir() / "images"
+    return image_cache() / "images"
 
 
 def _digest(*parts: bytes) -> str:
@@ -89,7 +95,7 @@ class Docker:
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Docker:
-        data = build.cache_dir() / "docker"
+        data = image_cache() / "docker"
         data.mkdir(parents=True, exist_ok=True)
         self.process = procs.spawn(
             [
@@ -119,13 +125,13 @@ class Docker:
         return self.run("version", capture=True).returncode == 0
 
     def run(
-        self, *args: str, capture: bool = False, stdin: int | None = None, env: dict[str, str] | None = None
+        self, *args: str, capture: bool = False, stdin: int | None = None, stdout: int | None = None
     ) -> subprocess.CompletedProcess[bytes]:
         command = [_docker_cli(), *args]
-        environment = {**os.environ, "DOCKER_HOST": f"unix://{self.socket}", "DOCKER_BUILDKIT": "0", **(env or {})}
+        environment = {**os.environ, "DOCKER_HOST": f"unix://{self.socket}", "DOCKER_BUILDKIT": "0"}
         if capture:
             return subprocess.run(command, env=environment, capture_output=True, check=False)
-        return subprocess.run(command, env=environment, stdin=stdin, check=True)
+        return subprocess.run(command, env=environment, stdin=stdin, stdout=stdout, check=True)
 
     def has(self, ref: str) -> bool:
         return self.run("image", "inspect", ref, capture=True).returncode == 0
@@ -147,7 +153,7 @@ def _import_rootfs(docker: Docker, rootfs: Path, ref: str, changes: tuple[str, .
     archive = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
     assert archive.stdout is not None
     arguments = [f"--change={change}" for change in changes]
-    docker.run("import", *arguments, "-", ref, stdin=archive.stdout.fileno())
+    docker.run("import", *arguments, "-", ref, stdin=archive.stdout.fileno(), stdout=subprocess.DEVNULL)
     archive.stdout.close()
     if archive.wait() != 0:
         raise RuntimeError(f"tar of {rootfs} failed")
@@ -211,9 +217,9 @@ def pause_image() -> Image:
         return docker.save(ref, tar)
 
 
-def project_image() -> Image:
-    """The project's image from its Dockerfile on the local base; built only when its inputs changed."""
-    key = _digest(base_ref().encode(), *_tree_bytes(REPO_ROOT, PROJECT_INPUTS))
+def project_image(root: Path = REPO_ROOT) -> Image:
+    """The project's image from the Dockerfile in ``root`` on the local base; built only when its inputs changed."""
+    key = _digest(base_ref().encode(), *_tree_bytes(root, PROJECT_INPUTS))
     image = Image(f"{REGISTRY}/gallery-operator:{key}", images_dir() / f"gallery-operator-{key}.tar")
     if image.tar.exists():
         image.tar.touch()  # most recently used: kept by _prune
@@ -227,7 +233,8 @@ def project_image() -> Image:
             f"--build-arg=PYTHON_IMAGE={base_ref()}",
             f"--tag={image.ref}",
             "--quiet",
-            str(REPO_ROOT),
+            str(root),
+            stdout=subprocess.DEVNULL,
         )
         docker.save(image.ref, image.tar)
         _log(f"project image {image.ref} built and saved in {time.monotonic() - started:.0f}s")

@@ -17,6 +17,7 @@ network; nothing leaves the machine.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -27,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import yaml
 
@@ -37,6 +39,7 @@ BRIDGE = "gallery0"
 SUBNET = "10.89.0.0/16"
 GATEWAY = "10.89.0.1"
 CNI_BIN = Path("/usr/lib/cni")
+LOCK_FILE = Path(tempfile.gettempdir()) / "gallery-operator-real-node.lock"
 PACKAGES = ("containerd", "runc", "containernetworking-plugins", "docker.io", "debootstrap", "iptables")
 
 
@@ -80,6 +83,7 @@ class RealNode:
     runtime: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="gallery-node-")))
     images: dict[str, Image] = field(default_factory=dict)
     binaries: dict[str, Path] = field(default_factory=dict)
+    lock: IO[str] | None = None
     load_seconds: float = 0.0
 
     @property
@@ -101,6 +105,16 @@ class RealNode:
         problems = missing_requirements()
         if problems:
             raise RuntimeError("the real node needs: " + "; ".join(problems))
+        # One real node per machine: two would share the bridge and hand out the same pod addresses.
+        self.lock = LOCK_FILE.open("a+")
+        try:
+            fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.lock.seek(0)
+            raise RuntimeError(f"another real node runs on this machine ({self.lock.read().strip()})") from None
+        self.lock.truncate(0)
+        self.lock.write(f"pid {os.getpid()}, state in {self.workdir}\n")
+        self.lock.flush()
         self.binaries = {name: build.binary(name) for name in ("kubelet", "kube-scheduler")}
         self.images = {"pause": pause_image(), "project": project_image()}
         ensure_bridge()
@@ -237,3 +251,6 @@ class RealNode:
             if target.startswith(str(self.runtime)):
                 subprocess.run(["umount", "--lazy", target], capture_output=True, check=False)
         shutil.rmtree(self.runtime, ignore_errors=True)
+        if self.lock is not None:
+            self.lock.close()  # releases the machine's real-node lock
+            self.lock = None

@@ -23,7 +23,9 @@ CHART = REPO / "charts" / "gallery-operator"
 KUBE_VERSION = "1.34.4"
 
 
-def helm(*args: str, kubeconfig: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+def helm(
+    *args: str, kubeconfig: Path | None = None, check: bool = True, input_text: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": "/tmp",
@@ -33,7 +35,8 @@ def helm(*args: str, kubeconfig: Path | None = None, check: bool = True) -> subp
     }
     if kubeconfig:
         env["KUBECONFIG"] = str(kubeconfig)
-    return subprocess.run([str(build.binary("helm")), *args], capture_output=True, text=True, env=env, check=check)
+    command = [str(build.binary("helm")), *args]
+    return subprocess.run(command, input=input_text, capture_output=True, text=True, env=env, check=check)
 
 
 def render(*sets: str) -> list[dict[str, Any]]:

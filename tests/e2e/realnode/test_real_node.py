@@ -8,20 +8,24 @@ The lifecycle tests in test_operator.py run in the same session on the same node
 from __future__ import annotations
 
 import json
+import subprocess
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 
 from gallery_operator.workerconfig import DATA_MOUNT, SCRATCH_MOUNT, TOKEN_MOUNT
+from tests.cluster import build, procs
 from tests.cluster.procs import wait_until
 from tests.cluster.realnode import RealNode
 from tests.conftest import Cluster
 from tests.e2e.conftest import Downloads, operator_for
+from tests.e2e.test_chart import CHART, KUBE_VERSION, helm
 from tests.fixtures.site import Handler
-from tests.kube import create_claim
+from tests.kube import create_claim, create_namespace
 
 pytestmark = pytest.mark.e2e
 
@@ -29,6 +33,12 @@ WORKER_UID = 65532
 # Mounts kubelet itself gives every container, writable by design (the pod's own hosts file, DNS, the termination
 # message file) and the runtime's standard ones.
 KUBELET_WRITABLE = {"/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/dev/termination-log", "/dev/shm"}
+
+
+def render_chart(values: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
+    arguments = ["template", "gallery", str(CHART), "--namespace", namespace, "--kube-version", KUBE_VERSION]
+    output = helm(*arguments, "--values", "-", input_text=yaml.safe_dump(values)).stdout
+    return [d for d in yaml.safe_load_all(output) if d]
 
 
 def pvc_spec(urls: list[str], **extra: Any) -> dict[str, Any]:
@@ -168,3 +178,68 @@ def test_an_s3_target_from_a_real_pod(cluster: Cluster, downloads: Downloads, si
     assert status["phase"] == "Succeeded", status
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket="real-node", Prefix="dl/")["Contents"]}
     assert {"dl/431.jpg", "dl/432.jpg", "dl/.gallery-operator/catalogue.jsonl"} <= keys
+
+
+def test_the_chart_runs_the_operator_from_the_image(
+    cluster: Cluster, node: RealNode, crd: None, namespace: str, site: str, no_local_operator: None
+) -> None:
+    """The image's other entrypoint: the chart's Deployment runs `python -m gallery_operator` from the project's
+    image under the chart's security context and RBAC, and reconciles a download whose worker runs from the same
+    image. One change to the rendered chart: host networking, with the API server's address given as the Service
+    environment (this control plane has no Service proxy, and its API server listens on the host's loopback)."""
+    local = cluster.require_local()
+    repository, tag = node.images["project"].ref.rsplit(":", 1)
+    ports = [procs.free_port() for _ in range(3)]
+    values = {
+        "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
+        "rbac": {"clusterWide": False},
+        "watchNamespaces": [namespace],
+        "ports": {"metrics": ports[0], "health": ports[1], "report": ports[2]},
+        "operator": {
+            "reportUrl": f"http://{cluster.service_host}:{ports[2]}/report",
+            "allowPrivateNetworks": True,
+            "extraEnv": [
+                {"name": "KUBERNETES_SERVICE_HOST", "value": "127.0.0.1"},
+                {"name": "KUBERNETES_SERVICE_PORT", "value": str(local.api_port)},
+            ],
+        },
+    }
+    release_namespace = f"{namespace}-system"
+    create_namespace(cluster.api, release_namespace)
+    # The CRD is the session's (the same file); the rest is the chart as rendered.
+    documents = [d for d in render_chart(values, release_namespace) if d["kind"] != "CustomResourceDefinition"]
+    [deployment] = [d for d in documents if d["kind"] == "Deployment"]
+    deployment["spec"]["template"]["spec"]["hostNetwork"] = True
+    manifest = yaml.safe_dump_all(documents)
+    kubectl = [str(build.binary("kubectl")), f"--kubeconfig={cluster.kubeconfig}"]
+    subprocess.run([*kubectl, "apply", "-f", "-"], input=manifest, text=True, check=True, capture_output=True)
+    try:
+        apps, core = client.AppsV1Api(cluster.api), client.CoreV1Api(cluster.api)
+        name = deployment["metadata"]["name"]
+        try:
+            wait_until(
+                lambda: (apps.read_namespaced_deployment(name, release_namespace).status.available_replicas or 0) == 1,
+                120,
+                "the operator's Deployment to be available (its readiness probe passed)",
+            )
+        except TimeoutError:
+            [pod] = core.list_namespaced_pod(release_namespace).items
+            restarted = bool(pod.status.container_statuses and pod.status.container_statuses[0].restart_count)
+            log = core.read_namespaced_pod_log(pod.metadata.name, release_namespace, previous=restarted)
+            raise AssertionError(f"the operator pod did not become ready; its log:\n{log[-3000:]}") from None
+        create_claim(cluster.api, namespace)
+        downloads = Downloads(cluster.api, namespace)
+        downloads.create("charted", pvc_spec([f"{site}/img/{n}.jpg" for n in (441, 442)]))
+        status = downloads.wait_phase("charted", {"Succeeded", "Failed"}, timeout=120)
+        assert status["phase"] == "Succeeded", status
+        assert status["catalogue"]["items"] == 2
+        [operator_pod] = client.CoreV1Api(cluster.api).list_namespaced_pod(release_namespace).items
+        spec = container_spec(node, operator_pod)
+        assert spec["process"]["user"]["uid"] == WORKER_UID
+        assert spec["root"]["readonly"] is True
+        assert spec["process"]["args"][:3] == ["python", "-m", "gallery_operator"]
+        logs = local.workdir / "node" / "pod-logs"
+        text = "".join(p.read_text() for p in logs.glob(f"{release_namespace}_*/operator/*.log"))
+        assert "forbidden" not in text.lower(), text[-3000:]
+    finally:
+        subprocess.run([*kubectl, "delete", "--wait=false", "-f", "-"], input=manifest, text=True, capture_output=True)
