@@ -2,6 +2,7 @@
 
 sudo uv run python -m bench.realnode                # starts and first bytes, 5 alternating rounds
 sudo uv run python -m bench.realnode --cold-image   # also the image builds: cold, after a code change, unchanged
+sudo uv run python -m bench.realnode --no-starts    # first bytes only
 
 Baselines, measured in the same run: the process-based node agent (start of a control plane with it; a worker
 started by it), in rounds alternating with the real node's. The image-build figures have no baseline to run; they
@@ -106,9 +107,13 @@ def first_byte(node: Node, site: str, number: int) -> dict[str, float]:
     pod_seen: list[float] = []
     stream = watch.Watch()
 
+    name = f"first-byte-{number}"
+
     def watch_pods() -> None:
+        # A watch begins with the pods that exist (earlier rounds'): only this download's Job's pod counts.
         for event in stream.stream(core.list_namespaced_pod, node.namespace, timeout_seconds=120):
-            if event["type"] == "ADDED" and (event["object"].metadata.labels or {}).get("job-name"):
+            job = (event["object"].metadata.labels or {}).get("job-name", "")
+            if event["type"] == "ADDED" and job.startswith(name):
                 pod_seen.append(time.perf_counter())
                 stream.stop()
 
@@ -119,7 +124,7 @@ def first_byte(node: Node, site: str, number: int) -> dict[str, float]:
     body = {
         "apiVersion": f"{API_GROUP}/{API_VERSION}",
         "kind": "GalleryDownload",
-        "metadata": {"name": f"first-byte-{number}"},
+        "metadata": {"name": name},
         "spec": {"urls": [site + path], "target": {"pvc": {"claimName": "media"}}},
     }
     created = time.perf_counter()
@@ -132,23 +137,33 @@ def first_byte(node: Node, site: str, number: int) -> dict[str, float]:
     return {"download -> first byte": arrived - created, "pod -> first byte": arrived - pod_seen[0]}
 
 
+def starts(rounds: int) -> None:
+    """Seconds to a ready API and a Ready node, each node mode in alternating rounds."""
+    seconds: dict[str, list[float]] = {"agent": [], "kubelet": []}
+    for _ in range(rounds):
+        for kind in ("agent", "kubelet"):
+            with LocalCluster.create(node=kind) as cluster:
+                seconds[kind].append(cluster.startup_seconds)
+                if cluster.real_node:
+                    seconds.setdefault("kubelet image import", []).append(cluster.real_node.load_seconds)
+    for kind, values in seconds.items():
+        print(f"start, {kind:<8} median {statistics.median(values):6.2f} s  rounds {[round(v, 2) for v in values]}")
+    ratio = statistics.median(seconds["kubelet"]) / statistics.median(seconds["agent"])
+    print(f"start ratio kubelet/agent: {ratio:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--cold-image", action="store_true")
+    parser.add_argument("--no-starts", action="store_true", help="skip the start rounds")
     options = parser.parse_args()
     if options.cold_image:
         for name, value in image_builds().items():
             print(f"image build, {name:<12} {value:7.1f} s")
 
-    starts: dict[str, list[float]] = {"agent": [], "kubelet": []}
-    for _ in range(options.rounds):
-        for kind in ("agent", "kubelet"):
-            with LocalCluster.create(node=kind) as cluster:
-                starts[kind].append(cluster.startup_seconds)
-    for kind, values in starts.items():
-        print(f"start, {kind:<8} median {statistics.median(values):6.2f} s  rounds {[round(v, 2) for v in values]}")
-    print(f"start ratio kubelet/agent: {statistics.median(starts['kubelet']) / statistics.median(starts['agent']):.2f}")
+    if not options.no_starts:
+        starts(options.rounds)
 
     results: dict[str, dict[str, list[float]]] = {"agent": {}, "kubelet": {}}
     with ExitStack() as stack:

@@ -56,6 +56,14 @@ def image_cache() -> Path:
     return Path(override) if override else build.cache_dir()
 
 
+def unmount_below(folder: Path) -> None:
+    """Unmount whatever a daemon left mounted under ``folder`` (deepest first), so the folder can be removed."""
+    mounts = Path("/proc/mounts").read_text().splitlines()
+    for target in sorted((line.split()[1] for line in mounts), reverse=True):
+        if target == str(folder) or target.startswith(f"{folder}/"):
+            subprocess.run(["umount", "--lazy", target], capture_output=True, check=False)
+
+
 def images_dir() -> Path:
     return image_cache() / "images"
 
@@ -116,6 +124,7 @@ class Docker:
     def __exit__(self, *_: object) -> None:
         if self.process is not None:
             procs.stop(self.process, grace=20)
+        unmount_below(self.runtime)  # dockerd's default network namespace stays mounted under its exec root
         shutil.rmtree(self.runtime, ignore_errors=True)
 
     def _ready(self) -> bool:

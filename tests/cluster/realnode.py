@@ -4,8 +4,9 @@ What it adds to the process-based node agent: pods run from images (the project'
 Dockerfile, see ``image.py``) in containers with their security context enforced by runc, in their own network
 namespace on a CNI bridge, with projected tokens and termination messages handled by the real kubelet.
 
-Parts: containerd (Debian's package; its root and state in a temporary folder, its own socket, the CRI plugin
-with ``restrict_oom_score_adj`` on, which this sandbox needs), runc and the CNI plugins from Debian's packages,
+Parts: containerd (Debian's package; its state in a temporary folder, its root with the images kept in the
+image cache between runs, its own socket, the CRI plugin with ``restrict_oom_score_adj`` on, which this sandbox
+needs), runc and the CNI plugins from Debian's packages,
 kubelet and kube-scheduler built from the pinned Kubernetes module (``tests/cluster/go/node``), and a volume
 provisioner (``volumes.py``) that gives each claim a hostPath PersistentVolume under ``<workdir>/node/claims``,
 the same layout the node agent uses. Needs root.
@@ -33,13 +34,14 @@ from typing import IO
 import yaml
 
 from tests.cluster import build, procs
-from tests.cluster.image import Image, pause_image, project_image
+from tests.cluster.image import Image, image_cache, pause_image, project_image, unmount_below
 
 BRIDGE = "gallery0"
 SUBNET = "10.89.0.0/16"
 GATEWAY = "10.89.0.1"
 CNI_BIN = Path("/usr/lib/cni")
 LOCK_FILE = Path(tempfile.gettempdir()) / "gallery-operator-real-node.lock"
+CLEAN_MARKER = "stopped-cleanly"  # in containerd's root: the images it holds, written at a clean stop
 PACKAGES = ("containerd", "runc", "containernetworking-plugins", "docker.io", "debootstrap", "iptables")
 
 
@@ -84,6 +86,7 @@ class RealNode:
     images: dict[str, Image] = field(default_factory=dict)
     binaries: dict[str, Path] = field(default_factory=dict)
     lock: IO[str] | None = None
+    emptied: bool = False  # every container was removed at stop: the root may be reused
     load_seconds: float = 0.0
 
     @property
@@ -122,6 +125,7 @@ class RealNode:
     def start(self, start: Starter, kubeconfig: Path, ca: Path) -> None:
         """Start every part (``start`` runs and tracks one process by name) and load the images."""
         binaries, images = self.binaries, self.images
+        self._prepare_root({image.ref for image in images.values()})
         containerd = start("containerd", ["containerd", f"--config={self.containerd_config(images['pause'])}"])
         procs.wait_until(
             lambda: containerd.poll() is None and self.ctr("version", check=False).returncode == 0,
@@ -129,8 +133,10 @@ class RealNode:
             "containerd",
             interval=0.1,
         )
+        present = set(self.ctr("images", "list", "--quiet").stdout.decode().split())
         for image in images.values():
-            self.load(image)
+            if image.ref not in present:
+                self.load(image)
         start(
             "kube-scheduler",
             [str(binaries["kube-scheduler"]), f"--kubeconfig={kubeconfig}", "--leader-elect=false", "--v=1"],
@@ -174,7 +180,7 @@ class RealNode:
         cri = 'plugins."io.containerd.grpc.v1.cri"'
         lines = [
             "version = 2",
-            f'root = "{self.runtime / "root"}"',
+            f'root = "{self.root}"',
             f'state = "{self.runtime / "state"}"',
             "[grpc]",
             f'  address = "{self.socket}"',
@@ -236,21 +242,56 @@ class RealNode:
         self.load_seconds += time.monotonic() - started
 
     def kill_containers(self) -> None:
-        """SIGKILL and delete every container task (while containerd still runs, after kubelet stopped)."""
+        """SIGKILL and delete every container and its task (while containerd still runs, after kubelet stopped).
+        When none is left, the root may be reused by the next start (``cleanup`` marks it)."""
         if not self.socket.exists():
             return
         listed = self.ctr("tasks", "list", "--quiet", check=False)
         for task in listed.stdout.decode().split():
             self.ctr("tasks", "kill", "--signal=SIGKILL", task, check=False)
             self.ctr("tasks", "delete", "--force", task, check=False)
+        containers = self.ctr("containers", "list", "--quiet", check=False).stdout.decode().split()
+        if containers:
+            self.ctr("containers", "delete", *containers, check=False)
+        left = self.ctr("containers", "list", "--quiet", check=False)
+        self.emptied = left.returncode == 0 and not left.stdout.strip()
+
+    @property
+    def root(self) -> Path:
+        """containerd's root (image content and snapshots), kept in the image cache between runs so that images
+        already there are not imported again (about 30 s for the project image). One real node per machine
+        (the lock) makes sharing it safe."""
+        return image_cache() / "containerd"
+
+    def _prepare_root(self, wanted: set[str]) -> None:
+        """Reuse the root only after a clean stop that left no container, and only when it holds exactly the
+        images wanted (so it never grows); otherwise start it empty."""
+        marker = self.root / CLEAN_MARKER
+        held = set(marker.read_text().split()) if marker.exists() else None
+        if held != wanted and self.root.exists():
+            unmount_below(self.root)
+            shutil.rmtree(self.root, ignore_errors=True)
+        marker.unlink(missing_ok=True)  # in use: not clean until this node stops cleanly
 
     def cleanup(self) -> None:
         """After containerd stopped: unmount what the node mounted and delete its runtime folder."""
-        mounts = Path("/proc/mounts").read_text().splitlines()
-        for target in sorted((line.split()[1] for line in mounts), reverse=True):
-            if target.startswith(str(self.runtime)):
-                subprocess.run(["umount", "--lazy", target], capture_output=True, check=False)
+        unmount_below(self.runtime)
         shutil.rmtree(self.runtime, ignore_errors=True)
+        if self.emptied and self.images:
+            self.root.mkdir(parents=True, exist_ok=True)
+            (self.root / CLEAN_MARKER).write_text("\n".join(sorted(i.ref for i in self.images.values())) + "\n")
         if self.lock is not None:
             self.lock.close()  # releases the machine's real-node lock
             self.lock = None
+
+
+def main() -> int:
+    """``python -m tests.cluster.realnode``: can this machine run the real node? (``make node-packages`` installs
+    the packages it names.)"""
+    problems = missing_requirements()
+    print("the real node needs: " + "; ".join(problems) if problems else "ready for the real node")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
