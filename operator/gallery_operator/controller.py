@@ -38,7 +38,14 @@ from gallery_operator.jobs import (
     spec_problem,
 )
 from gallery_operator.queue import Candidate, admit
-from gallery_operator.status import ACTIVE_STATES, TERMINAL_PHASES, Observation, compute_status, job_state
+from gallery_operator.status import (
+    ACTIVE_STATES,
+    FINISHED_STATES,
+    TERMINAL_PHASES,
+    Observation,
+    compute_status,
+    job_state,
+)
 from gallery_operator.workerconfig import Egress, Report
 
 log = logging.getLogger(__name__)
@@ -419,9 +426,9 @@ class Controller:
         if current is not None:
             job = current["job"]
             suspended_now = bool((job.get("spec") or {}).get("suspend"))
-            if download.spec.suspend != suspended_now and job_state(job)[0] not in ("Complete", "Failed"):
+            if download.spec.suspend != suspended_now and job_state(job)[0] not in FINISHED_STATES:
                 await asyncio.to_thread(kube.set_job_suspended, download.namespace, name, download.spec.suspend)
-            if job_state(job)[0] in ("Complete", "Failed") and (report is None or not report.final):
+            if job_state(job)[0] in FINISHED_STATES and (report is None or not report.final):
                 report = await self._final_report(download, current, run) or report
             observation = Observation(
                 generation=download.generation,

@@ -14,7 +14,7 @@ from gallery_operator.config import Settings, load_settings
 from gallery_operator.controller import Controller
 from gallery_operator.egress import namespace_rules
 from gallery_operator.jobs import LABEL_MANAGED_BY, LABEL_RUN, MANAGED_BY, owning_download_uid
-from gallery_operator.status import ACTIVE_STATES, job_state
+from gallery_operator.status import ACTIVE_STATES, FINISHED_STATES, job_state
 from gallery_operator.web import start_servers
 
 log = logging.getLogger(__name__)
@@ -192,5 +192,5 @@ async def on_job(body: kopf.Body, type: str, **_: Any) -> None:
     key = controller.download_key(namespace, owner)
     if key is not None:
         controller.enqueue(key)
-    if type == "DELETED" or state in ("Complete", "Failed", "Suspended"):
+    if type == "DELETED" or state in FINISHED_STATES | {"Suspended"}:
         controller.wake_queue()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator
+from typing import get_args
 
 from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -11,7 +12,7 @@ from prometheus_client.registry import Collector
 
 from gallery_operator.api.status import Phase
 
-PHASES: tuple[Phase, ...] = ("Pending", "Queued", "Running", "Succeeded", "Failed", "Suspended")
+PHASES: tuple[Phase, ...] = get_args(Phase)
 
 QUEUE_WAIT = Histogram(
     "gallery_operator_queue_wait_seconds",

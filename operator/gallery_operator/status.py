@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from gallery_operator.api.status import MAX_FAILURES, Failure
+from gallery_operator.api.status import MAX_FAILURES, Failure, Phase
 from gallery_operator.workerconfig import Report
 
 READY, RECONCILING, STALLED = "Ready", "Reconciling", "Stalled"
-TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
+TERMINAL_PHASES: frozenset[Phase] = frozenset({"Succeeded", "Failed"})
+
+JobState = Literal["Absent", "Pending", "Running", "Suspended", "Complete", "Failed"]
+"""What a download's Job is doing, read from its status (job_state). Typed so that mypy's strict equality refuses a
+comparison with a state that does not exist."""
+FINISHED_STATES: frozenset[JobState] = frozenset({"Complete", "Failed"})
 
 
 @dataclass(frozen=True)
@@ -39,11 +44,11 @@ def human_size(size: int) -> str:
     raise AssertionError("unreachable")
 
 
-ACTIVE_STATES = frozenset({"Pending", "Running"})
+ACTIVE_STATES: frozenset[JobState] = frozenset({"Pending", "Running"})
 """Job states that hold a slot under the concurrency caps."""
 
 
-def job_state(job: Mapping[str, Any] | None) -> tuple[str, str, str]:
+def job_state(job: Mapping[str, Any] | None) -> tuple[JobState, str, str]:
     """(state, reason, message) of a Job: state is Absent, Pending, Running, Suspended, Complete or Failed."""
     if job is None:
         return "Absent", "", ""
@@ -143,7 +148,7 @@ def compute_status(previous: dict[str, Any], observation: Observation) -> dict[s
         if job_status.get("startTime"):
             status.setdefault("startedAt", job_status["startTime"])
 
-    phase: str
+    phase: Phase
     reason: str
     message: str
     if observation.invalid is not None:
@@ -152,7 +157,7 @@ def compute_status(previous: dict[str, Any], observation: Observation) -> dict[s
         url, why = observation.blocked
         phase, reason, message = "Failed", "Blocked", f"{why} ({url})"
         status["failures"] = [{"reason": "Blocked", "message": why[:1024], "url": url[:2048]}]
-    elif previous.get("phase") in TERMINAL_PHASES and not new_run and state in ("Absent", "Complete", "Failed"):
+    elif previous.get("phase") in TERMINAL_PHASES and not new_run and state in FINISHED_STATES | {"Absent"}:
         # A finished run stays finished, also after its Job is cleaned up by its TTL.
         phase = previous["phase"]
         ready: dict[str, Any] = next((c for c in conditions_before if c.get("type") == READY), {})
