@@ -20,7 +20,6 @@ from gallery_operator.web import start_servers
 log = logging.getLogger(__name__)
 
 GD = (API_GROUP, API_VERSION, PLURAL)
-CLEANUP_TIMEOUT_SECONDS = 600
 MANAGED_JOBS: dict[str, Any] = {LABEL_MANAGED_BY: MANAGED_BY, LABEL_RUN: kopf.PRESENT}
 
 

@@ -22,6 +22,8 @@ TOKEN_ENVS = {name: f"GALLERY_AUTH_{name.upper()}" for name in SiteTokens.model_
 """spec.auth.tokens field -> the environment variable the worker reads it from (set from the Secret)."""
 CATALOGUE_DIR = ".gallery-operator"
 CATALOGUE_FILE = "catalogue.jsonl"
+GALLERY_DL_ARCHIVE = "gallery-dl-archive.sqlite3"  # beside the catalogue: what each engine has fetched already
+YT_DLP_ARCHIVE = "yt-dlp-archive.txt"
 
 MAX_COUNT = 2**53 - 1
 """The largest count a report may carry: exact in JSON everywhere, and far inside the status schema's int64."""

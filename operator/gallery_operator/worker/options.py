@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from gallery_operator.api.spec import GalleryDownloadSpec, SiteTokens
+from gallery_operator.workerconfig import GALLERY_DL_ARCHIVE, YT_DLP_ARCHIVE
 
 _RATE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
@@ -49,7 +50,7 @@ def gallery_dl_config(
     opts = spec.options
     extractor: dict[str, Any] = {
         "base-directory": str(root),
-        "archive": str(state / "gallery-dl-archive.sqlite3"),
+        "archive": str(state / GALLERY_DL_ARCHIVE),
         # No fsync per archived item (it cost a fifth of the time on small files): a killed pod loses nothing,
         # and after a crash of the whole node the worst case is downloading some items again. A persistent rollback
         # journal instead of one created and deleted per item: on a disk with slow metadata operations that cost
@@ -102,7 +103,7 @@ def yt_dlp_options(
         "restrictfilenames": True,
         "trim_file_name": 160,  # ASCII names (restrictfilenames) within the worker's MAX_NAME_BYTES, with room
         "windowsfilenames": True,
-        "download_archive": str(state / "yt-dlp-archive.txt"),
+        "download_archive": str(state / YT_DLP_ARCHIVE),
         "retries": opts.retries,
         "fragment_retries": opts.retries,
         "extractor_retries": opts.retries,

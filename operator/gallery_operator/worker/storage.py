@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from gallery_operator.worker.egress import Guard, Trust
-from gallery_operator.workerconfig import CATALOGUE_DIR, CATALOGUE_FILE, PvcStorage, S3Storage
+from gallery_operator.workerconfig import (
+    CATALOGUE_DIR,
+    CATALOGUE_FILE,
+    GALLERY_DL_ARCHIVE,
+    YT_DLP_ARCHIVE,
+    PvcStorage,
+    S3Storage,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
@@ -32,7 +39,7 @@ MULTIPART_CHUNK = 8 * 1024 * 1024
 UPLOAD_THREADS = 4
 PARTS_IN_MEMORY = UPLOAD_THREADS  # parts on their way: memory stays near 4 x 8 MiB plus what the client copies
 STATE_SYNC_SECONDS = 10.0
-STATE_FILES = (CATALOGUE_FILE, "gallery-dl-archive.sqlite3", "yt-dlp-archive.txt")
+STATE_FILES = (CATALOGUE_FILE, GALLERY_DL_ARCHIVE, YT_DLP_ARCHIVE)
 
 
 class Store(Protocol):
