@@ -24,13 +24,13 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 2
     logs.configure(logging.DEBUG if options.verbose else logging.INFO, options.log_format == "json")
-    handlers.Runtime.settings = settings
     namespaces = list(settings.namespaces)
     asyncio.run(
         kopf.operator(
             clusterwide=not namespaces,
             namespaces=namespaces,
             standalone=True,
+            memo=handlers.Memo(settings),
         )
     )
     return 0

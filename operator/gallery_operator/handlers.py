@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
 
 from gallery_operator import API_GROUP, API_VERSION, PLURAL, kube
-from gallery_operator.config import Settings, load_settings
+from gallery_operator.config import Settings
 from gallery_operator.controller import Controller
 from gallery_operator.egress import namespace_rules
 from gallery_operator.jobs import LABEL_MANAGED_BY, LABEL_RUN, MANAGED_BY, owning_download_uid
@@ -34,26 +35,26 @@ class NoDiffBase(kopf.AnnotationsDiffBaseStorage):
         return kopf.BodyEssence()
 
 
-class Runtime:
-    """Process-wide state shared by the handlers (set up in startup, torn down in cleanup)."""
+@dataclass
+class Memo:
+    """Process state shared by the handlers, handed to kopf as its memo (kopf gives every handler a shallow copy:
+    the controller, the servers and the set below are the same objects everywhere). Set up in startup."""
 
-    settings: Settings | None = None
+    settings: Settings
     controller: Controller | None = None
     servers: Any = None
-    ruled_namespaces: set[str] = set()
+    ruled_namespaces: set[str] = field(default_factory=set)
     """Namespaces seen with egress annotations, so their removal is noticed too."""
 
 
-def _controller() -> Controller:
-    assert Runtime.controller is not None, "the operator has not started"
-    return Runtime.controller
+def _controller(memo: Memo) -> Controller:
+    assert memo.controller is not None, "the operator has not started"
+    return memo.controller
 
 
 @kopf.on.startup()
-async def startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
-    config = Runtime.settings or load_settings()
-    Runtime.settings = config
-    # kopf's own bookkeeping goes to annotations with our prefix, never into .status.
+async def startup(settings: kopf.OperatorSettings, memo: Memo, **kwargs: Any) -> None:
+    config = memo.settings
     # kopf only watches and caches here (no change handlers), so it writes nothing to the objects; any
     # bookkeeping of its own would go to annotations with our prefix, never into .status.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)
@@ -68,17 +69,17 @@ async def startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(config.concurrency, "kube"))
     await asyncio.to_thread(kube.warm_up)
     controller = Controller(config, kwargs["gd_index"], kwargs["job_index"], kwargs["namespace_index"])
-    Runtime.controller = controller
+    memo.controller = controller
     controller.start()
-    Runtime.servers = await start_servers(config, controller)
+    memo.servers = await start_servers(config, controller)
 
 
 @kopf.on.cleanup()
-async def cleanup(**_: Any) -> None:
-    if Runtime.controller is not None:
-        await Runtime.controller.stop()
-    if Runtime.servers is not None:
-        await Runtime.servers.cleanup()
+async def cleanup(memo: Memo, **_: Any) -> None:
+    if memo.controller is not None:
+        await memo.controller.stop()
+    if memo.servers is not None:
+        await memo.servers.cleanup()
 
 
 def _key(body: kopf.Body) -> tuple[str, str]:
@@ -136,18 +137,18 @@ async def namespace_index(name: str, annotations: kopf.Annotations, **_: Any) ->
 
 
 @kopf.on.event("", "v1", "namespaces")
-async def on_namespace(name: str, annotations: kopf.Annotations, **_: Any) -> None:
+async def on_namespace(name: str, annotations: kopf.Annotations, memo: Memo, **_: Any) -> None:
     """Every namespace event. The first one means every cache is filled (see Controller.indexed). When a
     namespace's egress rules are set, or were, its downloads are reconsidered (those without a Job yet)."""
-    controller = _controller()
+    controller = _controller(memo)
     controller.indexed = True
     rules = namespace_rules(annotations)
-    if rules is None and name not in Runtime.ruled_namespaces:
+    if rules is None and name not in memo.ruled_namespaces:
         return
     if rules is None:
-        Runtime.ruled_namespaces.discard(name)
+        memo.ruled_namespaces.discard(name)
     else:
-        Runtime.ruled_namespaces.add(name)
+        memo.ruled_namespaces.add(name)
     for key in [k for k in list(controller.downloads.keys()) if k[0] == name]:
         controller.enqueue(key)
 
@@ -162,8 +163,8 @@ def _plain(value: Any) -> Any:
 
 
 @kopf.on.event(*GD)
-async def on_download(body: kopf.Body, type: str, **_: Any) -> None:
-    controller = _controller()
+async def on_download(body: kopf.Body, type: str, memo: Memo, **_: Any) -> None:
+    controller = _controller(memo)
     controller.observe_download(_key(body), gone=type == "DELETED", uid=str(body.metadata.uid))
     if type == "MODIFIED" and controller.is_own_status_echo(_key(body), body):
         return  # the watch echoing our own status patch: nothing to reconcile
@@ -173,11 +174,11 @@ async def on_download(body: kopf.Body, type: str, **_: Any) -> None:
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED_JOBS)
-async def on_job(body: kopf.Body, type: str, **_: Any) -> None:
+async def on_job(body: kopf.Body, type: str, memo: Memo, **_: Any) -> None:
     owner = owning_download_uid(body.metadata)
     if owner is None:
         return  # not a worker Job of a download: never counted, never deleted
-    controller = _controller()
+    controller = _controller(memo)
     namespace = str(body.metadata.namespace)
     state = job_state(body)[0]
     controller.observe_job(
