@@ -13,11 +13,10 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import kopf
 from kubernetes.client.rest import ApiException
 from pydantic import ValidationError
 
@@ -38,6 +37,7 @@ from gallery_operator.jobs import (
     spec_problem,
 )
 from gallery_operator.queue import Candidate, admit
+from gallery_operator.snapshots import DownloadSnapshot, JobSnapshot
 from gallery_operator.status import (
     ACTIVE_STATES,
     FINISHED_STATES,
@@ -92,10 +92,10 @@ class WorkerJob:
 @dataclass
 class Controller:
     settings: Settings
-    downloads: kopf.Index[Any, Any]
-    """Index: (namespace, name) -> [download snapshot]."""
-    jobs: kopf.Index[Any, Any]
-    """Index: download uid -> [job snapshot]."""
+    downloads: Mapping[Key, Collection[DownloadSnapshot]]
+    """kopf's index: (namespace, name) -> [the download's snapshot]."""
+    jobs: Mapping[str, Collection[JobSnapshot]]
+    """kopf's index: download uid -> [snapshots of the worker Jobs it controls]."""
     namespace_rules: Mapping[str, Any] = field(default_factory=dict)
     """Index: namespace -> [(allowed, denied)] for namespaces whose annotations tighten the egress rules."""
     reports: dict[Key, Report] = field(default_factory=dict)
@@ -110,7 +110,7 @@ class Controller:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _written: dict[Key, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     """The status this operator last wrote, by download: the cache may lag behind our own writes."""
-    _events: asyncio.Queue[tuple[dict[str, Any], str, str, str]] = field(default_factory=asyncio.Queue)
+    _events: asyncio.Queue[tuple[kube.ObjectRef, str, str, str]] = field(default_factory=asyncio.Queue)
     # Counts kept up to date from watch events, so admission costs O(1) per reconcile instead of a scan of the
     # whole cache (which made a burst of N downloads cost O(N^2)).
     _job_active: dict[Key, bool] = field(default_factory=dict)
@@ -153,13 +153,13 @@ class Controller:
         self._seeded = True
         for key, snapshots in list(self.downloads.items()):
             for snapshot in snapshots:
-                self.observe_download(key, gone=False, uid=snapshot["uid"])
+                self.observe_download(key, gone=False, uid=snapshot.uid)
         for owner, values in list(self.jobs.items()):
             for job in values:
-                key = (job["namespace"], job["name"])
+                key = (job.namespace, job.name)
                 if key not in self._job_active:
-                    active = job_state(job["job"])[0] in ACTIVE_STATES
-                    self.observe_job(key[0], key[1], active, gone=False, uid=job["uid"], owner=owner)
+                    active = job_state(job.job)[0] in ACTIVE_STATES
+                    self.observe_job(key[0], key[1], active, gone=False, uid=job.uid, owner=owner)
 
     def observe_download(self, key: Key, gone: bool, uid: str = "") -> None:
         """A watch event of a download: keep the per-namespace counts and the uid index."""
@@ -229,9 +229,7 @@ class Controller:
             try:
                 await asyncio.to_thread(kube.post_event, reference, kind, reason, message)
             except Exception as error:  # an unreachable API server must not end the task (and fail /healthz)
-                log.warning(
-                    "cannot post event %s on %s/%s: %s", reason, reference["namespace"], reference["name"], error
-                )
+                log.warning("cannot post event %s on %s/%s: %s", reason, reference.namespace, reference.name, error)
 
     async def _resync(self) -> None:
         while True:
@@ -264,33 +262,33 @@ class Controller:
 
     # -- cached state ------------------------------------------------------------------------------
 
-    def _snapshot(self, key: Key) -> dict[str, Any] | None:
+    def _snapshot(self, key: Key) -> DownloadSnapshot | None:
         values = list(self.downloads.get(key, []))
         return values[0] if values else None
 
-    def _parse(self, snapshot: Mapping[str, Any]) -> Download | str:
+    def _parse(self, snapshot: DownloadSnapshot) -> Download | str:
         """The parsed download, or the validation message; cached per (uid, generation)."""
-        cache_key = (snapshot["uid"], snapshot["generation"])
+        cache_key = (snapshot.uid, snapshot.generation)
         if cache_key not in self._parsed:
             try:
-                spec = parse_spec(snapshot["spec"])
+                spec = parse_spec(snapshot.spec)
             except ValidationError as error:
                 self._parsed[cache_key] = describe_validation(error)
             else:
                 download = Download(
-                    namespace=snapshot["namespace"],
-                    name=snapshot["name"],
-                    uid=snapshot["uid"],
-                    generation=snapshot["generation"],
-                    created=snapshot["created"],
+                    namespace=snapshot.namespace,
+                    name=snapshot.name,
+                    uid=snapshot.uid,
+                    generation=snapshot.generation,
+                    created=snapshot.created,
                     spec=spec,
                 )
                 self._parsed[cache_key] = spec_problem(download, self.settings) or download
         return self._parsed[cache_key]
 
-    def _jobs_of(self, download: Download) -> list[dict[str, Any]]:
+    def _jobs_of(self, download: Download) -> list[JobSnapshot]:
         """The download's worker Jobs: controlled by its uid, in its namespace."""
-        return [j for j in self.jobs.get(download.uid, []) if j["namespace"] == download.namespace]
+        return [j for j in self.jobs.get(download.uid, []) if j.namespace == download.namespace]
 
     def _active_by_namespace(self) -> dict[str, int]:
         """Active worker Jobs per namespace, counting the ones just created that the watch has not shown yet."""
@@ -319,16 +317,16 @@ class Controller:
         waiting = []
         for key, values in list(self.downloads.items()):
             for snapshot in values:
-                if snapshot["deleting"] or key in self._reserved:
+                if snapshot.deleting or key in self._reserved:
                     continue
                 download = self._parse(snapshot)
                 if isinstance(download, str) or download.spec.suspend:
                     continue
                 name = job_name(download)
-                status = snapshot["status"]
+                status = snapshot.status
                 if status.get("jobName") == name and status.get("phase") in TERMINAL_PHASES:
                     continue
-                if any(j["name"] == name for j in self._jobs_of(download)):
+                if any(j.name == name for j in self._jobs_of(download)):
                     continue
                 waiting.append(
                     Candidate.of(download.namespace, download.name, download.spec.priority, download.created)
@@ -336,7 +334,7 @@ class Controller:
         return waiting
 
     def phases(self) -> list[str]:
-        return [s["status"].get("phase", "Pending") for _, values in list(self.downloads.items()) for s in values]
+        return [s.status.get("phase", "Pending") for _, values in list(self.downloads.items()) for s in values]
 
     def wake_queue(self) -> None:
         """A slot may have freed: reconsider every waiting download."""
@@ -353,7 +351,7 @@ class Controller:
             return None
         key = self.download_key(namespace, ref.owner)
         snapshot = self._snapshot(key) if key is not None else None
-        if key is None or snapshot is None or snapshot["uid"] != ref.owner:
+        if key is None or snapshot is None or snapshot.uid != ref.owner:
             return None
         download = self._parse(snapshot)
         if isinstance(download, str) or job_name(download) != ref.name:
@@ -389,17 +387,17 @@ class Controller:
             self._release(key)
             self._written.pop(key, None)
             return
-        if snapshot["deleting"]:
-            if FINALIZER in snapshot["finalizers"]:
+        if snapshot.deleting:
+            if FINALIZER in snapshot.finalizers:
                 await self._finalize(snapshot)
             return
         written = self._written.get(key)
-        previous: dict[str, Any] = written[1] if written and written[0] == snapshot["uid"] else snapshot["status"]
+        previous: dict[str, Any] = written[1] if written and written[0] == snapshot.uid else dict(snapshot.status)
         parsed = self._parse(snapshot)
         stamp = now()
         await self._ensure_finalizer(snapshot, not isinstance(parsed, str) and needs_cleanup(parsed))
         if isinstance(parsed, str):
-            observation = Observation(generation=snapshot["generation"], now=stamp, invalid=parsed)
+            observation = Observation(generation=snapshot.generation, now=stamp, invalid=parsed)
             await self._write_status(snapshot, previous, compute_status(previous, observation))
             return
         download = parsed
@@ -410,10 +408,10 @@ class Controller:
             return
         name = job_name(download)
         jobs = self._jobs_of(download)
-        for stale in (j for j in jobs if j["name"] != name):
-            log.info("spec changed: deleting Job %s of an earlier run", stale["name"])
-            await asyncio.to_thread(kube.delete_job, download.namespace, stale["name"])
-        current = next((j for j in jobs if j["name"] == name), None)
+        for stale in (j for j in jobs if j.name != name):
+            log.info("spec changed: deleting Job %s of an earlier run", stale.name)
+            await asyncio.to_thread(kube.delete_job, download.namespace, stale.name)
+        current = next((j for j in jobs if j.name == name), None)
         if current is not None or self._reserved.get(key) != name:
             self._release(key)
         run = run_id(download)
@@ -424,7 +422,7 @@ class Controller:
         observation = Observation(generation=download.generation, now=stamp, suspended=download.spec.suspend)
         finished = previous.get("jobName") == name and previous.get("phase") in TERMINAL_PHASES
         if current is not None:
-            job = current["job"]
+            job = current.job
             suspended_now = bool((job.get("spec") or {}).get("suspend"))
             if download.spec.suspend != suspended_now and job_state(job)[0] not in FINISHED_STATES:
                 await asyncio.to_thread(kube.set_job_suspended, download.namespace, name, download.spec.suspend)
@@ -499,21 +497,21 @@ class Controller:
         if name is not None:
             self._unseen.discard((key[0], name))
 
-    async def _ensure_finalizer(self, snapshot: dict[str, Any], wanted: bool) -> None:
+    async def _ensure_finalizer(self, snapshot: DownloadSnapshot, wanted: bool) -> None:
         """Our finalizer sits only on downloads whose deletion has work to do (policy Delete)."""
-        present = FINALIZER in snapshot["finalizers"]
+        present = FINALIZER in snapshot.finalizers
         if wanted == present:
             return
-        others = [f for f in snapshot["finalizers"] if f != FINALIZER]
+        others = [f for f in snapshot.finalizers if f != FINALIZER]
         finalizers = [*others, FINALIZER] if wanted else others
         await asyncio.to_thread(
-            kube.set_finalizers, snapshot["namespace"], snapshot["name"], finalizers, snapshot["resourceVersion"]
+            kube.set_finalizers, snapshot.namespace, snapshot.name, finalizers, snapshot.resource_version
         )
 
-    async def _finalize(self, snapshot: dict[str, Any]) -> None:
+    async def _finalize(self, snapshot: DownloadSnapshot) -> None:
         """deletionPolicy Delete: stop the workers, run the cleanup Job, then let the download go. Never hangs:
         a failed or overdue cleanup becomes a Warning Event and the finalizer is released anyway."""
-        key = (snapshot["namespace"], snapshot["name"])
+        key = snapshot.key
         self.reports.pop(key, None)
         parsed = self._parse(snapshot)
         outcome: tuple[str, str, str] | None = None
@@ -524,16 +522,16 @@ class Controller:
                 return
         if outcome is not None:
             self._events.put_nowait((snapshot, *outcome))
-        others = [f for f in snapshot["finalizers"] if f != FINALIZER]
-        await asyncio.to_thread(kube.set_finalizers, key[0], key[1], others, snapshot["resourceVersion"])
+        others = [f for f in snapshot.finalizers if f != FINALIZER]
+        await asyncio.to_thread(kube.set_finalizers, key[0], key[1], others, snapshot.resource_version)
 
-    async def _cleanup(self, download: Download, snapshot: dict[str, Any]) -> tuple[str, str, str] | None:
+    async def _cleanup(self, download: Download, snapshot: DownloadSnapshot) -> tuple[str, str, str] | None:
         """One step of the cleanup; (event type, reason, message) when it is over, None while it runs."""
         namespace = download.namespace
         workers = f"{LABEL_DOWNLOAD_UID}={download.uid},{LABEL_RUN}"
         for stale in await asyncio.to_thread(kube.list_jobs, namespace, workers, download.uid):
             await asyncio.to_thread(kube.delete_job, namespace, stale)
-        overdue = (_seconds_between(snapshot["deletionTimestamp"], now()) or 0) > CLEANUP_TIMEOUT_SECONDS
+        overdue = (_seconds_between(snapshot.deletion_timestamp, now()) or 0) > CLEANUP_TIMEOUT_SECONDS
         if overdue:
             return "Warning", "CleanupTimedOut", f"no cleanup within {CLEANUP_TIMEOUT_SECONDS}s; the data may remain"
         if await asyncio.to_thread(kube.count_pods, namespace, workers):
@@ -576,10 +574,10 @@ class Controller:
             log.debug("created Job %s", job["metadata"]["name"])
         return True
 
-    async def _final_report(self, download: Download, job: Mapping[str, Any], run: str) -> Report | None:
+    async def _final_report(self, download: Download, job: JobSnapshot, run: str) -> Report | None:
         """The last worker's termination message, when the live report missed the end (only from pods that Job,
         by uid, controls)."""
-        messages = await asyncio.to_thread(kube.termination_messages, download.namespace, job["name"], job["uid"])
+        messages = await asyncio.to_thread(kube.termination_messages, download.namespace, job.name, job.uid)
         for _, message in reversed(messages):
             try:
                 report = Report.model_validate(json.loads(message))
@@ -591,18 +589,18 @@ class Controller:
                 return report
         return None
 
-    async def _write_status(self, snapshot: dict[str, Any], previous: dict[str, Any], status: dict[str, Any]) -> None:
+    async def _write_status(self, snapshot: DownloadSnapshot, previous: dict[str, Any], status: dict[str, Any]) -> None:
         patch = status_patch(previous, status)
         if not patch:
             return
-        namespace, name = snapshot["namespace"], snapshot["name"]
+        namespace, name = snapshot.key
         await asyncio.to_thread(kube.patch_status, namespace, name, patch)
-        self._written[(namespace, name)] = (snapshot["uid"], status)
+        self._written[(namespace, name)] = (snapshot.uid, status)
         before, after = previous.get("phase"), status.get("phase")
         if before != after:
             self._on_transition(snapshot, previous, status)
 
-    def _on_transition(self, snapshot: dict[str, Any], previous: dict[str, Any], status: dict[str, Any]) -> None:
+    def _on_transition(self, snapshot: DownloadSnapshot, previous: dict[str, Any], status: dict[str, Any]) -> None:
         phase = status["phase"]
         reason = next((c["reason"] for c in status["conditions"] if c["type"] == "Ready"), phase)
         kind = "Warning" if phase == "Failed" else "Normal"
@@ -610,10 +608,10 @@ class Controller:
         self._events.put_nowait((snapshot, kind, reason, message))
         log.info(
             "%s/%s: %s",
-            snapshot["namespace"],
-            snapshot["name"],
+            snapshot.namespace,
+            snapshot.name,
             message,
-            extra={"k8s": {k: snapshot[k] for k in ("namespace", "name", "uid")}},
+            extra={"k8s": {"namespace": snapshot.namespace, "name": snapshot.name, "uid": snapshot.uid}},
         )
         if phase in TERMINAL_PHASES:
             duration = _seconds_between(status.get("startedAt"), status.get("finishedAt"))

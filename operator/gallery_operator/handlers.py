@@ -15,6 +15,7 @@ from gallery_operator.config import Settings
 from gallery_operator.controller import Controller
 from gallery_operator.egress import namespace_rules
 from gallery_operator.jobs import LABEL_MANAGED_BY, LABEL_RUN, MANAGED_BY, owning_download_uid
+from gallery_operator.snapshots import DownloadSnapshot, JobSnapshot
 from gallery_operator.status import ACTIVE_STATES, FINISHED_STATES, job_state
 from gallery_operator.web import start_servers
 
@@ -88,45 +89,20 @@ def _key(body: kopf.Body) -> tuple[str, str]:
 
 # Every handler is async: they only copy and enqueue, and a sync handler would cost kopf a thread hop per event.
 @kopf.index(*GD)
-async def gd_index(body: kopf.Body, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict[tuple[str, str], Any]:
-    """The operator's cache of downloads: a plain snapshot per (namespace, name)."""
-    meta = body.metadata
-    namespace, name = _key(body)
-    reference = {"namespace": namespace, "name": name, "uid": meta.uid}
-    return {
-        (namespace, name): {
-            **reference,
-            "generation": int(meta.get("generation") or 0),
-            "created": str(meta.get("creationTimestamp") or ""),
-            "deleting": bool(meta.get("deletionTimestamp")),
-            "deletionTimestamp": str(meta.get("deletionTimestamp") or ""),
-            "finalizers": list(meta.get("finalizers") or []),
-            "resourceVersion": str(meta.get("resourceVersion") or ""),
-            "spec": _plain(spec),
-            "status": {k: v for k, v in _plain(status).items() if k != "kopf"},
-            "ref": {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"), "metadata": reference},
-        }
-    }
+async def gd_index(body: kopf.Body, **_: Any) -> dict[tuple[str, str], DownloadSnapshot]:
+    """The operator's cache of downloads, by (namespace, name)."""
+    return {_key(body): DownloadSnapshot.of(body)}
 
 
 @kopf.index("batch", "v1", "jobs", labels=MANAGED_JOBS)
-async def job_index(body: kopf.Body, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict[str, Any]:
+async def job_index(body: kopf.Body, **_: Any) -> dict[str, JobSnapshot]:
     """The operator's cache of worker Jobs, by the uid of the download that controls them. The labels only narrow
     the watch: a Job counts only when a GalleryDownload is its controller (checked against the download's namespace
     where it is used), so a Job a tenant labels like a worker is neither counted nor deleted."""
     owner = owning_download_uid(body.metadata)
     if owner is None:
         return {}
-    namespace, name = _key(body)
-    return {
-        owner: {
-            "namespace": namespace,
-            "name": name,
-            "uid": str(body.metadata.uid),
-            "run": body.metadata.labels.get(LABEL_RUN),
-            "job": {"spec": {"suspend": bool(spec.get("suspend"))}, "status": _plain(status)},
-        }
-    }
+    return {owner: JobSnapshot.of(body, LABEL_RUN)}
 
 
 @kopf.index("", "v1", "namespaces")
@@ -151,15 +127,6 @@ async def on_namespace(name: str, annotations: kopf.Annotations, memo: Memo, **_
         memo.ruled_namespaces.add(name)
     for key in [k for k in list(controller.downloads.keys()) if k[0] == name]:
         controller.enqueue(key)
-
-
-def _plain(value: Any) -> Any:
-    """A deep plain-dict copy of a kopf body part (kopf's views are live)."""
-    if isinstance(value, dict) or hasattr(value, "items"):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 @kopf.on.event(*GD)

@@ -7,7 +7,7 @@ import functools
 import json
 import logging
 import os
-from typing import Any
+from typing import Any, Protocol
 
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
@@ -147,17 +147,28 @@ def read_pod(namespace: str, name: str) -> Any:
     return _ignore((404,), core().read_namespaced_pod, name, namespace)
 
 
-def post_event(reference: dict[str, Any], kind: str, reason: str, message: str) -> None:
+class ObjectRef(Protocol):
+    """What an Event names: a download (its snapshot will do)."""
+
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def uid(self) -> str: ...
+
+
+def post_event(reference: ObjectRef, kind: str, reason: str, message: str) -> None:
     """A core/v1 Event on the download, as `kubectl describe` shows them; failing to post is only logged."""
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     event = {
-        "metadata": {"generateName": f"{reference['name']}.", "namespace": reference["namespace"]},
+        "metadata": {"generateName": f"{reference.name}.", "namespace": reference.namespace},
         "involvedObject": {
             "apiVersion": f"{API_GROUP}/{API_VERSION}",
             "kind": KIND,
-            "name": reference["name"],
-            "namespace": reference["namespace"],
-            "uid": reference["uid"],
+            "name": reference.name,
+            "namespace": reference.namespace,
+            "uid": reference.uid,
         },
         "type": kind,
         "reason": reason,
@@ -170,9 +181,9 @@ def post_event(reference: dict[str, Any], kind: str, reason: str, message: str) 
         "reportingInstance": os.environ.get("HOSTNAME", "gallery-operator"),
     }
     try:
-        _send("POST", f"/api/v1/namespaces/{reference['namespace']}/events", event)
+        _send("POST", f"/api/v1/namespaces/{reference.namespace}/events", event)
     except ApiException as error:
-        log.warning("cannot post event %s on %s/%s: %s", reason, reference["namespace"], reference["name"], error)
+        log.warning("cannot post event %s on %s/%s: %s", reason, reference.namespace, reference.name, error)
 
 
 def read_job(namespace: str, name: str) -> dict[str, Any] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from gallery_operator.config import Settings, load_settings
 from gallery_operator.controller import Controller, status_patch
 from gallery_operator.jobs import job_name, run_id
 from gallery_operator.queue import Candidate, admit
+from gallery_operator.snapshots import DownloadSnapshot, JobSnapshot
 from gallery_operator.worker import options
 from gallery_operator.worker.failures import classify, permanent
 from gallery_operator.workerconfig import Report
@@ -126,7 +128,7 @@ def test_failure_classification(message: str, status: int | None, reason: str) -
 
 def test_admission_counts_follow_watch_events() -> None:
     settings = Settings(max_active=3, max_active_per_namespace=3)
-    controller = Controller(settings, {}, {})  # type: ignore[arg-type]
+    controller = Controller(settings, {}, {})
     for name in ("a", "b"):
         controller.observe_download(("ns", name), gone=False)
     controller.observe_download(("ns", "a"), gone=False)  # a repeated event counts once
@@ -148,10 +150,10 @@ def test_admission_counts_follow_watch_events() -> None:
 
 def test_admission_counts_start_from_the_caches() -> None:
     """After a restart, Jobs still running count at once, even before their own watch events arrive."""
-    downloads: dict[tuple[str, str], list[dict[str, Any]]] = {("ns", "a"): [{"uid": "a"}], ("ns", "b"): [{"uid": "b"}]}
-    running = {"spec": {}, "status": {"active": 1, "ready": 1}}
-    jobs = {"uid-a": [{"namespace": "ns", "name": "a-1", "uid": "job-a", "job": running}]}
-    controller = Controller(Settings(max_active=2, max_active_per_namespace=2), downloads, jobs)  # type: ignore[arg-type]
+    downloads = {("ns", n): [snapshot("ns", n, n, ["https://example.org/a.jpg"])] for n in ("a", "b")}
+    running = {"metadata": {"namespace": "ns", "name": "a-1", "uid": "job-a"}, "status": {"active": 1, "ready": 1}}
+    jobs = {"uid-a": [JobSnapshot.of(running, "run")]}
+    controller = Controller(Settings(max_active=2, max_active_per_namespace=2), downloads, jobs)
     assert controller._active_by_namespace() == {"ns": 1}
     assert not controller._fits_everyone("ns")
     controller.observe_job("ns", "a-1", active=True, gone=False)  # its listing event, later: counted once
@@ -162,7 +164,7 @@ def test_admission_counts_start_from_the_caches() -> None:
 
 def test_a_namespace_takes_at_most_its_own_cap_of_the_global_one() -> None:
     """Jobs a tenant makes for its own downloads count only up to its namespace's cap: other namespaces still run."""
-    controller = Controller(Settings(max_active=4, max_active_per_namespace=2), {}, {})  # type: ignore[arg-type]
+    controller = Controller(Settings(max_active=4, max_active_per_namespace=2), {}, {})
     for n in range(6):
         controller.observe_job("greedy", f"idle-{n}", active=True, gone=False, uid=f"j{n}", owner=f"d{n}")
     assert controller._active_by_namespace() == {"greedy": 2}
@@ -170,14 +172,15 @@ def test_a_namespace_takes_at_most_its_own_cap_of_the_global_one() -> None:
     assert set(decision.admitted) == {("other", "a"), ("other", "b")}
 
 
-def snapshot(namespace: str, name: str, uid: str, urls: list[str]) -> dict[str, Any]:
+def snapshot(namespace: str, name: str, uid: str, urls: list[str]) -> DownloadSnapshot:
     spec = {"urls": urls, "target": {"pvc": {"claimName": "m"}}}
-    return {"namespace": namespace, "name": name, "uid": uid, "generation": 1, "created": "", "spec": spec}
+    body = {"metadata": {"namespace": namespace, "name": name, "uid": uid, "generation": 1}, "spec": spec}
+    return DownloadSnapshot.of(body)
 
 
 def test_a_worker_is_known_by_the_uid_of_the_job_of_the_current_run() -> None:
     downloads = {("ns", "dl"): [snapshot("ns", "dl", "uid-dl", ["https://example.org/a.jpg"])]}
-    controller = Controller(Settings(), downloads, {})  # type: ignore[arg-type]
+    controller = Controller(Settings(), downloads, {})
     controller.observe_download(("ns", "dl"), gone=False, uid="uid-dl")
     parsed = controller._parse(downloads[("ns", "dl")][0])
     assert not isinstance(parsed, str)
@@ -195,7 +198,7 @@ def test_a_worker_is_known_by_the_uid_of_the_job_of_the_current_run() -> None:
 
 def test_reports_are_held_per_current_run_and_per_pod() -> None:
     downloads = {("ns", "dl"): [snapshot("ns", "dl", "uid-dl", ["https://example.org/a.jpg"])]}
-    controller = Controller(Settings(), downloads, {})  # type: ignore[arg-type]
+    controller = Controller(Settings(), downloads, {})
     parsed = controller._parse(downloads[("ns", "dl")][0])
     assert not isinstance(parsed, str)
     run = run_id(parsed)
@@ -220,8 +223,8 @@ def test_a_vanished_job_with_a_final_report_is_not_started_again(monkeypatch: py
     monkeypatch.setattr(kube, "patch_status", lambda namespace, name, patch: written.append(patch))
     monkeypatch.setattr(kube, "create_job", lambda job: pytest.fail("a second Job was created"))
     raw = snapshot("ns", "dl", "uid-dl", ["https://example.org/a.jpg"])
-    raw |= {"deleting": False, "finalizers": [], "resourceVersion": "1", "status": {"phase": "Running"}}
-    controller = Controller(Settings(), {("ns", "dl"): [raw]}, {})  # type: ignore[arg-type]
+    raw = dataclasses.replace(raw, resource_version="1", status={"phase": "Running"})
+    controller = Controller(Settings(), {("ns", "dl"): [raw]}, {})
     parsed = controller._parse(raw)
     assert not isinstance(parsed, str)
     final = Report(run=run_id(parsed), final=True, outcome="Succeeded", items_done=3, catalogue_items=3)

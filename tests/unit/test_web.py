@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from gallery_operator import kube, web
 from gallery_operator.config import Settings
 from gallery_operator.controller import Controller
+from gallery_operator.snapshots import DownloadSnapshot
 from gallery_operator.workerconfig import Report
 from tests.cluster.procs import free_port
 
@@ -30,7 +31,7 @@ def test_readiness_waits_for_the_caches(monkeypatch: pytest.MonkeyPatch) -> None
     settings = Settings(report_port=free_port(), health_port=health, metrics_port=0)
 
     async def scenario() -> list[int]:
-        controller = Controller(settings, {}, {})  # type: ignore[arg-type]
+        controller = Controller(settings, {}, {})
         controller.start()
         servers = await web.start_servers(settings, controller)
         base = f"http://127.0.0.1:{health}"
@@ -59,9 +60,9 @@ def test_a_failing_event_post_does_not_stop_the_operator(monkeypatch: pytest.Mon
     monkeypatch.setattr(kube, "post_event", post_event)
 
     async def scenario() -> bool:
-        controller = Controller(Settings(), {}, {})  # type: ignore[arg-type]
+        controller = Controller(Settings(), {}, {})
         controller.start()
-        reference = {"namespace": "ns", "name": "dl", "uid": "u"}
+        reference = DownloadSnapshot.of({"metadata": {"namespace": "ns", "name": "dl", "uid": "u"}})
         for reason in ("First", "Second"):
             controller._events.put_nowait((reference, "Normal", reason, ""))
         for _ in range(100):
@@ -85,7 +86,7 @@ def test_unknown_tokens_are_reviewed_once_and_at_a_bounded_rate(monkeypatch: pyt
     token is not reviewed again for a while."""
     reviewed: list[str] = []
     monkeypatch.setattr(kube, "review_token", lambda token, audience: reviewed.append(token))
-    reports = web.Reports(Settings(), Controller(Settings(), {}, {}))  # type: ignore[arg-type]
+    reports = web.Reports(Settings(), Controller(Settings(), {}, {}))
 
     async def scenario() -> list[web.Identity | str]:
         first = [await reports.identify("stranger"), await reports.identify("stranger")]

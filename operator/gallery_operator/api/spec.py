@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, Self
@@ -480,7 +481,7 @@ def _positive_bytes(value: str) -> str:
     return value
 
 
-def parse_spec(raw: dict[str, Any]) -> GalleryDownloadSpec:
+def parse_spec(raw: Mapping[str, Any]) -> GalleryDownloadSpec:
     """Parse a spec as stored in the API; raises pydantic.ValidationError naming each bad field."""
     return GalleryDownloadSpec.model_validate(raw)
 
