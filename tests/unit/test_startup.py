@@ -13,7 +13,8 @@ import pytest
 from gallery_dl import config, extractor
 
 from gallery_operator.api.spec import parse_spec
-from gallery_operator.worker.engines import GalleryDl, _environment_shapes_requests
+from gallery_operator.worker.engines import environment_shapes_requests
+from gallery_operator.worker.gallerydl import GalleryDl
 from gallery_operator.worker.lookahead import Lookahead
 
 URLS = [
@@ -50,12 +51,12 @@ def test_requests_keeps_reading_the_environment_when_it_holds_proxy_settings(
     for name in list(os.environ):
         if name.lower().endswith("_proxy") or name == "NETRC":
             monkeypatch.delenv(name)
-    assert not _environment_shapes_requests()
+    assert not environment_shapes_requests()
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
-    assert _environment_shapes_requests()
+    assert environment_shapes_requests()
     monkeypatch.delenv("HTTPS_PROXY")
     (tmp_path / ".netrc").write_text("machine example.org login a password b\n")
-    assert _environment_shapes_requests()
+    assert environment_shapes_requests()
 
 
 def test_a_ca_bundle_from_the_environment_still_verifies(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

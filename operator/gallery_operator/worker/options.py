@@ -14,7 +14,7 @@ _RATE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
 NAME_SUFFIX = "gallery_operator_suffix"
 """A field of yt-dlp's info dict that the output template ends the name with: empty, or `-<hash>` when another item
-holds the name already (set by worker/engines.py)."""
+holds the name already (set by worker/ytdlp.py)."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def yt_dlp_options(
     opts = spec.options
     params: dict[str, Any] = {
         "paths": {"home": str(root), "temp": str(scratch / "yt-dlp")},
-        # The suffix is empty unless another item holds the name (see worker/engines.py: _place_videos).
+        # The suffix is empty unless another item holds the name (see worker/ytdlp.py: _place_videos).
         "outtmpl": {"default": f"%(title).80B [%(id)s]%({NAME_SUFFIX}|)s.%(ext)s"},
         "restrictfilenames": True,
         "trim_file_name": 160,  # ASCII names (restrictfilenames) within the worker's MAX_NAME_BYTES, with room

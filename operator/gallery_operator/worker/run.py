@@ -21,13 +21,15 @@ from gallery_operator.api.status import MAX_FAILURES, Failure
 from gallery_operator.worker import programs
 from gallery_operator.worker.catalogue import Catalogue, content_type, sha256_of
 from gallery_operator.worker.egress import Blocked, Guard, Trust
-from gallery_operator.worker.engines import Engine, GalleryDl, YtDlp
+from gallery_operator.worker.engines import Engine
 from gallery_operator.worker.failures import classify, permanent
+from gallery_operator.worker.gallerydl import GalleryDl
 from gallery_operator.worker.lookahead import Lookahead
 from gallery_operator.worker.names import MAX_NAME_BYTES, safe_name, url_hash
 from gallery_operator.worker.pace import LowSpeedLimit
 from gallery_operator.worker.redact import Redactor, cookie_values
 from gallery_operator.worker.storage import PartUpload, Store, open_store
+from gallery_operator.worker.ytdlp import YtDlp
 from gallery_operator.workerconfig import (
     CATALOGUE_DIR,
     CATALOGUE_FILE,

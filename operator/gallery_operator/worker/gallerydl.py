@@ -1,0 +1,204 @@
+"""gallery-dl as a library behind the engine interface (worker/engines.py)."""
+
+from __future__ import annotations
+
+import collections
+import importlib
+import logging
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gallery_dl import config, exception, extractor, job
+from gallery_dl.extractor.generic import GenericExtractor
+
+from gallery_operator.api.spec import GalleryDownloadSpec
+from gallery_operator.worker import options
+from gallery_operator.worker.engines import Sink, environment_shapes_requests, pod_credentials
+from gallery_operator.worker.failures import classify
+from gallery_operator.worker.items import ItemBytes, ItemFile, next_item
+from gallery_operator.worker.lookahead import Lookahead
+
+_URL_IN_MESSAGE = re.compile(r"https?://[^\s'\"]+")
+
+
+class _ErrorCapture(logging.Handler):
+    """Turns an engine's log lines into failures with the offending URL.
+
+    gallery-dl logs the HTTP status as a warning (`'404 Not Found' for 'URL'`) and then a bare error
+    (`Failed to download NAME`); the warning's text makes the error's reason.
+    """
+
+    def __init__(self, sink: Sink, default_url: str) -> None:
+        super().__init__(logging.WARNING)
+        self.sink = sink
+        self.default_url = default_url
+        self.count = 0
+        self.last_warning = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.sink.should_stop():
+            return  # a download cut short by a limit is not a failure of its own
+        message = record.getMessage()
+        if record.levelno < logging.ERROR:
+            self.last_warning = message
+            return
+        self.count += 1
+        detail = f"{self.last_warning}; {message}" if self.last_warning else message
+        self.last_warning = ""
+        match = _URL_IN_MESSAGE.search(detail)
+        self.sink.failed(match.group(0).rstrip(".,;:)'") if match else self.default_url, classify(detail), detail)
+
+
+def _place_items(pathfmt: Any, sink: Sink, source: Callable[[], str]) -> None:
+    """Wrap gallery-dl's PathFormat.build_path so the run decides the final name of each item: two items whose
+    names are the same (every album's `cover.jpg`) never land on one path, and gallery-dl's "already there" check
+    then only skips the item that is really there."""
+    original = pathfmt.build_path
+
+    def build_path() -> None:
+        original()
+        chosen = pathfmt.realpath
+        placed = str(sink.place(Path(chosen), source()))
+        if placed == chosen:
+            return
+        name = os.path.basename(placed)  # noqa: PTH119 - gallery-dl's paths are strings
+        pathfmt.filename = name
+        pathfmt.path = pathfmt.directory + name
+        pathfmt.realpath = placed
+        if pathfmt.temppath == chosen:
+            pathfmt.temppath = placed
+
+    pathfmt.build_path = build_path
+
+
+def _track_items(pathfmt: Any, sink: Sink, source: Callable[[], str]) -> None:
+    """Wrap gallery-dl's PathFormat.open so every download goes through an ItemFile. A fresh download ("w+b")
+    starts a new item; a resumed one ("r+b", after a cut connection) continues the item it left off, or, for a
+    partial file from an earlier pod, is counted but hashed from disk afterwards."""
+    original = pathfmt.open
+    pathfmt.gallery_item = None
+
+    def open_item(mode: str = "wb") -> Any:
+        def fresh() -> ItemBytes:
+            return ItemBytes(sink, sink.stream(Path(pathfmt.realpath)), source_url=source())
+
+        item = next_item(pathfmt.gallery_item, mode, pathfmt.part_size, fresh, pathfmt.filename)
+        if item is None:
+            item = ItemBytes(sink, None, hashing=False)  # counted, and hashed from disk afterwards
+        handle = original(mode)
+        pathfmt.gallery_item = item
+        return ItemFile(handle, item) if handle is not None else None
+
+    pathfmt.open = open_item
+
+
+class PortAwareGeneric(GenericExtractor):  # type: ignore[misc]
+    """gallery-dl's generic extractor (images linked from any page), for hosts with a port too: the upstream
+    pattern has no port in its domain part, so `http://host:8080/page` would not match."""
+
+    pattern = re.compile(
+        r"(?i)(?P<generic>)(?P<scheme>https?://)(?P<domain>[-\w.]+(?::\d+)?)(?P<path>/[^?#]*)?"
+        r"(?:\?(?P<query>[^#]*))?(?:#(?P<fragment>.*))?$"
+    )
+
+
+class GalleryDl:
+    """gallery-dl: image galleries and direct media links. Its config is process-global: one run per process."""
+
+    name = "gallery-dl"
+
+    def __init__(
+        self,
+        spec: GalleryDownloadSpec,
+        root: Path,
+        state: Path,
+        scratch: Path,
+        cookies: Path | None,
+        lookahead: Lookahead | None = None,
+    ) -> None:
+        config.clear()
+        settings = options.gallery_dl_config(spec, root, state, scratch, pod_credentials(cookies))
+        if ("extractor", "proxy-env") not in settings and not environment_shapes_requests():
+            # No proxy settings in the environment, so requests need not scan it again for every request (a fifth
+            # of the time per small file). A CA bundle named there is passed on as gallery-dl's `verify`.
+            settings[("extractor", "proxy-env")] = False
+            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            if bundle and settings.get(("extractor", "verify"), True) is True:
+                settings[("extractor", "verify")] = bundle
+        for path, value in settings.items():
+            config.set(path[:-1], path[-1], value)
+        self.lookahead = lookahead
+
+    def find(self, url: str) -> Any:
+        """gallery-dl's extractor for the URL, from the lookahead when it has the answer (importing only that
+        module), else by gallery-dl's own search."""
+        answers = self.lookahead.result() if self.lookahead is not None else {}
+        if url not in answers:
+            return extractor.find(url)
+        found = answers[url]
+        if found is None:
+            return None
+        cls = getattr(importlib.import_module(found[0]), found[1])
+        # gallery-dl compiles a module's patterns when it lists the module; leave its class attribute alone
+        pattern = re.compile(cls.pattern) if isinstance(cls.pattern, str) else cls.pattern
+        match = pattern.match(url)
+        return cls(match) if match else extractor.find(url)
+
+    def supports(self, url: str) -> bool:
+        return self.find(url) is not None
+
+    def run(self, url: str, sink: Sink) -> None:
+        class RecordingJob(job.DownloadJob):  # type: ignore[misc]
+            """A DownloadJob that reports each stored, skipped and failed file (child jobs are the same class)."""
+
+            current_url = url
+
+            def initialize(self, kwdict: Any = None) -> None:
+                super().initialize(kwdict)
+                _track_items(self.pathfmt, sink, lambda: self.current_url)
+                _place_items(self.pathfmt, sink, lambda: self.current_url)
+                hooks: Any = self.__dict__.get("hooks")
+                if not isinstance(hooks, dict):
+                    hooks = collections.defaultdict(list)
+                    self.__dict__["hooks"] = hooks  # gallery-dl leaves an empty tuple without post-processors
+                hooks.setdefault("after", []).append(self._after)
+
+            def handle_url(self, item_url: str, kwdict: dict[str, Any]) -> None:
+                if sink.should_stop():
+                    raise exception.StopExtraction()
+                self.current_url = item_url
+                super().handle_url(item_url, kwdict)
+
+            def handle_skip(self) -> None:
+                super().handle_skip()
+                path = Path(self.pathfmt.path) if self.pathfmt and self.pathfmt.path else None
+                sink.skipped(path, self.current_url)
+
+            def _after(self, pathfmt: Any) -> None:
+                metadata = {k: v for k, v in pathfmt.kwdict.items() if not k.startswith("_")}
+                item: ItemBytes | None = pathfmt.gallery_item
+                pathfmt.gallery_item = None
+                digest = item.sha256() if item is not None else None
+                if item is not None:
+                    sink.count(-item.size)  # now counted as stored
+                path = Path(pathfmt.path)
+                sidecar = (path.with_name(path.name + ".json"), metadata)
+                sink.stored(path, self.current_url, "gallery-dl", self.extractor.category, metadata, digest, sidecar)
+
+        # A site-specific extractor when gallery-dl has one, else the generic one (images linked from the page).
+        found = self.find(url) or PortAwareGeneric.from_url(url)
+        if found is None:
+            sink.failed(url, "UnsupportedUrl", "no gallery-dl extractor for this URL")
+            return
+        capture = _ErrorCapture(sink, url)
+        root = logging.getLogger()  # gallery-dl's loggers all propagate here
+        root.addHandler(capture)
+        try:
+            code = RecordingJob(found).run()
+        finally:
+            root.removeHandler(capture)
+        if code and not capture.count and not sink.should_stop():
+            sink.failed(url, "Internal", f"gallery-dl finished with status {code}")
