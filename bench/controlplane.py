@@ -12,6 +12,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 from tests.cluster import build
 from tests.cluster.controlplane import LocalCluster
@@ -23,23 +24,18 @@ def cold_build() -> dict[str, float]:
     """Build every module with empty Go build and module caches and an empty binary cache."""
     seconds: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="cold-build-") as tmp:
-        saved = {k: os.environ.get(k) for k in ("GOCACHE", "GOMODCACHE", "GALLERY_OPERATOR_CACHE")}
-        os.environ |= {
+        caches = {
             "GOCACHE": f"{tmp}/gocache",
             "GOMODCACHE": f"{tmp}/gomodcache",
             "GALLERY_OPERATOR_CACHE": f"{tmp}/cache",
         }
         try:
-            for module in build.MODULES:
-                started = time.monotonic()
-                build.build(module)
-                seconds[module.name] = time.monotonic() - started
+            with mock.patch.dict(os.environ, caches):
+                for module in build.MODULES:
+                    started = time.monotonic()
+                    build.build(module)
+                    seconds[module.name] = time.monotonic() - started
         finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
             # The module cache is read-only by design; make it removable.
             for root, dirs, _ in os.walk(f"{tmp}/gomodcache"):
                 for name in dirs:

@@ -24,6 +24,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from kubernetes import client, config, watch
 
@@ -47,29 +48,24 @@ def image_builds() -> dict[str, float]:
     """Cold (empty image cache: debootstrap, every layer, save), after a code change (Docker's layer cache warm,
     one file of operator/ changed), and unchanged (the tar is found; no Docker)."""
     seconds: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="cold-image-") as cache, tempfile.TemporaryDirectory() as copy:
-        saved = os.environ.get("GALLERY_IMAGE_CACHE")
-        os.environ["GALLERY_IMAGE_CACHE"] = cache
-        try:
-            seconds["cold"] = timed(image.project_image)
-            root = Path(copy) / "repo"
-            for name in image.PROJECT_INPUTS:
-                source = REPO_ROOT / name
-                if source.is_dir():
-                    shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-                else:
-                    root.mkdir(exist_ok=True)
-                    shutil.copy2(source, root / name)
-            with (root / "operator" / "gallery_operator" / "__init__.py").open("a") as module:
-                module.write(f"# benchmark edit {uuid.uuid4().hex}\n")
-            seconds["code change"] = timed(lambda: image.project_image(root))
-            seconds["unchanged"] = timed(lambda: image.project_image(root))
-        finally:
-            if saved is None:
-                os.environ.pop("GALLERY_IMAGE_CACHE", None)
+    with (
+        tempfile.TemporaryDirectory(prefix="cold-image-") as cache,
+        tempfile.TemporaryDirectory() as copy,
+        mock.patch.dict(os.environ, {"GALLERY_IMAGE_CACHE": cache}),
+    ):
+        seconds["cold"] = timed(image.project_image)
+        root = Path(copy) / "repo"
+        for name in image.PROJECT_INPUTS:
+            source = REPO_ROOT / name
+            if source.is_dir():
+                shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
             else:
-                os.environ["GALLERY_IMAGE_CACHE"] = saved
-            # Docker's overlay2 data holds files only root may remove; the temporary folder's cleanup is root's.
+                root.mkdir(exist_ok=True)
+                shutil.copy2(source, root / name)
+        with (root / "operator" / "gallery_operator" / "__init__.py").open("a") as module:
+            module.write(f"# benchmark edit {uuid.uuid4().hex}\n")
+        seconds["code change"] = timed(lambda: image.project_image(root))
+        seconds["unchanged"] = timed(lambda: image.project_image(root))
     return seconds
 
 

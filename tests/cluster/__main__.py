@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tests import REPO_ROOT
 from tests.cluster import build
-from tests.cluster.controlplane import NODE_KINDS, LocalCluster, NodeKind
+from tests.cluster.controlplane import LocalCluster, NodeKind, add_node_argument
 
 DEFAULT_DIR = REPO_ROOT / ".cluster"
 
@@ -98,7 +98,7 @@ def start(folder: Path, node: NodeKind) -> int:
     return 0
 
 
-def stop(folder: Path, node: NodeKind) -> int:
+def stop(folder: Path) -> int:
     pid = _pid(folder)
     if not pid:
         print("no control plane running")
@@ -122,12 +122,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.cluster", description="local control plane")
     parser.add_argument("command", choices=["build", "up", "start", "stop", "status"])
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="state folder (default: .cluster/)")
-    parser.add_argument(
-        "--node",
-        choices=NODE_KINDS,
-        default=os.environ.get("GALLERY_NODE", "agent"),
-        help="agent: the process-based node agent; kubelet: a real node running the project's image (root)",
-    )
+    add_node_argument(parser)
     options = parser.parse_args()
     folder = options.dir.resolve()
     if options.command == "build":
@@ -138,8 +133,9 @@ def main() -> int:
         pid = _pid(folder)
         print(f"running (pid {pid}); source {folder / 'env'}" if pid else "not running")
         return 0 if pid else 1
-    command = {"up": up, "start": start, "stop": stop}[options.command]
-    return command(folder, options.node)
+    if options.command == "stop":
+        return stop(folder)
+    return {"up": up, "start": start}[options.command](folder, options.node)
 
 
 if __name__ == "__main__":

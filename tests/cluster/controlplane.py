@@ -9,6 +9,7 @@ process dies with the harness, and ``stop()`` leaves no process behind. Used by 
 
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 import os
@@ -21,7 +22,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 
@@ -32,7 +33,18 @@ from tests.cluster.realnode import GATEWAY, RealNode
 from tests.cluster.s3server import S3Server
 
 NodeKind = Literal["agent", "kubelet"]
-NODE_KINDS: tuple[NodeKind, ...] = ("agent", "kubelet")
+NODE_KINDS: tuple[NodeKind, ...] = get_args(NodeKind)
+
+
+def add_node_argument(parser: argparse.ArgumentParser) -> None:
+    """``--node agent|kubelet`` for the command lines that start a control plane (default: $GALLERY_NODE or agent)."""
+    parser.add_argument(
+        "--node",
+        choices=NODE_KINDS,
+        default=os.environ.get("GALLERY_NODE", "agent"),
+        help="agent: the process-based node agent; kubelet: a real node running the project's image (root)",
+    )
+
 
 NODE_NAME = "gallery-node"
 SERVICE_CIDR = "10.96.0.0/16"
@@ -169,7 +181,7 @@ class LocalCluster:
     def stop(self) -> None:
         for name in reversed(list(self.processes)):
             if name == "containerd" and self.real_node:
-                self.real_node.kill_containers()  # kubelet is stopped; nothing restarts them now
+                self.real_node.remove_containers()  # kubelet is stopped; nothing restarts them now
             procs.stop(self.processes.pop(name), grace=15)
         if self.real_node:
             self.real_node.cleanup()
@@ -185,8 +197,9 @@ class LocalCluster:
 
     # -- components ------------------------------------------------------------------------------
 
-    def _start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        environment = env or {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    def _start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        """Start and track one component; Python ones (node agent, volume provisioner) import from the checkout."""
+        environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
         self.processes[name] = procs.spawn(argv, self.log(name), env=environment)
         return self.processes[name]
 
@@ -286,7 +299,6 @@ class LocalCluster:
                 f"--node-name={NODE_NAME}",
                 f"--api-port={self.api_port}",
             ],
-            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
         )
 
     # -- probes ----------------------------------------------------------------------------------

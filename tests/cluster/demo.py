@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from kubernetes import client, config
 
 from gallery_operator import API_GROUP, API_VERSION
 from tests.cluster import build
-from tests.cluster.controlplane import NODE_KINDS, LocalCluster
+from tests.cluster.controlplane import LocalCluster, add_node_argument
 from tests.cluster.localoperator import OperatorProcess, apply_crd, operator_for
 from tests.fixtures.site import serve
 from tests.kube import create_claim, create_namespace
@@ -136,12 +135,7 @@ def run_demo(cluster: LocalCluster, site: str, operator: OperatorProcess) -> Non
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="keep everything running until Ctrl-C")
-    parser.add_argument(
-        "--node",
-        choices=NODE_KINDS,
-        default=os.environ.get("GALLERY_NODE", "agent"),
-        help="agent: the process-based node agent; kubelet: a real node running the project's image (root)",
-    )
+    add_node_argument(parser)
     options = parser.parse_args()
     node = "the node agent" if options.node == "agent" else "a real node (kubelet, containerd, the project's image)"
     step(f"starting etcd, kube-apiserver, kube-controller-manager, {node} and an S3 server")

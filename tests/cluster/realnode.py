@@ -6,10 +6,9 @@ namespace on a CNI bridge, with projected tokens and termination messages handle
 
 Parts: containerd (Debian's package; its state in a temporary folder, its root with the images kept in the
 image cache between runs, its own socket, the CRI plugin with ``restrict_oom_score_adj`` on, which this sandbox
-needs), runc and the CNI plugins from Debian's packages,
-kubelet and kube-scheduler built from the pinned Kubernetes module (``tests/cluster/go/node``), and a volume
-provisioner (``volumes.py``) that gives each claim a hostPath PersistentVolume under ``<workdir>/node/claims``,
-the same layout the node agent uses. Needs root.
+needs), runc and the CNI plugins from Debian's packages, kubelet and kube-scheduler built from the pinned
+Kubernetes module (``tests/cluster/go/node``), and a volume provisioner (``volumes.py``) that gives each claim a
+hostPath PersistentVolume under ``<workdir>/node/claims``, the same layout the node agent uses. Needs root.
 
 Pods reach the host at the bridge's gateway address (``GATEWAY``): servers the pods must reach (the fixture
 site, the S3 server, the operator's report endpoint) listen there. The bridge is the project's own test host
@@ -241,7 +240,7 @@ class RealNode:
         self.ctr("images", "import", str(image.tar))
         self.load_seconds += time.monotonic() - started
 
-    def kill_containers(self) -> None:
+    def remove_containers(self) -> None:
         """SIGKILL and delete every container and its task (while containerd still runs, after kubelet stopped).
         When none is left, the root may be reused by the next start (``cleanup`` marks it)."""
         if not self.socket.exists():

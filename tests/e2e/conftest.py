@@ -68,6 +68,11 @@ def site(cluster: Cluster) -> Iterator[str]:
         yield url
 
 
+def pvc_spec(urls: list[str], **extra: Any) -> dict[str, Any]:
+    """A download of ``urls`` into the test namespace's claim `media`, without retries (tests want quick ends)."""
+    return {"urls": urls, "target": {"pvc": {"claimName": "media"}}, "options": {"retries": 0}, **extra}
+
+
 @dataclass
 class Downloads:
     """Create, read and wait on GalleryDownloads in one namespace."""

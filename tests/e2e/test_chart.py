@@ -39,10 +39,19 @@ def helm(
     return subprocess.run(command, input=input_text, capture_output=True, text=True, env=env, check=check)
 
 
-def render(*sets: str) -> list[dict[str, Any]]:
-    flags = [item for value in sets for item in ("--set", value)]
+def render(*sets: str, values: dict[str, Any] | None = None, namespace: str = "gallery-system") -> list[dict[str, Any]]:
+    """The chart rendered as helm template would, with ``--set`` items and a values document."""
+    flags = [item for value in sets for item in ("--set", value)] + (["--values", "-"] if values else [])
     output = helm(
-        "template", "gallery", str(CHART), "--namespace", "gallery-system", "--kube-version", KUBE_VERSION, *flags
+        "template",
+        "gallery",
+        str(CHART),
+        "--namespace",
+        namespace,
+        "--kube-version",
+        KUBE_VERSION,
+        *flags,
+        input_text=yaml.safe_dump(values) if values else None,
     ).stdout
     return [d for d in yaml.safe_load_all(output) if d]
 

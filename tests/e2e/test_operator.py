@@ -17,7 +17,7 @@ from tests.cluster import build
 from tests.cluster.localoperator import OperatorProcess
 from tests.cluster.procs import wait_until
 from tests.conftest import Cluster
-from tests.e2e.conftest import Downloads, operator_for
+from tests.e2e.conftest import Downloads, operator_for, pvc_spec
 from tests.fixtures.site import image_bytes
 from tests.kube import absent, create_claim, create_namespace
 
@@ -28,10 +28,6 @@ def images(site: str, *numbers: int, slow: float = 0) -> list[str]:
     if slow:
         return [f"{site}/slow/{n}.jpg?seconds={slow}" for n in numbers]
     return [f"{site}/img/{n}.jpg" for n in numbers]
-
-
-def pvc_spec(urls: list[str], **extra: Any) -> dict[str, Any]:
-    return {"urls": urls, "target": {"pvc": {"claimName": "media"}}, "options": {"retries": 0}, **extra}
 
 
 def test_download_succeeds_with_catalogue_in_status(cluster: Cluster, downloads: Downloads, site: str) -> None:

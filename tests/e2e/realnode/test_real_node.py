@@ -22,8 +22,8 @@ from tests.cluster import build, procs
 from tests.cluster.procs import wait_until
 from tests.cluster.realnode import RealNode
 from tests.conftest import Cluster
-from tests.e2e.conftest import Downloads, operator_for
-from tests.e2e.test_chart import CHART, KUBE_VERSION, helm
+from tests.e2e.conftest import Downloads, operator_for, pvc_spec
+from tests.e2e.test_chart import render
 from tests.fixtures.site import Handler
 from tests.kube import create_claim, create_namespace
 
@@ -33,16 +33,6 @@ WORKER_UID = 65532
 # Mounts kubelet itself gives every container, writable by design (the pod's own hosts file, DNS, the termination
 # message file) and the runtime's standard ones.
 KUBELET_WRITABLE = {"/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/dev/termination-log", "/dev/shm"}
-
-
-def render_chart(values: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
-    arguments = ["template", "gallery", str(CHART), "--namespace", namespace, "--kube-version", KUBE_VERSION]
-    output = helm(*arguments, "--values", "-", input_text=yaml.safe_dump(values)).stdout
-    return [d for d in yaml.safe_load_all(output) if d]
-
-
-def pvc_spec(urls: list[str], **extra: Any) -> dict[str, Any]:
-    return {"urls": urls, "target": {"pvc": {"claimName": "media"}}, "options": {"retries": 0}, **extra}
 
 
 @pytest.fixture
@@ -58,11 +48,15 @@ def worker_pods(downloads: Downloads, name: str) -> list[client.V1Pod]:
     return [p for p in pods if any(o.uid == job.metadata.uid for o in p.metadata.owner_references or [])]
 
 
-def container_spec(node: RealNode, pod: client.V1Pod) -> dict[str, Any]:
-    """The OCI runtime spec containerd handed to runc for the pod's worker container."""
+def container_id(pod: client.V1Pod) -> str:
+    """containerd's id of the pod's (only) container."""
     [status] = pod.status.container_statuses
-    container_id = status.container_id.removeprefix("containerd://")
-    info = json.loads(node.ctr("containers", "info", container_id).stdout)
+    return str(status.container_id).removeprefix("containerd://")
+
+
+def container_spec(node: RealNode, pod: client.V1Pod) -> dict[str, Any]:
+    """The OCI runtime spec containerd handed to runc for the pod's container."""
+    info = json.loads(node.ctr("containers", "info", container_id(pod)).stdout)
     spec: dict[str, Any] = info["Spec"]
     return spec
 
@@ -105,8 +99,7 @@ def test_a_sigkilled_worker_is_retried_and_resumes(
     folder = cluster.require_local().volumes_root / downloads.namespace / "media" / "killed"
     wait_until((folder / "411.jpg").exists, 60, "the first item on the claim")
     [pod] = worker_pods(downloads, "killed")
-    container_id = pod.status.container_statuses[0].container_id.removeprefix("containerd://")
-    node.ctr("tasks", "kill", "--signal=SIGKILL", container_id)
+    node.ctr("tasks", "kill", "--signal=SIGKILL", container_id(pod))
 
     status = downloads.wait_phase("killed", {"Succeeded", "Failed"}, timeout=180)
     assert status["phase"] == "Succeeded", status
@@ -207,7 +200,9 @@ def test_the_chart_runs_the_operator_from_the_image(
     release_namespace = f"{namespace}-system"
     create_namespace(cluster.api, release_namespace)
     # The CRD is the session's (the same file); the rest is the chart as rendered.
-    documents = [d for d in render_chart(values, release_namespace) if d["kind"] != "CustomResourceDefinition"]
+    documents = [
+        d for d in render(values=values, namespace=release_namespace) if d["kind"] != "CustomResourceDefinition"
+    ]
     [deployment] = [d for d in documents if d["kind"] == "Deployment"]
     deployment["spec"]["template"]["spec"]["hostNetwork"] = True
     manifest = yaml.safe_dump_all(documents)
