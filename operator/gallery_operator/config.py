@@ -52,7 +52,13 @@ class Settings(BaseModel):
     concurrency: Annotated[int, Field(ge=1, le=256)] = 16
     """Reconciles running at once."""
     resync_seconds: Annotated[float, Field(gt=0)] = 300.0
-    """Every download is reconciled at least this often, even without events."""
+    """Period of the safety-net resync: spread over the period, it reconciles downloads whose downloads or Jobs
+    changed since their last reconcile (a missed event), after all new work."""
+    queue_refresh_seconds: Annotated[float, Field(gt=0)] = 30.0
+    """How often the queue positions shown in Queued downloads' status are refreshed."""
+    queue_refresh_writes: Annotated[int, Field(ge=0)] = 50
+    """At most this many Queued downloads get a new position per refresh, from the head of the queue: status
+    writes stay bounded however many wait and however fast they start."""
     allow_private_networks: bool = False
     """Let workers reach private, loopback and link-local addresses (needed for in-cluster or test sites)."""
     allowed_domains: tuple[str, ...] = ()

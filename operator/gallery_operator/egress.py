@@ -13,7 +13,7 @@ import ipaddress
 import re
 import socket
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 import idna
@@ -219,3 +219,28 @@ def first_violation(
         if why is not None:
             return s3_endpoint, f"spec.target.s3.endpoint: {why}"
     return None
+
+
+@dataclass(frozen=True)
+class EgressPolicy:
+    """The operator's egress rules and the namespaces that tighten them (kopf's index: namespace -> [rules])."""
+
+    base: Egress
+    namespaces: Mapping[str, Collection[NamespaceRules]]
+    private_endpoints: tuple[str, ...] = ()
+
+    def _rules(self, namespace: str) -> NamespaceRules | None:
+        values = list(self.namespaces.get(namespace, ()))
+        return values[0] if values else None
+
+    def rules_for(self, namespace: str) -> Egress:
+        """The rules a worker in this namespace runs under."""
+        rules = self._rules(namespace)
+        return tighten(self.base, rules.allowed, rules.denied) if rules is not None else self.base
+
+    def blocked(self, namespace: str, urls: Iterable[str], s3_endpoint: str | None) -> tuple[str, str] | None:
+        """The first destination refused as written (checked before any Job; the worker enforces the same rules on
+        every request and redirect)."""
+        rules = self._rules(namespace)
+        problems = rules.problems if rules is not None else ()
+        return first_violation(urls, s3_endpoint, self.rules_for(namespace), self.private_endpoints, problems)

@@ -16,7 +16,7 @@ from gallery_operator.controller import Controller
 from gallery_operator.egress import namespace_rules
 from gallery_operator.jobs import LABEL_MANAGED_BY, LABEL_RUN, MANAGED_BY, owning_download_uid
 from gallery_operator.snapshots import DownloadSnapshot, JobSnapshot
-from gallery_operator.status import ACTIVE_STATES, FINISHED_STATES, job_state
+from gallery_operator.status import ACTIVE_STATES, job_state
 from gallery_operator.web import start_servers
 
 log = logging.getLogger(__name__)
@@ -136,8 +136,6 @@ async def on_download(body: kopf.Body, type: str, memo: Memo, **_: Any) -> None:
     if type == "MODIFIED" and controller.is_own_status_echo(_key(body), body):
         return  # the watch echoing our own status patch: nothing to reconcile
     controller.enqueue(_key(body))
-    if type == "DELETED" or body.metadata.get("deletionTimestamp"):
-        controller.wake_queue()
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED_JOBS)
@@ -156,8 +154,6 @@ async def on_job(body: kopf.Body, type: str, memo: Memo, **_: Any) -> None:
         uid=str(body.metadata.uid),
         owner=owner,
     )
-    key = controller.download_key(namespace, owner)
+    key = controller.directory.download(namespace, owner)
     if key is not None:
         controller.enqueue(key)
-    if type == "DELETED" or state in FINISHED_STATES | {"Suspended"}:
-        controller.wake_queue()

@@ -9,10 +9,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
+from pydantic import ValidationError
+
 from gallery_operator import API_GROUP, API_VERSION, KIND
-from gallery_operator.api.spec import GalleryDownloadSpec, quantity_value
+from gallery_operator.api.spec import GalleryDownloadSpec, describe_validation, parse_spec, quantity_value
 from gallery_operator.config import Settings
 from gallery_operator.egress import endpoint_key
+from gallery_operator.snapshots import DownloadSnapshot
 from gallery_operator.workerconfig import (
     CONFIG_ENV,
     COOKIES_FILE,
@@ -204,6 +207,17 @@ def spec_problem(download: Download, settings: Settings) -> str | None:
             "environment variable; split the URLs over several downloads"
         )
     return None
+
+
+def parse_download(snapshot: DownloadSnapshot, settings: Settings) -> Download | str:
+    """The download a snapshot describes, or why it cannot run (the field named): what the schema let through but
+    the model, or a worker Job, cannot take."""
+    try:
+        spec = parse_spec(snapshot.spec)
+    except ValidationError as error:
+        return describe_validation(error)
+    download = Download(snapshot.namespace, snapshot.name, snapshot.uid, snapshot.generation, snapshot.created, spec)
+    return spec_problem(download, settings) or download
 
 
 def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:

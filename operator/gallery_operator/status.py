@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -32,6 +33,14 @@ class Observation:
     invalid: str | None = None
     blocked: tuple[str, str] | None = None
     """(url, why) when the egress rules refuse a URL of the spec: no Job is made."""
+
+
+def seconds_between(start: str | None, end: str | None) -> float | None:
+    """Seconds from one RFC 3339 time to another; None when either is missing."""
+    if not start or not end:
+        return None
+    parse = datetime.datetime.fromisoformat
+    return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
 
 
 def human_size(size: int) -> str:
@@ -175,8 +184,12 @@ def compute_status(previous: dict[str, Any], observation: Observation) -> dict[s
         reason = worker_reason or _job_failure_reason(job_reason)
         message = (report.message if report and report.message else "") or job_message or job_reason
     elif state == "Absent" and observation.queue_position is not None:
-        phase, reason = "Queued", "Queued"
-        message = f"waiting for a free slot (position {observation.queue_position})"
+        phase, reason, position = "Queued", "Queued", observation.queue_position
+        if previous.get("phase") == "Queued" and previous.get("queuePosition") == position:
+            message = previous.get("message", "")  # unchanged: no write
+        else:
+            message = f"waiting for a free slot (position {position} at {observation.now})"
+        status["queuePosition"] = position
         status.setdefault("queuedAt", observation.now)
     elif state in ("Running",):
         phase, reason, message = (
@@ -187,6 +200,8 @@ def compute_status(previous: dict[str, Any], observation: Observation) -> dict[s
     else:
         phase, reason, message = "Pending", "JobCreated" if observation.job else "Pending", "starting"
 
+    if phase != "Queued":
+        status.pop("queuePosition", None)
     if phase in TERMINAL_PHASES:
         status.setdefault("finishedAt", observation.now)
     status["phase"] = phase

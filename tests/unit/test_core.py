@@ -2,49 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from gallery_operator.api.spec import parse_spec, quantity_bytes
 from gallery_operator.config import Settings, load_settings
-from gallery_operator.controller import Controller, status_patch
+from gallery_operator.controller import Controller
 from gallery_operator.jobs import job_name, run_id
-from gallery_operator.queue import Candidate, admit
-from gallery_operator.snapshots import DownloadSnapshot, JobSnapshot
+from gallery_operator.snapshots import DownloadSnapshot
 from gallery_operator.worker import options
 from gallery_operator.worker.failures import classify, permanent
 from gallery_operator.workerconfig import Report
-
-
-def candidate(namespace: str, name: str, priority: int = 0, created: str = "2026-01-01T00:00:00Z") -> Candidate:
-    return Candidate.of(namespace, name, priority, created)
-
-
-def test_admission_fills_free_slots_in_priority_then_age_order() -> None:
-    queue = [
-        candidate("a", "old", created="2026-01-01T00:00:00Z"),
-        candidate("a", "new", created="2026-01-02T00:00:00Z"),
-        candidate("a", "urgent", priority=5, created="2026-01-03T00:00:00Z"),
-    ]
-    decision = admit(queue, {"a": 1}, max_active=10, max_active_per_namespace=3)
-    assert decision.admitted == {("a", "urgent"), ("a", "old")}
-    assert decision.positions == {("a", "new"): 1}
-
-
-def test_a_full_namespace_does_not_block_others_behind_it() -> None:
-    queue = [candidate("busy", "x", priority=9), candidate("quiet", "y")]
-    decision = admit(queue, {"busy": 2}, max_active=10, max_active_per_namespace=2)
-    assert decision.admitted == {("quiet", "y")}
-    assert decision.positions == {("busy", "x"): 1}
-
-
-def test_global_cap_holds_everyone() -> None:
-    decision = admit([candidate("a", "x"), candidate("b", "y")], {"c": 4}, max_active=4, max_active_per_namespace=9)
-    assert decision.admitted == frozenset()
-    assert decision.positions == {("a", "x"): 1, ("b", "y"): 2}
 
 
 def test_settings_from_environment() -> None:
@@ -57,11 +26,6 @@ def test_settings_from_environment() -> None:
         load_settings({"GALLERY_OPERATOR_MAX_ACTIVE": "0"})
     with pytest.raises(ValueError, match="GALLERY_OPERATOR_SURPRISE"):
         load_settings({"GALLERY_OPERATOR_SURPRISE": "1"})
-
-
-def test_status_patch_nulls_removed_keys() -> None:
-    assert status_patch({"a": 1, "b": 2}, {"a": 1, "c": 3}) == {"c": 3, "b": None}
-    assert status_patch({"a": 1}, {"a": 1}) == {}
 
 
 def test_engine_options_from_spec(tmp_path: Path) -> None:
@@ -126,52 +90,6 @@ def test_failure_classification(message: str, status: int | None, reason: str) -
     assert classify(message, status) == reason
 
 
-def test_admission_counts_follow_watch_events() -> None:
-    settings = Settings(max_active=3, max_active_per_namespace=3)
-    controller = Controller(settings, {}, {})
-    for name in ("a", "b"):
-        controller.observe_download(("ns", name), gone=False)
-    controller.observe_download(("ns", "a"), gone=False)  # a repeated event counts once
-    controller.observe_download(("other", "c"), gone=False)
-    assert controller._fits_everyone("ns")  # nothing runs: 3 downloads <= 3, 2 in ns <= 3
-    controller.observe_job("ns", "a-1", active=True, gone=False)
-    assert controller._active_by_namespace() == {"ns": 1}
-    assert not controller._fits_everyone("ns")  # 1 active + 3 downloads may exceed 3 when all run: rank them
-    controller.observe_job("ns", "a-1", active=False, gone=False)  # finished
-    controller._unseen.add(("ns", "b-1"))  # created, not yet in the watch
-    assert controller._active_by_namespace() == {"ns": 1}
-    controller.observe_job("ns", "b-1", active=True, gone=False)
-    assert controller._active_by_namespace() == {"ns": 1} and not controller._unseen
-    controller.observe_job("ns", "b-1", active=True, gone=True)
-    controller.observe_download(("ns", "b"), gone=True)
-    assert controller._active_by_namespace() == {}
-    assert controller._downloads_per_namespace == {"ns": 1, "other": 1}
-
-
-def test_admission_counts_start_from_the_caches() -> None:
-    """After a restart, Jobs still running count at once, even before their own watch events arrive."""
-    downloads = {("ns", n): [snapshot("ns", n, n, ["https://example.org/a.jpg"])] for n in ("a", "b")}
-    running = {"metadata": {"namespace": "ns", "name": "a-1", "uid": "job-a"}, "status": {"active": 1, "ready": 1}}
-    jobs = {"uid-a": [JobSnapshot.of(running, "run")]}
-    controller = Controller(Settings(max_active=2, max_active_per_namespace=2), downloads, jobs)
-    assert controller._active_by_namespace() == {"ns": 1}
-    assert not controller._fits_everyone("ns")
-    controller.observe_job("ns", "a-1", active=True, gone=False)  # its listing event, later: counted once
-    controller.observe_download(("ns", "a"), gone=False)
-    assert controller._active_by_namespace() == {"ns": 1}
-    assert controller._downloads_per_namespace == {"ns": 2}
-
-
-def test_a_namespace_takes_at_most_its_own_cap_of_the_global_one() -> None:
-    """Jobs a tenant makes for its own downloads count only up to its namespace's cap: other namespaces still run."""
-    controller = Controller(Settings(max_active=4, max_active_per_namespace=2), {}, {})
-    for n in range(6):
-        controller.observe_job("greedy", f"idle-{n}", active=True, gone=False, uid=f"j{n}", owner=f"d{n}")
-    assert controller._active_by_namespace() == {"greedy": 2}
-    decision = admit([candidate("other", "a"), candidate("other", "b")], controller._active_by_namespace(), 4, 2)
-    assert set(decision.admitted) == {("other", "a"), ("other", "b")}
-
-
 def snapshot(namespace: str, name: str, uid: str, urls: list[str]) -> DownloadSnapshot:
     spec = {"urls": urls, "target": {"pvc": {"claimName": "m"}}}
     body = {"metadata": {"namespace": namespace, "name": name, "uid": uid, "generation": 1}, "spec": spec}
@@ -207,30 +125,10 @@ def test_reports_are_held_per_current_run_and_per_pod() -> None:
     assert controller.accept_report(key, run, "pod-1", Report(run=run, final=True, outcome="Failed", items_done=1))
     # The same pod's late progress does not undo its final report; a retried pod's progress is its own.
     assert controller.accept_report(key, run, "pod-1", Report(run=run, items_done=1))
-    assert controller.reports[key].final
+    report = controller.inbox.get(key)
+    assert report is not None and report.final
     assert controller.accept_report(key, run, "pod-2", Report(run=run, items_done=2))
-    assert controller.reports[key] == Report(run=run, items_done=2)
-
-
-def test_a_vanished_job_with_a_final_report_is_not_started_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The Job is gone (removed by hand, or by its TTL before its end was seen) but its final report is held: the run
-    ends with that report instead of a second Job."""
-    import asyncio
-
-    from gallery_operator import kube
-
-    written: list[dict[str, Any]] = []
-    monkeypatch.setattr(kube, "patch_status", lambda namespace, name, patch: written.append(patch))
-    monkeypatch.setattr(kube, "create_job", lambda job: pytest.fail("a second Job was created"))
-    raw = snapshot("ns", "dl", "uid-dl", ["https://example.org/a.jpg"])
-    raw = dataclasses.replace(raw, resource_version="1", status={"phase": "Running"})
-    controller = Controller(Settings(), {("ns", "dl"): [raw]}, {})
-    parsed = controller._parse(raw)
-    assert not isinstance(parsed, str)
-    final = Report(run=run_id(parsed), final=True, outcome="Succeeded", items_done=3, catalogue_items=3)
-    controller.reports[("ns", "dl")] = final
-    asyncio.run(controller.reconcile(("ns", "dl")))
-    assert written and written[-1]["phase"] == "Succeeded" and written[-1]["progress"]["itemsDone"] == 3
+    assert controller.inbox.get(key) == Report(run=run, items_done=2)
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from gallery_operator import kube, web
 from gallery_operator.config import Settings
 from gallery_operator.controller import Controller
+from gallery_operator.plan import PostEvent
 from gallery_operator.snapshots import DownloadSnapshot
 from gallery_operator.workerconfig import Report
 from tests.cluster.procs import free_port
@@ -64,7 +65,7 @@ def test_a_failing_event_post_does_not_stop_the_operator(monkeypatch: pytest.Mon
         controller.start()
         reference = DownloadSnapshot.of({"metadata": {"namespace": "ns", "name": "dl", "uid": "u"}})
         for reason in ("First", "Second"):
-            controller._events.put_nowait((reference, "Normal", reason, ""))
+            controller._post(reference, PostEvent("Normal", reason, ""))
         for _ in range(100):
             if len(posted) == 2:
                 break

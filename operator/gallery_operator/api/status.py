@@ -123,6 +123,10 @@ class GalleryDownloadStatus(ApiModel):
     """The Job of the current run."""
     queued_at: str | None = None
     """When the download started waiting for a free slot."""
+    queue_position: Annotated[int | None, Field(ge=1)] = None
+    """While Queued: the download's place in the admission queue when the status was last written (the message says
+    when). Written on entering the queue and refreshed on a slow cadence from the head of the queue, not on every
+    admission ahead of it."""
     started_at: str | None = None
     """When the current run's Job was created."""
     finished_at: str | None = None

@@ -1,0 +1,193 @@
+"""Admission: which waiting downloads may start, under a global cap and a per-namespace cap, by priority then age.
+
+The state is kept incrementally, so that adding, removing, re-prioritising or admitting one download costs
+O(log n) and nothing here ever walks every download:
+
+- every waiting download, in queue order (a sorted list: its index is the download's queue position);
+- per namespace, its waiting downloads in queue order;
+- the *heads*: the first waiting download of every namespace that has room under its cap. The next download to
+  start is the first head, so a namespace at its cap never blocks the namespaces behind it;
+- occupancy per namespace: worker Jobs the watch shows Pending or Running, plus *grants* (slots handed to a
+  download whose Job the watch has not shown yet). A namespace counts towards the global cap with at most its own
+  cap, so Jobs a tenant makes for its own downloads cannot starve other namespaces.
+
+Pure: no I/O, no clock. The controller feeds it watch events and reconcile results and enqueues the downloads
+`pump` grants a slot to.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sortedcontainers import SortedList
+
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class Candidate:
+    """A download that wants to start. Ordering is queue order: priority first, then age, then place."""
+
+    sort_key: tuple[int, str, str, str]
+    job: str
+    """The name of the Job the download's current run would get (its grant is for that Job)."""
+
+    @classmethod
+    def of(cls, namespace: str, name: str, priority: int, created: str, job: str) -> Candidate:
+        return cls((-priority, created, namespace, name), job)
+
+    @property
+    def namespace(self) -> str:
+        return self.sort_key[2]
+
+    @property
+    def key(self) -> Key:
+        return (self.sort_key[2], self.sort_key[3])
+
+
+class Admission:
+    def __init__(self, max_active: int, max_active_per_namespace: int) -> None:
+        self.max_active = max_active
+        self.cap = max_active_per_namespace
+        self._waiting: SortedList[Candidate] = SortedList()
+        self._candidates: dict[Key, Candidate] = {}
+        self._per_namespace: dict[str, SortedList[Candidate]] = {}
+        self._heads: SortedList[Candidate] = SortedList()
+        self._head_of: dict[str, Candidate] = {}
+        self._jobs: dict[Key, bool] = {}
+        """(namespace, Job name) -> whether that worker Job is active, for every worker Job the watch shows."""
+        self._occupied: Counter[str] = Counter()
+        """Per namespace: active worker Jobs plus grants whose Job the watch has not shown yet."""
+        self._total = 0
+        """Sum over namespaces of min(occupied, cap): what counts against the global cap."""
+        self._grants: dict[Key, str] = {}
+        """Download -> the Job it was granted a slot for, until the watch shows that Job."""
+        self._granted_jobs: dict[Key, Key] = {}
+        """(namespace, Job name) -> the download holding a grant for it."""
+        self._launched: set[Key] = set()
+        """Downloads whose granted Job was created (the watch has not shown it yet)."""
+
+    # -- what the caller asks --------------------------------------------------------------------------
+
+    def position(self, key: Key) -> int | None:
+        """1-based queue position of a waiting download (O(log n)); None when it is not waiting."""
+        candidate = self._candidates.get(key)
+        return None if candidate is None else self._waiting.index(candidate) + 1
+
+    def grant(self, key: Key) -> str | None:
+        """The Job a download holds a slot for, while the watch has not shown that Job yet."""
+        return self._grants.get(key)
+
+    def launched(self, key: Key) -> bool:
+        """True once the granted Job was created: a reconcile before the watch shows it must not create it again."""
+        return key in self._launched
+
+    def launch(self, key: Key) -> None:
+        if key in self._grants:
+            self._launched.add(key)
+
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    def in_order(self, limit: int) -> list[Key]:
+        """The first `limit` waiting downloads, in queue order."""
+        return [c.key for c in self._waiting.islice(0, limit)]
+
+    def active(self, namespace: str) -> int:
+        """Slots the namespace holds (active Jobs and grants), for tests and metrics."""
+        return self._occupied[namespace]
+
+    # -- what the caller tells -------------------------------------------------------------------------
+
+    def offer(self, candidate: Candidate) -> None:
+        """The download waits for a slot (again, or with a new priority or run): O(log n)."""
+        key = candidate.key
+        if self._candidates.get(key) == candidate:
+            return
+        self.withdraw(key)
+        self._candidates[key] = candidate
+        self._waiting.add(candidate)
+        self._per_namespace.setdefault(candidate.namespace, SortedList()).add(candidate)
+        self._refresh_head(candidate.namespace)
+
+    def withdraw(self, key: Key) -> None:
+        """The download no longer waits (it has its Job, finished, was suspended or deleted), and gives back a slot
+        it was granted and has not used."""
+        candidate = self._candidates.pop(key, None)
+        if candidate is not None:
+            self._waiting.remove(candidate)
+            queue = self._per_namespace[candidate.namespace]
+            queue.remove(candidate)
+            if not queue:
+                del self._per_namespace[candidate.namespace]
+            self._refresh_head(candidate.namespace)
+        job = self._grants.pop(key, None)
+        self._launched.discard(key)
+        if job is not None:
+            del self._granted_jobs[(key[0], job)]
+            self._occupy(key[0], -1)
+
+    def observe_job(self, namespace: str, name: str, active: bool, gone: bool) -> None:
+        """A watch event of a worker Job (one a download controls)."""
+        job = (namespace, name)
+        holder = self._granted_jobs.pop(job, None)
+        if holder is not None:
+            del self._grants[holder]  # its slot is the Job's now
+            self._launched.discard(holder)
+            self._occupy(namespace, -1)
+        was = self._jobs.pop(job, False)
+        if not gone:
+            self._jobs[job] = active
+        now = active and not gone
+        if was != now:
+            self._occupy(namespace, 1 if now else -1)
+
+    def pump(self) -> list[Key]:
+        """Grant every slot there is room for, in queue order; the downloads granted one (O(log n) each)."""
+        granted = []
+        while self._heads and self._total < self.max_active:
+            head = self._heads[0]
+            self.withdraw(head.key)
+            self._grants[head.key] = head.job
+            self._granted_jobs[(head.namespace, head.job)] = head.key
+            self._occupy(head.namespace, 1)
+            granted.append(head.key)
+        return granted
+
+    # -- bookkeeping -----------------------------------------------------------------------------------
+
+    def _occupy(self, namespace: str, delta: int) -> None:
+        before = self._occupied[namespace]
+        after = before + delta
+        if after:
+            self._occupied[namespace] = after
+        else:
+            del self._occupied[namespace]
+        self._total += min(after, self.cap) - min(before, self.cap)
+        self._refresh_head(namespace)
+
+    def _refresh_head(self, namespace: str) -> None:
+        """Keep the namespace's first waiting download among the heads exactly while the namespace has room."""
+        old = self._head_of.pop(namespace, None)
+        if old is not None:
+            self._heads.remove(old)
+        queue = self._per_namespace.get(namespace)
+        if queue and self._occupied[namespace] < self.cap:
+            self._head_of[namespace] = queue[0]
+            self._heads.add(queue[0])
+
+
+def seeded(
+    max_active: int, max_active_per_namespace: int, jobs: Iterable[tuple[str, str, bool]], waiting: Iterable[Candidate]
+) -> Admission:
+    """The admission state after a (re)start, from the caches: every worker Job (namespace, name, active) and
+    every download that waits. Filled before the first grant, so that the Jobs still running count and the queue
+    order holds from the first admission on."""
+    admission = Admission(max_active, max_active_per_namespace)
+    for namespace, name, active in jobs:
+        admission.observe_job(namespace, name, active, gone=False)
+    for candidate in waiting:
+        admission.offer(candidate)
+    return admission

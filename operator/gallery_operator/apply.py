@@ -1,0 +1,118 @@
+"""The apply step: executes a plan's actions in order through the Kube facade. Thin on purpose: every decision was
+made by the plan; here are only the calls, what they returned, and the bookkeeping that must follow a write."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes.client.rest import ApiException
+
+from gallery_operator import kube, metrics
+from gallery_operator.cleanup import cleanup_step
+from gallery_operator.config import Settings
+from gallery_operator.facade import Kube
+from gallery_operator.jobs import Download
+from gallery_operator.plan import (
+    FINALIZER,
+    Action,
+    Cleanup,
+    DeleteJob,
+    PostEvent,
+    SetFinalizers,
+    StartRun,
+    SuspendJob,
+    WriteStatus,
+)
+from gallery_operator.snapshots import DownloadSnapshot
+
+log = logging.getLogger(__name__)
+
+CLEANUP_POLL_SECONDS = 2.0
+
+
+@dataclass
+class Applied:
+    """What the controller needs to know after the actions ran."""
+
+    written: dict[str, Any] | None = None
+    """The status written (the cache will show it later)."""
+    launched: bool = False
+    """The run's Job was created (or already existed)."""
+    refused: str | None = None
+    """Why the API server refused the run's Job or claim as invalid: the spec is invalid for this generation."""
+    again_after: float | None = None
+    """Reconcile again after this many seconds (a cleanup still runs)."""
+
+
+async def apply(
+    actions: Sequence[Action],
+    snapshot: DownloadSnapshot,
+    download: Download | str,
+    kube_: Kube,
+    settings: Settings,
+    post: Callable[[kube.ObjectRef, PostEvent], None],
+    now: str,
+) -> Applied:
+    """Run the actions in order; an exception stops the rest (the reconcile is retried, and every action is
+    idempotent). Events go to `post`, which sends them off the reconcile path."""
+    namespace, name = snapshot.key
+    applied = Applied()
+    for action in actions:
+        match action:
+            case SetFinalizers(finalizers, resource_version):
+                await kube_.set_finalizers(namespace, name, list(finalizers), resource_version)
+            case DeleteJob(job):
+                log.info("spec changed: deleting Job %s of an earlier run", job)
+                await kube_.delete_job(namespace, job)
+            case SuspendJob(job, suspend):
+                await kube_.set_job_suspended(namespace, job, suspend)
+            case StartRun():
+                applied.refused = await _start_run(kube_, action)
+                if applied.refused is not None:
+                    return applied
+                applied.launched = True
+                metrics.QUEUE_WAIT.observe(action.waited)
+            case WriteStatus(patch, status):
+                await kube_.patch_status(namespace, name, patch)
+                metrics.STATUS_WRITES.inc()
+                applied.written = status
+                if "phase" in patch:
+                    metrics.record_transition(status)
+            case PostEvent():
+                log.info(
+                    "%s/%s: %s",
+                    namespace,
+                    name,
+                    action.message,
+                    extra={"k8s": {"namespace": namespace, "name": name, "uid": snapshot.uid}},
+                )
+                post(snapshot, action)
+            case Cleanup():
+                assert isinstance(download, Download)
+                ended = await cleanup_step(kube_, download, snapshot.deletion_timestamp, now, settings)
+                if ended is None:
+                    applied.again_after = CLEANUP_POLL_SECONDS
+                    return applied
+                post(snapshot, ended)
+                others = [f for f in snapshot.finalizers if f != FINALIZER]
+                await kube_.set_finalizers(namespace, name, others, snapshot.resource_version)
+    return applied
+
+
+async def _start_run(kube_: Kube, action: StartRun) -> str | None:
+    """Create the run's claim and Job; the reason when the API server refuses them as invalid (a spec value the
+    schema let through but the Job or claim cannot take)."""
+    try:
+        if action.pvc is not None:
+            await kube_.create_pvc(action.pvc)
+        if await kube_.create_job(action.job):
+            log.debug("created Job %s", action.job["metadata"]["name"])
+    except ApiException as error:
+        if error.status not in (400, 422):
+            raise
+        what = "claim" if "PersistentVolumeClaim" in str(error.body) else "Job"
+        return f"the API server refused the worker's {what}: {kube.error_message(error)}"[:1024]
+    return None

@@ -1,0 +1,74 @@
+"""Worker reports on their way to a status: who is a worker of which download (from the watch), and the latest
+report of each download's current run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gallery_operator.workerconfig import Report
+
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class WorkerJob:
+    """A Job a download controls: where it is, and the uid of that download."""
+
+    namespace: str
+    name: str
+    owner: str
+
+
+@dataclass
+class Directory:
+    """Uids to places, from watch events: an owner reference and a pod's token name uids, not places."""
+
+    _downloads: dict[str, Key] = field(default_factory=dict)
+    _jobs: dict[str, WorkerJob] = field(default_factory=dict)
+
+    def observe_download(self, key: Key, uid: str, gone: bool) -> None:
+        if gone:
+            self._downloads.pop(uid, None)
+        else:
+            self._downloads[uid] = key
+
+    def observe_job(self, job: WorkerJob, uid: str, gone: bool) -> None:
+        if gone:
+            self._jobs.pop(uid, None)
+        else:
+            self._jobs[uid] = job
+
+    def download(self, namespace: str, uid: str) -> Key | None:
+        """The download of this uid, if it lives in this namespace."""
+        key = self._downloads.get(uid)
+        return key if key is not None and key[0] == namespace else None
+
+    def job(self, uid: str) -> WorkerJob | None:
+        return self._jobs.get(uid)
+
+
+@dataclass
+class Inbox:
+    """The latest report per download. A pod's progress after its own final report is late and dropped; a retried
+    pod's progress is its own and counts."""
+
+    _reports: dict[Key, Report] = field(default_factory=dict)
+    _final_pods: dict[Key, str] = field(default_factory=dict)
+    """The pod (uid) whose final report is held, per download ("" for one read from a termination message)."""
+
+    def put(self, key: Key, pod: str, report: Report) -> bool:
+        """Hold the report; False when it is a late progress report of a pod that already sent its final one."""
+        current = self._reports.get(key)
+        if current is not None and current.final and not report.final and self._final_pods.get(key) == pod:
+            return False
+        self._reports[key] = report
+        if report.final:
+            self._final_pods[key] = pod
+        return True
+
+    def get(self, key: Key) -> Report | None:
+        return self._reports.get(key)
+
+    def drop(self, key: Key) -> None:
+        self._reports.pop(key, None)
+        self._final_pods.pop(key, None)

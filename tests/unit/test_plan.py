@@ -1,0 +1,293 @@
+"""The reconcile plan as a table: one row per transition, the actions it asks for (in order) and the phase it writes.
+
+The rows are the situations a download goes through: first reconcile with and without a free slot, waiting in the
+queue, a slot granted and its Job not yet visible, running with a report, the Job's end, the Job vanished with the
+run's final report, a spec change, suspend and resume, an invalid or blocked spec, and deletion under both
+policies."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from gallery_operator.config import Settings
+from gallery_operator.jobs import Download, job_name, parse_download, run_id
+from gallery_operator.plan import (
+    FINALIZER,
+    Action,
+    Cleanup,
+    DeleteJob,
+    Granted,
+    PostEvent,
+    SetFinalizers,
+    Situation,
+    StartRun,
+    SuspendJob,
+    Waiting,
+    WriteStatus,
+    plan,
+    status_patch,
+    wants_job,
+)
+from gallery_operator.snapshots import DownloadSnapshot, JobSnapshot
+from gallery_operator.status import Observation, compute_status
+from gallery_operator.workerconfig import Egress, Report
+
+T0, T1 = "2026-11-22T10:00:00Z", "2026-11-22T10:00:30Z"
+SETTINGS = Settings()
+EGRESS = Egress()
+
+
+def snapshot(**spec: Any) -> DownloadSnapshot:
+    body = {
+        "metadata": {"namespace": "ns", "name": "dl", "uid": "uid-dl", "generation": 1, "resourceVersion": "7"},
+        "spec": {"urls": ["https://example.org/a.jpg"], "target": {"pvc": {"claimName": "m"}}, **spec},
+    }
+    return DownloadSnapshot.of(body)
+
+
+def parsed(snap: DownloadSnapshot) -> Download:
+    download = parse_download(snap, SETTINGS)
+    assert isinstance(download, Download), download
+    return download
+
+
+def job(name: str, *conditions: str, ready: bool = False, suspend: bool = False) -> JobSnapshot:
+    status: dict[str, Any] = {"active": int(ready), "ready": int(ready), "startTime": T0}
+    status["conditions"] = [{"type": c, "status": "True", "reason": "", "message": ""} for c in conditions]
+    return JobSnapshot("ns", name, f"uid-{name}", "run", suspend, status)
+
+
+def summary(actions: list[Action]) -> list[str]:
+    """Each action in a word or two, for the table."""
+    words = []
+    for action in actions:
+        match action:
+            case SetFinalizers(finalizers, _):
+                words.append(f"SetFinalizers{list(finalizers)}")
+            case DeleteJob(name):
+                words.append(f"DeleteJob:{name}")
+            case SuspendJob(_, suspend):
+                words.append(f"SuspendJob:{suspend}")
+            case StartRun():
+                words.append("StartRun")
+            case WriteStatus(_, status):
+                words.append(f"WriteStatus:{status['phase']}")
+            case PostEvent(kind, reason, _):
+                words.append(f"Event:{kind}:{reason}")
+            case Cleanup():
+                words.append("Cleanup")
+    return words
+
+
+def situation(
+    *,
+    spec: dict[str, Any] | None = None,
+    previous: dict[str, Any] | None = None,
+    jobs: tuple[str, ...] = (),
+    job_conditions: tuple[str, ...] = (),
+    ready: bool = False,
+    report: dict[str, Any] | None = None,
+    slot: Granted | Waiting | None = None,
+    deleting: bool = False,
+    finalizers: tuple[str, ...] = (),
+    blocked: tuple[str, str] | None = None,
+    old_run: bool = False,
+    suspended: bool = False,
+) -> Situation:
+    """A download in one situation. `jobs` names Jobs by role: "current" (its run's Job) or "old" (an earlier run's)."""
+    snap = snapshot(**(spec or {}))
+    snap = dataclasses.replace(snap, finalizers=finalizers, deletion_timestamp=T0 if deleting else "")
+    download = parse_download(snap, SETTINGS)
+    current = job_name(parsed(snap)) if isinstance(download, Download) else "none"
+    names = {"current": current, "old": "dl-0ld0ld0ld"}
+    snapshots = tuple(
+        job(names[role], *job_conditions, ready=ready, suspend=suspended) if role == "current" else job(names[role])
+        for role in jobs
+    )
+    held = None
+    if report is not None and isinstance(download, Download):
+        held = Report.model_validate({"run": "another-run" if old_run else run_id(download), **report})
+    return Situation(snap, download, previous or {}, T1, snapshots, held, blocked, slot)
+
+
+CURRENT = job_name(parsed(snapshot()))
+"""The Job name of the default download's run (suspend, priority and deletionPolicy do not change it)."""
+QUEUED = compute_status({}, Observation(1, T0, queue_position=3))
+PENDING = compute_status(QUEUED, Observation(1, T0, job_name=CURRENT))
+RUNNING = compute_status(PENDING, Observation(1, T0, job_name=CURRENT, job=job(CURRENT, ready=True).job))
+SUCCEEDED = compute_status(RUNNING, Observation(1, T0, job_name=CURRENT, job=job(CURRENT, "Complete").job))
+SUSPENDED = compute_status(RUNNING, Observation(1, T0, job_name=CURRENT, suspended=True))
+FINAL = {"final": True, "outcome": "Succeeded", "itemsDone": 3, "catalogueItems": 3}
+REFUSED = ("https://example.org/a.jpg", "example.org is denied")
+KEEP = ("Keep", FINALIZER)
+DELETE = {"deletionPolicy": "Delete"}
+
+CASES: dict[str, tuple[Situation, list[str], str | None]] = {
+    "first reconcile, a slot free": (
+        situation(slot=Granted()),
+        ["StartRun", "WriteStatus:Pending", "Event:Normal:Pending"],
+        "Pending",
+    ),
+    "first reconcile, policy Delete: the finalizer first": (
+        situation(spec=DELETE, slot=Granted()),
+        [f"SetFinalizers['{FINALIZER}']", "StartRun", "WriteStatus:Pending", "Event:Normal:Pending"],
+        "Pending",
+    ),
+    "first reconcile, no slot: queued": (
+        situation(slot=Waiting(3)),
+        ["WriteStatus:Queued", "Event:Normal:Queued"],
+        "Queued",
+    ),
+    "still queued at the same position: nothing to write": (situation(previous=QUEUED, slot=Waiting(3)), [], None),
+    "queued, moved up: the position only": (
+        situation(previous=QUEUED, slot=Waiting(1)),
+        ["WriteStatus:Queued"],
+        "Queued",
+    ),
+    "queued, a slot granted": (
+        situation(previous=QUEUED, slot=Granted()),
+        ["StartRun", "WriteStatus:Pending", "Event:Normal:Pending"],
+        "Pending",
+    ),
+    "Job created, not in the cache yet: not created twice": (
+        situation(previous=PENDING, slot=Granted(launched=True)),
+        [],
+        None,
+    ),
+    "running, with a report": (
+        situation(previous=RUNNING, jobs=("current",), ready=True, report={"itemsDone": 2, "message": "2 of 5"}),
+        ["WriteStatus:Running"],
+        "Running",
+    ),
+    "Job complete with the final report": (
+        situation(previous=RUNNING, jobs=("current",), job_conditions=("Complete",), report=FINAL),
+        ["WriteStatus:Succeeded", "Event:Normal:Succeeded"],
+        "Succeeded",
+    ),
+    "Job failed: the worker's reason": (
+        situation(
+            previous=RUNNING,
+            jobs=("current",),
+            job_conditions=("Failed",),
+            report={"final": True, "outcome": "Failed", "failures": [{"reason": "NotFound", "message": "404"}]},
+        ),
+        ["WriteStatus:Failed", "Event:Warning:NotFound"],
+        "Failed",
+    ),
+    "Job vanished, final report held: ended, not started again": (
+        situation(previous=RUNNING, report=FINAL),
+        ["WriteStatus:Succeeded", "Event:Normal:Succeeded"],
+        "Succeeded",
+    ),
+    "a report of an earlier run is ignored": (
+        situation(previous=RUNNING, jobs=("current",), ready=True, report=FINAL, old_run=True),
+        [],
+        None,
+    ),
+    "finished, its Job removed by its TTL: stays finished": (situation(previous=SUCCEEDED), [], None),
+    "spec changed: the earlier run's Job goes, the new run starts": (
+        situation(previous=SUCCEEDED | {"jobName": "dl-0ld0ld0ld"}, jobs=("old",), slot=Granted()),
+        ["DeleteJob:dl-0ld0ld0ld", "StartRun", "WriteStatus:Pending", "Event:Normal:Pending"],
+        "Pending",
+    ),
+    "suspended while running: the Job is suspended": (
+        situation(spec={"suspend": True}, previous=RUNNING, jobs=("current",), ready=True),
+        ["SuspendJob:True", "WriteStatus:Suspended", "Event:Normal:Suspended"],
+        "Suspended",
+    ),
+    "suspended before it started: no Job": (
+        situation(spec={"suspend": True}),
+        ["WriteStatus:Suspended", "Event:Normal:Suspended"],
+        "Suspended",
+    ),
+    "resumed: the Job runs again": (
+        situation(previous=SUSPENDED, jobs=("current",), job_conditions=("Suspended",), suspended=True),
+        ["SuspendJob:False", "WriteStatus:Pending", "Event:Normal:JobCreated"],
+        "Pending",
+    ),
+    "an invalid spec fails with the field named": (
+        situation(spec={"resources": {"requests": {"memory": "2Gi"}, "limits": {"memory": "1Gi"}}}),
+        ["WriteStatus:Failed", "Event:Warning:InvalidSpec"],
+        "Failed",
+    ),
+    "a destination the egress rules refuse: no Job": (
+        situation(blocked=REFUSED),
+        ["WriteStatus:Failed", "Event:Warning:Blocked"],
+        "Failed",
+    ),
+    "deleted, policy Delete: the cleanup runs": (
+        situation(spec=DELETE, deleting=True, finalizers=KEEP),
+        ["Cleanup"],
+        None,
+    ),
+    "deleted, policy Retain: our finalizer goes, others stay": (
+        situation(deleting=True, finalizers=KEEP),
+        ["SetFinalizers['Keep']"],
+        None,
+    ),
+    "deleted without our finalizer: nothing": (situation(spec=DELETE, deleting=True), [], None),
+    "policy changed to Retain: the finalizer is removed": (
+        situation(previous=SUCCEEDED, finalizers=KEEP),
+        ["SetFinalizers['Keep']"],
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_plan(case: str) -> None:
+    given, expected, phase = CASES[case]
+    actions = plan(given, SETTINGS, EGRESS)
+    assert summary(actions) == expected
+    written = [a.status for a in actions if isinstance(a, WriteStatus)]
+    assert (written[0]["phase"] if written else None) == phase
+
+
+def test_a_started_run_is_the_job_the_builders_make() -> None:
+    given = situation(previous=QUEUED, slot=Granted())
+    start = next(a for a in plan(given, SETTINGS, EGRESS) if isinstance(a, StartRun))
+    assert isinstance(given.download, Download)
+    assert start.job["metadata"]["name"] == job_name(given.download)
+    assert start.pvc is None and start.waited == 30.0  # queued at T0, started at T1
+
+
+def test_the_queue_position_is_in_the_status_and_the_message_says_when() -> None:
+    write = next(a for a in plan(situation(slot=Waiting(7)), SETTINGS, EGRESS) if isinstance(a, WriteStatus))
+    assert write.status["queuePosition"] == 7
+    assert write.status["message"] == f"waiting for a free slot (position 7 at {T1})"
+    started = next(a for a in plan(situation(previous=QUEUED, slot=Granted()), SETTINGS, EGRESS))
+    assert isinstance(started, StartRun)
+    pending = [
+        a for a in plan(situation(previous=QUEUED, slot=Granted()), SETTINGS, EGRESS) if isinstance(a, WriteStatus)
+    ]
+    assert pending[0].patch["queuePosition"] is None  # removed when it leaves the queue
+
+
+@pytest.mark.parametrize(
+    ("given", "wanted"),
+    [
+        (situation(), True),
+        (situation(spec={"suspend": True}), False),
+        (situation(previous=SUCCEEDED), False),
+        (situation(jobs=("current",)), False),
+        (situation(jobs=("old",)), True),
+        (situation(report=FINAL), False),
+        (situation(report=FINAL, old_run=True), True),
+        (situation(blocked=REFUSED), False),
+        (situation(deleting=True), False),
+        (situation(spec={"resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}}), False),
+    ],
+)
+def test_wants_job(given: Situation, wanted: bool) -> None:
+    candidate = wants_job(given)
+    assert (candidate is not None) == wanted
+    if candidate is not None and isinstance(given.download, Download):
+        assert candidate.key == ("ns", "dl") and candidate.job == job_name(given.download)
+
+
+def test_status_patch_nulls_removed_keys() -> None:
+    assert status_patch({"a": 1, "b": 2}, {"a": 1, "c": 3}) == {"c": 3, "b": None}
+    assert status_patch({"a": 1}, {"a": 1}) == {}
