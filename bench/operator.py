@@ -98,13 +98,6 @@ def throughput(count: int) -> None:
             batch.create_namespaced_job("baseline", job)
         baseline = time.perf_counter() - started
         baseline_used = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
-        # The floor: a plain loop making every write one download needs (the download, its Job, one status, one Event).
-        make_namespace(api, "floor")
-        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        started = time.perf_counter()
-        writes_per_download(api, "floor", count)
-        floor = time.perf_counter() - started
-        floor_used = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
 
         operator = operator_for(
             cluster, cluster.workdir, max_active=str(count * 2), max_active_per_namespace=str(count * 2)
@@ -124,15 +117,28 @@ def throughput(count: int) -> None:
             wait_until(lambda: count_jobs(api, "operated") >= count, 600, f"{count} Jobs", interval=0.1)
             operated = time.perf_counter() - started
             used = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
+            settled = settle(pids["operator"]) - before["operator"]
         finally:
             operator.stop()
+        # The floor: a plain loop making every write one download needs (the download, its Job, one status, one
+        # Event). Measured with the operator stopped: it would take the floor's downloads for its own.
+        del pids["operator"]
+        make_namespace(api, "floor")
+        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        started = time.perf_counter()
+        writes_per_download(api, "floor", count)
+        floor = time.perf_counter() - started
+        floor_used = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
     print(f"plain loop creating {count} Jobs:                       {baseline:7.2f} s")
     print("CPU seconds during that time: " + ", ".join(f"{name} {sec:.2f}" for name, sec in baseline_used.items()))
     print(f"floor: a loop making each download's writes (download, Job, status, Event): {floor:7.2f} s")
     print("CPU seconds during that time: " + ", ".join(f"{name} {sec:.2f}" for name, sec in floor_used.items()))
     print(f"{count} GalleryDownloads applied ({applied:.2f} s) until all Jobs exist: {operated:7.2f} s")
     print("CPU seconds during that time: " + ", ".join(f"{name} {seconds:.2f}" for name, seconds in used.items()))
-    print(f"operator CPU per download: {used['operator'] / count * 1000:.1f} ms (target <= 4)")
+    print(
+        f"operator CPU per download: {settled / count * 1000:.1f} ms until it was idle again (target <= 4; "
+        f"{used['operator'] / count * 1000:.1f} ms until the last Job existed)"
+    )
     print(f"ratio to the plain Job loop: {operated / baseline:.2f}")
     print(f"ratio to the floor (target <= 1.3): {operated / floor:.2f}")
 
@@ -173,6 +179,20 @@ def event_for(namespace: str, name: str) -> dict[str, Any]:
         "message": "New -> Pending: starting",
         "source": {"component": "gallery-operator"},
     }
+
+
+def settle(pid: int, quiet: float = 0.02, timeout: float = 120) -> float:
+    """The process's CPU seconds once it has gone quiet (under `quiet` CPU seconds in two seconds): the work an
+    event burst causes includes what follows the last visible result (watch echoes, Job updates)."""
+    deadline = time.monotonic() + timeout
+    used = cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(2)
+        now = cpu_seconds(pid)
+        if now - used < quiet:
+            return now
+        used = now
+    return used
 
 
 def cpu_seconds(pid: int) -> float:
@@ -317,11 +337,7 @@ def scale(count: int) -> None:
     with LocalCluster.create(with_node=False) as cluster:
         api = config.new_client_from_config(str(cluster.kubeconfig))
         apply_crd(api)
-        make_namespace(api, "floor")
         make_namespace(api, "many")
-        started = time.perf_counter()
-        writes_per_download(api, "floor", count, job=False)
-        floor = time.perf_counter() - started
         operator = operator_for(cluster, cluster.workdir)
         assert operator.process is not None
         pid = operator.process.pid
@@ -334,13 +350,17 @@ def scale(count: int) -> None:
                 applied = time.perf_counter() - started
                 wait_until(lambda: len(tracker.first_status) >= count, 3600, f"{count} statuses", interval=0.5)
                 operated = time.perf_counter() - started
-                used = cpu_seconds(pid) - cpu
+                used = settle(pid) - cpu
                 written = metric(operator, "gallery_operator_status_writes_total") - writes
                 queued = tracker.count("Queued")
             time.sleep(5)
             loaded, peak = status_mb(pid), status_mb(pid, "VmHWM")
         finally:
             operator.stop()
+        make_namespace(api, "floor")  # with the operator stopped: it would take these downloads for its own
+        started = time.perf_counter()
+        writes_per_download(api, "floor", count, job=False)
+        floor = time.perf_counter() - started
     print(f"floor: {count} creates + one status write each, plain loop: {floor:7.2f} s")
     print(f"{count} downloads created ({applied:.2f} s) until every one has a status: {operated:7.2f} s")
     print(f"ratio (target <= 1.5): {operated / floor:.2f}")

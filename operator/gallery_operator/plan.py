@@ -26,6 +26,8 @@ from gallery_operator.status import (
 from gallery_operator.workerconfig import Egress, Report
 
 FINALIZER = f"{API_GROUP}/cleanup"
+NEW_JOB: dict[str, Any] = {"status": {}}
+"""A Job as it is created: no pods, no conditions (what the plan observes for a Job it just started)."""
 
 
 def needs_cleanup(download: Download) -> bool:
@@ -213,7 +215,9 @@ def _observe(situation: Situation, settings: Settings, egress: Egress, actions: 
             waited = seconds_between(situation.previous.get("queuedAt"), now) or 0.0
             job = build_job(download, settings, egress)
             actions.append(StartRun(job, build_pvc(download), waited))
-        return Observation(generation, now, job_name=name, report=report)
+        # The status says what the watch will show once it sees the new Job (created, no pod counted yet): written
+        # once now, not again when the Job appears.
+        return Observation(generation, now, job_name=name, job=NEW_JOB, report=report)
     if report is not None and report.final and not finished(download, situation.previous):
         # The Job is gone (removed by hand, or by its TTL before its end was seen), but the run's final report is
         # here: the run is over and is not started again.

@@ -16,6 +16,7 @@ from gallery_operator.config import Settings
 from gallery_operator.jobs import Download, job_name, parse_download, run_id
 from gallery_operator.plan import (
     FINALIZER,
+    NEW_JOB,
     Action,
     Cleanup,
     DeleteJob,
@@ -116,7 +117,7 @@ def situation(
 CURRENT = job_name(parsed(snapshot()))
 """The Job name of the default download's run (suspend, priority and deletionPolicy do not change it)."""
 QUEUED = compute_status({}, Observation(1, T0, queue_position=3))
-PENDING = compute_status(QUEUED, Observation(1, T0, job_name=CURRENT))
+PENDING = compute_status(QUEUED, Observation(1, T0, job_name=CURRENT, job=NEW_JOB))
 RUNNING = compute_status(PENDING, Observation(1, T0, job_name=CURRENT, job=job(CURRENT, ready=True).job))
 SUCCEEDED = compute_status(RUNNING, Observation(1, T0, job_name=CURRENT, job=job(CURRENT, "Complete").job))
 SUSPENDED = compute_status(RUNNING, Observation(1, T0, job_name=CURRENT, suspended=True))
@@ -128,12 +129,12 @@ DELETE = {"deletionPolicy": "Delete"}
 CASES: dict[str, tuple[Situation, list[str], str | None]] = {
     "first reconcile, a slot free": (
         situation(slot=Granted()),
-        ["StartRun", "WriteStatus:Pending", "Event:Normal:Pending"],
+        ["StartRun", "WriteStatus:Pending", "Event:Normal:JobCreated"],
         "Pending",
     ),
     "first reconcile, policy Delete: the finalizer first": (
         situation(spec=DELETE, slot=Granted()),
-        [f"SetFinalizers['{FINALIZER}']", "StartRun", "WriteStatus:Pending", "Event:Normal:Pending"],
+        [f"SetFinalizers['{FINALIZER}']", "StartRun", "WriteStatus:Pending", "Event:Normal:JobCreated"],
         "Pending",
     ),
     "first reconcile, no slot: queued": (
@@ -149,7 +150,7 @@ CASES: dict[str, tuple[Situation, list[str], str | None]] = {
     ),
     "queued, a slot granted": (
         situation(previous=QUEUED, slot=Granted()),
-        ["StartRun", "WriteStatus:Pending", "Event:Normal:Pending"],
+        ["StartRun", "WriteStatus:Pending", "Event:Normal:JobCreated"],
         "Pending",
     ),
     "Job created, not in the cache yet: not created twice": (
@@ -190,7 +191,7 @@ CASES: dict[str, tuple[Situation, list[str], str | None]] = {
     "finished, its Job removed by its TTL: stays finished": (situation(previous=SUCCEEDED), [], None),
     "spec changed: the earlier run's Job goes, the new run starts": (
         situation(previous=SUCCEEDED | {"jobName": "dl-0ld0ld0ld"}, jobs=("old",), slot=Granted()),
-        ["DeleteJob:dl-0ld0ld0ld", "StartRun", "WriteStatus:Pending", "Event:Normal:Pending"],
+        ["DeleteJob:dl-0ld0ld0ld", "StartRun", "WriteStatus:Pending", "Event:Normal:JobCreated"],
         "Pending",
     ),
     "suspended while running: the Job is suspended": (
