@@ -170,14 +170,19 @@ class Controller:
         at most `queue_refresh_writes` per period: status writes stay bounded however fast the queue moves."""
         while True:
             await asyncio.sleep(self.settings.queue_refresh_seconds)
-            if self._admission is None:
-                continue
-            budget = self.settings.queue_refresh_writes
-            for position, key in enumerate(self._admission.in_order(10 * budget), 1):
-                snapshot = self._snapshot(key)
-                if budget and snapshot is not None and self._previous(snapshot).get("queuePosition") != position:
-                    self.work.add(key, background=True)
-                    budget -= 1
+            self.refresh_positions()
+
+    def refresh_positions(self) -> None:
+        """One refresh: the first queued downloads whose shown position is stale are reconciled (in the background
+        lane), at most `queue_refresh_writes` of them."""
+        if self._admission is None:
+            return
+        budget = self.settings.queue_refresh_writes
+        for position, key in enumerate(self._admission.in_order(10 * budget), 1):
+            snapshot = self._snapshot(key)
+            if budget and snapshot is not None and self._previous(snapshot).get("queuePosition") != position:
+                self.work.add(key, background=True)
+                budget -= 1
 
     # -- admission ---------------------------------------------------------------------------------
 

@@ -174,3 +174,31 @@ def test_a_deleted_download_gives_back_its_place() -> None:
     del downloads[("ns", "b")]
     reconcile(controller, "b")
     assert controller.admission.position(("ns", "c")) == 1
+
+
+def test_queue_positions_are_refreshed_from_the_head_within_the_budget() -> None:
+    """One admission moves everyone behind it, but only the refresh rewrites positions: the first
+    `queue_refresh_writes` of the queue whose shown position is stale, per refresh."""
+    names = ["a", "b", "c", "d", "e"]
+    snapshots = [snapshot(n, created=f"2026-11-22T10:00:0{i}Z") for i, n in enumerate(names)]
+    controller, fake = world(*snapshots, max_active_per_namespace=1, queue_refresh_writes=2)
+
+    def shown() -> dict[str, int | None]:
+        return {n: controller._written[("ns", n)][1].get("queuePosition") for n in names}
+
+    reconcile(controller, *names)
+    assert shown() == {"a": None, "b": 1, "c": 2, "d": 3, "e": 4}
+    taken(controller)
+    job_appears(controller, "a", fake.named("create_job")[0], active=False)  # a ended: b starts
+    assert taken(controller) == {("ns", "b")}
+    reconcile(controller, "b")
+    assert shown() == {"a": None, "b": None, "c": 2, "d": 3, "e": 4}  # nobody else was rewritten
+    controller.refresh_positions()
+    assert taken(controller) == {("ns", "c"), ("ns", "d")}  # the head of the queue, within the budget
+    reconcile(controller, "c", "d")
+    controller.refresh_positions()
+    assert taken(controller) == {("ns", "e")}  # the next refresh reaches further back
+    reconcile(controller, "e")
+    assert shown() == {"a": None, "b": None, "c": 1, "d": 2, "e": 3}
+    controller.refresh_positions()
+    assert not taken(controller)  # every shown position is current: no writes
