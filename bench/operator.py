@@ -29,7 +29,7 @@ from gallery_operator import API_GROUP, API_VERSION, PLURAL
 from gallery_operator.api.spec import parse_spec
 from gallery_operator.config import Settings
 from gallery_operator.jobs import LABEL_MANAGED_BY, Download, build_job
-from gallery_operator.status import Observation, compute_status
+from gallery_operator.status import Observation, stored_status
 from tests.cluster.controlplane import LocalCluster
 from tests.cluster.localoperator import OperatorProcess, apply_crd
 from tests.cluster.procs import wait_until
@@ -145,7 +145,7 @@ def throughput(count: int) -> None:
 
 def first_status() -> dict[str, Any]:
     """The status the operator writes first for a queued download (the floor's one status write)."""
-    return compute_status({}, Observation(generation=1, now="2026-11-22T07:00:00Z", queue_position=1))
+    return stored_status({}, Observation(generation=1, now="2026-11-22T07:00:00Z", queue_position=1))
 
 
 def writes_per_download(api: client.ApiClient, namespace: str, count: int, job: bool = True) -> None:
@@ -514,7 +514,7 @@ def apicost(count: int) -> None:
 
         def status(n: int) -> None:
             observation = Observation(generation=1, now="2026-11-21T07:00:00Z", job_name=f"gd-{n:05d}-x")
-            patch = {"status": compute_status({}, observation)}
+            patch = {"status": stored_status({}, observation)}
             custom.patch_namespaced_custom_object_status(API_GROUP, API_VERSION, "cost", PLURAL, f"gd-{n:05d}", patch)
 
         def event(n: int) -> None:

@@ -19,9 +19,9 @@ from gallery_operator.status import (
     FINISHED_STATES,
     TERMINAL_PHASES,
     Observation,
-    compute_status,
     job_state,
     seconds_between,
+    stored_status,
 )
 from gallery_operator.workerconfig import Egress, Report
 
@@ -174,7 +174,7 @@ def plan(situation: Situation, settings: Settings, egress: Egress) -> list[Actio
         others = tuple(f for f in snapshot.finalizers if f != FINALIZER)
         actions.append(SetFinalizers((*others, FINALIZER) if wanted else others, snapshot.resource_version))
     observation = _observe(situation, settings, egress, actions)
-    status = compute_status(dict(situation.previous), observation)
+    status = stored_status(situation.previous, observation)
     patch = status_patch(situation.previous, status)
     if patch:
         actions.append(WriteStatus(patch, status))

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from gallery_operator.api.status import MAX_FAILURES, Failure, Phase
+from gallery_operator.api.status import MAX_FAILURES, Failure, GalleryDownloadStatus, Phase
 from gallery_operator.workerconfig import Report
 
 READY, RECONCILING, STALLED = "Ready", "Reconciling", "Stalled"
@@ -115,8 +115,24 @@ def _job_failure_reason(reason: str) -> str:
     )
 
 
-def compute_status(previous: dict[str, Any], observation: Observation) -> dict[str, Any]:
-    """The new .status: a pure function of the previous status and an observation."""
+def compute_status(previous: Mapping[str, Any], observation: Observation) -> GalleryDownloadStatus:
+    """The new .status: a pure function of the previous status (as stored) and an observation, as the one model
+    of the status (api/status.py). A field the model does not define, or a value it refuses, is an error here,
+    not a field the API server drops without a word."""
+    return GalleryDownloadStatus.model_validate(_status_fields(previous, observation))
+
+
+def as_stored(status: GalleryDownloadStatus) -> dict[str, Any]:
+    """The status as the API server stores it: camelCase, only the fields the builder set."""
+    return status.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+def stored_status(previous: Mapping[str, Any], observation: Observation) -> dict[str, Any]:
+    """compute_status, as stored."""
+    return as_stored(compute_status(previous, observation))
+
+
+def _status_fields(previous: Mapping[str, Any], observation: Observation) -> dict[str, Any]:
     status: dict[str, Any] = {k: v for k, v in previous.items() if k not in ("conditions",)}
     conditions_before = previous.get("conditions") or []
     status["observedGeneration"] = observation.generation

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from lupa import lua51
 
-from gallery_operator.status import Observation, compute_status
+from gallery_operator.status import Observation, stored_status
 from tests import REPO_ROOT
 
 REPO = REPO_ROOT
@@ -51,13 +51,13 @@ def job(*conditions: str, ready: int = 0) -> dict[str, Any]:
     ("status", "generation", "expected"),
     [
         (None, 1, "Progressing"),
-        (compute_status({}, Observation(1, T, queue_position=2)), 1, "Progressing"),
-        (compute_status({}, Observation(1, T, job_name="j", job=job(ready=1))), 1, "Progressing"),
-        (compute_status({}, Observation(1, T, job_name="j", job=job("Complete"))), 1, "Healthy"),
-        (compute_status({}, Observation(1, T, job_name="j", job=job("Complete"))), 2, "Progressing"),
-        (compute_status({}, Observation(1, T, job_name="j", job=job("Failed"))), 1, "Degraded"),
-        (compute_status({}, Observation(1, T, invalid="spec.urls: too short")), 1, "Degraded"),
-        (compute_status({}, Observation(1, T, suspended=True)), 1, "Suspended"),
+        (stored_status({}, Observation(1, T, queue_position=2)), 1, "Progressing"),
+        (stored_status({}, Observation(1, T, job_name="j", job=job(ready=1))), 1, "Progressing"),
+        (stored_status({}, Observation(1, T, job_name="j", job=job("Complete"))), 1, "Healthy"),
+        (stored_status({}, Observation(1, T, job_name="j", job=job("Complete"))), 2, "Progressing"),
+        (stored_status({}, Observation(1, T, job_name="j", job=job("Failed"))), 1, "Degraded"),
+        (stored_status({}, Observation(1, T, invalid="spec.urls: too short")), 1, "Degraded"),
+        (stored_status({}, Observation(1, T, suspended=True)), 1, "Suspended"),
     ],
 )
 def test_health_follows_the_conditions(status: dict[str, Any] | None, generation: int, expected: str) -> None:
@@ -65,7 +65,7 @@ def test_health_follows_the_conditions(status: dict[str, Any] | None, generation
 
 
 def test_degraded_message_names_the_reason() -> None:
-    status = compute_status({}, Observation(1, T, invalid="spec.urls: at least 1 item"))
+    status = stored_status({}, Observation(1, T, invalid="spec.urls: at least 1 item"))
     assert health(download(status)) == ("Degraded", "InvalidSpec: spec.urls: at least 1 item")
 
 

@@ -33,7 +33,7 @@ from gallery_operator.plan import (
     wants_job,
 )
 from gallery_operator.snapshots import DownloadSnapshot, JobSnapshot
-from gallery_operator.status import Observation, compute_status
+from gallery_operator.status import Observation, stored_status
 from gallery_operator.workerconfig import Egress, Report
 
 T0, T1 = "2026-11-22T10:00:00Z", "2026-11-22T10:00:30Z"
@@ -116,11 +116,11 @@ def situation(
 
 CURRENT = job_name(parsed(snapshot()))
 """The Job name of the default download's run (suspend, priority and deletionPolicy do not change it)."""
-QUEUED = compute_status({}, Observation(1, T0, queue_position=3))
-PENDING = compute_status(QUEUED, Observation(1, T0, job_name=CURRENT, job=NEW_JOB))
-RUNNING = compute_status(PENDING, Observation(1, T0, job_name=CURRENT, job=job(CURRENT, ready=True).job))
-SUCCEEDED = compute_status(RUNNING, Observation(1, T0, job_name=CURRENT, job=job(CURRENT, "Complete").job))
-SUSPENDED = compute_status(RUNNING, Observation(1, T0, job_name=CURRENT, suspended=True))
+QUEUED = stored_status({}, Observation(1, T0, queue_position=3))
+PENDING = stored_status(QUEUED, Observation(1, T0, job_name=CURRENT, job=NEW_JOB))
+RUNNING = stored_status(PENDING, Observation(1, T0, job_name=CURRENT, job=job(CURRENT, ready=True).job))
+SUCCEEDED = stored_status(RUNNING, Observation(1, T0, job_name=CURRENT, job=job(CURRENT, "Complete").job))
+SUSPENDED = stored_status(RUNNING, Observation(1, T0, job_name=CURRENT, suspended=True))
 FINAL = {"final": True, "outcome": "Succeeded", "itemsDone": 3, "catalogueItems": 3}
 REFUSED = ("https://example.org/a.jpg", "example.org is denied")
 KEEP = ("Keep", FINALIZER)

@@ -1,8 +1,8 @@
 """Every field the operator writes into status is in the CRD's status schema.
 
 The API server prunes unknown fields of a structural schema without an error, so a misspelt status field would
-vanish silently. The status is built by hand-spelled dicts in `status.compute_status` and described by the
-pydantic model the CRD is generated from; this test holds the two together over the status of every phase.
+vanish silently. The status builder returns the pydantic model the CRD is generated from (so a field the model
+lacks fails at once); this test holds the stored form and the committed CRD together over every phase.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from gallery_operator.api.status import CatalogueItem, Failure
-from gallery_operator.status import Observation, compute_status
+from gallery_operator.status import Observation, stored_status
 from gallery_operator.workerconfig import Report
 from tests import REPO_ROOT
 from tests.unit.test_status import T0, T1, T2, job
@@ -63,12 +63,12 @@ def statuses() -> list[dict[str, Any]]:
         failures=[failure],
     )
     final = report.model_copy(update={"final": True, "outcome": "PartiallySucceeded"})
-    queued = compute_status({}, Observation(1, T0, queue_position=2))
-    running = compute_status(queued, Observation(1, T1, job_name="dl-r", job=job(active=1), report=report))
-    finished = compute_status(
+    queued = stored_status({}, Observation(1, T0, queue_position=2))
+    running = stored_status(queued, Observation(1, T1, job_name="dl-r", job=job(active=1), report=report))
+    finished = stored_status(
         running, Observation(1, T2, job_name="dl-r", job=job("Complete", succeeded=1), report=final)
     )
-    failed = compute_status(
+    failed = stored_status(
         running, Observation(1, T2, job_name="dl-r", job=job("Failed", failed=3, reason="BackoffLimitExceeded"))
     )
     return [
@@ -76,9 +76,9 @@ def statuses() -> list[dict[str, Any]]:
         running,
         finished,
         failed,
-        compute_status(running, Observation(2, T2, suspended=True)),
-        compute_status({}, Observation(1, T0, invalid="spec.urls: too long")),
-        compute_status({}, Observation(1, T0, blocked=("http://10.0.0.1/a", "blocked by egress rules"))),
+        stored_status(running, Observation(2, T2, suspended=True)),
+        stored_status({}, Observation(1, T0, invalid="spec.urls: too long")),
+        stored_status({}, Observation(1, T0, blocked=("http://10.0.0.1/a", "blocked by egress rules"))),
     ]
 
 
