@@ -382,13 +382,15 @@ def drain(count: int) -> None:
         custom = client.CustomObjectsApi(api)
         for n, priority in enumerate(priorities):
             body = {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "GalleryDownload"}
-            body |= {"metadata": {"name": f"gd-{n:05d}"}, "spec": {**spec_for(n, site), "priority": priority}}
+            # (the site's images are numbered from 1)
+            body |= {"metadata": {"name": f"gd-{n:05d}"}, "spec": {**spec_for(n + 1, site), "priority": priority}}
             custom.create_namespaced_custom_object(API_GROUP, API_VERSION, "drain", PLURAL, body)
         with Tracker(api, "drain") as tracker:
             operator = operator_for(cluster, cluster.workdir, max_active="20", max_active_per_namespace="20")
             try:
                 started = time.perf_counter()
-                wait_until(lambda: tracker.count("Succeeded") >= count, 7200, f"{count} Succeeded", interval=1)
+                ended = lambda: tracker.count("Succeeded") + tracker.count("Failed")  # noqa: E731
+                wait_until(lambda: ended() >= count, 7200, f"{count} downloads to end", interval=1)
                 drained = time.perf_counter() - started
                 written = metric(operator, "gallery_operator_status_writes_total")
                 failed = tracker.count("Failed")

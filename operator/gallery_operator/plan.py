@@ -26,8 +26,13 @@ from gallery_operator.status import (
 from gallery_operator.workerconfig import Egress, Report
 
 FINALIZER = f"{API_GROUP}/cleanup"
-NEW_JOB: dict[str, Any] = {"status": {}}
-"""A Job as it is created: no pods, no conditions (what the plan observes for a Job it just started)."""
+
+
+def new_job(now: str) -> dict[str, Any]:
+    """What the plan observes of a Job it has just created: started now, its first pod under way, no conditions.
+    The status written from it is what the watch will show moments later, so neither the Job's appearance nor the
+    Job controller's first update needs another status write (each write costs a watch echo too)."""
+    return {"status": {"startTime": now, "active": 1}}
 
 
 def needs_cleanup(download: Download) -> bool:
@@ -217,7 +222,7 @@ def _observe(situation: Situation, settings: Settings, egress: Egress, actions: 
             actions.append(StartRun(job, build_pvc(download), waited))
         # The status says what the watch will show once it sees the new Job (created, no pod counted yet): written
         # once now, not again when the Job appears.
-        return Observation(generation, now, job_name=name, job=NEW_JOB, report=report)
+        return Observation(generation, now, job_name=name, job=new_job(now), report=report)
     if report is not None and report.final and not finished(download, situation.previous):
         # The Job is gone (removed by hand, or by its TTL before its end was seen), but the run's final report is
         # here: the run is over and is not started again.

@@ -167,9 +167,11 @@ def _status_fields(previous: Mapping[str, Any], observation: Observation) -> dic
     if observation.job is not None:
         job_status = observation.job.get("status") or {}
         uncounted = job_status.get("uncountedTerminatedPods") or {}
-        status["attempts"] = sum(int(job_status.get(k) or 0) for k in ("active", "failed", "succeeded")) + sum(
+        counted = sum(int(job_status.get(k) or 0) for k in ("active", "failed", "succeeded")) + sum(
             len(uncounted.get(k) or []) for k in ("failed", "succeeded")
         )
+        # Pods started only ever grow within a run; the Job's counters can lag behind (see plan.new_job).
+        status["attempts"] = max(counted, int(status.get("attempts") or 0))
         if job_status.get("startTime"):
             status.setdefault("startedAt", job_status["startTime"])
 

@@ -16,7 +16,6 @@ from gallery_operator.config import Settings
 from gallery_operator.jobs import Download, job_name, parse_download, run_id
 from gallery_operator.plan import (
     FINALIZER,
-    NEW_JOB,
     Action,
     Cleanup,
     DeleteJob,
@@ -28,6 +27,7 @@ from gallery_operator.plan import (
     SuspendJob,
     Waiting,
     WriteStatus,
+    new_job,
     plan,
     status_patch,
     wants_job,
@@ -117,7 +117,7 @@ def situation(
 CURRENT = job_name(parsed(snapshot()))
 """The Job name of the default download's run (suspend, priority and deletionPolicy do not change it)."""
 QUEUED = stored_status({}, Observation(1, T0, queue_position=3))
-PENDING = stored_status(QUEUED, Observation(1, T0, job_name=CURRENT, job=NEW_JOB))
+PENDING = stored_status(QUEUED, Observation(1, T0, job_name=CURRENT, job=new_job(T0)))
 RUNNING = stored_status(PENDING, Observation(1, T0, job_name=CURRENT, job=job(CURRENT, ready=True).job))
 SUCCEEDED = stored_status(RUNNING, Observation(1, T0, job_name=CURRENT, job=job(CURRENT, "Complete").job))
 SUSPENDED = stored_status(RUNNING, Observation(1, T0, job_name=CURRENT, suspended=True))
@@ -155,6 +155,11 @@ CASES: dict[str, tuple[Situation, list[str], str | None]] = {
     ),
     "Job created, not in the cache yet: not created twice": (
         situation(previous=PENDING, slot=Granted(launched=True)),
+        [],
+        None,
+    ),
+    "its Job appears, its pod not ready yet: nothing to write (the first status said so)": (
+        situation(previous=PENDING, jobs=("current",)),
         [],
         None,
     ),
