@@ -3,6 +3,7 @@ made by the plan; here are only the calls, what they returned, and the bookkeepi
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,26 @@ from gallery_operator.snapshots import DownloadSnapshot
 log = logging.getLogger(__name__)
 
 CLEANUP_POLL_SECONDS = 2.0
+
+
+class Outbox:
+    """Events go out in order, off the reconcile path, so they never delay a Job; failing to post one is logged."""
+
+    def __init__(self, api: Kube) -> None:
+        self.api = api
+        self._queue: asyncio.Queue[tuple[kube.ObjectRef, PostEvent]] = asyncio.Queue()
+
+    def post(self, reference: kube.ObjectRef, event: PostEvent) -> None:
+        self._queue.put_nowait((reference, event))
+
+    async def run(self) -> None:
+        while True:
+            reference, event = await self._queue.get()
+            try:
+                await self.api.post_event(reference, event.kind, event.reason, event.message)
+            except Exception as error:  # an unreachable API server must not end the task (and fail /healthz)
+                where = f"{reference.namespace}/{reference.name}"
+                log.warning("cannot post event %s on %s: %s", event.reason, where, error)
 
 
 @dataclass

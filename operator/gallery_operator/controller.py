@@ -9,23 +9,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-import json
 import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pydantic import ValidationError
-
-from gallery_operator import kube
 from gallery_operator.admission import Admission, Candidate, Key, seeded
-from gallery_operator.apply import apply
+from gallery_operator.apply import Outbox, apply
 from gallery_operator.config import Settings
 from gallery_operator.egress import EgressPolicy, NamespaceRules
 from gallery_operator.facade import Kube, ThreadedKube
 from gallery_operator.jobs import Download, egress_rules, job_name, parse_download, run_id
-from gallery_operator.plan import Granted, PostEvent, Situation, Waiting, current_job, plan, wants_job
-from gallery_operator.reports import Directory, Inbox, WorkerJob
+from gallery_operator.plan import Granted, Situation, Waiting, current_job, plan, wants_job
+from gallery_operator.reports import Directory, Inbox, WorkerJob, final_report
 from gallery_operator.snapshots import DownloadSnapshot, JobSnapshot
 from gallery_operator.status import ACTIVE_STATES, FINISHED_STATES, job_state
 from gallery_operator.workerconfig import Report
@@ -54,16 +50,17 @@ class Controller:
     """Set by the first watch event a handler sees: kopf runs handlers only after every cache has its first
     listing, and there is always a namespace to see. /readyz waits for it."""
     _admission: Admission | None = None
-    _parsed: dict[tuple[str, int], Download | str] = field(default_factory=dict)
+    _parsed: dict[Key, tuple[str, int, Download | str]] = field(default_factory=dict)
+    """Per download, the last (uid, generation) parsed and the result: one entry per download, dropped with it."""
     _written: dict[Key, tuple[str, Mapping[str, Any]]] = field(default_factory=dict)
     """The status this operator last wrote, by download: the cache may lag behind our own writes."""
     _settled: dict[Key, tuple[Any, ...]] = field(default_factory=dict)
     """What each download's last reconcile saw (see _fingerprint): a resync skips downloads that still match."""
-    _events: asyncio.Queue[tuple[kube.ObjectRef, PostEvent]] = field(default_factory=asyncio.Queue)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.work: WorkQueue[Key] = WorkQueue(self.reconcile, self.settings.concurrency)
+        self.outbox = Outbox(self.api)
         private = self.settings.s3_private_endpoints
         self.egress = EgressPolicy(egress_rules(self.settings), self.namespace_rules, private)
 
@@ -125,7 +122,7 @@ class Controller:
 
     def start(self) -> None:
         self.work.start()
-        loops = (self._resync(), self._refresh_positions(), self._post_events())
+        loops = (self._resync(), self._refresh_positions(), self.outbox.run())
         self._tasks = [asyncio.create_task(loop) for loop in loops]
 
     async def stop(self) -> None:
@@ -140,16 +137,6 @@ class Controller:
 
     def phases(self) -> list[str]:
         return [s.status.get("phase", "Pending") for _, values in list(self.downloads.items()) for s in values]
-
-    async def _post_events(self) -> None:
-        """Events go out in order, off the reconcile path, so they never delay a Job."""
-        while True:
-            reference, event = await self._events.get()
-            try:
-                await self.api.post_event(reference, event.kind, event.reason, event.message)
-            except Exception as error:  # an unreachable API server must not end the task (and fail /healthz)
-                where = f"{reference.namespace}/{reference.name}"
-                log.warning("cannot post event %s on %s: %s", event.reason, where, error)
 
     async def _resync(self) -> None:
         """The safety net, spread over its period and behind all other work: downloads whose object or Jobs differ
@@ -237,12 +224,15 @@ class Controller:
         return values[0] if values else None
 
     def _parse(self, snapshot: DownloadSnapshot) -> Download | str:
-        """Cached per (uid, generation): a spec is parsed once."""
-        cache_key = (snapshot.uid, snapshot.generation)
-        parsed = self._parsed.get(cache_key)
-        if parsed is None:
-            parsed = self._parsed[cache_key] = parse_download(snapshot, self.settings)
-        return parsed
+        """A spec is parsed once per (uid, generation)."""
+        cached = self._parsed.get(snapshot.key)
+        if cached is None or cached[:2] != (snapshot.uid, snapshot.generation):
+            cached = self._parsed[snapshot.key] = (
+                snapshot.uid,
+                snapshot.generation,
+                parse_download(snapshot, self.settings),
+            )
+        return cached[2]
 
     def _jobs_of(self, download: Download) -> tuple[JobSnapshot, ...]:
         """The download's worker Jobs: controlled by its uid, in its namespace."""
@@ -264,7 +254,7 @@ class Controller:
 
     def _forget(self, key: Key) -> None:
         self.inbox.drop(key)
-        for memory in (self._written, self._settled):
+        for memory in (self._written, self._settled, self._parsed):
             memory.pop(key, None)
         if self._admission is not None:
             self._slot(key, None)
@@ -288,13 +278,13 @@ class Controller:
         actions = plan(situation, self.settings, self.egress.rules_for(snapshot.namespace))
         fresh = isinstance(situation.slot, Granted) and not situation.slot.launched
         try:
-            applied = await apply(actions, snapshot, download, self.api, self.settings, self._post, situation.now)
+            applied = await apply(actions, snapshot, download, self.api, self.settings, self.outbox.post, situation.now)
         except Exception:
             if fresh:
                 self._slot(key, None)  # not created: the slot is free, and the retry queues again
             raise
         if applied.refused is not None:
-            self._parsed[(snapshot.uid, snapshot.generation)] = applied.refused  # now an invalid spec
+            self._parsed[key] = (snapshot.uid, snapshot.generation, applied.refused)  # now an invalid spec
             self._slot(key, None)
             await self.reconcile(key)
             return
@@ -306,9 +296,6 @@ class Controller:
             self.work.add_after(key, applied.again_after)
         self._settled[key] = self._fingerprint(snapshot)
 
-    def _post(self, reference: kube.ObjectRef, event: PostEvent) -> None:
-        self._events.put_nowait((reference, event))
-
     async def _report(self, download: Download, jobs: tuple[JobSnapshot, ...]) -> Report | None:
         """The held report of the current run; when its Job has ended without a final one, the last worker's
         termination message (only from pods that Job, by uid, controls)."""
@@ -317,12 +304,8 @@ class Controller:
         if current is None or job_state(current.job)[0] not in FINISHED_STATES or (report and report.final):
             return report
         messages = await self.api.termination_messages(download.namespace, current.name, current.uid)
-        for _, message in reversed(messages):
-            try:
-                final = Report.model_validate(json.loads(message))
-            except (ValueError, ValidationError):
-                continue
-            if final.run == run_id(download):
-                self.inbox.put(download.key, "", final)
-                return final
-        return report
+        final = final_report(messages, run_id(download))
+        if final is None:
+            return report
+        self.inbox.put(download.key, "", final)
+        return final

@@ -3,7 +3,11 @@ report of each download's current run."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from pydantic import ValidationError
 
 from gallery_operator.workerconfig import Report
 
@@ -72,3 +76,16 @@ class Inbox:
     def drop(self, key: Key) -> None:
         self._reports.pop(key, None)
         self._final_pods.pop(key, None)
+
+
+def final_report(messages: Iterable[tuple[str, str]], run: str) -> Report | None:
+    """The last report of `run` among pods' termination messages ((start time, message), oldest first): what the
+    last worker wrote when the live report missed the end. Anything that is not such a report is skipped."""
+    for _, message in reversed(list(messages)):
+        try:
+            report = Report.model_validate(json.loads(message))
+        except (ValueError, ValidationError):
+            continue
+        if report.run == run:
+            return report
+    return None

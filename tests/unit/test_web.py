@@ -65,7 +65,7 @@ def test_a_failing_event_post_does_not_stop_the_operator(monkeypatch: pytest.Mon
         controller.start()
         reference = DownloadSnapshot.of({"metadata": {"namespace": "ns", "name": "dl", "uid": "u"}})
         for reason in ("First", "Second"):
-            controller._post(reference, PostEvent("Normal", reason, ""))
+            controller.outbox.post(reference, PostEvent("Normal", reason, ""))
         for _ in range(100):
             if len(posted) == 2:
                 break
