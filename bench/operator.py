@@ -11,7 +11,6 @@ uv run python -m bench.operator apicost [--count 500]      # API server CPU per 
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
@@ -32,7 +31,7 @@ from gallery_operator.jobs import LABEL_MANAGED_BY, Download, build_job
 from gallery_operator.status import Observation, stored_status
 from tests.cluster.controlplane import LocalCluster
 from tests.cluster.localoperator import OperatorProcess, apply_crd
-from tests.cluster.procs import wait_until
+from tests.cluster.procs import cpu_seconds, wait_until
 from tests.fixtures.site import serve
 from tests.kube import create_claim, create_namespace
 
@@ -193,12 +192,6 @@ def settle(pid: int, quiet: float = 0.02, timeout: float = 120) -> float:
             return now
         used = now
     return used
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def status_mb(pid: int, field: str = "VmRSS") -> float:

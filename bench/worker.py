@@ -1,7 +1,7 @@
 """Worker benchmarks over loopback, each against a baseline in the same run.
 
     uv run python -m bench.worker download [--mib 1024]   # one large file: the worker vs curl
-    uv run python -m bench.worker s3 [--mib 1024]         # the same file into S3: the worker vs curl + upload_file
+    uv run python -m bench.worker s3 [--mib 1024]         # the same file into S3: the worker vs upload_file alone
     uv run python -m bench.worker gallery [--files 1000]  # a page of 20 KiB images: the worker vs the gallery-dl CLI
 
 Each takes --rounds N (default 5): baseline and worker run alternately, each round gives a ratio, and the median
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from boto3.s3.transfer import TransferConfig
 
 from gallery_operator.api.spec import parse_spec
 from gallery_operator.workerconfig import Egress, PvcStorage, S3Storage, WorkerConfig
+from tests.cluster.procs import cpu_seconds
 from tests.cluster.s3server import S3Server
 from tests.fixtures.site import Handler, serve
 
@@ -34,15 +36,26 @@ WALL_RATIOS: list[float] = []
 """download: curl's process time over the worker's, per round (start-up included)."""
 
 
+LAST_CPU: list[float] = [0.0]
+"""CPU seconds (user + system) of the last child `timed` waited for."""
+
+
 def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """(seconds, peak RSS in MB) of a child process."""
+    """(seconds, peak RSS in MB) of a child process; its CPU seconds go to LAST_CPU."""
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{command[:3]} failed: {process.stderr.read().decode()[-2000:] if process.stderr else ''}")
+    LAST_CPU[0] = usage.ru_utime + usage.ru_stime
     return elapsed, usage.ru_maxrss / 1024
+
+
+def own_cpu() -> float:
+    """CPU seconds of this process so far: the fixture site serves from its threads, and boto3's baseline runs here."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def worker_env(
@@ -105,34 +118,45 @@ def download(mib: int) -> Round:
 
 
 def s3(mib: int) -> Round:
+    """The verdict is against boto3's upload_file alone, with its default transfer settings (the file already on
+    disk); curl + upload_file is printed too. CPU seconds of every process show a slow baseline from a fast worker."""
     with serve() as site, tempfile.TemporaryDirectory(prefix="bench-worker-") as tmp:
         folder = Path(tmp)
         with S3Server(root=folder / "s3", log=folder / "s3.log") as server:
+            assert server.process is not None
+            gateway = server.process.pid
             s3_client = server.client()
             s3_client.create_bucket(Bucket="bench")
             url = f"{site}/big/{mib}.mp4"
-            # Baseline: download with curl, then boto3's upload_file with the same transfer settings as the worker.
             curl_time, _ = timed(["curl", "-sS", "-o", str(folder / "file.mp4"), url])
-            started = time.perf_counter()
-            config = TransferConfig(
-                multipart_threshold=8 * 1024 * 1024, multipart_chunksize=8 * 1024 * 1024, max_concurrency=4
-            )
-            s3_client.upload_file(str(folder / "file.mp4"), "bench", "baseline/file.mp4", Config=config)
+            started, gateway_cpu, here = time.perf_counter(), cpu_seconds(gateway), own_cpu()
+            s3_client.upload_file(str(folder / "file.mp4"), "bench", "baseline/file.mp4", Config=TransferConfig())
             upload_time = time.perf_counter() - started
+            upload_cpu = {"boto3 (this process)": own_cpu() - here, "S3 server": cpu_seconds(gateway) - gateway_cpu}
             (folder / "file.mp4").unlink()
             spec = {"urls": [url], "target": {"s3": {"bucket": "bench"}}, "options": {"retries": 0}}
             storage = S3Storage(bucket="bench", prefix="worker", endpoint=server.endpoint, force_path_style=True)
             credentials = {"AWS_ACCESS_KEY_ID": server.access_key, "AWS_SECRET_ACCESS_KEY": server.secret_key}
+            gateway_cpu, here = cpu_seconds(gateway), own_cpu()
             worker_time, worker_mb = timed(worker_command(), worker_env(folder, spec, storage, credentials))
+            worker_cpu = {
+                "worker": LAST_CPU[0],
+                "site (this process)": own_cpu() - here,
+                "S3 server": cpu_seconds(gateway) - gateway_cpu,
+            }
             size = s3_client.head_object(Bucket="bench", Key=f"worker/{mib}.mp4")["ContentLength"]
             assert size == mib * 1024 * 1024
-    baseline = curl_time + upload_time
     print(
-        f"{mib} MiB into S3: curl {curl_time:.2f} s + boto3 upload_file {upload_time:.2f} s = {baseline:.2f} s; "
-        f"worker (downloading while uploading) {worker_time:.2f} s, peak {worker_mb:.0f} MB; "
-        f"ratio {baseline / worker_time:.2f}, against upload_file alone {upload_time / worker_time:.2f}"
+        f"{mib} MiB into S3: upload_file alone {upload_time:.2f} s (CPU {cpu_text(upload_cpu)}); worker "
+        f"(downloading while uploading) {worker_time:.2f} s, peak {worker_mb:.0f} MB (CPU {cpu_text(worker_cpu)}); "
+        f"ratio against upload_file alone {upload_time / worker_time:.2f}, against curl {curl_time:.2f} s + "
+        f"upload_file {(curl_time + upload_time) / worker_time:.2f}"
     )
-    return baseline, worker_time, worker_mb
+    return upload_time, worker_time, worker_mb
+
+
+def cpu_text(used: dict[str, float]) -> str:
+    return ", ".join(f"{name} {seconds:.2f} s" for name, seconds in used.items())
 
 
 def gallery(files: int) -> Round:
@@ -175,7 +199,9 @@ def main() -> int:
             rounds.append(gallery(options.files))
         else:
             rounds.append({"download": download, "s3": s3}[options.benchmark](options.mib))
-    ratios = sorted(baseline / worker for baseline, worker, _ in rounds)
+    ratios = [baseline / worker for baseline, worker, _ in rounds]
+    print(f"{options.benchmark}: per-round ratios worker/baseline " + ", ".join(f"{r:.2f}" for r in ratios))
+    ratios.sort()
     peak = max(mb for _, _, mb in rounds)
     print(
         f"{options.benchmark}: median ratio worker/baseline {statistics.median(ratios):.2f} over {len(ratios)} rounds "
