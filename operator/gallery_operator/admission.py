@@ -112,9 +112,9 @@ class Admission:
         self._per_namespace.setdefault(candidate.namespace, SortedList()).add(candidate)
         self._refresh_head(candidate.namespace)
 
-    def withdraw(self, key: Key) -> None:
+    def withdraw(self, key: Key) -> bool:
         """The download no longer waits (it has its Job, finished, was suspended or deleted), and gives back a slot
-        it was granted and has not used."""
+        it was granted and has not used. True when it was waiting or held a slot."""
         candidate = self._candidates.pop(key, None)
         if candidate is not None:
             self._waiting.remove(candidate)
@@ -128,6 +128,7 @@ class Admission:
         if job is not None:
             del self._granted_jobs[(key[0], job)]
             self._occupy(key[0], -1)
+        return candidate is not None or job is not None
 
     def observe_job(self, namespace: str, name: str, active: bool, gone: bool) -> None:
         """A watch event of a worker Job (one a download controls)."""

@@ -17,7 +17,6 @@ from gallery_operator.config import Settings
 from gallery_operator.facade import Kube
 from gallery_operator.jobs import Download
 from gallery_operator.plan import (
-    FINALIZER,
     Action,
     Cleanup,
     DeleteJob,
@@ -26,6 +25,7 @@ from gallery_operator.plan import (
     StartRun,
     SuspendJob,
     WriteStatus,
+    without_ours,
 )
 from gallery_operator.snapshots import DownloadSnapshot
 
@@ -118,7 +118,7 @@ async def apply(
                     applied.again_after = CLEANUP_POLL_SECONDS
                     return applied
                 post(snapshot, ended)
-                others = [f for f in snapshot.finalizers if f != FINALIZER]
+                others = list(without_ours(snapshot.finalizers))
                 await kube_.set_finalizers(namespace, name, others, snapshot.resource_version)
     return applied
 

@@ -198,8 +198,7 @@ class Controller:
     def _slot(self, key: Key, candidate: Candidate | None) -> Granted | Waiting | None:
         admission = self.admission
         if candidate is None:
-            if admission.grant(key) is not None or admission.position(key) is not None:
-                admission.withdraw(key)
+            if admission.withdraw(key):
                 self._grant()
             return None
         if admission.grant(key) == candidate.job:

@@ -11,7 +11,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from gallery_operator.api.status import Phase
-from gallery_operator.status import TERMINAL_PHASES, seconds_between
+from gallery_operator.status import TERMINAL_PHASES, ready_reason, seconds_between
 
 PHASES: tuple[Phase, ...] = get_args(Phase)
 
@@ -60,8 +60,7 @@ def record_transition(status: Mapping[str, Any]) -> None:
     for failure in status.get("failures") or []:
         ERRORS.labels(reason=failure["reason"]).inc()
     if phase == "Failed" and not status.get("failures"):
-        reason = next((c["reason"] for c in status.get("conditions") or [] if c["type"] == "Ready"), phase)
-        ERRORS.labels(reason=reason).inc()
+        ERRORS.labels(reason=ready_reason(status)).inc()
 
 
 class PhaseCollector(Collector):

@@ -20,12 +20,18 @@ from gallery_operator.status import (
     TERMINAL_PHASES,
     Observation,
     job_state,
+    ready_reason,
     seconds_between,
     stored_status,
 )
 from gallery_operator.workerconfig import Egress, Report
 
 FINALIZER = f"{API_GROUP}/cleanup"
+
+
+def without_ours(finalizers: tuple[str, ...]) -> tuple[str, ...]:
+    """The download's finalizers other than this operator's."""
+    return tuple(f for f in finalizers if f != FINALIZER)
 
 
 def new_job(now: str) -> dict[str, Any]:
@@ -176,7 +182,7 @@ def plan(situation: Situation, settings: Settings, egress: Egress) -> list[Actio
     actions: list[Action] = []
     wanted = not isinstance(download, str) and needs_cleanup(download)
     if wanted != (FINALIZER in snapshot.finalizers):
-        others = tuple(f for f in snapshot.finalizers if f != FINALIZER)
+        others = without_ours(snapshot.finalizers)
         actions.append(SetFinalizers((*others, FINALIZER) if wanted else others, snapshot.resource_version))
     observation = _observe(situation, settings, egress, actions)
     status = stored_status(situation.previous, observation)
@@ -194,7 +200,7 @@ def _deletion(snapshot: DownloadSnapshot, download: Download | str) -> list[Acti
         return []
     if isinstance(download, Download) and needs_cleanup(download):
         return [Cleanup()]
-    others = tuple(f for f in snapshot.finalizers if f != FINALIZER)
+    others = without_ours(snapshot.finalizers)
     return [SetFinalizers(others, snapshot.resource_version)]
 
 
@@ -239,6 +245,6 @@ def transition_event(previous: Mapping[str, Any], status: Mapping[str, Any]) -> 
     phase = status["phase"]
     if previous.get("phase") == phase:
         return None
-    reason = next((c["reason"] for c in status["conditions"] if c["type"] == "Ready"), phase)
+    reason = ready_reason(status)
     kind = "Warning" if phase == "Failed" else "Normal"
     return PostEvent(kind, reason, f"{previous.get('phase', 'New')} -> {phase}: {status.get('message', '')}")

@@ -43,6 +43,12 @@ def seconds_between(start: str | None, end: str | None) -> float | None:
     return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
 
 
+def ready_reason(status: Mapping[str, Any]) -> str:
+    """The reason of a stored status's Ready condition (the phase when it has none)."""
+    conditions = status.get("conditions") or []
+    return str(next((c["reason"] for c in conditions if c["type"] == READY), status["phase"]))
+
+
 def human_size(size: int) -> str:
     """Bytes in binary units as kubectl users read them: 0, 512, 1.5Ki, 2.0Mi, 1.2Gi."""
     value = float(size)
