@@ -147,6 +147,20 @@ def bucket_catalogue(s3: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("engine", ["gallery-dl", "yt-dlp"])
+def test_a_large_file_on_a_claim_survives_a_cut_connection(tmp_path: Path, site: str, engine: str) -> None:
+    """The engine appends the rest of the file after a Range request; the digest, read back from the file behind
+    the writer, spans both connections."""
+    root = tmp_path / "claim"
+    spec = {"urls": [f"{site}/cut/40.mp4"], "engine": engine, "options": {"retries": 1}}
+    code, report = run_worker(tmp_path, spec, PvcStorage(root=str(root), location="pvc://media/dl"))
+    assert code == 0, report
+    expected = big_chunk() * 40
+    [record] = catalogue(root)
+    assert (record["size"], record["sha256"]) == (len(expected), hashlib.sha256(expected).hexdigest())
+    assert (root / record["path"]).read_bytes() == expected
+
+
+@pytest.mark.parametrize("engine", ["gallery-dl", "yt-dlp"])
 def test_s3_streams_a_large_file_and_survives_a_cut_connection(
     tmp_path: Path, site: str, s3_server: S3Server, engine: str
 ) -> None:

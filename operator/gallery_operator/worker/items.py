@@ -3,9 +3,11 @@ hashed while they arrive, streamed to the target when it takes them that way, ac
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -21,13 +23,78 @@ class StorageFailed(OSError):
     """The target refused bytes of the file being written (an S3 part upload failed)."""
 
 
+class FileFollower:
+    """Hashes a file's bytes from the page cache on a thread of its own, behind the thread that writes them.
+
+    sha256 costs about as much CPU per byte as the transfer itself (0.75 s per GiB on the project's machines). Fed
+    from a bounded queue of written chunks, a digest that falls behind stops the download until it catches up; read
+    back from the file instead, it never holds the download up and needs one buffer, whatever the item's size. The
+    digest is then of the bytes as they are on disk. Reading past the file's end (someone truncated it) ends the
+    follower as failed: the caller hashes the finished file instead.
+    """
+
+    BUFFER_BYTES = 1024 * 1024
+    NICE = 19
+
+    def __init__(self, digest: Any, path: str, start: int) -> None:
+        self._digest = digest
+        self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        self._hashed = self._limit = start
+        self._closing = self._cancelled = False
+        self.failed = False
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._follow, name="sha256-file", daemon=True)
+        self._thread.start()
+
+    def advance(self, limit: int) -> None:
+        """The file holds the item's bytes up to ``limit`` now."""
+        with self._changed:
+            self._limit = limit
+            self._changed.notify()
+
+    def _follow(self) -> None:
+        if sys.platform == "linux":  # a thread's own nice value there (elsewhere the whole process's)
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.NICE)
+        buffer = memoryview(bytearray(self.BUFFER_BYTES))
+        while True:
+            with self._changed:
+                while self._hashed == self._limit and not self._closing:
+                    self._changed.wait()
+                limit = self._limit
+                if self._hashed == limit or self._cancelled:
+                    return
+            while self._hashed < limit and not self._cancelled:
+                try:
+                    count = os.preadv(self._fd, [buffer[: limit - self._hashed]], self._hashed)
+                except OSError:
+                    count = 0
+                if count == 0:
+                    self.failed = True
+                    return
+                self._digest.update(buffer[:count])
+                self._hashed += count
+
+    def finish(self, cancel: bool = False) -> bool:
+        """Wait until every byte written so far is hashed (or, with ``cancel``, only for the read under way);
+        False when the follower failed."""
+        with self._changed:
+            self._closing = True
+            self._cancelled = cancel
+            self._changed.notify()
+        self._thread.join()
+        os.close(self._fd)
+        return not self.failed
+
+
 class ItemBytes:
     """Everything written for one item's file, across re-opens of its ``.part`` file by gallery-dl's retries.
 
-    The bytes are hashed as they arrive (past the first few MiB on a second thread: hashlib releases the GIL on
-    large buffers, so the digest runs on the other core while the download thread reads the socket), counted
-    against the run's byte limit (the run stops within one chunk of it), and handed to the store's upload stream
-    when the target has one.
+    The bytes are counted against the run's byte limit (the run stops within one chunk of it), handed to the
+    store's upload stream when the target has one, and hashed: the first few MiB as they arrive, the rest on a
+    second thread (hashlib releases the GIL on large buffers, so the digest runs on the other core while the
+    download thread reads the socket). Bytes that stay on disk are hashed from the file behind the writer
+    (FileFollower); bytes that go only to the upload are hashed from a bounded queue of chunks.
     """
 
     INLINE_BYTES = 4 * 1024 * 1024
@@ -47,9 +114,12 @@ class ItemBytes:
         self.counting = counting  # False where the engine counts bytes itself (yt-dlp's progress hook)
         self.digest = hashlib.sha256() if hashing else None
         self.size = 0
+        self.hashed = 0
         self.started = time.monotonic()
         self._queue: queue.Queue[bytes | None] | None = None
         self._thread: threading.Thread | None = None
+        self._follower: FileFollower | None = None
+        self._follow_failed = False
 
     def _hash_in_background(self, chunks: queue.Queue[bytes | None]) -> None:
         assert self.digest is not None
@@ -57,19 +127,8 @@ class ItemBytes:
             self.digest.update(chunk)
 
     def take(self, data: bytes) -> bool:
-        """Account for written bytes; True when the upload stream took them and they need not be on disk."""
-        if self.digest is not None:
-            if self._queue is not None:
-                self._queue.put(bytes(data))
-            elif self.size + len(data) > self.INLINE_BYTES:
-                self._queue = queue.Queue(maxsize=self.QUEUED_CHUNKS)  # bounded: memory stays flat
-                self._thread = threading.Thread(
-                    target=self._hash_in_background, args=(self._queue,), name="sha256", daemon=True
-                )
-                self._thread.start()
-                self._queue.put(bytes(data))
-            else:
-                self.digest.update(data)
+        """Count written bytes and hand them to the upload stream; True when it took them and they need not be on
+        disk. The caller hashes them (``hash``) once they are where they stay."""
         self.size += len(data)
         if self.counting and self.sink.count(len(data)):
             raise exception.StopExtraction()  # gallery-dl ends this download and keeps its .part file
@@ -86,6 +145,52 @@ class ItemBytes:
             raise StorageFailed(f"storage error for {self.source_url}: {error}") from error
         return streaming
 
+    def hash(self, data: bytes, on_disk: Any = None) -> None:
+        """Hash the bytes just taken: ``on_disk`` is the file object they were written to, when the item's bytes
+        stay on disk (the item has no upload), so that past the first few MiB they are read back from the file."""
+        if self.digest is None or self._follow_failed:
+            return
+        end = self.hashed + len(data)
+        if self._follower is None and self._queue is None and end <= self.INLINE_BYTES:
+            self.digest.update(data)
+        elif on_disk is None or self.upload is not None or self._queue is not None:
+            self._enqueue(data)
+        else:
+            self._follow(on_disk, data, end)
+        self.hashed = end
+
+    def _follow(self, handle: Any, data: bytes, end: int) -> None:
+        """The follower hashes the file up to ``end``. It starts at the first call when the file holds exactly the
+        item's bytes so far (else the bytes go to the queue); an engine that writes elsewhere later leaves the
+        digest to the finished file."""
+        try:
+            handle.flush()
+            at = handle.tell()
+        except (OSError, ValueError):
+            at = None
+        if self._follower is None:
+            with contextlib.suppress(OSError, TypeError, AttributeError):
+                if at == end:
+                    self._follower = FileFollower(self.digest, os.fsdecode(handle.name), self.hashed)
+            if self._follower is None:
+                self._enqueue(data)
+                return
+        elif at != end:
+            self._follower.finish(cancel=True)
+            self._follower = None
+            self._follow_failed = True
+            return
+        self._follower.advance(end)
+
+    def _enqueue(self, data: bytes) -> None:
+        if self._queue is None:
+            self._queue = queue.Queue(maxsize=self.QUEUED_CHUNKS)  # bounded: memory stays flat
+            self._thread = threading.Thread(
+                target=self._hash_in_background, args=(self._queue,), name="sha256", daemon=True
+            )
+            self._thread.start()
+        self._queue.put(bytes(data))
+
     def discard(self) -> None:
         """Never to be stored (its file starts over, or another one follows): out of the in-flight count, and its
         parts are dropped now rather than at the end of the run."""
@@ -93,17 +198,24 @@ class ItemBytes:
             self.sink.count(-self.size)
         if self.upload is not None:
             self.upload.abort()
+        self.drain(cancel=True)
 
-    def drain(self) -> None:
-        """Wait for the hashing thread (the file is closed; a re-open starts another)."""
+    def drain(self, cancel: bool = False) -> None:
+        """Wait for the hashing threads (the file is closed; a re-open starts another), or only stop them."""
         if self._queue is not None and self._thread is not None:
             self._queue.put(None)
             self._thread.join()
         self._queue = self._thread = None
+        if self._follower is not None and not self._follower.finish(cancel):
+            self._follow_failed = True
+        self._follower = None
 
     def sha256(self) -> str | None:
+        """The item's digest, or None when it must be read from the finished file."""
         self.drain()
-        return self.digest.hexdigest() if self.digest is not None else None
+        if self.digest is None or self._follow_failed:
+            return None
+        return self.digest.hexdigest()
 
 
 class ItemFile:
@@ -118,8 +230,10 @@ class ItemFile:
     def write(self, data: bytes) -> int:
         if self._item.take(data):
             self._handle.seek(len(data), os.SEEK_CUR)
+            self._item.hash(data)
             return len(data)
         written: int = self._handle.write(data)
+        self._item.hash(data, self._handle)
         return written
 
     def __getattr__(self, name: str) -> Any:
