@@ -101,18 +101,23 @@ def download(mib: int) -> Round:
     with serve() as site, tempfile.TemporaryDirectory(prefix="bench-worker-") as tmp:
         url = f"{site}/big/{mib}.mp4"
         folder = Path(tmp)
+        here = own_cpu()
         curl_time, curl_mb = timed(["curl", "-sS", "-o", str(folder / "curl.mp4"), url])
+        curl_cpu = {"curl": LAST_CPU[0], "site (this process)": own_cpu() - here}
         curl_transfer = transfer_seconds(f"/big/{mib}.mp4")
         (folder / "curl.mp4").unlink()
         spec = {"urls": [url], "target": {"pvc": {"claimName": "x"}}, "options": {"retries": 0}}
         storage = PvcStorage(root=str(folder / "claim"), location="pvc://x/dl")
+        here = own_cpu()
         worker_time, worker_mb = timed(worker_command(), worker_env(folder, spec, storage))
+        worker_cpu = {"worker": LAST_CPU[0], "site (this process)": own_cpu() - here}
         worker_transfer = transfer_seconds(f"/big/{mib}.mp4")
         assert (folder / "claim" / f"{mib}.mp4").stat().st_size == mib * 1024 * 1024
     print(
         f"{mib} MiB over loopback: curl {curl_transfer:.2f} s transfer ({mib / curl_transfer:.0f} MiB/s), "
-        f"{curl_time:.2f} s process, peak {curl_mb:.0f} MB; worker {worker_transfer:.2f} s transfer "
-        f"({mib / worker_transfer:.0f} MiB/s), {worker_time:.2f} s process, peak {worker_mb:.0f} MB; "
+        f"{curl_time:.2f} s process, peak {curl_mb:.0f} MB (CPU {cpu_text(curl_cpu)}); worker {worker_transfer:.2f} s "
+        f"transfer ({mib / worker_transfer:.0f} MiB/s), {worker_time:.2f} s process, peak {worker_mb:.0f} MB "
+        f"(CPU {cpu_text(worker_cpu)}); "
         f"throughput ratio {curl_transfer / worker_transfer:.2f}, process wall-time ratio {curl_time / worker_time:.2f}"
     )
     WALL_RATIOS.append(curl_time / worker_time)
