@@ -4,7 +4,9 @@ SHELL := /bin/bash
 
 PYTHON ?= python3
 UV := $(PYTHON) -m uv
-export UV_PYTHON := $(shell command -v python3.11 2>/dev/null || command -v $(PYTHON))
+# The interpreter itself, not a shim in front of it (pyenv's): uv compares the path with the environment's and
+# would otherwise build the environment afresh, without compiled bytecode, for every `uv run`.
+export UV_PYTHON := $(shell $$(command -v python3.11 2>/dev/null || command -v $(PYTHON)) -c 'import sys; print(sys.executable)')
 export UV_PYTHON_DOWNLOADS := never
 RUN := $(UV) run --frozen
 
