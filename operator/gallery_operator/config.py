@@ -65,6 +65,11 @@ class Settings(BaseModel):
     """If set, URLs must be on one of these domains (a domain also allows its subdomains)."""
     denied_domains: tuple[str, ...] = ()
     """URLs on these domains (and their subdomains) are refused."""
+    s3_parts_in_flight: Annotated[int, Field(ge=1, le=32)] = 4
+    """Parts of one file on their way into S3 at once (a part holds 8-9 MiB of the worker's memory). 4 uploads as
+    fast as boto3's own 10 to an object store next door (docs/benchmarks.md); a bucket far away needs more to hide
+    its latency, and the worker's memory limit room for them: the worker holds its own 60 MB, these parts, the part
+    being filled and 16 MiB of the digest's queue (4 parts: about 145 MB at peak)."""
     s3_private_endpoints: tuple[str, ...] = ()
     """S3 endpoints (URLs such as `http://minio.storage.svc:9000`) that may be private addresses, for object stores
     inside the cluster. Any other `spec.target.s3.endpoint` must pass the egress rules like a download URL."""

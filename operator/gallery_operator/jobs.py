@@ -145,6 +145,7 @@ def storage_for(download: Download, settings: Settings) -> PvcStorage | S3Storag
             private_endpoint=s3.endpoint is not None and endpoint_key(s3.endpoint) in settings.s3_private_endpoints,
             region=s3.region,
             force_path_style=s3.force_path_style,
+            parts_in_flight=settings.s3_parts_in_flight,
         )
     assert target.pvc is not None
     claim = target.pvc.claim_name or pvc_template_name(download)

@@ -52,6 +52,8 @@ class S3Storage(ApiModel):
     client's own connections to it skip the address rules, never a download or a redirect."""
     region: str | None = None
     force_path_style: bool = False
+    parts_in_flight: Annotated[int, Field(ge=1, le=32)] = 4
+    """Parts of one file uploading at once (the operator's GALLERY_OPERATOR_S3_PARTS_IN_FLIGHT)."""
 
 
 class Egress(ApiModel):

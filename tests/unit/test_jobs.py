@@ -125,8 +125,12 @@ def test_s3_target_uses_the_credentials_secret_and_a_default_prefix() -> None:
         "prefix": "ns/cats",
         "forcePathStyle": False,
         "privateEndpoint": False,
+        "partsInFlight": 4,
     }
     assert all(v["name"] != "data" for v in job["spec"]["template"]["spec"]["volumes"])
+    wider = build_job(item, SETTINGS.model_copy(update={"s3_parts_in_flight": 10}))
+    config = next(e for e in container(wider)["env"] if e["name"] == CONFIG_ENV)
+    assert json.loads(config["value"])["storage"]["partsInFlight"] == 10
 
 
 def test_pvc_template_is_owned_only_under_delete_policy() -> None:

@@ -36,8 +36,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 MULTIPART_THRESHOLD = 8 * 1024 * 1024
 MULTIPART_CHUNK = 8 * 1024 * 1024
-UPLOAD_THREADS = 4
-PARTS_IN_MEMORY = UPLOAD_THREADS  # parts on their way: memory stays near 4 x 8 MiB plus what the client copies
 STATE_SYNC_SECONDS = 10.0
 STATE_FILES = (CATALOGUE_FILE, GALLERY_DL_ARCHIVE, YT_DLP_ARCHIVE)
 
@@ -201,7 +199,13 @@ class S3Store:
             "s3",
             endpoint_url=storage.endpoint or os.environ.get("AWS_ENDPOINT_URL_S3"),
             region_name=storage.region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
-            config=Config(s3={"addressing_style": addressing}, retries={"max_attempts": 5, "mode": "standard"}),
+            config=Config(
+                s3={"addressing_style": addressing},
+                retries={"max_attempts": 5, "mode": "standard"},
+                # botocore's 10, or a connection for every part in flight and two for the rest (the catalogue and
+                # archives while parts go up), whichever is more.
+                max_pool_connections=max(10, storage.parts_in_flight + 2),
+            ),
         )
         trust = s3_trust(storage)
         if guard is not None and trust is None and storage.endpoint:
@@ -214,13 +218,15 @@ class S3Store:
         self.transfer = TransferConfig(
             multipart_threshold=MULTIPART_THRESHOLD,
             multipart_chunksize=MULTIPART_CHUNK,
-            max_concurrency=4,
+            max_concurrency=storage.parts_in_flight,
             use_threads=True,
         )
         self.lock = threading.Lock()
         self.last_sync = 0.0
-        self.pool = ThreadPoolExecutor(max_workers=UPLOAD_THREADS, thread_name_prefix="s3-part")
-        self.slots = threading.BoundedSemaphore(PARTS_IN_MEMORY)
+        # Parts on their way, each on a thread of its own: memory stays near parts_in_flight x 8 MiB plus what the
+        # client copies, and a fast download waits for a slow bucket.
+        self.pool = ThreadPoolExecutor(max_workers=storage.parts_in_flight, thread_name_prefix="s3-part")
+        self.slots = threading.BoundedSemaphore(storage.parts_in_flight)
         self.streams: dict[str, PartUpload] = {}
         """Uploads in progress, by key."""
 
