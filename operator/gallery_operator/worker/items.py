@@ -30,11 +30,14 @@ class FileFollower:
     from a bounded queue of written chunks, a digest that falls behind stops the download until it catches up; read
     back from the file instead, it never holds the download up and needs one buffer, whatever the item's size. The
     digest is then of the bytes as they are on disk. Reading past the file's end (someone truncated it) ends the
-    follower as failed: the caller hashes the finished file instead.
+    follower as failed: the caller hashes the finished file instead. (An mmap of the file would save the copy into
+    the buffer, but a file cut short under the mapping kills the process with SIGBUS.)
     """
 
     BUFFER_BYTES = 1024 * 1024
     NICE = 19
+    """The download thread, and everything else the pod runs, comes first; the digest takes the CPU left over (at
+    the latest while the finished file waits for it). SCHED_IDLE measured worse (docs/benchmarks.md)."""
 
     def __init__(self, digest: Any, path: str, start: int) -> None:
         self._digest = digest
