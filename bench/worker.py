@@ -14,8 +14,8 @@ site serves from memory; both sides read the same URL. Peak memory is the child 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -27,7 +27,7 @@ from typing import Any
 from boto3.s3.transfer import TransferConfig
 
 from gallery_operator.api.spec import parse_spec
-from gallery_operator.worker.items import ItemFile
+from gallery_operator.worker.items import ItemFile, write_in_pieces
 from gallery_operator.workerconfig import Egress, PvcStorage, S3Storage, WorkerConfig
 from tests.cluster.procs import cpu_seconds
 from tests.cluster.s3server import S3Server
@@ -56,8 +56,7 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float,
 
 def own_cpu() -> float:
     """CPU seconds of this process so far: the fixture site serves from its threads, and boto3's baseline runs here."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    return cpu_seconds(os.getpid())
 
 
 def worker_env(
@@ -197,7 +196,7 @@ def pagecache(mib: int) -> Round:
     """The kernel's CPU for writing ``mib`` MiB into the page cache in 1 MiB writes (the baseline: the engines'
     blocks written whole) and in ItemFile.WRITE_BYTES pieces. Each side starts after a quiet gap, as the worker
     does after its start-up: memory freed a while ago is what the next file's pages come from."""
-    block = memoryview(os.urandom(1024 * 1024))
+    block = os.urandom(1024 * 1024)
     seconds: dict[int, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench-pagecache-") as tmp:
         for piece in (len(block), ItemFile.WRITE_BYTES):
@@ -205,9 +204,9 @@ def pagecache(mib: int) -> Round:
             path = Path(tmp) / "file"
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
             started = time.thread_time()
+            write = functools.partial(os.write, descriptor)
             for _ in range(mib):
-                for offset in range(0, len(block), piece):
-                    os.write(descriptor, block[offset : offset + piece])
+                write_in_pieces(write, block, piece)
             seconds[piece] = time.thread_time() - started
             os.close(descriptor)
             path.unlink()

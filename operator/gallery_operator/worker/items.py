@@ -240,12 +240,7 @@ class ItemFile:
             self._handle.seek(len(data), os.SEEK_CUR)
             self._item.hash(data)
             return len(data)
-        if len(data) <= self.WRITE_BYTES:
-            self._handle.write(data)
-        else:
-            view = memoryview(data)
-            for start in range(0, len(view), self.WRITE_BYTES):
-                self._handle.write(view[start : start + self.WRITE_BYTES])
+        write_in_pieces(self._handle.write, data, self.WRITE_BYTES)
         self._item.hash(data, self._handle)
         return len(data)
 
@@ -269,6 +264,16 @@ class ItemFile:
         self._finish()
         self._handle.close()
         self._item.drain()
+
+
+def write_in_pieces(write: Callable[[Any], object], data: bytes, piece: int) -> None:
+    """``data`` through ``write`` at most ``piece`` bytes at a time (ItemFile.WRITE_BYTES says why)."""
+    if len(data) <= piece:
+        write(data)
+        return
+    view = memoryview(data)
+    for start in range(0, len(view), piece):
+        write(view[start : start + piece])
 
 
 def next_item(
