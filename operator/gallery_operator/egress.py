@@ -3,8 +3,12 @@ makes a Job, and the worker (``worker/egress.py``) to every name it resolves, re
 
 Both sides spell a host the same way first (``normalize_host``): lower case, IDNA A-labels for names, and the dotted
 quad for every numeric IPv4 form a resolver accepts, so ``http://2130706433/`` and ``http://127.1/`` are seen as the
-loopback addresses they are. An IPv6 address that embeds an IPv4 one (mapped, compatible, NAT64, 6to4, Teredo) is
-judged by the IPv4 address too.
+loopback addresses they are. IPv6 addresses that embed an IPv4 one (mapped, translated, compatible, NAT64, 6to4,
+Teredo) are refused whole, as the NetworkPolicy must.
+
+The denied address ranges are one list, `DENIED_NETWORKS`: the admission check and the worker's guard refuse every
+address in it, and the NetworkPolicy the operator keeps around workers (`networkpolicy.py`) excludes exactly these
+ranges from the public addresses it lets them reach.
 """
 
 from __future__ import annotations
@@ -29,8 +33,54 @@ DENIED_ANNOTATION = f"{API_GROUP}/denied-domains"
 # octal (leading 0) or hexadecimal (0x).
 _NUMERIC_IPV4 = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}$")
 _LABEL = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
-_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
-_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def _networks(*cidrs: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(cidr) for cidr in cidrs)
+
+
+DENIED_NETWORKS = _networks(
+    # IPv4: "this network", private, CGNAT (also Alibaba's metadata 100.100.100.200), loopback, link-local (the
+    # metadata address 169.254.169.254), IETF protocol assignments (Oracle's metadata 192.0.0.192), documentation,
+    # the 6to4 relay anycast, benchmarking, multicast, reserved and broadcast.
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.0.0.0/24",
+    "192.0.2.0/24",
+    "192.88.99.0/24",
+    "192.168.0.0/16",
+    "198.18.0.0/15",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+    "224.0.0.0/4",
+    "240.0.0.0/4",
+    # Azure's wire server and metadata address: a public address that answers only inside Azure.
+    "168.63.129.16/32",
+    # IPv6: the IPv4-embedding forms, whole (a NetworkPolicy cannot judge the IPv4 address inside, so neither do
+    # we): IPv4-compatible (with :: and ::1), IPv4-mapped, IPv4-translated, NAT64 (well-known and local-use), 6to4,
+    # and the IETF block with Teredo; discard-only, documentation, unique local (AWS's metadata fd00:ec2::254 is
+    # one), link-local, site-local and multicast.
+    "::/96",
+    "::ffff:0:0/96",
+    "::ffff:0:0:0/96",
+    "64:ff9b::/96",
+    "64:ff9b:1::/48",
+    "100::/64",
+    "2001::/23",
+    "2001:db8::/32",
+    "2002::/16",
+    "fc00::/7",
+    "fe80::/10",
+    "fec0::/10",
+    "ff00::/8",
+)
+"""Addresses no worker may reach unless the operator allows private networks: the one list behind the admission
+check, the worker's guard and the NetworkPolicy's exceptions."""
+
 _NO_PORT = {"http": 80, "https": 443}
 
 
@@ -84,20 +134,6 @@ def _in_domains(host: str, domains: Iterable[str]) -> bool:
     return any(host == d or host.endswith("." + d) for d in domains)
 
 
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
-    """IPv4 addresses an IPv6 address carries, which a translator or tunnel may connect to instead."""
-    found = []
-    if ip.ipv4_mapped is not None:
-        found.append(ip.ipv4_mapped)
-    if ip.sixtofour is not None:
-        found.append(ip.sixtofour)
-    if ip.teredo is not None:
-        found.extend(ip.teredo)
-    if any(ip in network for network in _NAT64) or (ip in _IPV4_COMPATIBLE and int(ip) > 1):
-        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
-    return found
-
-
 def check_host(host: str, rules: Egress) -> None:
     """Raise Blocked if the host (normalized) is not allowed by the lists."""
     if _in_domains(host, rules.denied_domains):
@@ -107,14 +143,12 @@ def check_host(host: str, rules: Egress) -> None:
 
 
 def check_address(address: str, rules: Egress) -> None:
-    """Raise Blocked for a non-public address (or one embedding a non-public IPv4) unless private ones are allowed."""
+    """Raise Blocked for an address in DENIED_NETWORKS unless private networks are allowed (every IPv6 form that
+    embeds an IPv4 address is in the list whole, whatever address it embeds)."""
     if rules.allow_private_networks:
         return
     ip = ipaddress.ip_address(address.split("%", maxsplit=1)[0])
-    candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
-    if isinstance(ip, ipaddress.IPv6Address):
-        candidates += _embedded_ipv4(ip)
-    if any(not c.is_global or c.is_multicast for c in candidates):
+    if any(ip in network for network in DENIED_NETWORKS):
         raise Blocked(f"blocked by egress rules: {address} is not a public address")
 
 

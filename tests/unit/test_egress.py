@@ -84,13 +84,13 @@ def test_domain_lists_cover_subdomains() -> None:
         ("http://0177.0.0.1/", Egress(), "127.0.0.1 is not a public address"),
         ("http://0xa9.0xfe.0xa9.0xfe/latest", Egress(), "169.254.169.254 is not a public address"),
         ("http://2852039166/", Egress(), "169.254.169.254 is not a public address"),
-        # IPv6 forms of IPv4 addresses are judged by the IPv4 address.
+        # IPv6 forms of IPv4 addresses are refused whole, even of a public one (a NetworkPolicy cannot look inside).
         ("http://[64:ff9b::7f00:1]/", Egress(), "not a public address"),
         ("http://[64:ff9b::a9fe:a9fe]/", Egress(), "not a public address"),
         ("http://[::127.0.0.1]/", Egress(), "not a public address"),
         ("http://[::ffff:169.254.169.254]/", Egress(), "not a public address"),
         ("http://[2002:a00:1::]/", Egress(), "not a public address"),
-        ("http://[64:ff9b::5db8:d822]/", Egress(), None),
+        ("http://[64:ff9b::5db8:d822]/", Egress(), "not a public address"),
         # Names are compared in one spelling: IDNA A-labels, lower case, no trailing dot.
         ("https://BÜCHER.example/x", Egress(denied_domains=["xn--bcher-kva.example"]), "on the denied list"),
         ("https://xn--bcher-kva.example/x", Egress(allowed_domains=["xn--bcher-kva.example"]), None),
