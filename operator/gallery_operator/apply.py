@@ -16,6 +16,7 @@ from gallery_operator.cleanup import cleanup_step
 from gallery_operator.config import Settings
 from gallery_operator.facade import Kube
 from gallery_operator.jobs import Download
+from gallery_operator.networkpolicy import POLICY_NAME, KeepNetworkPolicy, RemoveNetworkPolicy
 from gallery_operator.plan import (
     Action,
     Cleanup,
@@ -66,6 +67,8 @@ class Applied:
     """Why the API server refused the run's Job or claim as invalid: the spec is invalid for this generation."""
     again_after: float | None = None
     """Reconcile again after this many seconds (a cleanup still runs)."""
+    walled: bool | None = None
+    """The namespace's worker NetworkPolicy was written (True) or removed (False)."""
 
 
 async def apply(
@@ -85,6 +88,9 @@ async def apply(
         match action:
             case SetFinalizers(finalizers, resource_version):
                 await kube_.set_finalizers(namespace, name, list(finalizers), resource_version)
+            case KeepNetworkPolicy(policy):
+                await kube_.keep_network_policy(policy)
+                applied.walled = True
             case DeleteJob(job):
                 log.info("spec changed: deleting Job %s of an earlier run", job)
                 await kube_.delete_job(namespace, job)
@@ -121,6 +127,19 @@ async def apply(
                 others = list(without_ours(snapshot.finalizers))
                 await kube_.set_finalizers(namespace, name, others, snapshot.resource_version)
     return applied
+
+
+async def apply_wall(action: KeepNetworkPolicy | RemoveNetworkPolicy, kube_: Kube) -> bool:
+    """A namespace's plan for its worker NetworkPolicy; whether the policy is there now."""
+    match action:
+        case KeepNetworkPolicy(policy):
+            log.info("keeping the worker NetworkPolicy in %s", policy["metadata"]["namespace"])
+            await kube_.keep_network_policy(policy)
+            return True
+        case RemoveNetworkPolicy(namespace):
+            log.info("no download left in %s: removing the worker NetworkPolicy", namespace)
+            await kube_.delete_network_policy(namespace, POLICY_NAME)
+            return False
 
 
 async def _start_run(kube_: Kube, action: StartRun) -> str | None:

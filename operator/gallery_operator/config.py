@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from gallery_operator.egress import endpoint_key, entry_problem, normalize_host
+from gallery_operator.egress import endpoint_key, entry_problem, normalize_host, s3_endpoint_address
 
 ENV_PREFIX = "GALLERY_OPERATOR_"
 
@@ -74,12 +75,78 @@ class Settings(BaseModel):
     """S3 endpoints (URLs such as `http://minio.storage.svc:9000`) that may be private addresses, for object stores
     inside the cluster. Any other `spec.target.s3.endpoint` must pass the egress rules like a download URL."""
 
-    @field_validator("namespaces", "allowed_domains", "denied_domains", "s3_private_endpoints", mode="before")
+    network_policy: bool = True
+    """Keep a NetworkPolicy (`gallery-operator-workers`, see networkpolicy.py) around the worker and cleanup pods in
+    every namespace with downloads, made before the first Job there and removed with the last download: egress only
+    to the cluster's DNS, the report endpoint, the private S3 endpoints and public addresses; no ingress. Needs a
+    CNI that enforces NetworkPolicies (on others it is inert)."""
+    network_policy_ports: tuple[Annotated[int, Field(ge=1, le=65535)], ...] = (80, 443)
+    """TCP ports workers may reach on public addresses (comma-separated); empty allows every port (sites on other
+    ports, such as test fixtures). DNS, the report endpoint and the private S3 endpoints are not limited by it."""
+    dns_namespace: str = "kube-system"
+    """Namespace of the cluster's DNS pods: workers may send DNS queries (port 53, UDP and TCP) to those pods only."""
+    dns_pod_labels: dict[str, str] = Field(default_factory=lambda: {"k8s-app": "kube-dns"})
+    """Labels of the cluster's DNS pods (`key=value,...`; CoreDNS keeps kube-dns's `k8s-app=kube-dns`)."""
+    operator_namespace: str = "gallery-operator"
+    """The operator's own namespace (workers reach its report port there)."""
+    operator_pod_labels: dict[str, str] = Field(
+        default_factory=lambda: {
+            "app.kubernetes.io/name": "gallery-operator",
+            "app.kubernetes.io/component": "operator",
+        }
+    )
+    """Labels of the operator's pods (`key=value,...`), for the NetworkPolicy's rule to the report endpoint."""
+    s3_private_cidrs: tuple[str, ...] = ()
+    """Addresses (CIDRs) workers may reach for the S3_PRIVATE_ENDPOINTS, on any port, when the NetworkPolicy is on.
+    An endpoint written as an address is added by itself; one written as a name needs its addresses here: those
+    the policy agent sees, i.e. the store's pods or hosts (a Service's cluster IP is translated before the check)."""
+
+    @field_validator(
+        "namespaces",
+        "allowed_domains",
+        "denied_domains",
+        "s3_private_endpoints",
+        "network_policy_ports",
+        "s3_private_cidrs",
+        mode="before",
+    )
     @classmethod
     def _split(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("dns_pod_labels", "operator_pod_labels", mode="before")
+    @classmethod
+    def _labels(cls, value: Any) -> Any:
+        """`key=value,key=value` into a mapping; a selector that selects everything is refused."""
+        if isinstance(value, str):
+            pairs = [part.strip() for part in value.split(",") if part.strip()]
+            if bad := [p for p in pairs if p.count("=") != 1 or not all(p.split("="))]:
+                raise ValueError(f"not key=value: {', '.join(bad)}")
+            value = dict(pair.split("=") for pair in pairs)
+        if not value:
+            raise ValueError("at least one label (an empty selector would select every pod)")
+        return value
+
+    @field_validator("s3_private_cidrs")
+    @classmethod
+    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        try:
+            return tuple(str(ipaddress.ip_network(cidr, strict=False)) for cidr in value)
+        except ValueError as error:
+            raise ValueError(f"not an address range (CIDR): {error}") from error
+
+    @model_validator(mode="after")
+    def _private_stores_reachable(self) -> Settings:
+        """With the NetworkPolicy on, every private S3 endpoint needs addresses the policy can let workers reach."""
+        named = [e for e in self.s3_private_endpoints if s3_endpoint_address(e) is None]
+        if self.network_policy and named and not self.s3_private_cidrs:
+            raise ValueError(
+                f"{ENV_PREFIX}S3_PRIVATE_CIDRS: the worker NetworkPolicy needs the addresses of {', '.join(named)} "
+                f"(or set {ENV_PREFIX}NETWORK_POLICY=false)"
+            )
+        return self
 
     @field_validator("allowed_domains", "denied_domains")
     @classmethod
@@ -106,6 +173,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         return Settings.model_validate(values)
     except ValidationError as error:
         problems = "; ".join(
-            f"{ENV_PREFIX}{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in error.errors()
+            f"{ENV_PREFIX}{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" if e["loc"] else e["msg"]
+            for e in error.errors()
         )
         raise ValueError(f"invalid operator settings: {problems}") from error

@@ -15,14 +15,21 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gallery_operator.admission import Admission, Candidate, Key, seeded
-from gallery_operator.apply import Outbox, apply
+from gallery_operator.apply import Outbox, apply, apply_wall
 from gallery_operator.config import Settings
 from gallery_operator.egress import EgressPolicy, NamespaceRules
 from gallery_operator.facade import Kube, ThreadedKube
 from gallery_operator.jobs import Download, egress_rules, job_name, parse_download, run_id
+from gallery_operator.networkpolicy import (
+    KeepNetworkPolicy,
+    RemoveNetworkPolicy,
+    in_shape,
+    namespace_plan,
+    worker_policy_spec,
+)
 from gallery_operator.plan import Granted, Situation, Waiting, current_job, plan, wants_job
 from gallery_operator.reports import Directory, Inbox, WorkerJob, final_report
-from gallery_operator.snapshots import DownloadSnapshot, JobSnapshot
+from gallery_operator.snapshots import DownloadSnapshot, JobSnapshot, PolicySnapshot
 from gallery_operator.status import ACTIVE_STATES, FINISHED_STATES, job_state
 from gallery_operator.workerconfig import Report
 from gallery_operator.workqueue import WorkQueue
@@ -43,6 +50,10 @@ class Controller:
     """kopf's index: download uid -> [snapshots of the worker Jobs it controls]."""
     namespace_rules: Mapping[str, Collection[NamespaceRules]] = field(default_factory=dict)
     """kopf's index: namespace -> [its egress annotations], for namespaces that tighten the rules."""
+    policies: Mapping[str, Collection[PolicySnapshot]] = field(default_factory=dict)
+    """kopf's index: namespace -> [the operator's worker NetworkPolicy there]."""
+    namespace_downloads: Mapping[str, Collection[str]] = field(default_factory=dict)
+    """kopf's index: namespace -> [names of its downloads], so a namespace's last download is noticed in O(1)."""
     api: Kube = field(default_factory=ThreadedKube)
     inbox: Inbox = field(default_factory=Inbox)
     directory: Directory = field(default_factory=Directory)
@@ -57,12 +68,21 @@ class Controller:
     _settled: dict[Key, tuple[Any, ...]] = field(default_factory=dict)
     """What each download's last reconcile saw (see _fingerprint): a resync skips downloads that still match."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _walls: dict[str, bool] = field(default_factory=dict)
+    """Per namespace, whether its worker NetworkPolicy is in shape as this operator last wrote or judged it; any
+    watch event of the policy drops the entry (the cache is as new as this then)."""
+    _busy: dict[str, int] = field(default_factory=dict)
+    """Download reconciles under way, by namespace: a namespace's policy is not removed while one runs."""
+    _wall_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Held while a policy is written or removed, and by a reconcile from its policy write to its Job: a removal
+    and a first Job in the same namespace never interleave."""
 
     def __post_init__(self) -> None:
         self.work: WorkQueue[Key] = WorkQueue(self.reconcile, self.settings.concurrency)
         self.outbox = Outbox(self.api)
         private = self.settings.s3_private_endpoints
         self.egress = EgressPolicy(egress_rules(self.settings), self.namespace_rules, private)
+        self._policy_spec = worker_policy_spec(self.settings)
 
     # -- events in ---------------------------------------------------------------------------------
 
@@ -117,6 +137,40 @@ class Controller:
         if self.inbox.put(key, pod, report):
             self.enqueue(key)
         return True
+
+    def observe_policy(self, namespace: str) -> None:
+        """A watch event of a namespace's worker NetworkPolicy (a tenant's edit or deletion, or our own write): the
+        namespace is looked at when the policy is not as it should be."""
+        self._walls.pop(namespace, None)
+        if self._wall_plan(namespace) is not None:
+            self.enqueue((namespace, ""))
+
+    # -- the network wall --------------------------------------------------------------------------
+
+    def walled(self, namespace: str) -> bool:
+        """The namespace's worker NetworkPolicy is in shape (or the operator keeps none): from memory, else judged
+        from the cache once and remembered until the policy's next watch event."""
+        if not self.settings.network_policy:
+            return True
+        known = self._walls.get(namespace)
+        if known is None:
+            values = list(self.policies.get(namespace, ()))
+            known = self._walls[namespace] = in_shape(values[0] if values else None, self._policy_spec)
+        return known
+
+    def _wall_plan(self, namespace: str) -> KeepNetworkPolicy | RemoveNetworkPolicy | None:
+        left = bool(self.namespace_downloads.get(namespace)) or namespace in self._busy
+        present = self._walls.get(namespace) is True or bool(self.policies.get(namespace))
+        return namespace_plan(namespace, self.settings, left, present, self.walled(namespace))
+
+    async def _keep_wall(self, namespace: str) -> None:
+        """Reconcile a namespace's worker NetworkPolicy (the work queue's key `(namespace, "")`)."""
+        async with self._wall_lock:
+            action = self._wall_plan(namespace)
+            if isinstance(action, RemoveNetworkPolicy):
+                self._walls[namespace] = False  # before the call: a reconcile starting meanwhile puts it back first
+            if action is not None:
+                self._walls[namespace] = await apply_wall(action, self.api)
 
     # -- process -----------------------------------------------------------------------------------
 
@@ -259,6 +313,21 @@ class Controller:
             self._slot(key, None)
 
     async def reconcile(self, key: Key) -> None:
+        """Reconcile a download, or (for the key `(namespace, "")`) a namespace's worker NetworkPolicy."""
+        namespace, name = key
+        if not name:
+            await self._keep_wall(namespace)
+            return
+        self._busy[namespace] = self._busy.get(namespace, 0) + 1
+        try:
+            await self._reconcile(key)
+        finally:
+            if left := self._busy.pop(namespace) - 1:
+                self._busy[namespace] = left
+            elif isinstance(self._wall_plan(namespace), RemoveNetworkPolicy):
+                self.enqueue((namespace, ""))  # the namespace's last download is gone
+
+    async def _reconcile(self, key: Key) -> None:
         snapshot = self._snapshot(key)
         if snapshot is None:
             self._forget(key)
@@ -274,10 +343,17 @@ class Controller:
             if snapshot.deleting:
                 self.inbox.drop(key)
             self._slot(key, None)
+        situation = replace(situation, walled=self.walled(snapshot.namespace))
         actions = plan(situation, self.settings, self.egress.rules_for(snapshot.namespace))
         fresh = isinstance(situation.slot, Granted) and not situation.slot.launched
+        walling = any(isinstance(action, KeepNetworkPolicy) for action in actions)
         try:
-            applied = await apply(actions, snapshot, download, self.api, self.settings, self.outbox.post, situation.now)
+            async with self._wall_lock if walling else contextlib.nullcontext():
+                applied = await apply(
+                    actions, snapshot, download, self.api, self.settings, self.outbox.post, situation.now
+                )
+                if applied.walled:
+                    self._walls[snapshot.namespace] = True
         except Exception:
             if fresh:
                 self._slot(key, None)  # not created: the slot is free, and the retry queues again
@@ -285,7 +361,7 @@ class Controller:
         if applied.refused is not None:
             self._parsed[key] = (snapshot.uid, snapshot.generation, applied.refused)  # now an invalid spec
             self._slot(key, None)
-            await self.reconcile(key)
+            await self._reconcile(key)
             return
         if applied.launched:
             self.admission.launch(key)

@@ -178,6 +178,12 @@ def endpoint_key(url: str) -> str:
     return f"{parts.scheme.lower()}://{normalize_host(parts.hostname or '')}:{port or _NO_PORT.get(parts.scheme, 0)}"
 
 
+def s3_endpoint_address(key: str) -> str | None:
+    """The address of an endpoint key (`endpoint_key`) whose host is written as an address, else None."""
+    host = urllib.parse.urlsplit(key).hostname or ""
+    return host if _address(host) is not None else None
+
+
 @dataclass(frozen=True)
 class NamespaceRules:
     """A namespace's annotations: its allowed and denied domains, and the entries that can never match."""

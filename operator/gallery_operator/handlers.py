@@ -15,7 +15,8 @@ from gallery_operator.config import Settings
 from gallery_operator.controller import Controller
 from gallery_operator.egress import namespace_rules
 from gallery_operator.jobs import LABEL_MANAGED_BY, LABEL_RUN, MANAGED_BY, owning_download_uid
-from gallery_operator.snapshots import DownloadSnapshot, JobSnapshot
+from gallery_operator.networkpolicy import POLICY_NAME
+from gallery_operator.snapshots import DownloadSnapshot, JobSnapshot, PolicySnapshot
 from gallery_operator.status import ACTIVE_STATES, job_state
 from gallery_operator.web import start_servers
 
@@ -69,7 +70,14 @@ async def startup(settings: kopf.OperatorSettings, memo: Memo, **kwargs: Any) ->
     # API calls run in threads (the kubernetes client is synchronous): one per reconciler.
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(config.concurrency, "kube"))
     await asyncio.to_thread(kube.warm_up)
-    controller = Controller(config, kwargs["gd_index"], kwargs["job_index"], kwargs["namespace_index"])
+    controller = Controller(
+        config,
+        kwargs["gd_index"],
+        kwargs["job_index"],
+        kwargs["namespace_index"],
+        policies=kwargs["policy_index"],
+        namespace_downloads=kwargs["gd_namespace_index"],
+    )
     memo.controller = controller
     controller.start()
     memo.servers = await start_servers(config, controller)
@@ -92,6 +100,26 @@ def _key(body: kopf.Body) -> tuple[str, str]:
 async def gd_index(body: kopf.Body, **_: Any) -> dict[tuple[str, str], DownloadSnapshot]:
     """The operator's cache of downloads, by (namespace, name)."""
     return {_key(body): DownloadSnapshot.of(body)}
+
+
+@kopf.index(*GD)
+async def gd_namespace_index(namespace: str | None, name: str, **_: Any) -> dict[str, str]:
+    """The names of the downloads in each namespace: the worker NetworkPolicy stays while one is there."""
+    return {str(namespace): name}
+
+
+@kopf.index("networking.k8s.io", "v1", "networkpolicies")
+async def policy_index(body: kopf.Body, name: str, **_: Any) -> dict[str, PolicySnapshot]:
+    """The worker NetworkPolicy of each namespace, by its name (so a copy without the operator's labels is seen
+    too, and put back in shape)."""
+    return {str(body.metadata.namespace): PolicySnapshot.of(body)} if name == POLICY_NAME else {}
+
+
+@kopf.on.event("networking.k8s.io", "v1", "networkpolicies")
+async def on_policy(name: str, namespace: str | None, memo: Memo, **_: Any) -> None:
+    """A change to a namespace's worker NetworkPolicy (a tenant's edit or deletion is repaired)."""
+    if name == POLICY_NAME:
+        _controller(memo).observe_policy(str(namespace))
 
 
 @kopf.index("batch", "v1", "jobs", labels=MANAGED_JOBS)

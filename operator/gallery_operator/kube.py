@@ -99,6 +99,20 @@ def create_job(job: dict[str, Any]) -> bool:
     return created is not None
 
 
+def keep_network_policy(policy: dict[str, Any]) -> None:
+    """Create the NetworkPolicy, or replace one of its name whole (a tenant's edit is undone, fields added too)."""
+    meta = policy["metadata"]
+    path = f"/apis/networking.k8s.io/v1/namespaces/{meta['namespace']}/networkpolicies"
+    if _ignore((409,), _send, "POST", path, policy) is None:
+        _send("PUT", f"{path}/{meta['name']}", policy)
+
+
+def delete_network_policy(namespace: str, name: str) -> None:
+    """Delete a NetworkPolicy; an absent one is fine."""
+    path = f"/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies/{name}"
+    _ignore((404,), _send, "DELETE", path, None)
+
+
 def create_pvc(pvc: dict[str, Any]) -> None:
     _ignore((409,), core().create_namespaced_persistent_volume_claim, pvc["metadata"]["namespace"], pvc)
 

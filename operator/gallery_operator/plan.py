@@ -14,6 +14,7 @@ from gallery_operator import API_GROUP
 from gallery_operator.admission import Candidate
 from gallery_operator.config import Settings
 from gallery_operator.jobs import Download, build_job, build_pvc, job_name, run_id
+from gallery_operator.networkpolicy import KeepNetworkPolicy, RemoveNetworkPolicy, worker_network_policy
 from gallery_operator.snapshots import DownloadSnapshot, JobSnapshot
 from gallery_operator.status import (
     FINISHED_STATES,
@@ -87,6 +88,9 @@ class Situation:
     """(url, why) when the egress rules refuse a destination of the spec as written."""
     slot: Granted | Waiting | None = None
     """Admission's answer, when the download wants a Job (see `wants_job`)."""
+    walled: bool = True
+    """The namespace's worker NetworkPolicy is in place and in shape (as watched, or as this operator just wrote
+    it). A Job is made there only behind it (when the setting keeps one)."""
 
 
 def current_job(download: Download, jobs: Sequence[JobSnapshot]) -> JobSnapshot | None:
@@ -170,12 +174,31 @@ class Cleanup:
     """deletionPolicy Delete: remove the data, then release the finalizer (multi-step: cleanup.py)."""
 
 
-Action = SetFinalizers | DeleteJob | SuspendJob | StartRun | WriteStatus | PostEvent | Cleanup
+Action = (
+    SetFinalizers
+    | DeleteJob
+    | SuspendJob
+    | StartRun
+    | WriteStatus
+    | PostEvent
+    | Cleanup
+    | KeepNetworkPolicy
+    | RemoveNetworkPolicy
+)
 
 
 def plan(situation: Situation, settings: Settings, egress: Egress) -> list[Action]:
     """The actions for one download, in the order they must run. Everything is idempotent: applying a plan twice
     (a retry after a failure halfway) is safe."""
+    actions = _actions(situation, settings, egress)
+    starts = [i for i, a in enumerate(actions) if isinstance(a, StartRun | Cleanup)]
+    if starts and settings.network_policy and not situation.walled:
+        # No worker or cleanup pod in a namespace before the wall around it.
+        actions.insert(starts[0], KeepNetworkPolicy(worker_network_policy(situation.snapshot.namespace, settings)))
+    return actions
+
+
+def _actions(situation: Situation, settings: Settings, egress: Egress) -> list[Action]:
     snapshot, download = situation.snapshot, situation.download
     if snapshot.deleting:
         return _deletion(snapshot, download)

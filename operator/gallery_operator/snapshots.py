@@ -1,4 +1,5 @@
-"""The operator's cached views of downloads and worker Jobs: small frozen types, built in one place.
+"""The operator's cached views of downloads, worker Jobs and its NetworkPolicies: small frozen types, built in one
+place.
 
 kopf's indexes hold these (see handlers.py); the controller reads them. A snapshot is a plain copy taken when the
 watch event arrived: kopf's bodies are live views that change under the reader.
@@ -90,3 +91,17 @@ class JobSnapshot:
             suspend=bool((body.get("spec") or {}).get("suspend")),
             status=plain(body.get("status") or {}),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySnapshot:
+    """The operator's worker NetworkPolicy in one namespace as the watch last showed it."""
+
+    namespace: str
+    labels: Mapping[str, str]
+    spec: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> PolicySnapshot:
+        meta = body.get("metadata") or {}
+        return cls(str(meta.get("namespace") or ""), plain(meta.get("labels") or {}), plain(body.get("spec") or {}))

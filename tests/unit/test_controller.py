@@ -37,6 +37,12 @@ class RecordingKube:
     async def delete_job(self, namespace: str, name: str) -> None:
         self.calls.append(("delete_job", name))
 
+    async def keep_network_policy(self, policy: dict[str, Any]) -> None:
+        self.calls.append(("keep_network_policy", policy["metadata"]["namespace"]))
+
+    async def delete_network_policy(self, namespace: str, name: str) -> None:
+        self.calls.append(("delete_network_policy", namespace))
+
     async def set_job_suspended(self, namespace: str, name: str, suspended: bool) -> None:
         self.calls.append(("set_job_suspended", (name, suspended)))
 
@@ -77,7 +83,10 @@ def snapshot(name: str, priority: int = 0, created: str = "2026-11-22T10:00:00Z"
 def world(*snapshots: DownloadSnapshot, **settings: Any) -> tuple[Controller, RecordingKube]:
     fake = RecordingKube()
     downloads = {s.key: [s] for s in snapshots}
-    controller = Controller(Settings(**settings), downloads, {}, api=fake)
+    names: dict[str, list[str]] = {}
+    for s in snapshots:
+        names.setdefault(s.namespace, []).append(s.name)
+    controller = Controller(Settings(**settings), downloads, {}, api=fake, namespace_downloads=names)
     return controller, fake
 
 
