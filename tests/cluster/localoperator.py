@@ -49,6 +49,8 @@ class OperatorProcess:
             "GALLERY_OPERATOR_HEALTH_PORT": str(self.health_port),
             "GALLERY_OPERATOR_METRICS_PORT": str(self.metrics_port),
             "GALLERY_OPERATOR_ALLOW_PRIVATE_NETWORKS": "true",
+            # Fixture sites listen on random ports: the worker NetworkPolicy lets workers reach every port.
+            "GALLERY_OPERATOR_NETWORK_POLICY_PORTS": "",
             "GALLERY_OPERATOR_JOB_TTL_SECONDS": "600",
             **self.settings,
         }

@@ -86,6 +86,7 @@ def test_default_render() -> None:
         "ClusterRoleBinding/gallery-gallery-operator-cluster",
         "CustomResourceDefinition/gallerydownloads.gallery-operator.dev",
         "Deployment/gallery-gallery-operator",
+        "NetworkPolicy/gallery-gallery-operator",
         "Service/gallery-gallery-operator",
         "ServiceAccount/gallery-gallery-operator",
     ]
@@ -103,13 +104,58 @@ def test_default_render() -> None:
     assert not [r for r in rules if "secrets" in r["resources"] or "*" in r["verbs"] or "*" in r["resources"]]
 
 
-def test_network_policy_in_cluster_wide_mode_names_its_namespaces() -> None:
-    """Cluster-wide, a NetworkPolicy cannot cover every namespace: rendering refuses to pretend it does."""
-    flags = ["--kube-version", KUBE_VERSION, "--set", "networkPolicy.enabled=true"]
-    failed = helm("template", "g", str(CHART), *flags, check=False)
-    assert failed.returncode != 0 and "networkPolicy.namespaces in cluster-wide mode" in failed.stderr
-    documents = render("networkPolicy.enabled=true", "networkPolicy.namespaces={media}")
-    assert [d["metadata"]["namespace"] for d in documents if d["kind"] == "NetworkPolicy"] == ["media"]
+def operator_env(documents: list[dict[str, Any]]) -> dict[str, str]:
+    [deployment] = [d for d in documents if d["kind"] == "Deployment"]
+    return {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+def test_the_report_port_takes_worker_pods_only_and_the_operator_keeps_the_workers_wall() -> None:
+    """The chart's own NetworkPolicy guards the operator's ports; the workers' policies (one per namespace with
+    downloads, in any mode) are the operator's, configured through its settings."""
+    documents = render("ports.report=9443", "networkPolicy.ports={443}", "networkPolicy.s3PrivateCIDRs={10.9.0.0/16}")
+    [policy] = [d for d in documents if d["kind"] == "NetworkPolicy"]
+    assert policy["metadata"]["namespace"] == "gallery-system"
+    assert policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "operator"
+    assert policy["spec"]["policyTypes"] == ["Ingress"]  # the operator's own egress (the API server) is not walled
+    report, probes = policy["spec"]["ingress"]
+    assert report == {
+        "from": [
+            {
+                "namespaceSelector": {},
+                "podSelector": {
+                    "matchLabels": {
+                        "app.kubernetes.io/managed-by": "gallery-operator",
+                        "app.kubernetes.io/component": "worker",
+                    }
+                },
+            }
+        ],
+        "ports": [{"protocol": "TCP", "port": 9443}],
+    }
+    assert probes == {"ports": [{"protocol": "TCP", "port": 8080}, {"protocol": "TCP", "port": 8081}]}
+    env = operator_env(documents)
+    assert env["GALLERY_OPERATOR_NETWORK_POLICY"] == "true"
+    assert env["GALLERY_OPERATOR_NETWORK_POLICY_PORTS"] == "443"
+    assert env["GALLERY_OPERATOR_DNS_NAMESPACE"] == "kube-system"
+    assert env["GALLERY_OPERATOR_DNS_POD_LABELS"] == "k8s-app=kube-dns"
+    assert env["GALLERY_OPERATOR_S3_PRIVATE_CIDRS"] == "10.9.0.0/16"
+    assert env["GALLERY_OPERATOR_OPERATOR_NAMESPACE"] == "gallery-system"
+    labels = dict(pair.split("=") for pair in env["GALLERY_OPERATOR_OPERATOR_POD_LABELS"].split(","))
+    assert labels == policy["spec"]["podSelector"]["matchLabels"]  # the workers' rule finds the operator's pods
+
+    off = render("networkPolicy.enabled=false")
+    assert not [d for d in off if d["kind"] == "NetworkPolicy"]
+    assert operator_env(off)["GALLERY_OPERATOR_NETWORK_POLICY"] == "false"
+
+
+@pytest.mark.parametrize("mode", [("rbac.clusterWide=true",), ("rbac.clusterWide=false", "watchNamespaces={a,b}")])
+def test_the_operator_may_keep_network_policies_and_nothing_more(mode: tuple[str, ...]) -> None:
+    documents = render(*mode)
+    rules = [r for d in documents if d["kind"] in ("Role", "ClusterRole") for r in d["rules"]]
+    policies = [r for r in rules if "networkpolicies" in r["resources"]]
+    assert policies, "no RBAC for the workers' NetworkPolicies"
+    assert all(r["apiGroups"] == ["networking.k8s.io"] and r["resources"] == ["networkpolicies"] for r in policies)
+    assert {tuple(r["verbs"]) for r in policies} == {("list", "watch", "create", "update", "delete")}
 
 
 def test_namespaced_render_with_monitoring_and_network_policy() -> None:
@@ -127,16 +173,7 @@ def test_namespaced_render_with_monitoring_and_network_policy() -> None:
     roles = [d for d in documents if d["kind"] == "Role"]
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["media", "team-b"]
     policies = [d for d in documents if d["kind"] == "NetworkPolicy"]
-    assert sorted(p["metadata"]["namespace"] for p in policies) == ["media", "team-b"]
-    egress = policies[0]["spec"]["egress"]
-    assert "10.0.0.0/8" in egress[-1]["to"][0]["ipBlock"]["except"]
-    dns = egress[0]["to"]  # DNS goes to the cluster's DNS pods only, not anywhere on port 53
-    assert dns == [
-        {
-            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-        }
-    ]
+    assert [p["metadata"]["namespace"] for p in policies] == ["gallery-system"]  # the workers' are the operator's
     [rule] = [d for d in documents if d["kind"] == "PrometheusRule"]
     alerts = [r["alert"] for r in rule["spec"]["groups"][0]["rules"]]
     assert alerts == [
@@ -247,6 +284,9 @@ def test_helm_install_runs_the_operator_under_its_rbac(
         assert not can_i(cluster, account, "create", "rolebindings", namespace)
         assert not can_i(cluster, account, "delete", "namespaces", namespace)
         assert not can_i(cluster, account, "create", "jobs", "default")  # namespaced mode: only its namespace
+        for verb in ("list", "watch", "create", "update", "delete"):
+            assert can_i(cluster, account, verb, "networkpolicies.networking.k8s.io", namespace)
+        assert not can_i(cluster, account, "create", "networkpolicies.networking.k8s.io", "default")
         worker = f"system:serviceaccount:{namespace}:default"
         assert not can_i(cluster, worker, "get", "gallerydownloads.gallery-operator.dev", namespace)
         assert not can_i(cluster, worker, "get", "secrets", namespace)
@@ -259,6 +299,14 @@ def test_helm_install_runs_the_operator_under_its_rbac(
         status = downloads.wait_phase("charted", {"Succeeded", "Failed"}, timeout=120)
         assert status["phase"] == "Succeeded", status
         assert status["catalogue"]["items"] == 2
+        # The operator under the chart's RBAC walled the worker in (and the chart guards the report port).
+        networking = client.NetworkingV1Api(cluster.api)
+        assert [p.metadata.name for p in networking.list_namespaced_network_policy(namespace).items] == [
+            "gallery-operator-workers"
+        ]
+        assert [p.metadata.name for p in networking.list_namespaced_network_policy(release_namespace).items] == [
+            "gallery-gallery-operator"
+        ]
         # The progress came through the report endpoint, authenticated by TokenReview under the chart's RBAC.
         pods = core.list_namespaced_pod(release_namespace).items
         [operator_pod] = pods

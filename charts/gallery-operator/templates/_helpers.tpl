@@ -45,3 +45,12 @@ app.kubernetes.io/component: operator
 {{- define "gallery-operator.watchNamespaces" -}}
 {{- if .Values.watchNamespaces }}{{ join "," .Values.watchNamespaces }}{{ else }}{{ .Release.Namespace }}{{ end }}
 {{- end }}
+
+{{/* A label map as `key=value,key=value` (sorted), the form the operator's label settings take. */}}
+{{- define "gallery-operator.labelList" -}}
+{{- $pairs := list }}
+{{- range $key, $value := . }}
+{{- $pairs = append $pairs (printf "%s=%s" $key $value) }}
+{{- end }}
+{{- join "," $pairs }}
+{{- end }}

@@ -1,0 +1,166 @@
+"""The network wall on the real control plane: the operator keeps a NetworkPolicy around worker and cleanup pods in
+every namespace with downloads (before the first Job there), repairs a tenant's edit or deletion, removes it with
+the namespace's last download, and makes none when the setting is off. (Enforcement is the CNI's: proven on the
+real node by the real-network tier.)"""
+
+from __future__ import annotations
+
+import os
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client, watch
+
+from gallery_operator.config import Settings, load_settings
+from gallery_operator.networkpolicy import POLICY_LABELS, POLICY_NAME, worker_policy_spec
+from tests.cluster.localoperator import OperatorProcess
+from tests.cluster.procs import wait_until
+from tests.conftest import Cluster
+from tests.e2e.conftest import Downloads, operator_for, pvc_spec
+from tests.kube import absent, create_claim
+
+pytestmark = pytest.mark.e2e
+
+
+def settings_of(operator: OperatorProcess) -> Settings:
+    """The settings the local operator process runs with (as OperatorProcess.start hands them on)."""
+    environ = {k: v for k, v in os.environ.items() if k.startswith("GALLERY_OPERATOR_")}
+    port = str(urllib.parse.urlsplit(operator.report_url).port)
+    environ |= {
+        "GALLERY_OPERATOR_REPORT_PORT": port,
+        "GALLERY_OPERATOR_ALLOW_PRIVATE_NETWORKS": "true",
+        "GALLERY_OPERATOR_NETWORK_POLICY_PORTS": "",
+    }
+    return load_settings(environ | operator.settings)
+
+
+def networking(cluster: Cluster) -> client.NetworkingV1Api:
+    return client.NetworkingV1Api(cluster.api)
+
+
+def read_policy(cluster: Cluster, namespace: str) -> Any:
+    return networking(cluster).read_namespaced_network_policy(POLICY_NAME, namespace)
+
+
+def policy_body(cluster: Cluster, namespace: str) -> dict[str, Any]:
+    body: dict[str, Any] = cluster.api.sanitize_for_serialization(read_policy(cluster, namespace))
+    return body
+
+
+def in_shape(cluster: Cluster, namespace: str, spec: dict[str, Any]) -> bool:
+    if absent(lambda: read_policy(cluster, namespace)):
+        return False
+    body = policy_body(cluster, namespace)
+    return bool(body["spec"] == spec and POLICY_LABELS.items() <= body["metadata"]["labels"].items())
+
+
+class Creations:
+    """The revision at which each Job and NetworkPolicy in a namespace was created, from watches started before
+    anything is made there (etcd's revisions order every write of the cluster)."""
+
+    def __init__(self, cluster: Cluster, namespace: str) -> None:
+        self.revisions: dict[tuple[str, str], int] = {}
+        self._watches = [watch.Watch(), watch.Watch()]
+        listings = (
+            client.BatchV1Api(cluster.api).list_namespaced_job,
+            networking(cluster).list_namespaced_network_policy,
+        )
+        self._threads = [
+            threading.Thread(target=self._follow, args=(w, listing, namespace), daemon=True)
+            for w, listing in zip(self._watches, listings, strict=True)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _follow(self, w: watch.Watch, listing: Any, namespace: str) -> None:
+        for event in w.stream(listing, namespace, timeout_seconds=120):
+            obj = event["object"]
+            if event["type"] == "ADDED":
+                self.revisions.setdefault((obj.kind or "", obj.metadata.name), int(obj.metadata.resource_version))
+
+    def stop(self) -> None:
+        for w in self._watches:
+            w.stop()
+
+
+@pytest.fixture
+def creations(cluster: Cluster, namespace: str) -> Iterator[Creations]:
+    seen = Creations(cluster, namespace)
+    yield seen
+    seen.stop()
+
+
+def test_the_policy_comes_before_the_first_job_and_goes_with_the_last_download(
+    cluster: Cluster, downloads: Downloads, operator: OperatorProcess, site: str, creations: Creations
+) -> None:
+    namespace = downloads.namespace
+    assert absent(lambda: read_policy(cluster, namespace))
+    downloads.create("first", pvc_spec([f"{site}/img/1.jpg"]))
+    downloads.create("second", pvc_spec([f"{site}/img/2.jpg"]))
+    for name in ("first", "second"):
+        assert downloads.wait_phase(name, {"Succeeded", "Failed"})["phase"] == "Succeeded"
+    jobs = [job.metadata.name for name in ("first", "second") for job in downloads.jobs(name)]
+    wait_until(lambda: all(("Job", j) in creations.revisions for j in jobs), 30, "the Jobs' creation seen")
+    policy = creations.revisions[("NetworkPolicy", POLICY_NAME)]
+    assert all(policy < creations.revisions[("Job", j)] for j in jobs), creations.revisions
+    assert len([k for k in creations.revisions if k[0] == "NetworkPolicy"]) == 1  # one per namespace
+    body = policy_body(cluster, namespace)
+    assert body["spec"] == worker_policy_spec(settings_of(operator))
+    assert body["spec"]["policyTypes"] == ["Ingress", "Egress"] and not body["spec"].get("ingress")
+
+    downloads.delete("first")
+    wait_until(lambda: absent(lambda: downloads.get("first")), 30, "the first download gone")
+    assert not absent(lambda: read_policy(cluster, namespace))  # the second is still there
+    downloads.delete("second")
+    wait_until(lambda: absent(lambda: read_policy(cluster, namespace)), 30, "the policy removed with the last one")
+
+
+def test_a_tenant_cannot_delete_or_widen_the_policy(
+    cluster: Cluster, downloads: Downloads, operator: OperatorProcess, site: str
+) -> None:
+    namespace = downloads.namespace
+    spec = worker_policy_spec(settings_of(operator))
+    downloads.create("kept", pvc_spec([f"{site}/img/3.jpg"]))
+    assert downloads.wait_phase("kept", {"Succeeded", "Failed"})["phase"] == "Succeeded"
+    wait_until(lambda: in_shape(cluster, namespace, spec), 30, "the policy in place")
+
+    uid = read_policy(cluster, namespace).metadata.uid
+    networking(cluster).delete_namespaced_network_policy(POLICY_NAME, namespace)
+    wait_until(lambda: in_shape(cluster, namespace, spec), 30, "the deleted policy back")
+    assert read_policy(cluster, namespace).metadata.uid != uid
+
+    everything = {"spec": {"egress": [{}], "podSelector": {"matchLabels": {"nothing": "selected"}}}}
+    networking(cluster).patch_namespaced_network_policy(POLICY_NAME, namespace, everything)
+    wait_until(lambda: in_shape(cluster, namespace, spec), 30, "the widened policy back in shape")
+
+    # Without the operator's labels it is still the operator's policy by its name.
+    unlabelled = [{"op": "replace", "path": "/metadata/labels", "value": {"tenant": "mine"}}]
+    networking(cluster).patch_namespaced_network_policy(POLICY_NAME, namespace, unlabelled)
+    wait_until(lambda: in_shape(cluster, namespace, spec), 30, "the operator's labels back")
+
+
+def test_no_policy_with_the_setting_off(
+    cluster: Cluster, crd: None, namespace: str, site: str, no_local_operator: None, tmp_path: Any
+) -> None:
+    unwalled = operator_for(
+        cluster,
+        tmp_path / "operator.log",
+        {"GALLERY_OPERATOR_NAMESPACES": namespace, "GALLERY_OPERATOR_NETWORK_POLICY": "false"},
+    )
+    try:
+        create_claim(cluster.api, namespace)
+        # A policy left from when the setting was on is removed too.
+        leftover = {"metadata": {"name": POLICY_NAME, "labels": POLICY_LABELS}, "spec": {"podSelector": {}}}
+        networking(cluster).create_namespaced_network_policy(namespace, leftover)
+        unwalled.start()
+        downloads = Downloads(cluster.api, namespace)
+        downloads.create("open", pvc_spec([f"{site}/img/4.jpg"]))
+        assert downloads.wait_phase("open", {"Succeeded", "Failed"})["phase"] == "Succeeded"
+        wait_until(lambda: absent(lambda: read_policy(cluster, namespace)), 30, "the leftover policy removed")
+        assert networking(cluster).list_namespaced_network_policy(namespace).items == []
+    finally:
+        unwalled.stop()
+        OperatorProcess.instances.remove(unwalled)
