@@ -191,10 +191,14 @@ def plan(situation: Situation, settings: Settings, egress: Egress) -> list[Actio
     """The actions for one download, in the order they must run. Everything is idempotent: applying a plan twice
     (a retry after a failure halfway) is safe."""
     actions = _actions(situation, settings, egress)
-    starts = [i for i, a in enumerate(actions) if isinstance(a, StartRun | Cleanup)]
-    if starts and settings.network_policy and not situation.walled:
-        # No worker or cleanup pod in a namespace before the wall around it.
-        actions.insert(starts[0], KeepNetworkPolicy(worker_network_policy(situation.snapshot.namespace, settings)))
+    if settings.network_policy and not situation.walled:
+        # No worker or cleanup pod in a namespace before the wall around it; a Job still running without one (made
+        # before the setting was on) gets it now.
+        starts = [i for i, a in enumerate(actions) if isinstance(a, StartRun | Cleanup)]
+        running = any(job_state(j.job)[0] not in FINISHED_STATES for j in situation.jobs)
+        if starts or running:
+            policy = worker_network_policy(situation.snapshot.namespace, settings)
+            actions.insert(starts[0] if starts else 0, KeepNetworkPolicy(policy))
     return actions
 
 

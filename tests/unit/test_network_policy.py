@@ -237,6 +237,10 @@ DELETING = situation(spec={"deletionPolicy": "Delete"}, deleting=True, finalizer
         (situation(slot=Waiting(2)), False, DEFAULT, []),  # no Job to make yet: no policy yet
         (DELETING, False, DEFAULT, ["KeepNetworkPolicy", "Cleanup"]),  # a cleanup pod is walled in too
         (DELETING, True, DEFAULT, ["Cleanup"]),
+        # A Job running without the wall (made before the setting was on): the wall now.
+        (situation(jobs=("current",), ready=True), False, DEFAULT, ["KeepNetworkPolicy"]),
+        (situation(jobs=("current",), ready=True), True, DEFAULT, []),
+        (situation(jobs=("current",), job_conditions=("Complete",)), False, DEFAULT, []),  # ended: no pod to wall
     ],
 )
 def test_no_job_in_a_namespace_before_its_policy(
