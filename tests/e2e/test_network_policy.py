@@ -63,6 +63,7 @@ class Creations:
 
     def __init__(self, cluster: Cluster, namespace: str) -> None:
         self.revisions: dict[tuple[str, str], int] = {}
+        self.ended: Exception | None = None
         self._watches = [watch.Watch(), watch.Watch()]
         listings = (
             client.BatchV1Api(cluster.api).list_namespaced_job,
@@ -76,10 +77,13 @@ class Creations:
             thread.start()
 
     def _follow(self, w: watch.Watch, listing: Any, namespace: str) -> None:
-        for event in w.stream(listing, namespace, timeout_seconds=120):
-            obj = event["object"]
-            if event["type"] == "ADDED":
-                self.revisions.setdefault((obj.kind or "", obj.metadata.name), int(obj.metadata.resource_version))
+        try:
+            for event in w.stream(listing, namespace, timeout_seconds=120):
+                obj = event["object"]
+                if event["type"] == "ADDED":
+                    self.revisions.setdefault((obj.kind or "", obj.metadata.name), int(obj.metadata.resource_version))
+        except Exception as error:  # the watch ends with the cluster; a test that still needed it fails waiting
+            self.ended = error
 
     def stop(self) -> None:
         for w in self._watches:
@@ -103,7 +107,8 @@ def test_the_policy_comes_before_the_first_job_and_goes_with_the_last_download(
     for name in ("first", "second"):
         assert downloads.wait_phase(name, {"Succeeded", "Failed"})["phase"] == "Succeeded"
     jobs = [job.metadata.name for name in ("first", "second") for job in downloads.jobs(name)]
-    wait_until(lambda: all(("Job", j) in creations.revisions for j in jobs), 30, "the Jobs' creation seen")
+    seen = f"the Jobs' creation seen (watch ended: {creations.ended})"
+    wait_until(lambda: all(("Job", j) in creations.revisions for j in jobs), 30, seen)
     policy = creations.revisions[("NetworkPolicy", POLICY_NAME)]
     assert all(policy < creations.revisions[("Job", j)] for j in jobs), creations.revisions
     assert len([k for k in creations.revisions if k[0] == "NetworkPolicy"]) == 1  # one per namespace
