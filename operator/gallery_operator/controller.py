@@ -108,6 +108,14 @@ class Controller:
             return None  # an older run's Job: its pods report nothing any more
         return key, run_id(download)
 
+    def expects_pod(self, namespace: str, pod_name: str) -> bool:
+        """Whether a current run's worker Job in the namespace would have a pod of this name: the report gate's
+        filter before a TokenReview (from the caches only)."""
+        return any(
+            self.worker_of(namespace, job.name, uid) is not None
+            for uid, job in self.directory.jobs_of_pod(namespace, pod_name)
+        )
+
     def accept_report(self, key: Key, run: str, pod: str, report: Report) -> bool:
         """Hold a worker's report for its download's current run; False when the run is no longer current."""
         snapshot = self._snapshot(key)
