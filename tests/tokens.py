@@ -13,7 +13,9 @@ def _segment(value: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
 
 
-def forged_jwt(audience: str, namespace: str, pod: str, uid: str, expires_in: int = 3600, **extra: Any) -> str:
+def forged_jwt(
+    audience: str, namespace: str, pod: str, uid: str, expires_in: int = 3600, extra: dict[str, Any] | None = None
+) -> str:
     """A token shaped like a worker's projected token naming a pod, with a random signature (each one distinct)."""
     now = int(time.time())
     claims = {
@@ -29,7 +31,7 @@ def forged_jwt(audience: str, namespace: str, pod: str, uid: str, expires_in: in
             "pod": {"name": pod, "uid": uid},
             "serviceaccount": {"name": "default", "uid": secrets.token_hex(8)},
         },
-        **extra,
+        **(extra or {}),
     }
     signature = base64.urlsafe_b64encode(secrets.token_bytes(256)).rstrip(b"=").decode()
     return f"{_segment({'alg': 'RS256', 'kid': secrets.token_hex(8)})}.{_segment(claims)}.{signature}"

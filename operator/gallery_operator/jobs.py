@@ -134,13 +134,21 @@ def owning_download_uid(job_metadata: Mapping[str, Any]) -> str | None:
     return str(owner["uid"]) if owner is not None and owner.get("uid") else None
 
 
+def s3_prefix(download: Download) -> str:
+    """Where a download's objects live: always under `<namespace>/`, so no spec can name a key in another
+    namespace's space (and deletionPolicy Delete removes only the download's own namespace's objects). The
+    default is `<namespace>/<name>`; `spec.target.s3.prefix` p gives `<namespace>/p`."""
+    assert download.spec.target.s3 is not None
+    return f"{download.namespace}/{download.spec.target.s3.prefix or download.name}"
+
+
 def storage_for(download: Download, settings: Settings) -> PvcStorage | S3Storage:
     target = download.spec.target
     if target.s3 is not None:
         s3 = target.s3
         return S3Storage(
             bucket=s3.bucket,
-            prefix=s3.prefix or f"{download.namespace}/{download.name}",
+            prefix=s3_prefix(download),
             endpoint=s3.endpoint,
             private_endpoint=s3.endpoint is not None and endpoint_key(s3.endpoint) in settings.s3_private_endpoints,
             region=s3.region,

@@ -32,7 +32,7 @@ def expects(namespace: str, pod: str) -> bool:
         (forged_jwt("https://kubernetes.default.svc", "tenant", f"{JOB}-abcde", "u"), "wrong-audience"),
         (forged_jwt(AUDIENCE, "tenant", f"{JOB}-abcde", "u", expires_in=-5), "expired"),
         (
-            forged_jwt(AUDIENCE, "tenant", f"{JOB}-abcde", "u", **{"kubernetes.io": {"namespace": "tenant"}}),
+            forged_jwt(AUDIENCE, "tenant", f"{JOB}-abcde", "u", extra={"kubernetes.io": {"namespace": "tenant"}}),
             "no-pod-claim",
         ),
         (

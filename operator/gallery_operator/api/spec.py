@@ -147,7 +147,8 @@ class S3Target(ApiModel):
     bucket: Annotated[str, Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")]
     """Bucket name."""
     prefix: Annotated[str | None, Field(max_length=512, pattern=RELATIVE_PATH_PATTERN)] = None
-    """Key prefix for this download; defaults to `<namespace>/<name>`."""
+    """Key prefix for this download, under the download's namespace: objects go to `<namespace>/<prefix>/`;
+    without it, to `<namespace>/<name>/`. No download can name keys of another namespace."""
     endpoint: Annotated[str | None, Field(max_length=2048, pattern=URL_PATTERN)] = None
     """Endpoint URL of an S3-compatible service; AWS when omitted."""
     region: Annotated[str | None, Field(max_length=64)] = None
