@@ -48,6 +48,9 @@ class Settings(BaseModel):
     health_port: Annotated[int, Field(ge=0, le=65535)] = 8081
     """Port of /healthz (liveness) and /readyz (readiness)."""
     job_ttl_seconds: Annotated[int, Field(ge=0)] = 3600
+    active_deadline_seconds: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 24 * 3600
+    """activeDeadlineSeconds of every worker and cleanup Job, and the most `spec.limits.activeDeadlineSeconds` may
+    ask for (a larger value is capped to it): no run holds an admission slot for ever. Default one day."""
     """Finished Jobs and their pods are removed this long after they end; the status keeps the record."""
     concurrency: Annotated[int, Field(ge=1, le=256)] = 16
     """Reconciles running at once."""

@@ -196,6 +196,12 @@ def _resources(download: Download, settings: Settings) -> dict[str, Any]:
     return {"requests": requests, "limits": limits}
 
 
+def active_deadline(download: Download, settings: Settings) -> int:
+    """The run's wall-clock limit: the spec's, capped by the operator's, which is also the default."""
+    asked = download.spec.limits.active_deadline_seconds
+    return min(asked, settings.active_deadline_seconds) if asked else settings.active_deadline_seconds
+
+
 MAX_CONFIG_BYTES = 120 * 1024
 """The worker's configuration travels in one environment variable, and Linux takes at most 128 KiB in one."""
 
@@ -379,8 +385,7 @@ def _worker_job(
             },
         },
     }
-    if spec.limits.active_deadline_seconds:
-        job_spec["activeDeadlineSeconds"] = spec.limits.active_deadline_seconds
+    job_spec["activeDeadlineSeconds"] = active_deadline(download, settings)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
