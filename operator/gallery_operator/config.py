@@ -57,6 +57,11 @@ class Settings(BaseModel):
     resync_seconds: Annotated[float, Field(gt=0)] = 300.0
     """Period of the safety-net resync: spread over the period, it reconciles downloads whose downloads or Jobs
     changed since their last reconcile (a missed event), after all new work."""
+    max_priority: Annotated[int, Field(ge=-1000, le=1000)] = 0
+    """The highest `spec.priority` that counts between namespaces, unless the namespace's annotation
+    `gallery-operator.dev/max-priority` (set by the platform team; tenants cannot edit namespaces) allows another:
+    a tenant setting priority 1000 on everything cannot go before other namespaces. Within a namespace its own
+    priorities order its downloads as written; among namespaces at equal effective priority, slots go round-robin."""
     queue_refresh_seconds: Annotated[float, Field(gt=0)] = 30.0
     """How often the queue positions shown in Queued downloads' status are refreshed."""
     queue_refresh_writes: Annotated[int, Field(ge=0)] = 50

@@ -43,6 +43,8 @@ class Controller:
     """kopf's index: download uid -> [snapshots of the worker Jobs it controls]."""
     namespace_rules: Mapping[str, Collection[NamespaceRules]] = field(default_factory=dict)
     """kopf's index: namespace -> [its egress annotations], for namespaces that tighten the rules."""
+    namespace_ceilings: Mapping[str, Collection[int]] = field(default_factory=dict)
+    """kopf's index: namespace -> [the priority ceiling its annotation sets], for namespaces that set one."""
     api: Kube = field(default_factory=ThreadedKube)
     inbox: Inbox = field(default_factory=Inbox)
     directory: Directory = field(default_factory=Directory)
@@ -192,8 +194,21 @@ class Controller:
                 for job in values
             ]
             waiting = [c for values in list(self.downloads.values()) for s in values if (c := self._candidate(s))]
-            self._admission = seeded(self.settings.max_active, self.settings.max_active_per_namespace, jobs, waiting)
+            ceilings = {ns: v for ns, values in list(self.namespace_ceilings.items()) for v in values}
+            self._admission = seeded(
+                self.settings.max_active,
+                self.settings.max_active_per_namespace,
+                jobs,
+                waiting,
+                self.settings.max_priority,
+                ceilings,
+            )
         return self._admission
+
+    def set_priority_ceiling(self, namespace: str, ceiling: int | None) -> None:
+        """A namespace's priority ceiling annotation changed (None: removed): its waiting downloads move."""
+        self.admission.set_ceiling(namespace, ceiling)
+        self._grant()
 
     def _candidate(self, snapshot: DownloadSnapshot) -> Candidate | None:
         download = self._parse(snapshot)
