@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from kubernetes import client
+from kubernetes.client.rest import ApiException
 
 from tests.cluster.procs import wait_until
 from tests.cluster.s3server import S3Server
@@ -46,3 +47,40 @@ def test_an_s3_prefix_cannot_reach_into_another_namespaces_files(
     assert status["catalogue"]["location"] == f"s3://shared/{own}/.gallery-operator/catalogue.jsonl"
     assert s3.list_objects_v2(Bucket="shared", Prefix=f"{own}/").get("KeyCount", 0) == 0
     client.CoreV1Api(cluster.api).delete_namespace(victim)
+
+
+def test_a_resource_quota_caps_the_gallerydownloads_of_a_namespace(cluster: Cluster, crd: None, namespace: str) -> None:
+    """The documented per-namespace quota, `count/gallerydownloads.gallery-operator.dev`, is enforced by the real
+    API server (quota admission) with the real quota controller filling the quota's status."""
+    quota = {
+        "metadata": {"name": "gallerydownloads"},
+        "spec": {"hard": {"count/gallerydownloads.gallery-operator.dev": "2"}},
+    }
+    core = client.CoreV1Api(cluster.api)
+    core.create_namespaced_resource_quota(namespace, quota)
+    wait_until(
+        lambda: core.read_namespaced_resource_quota("gallerydownloads", namespace).status.hard or {},
+        60,
+        "the quota controller to fill the quota's status",
+    )
+    downloads = Downloads(cluster.api, namespace)
+    spec = {"urls": ["https://example.org/a.jpg"], "target": {"pvc": {"claimName": "media"}}, "suspend": True}
+    downloads.create("one", spec)
+    downloads.create("two", spec)
+    with pytest.raises(ApiException) as refused:
+        downloads.create("three", spec)
+    assert refused.value.status == 403
+    assert "exceeded quota: gallerydownloads" in refused.value.body
+    downloads.delete("one")
+    wait_until(lambda: absent(lambda: downloads.get("one")), 30, "the first download to be gone")
+    wait_until(lambda: _created(downloads, "three", spec), 60, "room under the quota again")
+
+
+def _created(downloads: Downloads, name: str, spec: dict[str, object]) -> bool:
+    try:
+        downloads.create(name, spec)
+    except ApiException as error:
+        if error.status == 403:
+            return False
+        raise
+    return True
