@@ -322,14 +322,7 @@ def test_cookies_from_a_secret_open_a_members_only_page(cluster: Cluster, downlo
 def test_progress_arrives_while_the_worker_runs(downloads: Downloads, site: str) -> None:
     """The live report channel (not only the final termination message) fills the status."""
     downloads.create("live", pvc_spec(images(site, 501, 502, 503, slow=2)))
-    wait_until(
-        lambda: (
-            downloads.status("live").get("phase") == "Running"
-            and downloads.status("live").get("progress", {}).get("itemsDone", 0) >= 1
-        ),
-        60,
-        "progress while Running",
-    )
+    wait_until(lambda: downloads.reports_live("live"), 60, "progress while Running")
     assert downloads.wait_phase("live", {"Succeeded", "Failed"})["phase"] == "Succeeded"
 
 

@@ -90,17 +90,14 @@ def test_the_operator_reconciles_with_exactly_the_charts_rbac(
         )
         downloads.create("wiped", pvc_spec([f"{site}/img/1102.jpg"], deletionPolicy="Delete"))
         downloads.create("paused", pvc_spec([f"{site}/slow/1103.jpg?seconds=20"]))
-        downloads.create("live", pvc_spec([f"{site}/img/1104.jpg", f"{site}/slow/1105.jpg?seconds=6"]))
-        for name in ("templated", "wiped"):
-            assert downloads.wait_phase(name, {"Succeeded", "Failed"})["phase"] == "Succeeded", downloads.status(name)
+        downloads.create("live", pvc_spec([f"{site}/img/1104.jpg", f"{site}/slow/1105.jpg?seconds=20"]))
         wait_until(
-            lambda: (
-                downloads.status("live").get("phase") == "Running"
-                and downloads.status("live").get("progress", {}).get("itemsDone", 0) >= 1
-            ),
+            lambda: downloads.reports_live("live"),
             90,
             "live progress (a report accepted after a TokenReview and a read of the worker pod)",
         )
+        for name in ("templated", "wiped"):
+            assert downloads.wait_phase(name, {"Succeeded", "Failed"})["phase"] == "Succeeded", downloads.status(name)
         wait_until(lambda: downloads.jobs("paused"), 60, "the Job of the download to suspend")
         downloads.patch("paused", {"suspend": True})
         assert downloads.wait_phase("paused", {"Suspended"})["phase"] == "Suspended"

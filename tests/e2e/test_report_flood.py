@@ -103,10 +103,9 @@ def test_a_flood_of_made_up_tokens_locks_no_worker_out(
             if entry not in flood.pods:
                 flood.pods.append(entry)
         for name in set(names) - live - ended_without_live:
-            status = downloads.status(name)
-            if status.get("phase") == "Running" and status.get("progress", {}).get("itemsDone", 0) >= 1:
+            if downloads.reports_live(name):
                 live.add(name)
-            elif status.get("phase") in {"Succeeded", "Failed"}:
+            elif downloads.status(name).get("phase") in {"Succeeded", "Failed"}:
                 ended_without_live.add(name)
         return live | ended_without_live == set(names)
 
