@@ -23,7 +23,7 @@ from tests.tokens import forged_jwt
 pytestmark = pytest.mark.e2e
 
 WORKERS = 8
-FLOODERS = 4
+FLOODERS = 6
 FLOOD_ADDRESS = "127.0.0.2"
 """The flood comes from another loopback address than the workers' (pods here share the host's loopback), as a
 hostile pod has its own address."""
@@ -113,13 +113,13 @@ def test_a_flood_of_made_up_tokens_locks_no_worker_out(
         with Flood(operator.report_url) as flood:
             wait_until(lambda: sum(flood.answers.values()) > 200, 60, "the flood to be under way")
             for n, name in enumerate(names):
-                urls = [f"{site}/img/{900 + n}.jpg", f"{site}/slow/{950 + n}.jpg?seconds=20"]
+                urls = [f"{site}/img/{900 + n}.jpg", f"{site}/slow/{950 + n}.jpg?seconds=10"]
                 downloads.create(name, pvc_spec(urls))
             wait_until(look, 240, "every download to report live progress or end", interval=0.5)
         refused = operator.metrics()
     finally:
         operator.stop()
-    assert sorted(ended_without_live) == [], f"no live report landed from {sorted(ended_without_live)}"
+    assert sorted(ended_without_live) == [], f"no live report landed from {sorted(ended_without_live)}: {flood.answers}"
     assert live == set(names)
     assert flood.answers[200] == 0, flood.answers
     for reason in ("malformed-token", "wrong-audience"):
