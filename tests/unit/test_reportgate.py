@@ -14,7 +14,7 @@ from gallery_operator.jobs import job_name
 from gallery_operator.reportgate import Claimed, SourceBudgets, pod_prefix_of, precheck, worker_pod_prefix
 from gallery_operator.reports import Directory, WorkerJob
 from tests.tokens import forged_jwt
-from tests.unit.test_core import snapshot
+from tests.unit.test_core import with_two_runs
 
 AUDIENCE = "gallery-operator.dev"
 JOB = "photos-0123456789"
@@ -105,14 +105,8 @@ def test_made_up_tokens_never_cost_a_token_review(monkeypatch: pytest.MonkeyPatc
 
 
 def test_the_controller_expects_pods_only_of_current_worker_jobs() -> None:
-    downloads = {("ns", "dl"): [snapshot("ns", "dl", "uid-dl", ["https://example.org/a.jpg"])]}
-    controller = Controller(Settings(), downloads, {})
-    controller.observe_download(("ns", "dl"), gone=False, uid="uid-dl")
-    parsed = controller._parse(downloads[("ns", "dl")][0])
-    assert not isinstance(parsed, str)
+    controller, parsed = with_two_runs()
     current = job_name(parsed)
-    controller.observe_job("ns", current, active=True, gone=False, uid="job-1", owner="uid-dl")
-    controller.observe_job("ns", "dl-oldrun", active=False, gone=False, uid="job-0", owner="uid-dl")
     assert controller.expects_pod("ns", f"{current}-x7k2p")
     assert not controller.expects_pod("ns", "dl-oldrun-x7k2p")  # an earlier run's pods report nothing
     assert not controller.expects_pod("other", f"{current}-x7k2p")
