@@ -86,7 +86,8 @@ class Admission:
         self._heads: SortedList[Head] = SortedList()
         self._head_of: dict[str, Head] = {}
         self._served: dict[str, int] = {}
-        """Per namespace with waiting downloads or slots: the turn it was last granted a slot (0: not yet)."""
+        """Per namespace: the turn it was last granted a slot (0: never). Kept while the namespace is idle too (one
+        number per namespace), so that emptying its queue does not put a namespace at the front again."""
         self._turn = 0
         self._jobs: dict[Key, bool] = {}
         """(namespace, Job name) -> whether that worker Job is active, for every worker Job the watch shows."""
@@ -233,8 +234,6 @@ class Admission:
         if old is not None:
             self._heads.remove(old)
         queue = self._per_namespace.get(namespace)
-        if not queue and not self._occupied.get(namespace):
-            self._served.pop(namespace, None)  # idle: nothing to remember
         if queue and self._occupied[namespace] < self.cap:
             first = queue[0]
             head = (-self.effective_priority(first), self._served.get(namespace, 0), first.sort_key[1], first)

@@ -1,17 +1,21 @@
 """Bounds between tenants on the real control plane and the real S3 server: S3 prefixes stay in the download's
-namespace, and a ResourceQuota caps how many GalleryDownloads a namespace holds."""
+namespace, a ResourceQuota caps how many GalleryDownloads a namespace holds, and a tenant's own priorities do not
+starve other namespaces."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from tests.cluster.localoperator import OperatorProcess
 from tests.cluster.procs import wait_until
 from tests.cluster.s3server import S3Server
 from tests.conftest import Cluster
-from tests.e2e.conftest import Downloads
-from tests.kube import absent, create_namespace
+from tests.e2e.conftest import Downloads, operator_for, pvc_spec
+from tests.kube import absent, create_claim, create_namespace
 
 pytestmark = pytest.mark.e2e
 
@@ -84,3 +88,47 @@ def _created(downloads: Downloads, name: str, spec: dict[str, object]) -> bool:
             return False
         raise
     return True
+
+
+def test_a_tenants_own_priorities_do_not_starve_another_namespace(
+    cluster: Cluster, crd: None, namespace: str, site: str, no_local_operator: None, tmp_path: Path
+) -> None:
+    """One slot in the cluster. A tenant sets priority 1000 on all its downloads: between namespaces that counts as
+    the default ceiling (0), so when its first download ends the other namespace's download goes next. Once the
+    platform team annotates the tenant's namespace with a ceiling of 1000, its priority counts."""
+    greedy, modest = namespace, f"{namespace}-modest"
+    create_namespace(cluster.api, modest)
+    operator = operator_for(
+        cluster,
+        tmp_path / "operator.log",
+        {"GALLERY_OPERATOR_MAX_ACTIVE": "1", "GALLERY_OPERATOR_MAX_ACTIVE_PER_NAMESPACE": "1"},
+    )
+    operator.start()
+    try:
+        for each in (greedy, modest):
+            create_claim(cluster.api, each)
+        tenant, other = Downloads(cluster.api, greedy), Downloads(cluster.api, modest)
+        tenant.create("first", pvc_spec([f"{site}/slow/1201.jpg?seconds=4"], priority=1000))
+        wait_until(lambda: tenant.status("first").get("phase") == "Running", 60, "the first download to run")
+        for name in ("second", "third"):
+            tenant.create(name, pvc_spec([f"{site}/img/1202.jpg"], priority=1000))
+        other.create("fair", pvc_spec([f"{site}/slow/1203.jpg?seconds=4"]))
+        wait_until(lambda: other.status("fair").get("phase") in {"Running", "Succeeded"}, 90, "the other's turn")
+        assert {tenant.status(n).get("phase") for n in ("second", "third")} == {"Queued"}
+        assert other.wait_phase("fair", {"Succeeded", "Failed"})["phase"] == "Succeeded"
+        for name in ("second", "third"):
+            assert tenant.wait_phase(name, {"Succeeded", "Failed"})["phase"] == "Succeeded"
+
+        annotations = {"gallery-operator.dev/max-priority": "1000"}
+        client.CoreV1Api(cluster.api).patch_namespace(greedy, {"metadata": {"annotations": annotations}})
+        # The tenant's namespace was served last, so without its ceiling the other namespace would go next.
+        tenant.create("blocker", pvc_spec([f"{site}/slow/1204.jpg?seconds=4"]))
+        wait_until(lambda: tenant.status("blocker").get("phase") == "Running", 60, "the blocker to run")
+        other.create("later", pvc_spec([f"{site}/img/1205.jpg"]))
+        tenant.create("granted", pvc_spec([f"{site}/slow/1206.jpg?seconds=4"], priority=1000))
+        wait_until(lambda: tenant.status("granted").get("phase") in {"Running", "Succeeded"}, 90, "the granted one")
+        assert other.status("later").get("phase") == "Queued"
+    finally:
+        operator.stop()
+        OperatorProcess.instances.remove(operator)
+        client.CoreV1Api(cluster.api).delete_namespace(modest)

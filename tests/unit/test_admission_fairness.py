@@ -66,6 +66,19 @@ def test_round_robin_carries_over_between_pumps() -> None:
     assert grants(admission) == ["big-1"]
 
 
+def test_a_namespace_served_last_stays_served_while_its_job_runs_and_ends() -> None:
+    """The tenant's first download got the slot while its queue was otherwise empty; its Job runs and ends. The next
+    slot goes to the other namespace, although the tenant's next downloads are older."""
+    admission = seeded(1, 1, [], [], 0, {})
+    assert grants(admission, wanting("greedy", 1, priority=1000)) == ["greedy-0"]
+    admission.observe_job("greedy", "greedy-0-j", active=True, gone=False)
+    later = [Candidate.of("greedy", f"next-{n}", 1000, "2026-01-01T01:00:00Z", f"next-{n}-j") for n in range(2)]
+    fair = Candidate.of("modest", "fair", 0, "2026-01-01T02:00:00Z", "fair-j")
+    assert grants(admission, later, [fair]) == []
+    admission.observe_job("greedy", "greedy-0-j", active=False, gone=False)
+    assert grants(admission) == ["fair"]
+
+
 def test_within_a_namespace_its_own_priorities_order_its_downloads() -> None:
     admission = seeded(1, 5, [], [], 0, {})
     low = Candidate.of("ns", "low", 10, "2026-01-01T00:00:00Z", "low-j")
