@@ -44,16 +44,16 @@ def test_priority_counts_between_namespaces_only_up_to_the_ceiling(
 @pytest.mark.parametrize(
     ("tenants", "expected"),
     [
-        # Equal priorities: the namespace with more (and older) downloads does not go first every time.
-        ({"big": 8, "small": 2}, ["big-0", "small-0", "big-1", "small-1", "big-2", "big-3"]),
-        ({"a": 3, "b": 3, "c": 3}, ["a-0", "b-0", "c-0", "a-1", "b-1", "c-1"]),
+        # Equal priorities: the namespace with more and older downloads does not go first every time.
+        ({"big": (8, 1), "small": (2, 2)}, ["big-0", "small-0", "big-1", "small-1", "big-2", "big-3"]),
+        ({"a": (3, 1), "b": (3, 2), "c": (3, 3)}, ["a-0", "b-0", "c-0", "a-1", "b-1", "c-1"]),
     ],
 )
 def test_slots_go_round_robin_between_namespaces_at_equal_priority(
-    tenants: dict[str, int], expected: list[str]
+    tenants: dict[str, tuple[int, int]], expected: list[str]
 ) -> None:
     admission = Admission(max_active=len(expected), max_active_per_namespace=10)
-    assert grants(admission, *(wanting(ns, count) for ns, count in tenants.items())) == expected
+    assert grants(admission, *(wanting(ns, count, day=day) for ns, (count, day) in tenants.items())) == expected
 
 
 def test_round_robin_carries_over_between_pumps() -> None:
