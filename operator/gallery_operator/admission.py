@@ -1,4 +1,5 @@
-"""Admission: which waiting downloads may start, under a global cap and a per-namespace cap, by priority then age.
+"""Admission: which waiting downloads may start, under a global cap and a per-namespace cap, by priority then age,
+fair between namespaces.
 
 The state is kept incrementally, so that adding, removing, re-prioritising or admitting one download costs
 O(log n) and nothing here ever walks every download:
@@ -7,6 +8,11 @@ O(log n) and nothing here ever walks every download:
 - per namespace, its waiting downloads in queue order;
 - the *heads*: the first waiting download of every namespace that has room under its cap. The next download to
   start is the first head, so a namespace at its cap never blocks the namespaces behind it;
+- fairness between namespaces, since tenants set their own priorities: between namespaces a priority counts only up
+  to the namespace's *ceiling* (the platform team's `gallery-operator.dev/max-priority` annotation on the namespace,
+  else the operator's default), and among heads of equal effective priority the namespace served longest ago goes
+  first (round-robin), so a tenant with priority 1000 on everything, or with more downloads, cannot starve the
+  others. Within a namespace its own priorities order its downloads as written;
 - occupancy per namespace: worker Jobs the watch shows Pending or Running, plus *grants* (slots handed to a
   download whose Job the watch has not shown yet). A namespace counts towards the global cap with at most its own
   cap, so Jobs a tenant makes for its own downloads cannot starve other namespaces.
@@ -18,12 +24,24 @@ Pure: no I/O, no clock. The controller feeds it watch events and reconcile resul
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from sortedcontainers import SortedList
 
 Key = tuple[str, str]
+MIN_PRIORITY, MAX_PRIORITY = -1000, 1000
+CEILING_ANNOTATION = "gallery-operator.dev/max-priority"
+
+
+def priority_ceiling(annotations: Mapping[str, str]) -> int | None:
+    """The ceiling a namespace's annotation sets (clamped to the priority range), or None when it sets none or
+    one that is not a whole number (the operator's default applies then)."""
+    value = annotations.get(CEILING_ANNOTATION)
+    try:
+        return None if value is None else max(MIN_PRIORITY, min(MAX_PRIORITY, int(value.strip())))
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -47,15 +65,30 @@ class Candidate:
         return (self.sort_key[2], self.sort_key[3])
 
 
+Entry = tuple[int, Candidate]
+"""A download in the queue of all namespaces: (minus its effective priority, the download)."""
+Head = tuple[int, int, str, Candidate]
+"""A namespace's first download among the heads: (minus its effective priority, when the namespace was last served,
+its age, the download)."""
+
+
 class Admission:
-    def __init__(self, max_active: int, max_active_per_namespace: int) -> None:
+    def __init__(self, max_active: int, max_active_per_namespace: int, default_ceiling: int = MAX_PRIORITY) -> None:
         self.max_active = max_active
         self.cap = max_active_per_namespace
-        self._waiting: SortedList[Candidate] = SortedList()
+        self.default_ceiling = default_ceiling
+        self._ceilings: dict[str, int] = {}
+        """Namespaces whose annotation sets their own ceiling."""
+        self._waiting: SortedList[Entry] = SortedList()
+        self._entries: dict[Key, Entry] = {}
         self._candidates: dict[Key, Candidate] = {}
         self._per_namespace: dict[str, SortedList[Candidate]] = {}
-        self._heads: SortedList[Candidate] = SortedList()
-        self._head_of: dict[str, Candidate] = {}
+        self._heads: SortedList[Head] = SortedList()
+        self._head_of: dict[str, Head] = {}
+        self._served: dict[str, int] = {}
+        """Per namespace: the turn it was last granted a slot (0: never). Kept while the namespace is idle too (one
+        number per namespace), so that emptying its queue does not put a namespace at the front again."""
+        self._turn = 0
         self._jobs: dict[Key, bool] = {}
         """(namespace, Job name) -> whether that worker Job is active, for every worker Job the watch shows."""
         self._occupied: Counter[str] = Counter()
@@ -73,8 +106,8 @@ class Admission:
 
     def position(self, key: Key) -> int | None:
         """1-based queue position of a waiting download (O(log n)); None when it is not waiting."""
-        candidate = self._candidates.get(key)
-        return None if candidate is None else self._waiting.index(candidate) + 1
+        entry = self._entries.get(key)
+        return None if entry is None else self._waiting.index(entry) + 1
 
     def grant(self, key: Key) -> str | None:
         """The Job a download holds a slot for, while the watch has not shown that Job yet."""
@@ -93,7 +126,26 @@ class Admission:
 
     def in_order(self, limit: int) -> list[Key]:
         """The first `limit` waiting downloads, in queue order."""
-        return [c.key for c in self._waiting.islice(0, limit)]
+        return [c.key for _, c in self._waiting.islice(0, limit)]
+
+    def effective_priority(self, candidate: Candidate) -> int:
+        """The priority that counts between namespaces: the download's, at most its namespace's ceiling."""
+        return min(-candidate.sort_key[0], self._ceilings.get(candidate.namespace, self.default_ceiling))
+
+    def set_ceiling(self, namespace: str, ceiling: int | None) -> None:
+        """The namespace's annotation set (or removed: None) its ceiling; its waiting downloads move: O(k log n)."""
+        if self._ceilings.get(namespace) == ceiling:
+            return
+        queue = list(self._per_namespace.get(namespace, ()))
+        for candidate in queue:
+            self._waiting.remove(self._entries.pop(candidate.key))
+        if ceiling is None:
+            self._ceilings.pop(namespace, None)
+        else:
+            self._ceilings[namespace] = ceiling
+        for candidate in queue:
+            self._enter(candidate)
+        self._refresh_head(namespace)
 
     def active(self, namespace: str) -> int:
         """Slots the namespace holds (active Jobs and grants), for tests and metrics."""
@@ -108,7 +160,7 @@ class Admission:
             return
         self.withdraw(key)
         self._candidates[key] = candidate
-        self._waiting.add(candidate)
+        self._enter(candidate)
         self._per_namespace.setdefault(candidate.namespace, SortedList()).add(candidate)
         self._refresh_head(candidate.namespace)
 
@@ -117,7 +169,7 @@ class Admission:
         it was granted and has not used. True when it was waiting or held a slot."""
         candidate = self._candidates.pop(key, None)
         if candidate is not None:
-            self._waiting.remove(candidate)
+            self._waiting.remove(self._entries.pop(key))
             queue = self._per_namespace[candidate.namespace]
             queue.remove(candidate)
             if not queue:
@@ -149,8 +201,10 @@ class Admission:
         """Grant every slot there is room for, in queue order; the downloads granted one (O(log n) each)."""
         granted = []
         while self._heads and self._total < self.max_active:
-            head = self._heads[0]
+            head = self._heads[0][-1]
             self.withdraw(head.key)
+            self._turn += 1
+            self._served[head.namespace] = self._turn
             self._grants[head.key] = head.job
             self._granted_jobs[(head.namespace, head.job)] = head.key
             self._occupy(head.namespace, 1)
@@ -158,6 +212,11 @@ class Admission:
         return granted
 
     # -- bookkeeping -----------------------------------------------------------------------------------
+
+    def _enter(self, candidate: Candidate) -> None:
+        entry = (-self.effective_priority(candidate), candidate)
+        self._entries[candidate.key] = entry
+        self._waiting.add(entry)
 
     def _occupy(self, namespace: str, delta: int) -> None:
         before = self._occupied[namespace]
@@ -176,17 +235,26 @@ class Admission:
             self._heads.remove(old)
         queue = self._per_namespace.get(namespace)
         if queue and self._occupied[namespace] < self.cap:
-            self._head_of[namespace] = queue[0]
-            self._heads.add(queue[0])
+            first = queue[0]
+            head = (-self.effective_priority(first), self._served.get(namespace, 0), first.sort_key[1], first)
+            self._head_of[namespace] = head
+            self._heads.add(head)
 
 
 def seeded(
-    max_active: int, max_active_per_namespace: int, jobs: Iterable[tuple[str, str, bool]], waiting: Iterable[Candidate]
+    max_active: int,
+    max_active_per_namespace: int,
+    jobs: Iterable[tuple[str, str, bool]],
+    waiting: Iterable[Candidate],
+    default_ceiling: int = MAX_PRIORITY,
+    ceilings: Mapping[str, int] | None = None,
 ) -> Admission:
-    """The admission state after a (re)start, from the caches: every worker Job (namespace, name, active) and
-    every download that waits. Filled before the first grant, so that the Jobs still running count and the queue
-    order holds from the first admission on."""
-    admission = Admission(max_active, max_active_per_namespace)
+    """The admission state after a (re)start, from the caches: every worker Job (namespace, name, active),
+    every download that waits and the namespaces' ceilings. Filled before the first grant, so that the Jobs still
+    running count and the queue order holds from the first admission on."""
+    admission = Admission(max_active, max_active_per_namespace, default_ceiling)
+    for namespace, ceiling in (ceilings or {}).items():
+        admission.set_ceiling(namespace, ceiling)
     for namespace, name, active in jobs:
         admission.observe_job(namespace, name, active, gone=False)
     for candidate in waiting:

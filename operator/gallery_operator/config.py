@@ -49,12 +49,20 @@ class Settings(BaseModel):
     health_port: Annotated[int, Field(ge=0, le=65535)] = 8081
     """Port of /healthz (liveness) and /readyz (readiness)."""
     job_ttl_seconds: Annotated[int, Field(ge=0)] = 3600
+    active_deadline_seconds: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 24 * 3600
+    """activeDeadlineSeconds of every worker and cleanup Job, and the most `spec.limits.activeDeadlineSeconds` may
+    ask for (a larger value is capped to it): no run holds an admission slot for ever. Default one day."""
     """Finished Jobs and their pods are removed this long after they end; the status keeps the record."""
     concurrency: Annotated[int, Field(ge=1, le=256)] = 16
     """Reconciles running at once."""
     resync_seconds: Annotated[float, Field(gt=0)] = 300.0
     """Period of the safety-net resync: spread over the period, it reconciles downloads whose downloads or Jobs
     changed since their last reconcile (a missed event), after all new work."""
+    max_priority: Annotated[int, Field(ge=-1000, le=1000)] = 0
+    """The highest `spec.priority` that counts between namespaces, unless the namespace's annotation
+    `gallery-operator.dev/max-priority` (set by the platform team; tenants cannot edit namespaces) allows another:
+    a tenant setting priority 1000 on everything cannot go before other namespaces. Within a namespace its own
+    priorities order its downloads as written; among namespaces at equal effective priority, slots go round-robin."""
     queue_refresh_seconds: Annotated[float, Field(gt=0)] = 30.0
     """How often the queue positions shown in Queued downloads' status are refreshed."""
     queue_refresh_writes: Annotated[int, Field(ge=0)] = 50

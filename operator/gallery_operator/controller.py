@@ -54,6 +54,8 @@ class Controller:
     """kopf's index: namespace -> [the operator's worker NetworkPolicy there]."""
     namespace_downloads: Mapping[str, Collection[str]] = field(default_factory=dict)
     """kopf's index: namespace -> [names of its downloads], so a namespace's last download is noticed in O(1)."""
+    namespace_ceilings: Mapping[str, Collection[int]] = field(default_factory=dict)
+    """kopf's index: namespace -> [the priority ceiling its annotation sets], for namespaces that set one."""
     api: Kube = field(default_factory=ThreadedKube)
     inbox: Inbox = field(default_factory=Inbox)
     directory: Directory = field(default_factory=Directory)
@@ -127,6 +129,14 @@ class Controller:
         if isinstance(download, str) or job_name(download) != ref.name:
             return None  # an older run's Job: its pods report nothing any more
         return key, run_id(download)
+
+    def expects_pod(self, namespace: str, pod_name: str) -> bool:
+        """Whether a current run's worker Job in the namespace would have a pod of this name: the report gate's
+        filter before a TokenReview (from the caches only)."""
+        return any(
+            self.worker_of(namespace, job.name, uid) is not None
+            for uid, job in self.directory.jobs_of_pod(namespace, pod_name)
+        )
 
     def accept_report(self, key: Key, run: str, pod: str, report: Report) -> bool:
         """Hold a worker's report for its download's current run; False when the run is no longer current."""
@@ -238,8 +248,21 @@ class Controller:
                 for job in values
             ]
             waiting = [c for values in list(self.downloads.values()) for s in values if (c := self._candidate(s))]
-            self._admission = seeded(self.settings.max_active, self.settings.max_active_per_namespace, jobs, waiting)
+            ceilings = {ns: v for ns, values in list(self.namespace_ceilings.items()) for v in values}
+            self._admission = seeded(
+                self.settings.max_active,
+                self.settings.max_active_per_namespace,
+                jobs,
+                waiting,
+                self.settings.max_priority,
+                ceilings,
+            )
         return self._admission
+
+    def set_priority_ceiling(self, namespace: str, ceiling: int | None) -> None:
+        """A namespace's priority ceiling annotation changed (None: removed): its waiting downloads move."""
+        self.admission.set_ceiling(namespace, ceiling)
+        self._grant()
 
     def _candidate(self, snapshot: DownloadSnapshot) -> Candidate | None:
         download = self._parse(snapshot)

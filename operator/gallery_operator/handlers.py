@@ -11,6 +11,7 @@ from typing import Any
 import kopf
 
 from gallery_operator import API_GROUP, API_VERSION, PLURAL, kube
+from gallery_operator.admission import priority_ceiling
 from gallery_operator.config import Settings
 from gallery_operator.controller import Controller
 from gallery_operator.egress import namespace_rules
@@ -77,6 +78,7 @@ async def startup(settings: kopf.OperatorSettings, memo: Memo, **kwargs: Any) ->
         kwargs["namespace_index"],
         policies=kwargs["policy_index"],
         namespace_downloads=kwargs["gd_namespace_index"],
+        namespace_ceilings=kwargs["namespace_ceiling_index"],
     )
     memo.controller = controller
     controller.start()
@@ -140,12 +142,21 @@ async def namespace_index(name: str, annotations: kopf.Annotations, **_: Any) ->
     return {name: rules} if rules is not None else {}
 
 
+@kopf.index("", "v1", "namespaces")
+async def namespace_ceiling_index(name: str, annotations: kopf.Annotations, **_: Any) -> dict[str, int]:
+    """Namespaces whose annotation sets their priority ceiling: name -> ceiling."""
+    ceiling = priority_ceiling(annotations)
+    return {name: ceiling} if ceiling is not None else {}
+
+
 @kopf.on.event("", "v1", "namespaces")
 async def on_namespace(name: str, annotations: kopf.Annotations, memo: Memo, **_: Any) -> None:
-    """Every namespace event. The first one means every cache is filled (see Controller.indexed). When a
-    namespace's egress rules are set, or were, its downloads are reconsidered (those without a Job yet)."""
+    """Every namespace event. The first one means every cache is filled (see Controller.indexed). The namespace's
+    priority ceiling is kept current. When a namespace's egress rules are set, or were, its downloads are
+    reconsidered (those without a Job yet)."""
     controller = _controller(memo)
     controller.indexed = True
+    controller.set_priority_ceiling(name, priority_ceiling(annotations))
     rules = namespace_rules(annotations)
     if rules is None and name not in memo.ruled_namespaces:
         return

@@ -134,13 +134,21 @@ def owning_download_uid(job_metadata: Mapping[str, Any]) -> str | None:
     return str(owner["uid"]) if owner is not None and owner.get("uid") else None
 
 
+def s3_prefix(download: Download) -> str:
+    """Where a download's objects live: always under `<namespace>/`, so no spec can name a key in another
+    namespace's space (and deletionPolicy Delete removes only the download's own namespace's objects). The
+    default is `<namespace>/<name>`; `spec.target.s3.prefix` p gives `<namespace>/p`."""
+    assert download.spec.target.s3 is not None
+    return f"{download.namespace}/{download.spec.target.s3.prefix or download.name}"
+
+
 def storage_for(download: Download, settings: Settings) -> PvcStorage | S3Storage:
     target = download.spec.target
     if target.s3 is not None:
         s3 = target.s3
         return S3Storage(
             bucket=s3.bucket,
-            prefix=s3.prefix or f"{download.namespace}/{download.name}",
+            prefix=s3_prefix(download),
             endpoint=s3.endpoint,
             private_endpoint=s3.endpoint is not None and endpoint_key(s3.endpoint) in settings.s3_private_endpoints,
             region=s3.region,
@@ -186,6 +194,12 @@ def _resources(download: Download, settings: Settings) -> dict[str, Any]:
     requests |= download.spec.resources.requests.amounts()
     limits |= download.spec.resources.limits.amounts()
     return {"requests": requests, "limits": limits}
+
+
+def active_deadline(download: Download, settings: Settings) -> int:
+    """The run's wall-clock limit: the spec's, capped by the operator's, which is also the default."""
+    asked = download.spec.limits.active_deadline_seconds
+    return min(asked, settings.active_deadline_seconds) if asked else settings.active_deadline_seconds
 
 
 MAX_CONFIG_BYTES = 120 * 1024
@@ -371,8 +385,7 @@ def _worker_job(
             },
         },
     }
-    if spec.limits.active_deadline_seconds:
-        job_spec["activeDeadlineSeconds"] = spec.limits.active_deadline_seconds
+    job_spec["activeDeadlineSeconds"] = active_deadline(download, settings)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

@@ -37,8 +37,10 @@ RECONCILE = Histogram(
 )
 REPORTS_REFUSED = Counter(
     "gallery_operator_reports_refused_total",
-    "Reports refused at the report endpoint, by why: unauthenticated, not-a-worker (the token's pod is not controlled"
-    " by a current worker Job), rate-limited, too-large, invalid, other-run.",
+    "Reports refused at the report endpoint, by why: unauthenticated, and before any TokenReview malformed-token,"
+    " wrong-audience, expired, no-pod-claim, unexpected-pod (no current worker Job would have a pod of that name"
+    " there), source-rate-limited (the client address or the claimed namespace spent its budget), rate-limited (the"
+    " global budget); not-a-worker (the TokenReview or the pod's controller says no), too-large, invalid, other-run.",
     ["reason"],
 )
 RECONCILE_ERRORS = Counter("gallery_operator_reconcile_errors_total", "Reconciles that raised and were retried.")

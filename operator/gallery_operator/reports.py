@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from gallery_operator.reportgate import pod_prefix_of, worker_pod_prefix
 from gallery_operator.workerconfig import Report
 
 Key = tuple[str, str]
@@ -29,6 +30,8 @@ class Directory:
 
     _downloads: dict[str, Key] = field(default_factory=dict)
     _jobs: dict[str, WorkerJob] = field(default_factory=dict)
+    _pod_prefixes: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    """(namespace, the name prefix the Job controller gives a Job's pods) -> uids of the worker Jobs there."""
 
     def observe_download(self, key: Key, uid: str, gone: bool) -> None:
         if gone:
@@ -37,10 +40,16 @@ class Directory:
             self._downloads[uid] = key
 
     def observe_job(self, job: WorkerJob, uid: str, gone: bool) -> None:
+        place = (job.namespace, worker_pod_prefix(job.name))
         if gone:
             self._jobs.pop(uid, None)
+            uids = self._pod_prefixes.get(place, set())
+            uids.discard(uid)
+            if not uids:
+                self._pod_prefixes.pop(place, None)
         else:
             self._jobs[uid] = job
+            self._pod_prefixes.setdefault(place, set()).add(uid)
 
     def download(self, namespace: str, uid: str) -> Key | None:
         """The download of this uid, if it lives in this namespace."""
@@ -49,6 +58,12 @@ class Directory:
 
     def job(self, uid: str) -> WorkerJob | None:
         return self._jobs.get(uid)
+
+    def jobs_of_pod(self, namespace: str, pod_name: str) -> list[tuple[str, WorkerJob]]:
+        """(uid, Job) of the worker Jobs in the namespace whose pods could bear this name (no API call)."""
+        prefix = pod_prefix_of(pod_name)
+        uids = self._pod_prefixes.get((namespace, prefix), set()) if prefix is not None else set()
+        return [(uid, self._jobs[uid]) for uid in uids if uid in self._jobs]
 
 
 @dataclass

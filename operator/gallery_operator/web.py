@@ -5,6 +5,10 @@ A worker authenticates with its pod's projected service-account token, issued fo
 accepts a report only when that pod's controller is the exact Job (by uid) it made for a download's current
 run, so a worker can change nothing but its own download's report, and needs no RBAC at all. Labels, which
 anyone who can create a pod can copy, identify nothing.
+
+Before any TokenReview, the report gate (reportgate.py) looks at the unverified token and refuses what cannot be a
+worker's, and budgets the reviews per client address and per claimed namespace, so a flood from one source
+cannot spend the global budget real workers need.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pydantic import ValidationError
 from gallery_operator import kube
 from gallery_operator.config import Settings
 from gallery_operator.metrics import REPORTS_REFUSED, register_phase_collector
+from gallery_operator.reportgate import Claimed, SourceBudgets, precheck
 from gallery_operator.workerconfig import Report
 
 if TYPE_CHECKING:
@@ -52,9 +57,10 @@ class Reports:
     """Authenticates worker reports and hands them to the controller.
 
     A token is worth a report only when the TokenReview binds it to a pod whose controller is the exact Job (by
-    uid) the operator made for a download's current run. Results are cached (a refusal for a minute), at most a few
-    reviews run at once and at most REVIEWS_PER_SECOND start per second, so a stream of made-up tokens costs the API
-    server little."""
+    uid) the operator made for a download's current run. A token whose unverified claims cannot be a worker's is
+    refused without a review; results are cached (a refusal for a minute); reviews are budgeted per client address
+    and per claimed namespace, at most a few run at once and at most REVIEWS_PER_SECOND start per second, so a stream
+    of made-up tokens costs the API server little and locks no other source's workers out."""
 
     def __init__(self, settings: Settings, controller: Controller) -> None:
         self.settings = settings
@@ -63,6 +69,7 @@ class Reports:
         self.refusals: dict[str, float] = {}
         self.reviews = asyncio.Semaphore(REVIEWS_AT_ONCE)
         self.started: list[float] = []
+        self.sources = SourceBudgets()
 
     def _remember(self, token: str, identity: Identity | None) -> None:
         now = time.monotonic()
@@ -84,18 +91,27 @@ class Reports:
         self.started.append(now)
         return False
 
-    async def identify(self, token: str) -> Identity | str:
-        """The identity of the worker holding this token, or why there is none (a metric label)."""
+    async def identify(self, token: str, address: str = "") -> Identity | str:
+        """The identity of the worker holding this token (sent from ``address``), or why there is none (a metric
+        label)."""
         now = time.monotonic()
         cached = self.identities.get(token)
         if cached is not None and cached.expires > now:
             return cached
         if self.refusals.get(token, 0.0) > now:
             return "not-a-worker"
-        if self._rate_limited():
-            return "rate-limited"
-        async with self.reviews:
-            identity = await self._review(token)
+        claimed = precheck(token, self.settings.report_audience, time.time(), self.controller.expects_pod)
+        if not isinstance(claimed, Claimed):
+            return claimed
+        if not self.sources.try_take(address, claimed.namespace, now):
+            return "source-rate-limited"
+        try:
+            if self._rate_limited():
+                return "rate-limited"
+            async with self.reviews:
+                identity = await self._review(token)
+        finally:
+            self.sources.give_back(address, claimed.namespace)
         self._remember(token, identity)
         return identity if identity is not None else "not-a-worker"
 
@@ -130,10 +146,10 @@ class Reports:
         if not header.startswith("Bearer "):
             REPORTS_REFUSED.labels(reason="unauthenticated").inc()
             return web.json_response({"error": "a bearer token is required"}, status=401)
-        identity = await self.identify(header.removeprefix("Bearer ").strip())
+        identity = await self.identify(header.removeprefix("Bearer ").strip(), request.remote or "")
         if isinstance(identity, str):
             REPORTS_REFUSED.labels(reason=identity).inc()
-            if identity == "rate-limited":
+            if identity in ("rate-limited", "source-rate-limited"):
                 return web.json_response({"error": "too many unknown tokens; try again"}, status=429)
             return web.json_response({"error": "the token does not belong to a worker pod"}, status=403)
         if (request.content_length or 0) > MAX_REPORT_BYTES:

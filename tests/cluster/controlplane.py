@@ -59,6 +59,8 @@ CONTROLLERS = (
     "namespace-controller",
     "serviceaccount-controller",
     "root-ca-certificate-publisher-controller",
+    # Fills ResourceQuota status, without which the API server's quota admission refuses everything a quota names.
+    "resourcequota-controller",
 )
 # The real node: claims bound to the volumes its provisioner makes; the not-ready taint lifted once it is Ready.
 REAL_NODE_CONTROLLERS = ("persistentvolume-binder-controller", "node-lifecycle-controller")

@@ -62,7 +62,7 @@ def downloads(site: str, s3_endpoint: str) -> list[dict[str, Any]]:
                 "target": {
                     "s3": {
                         "bucket": "media",
-                        "prefix": "demo/video",
+                        "prefix": "video",  # keys under <namespace>/video: demo/video
                         "endpoint": s3_endpoint,
                         "region": "us-east-1",
                         "forcePathStyle": True,
@@ -117,15 +117,16 @@ def run_demo(cluster: LocalCluster, site: str, operator: OperatorProcess) -> Non
                 f"  {record['path']:<10} {record['size']:>7} B  {record['contentType']:<11} "
                 f"sha256 {record['sha256'][:16]}…  from {record['sourceUrl']}"
             )
-        step("and in S3 (s3://media/demo/video/.gallery-operator/catalogue.jsonl)")
-        body = s3.get_object(Bucket="media", Key="demo/video/.gallery-operator/catalogue.jsonl")["Body"].read()
+        step(f"and in S3 (s3://media/{NAMESPACE}/video/.gallery-operator/catalogue.jsonl)")
+        key = f"{NAMESPACE}/video/.gallery-operator/catalogue.jsonl"
+        body = s3.get_object(Bucket="media", Key=key)["Body"].read()
         for line in body.decode().splitlines()[:3]:
             record = json.loads(line)
             print(
                 f"  {record['path']:<10} {record['size']:>9} B  {record['contentType']:<11} "
                 f"sha256 {record['sha256'][:16]}…"
             )
-        keys = [o["Key"] for o in s3.list_objects_v2(Bucket="media", Prefix="demo/")["Contents"]]
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket="media", Prefix=f"{NAMESPACE}/")["Contents"]]
         print(f"  objects: {', '.join(sorted(keys))}")
     except BaseException:
         print(f"\noperator log tail ({operator.log}):\n" + operator.log.read_text()[-3000:], file=sys.stderr)

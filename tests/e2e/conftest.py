@@ -125,6 +125,11 @@ class Downloads:
         status["_waited"] = time.monotonic() - started
         return status
 
+    def reports_live(self, name: str) -> bool:
+        """Running with an item done: only a live report (not the termination message at the end) shows this."""
+        status = self.status(name)
+        return status.get("phase") == "Running" and status.get("progress", {}).get("itemsDone", 0) >= 1
+
     def jobs(self, name: str) -> list[Any]:
         batch = client.BatchV1Api(self.api)
         uid = self.get(name)["metadata"]["uid"]

@@ -1,5 +1,6 @@
 """The incremental admission structure: ordering, caps, priority changes, deletions, restart seeding, and a
-randomised comparison with the obvious batch algorithm (sort everyone, walk the queue, admit while there is room)."""
+randomised comparison with the obvious batch algorithm (pick the best first download among namespaces with room, fair
+between namespaces, while there is room)."""
 
 from __future__ import annotations
 
@@ -113,16 +114,30 @@ def test_restart_seeding_counts_running_jobs_before_the_first_grant() -> None:
     assert admission.active("ns") == 2 and admission.pump() == []
 
 
-def batch(waiting: list[Candidate], occupied: Counter[str], max_active: int, cap: int) -> list[Key]:
-    """The obvious algorithm: sort everyone, walk the queue, admit while both caps have room."""
+def batch(
+    waiting: list[Candidate], occupied: Counter[str], max_active: int, cap: int, served: dict[str, int] | None = None
+) -> list[Key]:
+    """The obvious algorithm: while both caps have room, look at every namespace with room, take the first download
+    of the one whose first download has the highest priority, served longest ago among equals (`served`: the turn
+    each namespace was last granted a slot), then the oldest."""
     counts = Counter(occupied)
     total = sum(min(v, cap) for v in counts.values())
+    last = dict(served or {})
+    turn = max(last.values(), default=0)
+    queues = {ns: sorted(c for c in waiting if c.namespace == ns) for ns in {c.namespace for c in waiting}}
     admitted = []
-    for each in sorted(waiting):
-        if total < max_active and counts[each.namespace] < cap:
-            admitted.append(each.key)
-            counts[each.namespace] += 1
-            total += 1
+    while total < max_active:
+        firsts = [(c.sort_key[0], last.get(ns, 0), c.sort_key[1], c) for ns, q in queues.items() if q and (c := q[0])]
+        firsts = [f for f in firsts if counts[f[-1].namespace] < cap]
+        if not firsts:
+            break
+        each = min(firsts)[-1]
+        queues[each.namespace].pop(0)
+        admitted.append(each.key)
+        counts[each.namespace] += 1
+        total += 1
+        turn += 1
+        last[each.namespace] = turn
     return admitted
 
 
@@ -152,7 +167,7 @@ def test_random_operations_agree_with_the_batch_algorithm() -> None:
                     jobs[(namespace, job)] = active
             occupied = Counter(ns for (ns, _), active in jobs.items() if active)
             occupied.update(key[0] for key in admission._grants)
-            expected = batch(list(waiting.values()), occupied, max_active, cap)
+            expected = batch(list(waiting.values()), occupied, max_active, cap, dict(admission._served))
             assert admission.pump() == expected
             for key in expected:
                 del waiting[key]

@@ -9,7 +9,7 @@ import pytest
 from gallery_operator.api.spec import parse_spec, quantity_bytes
 from gallery_operator.config import Settings, load_settings
 from gallery_operator.controller import Controller
-from gallery_operator.jobs import job_name, run_id
+from gallery_operator.jobs import Download, job_name, run_id
 from gallery_operator.snapshots import DownloadSnapshot
 from gallery_operator.worker import options
 from gallery_operator.worker.failures import classify, permanent
@@ -96,15 +96,22 @@ def snapshot(namespace: str, name: str, uid: str, urls: list[str]) -> DownloadSn
     return DownloadSnapshot.of(body)
 
 
-def test_a_worker_is_known_by_the_uid_of_the_job_of_the_current_run() -> None:
+def with_two_runs() -> tuple[Controller, Download]:
+    """A controller that knows download ns/dl, the Job of its current run (uid job-1) and an earlier one's
+    (dl-oldrun, uid job-0)."""
     downloads = {("ns", "dl"): [snapshot("ns", "dl", "uid-dl", ["https://example.org/a.jpg"])]}
     controller = Controller(Settings(), downloads, {})
     controller.observe_download(("ns", "dl"), gone=False, uid="uid-dl")
     parsed = controller._parse(downloads[("ns", "dl")][0])
     assert not isinstance(parsed, str)
-    name = job_name(parsed)
-    controller.observe_job("ns", name, active=True, gone=False, uid="job-1", owner="uid-dl")
+    controller.observe_job("ns", job_name(parsed), active=True, gone=False, uid="job-1", owner="uid-dl")
     controller.observe_job("ns", "dl-oldrun", active=False, gone=False, uid="job-0", owner="uid-dl")
+    return controller, parsed
+
+
+def test_a_worker_is_known_by_the_uid_of_the_job_of_the_current_run() -> None:
+    controller, parsed = with_two_runs()
+    name = job_name(parsed)
     assert controller.worker_of("ns", name, "job-1") == (("ns", "dl"), run_id(parsed))
     assert controller.worker_of("ns", name, "job-x") is None  # same name, another Job: a copy
     assert controller.worker_of("other", name, "job-1") is None  # a uid names no place

@@ -16,6 +16,7 @@ from gallery_operator.plan import PostEvent
 from gallery_operator.snapshots import DownloadSnapshot
 from gallery_operator.workerconfig import Report
 from tests.cluster.procs import free_port
+from tests.tokens import forged_jwt
 
 
 def status_of(url: str) -> int:
@@ -83,18 +84,24 @@ def test_reports_with_absurd_counts_are_refused() -> None:
 
 
 def test_unknown_tokens_are_reviewed_once_and_at_a_bounded_rate(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A stream of made-up tokens costs the API server at most REVIEWS_PER_SECOND reviews a second, and a refused
-    token is not reviewed again for a while."""
+    """Tokens that pass the gate's look (here: from many addresses, for many namespaces) cost the API server at most
+    REVIEWS_PER_SECOND reviews a second, and a refused token is not reviewed again for a while."""
     reviewed: list[str] = []
     monkeypatch.setattr(kube, "review_token", lambda token, audience: reviewed.append(token))
-    reports = web.Reports(Settings(), Controller(Settings(), {}, {}))
+    controller = Controller(Settings(), {}, {})
+    monkeypatch.setattr(controller, "expects_pod", lambda namespace, pod: True)
+    reports = web.Reports(Settings(), controller)
+    stranger = forged_jwt("gallery-operator.dev", "ns", "p-abcde", "u")
 
     async def scenario() -> list[web.Identity | str]:
-        first = [await reports.identify("stranger"), await reports.identify("stranger")]
-        flood = [await reports.identify(f"made-up-{n}") for n in range(web.REVIEWS_PER_SECOND + 10)]
+        first = [await reports.identify(stranger, "a"), await reports.identify(stranger, "a")]
+        flood = [
+            await reports.identify(forged_jwt("gallery-operator.dev", f"ns{n}", "p-abcde", "u"), f"10.0.0.{n}")
+            for n in range(web.REVIEWS_PER_SECOND + 10)
+        ]
         return first + flood
 
     answers = asyncio.run(scenario())
-    assert answers[:2] == ["not-a-worker", "not-a-worker"] and reviewed.count("stranger") == 1
+    assert answers[:2] == ["not-a-worker", "not-a-worker"] and reviewed.count(stranger) == 1
     assert len(reviewed) == web.REVIEWS_PER_SECOND
     assert answers[-10:] == ["rate-limited"] * 10

@@ -147,7 +147,8 @@ class S3Target(ApiModel):
     bucket: Annotated[str, Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")]
     """Bucket name."""
     prefix: Annotated[str | None, Field(max_length=512, pattern=RELATIVE_PATH_PATTERN)] = None
-    """Key prefix for this download; defaults to `<namespace>/<name>`."""
+    """Key prefix for this download, under the download's namespace: objects go to `<namespace>/<prefix>/`;
+    without it, to `<namespace>/<name>/`. No download can name keys of another namespace."""
     endpoint: Annotated[str | None, Field(max_length=2048, pattern=URL_PATTERN)] = None
     """Endpoint URL of an S3-compatible service; AWS when omitted."""
     region: Annotated[str | None, Field(max_length=64)] = None
@@ -372,7 +373,8 @@ class Limits(ApiModel):
     max_bytes: Annotated[str | None, Field(pattern=BYTES_PATTERN, max_length=24)] = None
     """Stop once this many bytes are stored (a quantity of at least one byte: `5Gi`, `500M`)."""
     active_deadline_seconds: Annotated[int | None, Field(ge=1, le=7 * 24 * 3600)] = None
-    """Wall-clock limit for each run (the Job's activeDeadlineSeconds)."""
+    """Wall-clock limit for each run (the Job's activeDeadlineSeconds); the operator's limit (one day unless its
+    platform team set another) applies when this is unset, and caps it."""
     max_item_seconds: Annotated[int, Field(ge=1, le=7 * 24 * 3600)] = 6 * 3600
     """Longest one item may take to download: a stream that never ends (a live radio, an endless body) stops the run
     here, like the other limits (reason LimitExceeded), and is not stored. Default 6 hours."""

@@ -1,0 +1,118 @@
+"""The operator with exactly the chart's RBAC: it authenticates as a ServiceAccount bound to the rules the chart
+ships (read from manifests/base, which `make manifests` renders from the chart), and reconciles downloads through
+every call it makes: Jobs created, suspended and deleted, a claim from a template, live worker reports
+(TokenReview and the worker pod read), cleanup under deletionPolicy Delete, Events."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+
+from tests import REPO_ROOT
+from tests.cluster.localoperator import OperatorProcess
+from tests.cluster.localoperator import operator_for as local_operator_for
+from tests.cluster.procs import wait_until
+from tests.conftest import Cluster
+from tests.e2e.conftest import Downloads, pvc_spec
+from tests.kube import absent, create_claim
+
+pytestmark = pytest.mark.e2e
+
+MANIFEST = REPO_ROOT / "manifests" / "base" / "gallery-operator.yaml"
+ACCOUNT = "gallery-operator"
+
+
+def chart_rbac(namespace: str) -> list[dict[str, Any]]:
+    """The chart's ClusterRoles and their bindings, renamed for this test and bound to the test's ServiceAccount."""
+    documents = [d for d in yaml.safe_load_all(MANIFEST.read_text()) if d]
+    rbac = [copy.deepcopy(d) for d in documents if d["kind"] in ("ClusterRole", "ClusterRoleBinding")]
+    assert {d["kind"] for d in rbac} == {"ClusterRole", "ClusterRoleBinding"}, "the chart renders cluster-wide RBAC"
+    for document in rbac:
+        document["metadata"]["name"] += f"-{namespace}"
+        if document["kind"] == "ClusterRoleBinding":
+            document["roleRef"]["name"] += f"-{namespace}"
+            document["subjects"] = [{"kind": "ServiceAccount", "name": ACCOUNT, "namespace": namespace}]
+    return rbac
+
+
+@pytest.fixture
+def operator_account(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[Path]:
+    """A kubeconfig that authenticates as a ServiceAccount holding exactly the chart's RBAC."""
+    core, rbac_api = client.CoreV1Api(cluster.api), client.RbacAuthorizationV1Api(cluster.api)
+    core.create_namespaced_service_account(namespace, {"metadata": {"name": ACCOUNT}})
+    documents = chart_rbac(namespace)
+    for document in documents:
+        if document["kind"] == "ClusterRole":
+            rbac_api.create_cluster_role(document)
+        else:
+            rbac_api.create_cluster_role_binding(document)
+    token = core.create_namespaced_service_account_token(
+        ACCOUNT, namespace, {"spec": {"expirationSeconds": 3600}}
+    ).status.token
+    config = yaml.safe_load(cluster.kubeconfig.read_text())
+    for user in config["users"]:
+        user["user"] = {"token": token}
+    kubeconfig = tmp_path / "operator.kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    yield kubeconfig
+    for document in documents:
+        name = document["metadata"]["name"]
+        if document["kind"] == "ClusterRole":
+            rbac_api.delete_cluster_role(name)
+        else:
+            rbac_api.delete_cluster_role_binding(name)
+
+
+def test_the_operator_reconciles_with_exactly_the_charts_rbac(
+    cluster: Cluster,
+    crd: None,
+    namespace: str,
+    site: str,
+    no_local_operator: None,
+    operator_account: Path,
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "operator.log"
+    operator = local_operator_for(operator_account, cluster.local, log, {})
+    operator.start()
+    try:
+        create_claim(cluster.api, namespace)
+        downloads = Downloads(cluster.api, namespace)
+        template = {"pvc": {"template": {"size": "1Gi"}}}
+        downloads.create(
+            "templated", {"urls": [f"{site}/img/1101.jpg"], "target": template, "deletionPolicy": "Delete"}
+        )
+        downloads.create("wiped", pvc_spec([f"{site}/img/1102.jpg"], deletionPolicy="Delete"))
+        downloads.create("paused", pvc_spec([f"{site}/slow/1103.jpg?seconds=20"]))
+        downloads.create("live", pvc_spec([f"{site}/img/1104.jpg", f"{site}/slow/1105.jpg?seconds=20"]))
+        wait_until(
+            lambda: downloads.reports_live("live"),
+            90,
+            "live progress (a report accepted after a TokenReview and a read of the worker pod)",
+        )
+        for name in ("templated", "wiped"):
+            assert downloads.wait_phase(name, {"Succeeded", "Failed"})["phase"] == "Succeeded", downloads.status(name)
+        wait_until(lambda: downloads.jobs("paused"), 60, "the Job of the download to suspend")
+        downloads.patch("paused", {"suspend": True})
+        assert downloads.wait_phase("paused", {"Suspended"})["phase"] == "Suspended"
+        downloads.delete("templated")
+        downloads.delete("wiped")
+        wait_until(
+            lambda: absent(lambda: downloads.get("templated")) and absent(lambda: downloads.get("wiped")),
+            90,
+            "the deleted downloads and their data to be gone",
+        )
+        events = client.CoreV1Api(cluster.api).list_namespaced_event(namespace).items
+        assert {"DataDeleted", "Succeeded"} <= {e.reason for e in events}
+        assert downloads.wait_phase("live", {"Succeeded", "Failed"})["phase"] == "Succeeded"
+    finally:
+        operator.stop()
+        OperatorProcess.instances.remove(operator)
+    text = log.read_text()
+    assert "forbidden" not in text.lower(), text[-3000:]
