@@ -48,6 +48,10 @@ class Sink(Protocol):
         """Why an item downloading since ``started`` (time.monotonic) must stop now, or None."""
         ...
 
+    def clean(self, value: Any) -> Any:
+        """``value`` (a string, or JSON-like) without the run's secret values: what an engine names files after."""
+        ...
+
 
 class Engine(Protocol):
     name: str

@@ -95,6 +95,13 @@ def _track_items(pathfmt: Any, sink: Sink, source: Callable[[], str]) -> None:
     pathfmt.open = open_item
 
 
+def _redacted(kwdict: dict[str, Any], sink: Sink) -> dict[str, Any]:
+    """An item's metadata as gallery-dl builds folder and file names from it, without the run's secret values (a
+    site may echo them into titles and names). Keys starting with `_` are gallery-dl's own request details (headers
+    for the download): they never name anything and stay as they are."""
+    return {k: v if k.startswith("_") else sink.clean(v) for k, v in kwdict.items()}
+
+
 class PortAwareGeneric(GenericExtractor):  # type: ignore[misc]
     """gallery-dl's generic extractor (images linked from any page), for hosts with a port too: the upstream
     pattern has no port in its domain part, so `http://host:8080/page` would not match."""
@@ -170,7 +177,10 @@ class GalleryDl:
                 if sink.should_stop():
                     raise exception.StopExtraction()
                 self.current_url = item_url
-                super().handle_url(item_url, kwdict)
+                super().handle_url(item_url, _redacted(kwdict, sink))
+
+            def handle_directory(self, kwdict: dict[str, Any]) -> None:
+                super().handle_directory(_redacted(kwdict, sink))
 
             def handle_skip(self) -> None:
                 super().handle_skip()

@@ -14,6 +14,8 @@ from gallery_operator.worker.failures import classify, redirect_loop
 from gallery_operator.worker.items import ItemBytes, ItemFile, next_item
 from gallery_operator.worker.names import url_hash
 
+NAMING_FIELDS = ("title", "fulltitle", "id", "display_id")
+"""Fields of yt-dlp's info dict that file names are made of (the output template in worker/options.py)."""
 TRANSIENT: frozenset[str] = frozenset({"NetworkError", "Timeout", "RateLimited"})
 """Failures worth another try of a whole extraction."""
 RETRY_BASE_SECONDS = 0.5
@@ -108,6 +110,9 @@ def _place_videos(ydl: Any, sink: Sink) -> None:
         return f"{key} {url_hash(source(info))}" if key and generic and source(info) else key
 
     def placed(info: dict[str, Any]) -> Any:
+        for field in NAMING_FIELDS:  # a site may echo a secret into a title: the name is made without it
+            if isinstance(info.get(field), str):
+                info[field] = sink.clean(info[field])
         info[options.NAME_SUFFIX] = ""
         wanted = Path(ydl.prepare_filename(info))
         chosen = sink.place(wanted, source(info))
