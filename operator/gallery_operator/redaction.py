@@ -32,7 +32,7 @@ import re
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 REDACTED = "[redacted]"
 MIN_SECRET_LENGTH = 4
@@ -191,19 +191,23 @@ class Redactor:
         return value
 
     def model(self, model: Model) -> Model:
-        """A copy of a pydantic model with every string redacted, none longer than it was (so the model's length
-        limits still hold; a cut can only shorten the marker, never uncover a secret)."""
+        """A copy of a pydantic model with every string redacted. Should a longer marker break a length limit of the
+        model, every string is cut to its former length (a cut can only shorten a marker, never uncover a secret)."""
 
-        def shorter(value: Any) -> Any:
+        def redacted(value: Any, cut: bool) -> Any:
             if isinstance(value, str):
-                return self.text(value)[: len(value)]
+                return self.text(value)[: len(value) if cut else None]
             if isinstance(value, dict):
-                return {k: shorter(v) for k, v in value.items()}
+                return {k: redacted(v, cut) for k, v in value.items()}
             if isinstance(value, list):
-                return [shorter(v) for v in value]
+                return [redacted(v, cut) for v in value]
             return value
 
-        return type(model).model_validate(shorter(model.model_dump(by_alias=True)))
+        fields = model.model_dump(by_alias=True)
+        try:
+            return type(model).model_validate(redacted(fields, cut=False))
+        except ValidationError:
+            return type(model).model_validate(redacted(fields, cut=True))
 
 
 PATTERNS = Redactor()

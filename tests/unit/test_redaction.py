@@ -11,6 +11,7 @@ import pytest
 
 from gallery_operator.api.status import Failure
 from gallery_operator.redaction import PATTERNS, REDACTED, Redactor
+from gallery_operator.reports import Inbox
 from gallery_operator.worker.redact import RedactingFilter
 from gallery_operator.workerconfig import Report
 from tests.secrets_check import leaked
@@ -109,3 +110,13 @@ def test_log_records_are_redacted_with_their_arguments_and_exceptions() -> None:
     RedactingFilter(redactor).filter(record)
     formatted = logging.Formatter().format(record)
     assert not leaked(formatted, "Ck-9f/Zx+Q=w7") and "ValueError" in formatted, formatted
+
+
+def test_the_operator_takes_no_credential_shaped_text_from_a_report() -> None:
+    """The operator knows no secret values; the shapes are removed from any report it holds."""
+    inbox = Inbox()
+    leaky = "https://h.example/a?access_token=zz99zz&n=1"
+    report = Report(run="r", message=f"stopped at {leaky}", failures=[Failure(reason="NotFound", url=leaky)])
+    assert inbox.put(("ns", "dl"), "pod", report)
+    held = inbox.get(("ns", "dl"))
+    assert held is not None and "zz99zz" not in held.model_dump_json() and "n=1" in held.message
