@@ -31,19 +31,26 @@ def planted() -> Iterator[None]:
     Handler.planted = []
 
 
-def pod_secrets(tmp_path: Path, site: str) -> dict[str, str]:
-    """The worker's environment as a pod with every kind of credential gets it."""
+def pod_env(tmp_path: Path, site: str, cookie: tuple[str, str], password: str, **tokens: str) -> dict[str, str]:
+    """The worker's environment as a pod gets it from Secrets: a cookie for the site's host, a login, and
+    ``tokens`` (environment variable -> value)."""
     folder = tmp_path / "secret"
     folder.mkdir()
     host = urllib.parse.urlsplit(site).hostname
-    (folder / "cookies.txt").write_text(f"# Netscape HTTP Cookie File\n{host}\tFALSE\t/\tFALSE\t0\tleak\t{COOKIE}\n")
+    name, value = cookie
+    (folder / "cookies.txt").write_text(f"# Netscape HTTP Cookie File\n{host}\tFALSE\t/\tFALSE\t0\t{name}\t{value}\n")
     return {
         "GALLERY_WORKER_COOKIES_DIR": str(folder),
         "GALLERY_AUTH_USERNAME": "someone",
-        "GALLERY_AUTH_PASSWORD": PASSWORD,
-        "GALLERY_AUTH_API_KEY": API_KEY,
-        "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+        "GALLERY_AUTH_PASSWORD": password,
+        **tokens,
     }
+
+
+def pod_secrets(tmp_path: Path, site: str) -> dict[str, str]:
+    """Every kind of credential a pod may hold."""
+    tokens = {"GALLERY_AUTH_API_KEY": API_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET}
+    return pod_env(tmp_path, site, ("leak", COOKIE), PASSWORD, **tokens)
 
 
 def everything_written(root: Path) -> dict[str, str]:

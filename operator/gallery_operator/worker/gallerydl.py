@@ -127,7 +127,10 @@ class GalleryDl:
         lookahead: Lookahead | None = None,
     ) -> None:
         config.clear()
-        settings = options.gallery_dl_config(spec, root, state, scratch, pod_credentials(cookies))
+        self.lookahead = lookahead
+        credentials = pod_credentials(cookies)
+        sites = options.credential_sites(spec, self.category) if credentials.any() else frozenset()
+        settings = options.gallery_dl_config(spec, root, state, scratch, credentials, sites)
         if ("extractor", "proxy-env") not in settings and not environment_shapes_requests():
             # No proxy settings in the environment, so requests need not scan it again for every request (a fifth
             # of the time per small file). A CA bundle named there is passed on as gallery-dl's `verify`.
@@ -137,7 +140,6 @@ class GalleryDl:
                 settings[("extractor", "verify")] = bundle
         for path, value in settings.items():
             config.set(path[:-1], path[-1], value)
-        self.lookahead = lookahead
 
     def find(self, url: str) -> Any:
         """gallery-dl's extractor for the URL, from the lookahead when it has the answer (importing only that
@@ -156,6 +158,11 @@ class GalleryDl:
 
     def supports(self, url: str) -> bool:
         return self.find(url) is not None
+
+    def category(self, url: str) -> str:
+        """The extractor category of a URL, matched without fetching anything (`generic` when none matches)."""
+        found = self.find(url)
+        return str(found.category) if found is not None else PortAwareGeneric.category
 
     def run(self, url: str, sink: Sink) -> None:
         class RecordingJob(job.DownloadJob):  # type: ignore[misc]

@@ -1,0 +1,94 @@
+"""Credentials go to the site they are for: the real engines, and the headers the fixture site receives."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_worker import claim, run_worker
+from tests.e2e.test_worker_secrets import pod_env
+from tests.fixtures.site import Handler
+
+pytestmark = pytest.mark.e2e
+
+COOKIE = "m3mber-c00kie"
+PASSWORD = "pa55-w0rd-x"
+TOKEN = "r3fresh-t0ken"
+
+
+@pytest.fixture
+def received() -> Iterator[list[tuple[str, str]]]:
+    Handler.received = []
+    yield Handler.received
+    Handler.received = []
+
+
+def pod_credentials(tmp_path: Path, site: str) -> dict[str, str]:
+    """A cookie for the fixture site's host, a login, a refresh token and a video password."""
+    tokens = {"GALLERY_AUTH_REFRESH_TOKEN": TOKEN, "GALLERY_AUTH_VIDEO_PASSWORD": PASSWORD}
+    return pod_env(tmp_path, site, ("member", COOKIE), PASSWORD, **tokens)
+
+
+def carrying(received: list[tuple[str, str]]) -> dict[str, bool]:
+    """Path -> whether any request for it carried a credential (the cookie, the password, the token, a login)."""
+    seen: dict[str, bool] = {}
+    for path, headers in received:
+        lower = headers.lower()
+        holds = any(value in headers for value in (COOKIE, PASSWORD, TOKEN)) or "authorization:" in lower
+        seen[path] = seen.get(path, False) or holds or "x-peertube-video-password" in lower
+    return seen
+
+
+def spec(site: str, pages: list[str], engine: str, auth_site: str | None) -> dict[str, Any]:
+    auth: dict[str, Any] = {"site": auth_site} if auth_site else {}
+    return {"urls": [f"{site}/{page}" for page in pages], "engine": engine, "auth": auth}
+
+
+def test_gallery_dl_gives_credentials_only_to_the_extractor_of_their_site(
+    tmp_path: Path, site: str, received: list[tuple[str, str]]
+) -> None:
+    """Credentials for `directlink` go with the direct link; the gallery page of the same host, which gallery-dl's
+    generic extractor takes, and the images it links are fetched without them."""
+    pages = ["cred/page.html", "cred/img/1.jpg"]
+    code, report = run_worker(
+        tmp_path, spec(site, pages, "gallery-dl", "directlink"), claim(tmp_path), env=pod_credentials(tmp_path, site)
+    )
+    assert (code, report["itemsDone"]) == (0, 3), report
+    assert carrying(received) == {
+        "/cred/page.html": False,
+        "/cred/img/2.jpg": False,
+        "/cred/img/3.jpg": False,
+        "/cred/img/1.jpg": True,
+    }
+
+
+@pytest.mark.parametrize(("auth_site", "sent"), [("Vimeo", False), ("generic", True)])
+def test_yt_dlp_gives_credentials_only_to_the_extractor_of_their_site(
+    tmp_path: Path, site: str, received: list[tuple[str, str]], auth_site: str, sent: bool
+) -> None:
+    """Credentials for Vimeo never reach a page yt-dlp's generic extractor takes, nor the video it finds there;
+    the same credentials for the generic extractor do."""
+    code, report = run_worker(
+        tmp_path,
+        spec(site, ["cred/video.html"], "yt-dlp", auth_site),
+        claim(tmp_path),
+        env=pod_credentials(tmp_path, site),
+    )
+    assert (code, report["itemsDone"]) == (0, 1), report
+    assert carrying(received) == {"/cred/video.html": sent, "/cred/v.mp4": sent}
+
+
+@pytest.mark.parametrize("engine", ["gallery-dl", "yt-dlp"])
+def test_credentials_without_a_site_are_for_the_download_s_own_urls(
+    tmp_path: Path, site: str, received: list[tuple[str, str]], engine: str
+) -> None:
+    """The form without `auth.site` keeps working: the extractor of each URL the download names gets them."""
+    page = "cred/img/4.jpg" if engine == "gallery-dl" else "cred/video.html"
+    code, report = run_worker(
+        tmp_path, spec(site, [page], engine, None), claim(tmp_path), env=pod_credentials(tmp_path, site)
+    )
+    assert (code, report["itemsDone"]) == (0, 1), report
+    assert carrying(received)[f"/{page}"]
