@@ -11,6 +11,7 @@ import pytest
 from tests.e2e.test_worker import claim, run_worker
 from tests.e2e.test_worker_secrets import pod_env
 from tests.fixtures.site import Handler
+from tests.fixtures.sites import Request, serve_sites
 
 pytestmark = pytest.mark.e2e
 
@@ -92,3 +93,65 @@ def test_credentials_without_a_site_are_for_the_download_s_own_urls(
     )
     assert (code, report["itemsDone"]) == (0, 1), report
     assert carrying(received)[f"/{page}"]
+
+
+REDDIT_POST = "https://www.reddit.com/r/pics/comments/abc123/a_gallery/"
+DEVIANTART_GALLERY = "https://www.deviantart.com/someone/gallery"
+REDDIT_HOSTS = ["www.reddit.com", "oauth.reddit.com"]
+CLIENT_ID = "r3ddit-client-id"
+CLIENT_SECRET = "r3ddit-client-s3cret"
+
+
+def reddit_and_deviantart(request: Request) -> tuple[int, Any]:
+    """Reddit's API as gallery-dl's Reddit extractor uses it: a token, then a post that links a DeviantArt
+    gallery. DeviantArt refuses everything (what it was sent is what counts)."""
+    if request.host in REDDIT_HOSTS and request.path.startswith("/api/v1/access_token"):
+        return 200, {"access_token": "reddit-access", "token_type": "bearer", "expires_in": 3600}
+    if request.host in REDDIT_HOSTS and request.path.startswith("/comments/abc123/.json"):
+        post = {
+            "id": "abc123",
+            "title": "a gallery",
+            "subreddit": "pics",
+            "author": "someone",
+            "created_utc": 1700000000,
+            "url": DEVIANTART_GALLERY,
+            "is_video": False,
+            "is_self": False,
+            "selftext_html": None,
+            "permalink": "/r/pics/comments/abc123/a_gallery/",
+        }
+        listing = {"kind": "Listing", "data": {"children": [{"kind": "t3", "data": post}]}}
+        return 200, [listing, {"kind": "Listing", "data": {"children": []}}]
+    return 400, {"error": "invalid_request"}
+
+
+def test_a_linked_gallery_on_another_site_gets_none_of_the_credentials(
+    tmp_path: Path, received: list[tuple[str, str]]
+) -> None:
+    """The issue's case with gallery-dl's real extractors: a Reddit post (credentials for `reddit`: client id,
+    client secret, refresh token) links a DeviantArt gallery. gallery-dl hands the link to its DeviantArt extractor,
+    which asks deviantart.com for a token: with none of Reddit's values (on the old code, with all three)."""
+    tokens = {
+        "GALLERY_AUTH_CLIENT_ID": CLIENT_ID,
+        "GALLERY_AUTH_CLIENT_SECRET": CLIENT_SECRET,
+        "GALLERY_AUTH_REFRESH_TOKEN": TOKEN,
+    }
+    with serve_sites(tmp_path, [*REDDIT_HOSTS, "www.deviantart.com"], reddit_and_deviantart) as (proxy, ca, sites):
+        env = {
+            **tokens,
+            "HTTPS_PROXY": proxy,
+            "NO_PROXY": "",
+            "REQUESTS_CA_BUNDLE": str(ca),
+            "HOME": str(tmp_path),  # gallery-dl caches tokens there
+        }
+        spec = {"urls": [REDDIT_POST], "engine": "gallery-dl", "auth": {"site": "reddit"}}
+        _, report = run_worker(tmp_path, spec, claim(tmp_path), env=env)
+    secrets = (CLIENT_ID, CLIENT_SECRET, TOKEN)
+    to_reddit = "\n".join(r.text() for host in REDDIT_HOSTS for r in sites.to(host))
+    to_deviantart = sites.to("www.deviantart.com")
+    assert TOKEN in to_reddit, (
+        report["failures"],
+        [r.text() for r in sites.requests],
+    )  # Reddit got its own credentials
+    assert to_deviantart, (report, [r.text() for r in sites.requests])  # the link was followed
+    assert [s for s in secrets if any(s in r.text() for r in to_deviantart)] == []

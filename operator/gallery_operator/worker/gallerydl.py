@@ -13,6 +13,7 @@ from typing import Any
 
 from gallery_dl import config, exception, extractor, job
 from gallery_dl.extractor.generic import GenericExtractor
+from gallery_dl.text import re_compile
 
 from gallery_operator.api.spec import GalleryDownloadSpec
 from gallery_operator.worker import options
@@ -150,10 +151,16 @@ class GalleryDl:
         found = answers[url]
         if found is None:
             return None
-        cls = getattr(importlib.import_module(found[0]), found[1])
-        # gallery-dl compiles a module's patterns when it lists the module; leave its class attribute alone
-        pattern = re.compile(cls.pattern) if isinstance(cls.pattern, str) else cls.pattern
-        match = pattern.match(url)
+        module = importlib.import_module(found[0])
+        # gallery-dl compiles the patterns of a module's classes when it lists the module, and extractors use each
+        # other's (Reddit's items() matches links with RedditSubmissionExtractor.pattern.match): compile all of
+        # them, as gallery-dl would, so that a later listing finds them compiled too.
+        for member in vars(module).values():
+            pattern = vars(member).get("pattern") if isinstance(member, type) else None
+            if isinstance(pattern, str) and member.__module__ == module.__name__:
+                setattr(member, "pattern", re_compile(pattern))  # noqa: B010 - any class of the module
+        cls = getattr(module, found[1])
+        match = cls.pattern.match(url)
         return cls(match) if match else extractor.find(url)
 
     def supports(self, url: str) -> bool:
