@@ -6,7 +6,8 @@ Two kinds of rules:
   either case of the hex digits, with `+` for a space, character by character (so `quote`, `quote_plus` and
   partly encoded forms are all one pattern); JSON `\\uXXXX` and HTML escapes; base64 (standard and URL-safe, with
   and without padding) whole, inside an HTTP Basic credential `base64(user:password)`, and at each of the three
-  alignments a value has when it sits inside a longer base64 text.
+  alignments a value has when it sits inside a longer base64 text. Letters match in either case (a value in a host
+  name comes back in lower case); base64 forms match exactly.
 - Credentials recognisable by their shape, whatever their value, which the operator applies too (it never reads
   Secrets, so it knows no values): the value of a URL parameter named like a credential (`access_token`, `api_key`,
   `sig`, anything ending in `_token`, `_secret`, `_password`, `_signature` ...; percent-encoded inside another URL
@@ -126,8 +127,11 @@ def _hex_escape(byte: int) -> str:
 
 
 def _character(char: str) -> str:
-    """Every way one character of a secret may be written in a URL, JSON or HTML."""
-    ways = [re.escape(char), "".join(_hex_escape(b) for b in char.encode())]
+    """Every way one character of a secret may be written in a URL, JSON or HTML, in either case (host names are
+    written in lower case, and some servers fold paths)."""
+    cases = {char, char.lower(), char.upper()} if len(char.lower()) == len(char.upper()) == 1 else {char}
+    ways = [re.escape(c) for c in sorted(cases)]
+    ways += ["".join(_hex_escape(b) for b in c.encode()) for c in sorted(cases)]
     if char == " ":
         ways.append(r"\+")
     if ord(char) < 0x20 or ord(char) > 0x7E or char in '"\\/':

@@ -55,6 +55,8 @@ def test_mixed_case_escapes_and_values_inside_words_are_found() -> None:
     redactor = Redactor(["ab/cd+ef"])
     assert redactor.text("x=ab%2fcd%2Bef;") == f"x={REDACTED};"
     assert redactor.text("prefixab/cd+efsuffix") == f"prefix{REDACTED}suffix"
+    assert redactor.text("host AB/CD+EF.example") == f"host {REDACTED}.example"  # either case
+    assert Redactor(["Tok3nValue"]).text("https://tok3nvalue.evil.example/") == f"https://{REDACTED}.evil.example/"
 
 
 def test_short_values_and_ordinary_text_are_left_alone() -> None:
