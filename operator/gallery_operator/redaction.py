@@ -97,7 +97,7 @@ _PARAMETER = re.compile(
 _USER_INFO = re.compile(r"((?://|%2F%2F)[^/\s:@?#]*(?::|%3A))[^/\s@?#]+(@|%40)", re.IGNORECASE)
 _SCHEME_CREDENTIAL = re.compile(
     # an HTTP credential has a digit or a symbol in it: "basic information" is none
-    r"(\b(?:bearer|basic)(?:\s+|%20|\+))(?=[A-Za-z._~-]*[0-9+/=])[A-Za-z0-9._~+/=-]{8,}",
+    r"(\b(?P<scheme>bearer|basic)(?:\s+|%20|\+))(?=[A-Za-z._~-]*[0-9+/=])(?P<credential>[A-Za-z0-9._~+/=-]{8,})",
     re.IGNORECASE,
 )
 _JSON_WEB_TOKEN = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
@@ -111,10 +111,24 @@ def _shapes(value: str) -> str:
     if "@" in value or "%40" in value:
         value = _USER_INFO.sub(lambda m: m.group(1) + REDACTED + m.group(2), value)
     if "asic" in value or "earer" in value or "ASIC" in value or "EARER" in value:
-        value = _SCHEME_CREDENTIAL.sub(lambda m: m.group(1) + REDACTED, value)
+        value = _SCHEME_CREDENTIAL.sub(_scheme_credential, value)
     if "eyJ" in value:
         value = _JSON_WEB_TOKEN.sub(REDACTED, value)
     return value
+
+
+def _scheme_credential(match: re.Match[str]) -> str:
+    """A Bearer token of 16 characters or more, or a Basic credential that is base64 of `user:password`, redacted;
+    anything else (a title "Basic 2024-01-01") as it was."""
+    credential = match.group("credential")
+    if match.group("scheme").lower() == "bearer":
+        holds = len(credential) >= 16
+    else:
+        try:
+            holds = b":" in base64.b64decode(credential + "=" * (-len(credential) % 4), validate=True)
+        except ValueError:
+            holds = False
+    return match.group(1) + REDACTED if holds else match.group(0)
 
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -184,14 +198,19 @@ class Redactor:
         """``value`` without the secret values and without credential-shaped text."""
         return _shapes(self.values(value))
 
-    def clean(self, value: Any) -> Any:
-        """A JSON-like value with every string redacted and the keys that hold request credentials dropped."""
+    def clean(self, value: Any, shapes: bool = True) -> Any:
+        """A JSON-like value with every string redacted and the keys that hold request credentials dropped. Without
+        ``shapes``, only the secret values go (for what names files: a shape may match an ordinary name)."""
         if isinstance(value, str):
-            return self.text(value)
+            return self.text(value) if shapes else self.values(value)
         if isinstance(value, dict):
-            return {self.text(str(k)): self.clean(v) for k, v in value.items() if str(k).lower() not in CREDENTIAL_KEYS}
+            return {
+                self.clean(str(k), shapes): self.clean(v, shapes)
+                for k, v in value.items()
+                if str(k).lower() not in CREDENTIAL_KEYS
+            }
         if isinstance(value, list | tuple):
-            return [self.clean(v) for v in value]
+            return [self.clean(v, shapes) for v in value]
         return value
 
     def model(self, model: Model) -> Model:

@@ -61,7 +61,7 @@ def test_mixed_case_escapes_and_values_inside_words_are_found() -> None:
 
 def test_short_values_and_ordinary_text_are_left_alone() -> None:
     redactor = Redactor(["yes", None, ""])
-    text = "yes, the basic information about https://example.org/p?id=7&key=photo1 is here"
+    text = "yes, the basic information about https://example.org/p?id=7&key=photo1 (Basic 2024-01-01) is here"
     assert redactor.text(text) == text
 
 

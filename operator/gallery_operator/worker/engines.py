@@ -49,7 +49,8 @@ class Sink(Protocol):
         ...
 
     def clean(self, value: Any) -> Any:
-        """``value`` (a string, or JSON-like) without the run's secret values: what an engine names files after."""
+        """``value`` (a string, or JSON-like) without the run's secret values: what an engine names files after
+        (credential shapes stay: they may match ordinary names; the catalogue and reports lose them)."""
         ...
 
 

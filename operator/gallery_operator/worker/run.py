@@ -130,7 +130,7 @@ class Run:
             path.unlink(missing_ok=True)
             self.failed(source_url, "Blocked", f"the engine wrote outside the target: {path.name!r}")
             return
-        if self.redactor.text(relative) != relative:  # the engine named it past Run.place: no name shows a secret
+        if self.redactor.values(relative) != relative:  # the engine named it past Run.place: no name shows a secret
             path.unlink(missing_ok=True)
             self.failed(source_url, "Blocked", f"the engine named a file with a secret value: {relative!r}")
             return
@@ -174,7 +174,7 @@ class Run:
         know), the name with a short hash of the item's URL before the extension. The same item always gets the same
         name, so a re-run skips it, and two items never share one path."""
         source_url = self.redactor.values(source_url)
-        path = path.with_name(self.redactor.text(path.name))
+        path = path.with_name(self.redactor.values(path.name))
         room = MAX_NAME_BYTES  # the name is not touched on disk before it is safe: a long one raises ENAMETOOLONG
         if isinstance(self.config.storage, S3Storage):
             folder = self._planned(path.parent / "item")
@@ -257,7 +257,7 @@ class Run:
         return self.stop_reason is not None
 
     def clean(self, value: Any) -> Any:
-        return self.redactor.clean(value)
+        return self.redactor.clean(value, shapes=False)
 
     def count(self, size: int) -> bool:
         with self.lock:
