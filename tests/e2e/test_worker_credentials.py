@@ -157,3 +157,15 @@ def test_a_linked_gallery_on_another_site_gets_none_of_the_credentials(
     assert to_deviantart, (report, [r.text() for r in sites.requests])  # the link was followed
     # In any encoding: a client id and secret go in an HTTP Basic header, in base64.
     assert leaks("\n".join(r.text() for r in to_deviantart), secrets) == []
+
+
+@pytest.mark.parametrize("engine", ["gallery-dl", "yt-dlp", "auto"])
+def test_a_site_no_engine_knows_is_refused_naming_the_field(
+    tmp_path: Path, site: str, received: list[tuple[str, str]], engine: str
+) -> None:
+    """A misspelt site would send the credentials nowhere, silently: the run fails before any request instead."""
+    code, report = run_worker(tmp_path, spec(site, ["cred/img/5.jpg"], engine, "redit"), claim(tmp_path))
+    assert code == 2, report
+    [failure] = report["failures"]
+    assert failure["reason"] == "InvalidSpec" and "spec.auth.site: 'redit'" in failure["message"], failure
+    assert received == []

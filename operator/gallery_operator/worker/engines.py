@@ -58,6 +58,10 @@ class Engine(Protocol):
     name: str
 
     def supports(self, url: str) -> bool: ...
+    def knows(self, site: str) -> bool:
+        """Whether ``site`` names one of the engine's extractors (what spec.auth.site names)."""
+        ...
+
     def run(self, url: str, sink: Sink) -> None: ...
 
 

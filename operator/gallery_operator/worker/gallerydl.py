@@ -166,6 +166,9 @@ class GalleryDl:
     def supports(self, url: str) -> bool:
         return self.find(url) is not None
 
+    def knows(self, site: str) -> bool:
+        return any(cls.category == site for cls in extractor.extractors())
+
     def category(self, url: str) -> str:
         """The extractor category of a URL, matched without fetching anything (`generic` when none matches)."""
         found = self.find(url)

@@ -524,7 +524,9 @@ def execute(config: WorkerConfig, termination_log: Path, lookahead: Lookahead | 
         "gallery-dl": GalleryDl(config.spec, run.root, run.state, scratch, cookies, lookahead),
         "yt-dlp": YtDlp(config.spec, run.root, run.state, scratch, cookies),
     }
-    for url in config.spec.urls:
+    if unknown := unknown_site(config, engines):
+        run.failed(config.spec.urls[0], "InvalidSpec", unknown)
+    for url in config.spec.urls if not unknown else ():
         if run.should_stop():
             break
         candidates = engines_for(config.spec.engine, url, engines)
@@ -559,6 +561,16 @@ def execute(config: WorkerConfig, termination_log: Path, lookahead: Lookahead | 
     _terminate(termination_log, final, redactor)
     log.info("finished: %s", final.message)
     return run.exit_code()
+
+
+def unknown_site(config: WorkerConfig, engines: dict[str, Engine]) -> str | None:
+    """Why spec.auth.site names no site an engine of this download knows (credentials for it would go nowhere), or
+    None."""
+    site = config.spec.auth.site if config.spec.auth else None
+    names = [config.spec.engine] if config.spec.engine != "auto" else list(engines)
+    if site is None or any(engines[name].knows(site) for name in names):
+        return None
+    return f"spec.auth.site: {site!r} is no extractor of {' or '.join(names)} (a gallery-dl category or a yt-dlp key)"
 
 
 def _terminate(termination_log: Path, report: Report, redactor: Redactor) -> None:

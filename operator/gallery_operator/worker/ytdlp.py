@@ -158,6 +158,11 @@ class YtDlp:
             self._keys[url] = next(str(ie.ie_key()) for ie in gen_extractor_classes() if ie.suitable(url))
         return self._keys[url]
 
+    def knows(self, site: str) -> bool:
+        from yt_dlp.extractor import gen_extractor_classes  # noqa: PLC0415 - imported late, as in run()
+
+        return any(str(ie.ie_key()).lower() == site.lower() for ie in gen_extractor_classes())
+
     def sites(self) -> frozenset[str]:
         """The extractor keys (lower case) that get the credentials."""
         if self._sites is None:
