@@ -167,7 +167,12 @@ class GalleryDl:
         return self.find(url) is not None
 
     def knows(self, site: str) -> bool:
-        return any(cls.category == site for cls in extractor.extractors())
+        """Whether ``site`` is a category of gallery-dl: of an extractor, or of one of the instances of a site
+        software that many sites run (Danbooru, Mastodon ...), whose extractors take the instance's category."""
+        for cls in extractor.extractors():
+            if cls.category == site or any(instance[0] == site for instance in getattr(cls, "instances", ())):
+                return True
+        return False
 
     def category(self, url: str) -> str:
         """The extractor category of a URL, matched without fetching anything (`generic` when none matches)."""
