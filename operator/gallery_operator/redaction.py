@@ -191,7 +191,7 @@ class Redactor:
         self._values = re.compile("|".join(patterns)) if patterns else None
 
     def values(self, value: str) -> str:
-        """``value`` without the secret values (the shapes stay: see ``identity``)."""
+        """``value`` without the secret values; credential shapes stay (what an item's identity and names keep)."""
         return self._values.sub(REDACTED, value) if self._values is not None else value
 
     def text(self, value: str) -> str:
