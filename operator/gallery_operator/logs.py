@@ -23,8 +23,8 @@ class JsonFormatter(logging.Formatter):
         ref = getattr(record, "k8s", None) or getattr(record, "k8s_ref", None)
         if isinstance(ref, dict):
             entry |= {k: ref[k] for k in ("namespace", "name", "uid") if ref.get(k)}
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+        if record.exc_info or record.exc_text:
+            entry["exception"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
         return json.dumps(entry, default=str)
 
 

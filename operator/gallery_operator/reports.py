@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from gallery_operator.redaction import PATTERNS
 from gallery_operator.reportgate import pod_prefix_of, worker_pod_prefix
 from gallery_operator.workerconfig import Report
 
@@ -76,7 +77,11 @@ class Inbox:
     """The pod (uid) whose final report is held, per download ("" for one read from a termination message)."""
 
     def put(self, key: Key, pod: str, report: Report) -> bool:
-        """Hold the report; False when it is a late progress report of a pod that already sent its final one."""
+        """Hold the report; False when it is a late progress report of a pod that already sent its final one.
+
+        Every report passes the credential patterns here, before any status, Event or log line is made of it: the
+        worker has removed its own secret values already; this catches credential-shaped text in any report."""
+        report = PATTERNS.model(report)
         current = self._reports.get(key)
         if current is not None and current.final and not report.final and self._final_pods.get(key) == pod:
             return False

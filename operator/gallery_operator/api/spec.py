@@ -204,12 +204,24 @@ class SiteTokens(ApiModel):
     """yt-dlp's `videopassword`, for password-protected videos (Vimeo and others)."""
 
 
+SITE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+
+
 class Auth(ApiModel):
-    """Credentials for the remote site, read by the worker from Secrets; never copied into status or logs."""
+    """Credentials for one remote site, read by the worker from Secrets; never copied into status or logs. Only the
+    extractor of that site gets them: a gallery on it that links to another site's gallery never hands them on."""
 
     PRESENCE = Presence(
         "username_secret", "password_secret", False, "auth.usernameSecret and auth.passwordSecret go together"
     )
+
+    site: Annotated[str | None, Field(min_length=1, max_length=64, pattern=SITE_PATTERN)] = None
+    """The site every credential here is for: a gallery-dl extractor category (`reddit`, `deviantart`, `directlink`,
+    `generic`) or a yt-dlp extractor key (`Vimeo`, `Generic`; compared without regard to case). gallery-dl gets
+    them as options of that category only, yt-dlp hands the login and video password only to that extractor and
+    loads the cookies only for URLs of it (a cookie goes only to the domain the cookies file names). Unset: the
+    extractors of the download's own URLs, as matched before anything is fetched; never an extractor that remote
+    content leads to."""
 
     cookies_secret: SecretKeyRef | None = None
     """A Netscape cookies.txt file stored in a Secret key."""

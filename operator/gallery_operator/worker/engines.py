@@ -48,11 +48,20 @@ class Sink(Protocol):
         """Why an item downloading since ``started`` (time.monotonic) must stop now, or None."""
         ...
 
+    def clean(self, value: Any) -> Any:
+        """``value`` (a string, or JSON-like) without the run's secret values: what an engine names files after
+        (credential shapes stay: they may match ordinary names; the catalogue and reports lose them)."""
+        ...
+
 
 class Engine(Protocol):
     name: str
 
     def supports(self, url: str) -> bool: ...
+    def knows(self, site: str) -> bool:
+        """Whether ``site`` names one of the engine's extractors (what spec.auth.site names)."""
+        ...
+
     def run(self, url: str, sink: Sink) -> None: ...
 
 

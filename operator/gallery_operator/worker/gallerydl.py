@@ -13,6 +13,7 @@ from typing import Any
 
 from gallery_dl import config, exception, extractor, job
 from gallery_dl.extractor.generic import GenericExtractor
+from gallery_dl.text import re_compile
 
 from gallery_operator.api.spec import GalleryDownloadSpec
 from gallery_operator.worker import options
@@ -95,6 +96,13 @@ def _track_items(pathfmt: Any, sink: Sink, source: Callable[[], str]) -> None:
     pathfmt.open = open_item
 
 
+def _redacted(kwdict: dict[str, Any], sink: Sink) -> dict[str, Any]:
+    """An item's metadata as gallery-dl builds folder and file names from it, without the run's secret values (a
+    site may echo them into titles and names). Keys starting with `_` are gallery-dl's own request details (headers
+    for the download): they never name anything and stay as they are."""
+    return {k: v if k.startswith("_") else sink.clean(v) for k, v in kwdict.items()}
+
+
 class PortAwareGeneric(GenericExtractor):  # type: ignore[misc]
     """gallery-dl's generic extractor (images linked from any page), for hosts with a port too: the upstream
     pattern has no port in its domain part, so `http://host:8080/page` would not match."""
@@ -120,7 +128,10 @@ class GalleryDl:
         lookahead: Lookahead | None = None,
     ) -> None:
         config.clear()
-        settings = options.gallery_dl_config(spec, root, state, scratch, pod_credentials(cookies))
+        self.lookahead = lookahead
+        credentials = pod_credentials(cookies)
+        sites = options.credential_sites(spec, self.category) if credentials.any() else frozenset()
+        settings = options.gallery_dl_config(spec, root, state, scratch, credentials, sites)
         if ("extractor", "proxy-env") not in settings and not environment_shapes_requests():
             # No proxy settings in the environment, so requests need not scan it again for every request (a fifth
             # of the time per small file). A CA bundle named there is passed on as gallery-dl's `verify`.
@@ -130,7 +141,6 @@ class GalleryDl:
                 settings[("extractor", "verify")] = bundle
         for path, value in settings.items():
             config.set(path[:-1], path[-1], value)
-        self.lookahead = lookahead
 
     def find(self, url: str) -> Any:
         """gallery-dl's extractor for the URL, from the lookahead when it has the answer (importing only that
@@ -141,14 +151,33 @@ class GalleryDl:
         found = answers[url]
         if found is None:
             return None
-        cls = getattr(importlib.import_module(found[0]), found[1])
-        # gallery-dl compiles a module's patterns when it lists the module; leave its class attribute alone
-        pattern = re.compile(cls.pattern) if isinstance(cls.pattern, str) else cls.pattern
-        match = pattern.match(url)
+        module = importlib.import_module(found[0])
+        # gallery-dl compiles the patterns of a module's classes when it lists the module, and extractors use each
+        # other's (Reddit's items() matches links with RedditSubmissionExtractor.pattern.match): compile all of
+        # them, as gallery-dl would, so that a later listing finds them compiled too.
+        for member in vars(module).values():
+            pattern = vars(member).get("pattern") if isinstance(member, type) else None
+            if isinstance(pattern, str) and member.__module__ == module.__name__:
+                setattr(member, "pattern", re_compile(pattern))  # noqa: B010 - any class of the module
+        cls = getattr(module, found[1])
+        match = cls.pattern.match(url)
         return cls(match) if match else extractor.find(url)
 
     def supports(self, url: str) -> bool:
         return self.find(url) is not None
+
+    def knows(self, site: str) -> bool:
+        """Whether ``site`` is a category of gallery-dl: of an extractor, or of one of the instances of a site
+        software that many sites run (Danbooru, Mastodon ...), whose extractors take the instance's category."""
+        for cls in extractor.extractors():
+            if cls.category == site or any(instance[0] == site for instance in getattr(cls, "instances", ())):
+                return True
+        return False
+
+    def category(self, url: str) -> str:
+        """The extractor category of a URL, matched without fetching anything (`generic` when none matches)."""
+        found = self.find(url)
+        return str(found.category) if found is not None else PortAwareGeneric.category
 
     def run(self, url: str, sink: Sink) -> None:
         class RecordingJob(job.DownloadJob):  # type: ignore[misc]
@@ -170,7 +199,10 @@ class GalleryDl:
                 if sink.should_stop():
                     raise exception.StopExtraction()
                 self.current_url = item_url
-                super().handle_url(item_url, kwdict)
+                super().handle_url(item_url, _redacted(kwdict, sink))
+
+            def handle_directory(self, kwdict: dict[str, Any]) -> None:
+                super().handle_directory(_redacted(kwdict, sink))
 
             def handle_skip(self) -> None:
                 super().handle_skip()

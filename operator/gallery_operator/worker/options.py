@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,26 @@ class Credentials:
         options = SiteTokens.ENGINE_OPTIONS
         return {options[name][1]: value for name, value in self.tokens if options[name][0] == engine}
 
+    def any(self) -> bool:
+        return bool(self.cookies_file or self.password or self.tokens)
+
+
+def credential_sites(spec: GalleryDownloadSpec, extractor_of: Callable[[str], str]) -> frozenset[str]:
+    """The extractors (gallery-dl categories or yt-dlp keys) that get the credentials: `spec.auth.site`, or else the
+    extractors of the download's own URLs as ``extractor_of`` matches them, before anything is fetched."""
+    if spec.auth is not None and spec.auth.site:
+        return frozenset({spec.auth.site})
+    return frozenset(extractor_of(url) for url in spec.urls)
+
+
+def yt_dlp_login(credentials: Credentials) -> dict[str, str]:
+    """The YoutubeDL parameters of a login (username, password, videopassword). They are never YoutubeDL parameters
+    (every extractor could read those): worker/ytdlp.py hands them to the extractor of the credentials' site only."""
+    login: dict[str, str] = {}
+    if credentials.username and credentials.password:
+        login = {"username": credentials.username, "password": credentials.password}
+    return login | credentials.engine_tokens("yt-dlp")
+
 
 def rate_bytes(rate: str) -> int:
     """`500k` -> 512000 bytes per second."""
@@ -44,9 +65,16 @@ def yt_dlp_items(item_range: str) -> str:
 
 
 def gallery_dl_config(
-    spec: GalleryDownloadSpec, root: Path, state: Path, scratch: Path, credentials: Credentials
+    spec: GalleryDownloadSpec,
+    root: Path,
+    state: Path,
+    scratch: Path,
+    credentials: Credentials,
+    sites: frozenset[str] = frozenset(),
 ) -> dict[tuple[str, ...], Any]:
-    """gallery-dl configuration as (path..., key) -> value."""
+    """gallery-dl configuration as (path..., key) -> value. Credentials are options of the extractor categories in
+    ``sites`` only (`extractor.<category>.cookies` ...), never of every extractor (`extractor.cookies`): an extractor
+    that a gallery links to reads none of them."""
     opts = spec.options
     extractor: dict[str, Any] = {
         "base-directory": str(root),
@@ -68,14 +96,16 @@ def gallery_dl_config(
         extractor["sleep"] = opts.sleep_seconds
     if opts.item_range:
         extractor["image-range"] = opts.item_range  # gallery-dl reads the same inclusive `1-3,8,20-` syntax
+    scoped: dict[str, Any] = credentials.engine_tokens("gallery-dl")
     if credentials.cookies_file:
-        extractor["cookies"] = str(credentials.cookies_file)
+        scoped["cookies"] = str(credentials.cookies_file)
     if credentials.username and credentials.password:
-        extractor["username"] = credentials.username
-        extractor["password"] = credentials.password
-    extractor |= credentials.engine_tokens("gallery-dl")
+        scoped["username"] = credentials.username
+        scoped["password"] = credentials.password
     extractor |= opts.gallery_dl.engine_options()
     config: dict[tuple[str, ...], Any] = {("extractor", k): v for k, v in extractor.items()}
+    for site in sorted(sites) if scoped else ():
+        config |= {("extractor", site, k): v for k, v in scoped.items()}
     # Direct links and generic pages would land under "<host:port>/<path>": keep them flat, named as served.
     for flat in ("directlink", "generic"):
         config[("extractor", flat, "directory")] = []
@@ -134,11 +164,5 @@ def yt_dlp_options(
         params["sleep_interval"] = opts.sleep_seconds
     if spec.limits.max_items:
         params["max_downloads"] = spec.limits.max_items
-    if credentials.cookies_file:
-        params["cookiefile"] = str(credentials.cookies_file)
-    if credentials.username and credentials.password:
-        params["username"] = credentials.username
-        params["password"] = credentials.password
-    params |= credentials.engine_tokens("yt-dlp")
-    params |= opts.yt_dlp.engine_options()
+    params |= opts.yt_dlp.engine_options()  # credentials: none here, see yt_dlp_login
     return params

@@ -1,35 +1,29 @@
-"""Keeps credentials out of what a worker stores: metadata sidecars and the catalogue's metadata (pure).
+"""The worker's redactor: the pod's secret values, and the redaction of everything the process logs or prints.
 
-Engines put request details into their metadata (yt-dlp's info dict carries the cookies and headers it sent), and a
-site can echo a credential back into a title or a description. Two rules cover both: keys that hold request
-credentials are dropped wherever they appear, and every string that contains one of the run's secret values
-(cookie values, the password, site tokens) has it replaced.
+Every string that leaves the worker passes one Redactor (gallery_operator/redaction.py) that knows this pod's
+secret values: failures, catalogue records, sidecars, file names, reports and the termination message (worker/run.py)
+and, from here, every log record of any library (a filter on the root logger's handlers, exceptions included) and
+whatever else reaches stdout or stderr (a line-buffered redacting stream in front of each).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import atexit
+import io
+import logging
+import os
+import sys
+import threading
 from pathlib import Path
-from typing import Any
+from typing import TextIO
 
-REDACTED = "[redacted]"
-CREDENTIAL_KEYS = frozenset(
-    {
-        "cookies",
-        "cookie",
-        "set-cookie",
-        "http_headers",
-        "authorization",
-        "proxy-authorization",
-        "password",
-        "videopassword",
-        "ap_password",
-        "_cookies",
-        "_http_headers",
-    }
-)
-MIN_SECRET_LENGTH = 4
-"""Shorter values (`0`, `yes`) are not worth hiding and would mangle ordinary text."""
+from gallery_operator.redaction import Redactor
+from gallery_operator.workerconfig import PASSWORD_ENV, TOKEN_ENVS, USERNAME_ENV
+
+S3_SECRET_ENVS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID")
+"""The S3 credentials a pod may hold (the key id is no secret, but nothing is lost by hiding it)."""
+MAX_HELD = 64 * 1024
+"""Characters of an unfinished line a redacting stream holds before it writes them anyway."""
 
 
 def cookie_values(cookies_file: Path | None) -> list[str]:
@@ -44,24 +38,90 @@ def cookie_values(cookies_file: Path | None) -> list[str]:
     return values
 
 
-class Redactor:
-    """Cleans metadata of the keys and values that would reveal this run's credentials."""
+def pod_redactor(cookies_file: Path | None) -> Redactor:
+    """What this pod must never show: its cookie values, password, site tokens and S3 keys."""
+    names = [PASSWORD_ENV, *TOKEN_ENVS.values(), *S3_SECRET_ENVS]
+    secrets = [os.environ.get(name) for name in names]
+    login = (os.environ.get(USERNAME_ENV) or "", os.environ.get(PASSWORD_ENV) or "")
+    return Redactor([*cookie_values(cookies_file), *secrets], [login])
 
-    def __init__(self, secrets: Iterable[str | None]) -> None:
-        unique = {s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}
-        self.secrets = sorted(unique, key=len, reverse=True)  # a longer secret first, when one contains another
 
-    def text(self, value: str) -> str:
-        for secret in self.secrets:
-            if secret in value:
-                value = value.replace(secret, REDACTED)
-        return value
+class RedactingFilter(logging.Filter):
+    """Redacts a record's message, exception and stack in place, before any handler formats it."""
 
-    def clean(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, dict):
-            return {self.text(str(k)): self.clean(v) for k, v in value.items() if str(k).lower() not in CREDENTIAL_KEYS}
-        if isinstance(value, list | tuple):
-            return [self.clean(v) for v in value]
-        return value
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.redactor.text(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redactor.text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redactor.text(record.stack_info)
+        return True
+
+
+class RedactingStream(io.TextIOBase):
+    """A text stream that writes whole lines, redacted, to another (a secret split over two writes is still one
+    line)."""
+
+    def __init__(self, target: TextIO, redactor: Redactor) -> None:
+        super().__init__()
+        self.target = target
+        self.redactor = redactor
+        self.held = ""
+        self.lock = threading.Lock()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        with self.lock:
+            self.held += text
+            if "\n" in self.held:
+                lines, _, self.held = self.held.rpartition("\n")
+                self.target.write(self.redactor.text(lines + "\n"))
+            if len(self.held) > MAX_HELD:
+                self.target.write(self.redactor.text(self.held))
+                self.held = ""
+        return len(text)
+
+    def flush(self) -> None:
+        with self.lock:
+            self.target.flush()
+
+    def drain(self) -> None:
+        """Write what is held (at exit), then flush."""
+        with self.lock:
+            if self.held:
+                self.target.write(self.redactor.text(self.held))
+                self.held = ""
+            self.target.flush()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.target, "encoding", "utf-8")
+
+    def isatty(self) -> bool:
+        return self.target.isatty()
+
+    def fileno(self) -> int:
+        return self.target.fileno()
+
+
+def redact_output(redactor: Redactor) -> None:
+    """From now on, whatever this process logs or prints passes the redactor."""
+    logging.captureWarnings(True)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter(redactor))
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if not isinstance(stream, RedactingStream):
+            wrapped = RedactingStream(stream, redactor)
+            setattr(sys, name, wrapped)
+            atexit.register(wrapped.drain)

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from gallery_operator.api.spec import describe_validation, quantity_bytes
 from gallery_operator.api.status import MAX_FAILURES, Failure
+from gallery_operator.redaction import Redactor
 from gallery_operator.worker import programs
 from gallery_operator.worker.catalogue import Catalogue, content_type, sha256_of
 from gallery_operator.worker.egress import Blocked, Guard, Trust
@@ -27,7 +28,7 @@ from gallery_operator.worker.gallerydl import GalleryDl
 from gallery_operator.worker.lookahead import Lookahead
 from gallery_operator.worker.names import MAX_NAME_BYTES, safe_name, url_hash
 from gallery_operator.worker.pace import LowSpeedLimit
-from gallery_operator.worker.redact import Redactor, cookie_values
+from gallery_operator.worker.redact import pod_redactor, redact_output
 from gallery_operator.worker.storage import PartUpload, Store, open_store
 from gallery_operator.worker.ytdlp import YtDlp
 from gallery_operator.workerconfig import (
@@ -38,9 +39,7 @@ from gallery_operator.workerconfig import (
     EXIT_OK,
     EXIT_PERMANENT,
     EXIT_RETRYABLE,
-    PASSWORD_ENV,
     SCRATCH_MOUNT,
-    TOKEN_ENVS,
     TOKEN_FILE,
     TOKEN_MOUNT,
     PvcStorage,
@@ -60,11 +59,15 @@ class LimitReached(Exception):
 
 
 class Run:
-    """The state of one worker pod's run; engines call it for every item (the engine Sink)."""
+    """The state of one worker pod's run; engines call it for every item (the engine Sink).
+
+    Every URL and name an engine hands in passes the run's redactor first: what is recorded, reported and compared
+    never holds a secret value. An item's identity is its source URL without the secret values (credential-shaped
+    parameters stay in it: see gallery_operator/redaction.py); failures, names and metadata lose both."""
 
     def __init__(self, config: WorkerConfig, store: Store, scratch: Path, redactor: Redactor | None = None) -> None:
         self.config = config
-        self.redactor = redactor or Redactor([])
+        self.redactor = redactor or Redactor()
         self.store = store
         self.root = store.workdir.resolve()
         self.scratch = scratch
@@ -121,10 +124,15 @@ class Run:
         sha256: str | None = None,
         sidecar: tuple[Path, dict[str, Any]] | None = None,
     ) -> None:
+        source_url = self.redactor.values(source_url)
         relative = self._relative(path)
         if relative is None:
             path.unlink(missing_ok=True)
             self.failed(source_url, "Blocked", f"the engine wrote outside the target: {path.name!r}")
+            return
+        if self.redactor.values(relative) != relative:  # the engine named it past Run.place: no name shows a secret
+            path.unlink(missing_ok=True)
+            self.failed(source_url, "Blocked", f"the engine named a file with a secret value: {relative!r}")
             return
         size = path.stat().st_size
         kind = content_type(path)
@@ -140,7 +148,7 @@ class Run:
         }
         original = self.original_names.pop(str(path), None)
         if original is not None:
-            record["originalName"] = original
+            record["originalName"] = self.redactor.text(original)
         try:
             self.store.stored(path, relative, kind)
         except Exception as error:  # an unreachable bucket must not lose what the catalogue already holds
@@ -165,6 +173,8 @@ class Run:
         that name holds another item already (another source URL in the catalogue, or a file the catalogue does not
         know), the name with a short hash of the item's URL before the extension. The same item always gets the same
         name, so a re-run skips it, and two items never share one path."""
+        source_url = self.redactor.values(source_url)
+        path = path.with_name(self.redactor.values(path.name))
         room = MAX_NAME_BYTES  # the name is not touched on disk before it is safe: a long one raises ENAMETOOLONG
         if isinstance(self.config.storage, S3Storage):
             folder = self._planned(path.parent / "item")
@@ -205,6 +215,7 @@ class Run:
     def skipped(self, path: Path | None, source_url: str) -> None:
         """An item the engine found stored already. Counted only when the catalogue holds it (yt-dlp's archive names
         no path; its items are recorded by video id)."""
+        source_url = self.redactor.values(source_url)
         relative = self._relative(path) if path is not None else None
         if path is not None and (relative is None or self.catalogue.owner(relative) != source_url):
             where = relative or path.name
@@ -235,6 +246,7 @@ class Run:
             )
 
     def failed(self, url: str, reason: str, message: str) -> None:
+        url, message = self.redactor.text(url), self.redactor.text(message)  # redacted first, then cut
         with self.lock:
             self.items_failed += 1
             failure = Failure(reason=reason, message=message[:1024], url=url[:2048])  # type: ignore[arg-type]
@@ -243,6 +255,9 @@ class Run:
 
     def should_stop(self) -> bool:
         return self.stop_reason is not None
+
+    def clean(self, value: Any) -> Any:
+        return self.redactor.clean(value, shapes=False)
 
     def count(self, size: int) -> bool:
         with self.lock:
@@ -366,6 +381,7 @@ class Reporter(threading.Thread):
     def post(self, report: Report) -> None:
         try:
             token = self.token_file.read_text().strip()
+            report = self.run_state.redactor.model(report)
             request = urllib.request.Request(  # noqa: S310 - the operator's URL from its own config
                 self.url,
                 data=report.model_dump_json(by_alias=True, exclude_none=True).encode(),
@@ -418,6 +434,9 @@ class Probe:
     def should_stop(self) -> bool:
         return self.run.should_stop()
 
+    def clean(self, value: Any) -> Any:
+        return self.run.clean(value)
+
     def count(self, size: int) -> bool:
         return self.run.count(size)
 
@@ -436,9 +455,10 @@ def cookies_source() -> Path:
 
 
 def run_redactor() -> Redactor:
-    """What this pod must never store: its cookie values, password and site tokens."""
-    secrets = [os.environ.get(PASSWORD_ENV), *(os.environ.get(name) for name in TOKEN_ENVS.values())]
-    return Redactor([*cookie_values(cookies_source()), *secrets])
+    """This pod's redactor, installed on everything the process logs or prints from now on."""
+    redactor = pod_redactor(cookies_source())
+    redact_output(redactor)
+    return redactor
 
 
 def private_cookies(scratch: Path) -> Path | None:
@@ -473,6 +493,7 @@ def report_trust(config: WorkerConfig) -> Trust | None:
 
 
 def execute(config: WorkerConfig, termination_log: Path, lookahead: Lookahead | None = None) -> int:
+    redactor = run_redactor()
     programs.install()
     if config.spec.options.low_speed_limit:
         LowSpeedLimit(config.spec.options.low_speed_limit, config.spec.options.low_speed_seconds).install()
@@ -480,7 +501,7 @@ def execute(config: WorkerConfig, termination_log: Path, lookahead: Lookahead | 
     scratch = scratch_folder()
     try:
         store = open_store(config.storage, scratch, guard)
-        run = Run(config, store, scratch, run_redactor())
+        run = Run(config, store, scratch, redactor)
     except Exception as error:
         log.exception("cannot open the target")
         blocked = isinstance(error, Blocked)
@@ -491,7 +512,7 @@ def execute(config: WorkerConfig, termination_log: Path, lookahead: Lookahead | 
             message=f"cannot open the target: {error}"[:1024],
             failures=[Failure(reason="Blocked" if blocked else "StorageError", message=str(error)[:1024])],
         )
-        _terminate(termination_log, report)
+        _terminate(termination_log, report, redactor)
         return EXIT_PERMANENT if blocked else EXIT_RETRYABLE
     reporter = None
     token = Path(TOKEN_MOUNT) / TOKEN_FILE
@@ -503,7 +524,9 @@ def execute(config: WorkerConfig, termination_log: Path, lookahead: Lookahead | 
         "gallery-dl": GalleryDl(config.spec, run.root, run.state, scratch, cookies, lookahead),
         "yt-dlp": YtDlp(config.spec, run.root, run.state, scratch, cookies),
     }
-    for url in config.spec.urls:
+    if unknown := unknown_site(config, engines):
+        run.failed(config.spec.urls[0], "InvalidSpec", unknown)
+    for url in config.spec.urls if not unknown else ():
         if run.should_stop():
             break
         candidates = engines_for(config.spec.engine, url, engines)
@@ -535,14 +558,24 @@ def execute(config: WorkerConfig, termination_log: Path, lookahead: Lookahead | 
     if reporter is not None:
         reporter.stopped.set()
         reporter.post(final)
-    _terminate(termination_log, final)
+    _terminate(termination_log, final, redactor)
     log.info("finished: %s", final.message)
     return run.exit_code()
 
 
-def _terminate(termination_log: Path, report: Report) -> None:
+def unknown_site(config: WorkerConfig, engines: dict[str, Engine]) -> str | None:
+    """Why spec.auth.site names no site an engine of this download knows (credentials for it would go nowhere), or
+    None."""
+    site = config.spec.auth.site if config.spec.auth else None
+    names = [config.spec.engine] if config.spec.engine != "auto" else list(engines)
+    if site is None or any(engines[name].knows(site) for name in names):
+        return None
+    return f"spec.auth.site: {site!r} is no extractor of {' or '.join(names)} (a gallery-dl category or a yt-dlp key)"
+
+
+def _terminate(termination_log: Path, report: Report, redactor: Redactor) -> None:
     try:
-        termination_log.write_text(fit_termination_message(report))
+        termination_log.write_text(fit_termination_message(redactor.model(report)))
     except OSError as error:
         log.warning("cannot write the termination message: %s", error)
 
@@ -561,12 +594,13 @@ def refuse_config(raw: str, error: ValidationError, termination_log: Path) -> in
         message=f"invalid worker configuration: {message}"[:1024],
         failures=[Failure(reason="InvalidSpec", message=message[:1024])],
     )
-    _terminate(termination_log, report)
+    _terminate(termination_log, report, run_redactor())
     return EXIT_PERMANENT
 
 
 def cleanup(config: WorkerConfig, termination_log: Path) -> int:
     """deletionPolicy Delete: remove everything the download stored (files, catalogue, archives)."""
+    run_redactor()
     programs.install()
     store = open_store(config.storage, scratch_folder(), install_egress_guard(config))
     removed = store.delete_all()

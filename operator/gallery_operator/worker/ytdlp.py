@@ -14,6 +14,8 @@ from gallery_operator.worker.failures import classify, redirect_loop
 from gallery_operator.worker.items import ItemBytes, ItemFile, next_item
 from gallery_operator.worker.names import url_hash
 
+NAMING_FIELDS = ("title", "fulltitle", "id", "display_id")
+"""Fields of yt-dlp's info dict that file names are made of (the output template in worker/options.py)."""
 TRANSIENT: frozenset[str] = frozenset({"NetworkError", "Timeout", "RateLimited"})
 """Failures worth another try of a whole extraction."""
 RETRY_BASE_SECONDS = 0.5
@@ -108,6 +110,9 @@ def _place_videos(ydl: Any, sink: Sink) -> None:
         return f"{key} {url_hash(source(info))}" if key and generic and source(info) else key
 
     def placed(info: dict[str, Any]) -> Any:
+        for field in NAMING_FIELDS:  # a site may echo a secret into a title: the name is made without it
+            if isinstance(info.get(field), str):
+                info[field] = sink.clean(info[field])
         info[options.NAME_SUFFIX] = ""
         wanted = Path(ydl.prepare_filename(info))
         chosen = sink.place(wanted, source(info))
@@ -119,14 +124,62 @@ def _place_videos(ydl: Any, sink: Sink) -> None:
     ydl.process_info = placed
 
 
+def _scoped_login(get_param: Callable[..., Any], login: Mapping[str, str], sites: frozenset[str]) -> Callable[..., Any]:
+    """InfoExtractor.get_param for one run: the login parameters (never among YoutubeDL's own parameters, where
+    every extractor would find them) answer only to an extractor whose key is one of ``sites`` (lower case). A page
+    of that site that leads yt-dlp to another extractor (an embed, a redirect) hands that one nothing."""
+
+    def scoped(extractor: Any, name: str, default: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if name in login:
+            return login[name] if str(extractor.ie_key()).lower() in sites else default
+        return get_param(extractor, name, default, *args, **kwargs)
+
+    return scoped
+
+
 class YtDlp:
     """yt-dlp: video pages, direct video files, playlists and HLS streams."""
 
     name = "yt-dlp"
 
     def __init__(self, spec: GalleryDownloadSpec, root: Path, state: Path, scratch: Path, cookies: Path | None) -> None:
-        self.base = options.yt_dlp_options(spec, root, state, scratch, pod_credentials(cookies))
+        self.spec = spec
+        self.credentials = pod_credentials(cookies)
+        self.base = options.yt_dlp_options(spec, root, state, scratch, self.credentials)
         self.retries = spec.options.retries
+        self._sites: frozenset[str] | None = None
+        self._keys: dict[str, str] = {}
+
+    def _key(self, url: str) -> str:
+        """The key of the extractor yt-dlp picks for ``url``, matched without fetching anything."""
+        if url not in self._keys:
+            from yt_dlp.extractor import gen_extractor_classes  # noqa: PLC0415 - imported late, as in run()
+
+            self._keys[url] = next(str(ie.ie_key()) for ie in gen_extractor_classes() if ie.suitable(url))
+        return self._keys[url]
+
+    def knows(self, site: str) -> bool:
+        from yt_dlp.extractor import gen_extractor_classes  # noqa: PLC0415 - imported late, as in run()
+
+        return any(str(ie.ie_key()).lower() == site.lower() for ie in gen_extractor_classes())
+
+    def sites(self) -> frozenset[str]:
+        """The extractor keys (lower case) that get the credentials."""
+        if self._sites is None:
+            self._sites = frozenset(site.lower() for site in options.credential_sites(self.spec, self._key))
+        return self._sites
+
+    def credentials_for(self, url: str) -> tuple[dict[str, Any], dict[str, str]]:
+        """(YoutubeDL parameters, login) of a run on ``url``. The login (user, password, video password) is handed
+        only to the extractor of the credentials' site, whichever URL yt-dlp reaches (see ``_scoped_login``). The
+        cookies file is loaded only when ``url`` itself is of that site: yt-dlp keeps one cookie jar for all the
+        extractors of a run, which sends each cookie to the domain the cookies file names, whoever asks."""
+        login = options.yt_dlp_login(self.credentials)
+        cookies = self.credentials.cookies_file
+        if not (login or cookies):
+            return {}, {}
+        own_site = self._key(url).lower() in self.sites()
+        return ({"cookiefile": str(cookies)} if cookies and own_site else {}), login
 
     def supports(self, url: str) -> bool:
         return True  # its generic extractor tries any page
@@ -135,6 +188,7 @@ class YtDlp:
         # Imported here: yt-dlp takes half a second to import, and many runs never need it.
         import yt_dlp  # noqa: PLC0415
         from yt_dlp.downloader.http import HttpFD  # noqa: PLC0415
+        from yt_dlp.extractor.common import InfoExtractor  # noqa: PLC0415
         from yt_dlp.postprocessor.common import PostProcessor  # noqa: PLC0415
         from yt_dlp.utils import DownloadCancelled, DownloadError  # noqa: PLC0415
 
@@ -218,12 +272,16 @@ class YtDlp:
                 sink.count(-counted.pop(name, 0))
                 started.pop(name, None)
 
-        opts = {**self.base, "logger": Logger(), "match_filter": match_filter, "progress_hooks": [count_bytes]}
+        cookies, login = self.credentials_for(url)
+        opts = {**self.base, **cookies, "logger": Logger(), "match_filter": match_filter}
+        opts["progress_hooks"] = [count_bytes]
         # yt-dlp retries fragments and downloads, but not the first request for a page (its extractors' probe): a
         # transient failure before anything was stored is retried here, the whole extraction, with backoff. (After
         # something was stored, yt-dlp's own retries have been spent on the download that failed.)
         plain_open = HttpFD.sanitize_open
         HttpFD.sanitize_open = direct.sanitize_open(plain_open)  # this process runs one engine at a time
+        plain_get_param = InfoExtractor.get_param
+        InfoExtractor.get_param = _scoped_login(plain_get_param, login, self.sites() if login else frozenset())
         try:
             for attempt in range(self.retries + 1):
                 stored_in_attempt[0] = False
@@ -247,6 +305,7 @@ class YtDlp:
                 time.sleep(min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2**attempt))
         finally:
             HttpFD.sanitize_open = plain_open
+            InfoExtractor.get_param = plain_get_param
 
     def _again(self, reason: str, attempt: int, stored: bool, sink: Sink) -> bool:
         """Whether a failed extraction is tried again: transient, retries left, nothing stored, no limit hit."""
