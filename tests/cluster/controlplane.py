@@ -186,6 +186,9 @@ class LocalCluster:
         if self.real_node:
             self.real_node.start_dns(build.binary("kubectl"), self.kubeconfig)
         self.startup_seconds = time.monotonic() - started
+        if self.real_node:  # what each part of the real node cost at start (docs/local-cluster.md)
+            timings = {**self.real_node.timings, "control plane and node, total": self.startup_seconds}
+            self.log("real-node-timings").with_suffix(".json").write_text(json.dumps(timings, indent=1))
 
     def stop(self) -> None:
         for name in reversed(list(self.processes)):

@@ -14,8 +14,8 @@
   selects pods, and the chart's DNS rule names the kube-dns pods. It answers Service and pod names (``kubernetes``
   plugin) and the fixture sites' test names (``hosts`` plugin, ``FIXTURE_HOSTS``).
 
-The rules kube-proxy and kube-router write live in the host's tables: each program's own cleanup mode removes them at
-stop, and before a start in case a run was killed.
+The rules kube-proxy and kube-router write live in the host's tables: they are removed at stop, and before a start in
+case a run was killed (``clean_rules``).
 """
 
 from __future__ import annotations
@@ -51,10 +51,25 @@ def rules(table: str = "filter") -> str:
     return subprocess.run(["iptables-save", "-t", table], capture_output=True, text=True, check=True).stdout
 
 
+# What kube-router's network-policy controller writes: chains in the filter table and ipsets, by name prefix.
+KUBE_ROUTER_CHAINS = ("KUBE-ROUTER-", "KUBE-POD-FW-", "KUBE-NWPLCY-")
+KUBE_ROUTER_SETS = ("KUBE-SRC-", "KUBE-DST-")
+
+
 def clean_rules(binaries: Mapping[str, Path]) -> None:
-    """Remove what kube-proxy and kube-router wrote into the host's tables (their own cleanup modes)."""
+    """Remove what kube-proxy and kube-router wrote into the host's tables. kube-proxy's own cleanup mode does it;
+    kube-router v2.1.0's (``--cleanup-config``) removes none of its firewall rules (an empty controller) and then
+    crashes in its service proxy's cleanup, so its chains and ipsets are removed here by their name prefixes."""
     subprocess.run([str(binaries["kube-proxy"]), "--cleanup"], capture_output=True, check=False)
-    subprocess.run([str(binaries["kube-router"]), "--cleanup-config"], capture_output=True, check=False)
+    saved = rules().splitlines()
+    kept = [line for line in saved if not any(prefix in line for prefix in KUBE_ROUTER_CHAINS)]
+    if len(kept) < len(saved):
+        # The filter table as it was, less kube-router's chains and the jumps to them, in one atomic restore.
+        subprocess.run(["iptables-restore", "-w"], input="\n".join(kept) + "\n", text=True, check=True)
+    listed = subprocess.run(["ipset", "list", "-n"], capture_output=True, text=True, check=False).stdout.split()
+    for name in listed:
+        if name.startswith(KUBE_ROUTER_SETS):
+            subprocess.run(["ipset", "destroy", name], capture_output=True, check=False)
 
 
 def kube_proxy_argv(binary: Path, kubeconfig: Path, node_name: str, healthz_port: int) -> list[str]:
@@ -114,7 +129,7 @@ def corefile() -> str:
     hosts {{
 {hosts}
         ttl 5
-        fallthrough
+        fallthrough {CLUSTER_DOMAIN} in-addr.arpa ip6.arpa
     }}
     kubernetes {CLUSTER_DOMAIN} in-addr.arpa ip6.arpa {{
         pods insecure
