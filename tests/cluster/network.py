@@ -51,15 +51,20 @@ def rules(table: str = "filter") -> str:
     return subprocess.run(["iptables-save", "-t", table], capture_output=True, text=True, check=True).stdout
 
 
+# Pods route through the node (their default route), but nothing is forwarded off the bridge: no test traffic
+# leaves the machine. The rule carries this comment so that clean_rules finds it.
+ISOLATION = "gallery-node isolation"
+ISOLATION_RULE = ("FORWARD", "-i", BRIDGE, "!", "-o", BRIDGE, "-m", "comment", "--comment", ISOLATION, "-j", "DROP")
 # What kube-router's network-policy controller writes: chains in the filter table and ipsets, by name prefix.
-KUBE_ROUTER_CHAINS = ("KUBE-ROUTER-", "KUBE-POD-FW-", "KUBE-NWPLCY-")
+KUBE_ROUTER_CHAINS = ("KUBE-ROUTER-", "KUBE-POD-FW-", "KUBE-NWPLCY-", ISOLATION)
 KUBE_ROUTER_SETS = ("KUBE-SRC-", "KUBE-DST-")
 
 
 def clean_rules(binaries: Mapping[str, Path]) -> None:
-    """Remove what kube-proxy and kube-router wrote into the host's tables. kube-proxy's own cleanup mode does it;
-    kube-router v2.1.0's (``--cleanup-config``) removes none of its firewall rules (an empty controller) and then
-    crashes in its service proxy's cleanup, so its chains and ipsets are removed here by their name prefixes."""
+    """Remove what kube-proxy and kube-router wrote into the host's tables, and the bridge's isolation rule.
+    kube-proxy's own cleanup mode does it; kube-router v2.1.0's (``--cleanup-config``) removes none of its firewall
+    rules (an empty controller) and then crashes in its service proxy's cleanup, so its chains and ipsets are
+    removed here by their name prefixes."""
     subprocess.run([str(binaries["kube-proxy"]), "--cleanup"], capture_output=True, check=False)
     saved = rules().splitlines()
     kept = [line for line in saved if not any(prefix in line for prefix in KUBE_ROUTER_CHAINS)]
@@ -70,6 +75,11 @@ def clean_rules(binaries: Mapping[str, Path]) -> None:
     for name in listed:
         if name.startswith(KUBE_ROUTER_SETS):
             subprocess.run(["ipset", "destroy", name], capture_output=True, check=False)
+
+
+def isolate_bridge() -> None:
+    if iptables("-C", *ISOLATION_RULE).returncode != 0:
+        iptables("-I", ISOLATION_RULE[0], "1", *ISOLATION_RULE[1:])
 
 
 def kube_proxy_argv(binary: Path, kubeconfig: Path, node_name: str, healthz_port: int) -> list[str]:

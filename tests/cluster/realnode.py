@@ -122,6 +122,7 @@ class RealNode:
         self.images = {"pause": pause_image(), "coredns": coredns_image(), "project": project_image()}
         network.clean_rules(self.binaries)  # rules a killed run left behind
         ensure_bridge()
+        network.isolate_bridge()
 
     def start(self, start: Starter, kubeconfig: Path, ca: Path, node_ready: Callable[[], bool]) -> None:
         """Start every part (``start`` runs and tracks one process by name), load the images and wait until the
@@ -168,6 +169,8 @@ class RealNode:
         healthz = procs.free_port()
         proxy = network.kube_proxy_argv(binaries["kube-proxy"], kubeconfig, self.node_name, healthz)
         self._spawn("kube-proxy", start, proxy, lambda: network.kube_proxy_ready(healthz))
+        self._wait_ready()
+        # kube-router finds its node by name at start (a DaemonSet would restart it until kubelet registered it).
         router = network.kube_router_argv(binaries["kube-router"], kubeconfig, self.node_name)
         self._spawn("kube-router", start, router, network.kube_router_ready)
         self._wait_ready()
@@ -176,18 +179,23 @@ class RealNode:
         self.pending[name] = (time.monotonic(), start(name, argv), ready)
 
     def _wait_ready(self, timeout: float = 90) -> None:
-        """Wait until every part started is ready, recording each one's seconds from its start."""
-
-        def all_ready() -> bool:
+        """Wait until every part started is ready, recording each one's seconds from its start; a part that exits
+        fails the start at once."""
+        deadline = time.monotonic() + timeout
+        while self.pending:
             for name, (began, process, ready) in list(self.pending.items()):
                 if process.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {process.returncode}")
-                if ready():
+                    raise RuntimeError(f"{name} exited with {process.returncode} (see its log)")
+                try:
+                    done = ready()
+                except Exception:  # not answering yet
+                    done = False
+                if done:
                     self.timings[name] = time.monotonic() - began
                     del self.pending[name]
-            return not self.pending
-
-        procs.wait_until(all_ready, timeout, "the real node's parts (see their logs)", interval=0.1)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {', '.join(self.pending)}")
+            time.sleep(0.1)
 
     def start_dns(self, kubectl: Path, kubeconfig: Path) -> None:
         """CoreDNS as the cluster's DNS Service (after the node is Ready: it runs as a pod there)."""
@@ -205,6 +213,7 @@ class RealNode:
             "type": "bridge",
             "bridge": BRIDGE,
             "isGateway": True,
+            "isDefaultGateway": True,  # Service addresses and the node's other addresses route through the node
             "ipMasq": False,
             "ipam": {
                 "type": "host-local",
