@@ -77,6 +77,18 @@ def clean_rules(binaries: Mapping[str, Path]) -> None:
             subprocess.run(["ipset", "destroy", name], capture_output=True, check=False)
 
 
+BRIDGE_NETFILTER = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
+
+
+def bridge_netfilter() -> None:
+    """Traffic between pods on the bridge passes iptables (br_netfilter): NetworkPolicy between pods needs it, and so
+    does every Service whose endpoint is on the bridge (the reply skips the node and its reverse NAT otherwise)."""
+    if not BRIDGE_NETFILTER.exists():
+        raise RuntimeError("the real node's network needs br_netfilter (modprobe br_netfilter)")
+    if BRIDGE_NETFILTER.read_text().strip() != "1":
+        BRIDGE_NETFILTER.write_text("1\n")
+
+
 def isolate_bridge() -> None:
     if iptables("-C", *ISOLATION_RULE).returncode != 0:
         iptables("-I", ISOLATION_RULE[0], "1", *ISOLATION_RULE[1:])

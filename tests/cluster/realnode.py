@@ -122,6 +122,7 @@ class RealNode:
         self.images = {"pause": pause_image(), "coredns": coredns_image(), "project": project_image()}
         network.clean_rules(self.binaries)  # rules a killed run left behind
         ensure_bridge()
+        network.bridge_netfilter()
         network.isolate_bridge()
 
     def start(self, start: Starter, kubeconfig: Path, ca: Path, node_ready: Callable[[], bool]) -> None:
