@@ -51,7 +51,7 @@ results = {}
 for name, host, port in json.loads(sys.argv[1]):
     try:
         if port == 0:
-            results[name] = "resolved " + socket.getaddrinfo(host, 53, proto=socket.IPPROTO_UDP)[0][4][0]
+            results[name] = "resolved " + socket.getaddrinfo(host, 53, socket.AF_INET, socket.SOCK_DGRAM)[0][4][0]
         else:
             socket.create_connection((host, port), timeout=3).close()
             results[name] = "connected"
@@ -302,8 +302,9 @@ def test_the_worker_network_policy_is_enforced(cluster: Cluster, namespace: str,
         }
         with listeners(list(addresses.values())):
             off = probe(node, worker, blocked | allowed)
-            assert off.pop("DNS").startswith("resolved "), off
-            assert off == dict.fromkeys(off, "connected"), "with the policy off, every probe connects"
+            dns = off.pop("DNS")
+            assert dns.startswith("resolved "), f"DNS: {dns}; the rest: {off}"
+            assert off == dict.fromkeys(off, "connected"), f"with the policy off, every probe connects: {off}"
 
             policies = client.NetworkingV1Api(cluster.api)
             policies.create_namespaced_network_policy(namespace, policy)
@@ -312,7 +313,8 @@ def test_the_worker_network_policy_is_enforced(cluster: Cluster, namespace: str,
             on = probe(node, worker, blocked | allowed)
             refused = {target: on[target] for target in blocked if on[target] == "connected"}
             assert not refused, f"the policy let these through: {refused}"
-            assert on.pop("DNS").startswith("resolved "), on
+            dns = on.pop("DNS")
+            assert dns.startswith("resolved "), f"DNS: {dns}; the rest: {on}"
             reached = {target: on[target] for target in allowed if target != "DNS"}
             assert reached == dict.fromkeys(reached, "connected"), reached
 
