@@ -97,6 +97,14 @@ class ChartOperator:
         return policy
 
 
+def egress_to(cluster: Cluster, *urls: str) -> list[dict[str, Any]]:
+    """Egress rules for test servers on the node's bridge address (the fixture site, the S3 server), listed as a
+    platform lists an in-cluster site or object store in ``networkPolicy.extraEgress``."""
+    node = f"{cluster.service_host}/32"
+    ports = [urllib.parse.urlsplit(url).port for url in urls]
+    return [{"to": [{"ipBlock": {"cidr": node}}], "ports": [{"protocol": "TCP", "port": port}]} for port in ports]
+
+
 def chart_values(node: RealNode, namespace: str, extra_egress: list[dict[str, Any]] | None) -> dict[str, Any]:
     """Values for a test install: the local image, one watched namespace, sites on the bridge allowed (the fixture
     sites are private addresses), and unless ``extra_egress`` is None the worker NetworkPolicy rendered with the
@@ -264,12 +272,7 @@ def test_the_worker_network_policy_is_enforced(cluster: Cluster, namespace: str,
     site_port = urllib.parse.urlsplit(site).port
     s3_port = urllib.parse.urlsplit(s3_server.endpoint).port
     assert site_port and s3_port
-    node_address = f"{cluster.service_host}/32"
-    # The test sites, listed as a platform lists an in-cluster site and its object store.
-    extra_egress: list[dict[str, Any]] = [
-        {"to": [{"ipBlock": {"cidr": node_address}}], "ports": [{"protocol": "TCP", "port": site_port}]},
-        {"to": [{"ipBlock": {"cidr": node_address}}], "ports": [{"protocol": "TCP", "port": s3_port}]},
-    ]
+    extra_egress = egress_to(cluster, site, s3_server.endpoint)
     values = chart_values(node, namespace, extra_egress)
     values["operator"]["s3PrivateEndpoints"] = [s3_server.endpoint]
     other = f"{namespace}-other"

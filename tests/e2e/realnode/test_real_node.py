@@ -21,7 +21,7 @@ from tests.cluster.procs import wait_until
 from tests.cluster.realnode import RealNode
 from tests.conftest import Cluster
 from tests.e2e.conftest import Downloads, operator_for, pvc_spec
-from tests.e2e.realnode.test_cluster_network import chart_operator, chart_values
+from tests.e2e.realnode.test_cluster_network import chart_operator, chart_values, egress_to
 from tests.fixtures.site import Handler
 from tests.kube import create_claim
 
@@ -177,10 +177,12 @@ def test_the_chart_runs_the_operator_from_the_image(
     """The image's other entrypoint: the chart's Deployment, unmodified, runs `python -m gallery_operator` from the
     project's image under the chart's security context and RBAC, in its own pod network: it reaches the API server
     through the `kubernetes` Service (kube-proxy) and reconciles a download whose worker runs from the same image and
-    reports through the chart's Service name (cluster DNS, then kube-proxy to the operator's pod)."""
+    reports through the chart's Service name (cluster DNS, then kube-proxy to the operator's pod), with the chart's
+    worker NetworkPolicy on (the fixture site listed in its extra egress)."""
     local = cluster.require_local()
-    values = chart_values(node, namespace, extra_egress=None)
+    values = chart_values(node, namespace, extra_egress=egress_to(cluster, site))
     with chart_operator(cluster, values, f"{namespace}-system") as chart:
+        client.NetworkingV1Api(cluster.api).create_namespaced_network_policy(namespace, chart.network_policy())
         [deployment] = [d for d in chart.documents if d["kind"] == "Deployment"]
         env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
         report_url = f"http://{chart.service_host}:{chart.report_port}/report"
