@@ -25,10 +25,10 @@ system-packages: ## Debian packages the tests use (ffmpeg, as in the worker imag
 		$$sudo apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null 2>&1 || \
 		{ $$sudo apt-get update -qq && $$sudo apt-get install -y -qq --no-install-recommends ffmpeg; }; }
 
-NODE_PACKAGES := containerd runc containernetworking-plugins docker.io debootstrap iptables
-node-packages: ## Debian packages of the real node (containerd, runc, CNI plugins; Docker and debootstrap build the image)
+NODE_PACKAGES := containerd runc containernetworking-plugins docker.io debootstrap iptables ipset
+node-packages: ## Debian packages of the real node (containerd, runc, CNI plugins, iptables and ipset for Services and NetworkPolicy; Docker and debootstrap build the image)
 	@command -v containerd >/dev/null && command -v dockerd >/dev/null && command -v debootstrap >/dev/null \
-		&& [ -x /usr/lib/cni/bridge ] || { \
+		&& command -v iptables >/dev/null && command -v ipset >/dev/null && [ -x /usr/lib/cni/bridge ] || { \
 		sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$sudo apt-get install -y -qq --no-install-recommends $(NODE_PACKAGES) >/dev/null 2>&1 || \
 		{ $$sudo apt-get update -qq && $$sudo apt-get install -y -qq --no-install-recommends $(NODE_PACKAGES); }; }

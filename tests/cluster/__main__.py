@@ -56,6 +56,9 @@ def up(folder: Path, node: NodeKind) -> int:
             (folder / "env").write_text("\n".join(lines) + "\n")
             (folder / "ready").write_text(f"{cluster.startup_seconds:.2f}\n")
             print(f"control plane ready in {cluster.startup_seconds:.1f}s: {cluster.server}")
+            if cluster.real_node:
+                parts = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in cluster.real_node.timings.items())
+                print(f"  real node parts, from start to ready: {parts}")
             print(f"  source {folder / 'env'}   # sets KUBECONFIG={cluster.kubeconfig}")
             sys.stdout.flush()
             while True:

@@ -97,11 +97,20 @@ MODULES: tuple[Module, ...] = (
     # The real node (docs/local-cluster.md): built only when that mode is asked for.
     Module(
         "node",
-        ("k8s.io/kubernetes/cmd/kube-scheduler", "k8s.io/kubernetes/cmd/kubelet"),
+        (
+            "k8s.io/kubernetes/cmd/kube-scheduler",
+            "k8s.io/kubernetes/cmd/kubelet",
+            "k8s.io/kubernetes/cmd/kube-proxy",
+        ),
         ldflags=_kubernetes_ldflags(),
         on_demand=True,
     ),
     Module("pause", ("gallery-operator.dev/cluster/pause",), on_demand=True),
+    # The real node's cluster network (docs/local-cluster.md): CoreDNS with the plugins the cluster DNS uses, and
+    # kube-router's network-policy controller (v2.1.0 is the only release the module proxy serves; advisories are
+    # reported against it, so it runs only inside the local test cluster).
+    Module("coredns", ("gallery-operator.dev/cluster/coredns",), on_demand=True),
+    Module("kube-router", ("github.com/cloudnativelabs/kube-router/v2/cmd/kube-router",), on_demand=True),
     Module("helm", ("helm.sh/helm/v3/cmd/helm",)),
     Module("s3", ("github.com/versity/versitygw/cmd/versitygw",)),
 )

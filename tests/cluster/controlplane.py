@@ -28,8 +28,9 @@ import yaml
 
 from tests import REPO_ROOT
 from tests.cluster import build, procs
+from tests.cluster.network import GATEWAY, KUBERNETES_SERVICE_IP, SERVICE_CIDR
 from tests.cluster.pki import KeyPair, Pki, create_pki
-from tests.cluster.realnode import GATEWAY, RealNode
+from tests.cluster.realnode import RealNode
 from tests.cluster.s3server import S3Server
 
 NodeKind = Literal["agent", "kubelet"]
@@ -47,7 +48,6 @@ def add_node_argument(parser: argparse.ArgumentParser) -> None:
 
 
 NODE_NAME = "gallery-node"
-SERVICE_CIDR = "10.96.0.0/16"
 
 # Controllers for Jobs and the operator's Deployment (names as kube-controller-manager 1.34 spells them).
 CONTROLLERS = (
@@ -62,8 +62,9 @@ CONTROLLERS = (
     # Fills ResourceQuota status, without which the API server's quota admission refuses everything a quota names.
     "resourcequota-controller",
 )
-# The real node: claims bound to the volumes its provisioner makes; the not-ready taint lifted once it is Ready.
-REAL_NODE_CONTROLLERS = ("persistentvolume-binder-controller", "node-lifecycle-controller")
+# The real node: claims bound to the volumes its provisioner makes; the not-ready taint lifted once it is Ready;
+# EndpointSlices for Services (kube-proxy and CoreDNS read them).
+REAL_NODE_CONTROLLERS = ("persistentvolume-binder-controller", "node-lifecycle-controller", "endpointslice-controller")
 
 
 def _b64(path: Path) -> str:
@@ -118,8 +119,14 @@ class LocalCluster:
         return cls(workdir=folder, keep_workdir=workdir is not None, **options)
 
     @property
+    def api_host(self) -> str:
+        """Where the API server listens: loopback, or on a real node its bridge address, which the `kubernetes`
+        Service routes pods to."""
+        return GATEWAY if self.node == "kubelet" and self.with_node else "127.0.0.1"
+
+    @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.api_port}"
+        return f"https://{self.api_host}:{self.api_port}"
 
     @property
     def service_host(self) -> str:
@@ -156,7 +163,7 @@ class LocalCluster:
         if self.with_node and self.node == "kubelet":
             self.real_node = RealNode(self.workdir, NODE_NAME)
             self.real_node.prepare()
-        self.pki = create_pki(self.workdir / "pki")
+        self.pki = create_pki(self.workdir / "pki", (GATEWAY, KUBERNETES_SERVICE_IP) if self.real_node else ())
         self._start_etcd(binaries["etcd"])
         self._start_apiserver(binaries["kube-apiserver"])
         self.kubeconfig = write_kubeconfig(
@@ -168,7 +175,7 @@ class LocalCluster:
             self._start_s3(binaries["versitygw"])
         if self.real_node:
             assert self.pki is not None
-            self.real_node.start(self._start, self.kubeconfig, self.pki.ca.cert)
+            self.real_node.start(self._start, self.kubeconfig, self.pki.ca.cert, self._node_ready)
         elif self.with_node:
             self._start_node_agent()
         procs.wait_until(
@@ -178,7 +185,12 @@ class LocalCluster:
         )
         if self.with_node:
             procs.wait_until(self._node_ready, timeout=60, what=f"node {NODE_NAME} Ready")
+        if self.real_node:
+            self.real_node.start_dns(build.binary("kubectl"), self.kubeconfig)
         self.startup_seconds = time.monotonic() - started
+        if self.real_node:  # what each part of the real node cost at start (docs/local-cluster.md)
+            timings = {**self.real_node.timings, "control plane and node, total": self.startup_seconds}
+            self.log("real-node-timings").with_suffix(".json").write_text(json.dumps(timings, indent=1))
 
     def stop(self) -> None:
         for name in reversed(list(self.processes)):
@@ -239,15 +251,17 @@ class LocalCluster:
                 f"--tls-private-key-file={self.pki.serving.key}",
                 f"--client-ca-file={self.pki.ca.cert}",
                 f"--secure-port={self.api_port}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--bind-address={self.api_host}",
+                f"--advertise-address={self.api_host}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
                 "--allow-privileged=true",
                 "--authorization-mode=RBAC",
                 "--service-account-issuer=https://kubernetes.default.svc",
                 f"--service-account-key-file={self.pki.service_account_pub}",
                 f"--service-account-signing-key-file={self.pki.service_account_key}",
-                "--endpoint-reconciler-type=none",
+                # On a real node the `kubernetes` Service's endpoint is the API server's address (kube-proxy routes
+                # pods to it); without a Service proxy there is nothing to point at.
+                f"--endpoint-reconciler-type={'lease' if self.real_node else 'none'}",
                 # kubectl logs/exec on the real node: the API server authenticates to the kubelet as admin.
                 f"--kubelet-client-certificate={self.pki.admin.cert}",
                 f"--kubelet-client-key={self.pki.admin.key}",

@@ -6,6 +6,7 @@ No registry can be pulled from on the project's machines, so every image is made
   ``python:3.13-slim`` base has), imported into Docker. The host's CA bundle goes in so that ``pip`` and ``uv``
   reach PyPI the way the host does;
 - the pause image: the sandbox's first process, built from ``tests/cluster/go/pause``;
+- the CoreDNS image: the cluster DNS server, built from ``tests/cluster/go/coredns``;
 - the project: ``docker build`` of the repository's ``Dockerfile`` on that base (its ``PYTHON_IMAGE`` argument).
 
 Each image is saved as a tar in ``$CACHE/images/`` under a key that hashes what went into it (the recipe and,
@@ -211,19 +212,30 @@ def _ensure_base(docker: Docker) -> None:
     _log(f"base {ref} made in {time.monotonic() - started:.0f}s")
 
 
-def pause_image() -> Image:
-    """The pod sandbox image (built without Docker when its tar is cached)."""
-    binary = build.binary("pause")
+def _binary_image(name: str, user: str) -> Image:
+    """An image holding one static binary built from a Go module, its entrypoint, run as ``user`` (built without
+    Docker when its tar is cached; the key is the binary's)."""
+    binary = build.binary(name)
     key = _digest(binary.read_bytes())
-    ref = f"{REGISTRY}/pause:{key}"
-    tar = images_dir() / f"pause-{key}.tar"
+    ref = f"{REGISTRY}/{name}:{key}"
+    tar = images_dir() / f"{name}-{key}.tar"
     if tar.exists():
         return Image(ref, tar)
-    with Docker() as docker, tempfile.TemporaryDirectory(prefix="gallery-pause-") as folder:
+    with Docker() as docker, tempfile.TemporaryDirectory(prefix=f"gallery-{name}-") as folder:
         rootfs = Path(folder)
-        shutil.copy2(binary, rootfs / "pause")
-        _import_rootfs(docker, rootfs, ref, ('ENTRYPOINT ["/pause"]', "USER 65535:65535"))
+        shutil.copy2(binary, rootfs / name)
+        _import_rootfs(docker, rootfs, ref, (f'ENTRYPOINT ["/{name}"]', f"USER {user}"))
         return docker.save(ref, tar)
+
+
+def pause_image() -> Image:
+    """The pod sandbox image."""
+    return _binary_image("pause", "65535:65535")
+
+
+def coredns_image() -> Image:
+    """The cluster DNS server's image (CoreDNS from ``tests/cluster/go/coredns``), run as a non-root user."""
+    return _binary_image("coredns", "65532:65532")
 
 
 def project_image(root: Path = REPO_ROOT) -> Image:
@@ -263,7 +275,7 @@ def _prune(docker: Docker, keep: str) -> None:
 
 
 def main() -> int:
-    for image in (pause_image(), project_image()):
+    for image in (pause_image(), coredns_image(), project_image()):
         print(f"{image.ref} {image.tar}")
     return 0
 

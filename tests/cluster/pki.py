@@ -62,6 +62,7 @@ def _issue(
     *,
     ca: bool = False,
     server: bool = False,
+    addresses: tuple[str, ...] = (),
 ) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
     builder = (
@@ -104,8 +105,8 @@ def _issue(
                     x509.DNSName("kubernetes"),
                     x509.DNSName("kubernetes.default"),
                     x509.DNSName("kubernetes.default.svc"),
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                    x509.IPAddress(ipaddress.ip_address("::1")),
+                    x509.DNSName("kubernetes.default.svc.cluster.local"),
+                    *(x509.IPAddress(ipaddress.ip_address(a)) for a in ("127.0.0.1", "::1", *addresses)),
                 ]
             ),
             critical=False,
@@ -119,8 +120,9 @@ def _write(path: Path, data: bytes) -> Path:
     return path
 
 
-def create_pki(folder: Path) -> Pki:
-    """Write a fresh CA and every certificate the local control plane uses into ``folder``."""
+def create_pki(folder: Path, addresses: tuple[str, ...] = ()) -> Pki:
+    """Write a fresh CA and every certificate the local control plane uses into ``folder``; the API server's serving
+    certificate names loopback and ``addresses`` (a real node's: its own address and the `kubernetes` Service's)."""
     folder.mkdir(parents=True, exist_ok=True)
     ca_key = _key()
     ca_name = _name("gallery-operator-local-ca")
@@ -128,7 +130,7 @@ def create_pki(folder: Path) -> Pki:
 
     def pair(stem: str, subject: x509.Name, *, server: bool = False) -> KeyPair:
         key = _key()
-        cert = _issue(subject, key, ca_name, ca_key, server=server)
+        cert = _issue(subject, key, ca_name, ca_key, server=server, addresses=addresses if server else ())
         return KeyPair(
             cert=_write(folder / f"{stem}.crt", _pem_cert(cert)),
             key=_write(folder / f"{stem}.key", _pem_key(key)),

@@ -7,12 +7,13 @@ namespace on a CNI bridge, with projected tokens and termination messages handle
 Parts: containerd (Debian's package; its state in a temporary folder, its root with the images kept in the
 image cache between runs, its own socket, the CRI plugin with ``restrict_oom_score_adj`` on, which this sandbox
 needs), runc and the CNI plugins from Debian's packages, kubelet and kube-scheduler built from the pinned
-Kubernetes module (``tests/cluster/go/node``), and a volume provisioner (``volumes.py``) that gives each claim a
-hostPath PersistentVolume under ``<workdir>/node/claims``, the same layout the node agent uses. Needs root.
+Kubernetes module (``tests/cluster/go/node``), a volume provisioner (``volumes.py``) that gives each claim a
+hostPath PersistentVolume under ``<workdir>/node/claims``, the same layout the node agent uses, and the cluster
+network (``network.py``: kube-proxy, kube-router's NetworkPolicy firewall, CoreDNS). Needs root.
 
-Pods reach the host at the bridge's gateway address (``GATEWAY``): servers the pods must reach (the fixture
-site, the S3 server, the operator's report endpoint) listen there. The bridge is the project's own test host
-network; nothing leaves the machine.
+Pods reach the host at the bridge's gateway address (``GATEWAY``): the API server (through the `kubernetes`
+Service) and the servers the pods must reach (the fixture site, the S3 server, a local operator's report endpoint)
+listen there. The bridge is the project's own test host network; nothing leaves the machine.
 """
 
 from __future__ import annotations
@@ -32,16 +33,14 @@ from typing import IO
 
 import yaml
 
-from tests.cluster import build, procs
-from tests.cluster.image import Image, image_cache, pause_image, project_image, unmount_below
+from tests.cluster import build, network, procs
+from tests.cluster.image import Image, coredns_image, image_cache, pause_image, project_image, unmount_below
+from tests.cluster.network import BRIDGE, CLUSTER_DOMAIN, DNS_SERVICE_IP, GATEWAY, SUBNET
 
-BRIDGE = "gallery0"
-SUBNET = "10.89.0.0/16"
-GATEWAY = "10.89.0.1"
 CNI_BIN = Path("/usr/lib/cni")
 LOCK_FILE = Path(tempfile.gettempdir()) / "gallery-operator-real-node.lock"
 CLEAN_MARKER = "stopped-cleanly"  # in containerd's root: the images it holds, written at a clean stop
-PACKAGES = ("containerd", "runc", "containernetworking-plugins", "docker.io", "debootstrap", "iptables")
+PACKAGES = ("containerd", "runc", "containernetworking-plugins", "docker.io", "debootstrap", "iptables", "ipset")
 
 
 def missing_requirements() -> list[str]:
@@ -49,7 +48,7 @@ def missing_requirements() -> list[str]:
     problems = []
     if os.geteuid() != 0:
         problems.append("root (containerd, runc and the bridge need it)")
-    for program in ("containerd", "runc", "dockerd", "debootstrap", "ctr"):
+    for program in ("containerd", "runc", "dockerd", "debootstrap", "ctr", "iptables", "ipset"):
         if shutil.which(program) is None:
             problems.append(f"{program} (make node-packages installs {' '.join(PACKAGES)})")
     if not (CNI_BIN / "bridge").exists():
@@ -87,6 +86,8 @@ class RealNode:
     lock: IO[str] | None = None
     emptied: bool = False  # every container was removed at stop: the root may be reused
     load_seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # seconds from each part's start until it was ready
+    pending: dict[str, tuple[float, subprocess.Popen[bytes], Callable[[], bool]]] = field(default_factory=dict)
 
     @property
     def socket(self) -> Path:
@@ -117,14 +118,19 @@ class RealNode:
         self.lock.truncate(0)
         self.lock.write(f"pid {os.getpid()}, state in {self.workdir}\n")
         self.lock.flush()
-        self.binaries = {name: build.binary(name) for name in ("kubelet", "kube-scheduler")}
-        self.images = {"pause": pause_image(), "project": project_image()}
+        self.binaries = {name: build.binary(name) for name in ("kubelet", "kube-scheduler", *network.BINARIES)}
+        self.images = {"pause": pause_image(), "coredns": coredns_image(), "project": project_image()}
+        network.clean_rules(self.binaries)  # rules a killed run left behind
         ensure_bridge()
+        network.bridge_netfilter()
+        network.isolate_bridge()
 
-    def start(self, start: Starter, kubeconfig: Path, ca: Path) -> None:
-        """Start every part (``start`` runs and tracks one process by name) and load the images."""
+    def start(self, start: Starter, kubeconfig: Path, ca: Path, node_ready: Callable[[], bool]) -> None:
+        """Start every part (``start`` runs and tracks one process by name), load the images and wait until the
+        node is Ready (``node_ready``) and its Services and policies are enforced."""
         binaries, images = self.binaries, self.images
         self._prepare_root({image.ref for image in images.values()})
+        started = time.monotonic()
         containerd = start("containerd", ["containerd", f"--config={self.containerd_config(images['pause'])}"])
         procs.wait_until(
             lambda: containerd.poll() is None and self.ctr("version", check=False).returncode == 0,
@@ -132,16 +138,19 @@ class RealNode:
             "containerd",
             interval=0.1,
         )
+        self.timings["containerd"] = time.monotonic() - started
         present = set(self.ctr("images", "list", "--quiet").stdout.decode().split())
         for image in images.values():
             if image.ref not in present:
                 self.load(image)
+        self.timings["image import"] = self.load_seconds
         start(
             "kube-scheduler",
             [str(binaries["kube-scheduler"]), f"--kubeconfig={kubeconfig}", "--leader-elect=false", "--v=1"],
         )
-        start(
+        self._spawn(
             "kubelet",
+            start,
             [
                 str(binaries["kubelet"]),
                 f"--config={self.kubelet_config(ca)}",
@@ -152,11 +161,49 @@ class RealNode:
                 f"--node-ip={GATEWAY}",
                 "--v=1",
             ],
+            node_ready,
         )
         start(
             "volumes",
             [sys.executable, "-m", "tests.cluster.volumes", f"--kubeconfig={kubeconfig}", f"--root={self.claims}"],
         )
+        healthz = procs.free_port()
+        proxy = network.kube_proxy_argv(binaries["kube-proxy"], kubeconfig, self.node_name, healthz)
+        self._spawn("kube-proxy", start, proxy, lambda: network.kube_proxy_ready(healthz))
+        self._wait_ready()
+        # kube-router finds its node by name at start (a DaemonSet would restart it until kubelet registered it).
+        router = network.kube_router_argv(binaries["kube-router"], kubeconfig, self.node_name)
+        self._spawn("kube-router", start, router, network.kube_router_ready)
+        self._wait_ready()
+
+    def _spawn(self, name: str, start: Starter, argv: list[str], ready: Callable[[], bool]) -> None:
+        self.pending[name] = (time.monotonic(), start(name, argv), ready)
+
+    def _wait_ready(self, timeout: float = 90) -> None:
+        """Wait until every part started is ready, recording each one's seconds from its start; a part that exits
+        fails the start at once."""
+        deadline = time.monotonic() + timeout
+        while self.pending:
+            for name, (began, process, ready) in list(self.pending.items()):
+                if process.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {process.returncode} (see its log)")
+                try:
+                    done = ready()
+                except Exception:  # not answering yet
+                    done = False
+                if done:
+                    self.timings[name] = time.monotonic() - began
+                    del self.pending[name]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {', '.join(self.pending)}")
+            time.sleep(0.1)
+
+    def start_dns(self, kubectl: Path, kubeconfig: Path) -> None:
+        """CoreDNS as the cluster's DNS Service (after the node is Ready: it runs as a pod there)."""
+        began = time.monotonic()
+        network.apply(kubectl, kubeconfig, network.dns_objects(self.images["coredns"].ref))
+        procs.wait_until(lambda: network.dns_ready(kubectl, kubeconfig), 90, "CoreDNS ready", interval=0.2)
+        self.timings["coredns"] = time.monotonic() - began
 
     # -- configuration ---------------------------------------------------------------------------
 
@@ -167,6 +214,7 @@ class RealNode:
             "type": "bridge",
             "bridge": BRIDGE,
             "isGateway": True,
+            "isDefaultGateway": True,  # Service addresses and the node's other addresses route through the node
             "ipMasq": False,
             "ipam": {
                 "type": "host-local",
@@ -215,7 +263,10 @@ class RealNode:
                 "x509": {"clientCAFile": str(ca)},
             },
             "authorization": {"mode": "AlwaysAllow"},
-            "resolvConf": "",  # no DNS in pods: the tests address servers by IP
+            "clusterDNS": [DNS_SERVICE_IP],
+            "clusterDomain": CLUSTER_DOMAIN,
+            # Pods with the Default DNS policy (CoreDNS itself) get no resolver: nothing resolves outside the cluster.
+            "resolvConf": "",
             "podLogsDir": str(self.workdir / "node" / "pod-logs"),
             "volumePluginDir": str(self.runtime / "volume-plugins"),
             # The images are loaded, never pulled: keep them whatever the disk holds.
@@ -276,6 +327,8 @@ class RealNode:
         """After containerd stopped: unmount what the node mounted and delete its runtime folder."""
         unmount_below(self.runtime)
         shutil.rmtree(self.runtime, ignore_errors=True)
+        if self.binaries:
+            network.clean_rules(self.binaries)
         if self.emptied and self.images:
             self.root.mkdir(parents=True, exist_ok=True)
             (self.root / CLEAN_MARKER).write_text("\n".join(sorted(i.ref for i in self.images.values())) + "\n")

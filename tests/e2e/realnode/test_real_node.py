@@ -8,24 +8,23 @@ The lifecycle tests in test_operator.py run in the same session on the same node
 from __future__ import annotations
 
 import json
-import subprocess
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client
 
+from gallery_operator.jobs import WORKER_CONTAINER
+from gallery_operator.networkpolicy import POLICY_NAME
 from gallery_operator.workerconfig import DATA_MOUNT, SCRATCH_MOUNT, TOKEN_MOUNT
-from tests.cluster import build, procs
 from tests.cluster.procs import wait_until
 from tests.cluster.realnode import RealNode
 from tests.conftest import Cluster
 from tests.e2e.conftest import Downloads, operator_for, pvc_spec
-from tests.e2e.test_chart import render
+from tests.e2e.realnode.test_cluster_network import chart_operator, chart_values
 from tests.fixtures.site import Handler
-from tests.kube import create_claim, create_namespace
+from tests.kube import create_claim
 
 pytestmark = pytest.mark.e2e
 
@@ -176,65 +175,38 @@ def test_an_s3_target_from_a_real_pod(cluster: Cluster, downloads: Downloads, si
 def test_the_chart_runs_the_operator_from_the_image(
     cluster: Cluster, node: RealNode, crd: None, namespace: str, site: str, no_local_operator: None
 ) -> None:
-    """The image's other entrypoint: the chart's Deployment runs `python -m gallery_operator` from the project's
-    image under the chart's security context and RBAC, and reconciles a download whose worker runs from the same
-    image. One change to the rendered chart: host networking, with the API server's address given as the Service
-    environment (this control plane has no Service proxy, and its API server listens on the host's loopback)."""
+    """The image's other entrypoint: the chart's Deployment, unmodified, runs `python -m gallery_operator` from the
+    project's image under the chart's security context and RBAC, in its own pod network: it reaches the API server
+    through the `kubernetes` Service (kube-proxy) and reconciles a download whose worker runs from the same image and
+    reports through the chart's Service name (cluster DNS, then kube-proxy to the operator's pod), behind the
+    NetworkPolicy the operator keeps in the download's namespace and the chart's report-port policy (the fixture site
+    is a private address on the bridge: the test allows private networks, to the guard and the policy alike)."""
     local = cluster.require_local()
-    repository, tag = node.images["project"].ref.rsplit(":", 1)
-    ports = [procs.free_port() for _ in range(3)]
-    values = {
-        "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
-        "rbac": {"clusterWide": False},
-        "watchNamespaces": [namespace],
-        "ports": {"metrics": ports[0], "health": ports[1], "report": ports[2]},
-        "operator": {
-            "reportUrl": f"http://{cluster.service_host}:{ports[2]}/report",
-            "allowPrivateNetworks": True,
-            "extraEnv": [
-                {"name": "KUBERNETES_SERVICE_HOST", "value": "127.0.0.1"},
-                {"name": "KUBERNETES_SERVICE_PORT", "value": str(local.api_port)},
-            ],
-        },
-    }
-    release_namespace = f"{namespace}-system"
-    create_namespace(cluster.api, release_namespace)
-    # The CRD is the session's (the same file); the rest is the chart as rendered.
-    documents = [
-        d for d in render(values=values, namespace=release_namespace) if d["kind"] != "CustomResourceDefinition"
-    ]
-    [deployment] = [d for d in documents if d["kind"] == "Deployment"]
-    deployment["spec"]["template"]["spec"]["hostNetwork"] = True
-    manifest = yaml.safe_dump_all(documents)
-    kubectl = [str(build.binary("kubectl")), f"--kubeconfig={cluster.kubeconfig}"]
-    subprocess.run([*kubectl, "apply", "-f", "-"], input=manifest, text=True, check=True, capture_output=True)
-    try:
-        apps, core = client.AppsV1Api(cluster.api), client.CoreV1Api(cluster.api)
-        name = deployment["metadata"]["name"]
-        try:
-            wait_until(
-                lambda: (apps.read_namespaced_deployment(name, release_namespace).status.available_replicas or 0) == 1,
-                120,
-                "the operator's Deployment to be available (its readiness probe passed)",
-            )
-        except TimeoutError:
-            [pod] = core.list_namespaced_pod(release_namespace).items
-            restarted = bool(pod.status.container_statuses and pod.status.container_statuses[0].restart_count)
-            log = core.read_namespaced_pod_log(pod.metadata.name, release_namespace, previous=restarted)
-            raise AssertionError(f"the operator pod did not become ready; its log:\n{log[-3000:]}") from None
+    values = chart_values(node, namespace)
+    with chart_operator(cluster, values, f"{namespace}-system") as chart:
+        [deployment] = [d for d in chart.documents if d["kind"] == "Deployment"]
+        env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+        report_url = f"http://{chart.service_host}:{chart.report_port}/report"
+        assert env["GALLERY_OPERATOR_REPORT_URL"] == report_url  # the chart's default: its Service's name
+        assert "hostNetwork" not in deployment["spec"]["template"]["spec"]
         create_claim(cluster.api, namespace)
         downloads = Downloads(cluster.api, namespace)
         downloads.create("charted", pvc_spec([f"{site}/img/{n}.jpg" for n in (441, 442)]))
         status = downloads.wait_phase("charted", {"Succeeded", "Failed"}, timeout=120)
         assert status["phase"] == "Succeeded", status
         assert status["catalogue"]["items"] == 2
-        [operator_pod] = client.CoreV1Api(cluster.api).list_namespaced_pod(release_namespace).items
+        # The operator made the namespace's worker policy itself (before the Job: tests/e2e/test_network_policy.py).
+        policy = client.NetworkingV1Api(cluster.api).read_namespaced_network_policy(POLICY_NAME, namespace)
+        assert policy.spec.pod_selector.match_labels
+        [operator_pod] = client.CoreV1Api(cluster.api).list_namespaced_pod(chart.release_namespace).items
         spec = container_spec(node, operator_pod)
         assert spec["process"]["user"]["uid"] == WORKER_UID
         assert spec["root"]["readonly"] is True
         assert spec["process"]["args"][:3] == ["python", "-m", "gallery_operator"]
         logs = local.workdir / "node" / "pod-logs"
-        text = "".join(p.read_text() for p in logs.glob(f"{release_namespace}_*/operator/*.log"))
+        text = "".join(p.read_text() for p in logs.glob(f"{chart.release_namespace}_*/operator/*.log"))
         assert "forbidden" not in text.lower(), text[-3000:]
-    finally:
-        subprocess.run([*kubectl, "delete", "--wait=false", "-f", "-"], input=manifest, text=True, capture_output=True)
+        # Every report the worker posted to the Service name was answered 2xx (a failed post logs this warning).
+        [worker_log] = list(logs.glob(f"{namespace}_*/{WORKER_CONTAINER}/*.log"))
+        assert worker_log.read_text(), "the worker logged nothing"
+        assert "cannot report progress" not in worker_log.read_text(), worker_log.read_text()[-3000:]
