@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from gallery_operator.api.spec import GalleryDownloadSpec
-from gallery_operator.worker import options
+from gallery_operator.worker import options, transport
 from gallery_operator.worker.engines import Sink, pod_credentials
-from gallery_operator.worker.failures import classify, redirect_loop
+from gallery_operator.worker.failures import classify, reason_for_error, redirect_loop
 from gallery_operator.worker.items import ItemBytes, ItemFile, next_item
 from gallery_operator.worker.names import url_hash
 
@@ -237,10 +237,16 @@ class YtDlp:
                     except DownloadCancelled:
                         return  # the run's limit, recorded by the run
                     except DownloadError as error:
-                        cause = error.exc_info[1] if error.exc_info else None
-                        status = getattr(cause, "status", None) or getattr(cause, "code", None)
-                        message = str(error).removeprefix("ERROR: ")
-                        reason = classify(message, int(status) if status else None)
+                        # yt-dlp's retry loop reports a failed download as text only: its transport error is the
+                        # one worker/transport.py kept.
+                        cause = (error.exc_info[1] if error.exc_info else None) or transport.last_error()
+                        message = str(error).removeprefix("ERROR: ").strip()
+                        reason = classify(message, error=cause)
+                    except Exception as error:  # a transport error yt-dlp lets through (not a DownloadError)
+                        message = f"{type(error).__name__}: {error}"
+                        if (reason_of := reason_for_error(error)) is None:
+                            raise
+                        reason = reason_of
                 if redirect_loop(message) or not self._again(reason, attempt, stored_in_attempt[0], sink):
                     sink.failed(url, reason, message)
                     return
