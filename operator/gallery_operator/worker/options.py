@@ -6,11 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gallery_operator.api.spec import GalleryDownloadSpec, SiteTokens
+from gallery_operator.api.spec import GalleryDownloadSpec, SiteTokens, rate_bytes
 from gallery_operator.workerconfig import GALLERY_DL_ARCHIVE, YT_DLP_ARCHIVE
-
-_RATE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
-
 
 NAME_SUFFIX = "gallery_operator_suffix"
 """A field of yt-dlp's info dict that the output template ends the name with: empty, or `-<hash>` when another item
@@ -29,13 +26,6 @@ class Credentials:
         """The tokens for one engine, under its option names."""
         options = SiteTokens.ENGINE_OPTIONS
         return {options[name][1]: value for name, value in self.tokens if options[name][0] == engine}
-
-
-def rate_bytes(rate: str) -> int:
-    """`500k` -> 512000 bytes per second."""
-    unit = rate[-1].lower() if rate[-1].isalpha() else ""
-    number = rate[:-1] if unit else rate
-    return int(float(number) * _RATE_UNITS[unit])
 
 
 def yt_dlp_items(item_range: str) -> str:
