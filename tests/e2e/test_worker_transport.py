@@ -10,7 +10,7 @@ import pytest
 
 from gallery_operator.workerconfig import PvcStorage
 from tests.e2e.test_worker import run_worker
-from tests.fixtures.hostile import FAULTS, SCHEMES, serve
+from tests.fixtures.hostile import FAULTS, SCHEMES, self_signed, serve
 
 pytestmark = pytest.mark.e2e
 
@@ -71,9 +71,39 @@ def test_a_redirect_to_a_refused_scheme_is_blocked(tmp_path: Path, hostile: str,
     assert (outcome, reasons, code) == ("Failed", ["Blocked"], 2)
 
 
+@pytest.mark.parametrize("scheme", sorted(set(SCHEMES) - {"data"}))
+def test_a_video_link_of_a_refused_scheme_is_blocked(tmp_path: Path, hostile: str, scheme: str) -> None:
+    """yt-dlp would open an ftp: link on a page itself (its urllib handler speaks FTP): refused like the others.
+    (gallery-dl reads such links as paths on the page's own site.)"""
+    code, outcome, reasons = failure_reasons(tmp_path, "yt-dlp", f"{hostile}/video/{scheme}.html")
+    assert (outcome, reasons, code) == ("Failed", ["Blocked"], 2)
+
+
+def test_a_data_url_carries_its_bytes_and_connects_nowhere(tmp_path: Path, hostile: str) -> None:
+    code, outcome, reasons = failure_reasons(tmp_path, "yt-dlp", f"{hostile}/video/data.html")
+    assert (outcome, reasons, code) == ("Succeeded", [], 0)
+
+
+@pytest.fixture(scope="module")
+def untrusted_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with serve(tls=self_signed(tmp_path_factory.mktemp("tls"))) as url:
+        yield url
+
+
 @pytest.mark.parametrize("engine", ENGINES)
-def test_tls_and_dns_failures_are_network_errors(tmp_path: Path, hostile: str, engine: str) -> None:
+def test_tls_and_dns_failures_are_network_errors(tmp_path: Path, hostile: str, untrusted_tls: str, engine: str) -> None:
     plain = hostile.replace("http://", "https://")  # a TLS handshake with a server that speaks plain HTTP
-    for url in (f"{plain}/ok/t.mp4", "http://no-such-host.invalid/x.mp4"):
+    for url in (f"{plain}/ok/t.mp4", f"{untrusted_tls}/ok/t.mp4", "http://no-such-host.invalid/x.mp4"):
         code, outcome, reasons = failure_reasons(tmp_path, engine, url)
         assert (outcome, reasons, code) == ("Failed", ["NetworkError"], 1), url
+
+
+def test_an_error_that_escapes_the_run_is_reported_as_internal(tmp_path: Path, hostile: str) -> None:
+    """The worker's own failure (here: its scratch folder cannot be made) ends the pod with a report that says
+    Internal and why, not with a traceback alone."""
+    (tmp_path / "scratch").write_text("a file where the scratch folder should be")
+    storage = PvcStorage(root=str(tmp_path / "claim"), location="pvc://m/dl")
+    code, report = run_worker(tmp_path, {"urls": [f"{hostile}/ok/a.jpg"]}, storage)
+    assert (code, report["outcome"]) == (1, "Failed")
+    [failure] = report["failures"]
+    assert failure["reason"] == "Internal" and "FileExistsError" in failure["message"], failure

@@ -77,3 +77,7 @@ def test_an_http_status_in_the_chain_names_the_reason() -> None:
     error = requests.exceptions.HTTPError("404", response=Response())
     assert reason_for_error(error) == "NotFound"
     assert reason_for_error(wrapped(error, RuntimeError("wrapped"))) == "NotFound"
+
+
+def test_a_body_gallery_dl_found_short_is_a_network_error() -> None:
+    assert classify("file size mismatch (4096 < 65536) (1/1); Failed to download 2.jpg") == "NetworkError"

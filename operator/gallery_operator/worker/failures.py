@@ -169,6 +169,8 @@ def classify(message: str, status: int | None = None, error: BaseException | Non
         return "AuthRequired"
     if "connection" in text or "resolve" in text or "network" in text or "remote end closed" in text:
         return "NetworkError"
+    if "file size mismatch" in text:  # gallery-dl: the body ended before its Content-Length
+        return "NetworkError"
     if "no space left" in text or "read-only file system" in text:
         return "StorageError"
     return "Internal"

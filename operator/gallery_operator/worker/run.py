@@ -557,6 +557,22 @@ def _terminate(termination_log: Path, report: Report) -> None:
         log.warning("cannot write the termination message: %s", error)
 
 
+def report_crash(config: WorkerConfig, error: BaseException, termination_log: Path) -> int:
+    """The last resort for an exception that escaped the run (the worker's own bug): a report says so, with the
+    message, and the pod ends instead of leaving only a traceback behind."""
+    log.error("the worker failed", exc_info=error)
+    message = f"the worker failed: {type(error).__name__}: {error}"[:1024]
+    report = Report(
+        run=config.run,
+        final=True,
+        outcome="Failed",
+        message=message,
+        failures=[Failure(reason="Internal", message=message, url=config.spec.urls[0])],
+    )
+    _terminate(termination_log, report)
+    return EXIT_RETRYABLE
+
+
 def refuse_config(raw: str, error: ValidationError, termination_log: Path) -> int:
     """A configuration the models refuse: nothing runs; the termination message names each refused field."""
     try:

@@ -14,6 +14,7 @@ from gallery_operator.worker.failures import classify, reason_for_error, redirec
 from gallery_operator.worker.items import ItemBytes, ItemFile, next_item
 from gallery_operator.worker.names import url_hash
 
+WEB_SCHEMES = ("http", "https", "data")
 TRANSIENT: frozenset[str] = frozenset({"NetworkError", "Timeout", "RateLimited"})
 """Failures worth another try of a whole extraction."""
 RETRY_BASE_SECONDS = 0.5
@@ -90,6 +91,14 @@ class _DirectFiles:
         """The digest of a finished file written through an ItemFile, else None (to be read from disk)."""
         item = self.items.pop(_normal(path), None)
         return item.sha256() if item is not None else None
+
+
+def _web_schemes_only(ydl: Any) -> None:
+    """yt-dlp's urllib handler opens ftp: URLs too (a page's video link may be one): only http(s), and data: (bytes
+    inline, which extractors use for manifests), are opened; another scheme fails as UnsupportedRequest (Blocked)."""
+    for handler in ydl._request_director.handlers.values():
+        schemes = handler._SUPPORTED_URL_SCHEMES
+        handler._SUPPORTED_URL_SCHEMES = tuple(s for s in (schemes or WEB_SCHEMES) if s in WEB_SCHEMES)
 
 
 def _place_videos(ydl: Any, sink: Sink) -> None:
@@ -228,6 +237,7 @@ class YtDlp:
             for attempt in range(self.retries + 1):
                 stored_in_attempt[0] = False
                 with yt_dlp.YoutubeDL(opts) as ydl:
+                    _web_schemes_only(ydl)
                     ydl.process_info = direct.process_info(ydl, ydl.process_info)
                     _place_videos(ydl, sink)  # outermost: names are settled before the direct-file plan is made
                     ydl.add_post_processor(Record(), when="after_move")
