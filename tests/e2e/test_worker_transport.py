@@ -3,6 +3,7 @@ with real gallery-dl and yt-dlp against a hostile server on loopback (tests/fixt
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,7 +94,8 @@ def untrusted_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.mark.parametrize("engine", ENGINES)
 def test_tls_and_dns_failures_are_network_errors(tmp_path: Path, hostile: str, untrusted_tls: str, engine: str) -> None:
     plain = hostile.replace("http://", "https://")  # a TLS handshake with a server that speaks plain HTTP
-    for url in (f"{plain}/ok/t.mp4", f"{untrusted_tls}/ok/t.mp4", "http://no-such-host.invalid/x.mp4"):
+    failing = (f"{plain}/ok/t.mp4", f"{untrusted_tls}/ok/t.mp4", "http://no-such-host.invalid/x.mp4")
+    for url in (*failing, *(f"{hostile}/to/{urllib.parse.quote(u, safe='')}" for u in failing)):  # and redirected
         code, outcome, reasons = failure_reasons(tmp_path, engine, url)
         assert (outcome, reasons, code) == ("Failed", ["NetworkError"], 1), url
 
