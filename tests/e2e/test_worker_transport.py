@@ -65,6 +65,14 @@ def test_a_transport_fault_mid_run_is_a_network_error(tmp_path: Path, hostile: s
     assert (outcome, code) == expected
 
 
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_a_fault_in_one_fragment_of_a_stream_fails_the_stream(tmp_path: Path, hostile: str, fault: str) -> None:
+    """yt-dlp would skip a fragment it cannot fetch and store the stream with a hole, as a success."""
+    code, outcome, reasons = failure_reasons(tmp_path, "yt-dlp", f"{hostile}/hls/{fault}.m3u8")
+    assert (outcome, reasons, code) == ("Failed", ["NetworkError"], 1)
+    assert not [p for p in (tmp_path / "claim").iterdir() if p.is_file()]
+
+
 @pytest.mark.parametrize("scheme", sorted(SCHEMES))
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_redirect_to_a_refused_scheme_is_blocked(tmp_path: Path, hostile: str, engine: str, scheme: str) -> None:

@@ -96,6 +96,7 @@ def yt_dlp_options(
         "download_archive": str(state / YT_DLP_ARCHIVE),
         "retries": opts.retries,
         "fragment_retries": opts.retries,
+        "skip_unavailable_fragments": False,  # a stream with a hole is a failed download, not a stored item
         "extractor_retries": opts.retries,
         "socket_timeout": opts.timeout_seconds,
         "noprogress": True,
