@@ -44,7 +44,7 @@ AT_THE_LIMITS: list[dict[str, Any]] = [
     },
     {"options": {"ytDlp": {"http_chunk_size": 1024**3}}},
     {"limits": {"maxItems": 1_000_000, "maxBytes": "999999999999999.999999Pi", "maxItemSeconds": 7 * 24 * 3600}},
-    {"limits": {"maxBytes": "1", "maxItemSeconds": 1}, "backoffLimit": 10, "priority": -1000},
+    {"limits": {"maxBytes": "1Mi", "maxItemSeconds": 1}, "backoffLimit": 10, "priority": -1000},
 ]
 
 REFUSED: list[tuple[dict[str, Any], str]] = [
@@ -76,6 +76,15 @@ def test_numeric_options_at_the_limits_run(tmp_path: Path, hostile: str, engine:
     assert (code, report["outcome"], report["itemsDone"]) == (0, "Succeeded", 1), report
     stored = [p for p in (tmp_path / "claim").iterdir() if p.is_file()]  # gallery-dl names it .jpg (its bytes)
     assert [p.read_bytes() for p in stored] == [media_bytes("limits.mp4")]
+
+
+@pytest.mark.parametrize("engine", ["gallery-dl", "yt-dlp"])
+def test_the_smallest_byte_limit_stops_the_run_naming_it(tmp_path: Path, hostile: str, engine: str) -> None:
+    spec = {"urls": [f"{hostile}/ok/limits.mp4"], "engine": engine, "limits": {"maxBytes": "1"}}
+    code, report = run_worker(tmp_path, spec, PvcStorage(root=str(tmp_path / "claim"), location="pvc://m/dl"))
+    assert (code, report["itemsDone"]) == (0, 0)
+    [failure] = report["failures"]
+    assert failure["reason"] == "LimitExceeded" and "limits.maxBytes" in failure["message"]
 
 
 @pytest.mark.parametrize(("extra", "field"), REFUSED, ids=lambda e: str(e)[:60])
