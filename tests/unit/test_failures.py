@@ -15,6 +15,7 @@ from yt_dlp.utils import DownloadError
 
 from gallery_operator.egress import Blocked
 from gallery_operator.worker.failures import classify, reason_for_error
+from gallery_operator.worker.items import StorageFailed
 
 
 def wrapped(inner: BaseException, outer: BaseException) -> BaseException:
@@ -53,6 +54,7 @@ def protocol(cause: BaseException) -> BaseException:
         (requests.exceptions.ReadTimeout("read timed out"), "Timeout"),
         (wrapped(yt.IncompleteRead(4096, 61440), DownloadError("Got error")), "NetworkError"),
         (DownloadError("x", exc_info=(None, yt.TransportError("cut"), None)), "NetworkError"),
+        (wrapped(u3.NewConnectionError(None, "bucket down"), StorageFailed("storage error")), "StorageError"),  # type: ignore[arg-type]
         (ValueError("a bug of the worker"), None),
         (OSError(28, "No space left on device"), None),
     ],

@@ -45,6 +45,12 @@ def permanent(reason: FailureReason, message: str) -> bool:
 
 # Exception types by where they are defined (module.qualname of any class in their MRO), so that this module
 # imports neither engine. First match in this order wins over the whole chain of an error.
+_STORAGE_TYPES = frozenset(
+    {
+        # The target refused the bytes (an S3 part upload failed): the connection in its chain is the bucket's.
+        "gallery_operator.worker.items.StorageFailed",
+    }
+)
 _BLOCKED_TYPES = frozenset(
     {
         "gallery_operator.egress.Blocked",  # the egress guard refused the destination
@@ -129,6 +135,8 @@ def reason_for_error(error: BaseException) -> FailureReason | None:
     when nothing in the chain is a transport error (then the message decides, or the error is the worker's own)."""
     chain = list(_chain(error))
     names = [_type_names(e) for e in chain]
+    if any(n & _STORAGE_TYPES for n in names):
+        return "StorageError"
     if any(n & _BLOCKED_TYPES for n in names):
         return "Blocked"
     for e in chain:
