@@ -31,7 +31,10 @@ _QUANTITY_UNITS = {
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 URL_PATTERN = r"^https?://[^\s/$.?#][^\s]*$"
 ITEM_RANGE_PATTERN = r"^[0-9]+(-[0-9]*)?(,[0-9]+(-[0-9]*)?)*$"
-RATE_PATTERN = r"^[0-9]+(\.[0-9]+)?[kKmMgG]?$"
+RATE_PATTERN = r"^[0-9]{1,15}(\.[0-9]{1,6})?[kKmMgG]?$"
+INT64_MAX = 2**63 - 1
+"""The largest integer the API server keeps as one: every integer field without a smaller bound has this one."""
+RATE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 # Folders and key prefixes: no segment starts with a dot, so no `.`, `..` or hidden folder (`subPath: "."` would
 # mount the whole claim, and deletionPolicy Delete would then wipe every download in it).
 RELATIVE_PATH_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$"
@@ -321,13 +324,13 @@ class YtDlpOptions(EngineOptions):
     """Process playlist entries as they arrive."""
     noplaylist: bool | None = None
     """Take only the video when a URL names a video and a playlist."""
-    min_filesize: Annotated[int | None, Field(ge=0)] = None
+    min_filesize: Annotated[int | None, Field(ge=0, le=INT64_MAX)] = None
     """Skip formats smaller than this many bytes."""
-    max_filesize: Annotated[int | None, Field(ge=0)] = None
+    max_filesize: Annotated[int | None, Field(ge=0, le=INT64_MAX)] = None
     """Skip formats larger than this many bytes."""
     http_chunk_size: Annotated[int | None, Field(ge=1024, le=1024**3)] = None
     """Download in ranges of this many bytes (helps with servers that throttle long transfers)."""
-    throttledratelimit: Annotated[int | None, Field(ge=1)] = None
+    throttledratelimit: Annotated[int | None, Field(ge=1, le=INT64_MAX)] = None
     """Bytes per second below which a download is considered throttled and restarted."""
     skip_unavailable_fragments: bool | None = None
     """Skip fragments that cannot be fetched instead of failing the stream."""
@@ -348,8 +351,19 @@ class Options(ApiModel):
     """yt-dlp format selector, for example `bestvideo[height<=720]+bestaudio/best`."""
     item_range: Annotated[str | None, Field(max_length=256, pattern=ITEM_RANGE_PATTERN)] = None
     """Which items to take, 1-based and inclusive: `1-10`, `3`, `1-5,8,20-`."""
-    rate_limit: Annotated[str | None, Field(pattern=RATE_PATTERN)] = None
-    """Maximum download rate in bytes per second, with an optional k/M/G suffix: `500k`, `2M`."""
+    rate_limit: Annotated[
+        str | None,
+        Field(
+            pattern=RATE_PATTERN,
+            max_length=23,
+            json_schema_extra={
+                "x-kubernetes-validations": [
+                    {"rule": "self.matches('[1-9]')", "message": "rateLimit must be more than 0 (omit it for no limit)"}
+                ]
+            },
+        ),
+    ] = None
+    """Maximum download rate in bytes per second, at least 1, with an optional k/M/G suffix: `500k`, `2M`."""
     retries: Annotated[int, Field(ge=0, le=20)] = 4
     """Retries per request after the first attempt, with backoff."""
     timeout_seconds: Annotated[int, Field(ge=1, le=600)] = 30
@@ -375,6 +389,13 @@ class Options(ApiModel):
     """More yt-dlp options, from an allowlist of options known to be safe, each with a typed value,
     for example `concurrent_fragment_downloads: 4`. Options that run commands, read or write files, change where
     connections go or carry credentials do not exist here."""
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _at_least_a_byte_per_second(cls, value: str | None) -> str | None:
+        if value is not None and rate_bytes(value) < 1:
+            raise ValueError(f"{value!r} is less than one byte per second (omit it for no limit)")
+        return value
 
 
 class Limits(ApiModel):
@@ -487,6 +508,12 @@ def quantity_value(quantity: str) -> Decimal:
     if quantity.endswith("m"):
         return Decimal(quantity[:-1]) / 1000
     return Decimal(quantity_bytes(quantity)) if quantity[-1:].isalpha() else Decimal(quantity)
+
+
+def rate_bytes(rate: str) -> int:
+    """A rateLimit in bytes per second, exactly (no float, so no overflow): `500k` -> 512000."""
+    unit = rate[-1].lower() if rate[-1:].isalpha() else ""
+    return int(Decimal(rate.removesuffix(rate[-1]) if unit else rate) * RATE_UNITS[unit])
 
 
 def _positive_bytes(value: str) -> str:

@@ -22,7 +22,7 @@ def main() -> int:
     from pydantic import ValidationError  # noqa: PLC0415
 
     from gallery_operator import logs  # noqa: PLC0415
-    from gallery_operator.worker.run import cleanup, execute, refuse_config  # noqa: PLC0415
+    from gallery_operator.worker.run import cleanup, execute, refuse_config, report_crash  # noqa: PLC0415
     from gallery_operator.workerconfig import EXIT_PERMANENT, WorkerConfig  # noqa: PLC0415
 
     logs.configure(logging.INFO, json_format=os.environ.get("GALLERY_WORKER_LOG_FORMAT", "json") == "json")
@@ -39,7 +39,10 @@ def main() -> int:
         return refuse_config(raw, error, termination)
     if cleanup_only:
         return cleanup(config, termination)
-    return execute(config, termination, lookahead)
+    try:
+        return execute(config, termination, lookahead)
+    except Exception as error:  # execute reports what it can; this is for what escapes it
+        return report_crash(config, error, termination)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import importlib
 import logging
 import os
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from gallery_dl.extractor.generic import GenericExtractor
 from gallery_dl.text import re_compile
 
 from gallery_operator.api.spec import GalleryDownloadSpec
-from gallery_operator.worker import options
+from gallery_operator.worker import options, transport
 from gallery_operator.worker.engines import Sink, environment_shapes_requests, pod_credentials
 from gallery_operator.worker.failures import classify
 from gallery_operator.worker.items import ItemBytes, ItemFile, next_item
@@ -38,19 +39,24 @@ class _ErrorCapture(logging.Handler):
         self.default_url = default_url
         self.count = 0
         self.last_warning = ""
+        self.last_error: BaseException | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
         if self.sink.should_stop():
             return  # a download cut short by a limit is not a failure of its own
         message = record.getMessage()
+        # The exception behind the line: logged with it, being handled while it is logged, or the transport error
+        # gallery-dl's downloader turned into text (worker/transport.py).
+        error = (record.exc_info or sys.exc_info())[1] or transport.last_error() or self.last_error
         if record.levelno < logging.ERROR:
-            self.last_warning = message
+            self.last_warning, self.last_error = message, error
             return
         self.count += 1
         detail = f"{self.last_warning}; {message}" if self.last_warning else message
-        self.last_warning = ""
+        self.last_warning, self.last_error = "", None
         match = _URL_IN_MESSAGE.search(detail)
-        self.sink.failed(match.group(0).rstrip(".,;:)'") if match else self.default_url, classify(detail), detail)
+        reason = classify(detail, error=error)
+        self.sink.failed(match.group(0).rstrip(".,;:)'") if match else self.default_url, reason, detail)
 
 
 def _place_items(pathfmt: Any, sink: Sink, source: Callable[[], str]) -> None:

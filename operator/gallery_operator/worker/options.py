@@ -7,11 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gallery_operator.api.spec import GalleryDownloadSpec, SiteTokens
+from gallery_operator.api.spec import GalleryDownloadSpec, SiteTokens, rate_bytes
 from gallery_operator.workerconfig import GALLERY_DL_ARCHIVE, YT_DLP_ARCHIVE
-
-_RATE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
-
 
 NAME_SUFFIX = "gallery_operator_suffix"
 """A field of yt-dlp's info dict that the output template ends the name with: empty, or `-<hash>` when another item
@@ -50,13 +47,6 @@ def yt_dlp_login(credentials: Credentials) -> dict[str, str]:
     if credentials.username and credentials.password:
         login = {"username": credentials.username, "password": credentials.password}
     return login | credentials.engine_tokens("yt-dlp")
-
-
-def rate_bytes(rate: str) -> int:
-    """`500k` -> 512000 bytes per second."""
-    unit = rate[-1].lower() if rate[-1].isalpha() else ""
-    number = rate[:-1] if unit else rate
-    return int(float(number) * _RATE_UNITS[unit])
 
 
 def yt_dlp_items(item_range: str) -> str:
@@ -136,6 +126,7 @@ def yt_dlp_options(
         "download_archive": str(state / YT_DLP_ARCHIVE),
         "retries": opts.retries,
         "fragment_retries": opts.retries,
+        "skip_unavailable_fragments": False,  # a stream with a hole is a failed download, not a stored item
         "extractor_retries": opts.retries,
         "socket_timeout": opts.timeout_seconds,
         "noprogress": True,

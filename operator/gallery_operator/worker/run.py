@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from gallery_operator.api.spec import describe_validation, quantity_bytes
 from gallery_operator.api.status import MAX_FAILURES, Failure
 from gallery_operator.redaction import Redactor
-from gallery_operator.worker import programs
+from gallery_operator.worker import programs, transport
 from gallery_operator.worker.catalogue import Catalogue, content_type, sha256_of
 from gallery_operator.worker.egress import Blocked, Guard, Trust
 from gallery_operator.worker.engines import Engine
@@ -519,6 +519,30 @@ def execute(config: WorkerConfig, termination_log: Path, lookahead: Lookahead | 
     if config.report_url and token.is_file():
         reporter = Reporter(run, config.report_url, token, config.report_interval_seconds, guard, report_trust(config))
         reporter.start()
+    try:
+        download_all(config, run, scratch, lookahead)
+    except Exception as error:  # the worker's own bug: reported as such, and what was stored is kept
+        log.exception("the run failed")
+        run.failed(config.spec.urls[0], "Internal", f"the worker failed: {type(error).__name__}: {error}")
+    run.catalogue.close()
+    run.verify()
+    try:
+        store.finish()
+        store.sync_state(force=True)
+    except Exception as error:
+        run.failed(config.spec.urls[0], "StorageError", f"saving the catalogue failed: {error}")
+    final = run.report(final=True)
+    if reporter is not None:
+        reporter.stopped.set()
+        reporter.post(final)
+    _terminate(termination_log, final, redactor)
+    log.info("finished: %s", final.message)
+    return run.exit_code()
+
+
+def download_all(config: WorkerConfig, run: Run, scratch: Path, lookahead: Lookahead | None) -> None:
+    """Every URL of the spec, each with the engines ``engines_for`` names; an engine's error is the URL's failure."""
+    transport.install()
     cookies = private_cookies(scratch)
     engines: dict[str, Engine] = {
         "gallery-dl": GalleryDl(config.spec, run.root, run.state, scratch, cookies, lookahead),
@@ -536,10 +560,10 @@ def execute(config: WorkerConfig, termination_log: Path, lookahead: Lookahead | 
             probe = Probe(run)
             try:
                 engine.run(url, probe)
-            except Exception as error:  # an engine bug must not lose what was stored
+            except (Exception, SystemExit) as error:  # an engine bug must not lose what was stored
                 log.exception("engine %s failed on %s", engine.name, url)
                 message = f"{type(error).__name__}: {error}"
-                run.failed(url, classify(message), message)
+                run.failed(url, classify(message, error=error), message)
             if probe.unsupported is None or probe.stored_any:
                 break
             if position == len(candidates):
@@ -547,20 +571,6 @@ def execute(config: WorkerConfig, termination_log: Path, lookahead: Lookahead | 
                 run.failed(failed_url, "UnsupportedUrl", message)
         if (run.items_done, run.items_failed) == before and not run.should_stop():
             run.failed(url, "UnsupportedUrl", "no media found at this URL")
-    run.catalogue.close()
-    run.verify()
-    try:
-        store.finish()
-        store.sync_state(force=True)
-    except Exception as error:
-        run.failed(config.spec.urls[0], "StorageError", f"saving the catalogue failed: {error}")
-    final = run.report(final=True)
-    if reporter is not None:
-        reporter.stopped.set()
-        reporter.post(final)
-    _terminate(termination_log, final, redactor)
-    log.info("finished: %s", final.message)
-    return run.exit_code()
 
 
 def unknown_site(config: WorkerConfig, engines: dict[str, Engine]) -> str | None:
@@ -578,6 +588,22 @@ def _terminate(termination_log: Path, report: Report, redactor: Redactor) -> Non
         termination_log.write_text(fit_termination_message(redactor.model(report)))
     except OSError as error:
         log.warning("cannot write the termination message: %s", error)
+
+
+def report_crash(config: WorkerConfig, error: BaseException, termination_log: Path) -> int:
+    """The last resort for an exception that escaped the run (the worker's own bug): a report says so, with the
+    message, and the pod ends instead of leaving only a traceback behind."""
+    log.error("the worker failed", exc_info=error)
+    message = f"the worker failed: {type(error).__name__}: {error}"[:1024]
+    report = Report(
+        run=config.run,
+        final=True,
+        outcome="Failed",
+        message=message,
+        failures=[Failure(reason="Internal", message=message, url=config.spec.urls[0])],
+    )
+    _terminate(termination_log, report, run_redactor())
+    return EXIT_RETRYABLE
 
 
 def refuse_config(raw: str, error: ValidationError, termination_log: Path) -> int:

@@ -8,14 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from gallery_operator.api.spec import GalleryDownloadSpec
-from gallery_operator.worker import options
+from gallery_operator.worker import options, transport
 from gallery_operator.worker.engines import Sink, pod_credentials
-from gallery_operator.worker.failures import classify, redirect_loop
+from gallery_operator.worker.failures import classify, reason_for_error, redirect_loop
 from gallery_operator.worker.items import ItemBytes, ItemFile, next_item
 from gallery_operator.worker.names import url_hash
 
 NAMING_FIELDS = ("title", "fulltitle", "id", "display_id")
 """Fields of yt-dlp's info dict that file names are made of (the output template in worker/options.py)."""
+WEB_SCHEMES = ("http", "https", "data")
 TRANSIENT: frozenset[str] = frozenset({"NetworkError", "Timeout", "RateLimited"})
 """Failures worth another try of a whole extraction."""
 RETRY_BASE_SECONDS = 0.5
@@ -92,6 +93,14 @@ class _DirectFiles:
         """The digest of a finished file written through an ItemFile, else None (to be read from disk)."""
         item = self.items.pop(_normal(path), None)
         return item.sha256() if item is not None else None
+
+
+def _web_schemes_only(ydl: Any) -> None:
+    """yt-dlp's urllib handler opens ftp: URLs too (a page's video link may be one): only http(s), and data: (bytes
+    inline, which extractors use for manifests), are opened; another scheme fails as UnsupportedRequest (Blocked)."""
+    for handler in ydl._request_director.handlers.values():
+        schemes = handler._SUPPORTED_URL_SCHEMES
+        handler._SUPPORTED_URL_SCHEMES = tuple(s for s in (schemes or WEB_SCHEMES) if s in WEB_SCHEMES)
 
 
 def _place_videos(ydl: Any, sink: Sink) -> None:
@@ -286,6 +295,7 @@ class YtDlp:
             for attempt in range(self.retries + 1):
                 stored_in_attempt[0] = False
                 with yt_dlp.YoutubeDL(opts) as ydl:
+                    _web_schemes_only(ydl)
                     ydl.process_info = direct.process_info(ydl, ydl.process_info)
                     _place_videos(ydl, sink)  # outermost: names are settled before the direct-file plan is made
                     ydl.add_post_processor(Record(), when="after_move")
@@ -295,10 +305,16 @@ class YtDlp:
                     except DownloadCancelled:
                         return  # the run's limit, recorded by the run
                     except DownloadError as error:
-                        cause = error.exc_info[1] if error.exc_info else None
-                        status = getattr(cause, "status", None) or getattr(cause, "code", None)
-                        message = str(error).removeprefix("ERROR: ")
-                        reason = classify(message, int(status) if status else None)
+                        # yt-dlp's retry loop reports a failed download as text only: its transport error is the
+                        # one worker/transport.py kept.
+                        cause = (error.exc_info[1] if error.exc_info else None) or transport.last_error()
+                        message = str(error).removeprefix("ERROR: ").strip()
+                        reason = classify(message, error=cause)
+                    except Exception as error:  # a transport error yt-dlp lets through (not a DownloadError)
+                        message = f"{type(error).__name__}: {error}"
+                        if (reason_of := reason_for_error(error)) is None:
+                            raise
+                        reason = reason_of
                 if redirect_loop(message) or not self._again(reason, attempt, stored_in_attempt[0], sink):
                     sink.failed(url, reason, message)
                     return
