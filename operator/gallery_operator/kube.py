@@ -219,8 +219,9 @@ def list_jobs(namespace: str, selector: str, owner_uid: str) -> list[str]:
     ]
 
 
-def count_pods(namespace: str, selector: str) -> int:
-    return len(core().list_namespaced_pod(namespace, label_selector=selector).items)
+def count_pods(namespace: str, selector: str, fields: str = "") -> int:
+    """Pods in the namespace with these labels (and, when given, these fields)."""
+    return len(core().list_namespaced_pod(namespace, label_selector=selector, field_selector=fields).items)
 
 
 def set_finalizers(namespace: str, name: str, finalizers: list[str], resource_version: str) -> None:
