@@ -183,12 +183,15 @@ class Controller:
         return namespace_plan(namespace, self.settings, left, present, self.walled(namespace))
 
     async def _outliving_pods(self, namespace: str) -> bool:
-        """With no download left in the namespace: whether a walled pod there may still run (its Job orphaned by a
-        `--cascade=orphan` deletion of its download, or still stopping). The wall stays, in shape, until it ends;
+        """With no download left in the namespace: whether a walled pod there may still run: a Job with the walled
+        labels that has not finished (orphaned by a `--cascade=orphan` deletion of its download; it may make another
+        pod after a failed one) or such a pod still running or stopping. The wall stays, in shape, until they ended;
         the namespace is looked at again meanwhile."""
         if not self.settings.network_policy or self._downloads_left(namespace):
             return False
-        if not await self.api.count_pods(namespace, WALLED_POD_SELECTOR, UNFINISHED_PODS):
+        jobs = await self.api.job_bodies(namespace, WALLED_POD_SELECTOR)
+        running = any(job_state(job)[0] not in FINISHED_STATES for job in jobs)
+        if not running and not await self.api.count_pods(namespace, WALLED_POD_SELECTOR, UNFINISHED_PODS):
             return False
         if namespace not in self._rechecks:  # one pending look per namespace, however many events came
             self._rechecks.add(namespace)

@@ -63,3 +63,20 @@ def test_a_namespace_with_downloads_costs_no_pod_listing() -> None:
     watch_shows(controller, None)
     reconcile(controller, "")
     assert fake.named("keep_network_policy") == ["ns", "ns"] and not controller._rechecks
+
+
+def test_an_orphaned_job_between_a_failed_pod_and_its_next_keeps_the_policy() -> None:
+    """No pod runs at the moment of the look, but the orphaned Job has not finished: it makes another pod."""
+    controller, fake = world(snapshot("a"))
+    reconcile(controller, "a")
+    watch_shows(controller, worker_network_policy("ns", Settings()))
+    without_downloads(controller)
+    fake.job_list["ns"] = [{"metadata": {"name": "a-1"}, "status": {"failed": 1}}]
+    taken(controller)
+    reconcile(controller, "")
+    assert not fake.named("delete_network_policy")
+    fake.job_list["ns"] = [
+        {"metadata": {"name": "a-1"}, "status": {"conditions": [{"type": "Failed", "status": "True"}]}}
+    ]
+    reconcile(controller, "")
+    assert fake.named("delete_network_policy") == ["ns"]
