@@ -9,8 +9,24 @@ import time
 from typing import Any
 
 
-def _segment(value: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+def _segment(value: dict[str, Any] | bytes) -> str:
+    raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+HOSTILE_PAYLOADS = {
+    "nested-arrays": b"[" * 3000,
+    "nested-objects": b'{"a":' * 1100,
+    "nested-in-a-claim": b'{"aud":' + b"[" * 3000,
+    "long-number": b'{"exp":' + b"9" * 5000 + b"}",
+    "not-utf8": b'{"aud":"\xff\xfe"}',
+}
+"""Token payloads (a few kilobytes, as a header carries) that break a careless decoder."""
+
+
+def hostile_token(payload: bytes) -> str:
+    """A token of three segments whose payload is these raw bytes."""
+    return f"{_segment({})}.{_segment(payload)}.{_segment(b'signature')}"
 
 
 def forged_jwt(

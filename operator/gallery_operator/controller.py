@@ -21,6 +21,9 @@ from gallery_operator.egress import EgressPolicy, NamespaceRules
 from gallery_operator.facade import Kube, ThreadedKube
 from gallery_operator.jobs import Download, egress_rules, job_name, parse_download, run_id
 from gallery_operator.networkpolicy import (
+    OUTLIVING_RECHECK_SECONDS,
+    UNFINISHED_PODS,
+    WALLED_POD_SELECTOR,
     KeepNetworkPolicy,
     RemoveNetworkPolicy,
     in_shape,
@@ -75,6 +78,8 @@ class Controller:
     watch event of the policy drops the entry (the cache is as new as this then)."""
     _busy: dict[str, int] = field(default_factory=dict)
     """Download reconciles under way, by namespace: a namespace's policy is not removed while one runs."""
+    _rechecks: set[str] = field(default_factory=set)
+    """Namespaces with a look at their outliving walled pods pending (see _outliving_pods)."""
     _wall_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Held while a policy is written or removed, and by a reconcile from its policy write to its Job: a removal
     and a first Job in the same namespace never interleave."""
@@ -152,7 +157,8 @@ class Controller:
         """A watch event of a namespace's worker NetworkPolicy (a tenant's edit or deletion, or our own write): the
         namespace is looked at when the policy is not as it should be."""
         self._walls.pop(namespace, None)
-        if self._wall_plan(namespace) is not None:
+        if self._wall_plan(namespace) is not None or not self._downloads_left(namespace):
+            # Without downloads the namespace may still hold walled pods that outlive them: _keep_wall looks.
             self.enqueue((namespace, ""))
 
     # -- the network wall --------------------------------------------------------------------------
@@ -168,15 +174,40 @@ class Controller:
             known = self._walls[namespace] = in_shape(values[0] if values else None, self._policy_spec)
         return known
 
-    def _wall_plan(self, namespace: str) -> KeepNetworkPolicy | RemoveNetworkPolicy | None:
-        left = bool(self.namespace_downloads.get(namespace)) or namespace in self._busy
+    def _downloads_left(self, namespace: str) -> bool:
+        return bool(self.namespace_downloads.get(namespace)) or namespace in self._busy
+
+    def _wall_plan(self, namespace: str, pods_left: bool = False) -> KeepNetworkPolicy | RemoveNetworkPolicy | None:
+        left = self._downloads_left(namespace) or pods_left
         present = self._walls.get(namespace) is True or bool(self.policies.get(namespace))
         return namespace_plan(namespace, self.settings, left, present, self.walled(namespace))
+
+    async def _outliving_pods(self, namespace: str) -> bool:
+        """With no download left in the namespace: whether a walled pod there may still run: a Job with the walled
+        labels that has not finished (orphaned by a `--cascade=orphan` deletion of its download; it may make another
+        pod after a failed one) or such a pod still running or stopping. The wall stays, in shape, until they ended;
+        the namespace is looked at again meanwhile."""
+        if not self.settings.network_policy or self._downloads_left(namespace):
+            return False
+        jobs = await self.api.job_bodies(namespace, WALLED_POD_SELECTOR)
+        running = any(job_state(job)[0] not in FINISHED_STATES for job in jobs)
+        if not running and not await self.api.count_pods(namespace, WALLED_POD_SELECTOR, UNFINISHED_PODS):
+            return False
+        if namespace not in self._rechecks:  # one pending look per namespace, however many events came
+            self._rechecks.add(namespace)
+            asyncio.get_running_loop().call_later(OUTLIVING_RECHECK_SECONDS, self._recheck, namespace)
+        return True
+
+    def _recheck(self, namespace: str) -> None:
+        self._rechecks.discard(namespace)
+        self.enqueue((namespace, ""))
 
     async def _keep_wall(self, namespace: str) -> None:
         """Reconcile a namespace's worker NetworkPolicy (the work queue's key `(namespace, "")`)."""
         async with self._wall_lock:
-            action = self._wall_plan(namespace)
+            pods_left = await self._outliving_pods(namespace)
+            # Planned after the look, with no wait before _walls is set: a reconcile starting meanwhile sees it.
+            action = self._wall_plan(namespace, pods_left)
             if isinstance(action, RemoveNetworkPolicy):
                 self._walls[namespace] = False  # before the call: a reconcile starting meanwhile puts it back first
             if action is not None:

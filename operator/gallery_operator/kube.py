@@ -209,6 +209,12 @@ def read_job(namespace: str, name: str) -> dict[str, Any] | None:
     return plain
 
 
+def job_bodies(namespace: str, selector: str) -> list[dict[str, Any]]:
+    """The Jobs the label selector finds, as plain dicts (whoever owns them)."""
+    jobs = batch().list_namespaced_job(namespace, label_selector=selector).items
+    return [api().sanitize_for_serialization(job) for job in jobs]
+
+
 def list_jobs(namespace: str, selector: str, owner_uid: str) -> list[str]:
     """Names of the Jobs the label selector finds that the object ``owner_uid`` controls (labels only narrow)."""
     jobs = batch().list_namespaced_job(namespace, label_selector=selector).items
@@ -219,8 +225,9 @@ def list_jobs(namespace: str, selector: str, owner_uid: str) -> list[str]:
     ]
 
 
-def count_pods(namespace: str, selector: str) -> int:
-    return len(core().list_namespaced_pod(namespace, label_selector=selector).items)
+def count_pods(namespace: str, selector: str, fields: str = "") -> int:
+    """Pods in the namespace with these labels (and, when given, these fields)."""
+    return len(core().list_namespaced_pod(namespace, label_selector=selector, field_selector=fields).items)
 
 
 def set_finalizers(namespace: str, name: str, finalizers: list[str], resource_version: str) -> None:

@@ -4,7 +4,9 @@ with downloads, and what one namespace needs done about it.
 Egress only to the cluster's DNS, the operator's report endpoint, the private S3 endpoints and public addresses
 (every address but `egress.DENIED_NETWORKS`, the list the admission check and the worker's guard use); no ingress.
 The controller makes it before the first Job in a namespace, repairs it when its watch shows it changed or gone,
-and removes it with the namespace's last download (`controller.py`); apply.py writes it through the facade.
+and removes it once the namespace has no download left and no walled pod that may still run (a worker orphaned by
+`kubectl delete --cascade=orphan`, or one still stopping, keeps it) (`controller.py`); apply.py writes it through the
+facade.
 """
 
 from __future__ import annotations
@@ -34,6 +36,14 @@ def walled_pods() -> dict[str, Any]:
         "matchLabels": {LABEL_MANAGED_BY: MANAGED_BY},
         "matchExpressions": [{"key": LABEL_COMPONENT, "operator": "In", "values": list(WALLED_COMPONENTS)}],
     }
+
+
+WALLED_POD_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_COMPONENT} in ({','.join(WALLED_COMPONENTS)})"
+"""`walled_pods` as a label selector string, for listing the pods behind the wall."""
+UNFINISHED_PODS = "status.phase!=Succeeded,status.phase!=Failed"
+"""A field selector: pods that may still run (pending, running or stopping)."""
+OUTLIVING_RECHECK_SECONDS = 15.0
+"""How often a namespace with no download left but walled pods still running is looked at again."""
 
 
 def denied_cidrs(version: int) -> list[str]:

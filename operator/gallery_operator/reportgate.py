@@ -55,7 +55,7 @@ def _payload(token: str) -> dict[str, Any] | None:
         return None
     try:
         claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):  # deep nesting, in a few kilobytes, exhausts the parser
         return None
     return claims if isinstance(claims, dict) else None
 

@@ -6,13 +6,12 @@ real node by the real-network tier.)"""
 from __future__ import annotations
 
 import os
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubernetes import client, watch
+from kubernetes import client
 
 from gallery_operator.config import Settings, load_settings
 from gallery_operator.networkpolicy import POLICY_LABELS, POLICY_NAME, worker_policy_spec
@@ -20,7 +19,7 @@ from tests.cluster.localoperator import OperatorProcess
 from tests.cluster.procs import wait_until
 from tests.conftest import Cluster
 from tests.e2e.conftest import Downloads, operator_for, pvc_spec
-from tests.kube import absent, create_claim
+from tests.kube import Watching, absent, create_claim
 
 pytestmark = pytest.mark.e2e
 
@@ -57,37 +56,21 @@ def in_shape(cluster: Cluster, namespace: str, spec: dict[str, Any]) -> bool:
     return bool(body["spec"] == spec and POLICY_LABELS.items() <= body["metadata"]["labels"].items())
 
 
-class Creations:
+class Creations(Watching):
     """The revision at which each Job and NetworkPolicy in a namespace was created, from watches started before
     anything is made there (etcd's revisions order every write of the cluster)."""
 
     def __init__(self, cluster: Cluster, namespace: str) -> None:
         self.revisions: dict[tuple[str, str], int] = {}
-        self.ended: Exception | None = None
-        self._watches = [watch.Watch(), watch.Watch()]
         listings = (
             client.BatchV1Api(cluster.api).list_namespaced_job,
             networking(cluster).list_namespaced_network_policy,
         )
-        self._threads = [
-            threading.Thread(target=self._follow, args=(w, listing, namespace), daemon=True)
-            for w, listing in zip(self._watches, listings, strict=True)
-        ]
-        for thread in self._threads:
-            thread.start()
+        super().__init__(namespace, [(listing, self._record) for listing in listings])
 
-    def _follow(self, w: watch.Watch, listing: Any, namespace: str) -> None:
-        try:
-            for event in w.stream(listing, namespace, timeout_seconds=120):
-                obj = event["object"]
-                if event["type"] == "ADDED":
-                    self.revisions.setdefault((obj.kind or "", obj.metadata.name), int(obj.metadata.resource_version))
-        except Exception as error:  # the watch ends with the cluster; a test that still needed it fails waiting
-            self.ended = error
-
-    def stop(self) -> None:
-        for w in self._watches:
-            w.stop()
+    def _record(self, kind: str, obj: Any) -> None:
+        if kind == "ADDED":
+            self.revisions.setdefault((obj.kind or "", obj.metadata.name), int(obj.metadata.resource_version))
 
 
 @pytest.fixture

@@ -23,6 +23,10 @@ class RecordingKube:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
+        self.pods: dict[tuple[str, str], int] = {}
+        """Pods count_pods finds, by (namespace, field selector)."""
+        self.job_list: dict[str, list[dict[str, Any]]] = {}
+        """Jobs job_bodies finds, by namespace."""
         self.refuse: int | None = None
 
     async def create_job(self, job: dict[str, Any]) -> bool:
@@ -55,8 +59,11 @@ class RecordingKube:
     async def list_jobs(self, namespace: str, selector: str, owner_uid: str) -> list[str]:
         return []
 
-    async def count_pods(self, namespace: str, selector: str) -> int:
-        return 0
+    async def job_bodies(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        return self.job_list.get(namespace, [])
+
+    async def count_pods(self, namespace: str, selector: str, fields: str = "") -> int:
+        return self.pods.get((namespace, fields), 0)
 
     async def read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         return None
