@@ -74,7 +74,12 @@ def gallery_dl_config(
         extractor["username"] = credentials.username
         extractor["password"] = credentials.password
     extractor |= credentials.engine_tokens("gallery-dl")
-    extractor |= opts.gallery_dl.engine_options()
+    chosen = opts.gallery_dl.engine_options()
+    if "user-agent" in chosen:
+        # A plain header, set as written: gallery-dl's own `user-agent` option reads `@...` and `browser` as a
+        # browser to start (a command line run through `webbrowser`) and `+...` as a preset.
+        extractor["headers"] = {"User-Agent": chosen.pop("user-agent")}
+    extractor |= chosen
     config: dict[tuple[str, ...], Any] = {("extractor", k): v for k, v in extractor.items()}
     # Direct links and generic pages would land under "<host:port>/<path>": keep them flat, named as served.
     for flat in ("directlink", "generic"):

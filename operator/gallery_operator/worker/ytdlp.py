@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gallery_operator.api.spec import GalleryDownloadSpec
-from gallery_operator.worker import options
+from gallery_operator.worker import options, programs
 from gallery_operator.worker.engines import Sink, pod_credentials
 from gallery_operator.worker.failures import classify, redirect_loop
 from gallery_operator.worker.items import ItemBytes, ItemFile, next_item
@@ -126,6 +126,8 @@ class YtDlp:
 
     def __init__(self, spec: GalleryDownloadSpec, root: Path, state: Path, scratch: Path, cookies: Path | None) -> None:
         self.base = options.yt_dlp_options(spec, root, state, scratch, pod_credentials(cookies))
+        if (ffmpeg := programs.location()) is not None:
+            self.base["ffmpeg_location"] = ffmpeg  # the one the program wall admits, not a search of PATH
         self.retries = spec.options.retries
 
     def supports(self, url: str) -> bool:
