@@ -20,9 +20,11 @@ The wall, installed once per process (an audit hook cannot be removed), checks e
 - ``os.system`` is refused; ``ctypes`` may load and look up only libraries of the installed Python packages (no
   libc, no symbols of the program itself). A fork starts no program and the child stays behind the same wall.
 
-A refused start raises ``ProgramRefused``, which is not an ``OSError``: code that treats a failed start as "program
-not installed" (``webbrowser``, which would then wait for ever for the browser's request) does not swallow it, and
-the run fails with reason Blocked. Every refusal is also recorded, so one an engine swallows still fails the run.
+A refused start raises ``ProgramRefused`` (a ``PermissionError``, as a failed start is), and is recorded: the run
+reports every refusal as a failure with reason Blocked, also one that an engine swallowed. ``webbrowser`` is closed
+outright: it took a failed start for "no such browser" and then waited for ever for the browser's request (gallery-dl's
+`@browser` user agent hung the worker that way). The lookups of ``ctypes.util.find_library`` (``ldconfig -p``, at the
+import of pycryptodomex) are refused without a record: the library then counts as absent, as it would in the image.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import shutil
 import sys
 import sysconfig
 import threading
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,8 +46,9 @@ _ENV_KEPT = ("LD_", "PYTHON", "PATH")
 """Environment variables a started program must get as the worker has them (a preloaded library runs code)."""
 
 
-class ProgramRefused(Exception):
-    """A program start the worker does not make; the message starts with 'blocked' for the failure classifier."""
+class ProgramRefused(PermissionError):
+    """A program start the worker does not make; the message starts with 'blocked' for the failure classifier.
+    An OSError, as a failed start is: libraries that probe for a program or a library then take it as absent."""
 
 
 # -- the grammar of the arguments yt-dlp gives ffmpeg and ffprobe ------------------------------------------------
@@ -284,9 +288,36 @@ def refusal(executable: Any, argv: Any, cwd: Any = None, env: Any = None) -> str
 
 def _refuse(why: str) -> None:
     message = f"blocked: {why}"
-    with _lock:
-        _refusals.append(message)
+    if not _library_lookup():
+        with _lock:
+            _refusals.append(message)
     raise ProgramRefused(message)
+
+
+def _library_lookup() -> bool:
+    """Whether the start being refused is one of ctypes.util's library lookups."""
+    frame = sys._getframe(2)
+    for _ in range(12):
+        if frame is None:
+            return False
+        if frame.f_globals.get("__name__") == "ctypes.util":
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
+def _closed(*args: Any, **kwargs: Any) -> Any:
+    _refuse("no browser is started (webbrowser)")
+
+
+def _closed_webbrowser() -> types.ModuleType:
+    """``webbrowser`` as the worker has it: every way to a browser refused at once (importing the real module
+    would cost start-up time for nothing)."""
+    module = types.ModuleType("webbrowser", "Closed by the worker's program wall.")
+    module.Error = type("Error", (Exception,), {})  # type: ignore[attr-defined]
+    for name in ("get", "open", "open_new", "open_new_tab", "register"):
+        setattr(module, name, _closed)
+    return module
 
 
 def _library_refusal(event: str, args: tuple[Any, ...]) -> str | None:
@@ -357,6 +388,7 @@ def install() -> None:
     libraries = tuple(sorted({os.path.realpath(paths[key]) for key in ("purelib", "platlib")}))
     _wall = _Wall(programs, libraries, found)
     _posixsubprocess.fork_exec = _guarded_fork_exec(_posixsubprocess.fork_exec)
+    sys.modules["webbrowser"] = _closed_webbrowser()
     sys.addaudithook(_audit)
 
 
