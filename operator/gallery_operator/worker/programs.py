@@ -1,6 +1,7 @@
 # ruff: noqa: PTH109, PTH113, PTH118, PTH119 - paths as exec sees them: strings, joined to the cwd given
 """The program wall: the only programs a worker starts are the image's ffmpeg and ffprobe, in the shapes yt-dlp's
-post-processors build, on local files under the worker's folders, and never able to open the network.
+post-processors build, on local files under the worker's folders, and never able to open the network; and deno, in
+the one shape yt-dlp's JavaScript challenge provider runs it (a script on stdin, no permission, no remote module).
 
 yt-dlp hands files to ffmpeg to merge, remux and fix them, and probes them with ffprobe. Nothing else may start:
 engines can be talked into running commands (gallery-dl's `@browser` user agent goes through ``webbrowser``, exec
@@ -40,7 +41,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-PROGRAMS = ("ffmpeg", "ffprobe")
+PROGRAMS = ("ffmpeg", "ffprobe", "deno")
+DENO_OPTIONS = (
+    *(
+        "--ext=js",
+        "--no-code-cache",
+        "--no-prompt",
+        "--no-remote",
+        "--no-lock",
+        "--node-modules-dir=none",
+        "--no-config",
+    ),
+)
+"""What yt-dlp's EJS challenge provider always gives `deno run`: no remote module, no prompt, no config file."""
+_DENO_MAY_ADD = frozenset({"--cached-only", "--no-npm", "--v8-flags=--jitless"})
 WHITELIST = ("-protocol_whitelist", "file,pipe")
 _ENV_KEPT = ("LD_", "PYTHON", "PATH")
 """Environment variables a started program must get as the worker has them (a preloaded library runs code)."""
@@ -185,6 +199,22 @@ def with_protocol_whitelist(argv: Sequence[str]) -> list[str]:
     return forced
 
 
+def deno_refusal(arguments: Sequence[str]) -> str | None:
+    """Why deno may not run with ``arguments`` (after the program), or None: only its version, or `deno run` with
+    yt-dlp's options and the script on stdin. No `--allow-*` permission, no `eval`, no script file or URL: deno's
+    own sandbox then denies the script the network, files, the environment, programs and native libraries."""
+    if list(arguments) == ["--version"]:
+        return None
+    if len(arguments) < 2 or arguments[0] != "run" or arguments[-1] != "-":
+        return "deno runs only as `deno run [yt-dlp's options] -` (a script on stdin)"
+    options = arguments[1:-1]
+    unknown = [option for option in options if option not in DENO_OPTIONS and option not in _DENO_MAY_ADD]
+    if unknown:
+        return f"deno option {unknown[0][:60]!r} is not one yt-dlp's challenge provider uses"
+    missing = [option for option in DENO_OPTIONS if option not in options]
+    return f"deno runs only with {missing[0]}" if missing else None
+
+
 def _openings(arguments: Sequence[str]) -> tuple[int, ...]:
     """Where files are opened, guessed for any arguments: each option takes one value unless it is a known flag."""
     found, index = [], 0
@@ -264,6 +294,8 @@ def refusal(executable: Any, argv: Any, cwd: Any = None, env: Any = None) -> str
         if changed:
             return f"{name} may not start with {changed[0]} changed"
     arguments = [os.fsdecode(a) if isinstance(a, bytes | os.PathLike) else str(a) for a in argv[1:]]
+    if name == "deno":
+        return deno_refusal(arguments)
     try:
         files = parse(name, arguments).files
     except ValueError as error:
@@ -382,7 +414,11 @@ def install() -> None:
     import _posixsubprocess  # noqa: PLC0415 - the start that multiprocessing makes without an audit event
     import ctypes  # noqa: F401, PLC0415 - loads its own handles (pythonapi) before the wall watches
 
+    # deno as yt-dlp finds it first: beside this Python (the `deno` wheel's binary), else on PATH
+    beside = os.path.join(sysconfig.get_path("scripts"), "deno")
     found = {name: path for name in PROGRAMS if (path := shutil.which(name)) is not None}
+    if os.path.isfile(beside) and os.access(beside, os.X_OK):
+        found["deno"] = beside
     programs = {os.path.realpath(path): name for name, path in found.items()}
     paths = sysconfig.get_paths()
     libraries = tuple(sorted({os.path.realpath(paths[key]) for key in ("purelib", "platlib")}))
@@ -410,3 +446,8 @@ def take_refusals() -> list[str]:
 def location() -> str | None:
     """The real ffmpeg the wall admits, for yt-dlp's ``ffmpeg_location`` (so it never searches PATH)."""
     return _wall.found.get("ffmpeg") if _wall is not None else None
+
+
+def admitted() -> dict[str, str]:
+    """Name -> path of each program the wall admits (found when it was installed)."""
+    return dict(_wall.found) if _wall is not None else {}
