@@ -50,16 +50,24 @@ def aes_stream(folder: Path, site: str) -> None:
             Handler.files[f"/aes/{file.name}"] = (file.read_bytes(), kind[file.suffix])
 
 
-def test_aes_128_hls_is_decrypted_by_yt_dlp_itself(tmp_path: Path, loopback_site: str) -> None:
+@pytest.mark.parametrize("cffi", [True, False], ids=["cffi", "ctypes as in the image"])
+def test_aes_128_hls_is_decrypted_by_yt_dlp_itself(tmp_path: Path, loopback_site: str, cffi: bool) -> None:
     """pycryptodomex lets yt-dlp's native HLS downloader decrypt the stream; without it yt-dlp hands the stream to
-    ffmpeg, which the program wall refuses on a URL (Failed, Blocked). The result plays: ffprobe reads 4 seconds."""
+    ffmpeg, which the program wall refuses on a URL (Failed, Blocked). The result plays: ffprobe reads 4 seconds.
+    The image has no cffi (a development dependency here), so pycryptodomex loads its libraries with ctypes there,
+    through the wall's ctypes rules: both ways are run."""
     stream = tmp_path / "stream"
     stream.mkdir()
     aes_stream(stream, loopback_site)
+    env = {}
+    if not cffi:
+        (tmp_path / "no-cffi").mkdir()
+        (tmp_path / "no-cffi" / "cffi.py").write_text("raise ImportError('cffi is not in the image')\n")
+        env["PYTHONPATH"] = str(tmp_path / "no-cffi")
     before = Handler.hits.get("/aes/key.bin", 0)
     storage = PvcStorage(root=str(tmp_path / "claim"), location="pvc://m/dl")
     spec = {"urls": [f"{loopback_site}/aes/stream.m3u8"], "engine": "yt-dlp"}
-    code, report = run_worker(tmp_path, spec, storage, egress=ONLY_THE_SITE)
+    code, report = run_worker(tmp_path, spec, storage, egress=ONLY_THE_SITE, env=env)
     assert (code, report["outcome"], report["itemsDone"]) == (0, "Succeeded", 1), report
     assert Handler.hits.get("/aes/key.bin", 0) > before  # the key was fetched by the worker, through the guard
     stored = [p for p in (tmp_path / "claim").iterdir() if p.suffix == ".mp4"]

@@ -24,8 +24,9 @@ The wall, installed once per process (an audit hook cannot be removed), checks e
 A refused start raises ``ProgramRefused`` (a ``PermissionError``, as a failed start is), and is recorded: the run
 reports every refusal as a failure with reason Blocked, also one that an engine swallowed. ``webbrowser`` is closed
 outright: it took a failed start for "no such browser" and then waited for ever for the browser's request (gallery-dl's
-`@browser` user agent hung the worker that way). The lookups of ``ctypes.util.find_library`` (``ldconfig -p``, at the
-import of pycryptodomex) are refused without a record: the library then counts as absent, as it would in the image.
+`@browser` user agent hung the worker that way). The standard library's probes of the system (``ldconfig -p`` from
+``ctypes.util``, ``file`` from ``platform``, both at the import of pycryptodomex) and starts of programs that do not
+exist are refused without a record: they could not have run, or learn only what the system is.
 """
 
 from __future__ import annotations
@@ -283,7 +284,7 @@ def refusal(executable: Any, argv: Any, cwd: Any = None, env: Any = None) -> str
     name = wall.programs.get(real or "")
     if name is None:
         shown = os.path.basename(os.fsdecode(executable if executable is not None else argv[0]))
-        return f"{shown or 'a program'} is not a program the worker runs (only the image's ffmpeg and ffprobe)"
+        return f"{shown or 'a program'} is not a program the worker runs (only the image's ffmpeg, ffprobe and deno)"
     if env is not None:
         environment = {os.fsdecode(k): os.fsdecode(v) for k, v in dict(env).items()}
         changed = sorted(
@@ -318,21 +319,26 @@ def refusal(executable: Any, argv: Any, cwd: Any = None, env: Any = None) -> str
     return None
 
 
-def _refuse(why: str) -> None:
+_PROBING_MODULES = frozenset({"ctypes.util", "platform"})
+"""Standard modules that start programs only to learn about the system (``ldconfig -p`` for a library, ``file`` for
+the interpreter's architecture; pycryptodomex calls both at import) and take a failed start as "unknown"."""
+
+
+def _refuse(why: str, *, quiet: bool = False) -> None:
     message = f"blocked: {why}"
-    if not _library_lookup():
+    if not quiet and not _probe():
         with _lock:
             _refusals.append(message)
     raise ProgramRefused(message)
 
 
-def _library_lookup() -> bool:
-    """Whether the start being refused is one of ctypes.util's library lookups."""
+def _probe() -> bool:
+    """Whether the start being refused comes from one of the standard library's probes of the system."""
     frame = sys._getframe(2)
     for _ in range(12):
         if frame is None:
             return False
-        if frame.f_globals.get("__name__") == "ctypes.util":
+        if frame.f_globals.get("__name__") in _PROBING_MODULES:
             return True
         frame = frame.f_back  # type: ignore[assignment]
     return False
@@ -362,10 +368,23 @@ def _library_refusal(event: str, args: tuple[Any, ...]) -> str | None:
             return f"ctypes may not load {name!r}: only libraries of the installed Python packages"
         return None
     library = getattr(args[0], "_name", None) if event == "ctypes.dlsym" else None
+    if event == "ctypes.dlsym" and args[0] is _python_api() and args[-1] in _PYTHON_API:
+        return None
     path = os.path.realpath(os.fsdecode(library)) if isinstance(library, str | bytes) and library else None
     if path is None or not _inside(path, wall.libraries):
         return f"ctypes may not look up {args[-1]!r} in {library!r}"
     return None
+
+
+_PYTHON_API = frozenset({"PyObject_GetBuffer", "PyBuffer_Release"})
+"""Functions of Python's own C API that libraries may look up through ``ctypes.pythonapi``: pycryptodomex's ctypes
+backend (used when cffi is absent, as in the image) takes buffers with these two."""
+
+
+def _python_api() -> Any:
+    import ctypes  # noqa: PLC0415 - imported by install() already
+
+    return ctypes.pythonapi
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
@@ -382,7 +401,9 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
             _refuse("a worker never replaces itself with another program")
         why = refusal(executable, argv, cwd, env)
         if why is not None:
-            _refuse(why)
+            # a program that is not there could not have started: refused without a failure (yt-dlp asks whether
+            # programs it could use exist), like any failed start
+            _refuse(why, quiet=_missing(executable, argv, cwd, env))
     elif event == "os.system":
         _refuse("commands through a shell are not run")
     elif event in _LIBRARY_DOORS:
@@ -391,17 +412,27 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
             _refuse(why)
 
 
+def _missing(executable: Any, argv: Any, cwd: Any, env: Any) -> bool:
+    """Whether the program named is not there at all."""
+    command = executable if executable is not None else (argv[0] if isinstance(argv, list | tuple) and argv else None)
+    try:
+        return command is not None and _executable(command, cwd, env) is None
+    except (TypeError, ValueError):
+        return False
+
+
 def _guarded_fork_exec(original: Callable[..., int]) -> Callable[..., int]:
     def fork_exec(args: Any, executables: Any, *rest: Any) -> int:
         cwd, env = rest[2], rest[3]
         environment = dict(os.fsdecode(e).split("=", 1) for e in env) if env is not None else None
+        argv = list(args or [])  # what runs: with the protocol whitelist when refusal() adds it
         # exec tries each candidate in order and runs the first that exists: that one is checked
         executable = next((e for e in executables if os.path.isfile(os.fsdecode(e))), None)
         if executable is not None:
-            why = refusal(executable, args if isinstance(args, list) else list(args or []), cwd, environment)
+            why = refusal(executable, argv, cwd, environment)
             if why is not None:
                 _refuse(why)
-        return original(args, executables, *rest)
+        return original(argv, executables, *rest)
 
     return fork_exec
 
