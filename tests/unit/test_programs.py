@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gallery_operator.worker.programs import WHITELIST, parse, with_protocol_whitelist
+from gallery_operator.worker.programs import WHITELIST, deno_refusal, parse, with_protocol_whitelist
 
 # Command lines yt-dlp builds (seen in real runs and in its FFmpegPostProcessor), program name first.
 YT_DLP_SHAPES = [
@@ -81,3 +81,33 @@ def test_the_whitelist_also_goes_where_the_grammar_does_not_reach() -> None:
     assert with_protocol_whitelist(argv) == [
         *("ffmpeg", "-headers", "X: y", *WHITELIST, "-i", "http://x", "-f", "tee", *WHITELIST, "[f=mp4]http://y")
     ]
+
+
+YT_DLP_DENO = [
+    *("run", "--ext=js", "--no-code-cache", "--no-prompt", "--no-remote", "--no-lock", "--node-modules-dir=none"),
+    "--no-config",
+]
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [["--version"], [*YT_DLP_DENO, "--no-npm", "--cached-only", "-"], [*YT_DLP_DENO, "--cached-only", "-"]],
+)
+def test_deno_in_the_challenge_providers_shapes_may_run(arguments: list[str]) -> None:
+    assert deno_refusal(arguments) is None
+
+
+@pytest.mark.parametrize(
+    ("arguments", "words"),
+    [
+        ([*YT_DLP_DENO, "--allow-net", "-"], "'--allow-net' is not one"),
+        ([*YT_DLP_DENO, "-A", "-"], "'-A' is not one"),
+        ([*YT_DLP_DENO, "script.js"], "a script on stdin"),
+        ([*YT_DLP_DENO[:4], *YT_DLP_DENO[5:], "-"], "only with --no-remote"),
+        (["eval", "1"], "a script on stdin"),
+        ([], "a script on stdin"),
+    ],
+)
+def test_deno_in_any_other_shape_is_refused(arguments: list[str], words: str) -> None:
+    why = deno_refusal(arguments)
+    assert why is not None and words in why
