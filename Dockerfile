@@ -1,6 +1,9 @@
 # gallery-operator: one image for the operator (python -m gallery_operator) and the worker
-# (python -m gallery_operator.worker). Expected size: about 300 MB (python:3.13-slim ~125 MB, ffmpeg and its
-# libraries ~90 MB, the Python environment ~85 MB). The base is pinned to a patch release; bump it on purpose.
+# (python -m gallery_operator.worker). Expected size: about 405 MB (python:3.13-slim ~125 MB, ffmpeg and its
+# libraries ~90 MB, the Python environment ~190 MB, of which the `deno` binary that solves YouTube's JavaScript
+# challenges is 92 MB and yt-dlp's other default extras 14 MB; docs/real-sites.md). deno comes from its PyPI wheel
+# into /app/.venv/bin with the locked environment: nothing here fetches it. The base is pinned to a patch release;
+# bump it on purpose.
 
 # --- build: resolve the locked environment with uv ---------------------------------------------------------
 ARG PYTHON_IMAGE=python:3.13.5-slim-bookworm

@@ -58,7 +58,9 @@ def test_engine_options_from_spec(tmp_path: Path) -> None:
     assert gdl[("extractor", "image-range")] == "1-3,8,20-"
     assert gdl[("extractor", "sleep-request")] == 1.5
     assert gdl[("extractor", "retry-codes")] == [520]
-    assert gdl[("extractor", "user-agent")] == "Mozilla/5.0 (X11)"
+    # a plain header, not gallery-dl's `user-agent` (which reads `@...` as a browser to start)
+    assert gdl[("extractor", "headers")] == {"User-Agent": "Mozilla/5.0 (X11)"}
+    assert gdl[("extractor", "user-agent")] == "gallery-operator (+https://gallery-operator.dev)"
     assert ydl["format_sort"] == ["res:720", "ext"]
     assert gdl[("extractor", "retries")] == 2
     assert gdl[("downloader", "rate")] == 512000

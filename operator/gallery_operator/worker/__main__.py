@@ -12,6 +12,13 @@ CONFIG_ENV = "GALLERY_WORKER_CONFIG"  # workerconfig.CONFIG_ENV, read here befor
 
 
 def main() -> int:
+    if sys.argv[1:] == ["--version"]:
+        import json  # noqa: PLC0415 - only for the self-report
+
+        from gallery_operator.worker.capabilities import report  # noqa: PLC0415
+
+        print(json.dumps(report(), indent=1))
+        return 0
     raw = os.environ.get(CONFIG_ENV)
     cleanup_only = "--cleanup" in sys.argv[1:]
     # First, while this process is still small and has no threads: gallery-dl's extractor lookup on the other core.

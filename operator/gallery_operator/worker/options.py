@@ -92,7 +92,12 @@ def gallery_dl_config(
     if credentials.username and credentials.password:
         scoped["username"] = credentials.username
         scoped["password"] = credentials.password
-    extractor |= opts.gallery_dl.engine_options()
+    chosen = opts.gallery_dl.engine_options()
+    if "user-agent" in chosen:
+        # A plain header, set as written: gallery-dl's own `user-agent` option reads `@...` and `browser` as a
+        # browser to start (a command line run through `webbrowser`) and `+...` as a preset.
+        extractor["headers"] = {"User-Agent": chosen.pop("user-agent")}
+    extractor |= chosen
     config: dict[tuple[str, ...], Any] = {("extractor", k): v for k, v in extractor.items()}
     for site in sorted(sites) if scoped else ():
         config |= {("extractor", site, k): v for k, v in scoped.items()}

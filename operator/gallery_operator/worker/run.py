@@ -514,6 +514,7 @@ def execute(config: WorkerConfig, termination_log: Path, lookahead: Lookahead | 
         )
         _terminate(termination_log, report, redactor)
         return EXIT_PERMANENT if blocked else EXIT_RETRYABLE
+    programs.confine(run.root, scratch)
     reporter = None
     token = Path(TOKEN_MOUNT) / TOKEN_FILE
     if config.report_url and token.is_file():
@@ -560,10 +561,16 @@ def download_all(config: WorkerConfig, run: Run, scratch: Path, lookahead: Looka
             probe = Probe(run)
             try:
                 engine.run(url, probe)
+            except programs.ProgramRefused:
+                pass  # recorded by the wall, reported below
             except (Exception, SystemExit) as error:  # an engine bug must not lose what was stored
                 log.exception("engine %s failed on %s", engine.name, url)
                 message = f"{type(error).__name__}: {error}"
                 run.failed(url, classify(message, error=error), message)
+            for refused in programs.take_refusals():  # also those an engine swallowed
+                log.warning("%s: %s", url, refused)
+                if not any(refused in failure.message for failure in run.failures):
+                    run.failed(url, "Blocked", refused)
             if probe.unsupported is None or probe.stored_any:
                 break
             if position == len(candidates):

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gallery_operator.api.spec import GalleryDownloadSpec
-from gallery_operator.worker import options, transport
+from gallery_operator.worker import options, programs, transport
 from gallery_operator.worker.engines import Sink, pod_credentials
 from gallery_operator.worker.failures import classify, reason_for_error, redirect_loop
 from gallery_operator.worker.items import ItemBytes, ItemFile, next_item
@@ -155,6 +155,8 @@ class YtDlp:
         self.spec = spec
         self.credentials = pod_credentials(cookies)
         self.base = options.yt_dlp_options(spec, root, state, scratch, self.credentials)
+        if (ffmpeg := programs.location()) is not None:
+            self.base["ffmpeg_location"] = ffmpeg  # the one the program wall admits, not a search of PATH
         self.retries = spec.options.retries
         self._sites: frozenset[str] | None = None
         self._keys: dict[str, str] = {}
