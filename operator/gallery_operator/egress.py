@@ -175,7 +175,10 @@ def endpoint_key(url: str) -> str:
         port = parts.port
     except ValueError:
         port = None
-    return f"{parts.scheme.lower()}://{normalize_host(parts.hostname or '')}:{port or _NO_PORT.get(parts.scheme, 0)}"
+    host = normalize_host(parts.hostname or "")
+    if ":" in host:  # an IPv6 address keeps its brackets, so the key still parses as a URL
+        host = f"[{host}]"
+    return f"{parts.scheme.lower()}://{host}:{port or _NO_PORT.get(parts.scheme, 0)}"
 
 
 def s3_endpoint_address(key: str) -> str | None:

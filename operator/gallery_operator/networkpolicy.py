@@ -46,9 +46,20 @@ OUTLIVING_RECHECK_SECONDS = 15.0
 """How often a namespace with no download left but walled pods still running is looked at again."""
 
 
+IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+
+
 def denied_cidrs(version: int) -> list[str]:
-    """The ranges excluded from public addresses of one IP version: DENIED_NETWORKS, as written there."""
-    return [str(network) for network in DENIED_NETWORKS if network.version == version]
+    """The ranges excluded from public addresses of one IP version: DENIED_NETWORKS, as written there, but for the
+    IPv4-mapped block. The API server parses `::ffff:0:0/96` as IPv4 and refuses it as an exception of `::/0` ("must
+    be a strict subset of cidr"), which would leave a namespace without its policy and so without Jobs. Nothing is
+    lost: a mapped address never travels as IPv6 (the kernel sends IPv4 to it), so the IPv4 exceptions judge it."""
+    return [
+        str(network)
+        for network in DENIED_NETWORKS
+        if network.version == version
+        and not (isinstance(network, ipaddress.IPv6Network) and network.subnet_of(IPV4_MAPPED))
+    ]
 
 
 def _pods_in(namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:

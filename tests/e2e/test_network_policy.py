@@ -14,7 +14,7 @@ import pytest
 from kubernetes import client
 
 from gallery_operator.config import Settings, load_settings
-from gallery_operator.networkpolicy import POLICY_LABELS, POLICY_NAME, worker_policy_spec
+from gallery_operator.networkpolicy import POLICY_LABELS, POLICY_NAME, worker_network_policy, worker_policy_spec
 from tests.cluster.localoperator import OperatorProcess
 from tests.cluster.procs import wait_until
 from tests.conftest import Cluster
@@ -78,6 +78,25 @@ def creations(cluster: Cluster, namespace: str) -> Iterator[Creations]:
     seen = Creations(cluster, namespace)
     yield seen
     seen.stop()
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        Settings(),
+        Settings(allow_private_networks=True, network_policy_ports=()),
+        Settings(s3_private_endpoints=("http://10.96.0.20:9000", "http://[fd00::20]:9000")),
+    ],
+    ids=["defaults", "private-networks", "private-stores"],
+)
+def test_the_api_server_takes_the_policy_the_operator_makes(
+    cluster: Cluster, namespace: str, settings: Settings
+) -> None:
+    """The real API server validates the policy further than its schema (every exception a strict subset of its
+    CIDR, as Go parses it): a refusal would leave a namespace without its wall and so without Jobs."""
+    body = worker_network_policy(namespace, settings)
+    created = networking(cluster).create_namespaced_network_policy(namespace, body, dry_run="All")
+    assert created.metadata.name == POLICY_NAME
 
 
 def test_the_policy_comes_before_the_first_job_and_goes_with_the_last_download(

@@ -168,8 +168,9 @@ def test_an_s3_target_from_a_real_pod(cluster: Cluster, downloads: Downloads, si
     downloads.create("uploaded", {"urls": [f"{site}/img/{n}.jpg" for n in (431, 432)], "target": target})
     status = downloads.wait_phase("uploaded", {"Succeeded", "Failed"}, timeout=120)
     assert status["phase"] == "Succeeded", status
-    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="real-node", Prefix="dl/")["Contents"]}
-    assert {"dl/431.jpg", "dl/432.jpg", "dl/.gallery-operator/catalogue.jsonl"} <= keys
+    root = f"{downloads.namespace}/dl/"  # a spec's prefix lives under its namespace
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="real-node", Prefix=root)["Contents"]}
+    assert {f"{root}431.jpg", f"{root}432.jpg", f"{root}.gallery-operator/catalogue.jsonl"} <= keys
 
 
 def test_the_chart_runs_the_operator_from_the_image(
