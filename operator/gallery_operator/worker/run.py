@@ -378,7 +378,28 @@ class Reporter(threading.Thread):
         self.stopped = threading.Event()
         self.warned = False
 
-    def post(self, report: Report) -> None:
+    FINAL_RETRY_SECONDS = (0.5, 1.0, 2.0, 4.0, 8.0)
+    """Waits before the final report is posted again. A new pod's first connections can be refused while the
+    cluster's policy agent has not yet added it to the report port's allowed peers, and the report endpoint answers
+    429 or 503 when its budget for this source is spent; the termination message stays the last fallback."""
+    RETRIED_STATUSES = frozenset({429, 502, 503, 504})
+
+    def post(self, report: Report, *, final: bool = False) -> None:
+        waits = iter(self.FINAL_RETRY_SECONDS if final else ())
+        while True:
+            error = self._send(report)
+            if error is None:
+                return
+            retried = not isinstance(error, urllib.error.HTTPError) or error.code in self.RETRIED_STATUSES
+            wait = next(waits, None) if retried else None
+            if wait is None:
+                if not self.warned:
+                    log.warning("cannot report progress to the operator: %s", error)
+                    self.warned = True
+                return
+            time.sleep(wait)
+
+    def _send(self, report: Report) -> OSError | None:
         try:
             token = self.token_file.read_text().strip()
             report = self.run_state.redactor.model(report)
@@ -389,11 +410,9 @@ class Reporter(threading.Thread):
                 method="POST",
             )
             with self.guard.trusting(self.trust), urllib.request.urlopen(request, timeout=5):  # noqa: S310
-                pass
-        except (OSError, urllib.error.URLError) as error:
-            if not self.warned:
-                log.warning("cannot report progress to the operator: %s", error)
-                self.warned = True
+                return None
+        except OSError as error:  # urllib.error.URLError and HTTPError are OSErrors
+            return error
 
     def run(self) -> None:
         while not self.stopped.wait(self.interval):
@@ -535,7 +554,7 @@ def execute(config: WorkerConfig, termination_log: Path, lookahead: Lookahead | 
     final = run.report(final=True)
     if reporter is not None:
         reporter.stopped.set()
-        reporter.post(final)
+        reporter.post(final, final=True)
     _terminate(termination_log, final, redactor)
     log.info("finished: %s", final.message)
     return run.exit_code()
