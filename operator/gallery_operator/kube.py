@@ -99,12 +99,23 @@ def create_job(job: dict[str, Any]) -> bool:
     return created is not None
 
 
+def namespace_terminating(error: ApiException) -> bool:
+    """The API server refused to create something because its namespace is being deleted."""
+    return error.status == 403 and "NamespaceTerminating" in (error.body or "")
+
+
 def keep_network_policy(policy: dict[str, Any]) -> None:
-    """Create the NetworkPolicy, or replace one of its name whole (a tenant's edit is undone, fields added too)."""
+    """Create the NetworkPolicy, or replace one of its name whole (a tenant's edit is undone, fields added too).
+    In a namespace being deleted nothing is done: the API server creates no pod there any more (so none needs the
+    wall), and retrying would keep the namespace's downloads, and so its deletion, waiting."""
     meta = policy["metadata"]
     path = f"/apis/networking.k8s.io/v1/namespaces/{meta['namespace']}/networkpolicies"
-    if _ignore((409,), _send, "POST", path, policy) is None:
-        _send("PUT", f"{path}/{meta['name']}", policy)
+    try:
+        if _ignore((409,), _send, "POST", path, policy) is None:
+            _send("PUT", f"{path}/{meta['name']}", policy)
+    except ApiException as error:
+        if not namespace_terminating(error):
+            raise
 
 
 def delete_network_policy(namespace: str, name: str) -> None:

@@ -19,7 +19,7 @@ from tests.cluster.localoperator import OperatorProcess
 from tests.cluster.procs import wait_until
 from tests.conftest import Cluster
 from tests.e2e.conftest import Downloads, operator_for, pvc_spec
-from tests.kube import Watching, absent, create_claim
+from tests.kube import Watching, absent, create_claim, create_namespace
 
 pytestmark = pytest.mark.e2e
 
@@ -171,3 +171,36 @@ def test_no_policy_with_the_setting_off(
     finally:
         unwalled.stop()
         OperatorProcess.instances.remove(unwalled)
+
+
+def test_a_namespace_being_deleted_is_not_held_by_its_missing_policy(
+    cluster: Cluster, crd: None, site: str, no_local_operator: None, tmp_path: Any
+) -> None:
+    """A download whose namespace is being deleted, its worker running without the policy (made while the setting
+    was off): the API server creates nothing in that namespace any more, so the operator does not insist on the
+    wall (it would retry for ever, keep the download's finalizer and so the namespace's deletion waiting); the
+    download goes with its namespace."""
+    core = client.CoreV1Api(cluster.api)
+    doomed = f"doomed-{os.urandom(4).hex()}"
+    create_namespace(cluster.api, doomed)
+    create_claim(cluster.api, doomed)
+    settings = {"GALLERY_OPERATOR_NAMESPACES": doomed}
+    unwalled = operator_for(cluster, tmp_path / "off.log", settings | {"GALLERY_OPERATOR_NETWORK_POLICY": "false"})
+    walled = operator_for(cluster, tmp_path / "on.log", settings)
+    hold = {"metadata": {"name": "hold", "finalizers": ["gallery-operator.dev/test-hold"]}}
+    try:
+        unwalled.start()
+        downloads = Downloads(cluster.api, doomed)
+        downloads.create("held", pvc_spec([f"{site}/slow/1301.jpg?seconds=60"]))
+        downloads.wait_phase("held", {"Running"})
+        unwalled.stop()
+        core.create_namespaced_config_map(doomed, hold)  # keeps the namespace terminating while the test looks
+        core.delete_namespace(doomed)
+        walled.start()
+        wait_until(lambda: absent(lambda: downloads.get("held")), 90, "the download gone with its namespace")
+        assert "NamespaceTerminating" not in (tmp_path / "on.log").read_text()
+    finally:
+        for process in (unwalled, walled):
+            process.stop()
+            OperatorProcess.instances.remove(process)
+        core.patch_namespaced_config_map("hold", doomed, {"metadata": {"finalizers": None}})

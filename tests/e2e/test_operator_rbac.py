@@ -6,6 +6,7 @@ every call it makes: Jobs created, suspended and deleted, a claim from a templat
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -115,4 +116,7 @@ def test_the_operator_reconciles_with_exactly_the_charts_rbac(
         operator.stop()
         OperatorProcess.instances.remove(operator)
     text = log.read_text()
-    assert "forbidden" not in text.lower(), text[-3000:]
+    # An RBAC refusal reads `... is forbidden: User "system:serviceaccount:..." cannot <verb> ...`; other 403s (a
+    # namespace of another test being deleted refuses new objects) are not this test's concern.
+    refused = re.findall(r'forbidden: User \\?"[^"\\]+\\?" cannot [^."]+', text)
+    assert not refused, refused[:5]

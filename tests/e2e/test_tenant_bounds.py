@@ -101,7 +101,12 @@ def test_a_tenants_own_priorities_do_not_starve_another_namespace(
     operator = operator_for(
         cluster,
         tmp_path / "operator.log",
-        {"GALLERY_OPERATOR_MAX_ACTIVE": "1", "GALLERY_OPERATOR_MAX_ACTIVE_PER_NAMESPACE": "1"},
+        {
+            # Its two namespaces only: another test's downloads still running elsewhere would hold the one slot.
+            "GALLERY_OPERATOR_NAMESPACES": f"{greedy},{modest}",
+            "GALLERY_OPERATOR_MAX_ACTIVE": "1",
+            "GALLERY_OPERATOR_MAX_ACTIVE_PER_NAMESPACE": "1",
+        },
     )
     operator.start()
     try:
