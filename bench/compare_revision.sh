@@ -2,7 +2,7 @@
 # The worker benchmarks of an earlier revision and of the working tree, alternating run by run on the same machine.
 #   bash bench/compare_revision.sh <revision> [runs] [benchmarks...]     e.g. bash bench/compare_revision.sh e142d3c 3
 # The earlier revision's worker runs from a temporary git worktree (PYTHONPATH points at it); both use this clone's
-# environment, so only the product code differs. Prints the two summary lines of each run.
+# environment, so only the product code differs. Prints each round (with the baseline's own time) and the medians.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 revision=${1:?a revision to compare with}
@@ -17,8 +17,8 @@ python=.venv/bin/python
 for bench in "${benchmarks[@]}"; do
   for run in $(seq "$runs"); do
     echo "== $bench run $run: $revision"
-    (cd "$old" && PYTHONPATH="$old/operator:$old" "$OLDPWD/$python" -m bench.worker "$bench" --rounds 5 2>&1 | tail -2)
+    (cd "$old" && PYTHONPATH="$old/operator:$old" "$OLDPWD/$python" -m bench.worker "$bench" --rounds 5 2>&1 | grep -E "^[0-9]|median")
     echo "== $bench run $run: working tree"
-    "$python" -m bench.worker "$bench" --rounds 5 2>&1 | tail -2
+    "$python" -m bench.worker "$bench" --rounds 5 2>&1 | grep -E "^[0-9]|median"
   done
 done
