@@ -51,6 +51,8 @@ test: build system-packages node-packages ## everything CI runs: lint, type chec
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
+	"$$($(RUN) python -m tests.cluster.build actionlint)/actionlint"
+	"$$($(RUN) python -m tests.cluster.build helm)/helm" lint --strict charts/gallery-operator
 	$(RUN) pytest
 	$(MAKE) --no-print-directory test-real-node
 

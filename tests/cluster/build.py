@@ -113,6 +113,10 @@ MODULES: tuple[Module, ...] = (
     Module("kube-router", ("github.com/cloudnativelabs/kube-router/v2/cmd/kube-router",), on_demand=True),
     Module("helm", ("helm.sh/helm/v3/cmd/helm",)),
     Module("s3", ("github.com/versity/versitygw/cmd/versitygw",)),
+    # Lint and check tools of `make test` (docs/releasing.md): the workflow linter, and a tiny program on
+    # Prometheus's own PromQL parser that lists what the chart's dashboard and alert expressions name.
+    Module("actionlint", ("github.com/rhysd/actionlint/cmd/actionlint",)),
+    Module("promql", ("gallery-operator.dev/cluster/promql",)),
 )
 
 
