@@ -53,6 +53,7 @@ test: build system-packages node-packages ## everything CI runs: lint, type chec
 	$(RUN) mypy
 	"$$($(RUN) python -m tests.cluster.build actionlint)/actionlint"
 	"$$($(RUN) python -m tests.cluster.build helm)/helm" lint --strict charts/gallery-operator
+	"$$($(RUN) python -m tests.cluster.build helm)/helm" lint --strict charts/gallery-operator --set metrics.grafanaDashboard.enabled=true,metrics.prometheusRule.enabled=true,metrics.serviceMonitor.enabled=true
 	$(RUN) pytest
 	$(MAKE) --no-print-directory test-real-node
 

@@ -3,6 +3,7 @@
     python scripts/release_version.py show            print the version
     python scripts/release_version.py check [--tag T] exit 1 unless the chart (and the tag vX.Y.Z) agree with it
     python scripts/release_version.py stamp           write the version into Chart.yaml (version and appVersion)
+                                                      and the package's __version__
 
 The image tag is the chart's appVersion (values.yaml leaves image.tag empty), so the image, the chart and the
 package carry the same version. docs/releasing.md says how a release is cut.
@@ -18,6 +19,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART = Path("charts/gallery-operator/Chart.yaml")
+PACKAGE = Path("operator/gallery_operator/__init__.py")
+_PACKAGE_LINE = re.compile(r'^__version__ = "(?P<value>[^"]*)"$', re.MULTILINE)
 # The two lines of Chart.yaml that carry the version, rewritten in place so comments and order stay.
 _CHART_LINE = re.compile(r'^(?P<key>version|appVersion):\s*"?(?P<value>[^"\s]*)"?\s*$', re.MULTILINE)
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$")
@@ -43,6 +46,10 @@ def problems(root: Path, tag: str | None) -> list[str]:
         for key in ("version", "appVersion")
         if found.get(key) != version
     ]
+    package = _PACKAGE_LINE.search((root / PACKAGE).read_text())
+    if package is None or package["value"] != version:
+        found_version = package["value"] if package else None
+        wrong.append(f"{PACKAGE}: __version__ is {found_version!r}, pyproject.toml's project.version is {version!r}")
     if tag is not None and tag != f"v{version}":
         wrong.append(f"tag {tag!r} does not name pyproject.toml's project.version {version!r} (expected v{version})")
     return wrong
@@ -56,6 +63,8 @@ def stamp(root: Path) -> None:
         path.read_text(),
     )
     path.write_text(text)
+    package = root / PACKAGE
+    package.write_text(_PACKAGE_LINE.sub(f'__version__ = "{version}"', package.read_text()))
 
 
 def main(argv: list[str]) -> int:

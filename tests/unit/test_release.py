@@ -11,6 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
+import gallery_operator
+from gallery_operator.cli import kubectl_gallery
+from gallery_operator.config import Settings
 from scripts import release_version
 from tests import REPO_ROOT
 
@@ -83,10 +86,21 @@ def test_the_keyless_signature_needs_the_oidc_token() -> None:
     assert 'cosign sign --yes "${CHART_REPOSITORY}/${name}@${digest}"' in signed[1]
 
 
+def test_the_operator_and_the_plugin_default_to_the_released_image() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    released = f"{values['image']['repository']}:{chart['appVersion']}"
+    assert released == gallery_operator.IMAGE
+    assert Settings().worker_image == released
+    assert kubectl_gallery.parser().parse_args(["catalogue", "x"]).image == released
+
+
 @pytest.fixture
 def checkout(tmp_path: Path) -> Path:
     (tmp_path / "charts").mkdir()
     shutil.copytree(CHART, tmp_path / "charts" / "gallery-operator")
+    (tmp_path / "operator" / "gallery_operator").mkdir(parents=True)
+    shutil.copy(REPO_ROOT / release_version.PACKAGE, tmp_path / release_version.PACKAGE)
     shutil.copy(REPO_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     return tmp_path
 
@@ -95,11 +109,12 @@ def test_a_chart_behind_the_package_version_is_refused_and_stamped(checkout: Pat
     pyproject = checkout / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('version = "0.1.0"', 'version = "1.2.3"', 1))
     wrong = release_version.problems(checkout, "v1.2.3")
-    assert len(wrong) == 2 and all("1.2.3" in line for line in wrong), wrong
+    assert len(wrong) == 3 and all("1.2.3" in line for line in wrong), wrong
     assert release_version.main(["check", "--root", str(checkout)]) == 1
     assert release_version.main(["stamp", "--root", str(checkout)]) == 0
     chart = yaml.safe_load((checkout / "charts" / "gallery-operator" / "Chart.yaml").read_text())
     assert (chart["version"], chart["appVersion"], chart["kubeVersion"]) == ("1.2.3", "1.2.3", ">=1.29.0-0")
+    assert '__version__ = "1.2.3"\n' in (checkout / release_version.PACKAGE).read_text()
     assert release_version.problems(checkout, "v1.2.3") == []
     assert release_version.problems(checkout, "v1.2.4") != []
 

@@ -31,11 +31,10 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from pydantic import ValidationError
 
-from gallery_operator import API_GROUP, API_VERSION, PLURAL, __version__
+from gallery_operator import API_GROUP, API_VERSION, IMAGE, PLURAL
 from gallery_operator.api.spec import GalleryDownloadSpec, S3Target, describe_validation
 from gallery_operator.workerconfig import CATALOGUE_DIR, CATALOGUE_FILE
 
-DEFAULT_IMAGE = f"ghcr.io/gallery-operator/gallery-operator:{__version__}"
 SUBSCRIPTIONS = "gallerysubscriptions"
 REQUESTED_AT = f"{API_GROUP}/requested-at"
 READER_LABEL = f"{API_GROUP}/catalogue-reader"
@@ -418,7 +417,7 @@ def parser() -> argparse.ArgumentParser:
     catalogue = commands.add_parser("catalogue", help="print a download's full catalogue")
     catalogue.add_argument("name")
     catalogue.add_argument("-o", "--output", choices=["table", "json"], default="table", help="json: JSON lines")
-    catalogue.add_argument("--image", default=DEFAULT_IMAGE, help="image of the reader pod (a claim target)")
+    catalogue.add_argument("--image", default=IMAGE, help="image of the reader pod (a claim target)")
     catalogue.add_argument("--timeout", type=float, default=120, help="seconds to wait for the reader pod")
     status = commands.add_parser("status", help="phase, progress, queue position and failures of a download")
     status.add_argument("name")
