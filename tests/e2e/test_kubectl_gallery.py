@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client
+from kubernetes.client.rest import ApiException
 
 from gallery_operator import API_GROUP
 from tests.cluster import build
@@ -54,11 +55,18 @@ def reader_pods(cluster: Cluster, namespace: str) -> list[str]:
 
 
 def enforce_restricted(cluster: Cluster, namespace: str) -> None:
+    """The namespace enforces the restricted Pod Security profile: a pod short of it is refused (checked here)."""
     labels = {
         "pod-security.kubernetes.io/enforce": "restricted",
         "pod-security.kubernetes.io/enforce-version": "latest",
     }
-    client.CoreV1Api(cluster.api).patch_namespace(namespace, {"metadata": {"labels": labels}})
+    core = client.CoreV1Api(cluster.api)
+    core.patch_namespace(namespace, {"metadata": {"labels": labels}})
+    plain = {"metadata": {"name": "plain"}, "spec": {"containers": [{"name": "c", "image": "x", "command": ["true"]}]}}
+    with pytest.raises(ApiException) as refused:
+        core.create_namespaced_pod(namespace, plain, dry_run="All")
+    assert refused.value.status == 403
+    assert 'violates PodSecurity "restricted:latest"' in json.loads(refused.value.body)["message"]
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:
@@ -218,12 +226,16 @@ SUBSCRIPTION_CRD = "gallerysubscriptions.gallery-operator.dev"
 
 
 @pytest.fixture
-def subscription_kind(cluster: Cluster) -> Iterator[None]:
-    """The GallerySubscription kind: the real CRD when installed, otherwise a stand-in that keeps any object (the
-    plugin only sets an annotation, which every kind has)."""
+def subscription_kind(cluster: Cluster, namespace: str) -> Iterator[None]:
+    """No GallerySubscription kind at first (sync says so), then a stand-in CRD that keeps any object: the plugin
+    only sets an annotation, which every kind has. With the real CRD installed its own tests cover sync."""
     ext = client.ApiextensionsV1Api(cluster.api)
     if not absent(lambda: ext.read_custom_resource_definition(SUBSCRIPTION_CRD)):
         pytest.skip("a GallerySubscription CRD is installed: its own tests cover it")
+    missing = kubectl_gallery(cluster.kubeconfig, namespace, "sync", "weekly", check=False)
+    assert missing.stderr.strip() == (
+        "kubectl-gallery: this cluster has no GallerySubscription kind (install an operator version with subscriptions)"
+    )
     schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
     crd = {
         "metadata": {"name": SUBSCRIPTION_CRD},
