@@ -16,13 +16,15 @@ from collections import defaultdict
 from typing import Any
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.cluster import build
 from tests.cluster.localoperator import OperatorProcess
 from tests.cluster.procs import wait_until
+from tests.conftest import Cluster
 from tests.e2e.conftest import Downloads, pvc_spec
-from tests.e2e.test_chart import render
+from tests.e2e.test_chart import render, server_dry_run
 
 pytestmark = pytest.mark.e2e
 
@@ -159,3 +161,23 @@ def test_the_check_sees_made_up_metrics_labels_and_broken_syntax(operator: Opera
     assert problems["matching"] == ["grouping label job"]
     assert problems["syntax"][0].startswith("does not parse:")
     assert problems["fine"] == []
+
+
+def test_the_dashboard_is_off_by_default_and_its_config_map_passes_the_api_server(
+    cluster: Cluster, namespace: str
+) -> None:
+    assert [d for d in render() if d["kind"] == "ConfigMap"] == []
+    documents = render(
+        "metrics.grafanaDashboard.enabled=true",
+        f"metrics.grafanaDashboard.namespace={namespace}",
+        "metrics.grafanaDashboard.labels.team=observability",
+        "metrics.grafanaDashboard.annotations.grafana_folder=Operators",
+    )
+    (config_map,) = (d for d in documents if d["kind"] == "ConfigMap")
+    assert config_map["metadata"]["namespace"] == namespace
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert config_map["metadata"]["labels"]["team"] == "observability"
+    assert config_map["metadata"]["annotations"] == {"grafana_folder": "Operators"}
+    dashboard = json.loads(config_map["data"]["gallery-operator.json"])
+    assert dashboard["uid"] == "gallery-operator"
+    assert "(server dry run)" in server_dry_run(cluster, yaml.safe_dump(config_map))
