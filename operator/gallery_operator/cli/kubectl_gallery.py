@@ -10,7 +10,8 @@ names none); the catalogue of a claim is read by a short-lived pod that mounts t
 restricted Pod Security profile, and that the plugin removes in every case (also on Ctrl-C and SIGTERM).
 Where the catalogue lives comes from the download's spec, not from the status a worker reported.
 
-It imports the API models only, never the operator's runtime (kopf, the controller, the engines).
+It imports the API models and the pure builders (jobs.py: the claim of a template, the S3 prefix), never the
+operator's runtime (kopf, the controller, the engines).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import secrets
 import signal
 import sys
 import time
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, NoReturn, TextIO
@@ -32,7 +34,9 @@ from kubernetes.client.rest import ApiException
 from pydantic import ValidationError
 
 from gallery_operator import API_GROUP, API_VERSION, IMAGE, PLURAL
-from gallery_operator.api.spec import GalleryDownloadSpec, S3Target, describe_validation
+from gallery_operator.api.spec import S3Target, describe_validation, parse_spec
+from gallery_operator.api.status import MAX_FAILURES
+from gallery_operator.jobs import Download, pvc_template_name, s3_prefix
 from gallery_operator.workerconfig import CATALOGUE_DIR, CATALOGUE_FILE
 
 SUBSCRIPTIONS = "gallerysubscriptions"
@@ -110,25 +114,28 @@ def read_download(kube: Kube, name: str) -> dict[str, Any]:
     return download
 
 
-def parsed_spec(download: dict[str, Any]) -> GalleryDownloadSpec:
+def parsed(body: dict[str, Any]) -> Download:
+    """The download with its spec parsed by the API models (the operator's own reading of where files go)."""
+    meta = body["metadata"]
     try:
-        return GalleryDownloadSpec.model_validate(download.get("spec") or {})
+        spec = parse_spec(body.get("spec") or {})
     except ValidationError as error:
         raise PluginError(f"the download's spec is not valid: {describe_validation(error)}") from error
+    return Download(meta["namespace"], meta["name"], meta.get("uid", ""), meta.get("generation", 0), "", spec)
 
 
 # -- catalogue -------------------------------------------------------------------------------------
 
 
 def catalogue_lines(kube: Kube, name: str, image: str, timeout: float) -> list[dict[str, Any]]:
-    download = read_download(kube, name)
-    spec = parsed_spec(download)
-    if spec.target.s3 is not None:
-        text = read_s3(kube, name, spec.target.s3)
+    download = parsed(read_download(kube, name))
+    target = download.spec.target
+    if target.s3 is not None:
+        text = read_s3(kube, target.s3, s3_prefix(download))
     else:
-        assert spec.target.pvc is not None
-        claim = spec.target.pvc.claim_name or name[: 253 - len("-data")] + "-data"
-        text = read_claim(kube, name, claim, spec.target.pvc.sub_path or name, image, timeout)
+        assert target.pvc is not None
+        claim = target.pvc.claim_name or pvc_template_name(download)
+        text = read_claim(kube, name, claim, target.pvc.sub_path or name, image, timeout)
     records = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -153,7 +160,7 @@ def secret_value(kube: Kube, secret: str, key: str) -> str:
     return base64.b64decode(data[key]).decode()
 
 
-def read_s3(kube: Kube, name: str, target: S3Target) -> str:
+def read_s3(kube: Kube, target: S3Target, prefix: str) -> str:
     import boto3  # noqa: PLC0415 - imported when a catalogue is on S3
     from botocore.config import Config  # noqa: PLC0415
     from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
@@ -172,7 +179,7 @@ def read_s3(kube: Kube, name: str, target: S3Target) -> str:
         aws_secret_access_key=secret,
         config=Config(s3={"addressing_style": addressing}),
     )
-    key = f"{kube.namespace}/{target.prefix or name}/{CATALOGUE_DIR}/{CATALOGUE_FILE}"
+    key = f"{prefix}/{CATALOGUE_DIR}/{CATALOGUE_FILE}"
     try:
         body = s3.get_object(Bucket=target.bucket, Key=key)["Body"].read()
     except ClientError as error:
@@ -300,6 +307,17 @@ def remove_pod(kube: Kube, pod: str) -> None:
             signal.signal(number, handler)
 
 
+def shown(value: object) -> str:
+    """Text from a site or a worker, safe on a terminal: controls, format characters (bidirectional overrides) and
+    line separators become visible escapes, so no name, URL or message can move the cursor or rewrite the screen."""
+    return "".join(
+        (f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}")
+        if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")
+        else c
+        for c in str(value)
+    )
+
+
 def human_bytes(size: float) -> str:
     for unit in ("B", "Ki", "Mi", "Gi", "Ti"):
         if size < 1024 or unit == "Ti":
@@ -309,6 +327,7 @@ def human_bytes(size: float) -> str:
 
 
 def table(rows: list[list[str]], out: TextIO) -> None:
+    rows = [[shown(cell) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n")
@@ -317,7 +336,8 @@ def table(rows: list[list[str]], out: TextIO) -> None:
 def print_catalogue(records: list[dict[str, Any]], output: str, out: TextIO) -> None:
     if output == "json":
         for record in records:
-            out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+            # ASCII escapes: JSON leaves C1 controls and bidirectional overrides raw otherwise.
+            out.write(json.dumps(record, ensure_ascii=True, separators=(",", ":")) + "\n")
         return
     rows = [["PATH", "SIZE", "TYPE", "SHA256", "SOURCE"]]
     rows += [
@@ -351,6 +371,10 @@ def ago(stamp: str | None) -> str:
 
 
 def describe(download: dict[str, Any]) -> list[str]:
+    return [shown(line) for line in _describe(download)]
+
+
+def _describe(download: dict[str, Any]) -> list[str]:
     status = download.get("status") or {}
     meta = download["metadata"]
     progress = status.get("progress") or {}
@@ -381,7 +405,8 @@ def describe(download: dict[str, Any]) -> list[str]:
             lines.append(f"{condition['type'] + ':':<11} {condition['status']} {condition['reason']}{message}")
     failures = status.get("failures") or []
     if failures:
-        lines.append(f"Failures:   {len(failures)} (the last {len(failures)} recorded)")
+        kept = f" (the most recent; status keeps {MAX_FAILURES})" if len(failures) >= MAX_FAILURES else ""
+        lines.append(f"Failures:   {len(failures)}{kept}")
         for failure in failures:
             where = f" {failure['url']}" if failure.get("url") else ""
             lines.append(f"  {failure['reason']}{where}: {failure.get('message', '')}")
