@@ -2,7 +2,7 @@
 
 Every PromQL expression of the rendered dashboard ConfigMap and PrometheusRule is parsed by Prometheus's own
 parser (a tiny Go program on github.com/prometheus/prometheus/promql/parser, tests/cluster/go/promql) and each
-metric and label it names is looked up in a scrape of a live operator on the local control plane, after runs that
+metric, label and matched label value it names is looked up in a scrape of a live operator on the local control plane, after runs that
 succeeded and failed so that the labelled series exist."""
 
 from __future__ import annotations
@@ -81,17 +81,20 @@ def parse(expressions: dict[str, str]) -> dict[str, dict[str, Any]]:
     return dict(zip(names, json.loads(output), strict=True))
 
 
-def exported(text: str) -> dict[str, set[str]]:
-    """The series names of a /metrics scrape and the label names each carries."""
-    labels: dict[str, set[str]] = defaultdict(set)
+def exported(text: str) -> dict[str, dict[str, set[str]]]:
+    """The series names of a /metrics scrape, the label names each carries and the values seen of each."""
+    series: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            labels[sample.name].update(sample.labels)
-    return dict(labels)
+            labels = series[sample.name]
+            for label, value in sample.labels.items():
+                labels[label].add(value)
+    return dict(series)
 
 
-def unknown_names(parsed: dict[str, Any], series: dict[str, set[str]]) -> list[str]:
-    """Metrics and labels an expression names that the scrape does not have; a parse error is a problem too."""
+def unknown_names(parsed: dict[str, Any], series: dict[str, dict[str, set[str]]]) -> list[str]:
+    """Metrics, labels and label values (of = matchers) an expression names that the scrape does not have; a parse
+    error is a problem too."""
     if parsed.get("error"):
         return [f"does not parse: {parsed['error']}"]
     wrong: list[str] = []
@@ -101,8 +104,13 @@ def unknown_names(parsed: dict[str, Any], series: dict[str, set[str]]) -> list[s
         if metric not in series:
             wrong.append(f"metric {metric}")
             continue
-        selected |= series[metric]
+        selected |= set(series[metric])
         wrong += [f"label {label} of {metric}" for label in selector["labels"] if label not in series[metric]]
+        wrong += [
+            f"value {label}={value!r} of {metric}"
+            for label, value in selector["values"].items()
+            if label in series[metric] and value not in series[metric][label]
+        ]
     wrong += [f"grouping label {label}" for label in parsed["grouping"] if label not in selected]
     return wrong
 
@@ -151,6 +159,7 @@ def test_the_check_sees_made_up_metrics_labels_and_broken_syntax(operator: Opera
             "grouping": "sum by (pod) (gallery_operator_downloads)",
             "matching": "gallery_operator_items_total / on (job) gallery_operator_bytes_total",
             "syntax": "sum(rate(gallery_operator_items_total[5m])",
+            "value": 'gallery_operator_downloads{phase="Waiting"}',
             "fine": 'sum by (phase) (gallery_operator_downloads{phase="Queued"})',
         }
     )
@@ -160,6 +169,7 @@ def test_the_check_sees_made_up_metrics_labels_and_broken_syntax(operator: Opera
     assert problems["grouping"] == ["grouping label pod"]
     assert problems["matching"] == ["grouping label job"]
     assert problems["syntax"][0].startswith("does not parse:")
+    assert problems["value"] == ["value phase='Waiting' of gallery_operator_downloads"]
     assert problems["fine"] == []
 
 

@@ -16,6 +16,8 @@ import (
 type selector struct {
 	Metric string   `json:"metric"`
 	Labels []string `json:"labels"`
+	// Values: the value each label must equal (matchers with =), to check against the values a scrape has.
+	Values map[string]string `json:"values"`
 }
 
 type report struct {
@@ -46,6 +48,7 @@ func inspect(promql parser.Parser, text string) report {
 		switch n := node.(type) {
 		case *parser.VectorSelector:
 			names := map[string]bool{}
+			values := map[string]string{}
 			metric := n.Name
 			for _, m := range n.LabelMatchers {
 				if m.Name == labels.MetricName {
@@ -55,8 +58,11 @@ func inspect(promql parser.Parser, text string) report {
 					continue
 				}
 				names[m.Name] = true
+				if m.Type == labels.MatchEqual {
+					values[m.Name] = m.Value
+				}
 			}
-			out.Selectors = append(out.Selectors, selector{Metric: metric, Labels: sorted(names)})
+			out.Selectors = append(out.Selectors, selector{Metric: metric, Labels: sorted(names), Values: values})
 		case *parser.AggregateExpr:
 			for _, name := range n.Grouping {
 				grouping[name] = true
