@@ -2,8 +2,8 @@
 
 Every PromQL expression of the rendered dashboard ConfigMap and PrometheusRule is parsed by Prometheus's own
 parser (a tiny Go program on github.com/prometheus/prometheus/promql/parser, tests/cluster/go/promql) and each
-metric, label and matched label value it names is looked up in a scrape of a live operator on the local control plane, after runs that
-succeeded and failed so that the labelled series exist."""
+metric, label and matched label value it names is looked up in a scrape of a live operator on the local control
+plane, after runs that succeeded and failed so that the labelled series exist."""
 
 from __future__ import annotations
 
