@@ -10,8 +10,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -274,3 +277,27 @@ def test_sync_requests_a_subscription_run(cluster: Cluster, namespace: str, subs
     assert (
         missing.stderr.strip() == f"kubectl-gallery: gallerysubscription 'monthly' not found in namespace {namespace}"
     )
+
+
+def test_the_node_agent_serves_logs_to_certified_clients_only(cluster: Cluster) -> None:
+    """The agent's kubelet port (what pods/log reads through the API server) answers only clients with a certificate
+    of the cluster's CA, and only the containerLogs path."""
+    local = cluster.require_local()
+    if local.real_node:
+        pytest.skip("a real kubelet serves the logs")
+    assert local.pki is not None
+    node = client.CoreV1Api(cluster.api).list_node().items[0]
+    port = node.status.daemon_endpoints.kubelet_endpoint.port
+    assert port > 0
+    url = f"https://127.0.0.1:{port}/containerLogs/default/nothing/c"
+    anonymous = ssl.create_default_context(cafile=str(local.pki.ca.cert))
+    anonymous.check_hostname = False
+    with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError)):
+        urllib.request.urlopen(url, context=anonymous, timeout=5).read()
+    certified = ssl.create_default_context(cafile=str(local.pki.ca.cert))
+    certified.check_hostname = False
+    certified.load_cert_chain(str(local.pki.admin.cert), str(local.pki.admin.key))
+    for path in ("/containerLogs/default/nothing/c", "/containerLogs/../../etc/passwd", "/pods"):
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"https://127.0.0.1:{port}{path}", context=certified, timeout=5)
+        assert missing.value.code == 404
