@@ -14,6 +14,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from gallery_operator import metrics
 from gallery_operator.admission import Admission, Candidate, seeded
 from gallery_operator.apply import Outbox, apply, apply_wall
 from gallery_operator.config import Settings
@@ -87,7 +88,9 @@ class Controller:
     and a first Job in the same namespace never interleave."""
 
     def __post_init__(self) -> None:
-        self.work: WorkQueue[Key] = WorkQueue(self.reconcile, self.settings.concurrency)
+        self.work: WorkQueue[Key] = WorkQueue(
+            self.reconcile, self.settings.concurrency, metrics.RECONCILE_ERRORS.inc, metrics.RECONCILE.observe
+        )
         self.outbox = Outbox(self.api)
         private = self.settings.s3_private_endpoints
         self.egress = EgressPolicy(egress_rules(self.settings), self.namespace_rules, private)
