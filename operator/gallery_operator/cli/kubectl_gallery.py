@@ -36,7 +36,8 @@ from pydantic import ValidationError
 from gallery_operator import API_GROUP, API_VERSION, IMAGE, PLURAL
 from gallery_operator.api.spec import S3Target, describe_validation, parse_spec
 from gallery_operator.api.status import MAX_FAILURES
-from gallery_operator.jobs import Download, pvc_template_name, s3_prefix
+from gallery_operator.download import Download
+from gallery_operator.jobs import pvc_template_name, s3_prefix
 from gallery_operator.workerconfig import CATALOGUE_DIR, CATALOGUE_FILE
 
 SUBSCRIPTIONS = "gallerysubscriptions"
