@@ -19,11 +19,12 @@ setup: ## install uv (from PyPI) and the locked Python environment
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv
 	$(UV) sync --frozen --compile-bytecode
 
-system-packages: ## Debian packages the tests use (ffmpeg, as in the worker image); installed when missing
-	@command -v ffmpeg >/dev/null 2>&1 || { \
+SYSTEM_PACKAGES := ffmpeg shellcheck
+system-packages: ## Debian packages the tests use (ffmpeg, as in the worker image; shellcheck, which actionlint runs on the workflows' scripts); installed when missing
+	@command -v ffmpeg >/dev/null 2>&1 && command -v shellcheck >/dev/null 2>&1 || { \
 		sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$sudo apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null 2>&1 || \
-		{ $$sudo apt-get update -qq && $$sudo apt-get install -y -qq --no-install-recommends ffmpeg; }; }
+		$$sudo apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null 2>&1 || \
+		{ $$sudo apt-get update -qq && $$sudo apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); }; }
 
 NODE_PACKAGES := containerd runc containernetworking-plugins docker.io debootstrap iptables ipset
 node-packages: ## Debian packages of the real node (containerd, runc, CNI plugins, iptables and ipset for Services and NetworkPolicy; Docker and debootstrap build the image)
@@ -52,6 +53,9 @@ test: build system-packages node-packages ## everything CI runs: lint, type chec
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 	$(RUN) lint-imports --no-logo
+	"$$($(RUN) python -m tests.cluster.build actionlint)/actionlint"
+	"$$($(RUN) python -m tests.cluster.build helm)/helm" lint --strict charts/gallery-operator
+	"$$($(RUN) python -m tests.cluster.build helm)/helm" lint --strict charts/gallery-operator --set metrics.grafanaDashboard.enabled=true,metrics.prometheusRule.enabled=true,metrics.serviceMonitor.enabled=true
 	$(RUN) pytest
 	$(MAKE) --no-print-directory test-real-node
 

@@ -6,3 +6,5 @@ KIND = "GalleryDownload"
 PLURAL = "gallerydownloads"
 
 __version__ = "0.1.0"
+# The published image of this version (the chart's image.repository and appVersion; docs/releasing.md).
+IMAGE = f"ghcr.io/gallery-operator/gallery-operator:{__version__}"

@@ -314,6 +314,11 @@ class LocalCluster:
                 f"--root={self.workdir / 'node'}",
                 f"--node-name={NODE_NAME}",
                 f"--api-port={self.api_port}",
+                # pods/log (kubectl logs): the API server's serving pair names loopback; its clients carry the CA's.
+                "--logs-tls",
+                str(self.pki.serving.cert),
+                str(self.pki.serving.key),
+                str(self.pki.ca.cert),
             ],
         )
 
