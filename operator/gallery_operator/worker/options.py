@@ -86,6 +86,8 @@ def gallery_dl_config(
         extractor["sleep"] = opts.sleep_seconds
     if opts.item_range:
         extractor["image-range"] = opts.item_range  # gallery-dl reads the same inclusive `1-3,8,20-` syntax
+    if opts.stop_after_known:
+        extractor["skip"] = f"abort:{opts.stop_after_known}"  # N consecutive archived items end the extractor
     scoped: dict[str, Any] = credentials.engine_tokens("gallery-dl")
     if credentials.cookies_file:
         scoped["cookies"] = str(credentials.cookies_file)
@@ -160,5 +162,7 @@ def yt_dlp_options(
         params["sleep_interval"] = opts.sleep_seconds
     if spec.limits.max_items:
         params["max_downloads"] = spec.limits.max_items
+    if opts.stop_after_known:
+        params["break_on_existing"] = True  # yt-dlp has no count: the first archived entry ends the URL's listing
     params |= opts.yt_dlp.engine_options()  # credentials: none here, see yt_dlp_login
     return params
