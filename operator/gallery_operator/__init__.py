@@ -4,5 +4,7 @@ API_GROUP = "gallery-operator.dev"
 API_VERSION = "v1alpha1"
 KIND = "GalleryDownload"
 PLURAL = "gallerydownloads"
+SUBSCRIPTION_KIND = "GallerySubscription"
+SUBSCRIPTION_PLURAL = "gallerysubscriptions"
 
 __version__ = "0.1.0"

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from gallery_operator import API_GROUP, API_VERSION, KIND, PLURAL
+from gallery_operator import API_GROUP, API_VERSION, KIND, PLURAL, SUBSCRIPTION_KIND, SUBSCRIPTION_PLURAL
 from gallery_operator.api.spec import GalleryDownloadSpec
 from gallery_operator.api.status import GalleryDownloadStatus
 from gallery_operator.api.subscription import SPEC_RULES, GallerySubscriptionSpec, GallerySubscriptionStatus
@@ -150,8 +150,6 @@ def render_crd() -> str:
     return GENERATED_HEADER + yaml.safe_dump(build_crd(), sort_keys=False, width=120)
 
 
-SUBSCRIPTION_KIND = "GallerySubscription"
-SUBSCRIPTION_PLURAL = "gallerysubscriptions"
 SUBSCRIPTION_SHORT_NAMES = ["gsub"]
 SUBSCRIPTION_PRINTER_COLUMNS = [
     {"name": "Schedule", "type": "string", "jsonPath": ".status.schedule", "description": "Schedule or interval"},

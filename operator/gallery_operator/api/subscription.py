@@ -234,6 +234,8 @@ class RunRecord(ApiModel):
     """Items this run added to the library (once it ended)."""
     missed: Annotated[int, Field(ge=0)] = 0
     """For a Missed record: how many ticks it stands for."""
+    started_at: Annotated[str | None, Field(max_length=64)] = None
+    """When the run was created."""
     finished_at: Annotated[str | None, Field(max_length=64)] = None
     """When its end was seen."""
 
