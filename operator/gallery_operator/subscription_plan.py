@@ -173,6 +173,8 @@ class CreateRun:
     """Create a child GalleryDownload ("already exists" counts as created: the name is the tick's)."""
 
     body: dict[str, Any] = field(hash=False)
+    due: datetime | None = None
+    """When its tick fell due (tick plus spread), for a scheduled run: the schedule lag is measured from here."""
 
 
 @dataclass(frozen=True)
@@ -381,9 +383,12 @@ class _Planner:
             self._record(RunRecord(scheduled_time=stamp, outcome="Skipped"))
             self._event("Normal", "RunSkipped", f"tick {stamp} skipped: {active} is still active (Forbid)")
             return
-        self._start(name, stamp, "CatchUp" if passed or late > CATCH_UP_AFTER else "Schedule", runs)
+        trigger: RunTrigger = "CatchUp" if passed or late > CATCH_UP_AFTER else "Schedule"
+        self._start(name, stamp, trigger, runs, due=tick + schedule.spread)
 
-    def _start(self, name: str, stamp: str, trigger: RunTrigger, runs: Mapping[str, RunSnapshot]) -> None:
+    def _start(
+        self, name: str, stamp: str, trigger: RunTrigger, runs: Mapping[str, RunSnapshot], due: datetime | None = None
+    ) -> None:
         if name in runs or any(r.name == name for r in self.records):
             return
         active = self._active()
@@ -399,7 +404,7 @@ class _Planner:
             self._event("Normal", "RunReplaced", f"run {active} stopped for {name} (Replace); its files stay")
         snapshot = self.situation.snapshot
         items = self.previous.library.items
-        self.actions.append(CreateRun(build_run(snapshot, self.spec, name, stamp, trigger)))
+        self.actions.append(CreateRun(build_run(snapshot, self.spec, name, stamp, trigger), due))
         self._record(
             RunRecord(
                 name=name,
@@ -533,7 +538,7 @@ def build_run(
     body["suspend"] = cleanup
     if spec.stop_after_known is not None:
         body["options"] = {**body.get("options", {}), "stopAfterKnown": spec.stop_after_known}
-    return {
+    made: dict[str, Any] = {
         "apiVersion": f"{API_GROUP}/{API_VERSION}",
         "kind": KIND,
         "metadata": {
@@ -554,6 +559,11 @@ def build_run(
         },
         "spec": body,
     }
+    if cleanup:
+        # Protected from its first moment: however it is deleted (by this plan, or by the garbage collector under
+        # a foreground deletion of the subscription), the download's cleanup Job removes the library first.
+        made["metadata"]["finalizers"] = [DOWNLOAD_FINALIZER]
+    return made
 
 
 def _deletion(situation: SubscriptionSituation) -> SubscriptionPlan:

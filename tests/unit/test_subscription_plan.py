@@ -371,6 +371,7 @@ def test_deleting_under_delete_stops_runs_then_removes_the_library_through_a_cle
     body = next(a.body for a in steps.actions if isinstance(a, CreateRun))
     assert body["spec"]["deletionPolicy"] == "Delete" and body["spec"]["suspend"] is True
     assert body["spec"]["target"]["pvc"]["subPath"] == "sub"  # the library's folder
+    assert body["metadata"]["finalizers"] == [DOWNLOAD_FINALIZER]  # protected from creation on
     unprotected = (RunSnapshot(cleanup, "Suspended"),)
     assert summary(plan_subscription(situation(snap, at(12), runs=unprotected))) == []
     protected = (RunSnapshot(cleanup, "Suspended", finalizers=(DOWNLOAD_FINALIZER,)),)

@@ -1,0 +1,146 @@
+"""GallerySubscription end to end: the local control plane, the operator, and the real worker running each run
+against the fixture site, whose gallery grows between runs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from gallery_operator import API_GROUP, API_VERSION, PLURAL, SUBSCRIPTION_PLURAL
+from tests.cluster.localoperator import OperatorProcess
+from tests.cluster.procs import wait_until
+from tests.conftest import Cluster
+from tests.fixtures.site import Handler, image_bytes
+from tests.kube import absent, create_claim
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Subscriptions:
+    api: client.ApiClient
+    namespace: str
+
+    @property
+    def custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api)
+
+    def create(self, name: str, spec: dict[str, Any]) -> None:
+        body = {
+            "apiVersion": f"{API_GROUP}/{API_VERSION}",
+            "kind": "GallerySubscription",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+        self.custom.create_namespaced_custom_object(API_GROUP, API_VERSION, self.namespace, SUBSCRIPTION_PLURAL, body)
+
+    def get(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.custom.get_namespaced_custom_object(
+            API_GROUP, API_VERSION, self.namespace, SUBSCRIPTION_PLURAL, name
+        )
+        return result
+
+    def status(self, name: str) -> dict[str, Any]:
+        return dict(self.get(name).get("status") or {})
+
+    def patch(self, name: str, body: dict[str, Any]) -> None:
+        self.custom.patch_namespaced_custom_object(
+            API_GROUP, API_VERSION, self.namespace, SUBSCRIPTION_PLURAL, name, body
+        )
+
+    def delete(self, name: str) -> None:
+        self.custom.delete_namespaced_custom_object(API_GROUP, API_VERSION, self.namespace, SUBSCRIPTION_PLURAL, name)
+
+    def runs(self, name: str) -> list[dict[str, Any]]:
+        """The GalleryDownloads the subscription controls."""
+        uid = self.get(name)["metadata"]["uid"]
+        listed = self.custom.list_namespaced_custom_object(API_GROUP, API_VERSION, self.namespace, PLURAL)["items"]
+        return [
+            d
+            for d in listed
+            if any(o.get("uid") == uid and o.get("controller") for o in d["metadata"].get("ownerReferences", []))
+        ]
+
+    def ended(self, name: str, count: int) -> list[dict[str, Any]]:
+        """The run records once ``count`` runs have ended (newest first)."""
+        done = {"Succeeded", "PartiallySucceeded", "Failed"}
+
+        def enough() -> bool:
+            return sum(r["outcome"] in done for r in self.status(name).get("runs", [])) >= count
+
+        wait_until(enough, 180, f"{count} ended runs of {name}", interval=0.5)
+        return [r for r in self.status(name)["runs"] if r["outcome"] in done]
+
+
+@pytest.fixture
+def subscriptions(cluster: Cluster, namespace: str, operator: OperatorProcess) -> Subscriptions:
+    create_claim(cluster.api, namespace)
+    return Subscriptions(cluster.api, namespace)
+
+
+@pytest.fixture
+def growing_gallery() -> Iterator[type[Handler]]:
+    """The site's /gallery/ page, whose number of images a test changes (put back afterwards)."""
+    before = Handler.images
+    yield Handler
+    Handler.images = before
+
+
+def template(site: str) -> dict[str, Any]:
+    return {"urls": [f"{site}/gallery/"], "target": {"pvc": {"claimName": "media"}}, "options": {"retries": 0}}
+
+
+def remaining(subscriptions: Subscriptions) -> set[str]:
+    """Names of the GalleryDownloads left in the namespace."""
+    listed = subscriptions.custom.list_namespaced_custom_object(API_GROUP, API_VERSION, subscriptions.namespace, PLURAL)
+    return {d["metadata"]["name"] for d in listed["items"]}
+
+
+def hits(*numbers: int) -> list[int]:
+    return [Handler.hits.get(f"/img/{n}.jpg", 0) for n in numbers]
+
+
+def test_a_growing_gallery_is_stored_once_across_runs_and_kept_after_deletion(
+    cluster: Cluster, subscriptions: Subscriptions, site: str, growing_gallery: type[Handler]
+) -> None:
+    growing_gallery.images = 3
+    before = hits(1, 2, 3, 4, 5)
+    subscriptions.create("grow", {"interval": "15s", "jitter": "0s", "downloadTemplate": template(site)})
+    [first] = subscriptions.ended("grow", 1)
+    assert (first["outcome"], first["newItems"], first["trigger"]) == ("Succeeded", 3, "Schedule"), first
+    growing_gallery.images = 5
+    second = subscriptions.ended("grow", 2)[0]
+    assert (second["outcome"], second["newItems"]) == ("Succeeded", 2), second
+    status = subscriptions.status("grow")
+    assert status["library"]["items"] == 5 and status["newItems"] == 2
+    assert status["schedule"] == "every 15s" and status["nextScheduleTime"]
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True"
+    # Each image was requested once over both runs (the engines' archive carried over), and stored once.
+    assert [a - b for a, b in zip(hits(1, 2, 3, 4, 5), before, strict=True)] == [1, 1, 1, 1, 1]
+    runs = subscriptions.runs("grow")
+    assert all(r["spec"]["deletionPolicy"] == "Retain" for r in runs)
+    assert {r["spec"]["target"]["pvc"]["subPath"] for r in runs} == {"grow"}
+    if cluster.local:
+        library = cluster.local.volumes_root / subscriptions.namespace / "media" / "grow"
+        catalogue = (library / ".gallery-operator" / "catalogue.jsonl").read_text().splitlines()
+        paths = [json.loads(line)["path"] for line in catalogue]
+        assert sorted(paths) == ["1.jpg", "2.jpg", "3.jpg", "4.jpg", "5.jpg"]
+        assert (library / "4.jpg").read_bytes() == image_bytes(4)
+    events = client.CoreV1Api(cluster.api).list_namespaced_event(
+        subscriptions.namespace, field_selector="involvedObject.name=grow"
+    )
+    assert {"RunCreated", "RunSucceeded"} <= {e.reason for e in events.items}
+    # Deleting the subscription (Retain, the default) removes its run objects and keeps every file.
+    subscriptions.delete("grow")
+    wait_until(lambda: absent(lambda: subscriptions.get("grow")), 60, "the subscription to go")
+    names = {r["metadata"]["name"] for r in runs}
+    wait_until(lambda: not names & remaining(subscriptions), 60, "the runs to be collected")
+    if cluster.local:
+        assert (library / "1.jpg").read_bytes() == image_bytes(1)
+        assert len((library / ".gallery-operator" / "catalogue.jsonl").read_text().splitlines()) == 5
