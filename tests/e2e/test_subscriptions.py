@@ -144,3 +144,129 @@ def test_a_growing_gallery_is_stored_once_across_runs_and_kept_after_deletion(
     if cluster.local:
         assert (library / "1.jpg").read_bytes() == image_bytes(1)
         assert len((library / ".gallery-operator" / "catalogue.jsonl").read_text().splitlines()) == 5
+
+
+def annotated(value: str) -> dict[str, Any]:
+    return {"metadata": {"annotations": {"gallery-operator.dev/requested-at": value}}}
+
+
+def observed(subscriptions: Subscriptions, name: str, generation: int) -> None:
+    wait_until(
+        lambda: subscriptions.status(name).get("observedGeneration", 0) >= generation,
+        60,
+        f"{name} to observe generation {generation}",
+        interval=0.2,
+    )
+
+
+YEARLY = {"schedule": "0 0 1 1 *", "timeZone": "Europe/Berlin"}
+"""A schedule that does not tick during a test: only requests make runs."""
+
+
+def test_requested_runs_and_suspend(subscriptions: Subscriptions, site: str) -> None:
+    spec = {**YEARLY, "downloadTemplate": {**template(site), "urls": [f"{site}/img/31.jpg"]}}
+    subscriptions.create("asked", spec)
+    observed(subscriptions, "asked", 1)
+    status = subscriptions.status("asked")
+    assert not status.get("runs") and status["nextScheduleTime"].endswith("Z")  # no tick yet, no run
+    subscriptions.patch("asked", annotated("first"))
+    [run] = subscriptions.ended("asked", 1)
+    assert (run["trigger"], run["outcome"], run["newItems"]) == ("Requested", "Succeeded", 1)
+    assert subscriptions.status("asked")["lastHandledRequestedAt"] == "first"
+    # Suspended in the same change as a new request: the request waits, no run is made.
+    subscriptions.patch("asked", {**annotated("second"), "spec": {"suspend": True}})
+    observed(subscriptions, "asked", 2)
+    status = subscriptions.status("asked")
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "Suspended" and "nextScheduleTime" not in status
+    assert status["lastHandledRequestedAt"] == "first" and len(subscriptions.runs("asked")) == 1
+    # Resumed: the waiting request runs.
+    subscriptions.patch("asked", {"spec": {"suspend": False}})
+    runs = subscriptions.ended("asked", 2)
+    assert runs[0]["trigger"] == "Requested" and runs[0]["newItems"] == 0  # stored by the first run already
+    assert subscriptions.status("asked")["lastHandledRequestedAt"] == "second"
+
+
+def test_forbid_skips_ticks_while_a_run_is_active(subscriptions: Subscriptions, site: str) -> None:
+    slow = {**template(site), "urls": [f"{site}/slow/{n}.jpg?seconds=12" for n in (41, 42)]}
+    subscriptions.create("slow", {"interval": "10s", "jitter": "0s", "downloadTemplate": slow})
+    wait_until(
+        lambda: any(r["outcome"] == "Skipped" for r in subscriptions.status("slow").get("runs", [])),
+        120,
+        "a tick skipped under Forbid",
+        interval=0.5,
+    )
+    status = subscriptions.status("slow")
+    active = [r for r in status["runs"] if r["outcome"] == "Active"]
+    assert len(active) == 1 and status["active"]["name"] == active[0]["name"]
+    assert len([r for r in subscriptions.runs("slow") if r["status"].get("phase") != "Succeeded"]) <= 1
+
+
+def test_history_limits_prune_run_objects_and_keep_their_files(
+    cluster: Cluster, subscriptions: Subscriptions, site: str
+) -> None:
+    spec = {
+        **YEARLY,
+        "successfulRunsHistoryLimit": 1,
+        "downloadTemplate": {**template(site), "urls": [f"{site}/img/51.jpg"]},
+    }
+    subscriptions.create("pruned", spec)
+    for count, value in enumerate(("a", "b", "c"), start=1):
+        subscriptions.patch("pruned", annotated(value))
+        subscriptions.ended("pruned", count)
+    wait_until(lambda: len(subscriptions.runs("pruned")) == 1, 60, "the older runs pruned", interval=0.5)
+    records = subscriptions.status("pruned")["runs"]
+    assert [r["outcome"] for r in records] == ["Succeeded"] * 3  # the status keeps what the objects no longer do
+    [kept] = subscriptions.runs("pruned")
+    assert kept["metadata"]["name"] == records[0]["name"]
+    if cluster.local:
+        library = cluster.local.volumes_root / subscriptions.namespace / "media" / "pruned"
+        assert (library / "51.jpg").read_bytes() == image_bytes(51)
+
+
+def test_replace_stops_the_active_run_for_the_next_tick(subscriptions: Subscriptions, site: str) -> None:
+    slow = {**template(site), "urls": [f"{site}/slow/{n}.jpg?seconds=15" for n in (61, 62)]}
+    subscriptions.create(
+        "replaced", {"interval": "10s", "jitter": "0s", "concurrencyPolicy": "Replace", "downloadTemplate": slow}
+    )
+    wait_until(
+        lambda: any(r["outcome"] == "Replaced" for r in subscriptions.status("replaced").get("runs", [])),
+        120,
+        "a run replaced",
+        interval=0.5,
+    )
+    status = subscriptions.status("replaced")
+    replaced = next(r for r in status["runs"] if r["outcome"] == "Replaced")
+    assert status["active"]["name"] != replaced["name"]
+    wait_until(
+        lambda: replaced["name"] not in {r["metadata"]["name"] for r in subscriptions.runs("replaced")},
+        60,
+        "the replaced run's object deleted",
+    )
+
+
+def test_delete_policy_removes_the_library_after_the_runs(
+    cluster: Cluster, subscriptions: Subscriptions, site: str
+) -> None:
+    spec = {
+        **YEARLY,
+        "deletionPolicy": "Delete",
+        "downloadTemplate": {**template(site), "urls": [f"{site}/img/71.jpg", f"{site}/img/72.jpg"]},
+    }
+    subscriptions.create("removed", spec)
+    wait_until(
+        lambda: "gallery-operator.dev/library" in subscriptions.get("removed")["metadata"].get("finalizers", []),
+        60,
+        "the library finalizer",
+    )
+    subscriptions.patch("removed", annotated("now"))
+    [run] = subscriptions.ended("removed", 1)
+    assert run["newItems"] == 2
+    library = cluster.local.volumes_root / subscriptions.namespace / "media" / "removed" if cluster.local else None
+    if library is not None:
+        assert (library / "71.jpg").exists()
+    subscriptions.delete("removed")
+    wait_until(lambda: absent(lambda: subscriptions.get("removed")), 120, "the subscription to go", interval=0.5)
+    assert not remaining(subscriptions)  # its runs and the cleanup child are gone too
+    if library is not None:
+        assert not (library / "71.jpg").exists() and not (library / ".gallery-operator").exists()
