@@ -239,7 +239,8 @@ def plan_subscription(situation: SubscriptionSituation) -> SubscriptionPlan:
     previous = parse_status(situation.previous)
     if isinstance(spec, str):
         status = _conditions(previous, situation, stalled=("InvalidSpec", spec), active=None, suspended=False)
-        status = status.model_copy(update={"message": spec[:1024], "next_schedule_time": None})
+        update = {"message": spec[:1024], "next_schedule_time": None, "observed_generation": snapshot.generation}
+        status = status.model_copy(update=update)
         return SubscriptionPlan(actions + _write(situation.previous, status), None)
     return _Planner(situation, spec, previous, actions).plan()
 

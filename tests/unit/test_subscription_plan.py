@@ -344,6 +344,7 @@ def test_an_invalid_spec_is_stalled_naming_the_field() -> None:
     status = status_of(plan)
     assert condition(status, "Stalled") == ("True", "InvalidSpec")
     assert "spec.timeZone" in status["message"]
+    assert status["observedGeneration"] == 1
 
 
 # -- the library's finalizer and deletion ---------------------------------------------------------------------------
