@@ -15,6 +15,7 @@ from gallery_operator import API_GROUP, API_VERSION, PLURAL, SUBSCRIPTION_PLURAL
 from tests.cluster.localoperator import OperatorProcess
 from tests.cluster.procs import wait_until
 from tests.conftest import Cluster
+from tests.e2e.test_worker_stop_rule import feed
 from tests.fixtures.site import Handler, image_bytes
 from tests.kube import absent, create_claim
 
@@ -270,3 +271,26 @@ def test_delete_policy_removes_the_library_after_the_runs(
     assert not remaining(subscriptions)  # its runs and the cleanup child are gone too
     if library is not None:
         assert not (library / "71.jpg").exists() and not (library / ".gallery-operator").exists()
+
+
+def test_a_yt_dlp_feed_subscription_fetches_new_episodes_and_stops_at_known_ones(
+    cluster: Cluster, subscriptions: Subscriptions, site: str
+) -> None:
+    path = f"/subscription/{subscriptions.namespace}/feed.xml"
+    Handler.files[path] = (feed(site, [3, 2, 1]), "application/rss+xml")
+    spec = {
+        "interval": "15s",
+        "jitter": "0s",
+        "stopAfterKnown": 1,
+        "downloadTemplate": {**template(site), "urls": [f"{site}{path}"], "engine": "yt-dlp"},
+    }
+    subscriptions.create("show", spec)
+    [first] = subscriptions.ended("show", 1)
+    assert (first["outcome"], first["newItems"]) == ("Succeeded", 3), first
+    Handler.files[path] = (feed(site, [5, 4, 3, 2, 1]), "application/rss+xml")
+    second = subscriptions.ended("show", 2)[0]
+    assert (second["outcome"], second["newItems"]) == ("Succeeded", 2), second
+    [run] = [r for r in subscriptions.runs("show") if r["metadata"]["name"] == second["name"]]
+    assert run["spec"]["options"]["stopAfterKnown"] == 1 and run["spec"]["engine"] == "yt-dlp"
+    assert run["status"]["progress"]["itemsDone"] == 3  # 2 new, then the first known one: stop
+    assert subscriptions.status("show")["library"]["items"] == 5
