@@ -12,6 +12,9 @@ import pytest
 from kubernetes import client
 
 from gallery_operator import API_GROUP, API_VERSION, PLURAL, SUBSCRIPTION_PLURAL
+from gallery_operator.api.subscription import parse_subscription_spec
+from gallery_operator.schedule import parse_time, rfc3339, run_name
+from gallery_operator.subscription_plan import SubscriptionSnapshot, build_run
 from tests.cluster.localoperator import OperatorProcess
 from tests.cluster.procs import wait_until
 from tests.conftest import Cluster
@@ -294,3 +297,34 @@ def test_a_yt_dlp_feed_subscription_fetches_new_episodes_and_stops_at_known_ones
     assert run["spec"]["options"]["stopAfterKnown"] == 1 and run["spec"]["engine"] == "yt-dlp"
     assert run["status"]["progress"]["itemsDone"] == 3  # 2 new, then the first known one: stop
     assert subscriptions.status("show")["library"]["items"] == 5
+
+
+def test_a_run_made_just_before_the_operator_died_is_the_ticks_only_run(
+    cluster: Cluster, subscriptions: Subscriptions, operator: OperatorProcess, site: str
+) -> None:
+    """SIGKILL after the tick's run was created and before the status said so: the restarted operator finds the run
+    under the tick's name and adopts it; the tick gets no second run."""
+    operator.kill()
+    try:
+        spec = {
+            "interval": "1h",
+            "jitter": "0s",
+            "downloadTemplate": {**template(site), "urls": [f"{site}/img/81.jpg"]},
+        }
+        subscriptions.create("restart", spec)
+        body = subscriptions.get("restart")
+        snapshot = SubscriptionSnapshot.of(body)
+        tick = parse_time(snapshot.created)  # an interval's first tick is the creation
+        name = run_name("restart", tick)
+        run = build_run(snapshot, parse_subscription_spec(snapshot.spec), name, rfc3339(tick), "Schedule")
+        subscriptions.custom.create_namespaced_custom_object(
+            API_GROUP, API_VERSION, subscriptions.namespace, PLURAL, run
+        )
+    finally:
+        operator.start()
+    [ended] = subscriptions.ended("restart", 1)
+    assert ended["name"] == name and ended["newItems"] == 1
+    status = subscriptions.status("restart")
+    assert [r["scheduledTime"] for r in status["runs"]] == [rfc3339(tick)]
+    assert [r["metadata"]["name"] for r in subscriptions.runs("restart")] == [name]
+    assert status["lastScheduleTime"] == rfc3339(tick)
