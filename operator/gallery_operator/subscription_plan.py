@@ -284,7 +284,7 @@ class _Planner:
             if not spec.suspend:
                 self._tick(schedule, tick, passed, runs)
         self._prune(runs)
-        self.records = _sorted(self.records)[:MAX_RUN_RECORDS]
+        self.records = _bounded(self.records)
         active = self._active_record()
         finished = [r for r in self.records if r.outcome in SUCCESSFUL | {"Failed"}]
         latest = max(
@@ -448,8 +448,27 @@ def _sorted(records: list[RunRecord]) -> list[RunRecord]:
     return sorted(records, key=lambda r: (r.scheduled_time, r.outcome == "Active"), reverse=True)
 
 
+def _bounded(records: list[RunRecord]) -> list[RunRecord]:
+    """The newest MAX_RUN_RECORDS records, an active run's always among them (skipped ticks never push it out)."""
+    ordered = _sorted(records)
+    active = [r for r in ordered if r.outcome == "Active"]
+    others = [r for r in ordered if r.outcome != "Active"][: max(0, MAX_RUN_RECORDS - len(active))]
+    return _sorted(active + others)
+
+
 def _adopted(run: RunSnapshot) -> RunRecord:
-    return RunRecord(name=run.name, scheduled_time=run.scheduled_time, outcome="Active")
+    """A record for a run the status does not name: its creation's status write was lost (it is followed from
+    here), or its record fell off the bounded list (it ended and was counted then: recorded as ended, no Event)."""
+    if not run.finished:
+        return RunRecord(name=run.name, scheduled_time=run.scheduled_time, outcome="Active")
+    reason = run.reason if run.outcome == "Failed" and run.reason else None
+    return RunRecord(
+        name=run.name,
+        scheduled_time=run.scheduled_time,
+        outcome=run.outcome,
+        reason=reason,
+        finished_at=run.finished_at,
+    )
 
 
 def _stalled(records: Sequence[RunRecord]) -> tuple[str, str] | None:

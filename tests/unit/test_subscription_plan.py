@@ -460,3 +460,34 @@ def test_snapshots_read_the_watch_bodies() -> None:
     )
     assert child.finished and child.outcome == "PartiallySucceeded" and child.items == 7
     assert child.scheduled_time == "2026-11-22T10:00:00Z" and child.location == "pvc://media/sub"
+
+
+def test_skipped_ticks_never_push_the_active_run_out_of_the_record() -> None:
+    """Forbid with a run longer than 20 ticks: the bounded record keeps the active run, and a finished run whose
+    record fell off is not reported again as a new end."""
+    snap = snapshot(**HOURLY)
+    status = status_of(plan_subscription(situation(snap, at(10))))
+    active = (run("sub-20261122100000", tick="2026-11-22T10:00:00Z"),)
+    now = at(10)
+    for _ in range(25):
+        now += timedelta(hours=1)
+        status = status_of(plan_subscription(situation(snap, now, status, active)))
+    assert len(status["runs"]) == 20
+    assert status["active"]["name"] == "sub-20261122100000"
+    assert [r["outcome"] for r in status["runs"]].count("Active") == 1
+    ended = (replace(active[0], phase="Succeeded", items=4),)
+    plan = plan_subscription(situation(snap, now + timedelta(minutes=1), status, ended))
+    assert summary(plan).count("Event:Normal:RunSucceeded") == 1
+    status = status_of(plan)
+    again = plan_subscription(situation(snap, now + timedelta(minutes=2), status, ended))
+    assert "Event:Normal:RunSucceeded" not in summary(again)
+
+
+def test_a_finished_run_the_record_does_not_name_is_adopted_as_ended_without_an_event() -> None:
+    done = (run("sub-20261122080000", "Failed", reason="NotFound", tick="2026-11-22T08:00:00Z"),)
+    plan = plan_subscription(
+        situation(snapshot(**HOURLY), at(9, 30), {"lastScheduleTime": "2026-11-22T09:00:00Z"}, done)
+    )
+    assert summary(plan) == ["WriteStatus"]
+    [record] = status_of(plan)["runs"]
+    assert (record["name"], record["outcome"], record["reason"]) == ("sub-20261122080000", "Failed", "NotFound")
