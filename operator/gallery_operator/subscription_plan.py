@@ -287,8 +287,8 @@ class _Planner:
         self.records = _bounded(self.records)
         active = self._active_record()
         finished = [r for r in self.records if r.outcome in SUCCESSFUL | {"Failed"}]
-        latest = max(
-            (r for r in self.records if r.name in runs and runs[r.name].finished),
+        latest = max(  # the newest ended run that reported the shared catalogue (one that failed early did not)
+            (r for r in self.records if r.name in runs and runs[r.name].finished and runs[r.name].location),
             key=lambda r: r.scheduled_time,
             default=None,
         )

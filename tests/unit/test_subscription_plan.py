@@ -271,7 +271,16 @@ def test_a_finished_run_records_its_outcome_and_new_items() -> None:
         "library": {"items": 10, "bytes": 1000, "size": "1000"},
         "runs": [{"name": "sub-20261122100000", "scheduledTime": "2026-11-22T10:00:00Z", "itemsBefore": 10}],
     }
-    done = (RunSnapshot("sub-20261122100000", "Succeeded", items=13, bytes=1300, finished_at="2026-11-22T10:03:00Z"),)
+    done = (
+        RunSnapshot(
+            "sub-20261122100000",
+            "Succeeded",
+            items=13,
+            bytes=1300,
+            location="pvc://media/sub/c",
+            finished_at="2026-11-22T10:03:00Z",
+        ),
+    )
     plan = plan_subscription(situation(snap, at(10, 4), previous, done))
     assert summary(plan) == ["WriteStatus", "Event:Normal:RunSucceeded"]
     status = status_of(plan)
@@ -280,6 +289,17 @@ def test_a_finished_run_records_its_outcome_and_new_items() -> None:
     assert status["lastSuccessfulTime"] == "2026-11-22T10:03:00Z"
     assert "active" not in status
     assert plan.run_outcomes == (("Succeeded", 3),)
+
+
+def test_a_run_that_failed_before_reading_the_catalogue_leaves_the_library_as_it_was() -> None:
+    previous = {
+        "lastScheduleTime": "2026-11-22T10:00:00Z",
+        "library": {"items": 10, "bytes": 1000, "size": "1000", "location": "pvc://media/sub/c"},
+        "runs": [{"name": "sub-20261122100000", "scheduledTime": "2026-11-22T10:00:00Z", "itemsBefore": 10}],
+    }
+    early = (RunSnapshot("sub-20261122100000", "Failed", reason="InvalidSpec"),)
+    status = status_of(plan_subscription(situation(snapshot(**HOURLY), at(10, 4), previous, early)))
+    assert status["library"]["items"] == 10 and status["runs"][0]["outcome"] == "Failed"
 
 
 def test_a_run_deleted_by_hand_ends_as_failed_after_the_grace() -> None:
