@@ -370,18 +370,18 @@ class _Planner:
         stamp = rfc3339(tick)
         late = now - (tick + schedule.spread)
         if deadline is not None and late > timedelta(seconds=deadline):
-            self._record(RunRecord(scheduled_time=stamp, outcome="Missed", missed=passed + 1))
+            self._record(RunRecord(scheduled_time=stamp, outcome="Missed", ticks=passed + 1))
             self._event("Warning", "RunMissed", f"tick {stamp} missed by {int(late.total_seconds())}s (deadline)")
             return
         if passed:
-            self._record(RunRecord(scheduled_time=stamp, outcome="Missed", missed=passed))
+            self._record(RunRecord(scheduled_time=stamp, outcome="Missed", ticks=passed))
             self._event("Warning", "RunMissed", f"{passed} ticks before {stamp} missed; one catch-up run")
         name = run_name(self.situation.snapshot.name, tick)
         if name in runs or any(r.name == name for r in self.records):
             return  # made before a restart, or already recorded: never a second run for one tick
         active = self._active()
         if active is not None and self.spec.concurrency_policy == "Forbid":
-            self._record(RunRecord(scheduled_time=stamp, outcome="Skipped"))
+            self._skipped(stamp)
             self._event("Normal", "RunSkipped", f"tick {stamp} skipped: {active} is still active (Forbid)")
             return
         trigger: RunTrigger = "CatchUp" if passed or late > CATCH_UP_AFTER else "Schedule"
@@ -429,6 +429,17 @@ class _Planner:
             if run.deletion_policy != "Retain" or DOWNLOAD_FINALIZER in run.finalizers:
                 continue  # changed by hand to delete its files: pruning never deletes data
             self.actions.append(DeleteRun(run.name))
+
+    def _skipped(self, stamp: str) -> None:
+        """A tick skipped under Forbid: one more on the newest record when that is a skipped one already (a long run
+        under a short interval would otherwise fill the bounded record with them)."""
+        newest = max(self.records, key=lambda r: r.scheduled_time, default=None)
+        if newest is None or newest.outcome != "Skipped":
+            self._record(RunRecord(scheduled_time=stamp, outcome="Skipped", ticks=1))
+            return
+        folded = newest.model_copy(update={"scheduled_time": stamp, "ticks": newest.ticks + 1})
+        self.records = [folded if r is newest else r for r in self.records]
+        self.ended.append(("Skipped", None))
 
     def _record(self, record: RunRecord) -> None:
         self.records.insert(0, record)

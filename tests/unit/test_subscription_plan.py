@@ -14,7 +14,7 @@ import pytest
 
 from gallery_operator.api.spec import parse_spec
 from gallery_operator.api.subscription import parse_subscription_spec
-from gallery_operator.schedule import cleanup_name, requested_run_name, run_name
+from gallery_operator.schedule import cleanup_name, requested_run_name, rfc3339, run_name
 from gallery_operator.subscription_plan import (
     ANNOTATION_TICK,
     DOWNLOAD_FINALIZER,
@@ -236,7 +236,7 @@ def test_missed_ticks_make_one_catch_up_run_within_the_deadline() -> None:
         "Event:Normal:RunCreated",
     ]
     runs = status_of(plan)["runs"]
-    assert [(r["outcome"], r.get("missed"), r["trigger"]) for r in runs] == [
+    assert [(r["outcome"], r.get("ticks"), r["trigger"]) for r in runs] == [
         ("Active", 0, "CatchUp"),
         ("Missed", 2, "Schedule"),
     ]
@@ -247,7 +247,7 @@ def test_a_tick_later_than_the_deadline_is_recorded_not_run() -> None:
     plan = plan_subscription(situation(snap, at(13, 30), {"lastScheduleTime": "2026-11-22T10:00:00Z"}))
     assert summary(plan) == ["WriteStatus", "Event:Warning:RunMissed"]
     status = status_of(plan)
-    assert status["runs"][0]["outcome"] == "Missed" and status["runs"][0]["missed"] == 3
+    assert status["runs"][0]["outcome"] == "Missed" and status["runs"][0]["ticks"] == 3
     assert status["lastScheduleTime"] == "2026-11-22T13:00:00Z"  # recorded, not tried again
     assert status["nextScheduleTime"] == "2026-11-22T14:00:00Z"
 
@@ -492,9 +492,9 @@ def test_skipped_ticks_never_push_the_active_run_out_of_the_record() -> None:
     for _ in range(25):
         now += timedelta(hours=1)
         status = status_of(plan_subscription(situation(snap, now, status, active)))
-    assert len(status["runs"]) == 20
+    assert [(r["outcome"], r["ticks"]) for r in status["runs"]] == [("Skipped", 25), ("Active", 0)]
+    assert status["runs"][0]["scheduledTime"] == rfc3339(now)
     assert status["active"]["name"] == "sub-20261122100000"
-    assert [r["outcome"] for r in status["runs"]].count("Active") == 1
     ended = (replace(active[0], phase="Succeeded", items=4),)
     plan = plan_subscription(situation(snap, now + timedelta(minutes=1), status, ended))
     assert summary(plan).count("Event:Normal:RunSucceeded") == 1
@@ -511,3 +511,18 @@ def test_a_finished_run_the_record_does_not_name_is_adopted_as_ended_without_an_
     assert summary(plan) == ["WriteStatus"]
     [record] = status_of(plan)["runs"]
     assert (record["name"], record["outcome"], record["reason"]) == ("sub-20261122080000", "Failed", "NotFound")
+
+
+def test_the_bounded_record_keeps_an_active_run_behind_newer_records() -> None:
+    active = {"name": "sub-20261122000000", "scheduledTime": "2026-11-22T00:00:00Z", "outcome": "Active"}
+    missed = [
+        {"scheduledTime": f"2026-11-2{2 + n // 24}T{n % 24:02d}:30:00Z", "outcome": "Missed", "ticks": 1}
+        for n in range(1, 20)  # with the active run, the 20 a stored status holds
+    ]
+    previous = {"lastScheduleTime": "2026-11-23T02:00:00Z", "runs": [*missed, active]}
+    running = (run("sub-20261122000000", tick="2026-11-22T00:00:00Z"),)
+    status = status_of(
+        plan_subscription(situation(snapshot(**HOURLY), at(2, 10) + timedelta(days=1), previous, running))
+    )
+    assert len(status["runs"]) == 20 and status["runs"][-1]["name"] == "sub-20261122000000"
+    assert status["active"]["name"] == "sub-20261122000000"

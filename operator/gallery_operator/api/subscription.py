@@ -232,8 +232,9 @@ class RunRecord(ApiModel):
     """Items the library held when the run started."""
     new_items: Annotated[int | None, Field(ge=0)] = None
     """Items this run added to the library (once it ended)."""
-    missed: Annotated[int, Field(ge=0)] = 0
-    """For a Missed record: how many ticks it stands for."""
+    ticks: Annotated[int, Field(ge=0)] = 0
+    """For a Skipped or Missed record: how many ticks it stands for (consecutive skipped ticks share one record,
+    `scheduledTime` is the latest)."""
     started_at: Annotated[str | None, Field(max_length=64)] = None
     """When the run was created."""
     finished_at: Annotated[str | None, Field(max_length=64)] = None
