@@ -102,6 +102,8 @@ class RunSnapshot:
     name: str
     phase: str
     """Its status.phase ("" before the operator first wrote one)."""
+    namespace: str = ""
+    """Where it is: a run is in its subscription's namespace (an owner reference is only ever read there)."""
     scheduled_time: str = ""
     """The tick it stands for (its scheduled-time annotation)."""
     reason: str = ""
@@ -132,6 +134,7 @@ class RunSnapshot:
         ready: Mapping[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == READY), {})
         return cls(
             name=str(meta.get("name") or ""),
+            namespace=str(meta.get("namespace") or ""),
             phase=str(status.get("phase") or ""),
             scheduled_time=str((meta.get("annotations") or {}).get(ANNOTATION_TICK) or ""),
             reason=str(ready.get("reason") or ""),

@@ -122,7 +122,13 @@ class Subscriptions:
             if timer is not None:
                 timer.cancel()
             return
-        runs = tuple(r for r in self.runs.get(snapshot.uid, ()) if isinstance(r, RunSnapshot))
+        # Owner references are namespace-local: a download elsewhere naming this uid as its controller (anyone may
+        # write one) is no run of this subscription, neither to adopt nor to delete.
+        runs = tuple(
+            r
+            for r in self.runs.get(snapshot.uid, ())
+            if isinstance(r, RunSnapshot) and r.namespace == snapshot.namespace
+        )
         previous = self.written.get(key, snapshot.status)
         situation = SubscriptionSituation(snapshot, parse(snapshot), previous, datetime.now(UTC), runs)
         plan = plan_subscription(situation)
