@@ -87,7 +87,9 @@ async def startup(settings: kopf.OperatorSettings, memo: Memo, **kwargs: Any) ->
     )
     memo.controller = controller
     controller.start()
-    memo.subscriptions = Subscriptions(kwargs["gsub_index"], kwargs["gsub_run_index"], ThreadedSubscriptionKube())
+    memo.subscriptions = Subscriptions(
+        kwargs["gsub_index"], kwargs["gsub_run_index"], ThreadedSubscriptionKube(), workers=config.concurrency
+    )
     memo.subscriptions.start()
     memo.servers = await start_servers(config, controller)
 
