@@ -70,6 +70,15 @@ class Subscriptions:
             if any(o.get("uid") == uid and o.get("controller") for o in d["metadata"].get("ownerReferences", []))
         ]
 
+    def recorded(self, name: str, outcome: str) -> dict[str, Any]:
+        """The status once its run records hold one with ``outcome``."""
+
+        def seen() -> bool:
+            return any(r["outcome"] == outcome for r in self.status(name).get("runs", []))
+
+        wait_until(seen, 120, f"a record {outcome} of {name}", interval=0.5)
+        return self.status(name)
+
     def ended(self, name: str, count: int) -> list[dict[str, Any]]:
         """The run records once ``count`` runs have ended (newest first)."""
         done = {"Succeeded", "PartiallySucceeded", "Failed"}
@@ -194,13 +203,7 @@ def test_requested_runs_and_suspend(subscriptions: Subscriptions, site: str) -> 
 def test_forbid_skips_ticks_while_a_run_is_active(subscriptions: Subscriptions, site: str) -> None:
     slow = {**template(site), "urls": [f"{site}/slow/{n}.jpg?seconds=12" for n in (41, 42)]}
     subscriptions.create("slow", {"interval": "10s", "jitter": "0s", "downloadTemplate": slow})
-    wait_until(
-        lambda: any(r["outcome"] == "Skipped" for r in subscriptions.status("slow").get("runs", [])),
-        120,
-        "a tick skipped under Forbid",
-        interval=0.5,
-    )
-    status = subscriptions.status("slow")
+    status = subscriptions.recorded("slow", "Skipped")
     active = [r for r in status["runs"] if r["outcome"] == "Active"]
     assert len(active) == 1 and status["active"]["name"] == active[0]["name"]
     assert len([r for r in subscriptions.runs("slow") if r["status"].get("phase") != "Succeeded"]) <= 1
@@ -233,13 +236,7 @@ def test_replace_stops_the_active_run_for_the_next_tick(subscriptions: Subscript
     subscriptions.create(
         "replaced", {"interval": "10s", "jitter": "0s", "concurrencyPolicy": "Replace", "downloadTemplate": slow}
     )
-    wait_until(
-        lambda: any(r["outcome"] == "Replaced" for r in subscriptions.status("replaced").get("runs", [])),
-        120,
-        "a run replaced",
-        interval=0.5,
-    )
-    status = subscriptions.status("replaced")
+    status = subscriptions.recorded("replaced", "Replaced")
     replaced = next(r for r in status["runs"] if r["outcome"] == "Replaced")
     assert status["active"]["name"] != replaced["name"]
     wait_until(
