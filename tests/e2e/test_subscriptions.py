@@ -4,6 +4,7 @@ against the fixture site, whose gallery grows between runs."""
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from gallery_operator import API_GROUP, API_VERSION, PLURAL, SUBSCRIPTION_PLURAL
 from gallery_operator.api.subscription import parse_subscription_spec
 from gallery_operator.schedule import parse_time, rfc3339, run_name
 from gallery_operator.subscription_plan import SubscriptionSnapshot, build_run
+from tests.cluster import build
 from tests.cluster.localoperator import OperatorProcess
 from tests.cluster.procs import wait_until
 from tests.conftest import Cluster
@@ -176,7 +178,7 @@ YEARLY = {"schedule": "0 0 1 1 *", "timeZone": "Europe/Berlin"}
 """A schedule that does not tick during a test: only requests make runs."""
 
 
-def test_requested_runs_and_suspend(subscriptions: Subscriptions, site: str) -> None:
+def test_requested_runs_and_suspend(cluster: Cluster, subscriptions: Subscriptions, site: str) -> None:
     spec = {**YEARLY, "downloadTemplate": {**template(site), "urls": [f"{site}/img/31.jpg"]}}
     subscriptions.create("asked", spec)
     observed(subscriptions, "asked", 1)
@@ -186,6 +188,14 @@ def test_requested_runs_and_suspend(subscriptions: Subscriptions, site: str) -> 
     [run] = subscriptions.ended("asked", 1)
     assert (run["trigger"], run["outcome"], run["newItems"]) == ("Requested", "Succeeded", 1)
     assert subscriptions.status("asked")["lastHandledRequestedAt"] == "first"
+    # kubectl get: the printer columns read the status.
+    kubectl = [str(build.binary("kubectl")), f"--kubeconfig={cluster.kubeconfig}", "-n", subscriptions.namespace]
+    table = subprocess.run([*kubectl, "get", "gsub", "asked"], capture_output=True, text=True, check=True).stdout
+    header, row = table.splitlines()
+    assert header.split() == ["NAME", "SCHEDULE", "LAST", "RUN", "NEW", "ITEMS", "SIZE", "NEXT", "AGE"], header
+    assert row.startswith("asked") and "0 0 1 1 * Europe/Berlin" in row
+    # No tick yet (only a requested run: Last run is empty), 1 new item, 1 in the library, the next tick as a time.
+    assert row.split()[7:11] == ["1", "1", "2.0Ki", subscriptions.status("asked")["nextScheduleTime"]], row
     # Suspended in the same change as a new request: the request waits, no run is made.
     subscriptions.patch("asked", {**annotated("second"), "spec": {"suspend": True}})
     observed(subscriptions, "asked", 2)

@@ -157,7 +157,8 @@ SUBSCRIPTION_PRINTER_COLUMNS = [
     {"name": "New", "type": "integer", "jsonPath": ".status.newItems", "description": "Items the last run added"},
     {"name": "Items", "type": "integer", "jsonPath": ".status.library.items", "description": "Stored files"},
     {"name": "Size", "type": "string", "jsonPath": ".status.library.size", "description": "Stored bytes"},
-    {"name": "Next", "type": "date", "jsonPath": ".status.nextScheduleTime", "description": "Next tick"},
+    # A string: kubectl shows a date column as an age, and a time to come as "<invalid>".
+    {"name": "Next", "type": "string", "jsonPath": ".status.nextScheduleTime", "description": "Next tick"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 
