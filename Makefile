@@ -36,6 +36,7 @@ node-packages: ## Debian packages of the real node (containerd, runc, CNI plugin
 
 crds: setup ## regenerate crds/ from the pydantic models
 	$(RUN) python -m gallery_operator.api.crd crds/gallerydownloads.gallery-operator.dev.yaml charts/gallery-operator/files/crd.yaml
+	$(RUN) python -m gallery_operator.api.crd --subscription crds/gallerysubscriptions.gallery-operator.dev.yaml charts/gallery-operator/files/crd-subscription.yaml
 
 manifests: build ## regenerate manifests/base from the Helm chart
 	$(RUN) python -m tests.cluster.manifests

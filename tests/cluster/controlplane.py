@@ -61,6 +61,8 @@ CONTROLLERS = (
     "root-ca-certificate-publisher-controller",
     # Fills ResourceQuota status, without which the API server's quota admission refuses everything a quota names.
     "resourcequota-controller",
+    # Makes Jobs of CronJobs: bench/subscriptions.py measures the subscriptions' schedule lag against it.
+    "cronjob-controller",
 )
 # The real node: claims bound to the volumes its provisioner makes; the not-ready taint lifted once it is Ready;
 # EndpointSlices for Services (kube-proxy and CoreDNS read them).

@@ -85,6 +85,7 @@ def test_default_render() -> None:
         "ClusterRoleBinding/gallery-gallery-operator",
         "ClusterRoleBinding/gallery-gallery-operator-cluster",
         "CustomResourceDefinition/gallerydownloads.gallery-operator.dev",
+        "CustomResourceDefinition/gallerysubscriptions.gallery-operator.dev",
         "Deployment/gallery-gallery-operator",
         "NetworkPolicy/gallery-gallery-operator",
         "Service/gallery-gallery-operator",
@@ -98,8 +99,8 @@ def test_default_render() -> None:
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["GALLERY_OPERATOR_NAMESPACES"] == ""
     assert env["GALLERY_OPERATOR_REPORT_URL"] == "http://gallery-gallery-operator.gallery-system.svc:8082/report"
-    [crd] = [d for d in documents if d["kind"] == "CustomResourceDefinition"]
-    assert crd["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+    crds = [d for d in documents if d["kind"] == "CustomResourceDefinition"]
+    assert [crd["metadata"]["annotations"] for crd in crds] == [{"helm.sh/resource-policy": "keep"}] * 2
     rules = [r for d in documents if d["kind"] == "ClusterRole" for r in d["rules"]]
     assert not [r for r in rules if "secrets" in r["resources"] or "*" in r["verbs"] or "*" in r["resources"]]
 
@@ -185,8 +186,8 @@ def test_namespaced_render_with_monitoring_and_network_policy() -> None:
     [deployment] = [d for d in documents if d["kind"] == "Deployment"]
     env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["GALLERY_OPERATOR_NAMESPACES"] == "media,team-b"
-    [crd] = [d for d in documents if d["kind"] == "CustomResourceDefinition"]
-    assert "annotations" not in crd["metadata"]
+    crds = [d for d in documents if d["kind"] == "CustomResourceDefinition"]
+    assert len(crds) == 2 and not [crd for crd in crds if "annotations" in crd["metadata"]]
 
 
 def test_values_schema_rejects_typos() -> None:

@@ -29,7 +29,6 @@ from tests.cluster import build
 from tests.cluster.procs import wait_until
 from tests.conftest import Cluster
 from tests.e2e.conftest import Downloads, pvc_spec
-from tests.kube import absent
 
 pytestmark = pytest.mark.e2e
 
@@ -225,54 +224,25 @@ def test_a_download_that_does_not_exist_is_named(cluster: Cluster, namespace: st
     )
 
 
-SUBSCRIPTION_CRD = "gallerysubscriptions.gallery-operator.dev"
-
-
-@pytest.fixture
-def subscription_kind(cluster: Cluster, namespace: str) -> Iterator[None]:
-    """No GallerySubscription kind at first (sync says so), then a stand-in CRD that keeps any object: the plugin
-    only sets an annotation, which every kind has. With the real CRD installed its own tests cover sync."""
-    ext = client.ApiextensionsV1Api(cluster.api)
-    if not absent(lambda: ext.read_custom_resource_definition(SUBSCRIPTION_CRD)):
-        pytest.skip("a GallerySubscription CRD is installed: its own tests cover it")
-    missing = kubectl_gallery(cluster.kubeconfig, namespace, "sync", "weekly", check=False)
-    assert missing.stderr.strip() == (
-        "kubectl-gallery: this cluster has no GallerySubscription kind (install an operator version with subscriptions)"
-    )
-    schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
-    crd = {
-        "metadata": {"name": SUBSCRIPTION_CRD},
-        "spec": {
-            "group": API_GROUP,
-            "scope": "Namespaced",
-            "names": {
-                "plural": "gallerysubscriptions",
-                "singular": "gallerysubscription",
-                "kind": "GallerySubscription",
-            },
-            "versions": [{"name": "v1alpha1", "served": True, "storage": True, "schema": schema}],
-        },
-    }
-    ext.create_custom_resource_definition(crd)
-
-    def established() -> bool:
-        conditions = ext.read_custom_resource_definition(SUBSCRIPTION_CRD).status.conditions or []
-        return any(c.type == "Established" and c.status == "True" for c in conditions)
-
-    wait_until(established, 30, "the stand-in GallerySubscription CRD")
-    yield
-    ext.delete_custom_resource_definition(SUBSCRIPTION_CRD)
-    wait_until(lambda: absent(lambda: ext.read_custom_resource_definition(SUBSCRIPTION_CRD)), 60, "the CRD gone")
-
-
-def test_sync_requests_a_subscription_run(cluster: Cluster, namespace: str, subscription_kind: None) -> None:
+def test_sync_requests_a_subscription_run(cluster: Cluster, namespace: str, crd: None) -> None:
+    """`sync` sets the on-demand annotation on a real GallerySubscription (the committed CRD, suspended so that no
+    operator acts on it here); a missing one is named."""
     custom = client.CustomObjectsApi(cluster.api)
-    body = {"apiVersion": f"{API_GROUP}/v1alpha1", "kind": "GallerySubscription", "metadata": {"name": "weekly"}}
+    template = {"urls": ["https://example.org/gallery"], "target": {"pvc": {"claimName": "media"}}}
+    body = {
+        "apiVersion": f"{API_GROUP}/v1alpha1",
+        "kind": "GallerySubscription",
+        "metadata": {"name": "weekly"},
+        "spec": {"interval": "168h", "suspend": True, "downloadTemplate": template},
+    }
     custom.create_namespaced_custom_object(API_GROUP, "v1alpha1", namespace, "gallerysubscriptions", body)
     result = kubectl_gallery(cluster.kubeconfig, namespace, "sync", "weekly")
     stored = custom.get_namespaced_custom_object(API_GROUP, "v1alpha1", namespace, "gallerysubscriptions", "weekly")
     stamp = stored["metadata"]["annotations"][f"{API_GROUP}/requested-at"]
     assert result.stdout.strip() == f"gallerysubscription weekly: run requested ({API_GROUP}/requested-at={stamp})"
+    again = kubectl_gallery(cluster.kubeconfig, namespace, "sync", "weekly")
+    restamped = custom.get_namespaced_custom_object(API_GROUP, "v1alpha1", namespace, "gallerysubscriptions", "weekly")
+    assert again.returncode == 0 and restamped["metadata"]["annotations"][f"{API_GROUP}/requested-at"] != stamp
     missing = kubectl_gallery(cluster.kubeconfig, namespace, "sync", "monthly", check=False)
     assert (
         missing.stderr.strip() == f"kubectl-gallery: gallerysubscription 'monthly' not found in namespace {namespace}"

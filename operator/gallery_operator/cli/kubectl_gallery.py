@@ -415,7 +415,9 @@ def _describe(download: dict[str, Any]) -> list[str]:
 
 
 def sync(kube: Kube, name: str) -> str:
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Request a run: any new annotation value does, so the stamp has microseconds (two requests within one second
+    are two runs)."""
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     patch = {"metadata": {"annotations": {REQUESTED_AT: stamp}}}
     try:
         kube.custom.patch_namespaced_custom_object(API_GROUP, API_VERSION, kube.namespace, SUBSCRIPTIONS, name, patch)
