@@ -14,6 +14,7 @@ Two measurements, each printed round by round with both sides' own times, then t
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -30,11 +31,11 @@ HERE = Path(__file__).resolve().parents[1]
 EXTRAS = ("Cryptodome", "websockets", "brotli", "brotlicffi", "mutagen", "yt_dlp_ejs", "curl_cffi")
 IMPORT = """
 import sys, time
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 {prepare}
 import yt_dlp
 yt_dlp.YoutubeDL({{"quiet": True}})
-print(time.perf_counter() - started)
+print(time.perf_counter() - started, time.process_time() - cpu)
 """
 PREPARE = {
     "deferred": "from gallery_operator.worker import deferred; deferred.install()",
@@ -43,7 +44,12 @@ PREPARE = {
 }
 
 
+CPU: dict[str, list[float]] = {}
+"""Side -> CPU seconds (user + system) per round: steadier than wall time on a machine others load too."""
+
+
 def import_seconds(variant: str) -> float:
+    """Wall seconds of yt-dlp's import and a YoutubeDL() in a fresh process; its CPU seconds go to CPU."""
     done = subprocess.run(
         [sys.executable, "-c", IMPORT.format(prepare=PREPARE[variant])],
         capture_output=True,
@@ -51,11 +57,14 @@ def import_seconds(variant: str) -> float:
         check=True,
         cwd=HERE,
     )
-    return float(done.stdout.strip())
+    wall, cpu = (float(value) for value in done.stdout.split())
+    CPU.setdefault(variant, []).append(cpu)
+    return wall
 
 
 def worker_start(site: str, tree: Path | None, folder: Path) -> tuple[float, float]:
-    """(seconds to the first request at the site, seconds of the whole process) of one yt-dlp download."""
+    """(seconds to the first request at the site, seconds of the whole process) of one yt-dlp download; the
+    process's CPU seconds go to CPU."""
     path = "/big/1.mp4"
     spec = {"urls": [f"{site}{path}"], "engine": "yt-dlp", "target": {"pvc": {"claimName": "x"}}}
     storage = PvcStorage(root=str(folder / "claim"), location="pvc://x/dl")
@@ -64,10 +73,14 @@ def worker_start(site: str, tree: Path | None, folder: Path) -> tuple[float, flo
         env["PYTHONPATH"] = f"{tree / 'operator'}:{tree}"
     Handler.arrivals.pop(path, None)
     started = time.perf_counter()
-    done = subprocess.run(worker_command(), env=env, capture_output=True, text=True, check=False, cwd=tree or HERE)
+    process = subprocess.Popen(worker_command(), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tree)
+    _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
-    if done.returncode != 0 or not (folder / "claim" / "1.mp4").exists():
-        raise RuntimeError(f"the worker failed ({done.returncode}): {done.stderr[-2000:]}")
+    stderr = process.stderr.read().decode() if process.stderr else ""
+    stored = [p for p in (folder / "claim").glob("*.mp4")]
+    if os.waitstatus_to_exitcode(status) != 0 or len(stored) != 1:
+        raise RuntimeError(f"the worker failed ({status}): {stderr[-2000:]}")
+    CPU.setdefault("baseline" if tree else "this tree", []).append(usage.ru_utime + usage.ru_stime)
     return Handler.arrivals[path] - started, elapsed
 
 
@@ -90,6 +103,8 @@ def summary(label: str, times: dict[str, list[float]], baseline: str) -> None:
         f"{name}/{baseline} {medians[name] / medians[baseline]:.2f}" for name in medians if name != baseline
     )
     print(f"{label}: medians over {len(times[baseline])} rounds: {text}; {ratios}", flush=True)
+    for name, values in times.items():
+        print(f"  {name}: " + " ".join(f"{seconds * 1000:.0f}" for seconds in values) + " ms", flush=True)
 
 
 def main() -> int:
@@ -101,7 +116,8 @@ def main() -> int:
     if options.only != "start":
         print("== import yt_dlp + YoutubeDL() in a fresh process")
         variants = {name: (lambda _, name=name: import_seconds(name)) for name in PREPARE}
-        summary("import", alternate(options.rounds, variants), "eager")
+        summary("import, wall", alternate(options.rounds, variants), "eager")
+        summary("import, CPU", CPU, "eager")
     if options.only == "import":
         return 0
     print(f"== the worker's start on a yt-dlp download: {options.baseline} against this tree")
@@ -126,10 +142,8 @@ def main() -> int:
             }
             firsts = alternate(options.rounds, sides)
             summary("to the first request", firsts, "baseline")
-            print(
-                "whole processes, per round: " + "; ".join(f"{k} {[round(v, 2) for v in w]}" for k, w in wholes.items())
-            )
             summary("whole process", wholes, "baseline")
+            summary("whole process, CPU", {k: CPU[k] for k in wholes}, "baseline")
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(old)], check=False, cwd=HERE)
     return 0

@@ -11,6 +11,11 @@ keeps decrypting by itself instead of handing the stream to ffmpeg), and the fir
 Only modules whose import yt-dlp does not look into go here: websockets and mutagen are used at yt-dlp's import
 (a class attribute set, names imported from their modules), so deferring them would load them at once anyway.
 
+The image's Python (3.13) guards a lazy module's first load with a lock, so two threads using one at once both
+wait for it; older Pythons do not, which is safe here only because yt-dlp decrypts a stream's fragments on one
+thread (the one that consumes the fragment pool's results, whatever ``concurrent_fragment_downloads`` says) and
+the worker runs one extraction at a time.
+
 Only the standard library may be imported here: this is installed before the worker's other imports.
 """
 
