@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+from gallery_operator.worker import deferred
 from gallery_operator.worker.lookahead import Lookahead
 
 CONFIG_ENV = "GALLERY_WORKER_CONFIG"  # workerconfig.CONFIG_ENV, read here before anything heavy is imported
@@ -23,6 +24,7 @@ def main() -> int:
     cleanup_only = "--cleanup" in sys.argv[1:]
     # First, while this process is still small and has no threads: gallery-dl's extractor lookup on the other core.
     lookahead = Lookahead.from_config(None if cleanup_only else raw)
+    deferred.install()  # yt-dlp's extras' crypto modules load at their first use, not at yt-dlp's import
 
     import logging  # noqa: PLC0415 - everything below is imported while the lookup runs
 
