@@ -243,10 +243,12 @@ def test_helm_install_runs_the_operator_under_its_rbac(
         # Pods of the local node agent share the host's loopback; a real cluster uses the Service's name.
         "operator": {"reportUrl": f"http://127.0.0.1:{ports[2]}/report", "allowPrivateNetworks": True},
     }
-    # A CRD installed earlier without Helm (by another test's fixture) is adopted the way Helm documents it.
+    # CRDs installed earlier without Helm (by another test's fixture) are adopted the way Helm documents it.
     extensions = client.ApiextensionsV1Api(cluster.api)
-    crd_name = "gallerydownloads.gallery-operator.dev"
-    if not absent(lambda: extensions.read_custom_resource_definition(crd_name)):
+    installed_crds = {crd.metadata.name for crd in extensions.list_custom_resource_definition().items}
+    for crd_name in ("gallerydownloads.gallery-operator.dev", "gallerysubscriptions.gallery-operator.dev"):
+        if crd_name not in installed_crds:
+            continue
         extensions.patch_custom_resource_definition(
             crd_name,
             {
