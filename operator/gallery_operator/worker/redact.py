@@ -1,9 +1,10 @@
 """The worker's redactor: the pod's secret values, and the redaction of everything the process logs or prints.
 
 Every string that leaves the worker passes one Redactor (gallery_operator/redaction.py) that knows this pod's
-secret values: failures, catalogue records, sidecars, file names, reports and the termination message (worker/run.py)
-and, from here, every log record of any library (a filter on the root logger's handlers, exceptions included) and
-whatever else reaches stdout or stderr (a line-buffered redacting stream in front of each).
+secret values (worker/inputs.py read them): failures, catalogue records, sidecars, file names, reports and the
+termination message (worker/run.py, worker/reporting.py) and, from here, every log record of any library (a filter on
+the root logger's handlers, exceptions included) and whatever else reaches stdout or stderr (a line-buffered
+redacting stream in front of each).
 """
 
 from __future__ import annotations

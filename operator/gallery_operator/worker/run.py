@@ -77,7 +77,7 @@ class Run:
             path.unlink(missing_ok=True)
             self.failed(source_url, "Blocked", f"the engine wrote outside the target: {path.name!r}")
             return
-        if self.redactor.values(relative) != relative:  # the engine named it past Run.place: no name shows a secret
+        if self.redactor.values(relative) != relative:  # named past the placement: no name shows a secret
             path.unlink(missing_ok=True)
             self.failed(source_url, "Blocked", f"the engine named a file with a secret value: {relative!r}")
             return

@@ -107,7 +107,7 @@ def _web_schemes_only(ydl: Any) -> None:
 def _place_videos(ydl: Any, sink: Sink) -> None:
     """Per YoutubeDL instance: two items never share a name or an archive entry. yt-dlp's generic extractor names an
     item after the last part of its URL (`/a/cover.jpg` and `/b/cover.jpg` are both `cover`), so its archive entries
-    also carry a hash of the URL, and a name another item holds gets one too (as ``Run.place`` decides)."""
+    also carry a hash of the URL, and a name another item holds gets one too (as ``Placement.place`` decides)."""
     archive_id = ydl._make_archive_id
     process_info = ydl.process_info
 
