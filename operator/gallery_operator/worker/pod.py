@@ -60,8 +60,8 @@ def install_egress_guard(config: WorkerConfig) -> Guard:
     return guard
 
 
-def open_target(config: WorkerConfig, pod: Inputs, guard: Guard) -> Store:
-    return open_store(config.storage, scratch_folder(pod), guard, S3Defaults(pod.s3_endpoint, pod.s3_region))
+def open_target(config: WorkerConfig, pod: Inputs, scratch: Path, guard: Guard) -> Store:
+    return open_store(config.storage, scratch, guard, S3Defaults(pod.s3_endpoint, pod.s3_region))
 
 
 def execute(config: WorkerConfig, pod: Inputs, lookahead: Lookahead | None = None) -> int:
@@ -71,9 +71,10 @@ def execute(config: WorkerConfig, pod: Inputs, lookahead: Lookahead | None = Non
     if config.spec.options.low_speed_limit:
         LowSpeedLimit(config.spec.options.low_speed_limit, config.spec.options.low_speed_seconds).install()
     guard = install_egress_guard(config)
+    scratch = scratch_folder(pod)  # no scratch folder is the worker's own failure (Internal), not the target's
     try:
-        store = open_target(config, pod, guard)
-        run = Run(config, store, pod.scratch, redactor)
+        store = open_target(config, pod, scratch, guard)
+        run = Run(config, store, scratch, redactor)
     except Exception as error:
         log.exception("cannot open the target")
         blocked = isinstance(error, Blocked)
@@ -185,7 +186,7 @@ def cleanup(config: WorkerConfig, pod: Inputs) -> int:
     """deletionPolicy Delete: remove everything the download stored (files, catalogue, archives)."""
     run_redactor(pod)
     programs.install(pod.program_environment)
-    store = open_target(config, pod, install_egress_guard(config))
+    store = open_target(config, pod, scratch_folder(pod), install_egress_guard(config))
     removed = store.delete_all()
     message = json.dumps({"removed": removed, "location": store.location()})
     log.info("cleanup: %s", message)
