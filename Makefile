@@ -51,16 +51,18 @@ test: build system-packages node-packages ## everything CI runs: lint, type chec
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
+	$(RUN) lint-imports --no-logo
 	$(RUN) pytest
 	$(MAKE) --no-print-directory test-real-node
 
 test-real-node: build system-packages node-packages ## the project's image on a real kubelet: worker pod e2e and the lifecycle tests (root)
 	GALLERY_E2E_NODE=kubelet $(RUN) pytest tests/e2e/realnode tests/e2e/test_operator.py
 
-lint: setup ## ruff and mypy only
+lint: setup ## ruff, mypy and the import contracts (pyproject.toml's [tool.importlinter])
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
+	$(RUN) lint-imports --no-logo
 
 unit: setup ## the fast unit tests
 	$(RUN) pytest tests/unit

@@ -27,7 +27,8 @@ from urllib3.exceptions import ProtocolError
 from gallery_operator import API_GROUP, API_VERSION, PLURAL
 from gallery_operator.api.spec import parse_spec
 from gallery_operator.config import Settings
-from gallery_operator.jobs import LABEL_MANAGED_BY, Download, build_job
+from gallery_operator.download import Download
+from gallery_operator.jobs import LABEL_MANAGED_BY, build_job
 from gallery_operator.status import Observation, stored_status
 from tests.cluster.controlplane import LocalCluster
 from tests.cluster.localoperator import OperatorProcess, apply_crd

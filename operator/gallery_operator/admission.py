@@ -29,7 +29,10 @@ from dataclasses import dataclass
 
 from sortedcontainers import SortedList
 
-Key = tuple[str, str]
+from gallery_operator.keys import Key
+
+JobKey = tuple[str, str]
+"""A worker Job by (namespace, Job name)."""
 MIN_PRIORITY, MAX_PRIORITY = -1000, 1000
 CEILING_ANNOTATION = "gallery-operator.dev/max-priority"
 
@@ -62,7 +65,7 @@ class Candidate:
 
     @property
     def key(self) -> Key:
-        return (self.sort_key[2], self.sort_key[3])
+        return Key(self.sort_key[2], self.sort_key[3])
 
 
 Entry = tuple[int, Candidate]
@@ -89,7 +92,7 @@ class Admission:
         """Per namespace: the turn it was last granted a slot (0: never). Kept while the namespace is idle too (one
         number per namespace), so that emptying its queue does not put a namespace at the front again."""
         self._turn = 0
-        self._jobs: dict[Key, bool] = {}
+        self._jobs: dict[JobKey, bool] = {}
         """(namespace, Job name) -> whether that worker Job is active, for every worker Job the watch shows."""
         self._occupied: Counter[str] = Counter()
         """Per namespace: active worker Jobs plus grants whose Job the watch has not shown yet."""
@@ -97,7 +100,7 @@ class Admission:
         """Sum over namespaces of min(occupied, cap): what counts against the global cap."""
         self._grants: dict[Key, str] = {}
         """Download -> the Job it was granted a slot for, until the watch shows that Job."""
-        self._granted_jobs: dict[Key, Key] = {}
+        self._granted_jobs: dict[JobKey, Key] = {}
         """(namespace, Job name) -> the download holding a grant for it."""
         self._launched: set[Key] = set()
         """Downloads whose granted Job was created (the watch has not shown it yet)."""
@@ -178,8 +181,8 @@ class Admission:
         job = self._grants.pop(key, None)
         self._launched.discard(key)
         if job is not None:
-            del self._granted_jobs[(key[0], job)]
-            self._occupy(key[0], -1)
+            del self._granted_jobs[(key.namespace, job)]
+            self._occupy(key.namespace, -1)
         return candidate is not None or job is not None
 
     def observe_job(self, namespace: str, name: str, active: bool, gone: bool) -> None:

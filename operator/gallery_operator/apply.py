@@ -9,13 +9,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes.client.rest import ApiException
-
-from gallery_operator import kube, metrics
+from gallery_operator import metrics
 from gallery_operator.cleanup import cleanup_step
 from gallery_operator.config import Settings
-from gallery_operator.facade import Kube
-from gallery_operator.jobs import Download
+from gallery_operator.download import Download
+from gallery_operator.facade import Kube, ObjectRef, Refused
 from gallery_operator.networkpolicy import POLICY_NAME, KeepNetworkPolicy, RemoveNetworkPolicy
 from gallery_operator.plan import (
     Action,
@@ -40,9 +38,9 @@ class Outbox:
 
     def __init__(self, api: Kube) -> None:
         self.api = api
-        self._queue: asyncio.Queue[tuple[kube.ObjectRef, PostEvent]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[ObjectRef, PostEvent]] = asyncio.Queue()
 
-    def post(self, reference: kube.ObjectRef, event: PostEvent) -> None:
+    def post(self, reference: ObjectRef, event: PostEvent) -> None:
         self._queue.put_nowait((reference, event))
 
     async def run(self) -> None:
@@ -77,7 +75,7 @@ async def apply(
     download: Download | str,
     kube_: Kube,
     settings: Settings,
-    post: Callable[[kube.ObjectRef, PostEvent], None],
+    post: Callable[[ObjectRef, PostEvent], None],
     now: str,
 ) -> Applied:
     """Run the actions in order; an exception stops the rest (the reconcile is retried, and every action is
@@ -150,9 +148,6 @@ async def _start_run(kube_: Kube, action: StartRun) -> str | None:
             await kube_.create_pvc(action.pvc)
         if await kube_.create_job(action.job):
             log.debug("created Job %s", action.job["metadata"]["name"])
-    except ApiException as error:
-        if error.status not in (400, 422):
-            raise
-        what = "claim" if "PersistentVolumeClaim" in str(error.body) else "Job"
-        return f"the API server refused the worker's {what}: {kube.error_message(error)}"[:1024]
+    except Refused as refusal:
+        return str(refusal)
     return None

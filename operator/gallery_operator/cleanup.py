@@ -5,8 +5,9 @@ with a Warning and the finalizer is released anyway."""
 from __future__ import annotations
 
 from gallery_operator.config import Settings
+from gallery_operator.download import Download
 from gallery_operator.facade import Kube
-from gallery_operator.jobs import LABEL_DOWNLOAD_UID, LABEL_RUN, Download, build_cleanup_job
+from gallery_operator.jobs import LABEL_DOWNLOAD_UID, LABEL_RUN, build_cleanup_job
 from gallery_operator.plan import PostEvent
 from gallery_operator.status import job_state, seconds_between
 

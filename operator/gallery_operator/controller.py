@@ -14,12 +14,15 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from gallery_operator.admission import Admission, Candidate, Key, seeded
+from gallery_operator import metrics
+from gallery_operator.admission import Admission, Candidate, seeded
 from gallery_operator.apply import Outbox, apply, apply_wall
 from gallery_operator.config import Settings
+from gallery_operator.download import Download, parse_download
 from gallery_operator.egress import EgressPolicy, NamespaceRules
 from gallery_operator.facade import Kube, ThreadedKube
-from gallery_operator.jobs import Download, egress_rules, job_name, parse_download, run_id
+from gallery_operator.jobs import egress_rules, job_name, run_id
+from gallery_operator.keys import Key
 from gallery_operator.networkpolicy import (
     OUTLIVING_RECHECK_SECONDS,
     UNFINISHED_PODS,
@@ -85,7 +88,9 @@ class Controller:
     and a first Job in the same namespace never interleave."""
 
     def __post_init__(self) -> None:
-        self.work: WorkQueue[Key] = WorkQueue(self.reconcile, self.settings.concurrency)
+        self.work: WorkQueue[Key] = WorkQueue(
+            self.reconcile, self.settings.concurrency, metrics.RECONCILE_ERRORS.inc, metrics.RECONCILE.observe
+        )
         self.outbox = Outbox(self.api)
         private = self.settings.s3_private_endpoints
         self.egress = EgressPolicy(egress_rules(self.settings), self.namespace_rules, private)
@@ -159,7 +164,7 @@ class Controller:
         self._walls.pop(namespace, None)
         if self._wall_plan(namespace) is not None or not self._downloads_left(namespace):
             # Without downloads the namespace may still hold walled pods that outlive them: _keep_wall looks.
-            self.enqueue((namespace, ""))
+            self.enqueue(Key(namespace, ""))
 
     # -- the network wall --------------------------------------------------------------------------
 
@@ -200,7 +205,7 @@ class Controller:
 
     def _recheck(self, namespace: str) -> None:
         self._rechecks.discard(namespace)
-        self.enqueue((namespace, ""))
+        self.enqueue(Key(namespace, ""))
 
     async def _keep_wall(self, namespace: str) -> None:
         """Reconcile a namespace's worker NetworkPolicy (the work queue's key `(namespace, "")`)."""
@@ -379,7 +384,7 @@ class Controller:
             if left := self._busy.pop(namespace) - 1:
                 self._busy[namespace] = left
             elif isinstance(self._wall_plan(namespace), RemoveNetworkPolicy):
-                self.enqueue((namespace, ""))  # the namespace's last download is gone
+                self.enqueue(Key(namespace, ""))  # the namespace's last download is gone
 
     async def _reconcile(self, key: Key) -> None:
         snapshot = self._snapshot(key)

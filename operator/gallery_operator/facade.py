@@ -1,13 +1,27 @@
 """The operator's Kubernetes calls as one async interface: the seam between the reconcile's apply step (and the
-cleanup) and the API server. `ThreadedKube` runs the synchronous client of kube.py in the default executor; unit
-tests of the apply step pass a recording fake, the e2e tests prove the real one on the control plane."""
+cleanup, and the report endpoint's TokenReview and pod reads) and the API server. `ThreadedKube` runs the
+synchronous client of kube.py in the default executor; unit tests of the apply step pass a recording fake, the e2e
+tests prove the real one on the control plane. No other module imports kube.py or the kubernetes package (an
+import-linter contract in pyproject.toml): the client's exceptions end here, a refusal as `Refused`."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, TypeAlias, TypeVar
+
+from kubernetes.client.rest import ApiException
 
 from gallery_operator import kube
+
+T = TypeVar("T")
+ObjectRef: TypeAlias = kube.ObjectRef
+"""What an Event names (a download's snapshot will do)."""
+
+
+class Refused(Exception):
+    """The API server refused an object the operator made as invalid (400 or 422): the message says which object
+    and gives the API server's own words."""
 
 
 class Kube(Protocol):
@@ -24,17 +38,34 @@ class Kube(Protocol):
     async def count_pods(self, namespace: str, selector: str, fields: str = "") -> int: ...
     async def read_job(self, namespace: str, name: str) -> dict[str, Any] | None: ...
     async def termination_messages(self, namespace: str, job_name: str, job_uid: str) -> list[tuple[str, str]]: ...
-    async def post_event(self, reference: kube.ObjectRef, kind: str, reason: str, message: str) -> None: ...
+    async def post_event(self, reference: ObjectRef, kind: str, reason: str, message: str) -> None: ...
+    async def review_token(self, token: str, audience: str) -> dict[str, Any] | None: ...
+    async def read_pod(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+
+async def warm_up() -> None:
+    """Build the client's API objects before the first reconcile (see kube.warm_up)."""
+    await asyncio.to_thread(kube.warm_up)
+
+
+async def _create(what: str, create: Callable[[dict[str, Any]], T], body: dict[str, Any]) -> T:
+    """Create the worker's `what` in a thread; a 400 or 422 comes back as `Refused`, any other error as it came."""
+    try:
+        return await asyncio.to_thread(create, body)
+    except ApiException as error:
+        if error.status not in (400, 422):
+            raise
+        raise Refused(f"the API server refused the worker's {what}: {kube.error_message(error)}"[:1024]) from error
 
 
 class ThreadedKube:
     """The real API server, through kube.py's synchronous calls in worker threads."""
 
     async def create_job(self, job: dict[str, Any]) -> bool:
-        return await asyncio.to_thread(kube.create_job, job)
+        return await _create("Job", kube.create_job, job)
 
     async def create_pvc(self, pvc: dict[str, Any]) -> None:
-        await asyncio.to_thread(kube.create_pvc, pvc)
+        await _create("claim", kube.create_pvc, pvc)
 
     async def keep_network_policy(self, policy: dict[str, Any]) -> None:
         await asyncio.to_thread(kube.keep_network_policy, policy)
@@ -69,5 +100,11 @@ class ThreadedKube:
     async def termination_messages(self, namespace: str, job_name: str, job_uid: str) -> list[tuple[str, str]]:
         return await asyncio.to_thread(kube.termination_messages, namespace, job_name, job_uid)
 
-    async def post_event(self, reference: kube.ObjectRef, kind: str, reason: str, message: str) -> None:
+    async def post_event(self, reference: ObjectRef, kind: str, reason: str, message: str) -> None:
         await asyncio.to_thread(kube.post_event, reference, kind, reason, message)
+
+    async def review_token(self, token: str, audience: str) -> dict[str, Any] | None:
+        return await asyncio.to_thread(kube.review_token, token, audience)
+
+    async def read_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await asyncio.to_thread(kube.read_pod, namespace, name)

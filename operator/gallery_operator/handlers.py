@@ -10,12 +10,13 @@ from typing import Any
 
 import kopf
 
-from gallery_operator import API_GROUP, API_VERSION, PLURAL, kube
+from gallery_operator import API_GROUP, API_VERSION, PLURAL, facade
 from gallery_operator.admission import priority_ceiling
 from gallery_operator.config import Settings
 from gallery_operator.controller import Controller
 from gallery_operator.egress import namespace_rules
 from gallery_operator.jobs import LABEL_MANAGED_BY, LABEL_RUN, MANAGED_BY, owning_download_uid
+from gallery_operator.keys import Key
 from gallery_operator.networkpolicy import POLICY_NAME
 from gallery_operator.snapshots import DownloadSnapshot, JobSnapshot, PolicySnapshot
 from gallery_operator.status import ACTIVE_STATES, job_state
@@ -70,7 +71,7 @@ async def startup(settings: kopf.OperatorSettings, memo: Memo, **kwargs: Any) ->
     # kopf passes each index by its function's name; they fill before any other handler runs.
     # API calls run in threads (the kubernetes client is synchronous): one per reconciler.
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(config.concurrency, "kube"))
-    await asyncio.to_thread(kube.warm_up)
+    await facade.warm_up()
     controller = Controller(
         config,
         kwargs["gd_index"],
@@ -93,13 +94,13 @@ async def cleanup(memo: Memo, **_: Any) -> None:
         await memo.servers.cleanup()
 
 
-def _key(body: kopf.Body) -> tuple[str, str]:
-    return (str(body.metadata.namespace), str(body.metadata.name))
+def _key(body: kopf.Body) -> Key:
+    return Key(str(body.metadata.namespace), str(body.metadata.name))
 
 
 # Every handler is async: they only copy and enqueue, and a sync handler would cost kopf a thread hop per event.
 @kopf.index(*GD)
-async def gd_index(body: kopf.Body, **_: Any) -> dict[tuple[str, str], DownloadSnapshot]:
+async def gd_index(body: kopf.Body, **_: Any) -> dict[Key, DownloadSnapshot]:
     """The operator's cache of downloads, by (namespace, name)."""
     return {_key(body): DownloadSnapshot.of(body)}
 

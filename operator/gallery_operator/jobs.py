@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, cast
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any, cast
 
 from gallery_operator import API_GROUP, API_VERSION, KIND
-from gallery_operator.api.spec import GalleryDownloadSpec, describe_validation, parse_spec, quantity_value
+from gallery_operator.api.spec import quantity_value
 from gallery_operator.config import Settings
 from gallery_operator.egress import endpoint_key
-from gallery_operator.snapshots import DownloadSnapshot
 from gallery_operator.workerconfig import (
     CONFIG_ENV,
     COOKIES_FILE,
@@ -34,6 +28,9 @@ from gallery_operator.workerconfig import (
     WorkerConfig,
 )
 
+if TYPE_CHECKING:  # download.py imports this module for spec_problem; here a Download is only an annotation
+    from gallery_operator.download import Download
+
 LABEL_NAME = "app.kubernetes.io/name"
 LABEL_COMPONENT = "app.kubernetes.io/component"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -43,34 +40,7 @@ LABEL_RUN = f"{API_GROUP}/run"
 MANAGED_BY = "gallery-operator"
 WORKER_CONTAINER = "worker"
 MAX_NAME = 63
-RUN_ID_LENGTH = 10
 WORKER_UID = 65532
-
-# Spec fields that do not change what a run downloads: editing them must not start a new run.
-RUN_NEUTRAL_FIELDS = frozenset({"suspend", "priority", "deletion_policy"})
-
-
-@dataclass(frozen=True)
-class Download:
-    """The identity and parsed spec of one GalleryDownload."""
-
-    namespace: str
-    name: str
-    uid: str
-    generation: int
-    created: str
-    spec: GalleryDownloadSpec
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.namespace, self.name)
-
-    @functools.cached_property
-    def run_id(self) -> str:
-        """Hash of the uid and every spec field that changes what is downloaded (computed once per object)."""
-        fields = self.spec.model_dump(mode="json", by_alias=True, exclude=set(RUN_NEUTRAL_FIELDS))
-        canonical = json.dumps({"uid": self.uid, "spec": fields}, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:RUN_ID_LENGTH]
 
 
 def run_id(download: Download) -> str:
@@ -222,17 +192,6 @@ def spec_problem(download: Download, settings: Settings) -> str | None:
             "environment variable; split the URLs over several downloads"
         )
     return None
-
-
-def parse_download(snapshot: DownloadSnapshot, settings: Settings) -> Download | str:
-    """The download a snapshot describes, or why it cannot run (the field named): what the schema let through but
-    the model, or a worker Job, cannot take."""
-    try:
-        spec = parse_spec(snapshot.spec)
-    except ValidationError as error:
-        return describe_validation(error)
-    download = Download(snapshot.namespace, snapshot.name, snapshot.uid, snapshot.generation, snapshot.created, spec)
-    return spec_problem(download, settings) or download
 
 
 def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:

@@ -168,8 +168,18 @@ def review_token(token: str, audience: str) -> dict[str, Any] | None:
     return {"username": status.user.username, "extra": dict(status.user.extra or {})}
 
 
-def read_pod(namespace: str, name: str) -> Any:
-    return _ignore((404,), core().read_namespaced_pod, name, namespace)
+def _read(read: Any, name: str, namespace: str) -> dict[str, Any] | None:
+    """An object as a plain dict, or None when it is absent."""
+    found = _ignore((404,), read, name, namespace)
+    if found is None:
+        return None
+    plain: dict[str, Any] = api().sanitize_for_serialization(found)
+    return plain
+
+
+def read_pod(namespace: str, name: str) -> dict[str, Any] | None:
+    """A pod as a plain dict, or None."""
+    return _read(core().read_namespaced_pod, name, namespace)
 
 
 class ObjectRef(Protocol):
@@ -213,11 +223,7 @@ def post_event(reference: ObjectRef, kind: str, reason: str, message: str) -> No
 
 def read_job(namespace: str, name: str) -> dict[str, Any] | None:
     """A Job as a plain dict, or None."""
-    job = _ignore((404,), batch().read_namespaced_job, name, namespace)
-    if job is None:
-        return None
-    plain: dict[str, Any] = api().sanitize_for_serialization(job)
-    return plain
+    return _read(batch().read_namespaced_job, name, namespace)
 
 
 def job_bodies(namespace: str, selector: str) -> list[dict[str, Any]]:

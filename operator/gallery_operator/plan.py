@@ -13,7 +13,8 @@ from typing import Any
 from gallery_operator import API_GROUP
 from gallery_operator.admission import Candidate
 from gallery_operator.config import Settings
-from gallery_operator.jobs import Download, build_job, build_pvc, job_name, run_id
+from gallery_operator.download import Download
+from gallery_operator.jobs import build_job, build_pvc, job_name, run_id
 from gallery_operator.networkpolicy import KeepNetworkPolicy, RemoveNetworkPolicy, worker_network_policy
 from gallery_operator.snapshots import DownloadSnapshot, JobSnapshot
 from gallery_operator.status import (

@@ -9,11 +9,10 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from gallery_operator.keys import Key
 from gallery_operator.redaction import PATTERNS
 from gallery_operator.reportgate import pod_prefix_of, worker_pod_prefix
 from gallery_operator.workerconfig import Report
-
-Key = tuple[str, str]
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gallery_operator.keys import Key
+
 
 def plain(value: Any) -> Any:
     """A deep plain-dict copy of a kopf body part."""
@@ -39,8 +41,8 @@ class DownloadSnapshot:
     status: Mapping[str, Any]
 
     @property
-    def key(self) -> tuple[str, str]:
-        return (self.namespace, self.name)
+    def key(self) -> Key:
+        return Key(self.namespace, self.name)
 
     @property
     def deleting(self) -> bool:

@@ -23,8 +23,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
-from gallery_operator import kube
 from gallery_operator.config import Settings
+from gallery_operator.keys import Key
 from gallery_operator.metrics import REPORTS_REFUSED, register_phase_collector
 from gallery_operator.reportgate import Claimed, SourceBudgets, precheck
 from gallery_operator.workerconfig import Report
@@ -47,7 +47,7 @@ MAX_REPORT_BYTES = 256 * 1024
 class Identity:
     """Who may report: the download (namespace, name) and run a worker pod belongs to, and the pod's uid."""
 
-    key: tuple[str, str]
+    key: Key
     run: str
     pod: str
     expires: float
@@ -116,7 +116,7 @@ class Reports:
         return identity if identity is not None else "not-a-worker"
 
     async def _review(self, token: str) -> Identity | None:
-        user = await asyncio.to_thread(kube.review_token, token, self.settings.report_audience)
+        user = await self.controller.api.review_token(token, self.settings.report_audience)
         if user is None:
             return None
         parts = user["username"].split(":")
@@ -124,18 +124,19 @@ class Reports:
         if len(parts) != 4 or parts[:2] != ["system", "serviceaccount"] or not pod_names or not pod_uids:
             return None
         namespace = parts[2]
-        pod = await asyncio.to_thread(kube.read_pod, namespace, pod_names[0])
-        if pod is None or pod.metadata.uid != pod_uids[0]:
+        pod = await self.controller.api.read_pod(namespace, pod_names[0])
+        meta = (pod or {}).get("metadata") or {}
+        if meta.get("uid") != pod_uids[0]:
             return None
         job = next(
             (
                 o
-                for o in pod.metadata.owner_references or []
-                if o.controller and o.kind == "Job" and o.api_version == "batch/v1"
+                for o in meta.get("ownerReferences") or []
+                if o.get("controller") and o.get("kind") == "Job" and o.get("apiVersion") == "batch/v1"
             ),
             None,
         )
-        worker = self.controller.worker_of(namespace, job.name, job.uid) if job is not None else None
+        worker = self.controller.worker_of(namespace, job["name"], job["uid"]) if job is not None else None
         if worker is None:
             return None
         key, run = worker

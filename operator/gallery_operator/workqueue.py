@@ -4,7 +4,8 @@
   (nothing is lost, nothing runs twice at once);
 - two lanes: urgent (watch events, reports, slots granted) before background (resync, queue-position refresh), so
   a resync of ten thousand downloads never delays a new one;
-- a handler that raises is retried with exponential backoff (0.5 s doubling, at most 60 s).
+- a handler that raises is retried with exponential backoff (0.5 s doubling, at most 60 s);
+- what it measures goes to hooks the owner passes in (`failed()`, `handled(seconds)`): the queue knows no metrics.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
-from gallery_operator import metrics
-
 log = logging.getLogger(__name__)
 
 K = TypeVar("K", bound=Hashable)
@@ -26,10 +25,24 @@ K = TypeVar("K", bound=Hashable)
 MAX_BACKOFF_SECONDS = 60.0
 
 
+def _ignore(*_: object) -> None:
+    pass
+
+
 class WorkQueue(Generic[K]):
-    def __init__(self, handle: Callable[[K], Awaitable[None]], workers: int) -> None:
+    def __init__(
+        self,
+        handle: Callable[[K], Awaitable[None]],
+        workers: int,
+        failed: Callable[[], None] = _ignore,
+        handled: Callable[[float], None] = _ignore,
+    ) -> None:
+        """`failed()` is called for each handler that raised (it is retried), `handled(seconds)` after every handler
+        with the time it took, failed or not."""
         self._handle = handle
         self._workers = workers
+        self._failed = failed
+        self._handled = handled
         self._urgent: deque[K] = deque()
         self._background: deque[K] = deque()
         self._queued: dict[K, bool] = {}
@@ -89,13 +102,13 @@ class WorkQueue(Generic[K]):
                 await self._handle(key)
                 self._failures.pop(key, None)
             except Exception:
-                metrics.RECONCILE_ERRORS.inc()
+                self._failed()
                 failures = self._failures[key] = self._failures.get(key, 0) + 1
                 delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2**failures)
                 log.exception("reconcile of %s failed; retrying in %.1fs", key, delay)
                 self.add_after(key, delay)
             finally:
-                metrics.RECONCILE.observe(time.perf_counter() - started)
+                self._handled(time.perf_counter() - started)
                 self._busy.discard(key)
                 if key in self._dirty:
                     self._dirty.discard(key)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from gallery_operator.admission import Admission, Candidate, Key, seeded
+from gallery_operator.admission import Admission, Candidate, seeded
+from gallery_operator.keys import Key
 
 
 def candidate(namespace: str, name: str, priority: int = 0, created: str = "2026-01-01T00:00:00Z") -> Candidate:
@@ -28,10 +29,10 @@ def test_free_slots_go_in_priority_then_age_order() -> None:
         candidate("a", "new", created="2026-01-02T00:00:00Z"),
         candidate("a", "urgent", priority=5, created="2026-01-03T00:00:00Z"),
     )
-    assert admission.position(("a", "urgent")) == 1 and admission.position(("a", "new")) == 3
+    assert admission.position(Key("a", "urgent")) == 1 and admission.position(Key("a", "new")) == 3
     assert admission.pump() == [("a", "urgent"), ("a", "old")]
-    assert admission.position(("a", "new")) == 1
-    assert admission.grant(("a", "urgent")) == "urgent-run"
+    assert admission.position(Key("a", "new")) == 1
+    assert admission.grant(Key("a", "urgent")) == "urgent-run"
     assert admission.pump() == []  # full: 1 running + 2 granted
 
 
@@ -41,7 +42,7 @@ def test_a_full_namespace_does_not_block_the_namespaces_behind_it() -> None:
         admission.observe_job("busy", name, active=True, gone=False)
     offer_all(admission, candidate("busy", "x", priority=9), candidate("quiet", "y"))
     assert admission.pump() == [("quiet", "y")]
-    assert admission.position(("busy", "x")) == 1
+    assert admission.position(Key("busy", "x")) == 1
 
 
 def test_the_global_cap_holds_everyone() -> None:
@@ -50,7 +51,7 @@ def test_the_global_cap_holds_everyone() -> None:
         admission.observe_job("c", f"j{n}", active=True, gone=False)
     offer_all(admission, candidate("a", "x"), candidate("b", "y"))
     assert admission.pump() == []
-    assert (admission.position(("a", "x")), admission.position(("b", "y"))) == (1, 2)
+    assert (admission.position(Key("a", "x")), admission.position(Key("b", "y"))) == (1, 2)
     admission.observe_job("c", "j0", active=False, gone=False)  # finished: one slot
     assert admission.pump() == [("a", "x")]
 
@@ -70,7 +71,7 @@ def test_a_grant_holds_its_slot_until_the_watch_shows_the_job() -> None:
     assert admission.pump() == [("ns", "a")]
     assert admission.pump() == []  # the grant holds the only slot
     admission.observe_job("ns", "a-run", active=True, gone=False)  # the Job appears: its slot now
-    assert admission.grant(("ns", "a")) is None and admission.active("ns") == 1
+    assert admission.grant(Key("ns", "a")) is None and admission.active("ns") == 1
     assert admission.pump() == []
     admission.observe_job("ns", "a-run", active=True, gone=True)
     assert admission.pump() == [("ns", "b")]
@@ -81,21 +82,21 @@ def test_withdrawing_gives_back_an_unused_grant() -> None:
     admission = Admission(max_active=1, max_active_per_namespace=1)
     offer_all(admission, candidate("ns", "a"), candidate("ns", "b"))
     assert admission.pump() == [("ns", "a")]
-    admission.withdraw(("ns", "a"))
+    admission.withdraw(Key("ns", "a"))
     assert admission.pump() == [("ns", "b")]
 
 
 def test_a_priority_change_moves_the_download_and_deletions_close_the_gap() -> None:
     admission = Admission(max_active=0, max_active_per_namespace=1)
     offer_all(admission, *(candidate("ns", name) for name in ("a", "b", "c")))
-    assert [admission.position(("ns", n)) for n in ("a", "b", "c")] == [1, 2, 3]
+    assert [admission.position(Key("ns", n)) for n in ("a", "b", "c")] == [1, 2, 3]
     admission.offer(candidate("ns", "c", priority=1))  # the same download, re-prioritised: moved, not doubled
-    assert [admission.position(("ns", n)) for n in ("a", "b", "c")] == [2, 3, 1]
+    assert [admission.position(Key("ns", n)) for n in ("a", "b", "c")] == [2, 3, 1]
     assert admission.waiting() == 3
-    admission.withdraw(("ns", "a"))
-    assert admission.position(("ns", "a")) is None
+    admission.withdraw(Key("ns", "a"))
+    assert admission.position(Key("ns", "a")) is None
     assert admission.in_order(5) == [("ns", "c"), ("ns", "b")]
-    admission.withdraw(("ns", "a"))  # twice is harmless
+    admission.withdraw(Key("ns", "a"))  # twice is harmless
     assert admission.waiting() == 2
 
 
@@ -157,8 +158,8 @@ def test_random_operations_agree_with_the_batch_algorithm() -> None:
                     admission.offer(each)
                     waiting[each.key] = each
             elif roll < 0.6:
-                admission.withdraw((namespace, name))
-                waiting.pop((namespace, name), None)
+                admission.withdraw(Key(namespace, name))
+                waiting.pop(Key(namespace, name), None)
             else:
                 job, active, gone = f"job-{step % 7}", rng.random() < 0.6, rng.random() < 0.3
                 admission.observe_job(namespace, job, active, gone)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gallery_operator.admission import CEILING_ANNOTATION, Admission, Candidate, priority_ceiling, seeded
+from gallery_operator.keys import Key
 
 
 def wanting(namespace: str, count: int, priority: int = 0, day: int = 1) -> list[Candidate]:
@@ -60,9 +61,9 @@ def test_round_robin_carries_over_between_pumps() -> None:
     """A namespace that just got a slot waits for the others' turn at the next free slot, however old its queue."""
     admission = Admission(max_active=1, max_active_per_namespace=10)
     assert grants(admission, wanting("big", 5), wanting("small", 2, day=2)) == ["big-0"]
-    admission.withdraw(("big", "big-0"))  # its grant is given back (finished), a slot is free again
+    admission.withdraw(Key("big", "big-0"))  # its grant is given back (finished), a slot is free again
     assert grants(admission) == ["small-0"]
-    admission.withdraw(("small", "small-0"))
+    admission.withdraw(Key("small", "small-0"))
     assert grants(admission) == ["big-1"]
 
 
@@ -89,11 +90,11 @@ def test_within_a_namespace_its_own_priorities_order_its_downloads() -> None:
 def test_a_new_ceiling_moves_the_namespaces_waiting_downloads() -> None:
     admission = seeded(0, 5, [], [], 0, {"modest": 10})
     grants(admission, wanting("greedy", 2, priority=50, day=2), wanting("modest", 2, priority=10))
-    assert admission.position(("modest", "modest-0")) == 1  # greedy's 50 counts as 0, modest's 10 as 10
+    assert admission.position(Key("modest", "modest-0")) == 1  # greedy's 50 counts as 0, modest's 10 as 10
     admission.set_ceiling("greedy", 100)
-    assert admission.position(("greedy", "greedy-0")) == 1 and admission.position(("modest", "modest-0")) == 3
+    assert admission.position(Key("greedy", "greedy-0")) == 1 and admission.position(Key("modest", "modest-0")) == 3
     admission.set_ceiling("greedy", None)
-    assert admission.position(("greedy", "greedy-0")) == 3
+    assert admission.position(Key("greedy", "greedy-0")) == 3
     admission.max_active = 1
     assert admission.pump() == [("modest", "modest-0")]
 

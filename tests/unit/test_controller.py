@@ -10,10 +10,12 @@ from typing import Any
 
 from kubernetes.client.rest import ApiException
 
-from gallery_operator import kube
 from gallery_operator.config import Settings
 from gallery_operator.controller import Controller
-from gallery_operator.jobs import Download, run_id
+from gallery_operator.download import Download
+from gallery_operator.facade import ObjectRef, Refused
+from gallery_operator.jobs import run_id
+from gallery_operator.keys import Key
 from gallery_operator.snapshots import DownloadSnapshot, JobSnapshot
 from gallery_operator.workerconfig import Report
 
@@ -31,6 +33,8 @@ class RecordingKube:
 
     async def create_job(self, job: dict[str, Any]) -> bool:
         self.calls.append(("create_job", job["metadata"]["name"]))
+        if self.refuse in (400, 422):
+            raise Refused("the API server refused the worker's Job: refused")  # as ThreadedKube translates it
         if self.refuse is not None:
             raise ApiException(status=self.refuse, reason="refused")
         return True
@@ -71,8 +75,14 @@ class RecordingKube:
     async def termination_messages(self, namespace: str, job_name: str, job_uid: str) -> list[tuple[str, str]]:
         return []
 
-    async def post_event(self, reference: kube.ObjectRef, kind: str, reason: str, message: str) -> None:
+    async def post_event(self, reference: ObjectRef, kind: str, reason: str, message: str) -> None:
         self.calls.append(("post_event", reason))
+
+    async def review_token(self, token: str, audience: str) -> dict[str, Any] | None:
+        return None
+
+    async def read_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return None
 
     def named(self, call: str) -> list[Any]:
         return [argument for name, argument in self.calls if name == call]
@@ -100,12 +110,12 @@ def world(*snapshots: DownloadSnapshot, **settings: Any) -> tuple[Controller, Re
 def reconcile(controller: Controller, *names: str) -> None:
     async def run() -> None:
         for name in names:
-            await controller.reconcile(("ns", name))
+            await controller.reconcile(Key("ns", name))
 
     asyncio.run(run())
 
 
-def taken(controller: Controller) -> set[tuple[str, str]]:
+def taken(controller: Controller) -> set[Key]:
     """The keys waiting in the work queue (taken out: the test runs the reconciles itself)."""
     keys = set(controller.work._queued)
     controller.work._queued.clear()
@@ -147,7 +157,7 @@ def test_a_vanished_job_with_a_final_report_is_not_started_again() -> None:
     parsed = controller._parse(running)
     assert isinstance(parsed, Download)
     final = Report(run=run_id(parsed), final=True, outcome="Succeeded", items_done=3, catalogue_items=3)
-    assert controller.accept_report(("ns", "dl"), run_id(parsed), "pod", final)
+    assert controller.accept_report(Key("ns", "dl"), run_id(parsed), "pod", final)
     reconcile(controller, "dl")
     assert not fake.named("create_job")
     [(_, patch)] = fake.named("patch_status")
@@ -175,7 +185,7 @@ def test_a_failed_create_gives_the_slot_back_and_retries() -> None:
         pass
     else:
         raise AssertionError("the error must reach the work queue, which retries with backoff")
-    assert controller.admission.grant(("ns", "a")) is None
+    assert controller.admission.grant(Key("ns", "a")) is None
     fake.refuse = None
     reconcile(controller, "a")  # the retry: a is still first in line
     assert fake.named("create_job")[-1].startswith("a-")
@@ -184,12 +194,12 @@ def test_a_failed_create_gives_the_slot_back_and_retries() -> None:
 def test_a_deleted_download_gives_back_its_place() -> None:
     controller, _ = world(snapshot("a"), snapshot("b"), snapshot("c"), max_active_per_namespace=1)
     reconcile(controller, "a", "b", "c")
-    assert controller.admission.position(("ns", "c")) == 2
+    assert controller.admission.position(Key("ns", "c")) == 2
     downloads = controller.downloads
     assert isinstance(downloads, dict)
     del downloads[("ns", "b")]
     reconcile(controller, "b")
-    assert controller.admission.position(("ns", "c")) == 1
+    assert controller.admission.position(Key("ns", "c")) == 1
 
 
 def test_queue_positions_are_refreshed_from_the_head_within_the_budget() -> None:
@@ -200,7 +210,7 @@ def test_queue_positions_are_refreshed_from_the_head_within_the_budget() -> None
     controller, fake = world(*snapshots, max_active_per_namespace=1, queue_refresh_writes=2)
 
     def shown() -> dict[str, int | None]:
-        return {n: controller._written[("ns", n)][1].get("queuePosition") for n in names}
+        return {n: controller._written[Key("ns", n)][1].get("queuePosition") for n in names}
 
     reconcile(controller, *names)
     assert shown() == {"a": None, "b": 1, "c": 2, "d": 3, "e": 4}

@@ -9,7 +9,9 @@ import pytest
 from gallery_operator.api.spec import parse_spec, quantity_bytes
 from gallery_operator.config import Settings, load_settings
 from gallery_operator.controller import Controller
-from gallery_operator.jobs import Download, job_name, run_id
+from gallery_operator.download import Download
+from gallery_operator.jobs import job_name, run_id
+from gallery_operator.keys import Key
 from gallery_operator.snapshots import DownloadSnapshot
 from gallery_operator.worker import options
 from gallery_operator.worker.failures import classify, permanent
@@ -101,10 +103,10 @@ def snapshot(namespace: str, name: str, uid: str, urls: list[str]) -> DownloadSn
 def with_two_runs() -> tuple[Controller, Download]:
     """A controller that knows download ns/dl, the Job of its current run (uid job-1) and an earlier one's
     (dl-oldrun, uid job-0)."""
-    downloads = {("ns", "dl"): [snapshot("ns", "dl", "uid-dl", ["https://example.org/a.jpg"])]}
+    downloads = {Key("ns", "dl"): [snapshot("ns", "dl", "uid-dl", ["https://example.org/a.jpg"])]}
     controller = Controller(Settings(), downloads, {})
-    controller.observe_download(("ns", "dl"), gone=False, uid="uid-dl")
-    parsed = controller._parse(downloads[("ns", "dl")][0])
+    controller.observe_download(Key("ns", "dl"), gone=False, uid="uid-dl")
+    parsed = controller._parse(downloads[Key("ns", "dl")][0])
     assert not isinstance(parsed, str)
     controller.observe_job("ns", job_name(parsed), active=True, gone=False, uid="job-1", owner="uid-dl")
     controller.observe_job("ns", "dl-oldrun", active=False, gone=False, uid="job-0", owner="uid-dl")
@@ -124,12 +126,12 @@ def test_a_worker_is_known_by_the_uid_of_the_job_of_the_current_run() -> None:
 
 
 def test_reports_are_held_per_current_run_and_per_pod() -> None:
-    downloads = {("ns", "dl"): [snapshot("ns", "dl", "uid-dl", ["https://example.org/a.jpg"])]}
+    downloads = {Key("ns", "dl"): [snapshot("ns", "dl", "uid-dl", ["https://example.org/a.jpg"])]}
     controller = Controller(Settings(), downloads, {})
-    parsed = controller._parse(downloads[("ns", "dl")][0])
+    parsed = controller._parse(downloads[Key("ns", "dl")][0])
     assert not isinstance(parsed, str)
     run = run_id(parsed)
-    key = ("ns", "dl")
+    key = Key("ns", "dl")
     assert not controller.accept_report(key, "older-run", "pod-0", Report(run="older-run", items_done=9))
     assert controller.accept_report(key, run, "pod-1", Report(run=run, final=True, outcome="Failed", items_done=1))
     # The same pod's late progress does not undo its final report; a retried pod's progress is its own.

@@ -7,12 +7,12 @@ from typing import Any
 
 from gallery_operator.api.spec import parse_spec
 from gallery_operator.config import Settings
+from gallery_operator.download import Download
 from gallery_operator.jobs import (
     LABEL_DOWNLOAD,
     LABEL_DOWNLOAD_UID,
     LABEL_RUN,
     MAX_CONFIG_BYTES,
-    Download,
     build_job,
     build_pvc,
     job_name,

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from gallery_operator.config import Settings
-from gallery_operator.jobs import Download, job_name, parse_download, run_id
+from gallery_operator.download import Download, parse_download
+from gallery_operator.jobs import job_name, run_id
 from gallery_operator.plan import (
     FINALIZER,
     Action,

@@ -10,6 +10,7 @@ import urllib.parse
 import pytest
 
 from gallery_operator.api.status import Failure
+from gallery_operator.keys import Key
 from gallery_operator.redaction import PATTERNS, REDACTED, Redactor
 from gallery_operator.reports import Inbox
 from gallery_operator.worker.redact import RedactingFilter
@@ -119,6 +120,6 @@ def test_the_operator_takes_no_credential_shaped_text_from_a_report() -> None:
     inbox = Inbox()
     leaky = "https://h.example/a?access_token=zz99zz&n=1"
     report = Report(run="r", message=f"stopped at {leaky}", failures=[Failure(reason="NotFound", url=leaky)])
-    assert inbox.put(("ns", "dl"), "pod", report)
-    held = inbox.get(("ns", "dl"))
+    assert inbox.put(Key("ns", "dl"), "pod", report)
+    held = inbox.get(Key("ns", "dl"))
     assert held is not None and "zz99zz" not in held.model_dump_json() and "n=1" in held.message
