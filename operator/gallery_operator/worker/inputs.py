@@ -10,17 +10,16 @@ credentials, requests and urllib their proxy variables.
 from __future__ import annotations
 
 import os
-import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from gallery_operator.worker.options import Credentials
 
 CONFIG_ENV = "GALLERY_WORKER_CONFIG"
-"""workerconfig.CONFIG_ENV (a test holds them equal): the entrypoint reads the configuration before anything heavy
-is imported, so only the standard library is imported here at module level."""
+"""workerconfig.CONFIG_ENV (a test holds them equal). The entrypoint reads the configuration before anything heavy
+is imported, so this module imports at its top only what the entrypoint imported before it forks the lookahead
+(tuples rather than dataclasses, whose import brings `inspect`; urllib when it is asked)."""
 
 LOG_FORMAT_ENV = "GALLERY_WORKER_LOG_FORMAT"
 """`json` (the default, what a pod logs) or anything else for plain text (tests and benchmarks)."""
@@ -39,8 +38,7 @@ CA_BUNDLE_ENVS = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 """requests' own CA bundle variables, in its order."""
 
 
-@dataclass(frozen=True)
-class RequestsEnvironment:
+class RequestsEnvironment(NamedTuple):
     """What requests would take from the environment of this process."""
 
     shaped: bool = False
@@ -48,8 +46,7 @@ class RequestsEnvironment:
     ca_bundle: str | None = None
 
 
-@dataclass(frozen=True)
-class Inputs:
+class Inputs(NamedTuple):
     """One pod's inputs, as they were when it started."""
 
     config: str | None
@@ -68,7 +65,7 @@ class Inputs:
     s3_secrets: tuple[str, ...] = ()
     s3_endpoint: str | None = None
     s3_region: str | None = None
-    requests: RequestsEnvironment = field(default_factory=RequestsEnvironment)
+    requests: RequestsEnvironment = RequestsEnvironment()
     program_environment: tuple[tuple[str, str], ...] = ()
     """The variables of programs.KEPT_ENV_PREFIXES, which the program wall holds every started program to."""
 
@@ -86,6 +83,8 @@ class Inputs:
 
 
 def _requests_environment() -> RequestsEnvironment:
+    import urllib.request  # noqa: PLC0415 - see CONFIG_ENV
+
     # urllib's getproxies reads the proxy variables as requests does. os.path.expanduser, as requests uses: it
     # leaves "~" alone when there is no home (a pod's arbitrary user), where Path.expanduser raises.
     netrc = any(Path(os.path.expanduser(f"~/{name}")).exists() for name in (".netrc", "_netrc"))  # noqa: PTH111
