@@ -37,15 +37,15 @@ crds: setup ## regenerate crds/ from the pydantic models
 	$(RUN) python -m gallery_operator.api.crd crds/gallerydownloads.gallery-operator.dev.yaml charts/gallery-operator/files/crd.yaml
 
 manifests: build ## regenerate manifests/base from the Helm chart
-	$(RUN) python -m tests.cluster.manifests
+	$(RUN) python -m gallery_harness.manifests
 
 build: setup ## build the pinned control-plane binaries (cached outside the clone; warm builds are skipped)
-	$(RUN) python -m tests.cluster build
+	$(RUN) python -m gallery_harness build
 
 NODE ?= agent
 demo: build ## the local demo: control plane, operator, downloads to a PVC and to S3 (ARGS=--keep keeps it running; NODE=kubelet)
 	$(if $(filter kubelet,$(NODE)),@$(MAKE) --no-print-directory node-packages)
-	$(RUN) python -m tests.cluster.demo --node $(NODE) $(ARGS)
+	$(RUN) python -m gallery_harness.demo --node $(NODE) $(ARGS)
 
 test: build system-packages node-packages ## everything CI runs: lint, type checks, unit and e2e tests, the real-node tier
 	$(RUN) ruff check .
@@ -70,13 +70,13 @@ e2e: build system-packages ## the e2e tests (local control plane, or the cluster
 
 cluster-start: build ## a local control plane in the background; prints how to use it with kubectl (NODE=kubelet: a real node)
 	$(if $(filter kubelet,$(NODE)),@$(MAKE) --no-print-directory node-packages)
-	$(RUN) python -m tests.cluster start --node $(NODE)
+	$(RUN) python -m gallery_harness start --node $(NODE)
 
 cluster-stop: ## stop the background control plane
-	$(RUN) python -m tests.cluster stop
+	$(RUN) python -m gallery_harness stop
 
 cluster-status: ## is the background control plane running?
-	$(RUN) python -m tests.cluster status
+	$(RUN) python -m gallery_harness status
 
 clean: ## remove local state (not the binary cache in ~/.cache/gallery-operator)
 	rm -rf .cluster .pytest_cache .mypy_cache .ruff_cache

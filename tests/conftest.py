@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
-from tests.cluster.controlplane import NODE_KINDS, LocalCluster
-from tests.cluster.procs import wait_until as wait_for
-from tests.cluster.s3server import S3Server
+from gallery_harness.controlplane import NODE_KINDS, LocalCluster
+from gallery_harness.procs import wait_until as wait_for
+from gallery_harness.s3server import S3Server
 
 
 @dataclass

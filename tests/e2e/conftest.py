@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from gallery_harness import REPO_ROOT
+from gallery_harness.kube import create_claim
+from gallery_harness.localoperator import OperatorProcess, apply_crd
+from gallery_harness.localoperator import operator_for as local_operator_for
+from gallery_harness.procs import wait_until
+from gallery_harness.site import serve
 from gallery_operator import API_GROUP, API_VERSION, PLURAL
-from tests import REPO_ROOT
-from tests.cluster.localoperator import OperatorProcess, apply_crd
-from tests.cluster.localoperator import operator_for as local_operator_for
-from tests.cluster.procs import wait_until
 from tests.conftest import Cluster
-from tests.fixtures.site import serve
-from tests.kube import create_claim
 
 REPO = REPO_ROOT
 

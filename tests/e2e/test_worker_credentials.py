@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from gallery_harness.site import Handler
 from tests.e2e.test_worker import claim, run_worker
 from tests.e2e.test_worker_secrets import pod_env
-from tests.fixtures.site import Handler
 from tests.fixtures.sites import Request, serve_sites
 from tests.secrets_check import leaks
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from gallery_harness.site import Handler
 from tests.e2e.test_worker import claim, start_worker
-from tests.fixtures.site import Handler
 from tests.secrets_check import leaks
 
 pytestmark = pytest.mark.e2e

@@ -11,10 +11,10 @@ import uuid
 import pytest
 from kubernetes import client
 
+from gallery_harness.procs import wait_until
+from gallery_harness.realnode import RealNode
 from gallery_operator.config import Settings
 from gallery_operator.workerconfig import DATA_MOUNT, SCRATCH_MOUNT
-from tests.cluster.procs import wait_until
-from tests.cluster.realnode import RealNode
 from tests.conftest import Cluster
 from tests.e2e.realnode.test_cluster_network import WORKER_LABELS, WORKER_SECURITY, real_node
 from tests.e2e.test_worker_programs import _DRIVER
