@@ -10,7 +10,7 @@ export UV_PYTHON := $(shell $$(command -v python3.11 2>/dev/null || command -v $
 export UV_PYTHON_DOWNLOADS := never
 RUN := $(UV) run --frozen
 
-.PHONY: help setup system-packages node-packages crds manifests build demo test test-real-node lint unit e2e cluster-start cluster-stop cluster-status clean
+.PHONY: help setup system-packages node-packages crds manifests build demo test test-fast test-real-node lint unit component e2e cluster-start cluster-stop cluster-status clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -54,6 +54,10 @@ test: build system-packages node-packages ## everything CI runs: lint, type chec
 	$(RUN) pytest
 	$(MAKE) --no-print-directory test-real-node
 
+test-fast: setup system-packages ## the unit and component tiers: no control plane, no Go (the S3 server's binary comes from the cache)
+	$(RUN) python -m gallery_harness.build s3
+	$(RUN) pytest -m "unit or component"
+
 test-real-node: build system-packages node-packages ## the project's image on a real kubelet: worker pod e2e and the lifecycle tests (root)
 	GALLERY_E2E_NODE=kubelet $(RUN) pytest tests/e2e/realnode tests/e2e/test_operator.py
 
@@ -64,6 +68,10 @@ lint: setup ## ruff and mypy only
 
 unit: setup ## the fast unit tests
 	$(RUN) pytest tests/unit
+
+component: setup system-packages ## the component tier: the worker with real engines, ffmpeg, the fixture site and S3, no control plane
+	$(RUN) python -m gallery_harness.build s3
+	$(RUN) pytest tests/component
 
 e2e: build system-packages ## the e2e tests (local control plane, or the cluster named by KUBECONFIG)
 	$(RUN) pytest tests/e2e

@@ -17,8 +17,6 @@ from gallery_harness.manifests import BASE, render_base
 from tests.conftest import Cluster
 from tests.e2e.conftest import REPO, Downloads
 
-pytestmark = pytest.mark.e2e
-
 CHART = REPO / "charts" / "gallery-operator"
 KUBE_VERSION = "1.34.4"
 

@@ -21,8 +21,6 @@ from gallery_harness.kube import absent, create_claim
 from gallery_harness.procs import wait_until
 from tests.conftest import Cluster
 
-pytestmark = pytest.mark.e2e
-
 IMAGE = "python:3.13-slim"  # what a real node would pull; the local node agent ignores images
 
 

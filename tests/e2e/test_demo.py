@@ -10,8 +10,6 @@ import pytest
 
 from gallery_harness import REPO_ROOT
 
-pytestmark = pytest.mark.e2e
-
 
 @pytest.mark.skipif(bool(os.environ.get("KUBECONFIG")), reason="the demo runs its own local control plane")
 def test_demo_runs_to_ready_downloads() -> None:

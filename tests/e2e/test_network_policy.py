@@ -21,8 +21,6 @@ from gallery_operator.networkpolicy import POLICY_LABELS, POLICY_NAME, worker_ne
 from tests.conftest import Cluster
 from tests.e2e.conftest import Downloads, operator_for, pvc_spec
 
-pytestmark = pytest.mark.e2e
-
 
 def settings_of(operator: OperatorProcess) -> Settings:
     """The settings the local operator process runs with (as OperatorProcess.start hands them on)."""

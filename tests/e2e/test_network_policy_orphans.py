@@ -19,8 +19,6 @@ from gallery_operator.networkpolicy import POLICY_NAME
 from tests.conftest import Cluster
 from tests.e2e.conftest import Downloads, pvc_spec
 
-pytestmark = pytest.mark.e2e
-
 WORKERS = f"{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_COMPONENT}=worker"
 FINISHED = {"Succeeded", "Failed"}
 

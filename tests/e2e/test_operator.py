@@ -21,8 +21,6 @@ from gallery_harness.site import image_bytes
 from tests.conftest import Cluster
 from tests.e2e.conftest import Downloads, operator_for, pvc_spec
 
-pytestmark = pytest.mark.e2e
-
 
 def images(site: str, *numbers: int, slow: float = 0) -> list[str]:
     if slow:

@@ -23,8 +23,6 @@ from gallery_harness.procs import wait_until
 from tests.conftest import Cluster
 from tests.e2e.conftest import Downloads, pvc_spec
 
-pytestmark = pytest.mark.e2e
-
 MANIFEST = REPO_ROOT / "manifests" / "base" / "gallery-operator.yaml"
 ACCOUNT = "gallery-operator"
 

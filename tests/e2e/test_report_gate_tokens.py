@@ -13,8 +13,6 @@ import pytest
 from gallery_harness.localoperator import OperatorProcess
 from gallery_harness.tokens import HOSTILE_PAYLOADS, hostile_token
 
-pytestmark = pytest.mark.e2e
-
 
 @pytest.mark.parametrize("payload", HOSTILE_PAYLOADS.values(), ids=list(HOSTILE_PAYLOADS))
 def test_a_hostile_token_payload_is_refused_as_malformed(operator: OperatorProcess, payload: bytes) -> None:

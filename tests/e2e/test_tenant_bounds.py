@@ -17,8 +17,6 @@ from gallery_harness.s3server import S3Server
 from tests.conftest import Cluster
 from tests.e2e.conftest import Downloads, operator_for, pvc_spec
 
-pytestmark = pytest.mark.e2e
-
 
 def test_an_s3_prefix_cannot_reach_into_another_namespaces_files(
     cluster: Cluster, downloads: Downloads, namespace: str, site: str, s3_server: S3Server

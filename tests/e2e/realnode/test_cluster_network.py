@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 import yaml
 from kubernetes import client
 
@@ -33,8 +32,6 @@ from gallery_operator.networkpolicy import worker_network_policy as worker_netwo
 from tests.conftest import Cluster
 from tests.e2e.conftest import Downloads, operator_for, pvc_spec
 from tests.e2e.test_chart import render
-
-pytestmark = pytest.mark.e2e
 
 WORKER_LABELS = {"app.kubernetes.io/managed-by": "gallery-operator", "app.kubernetes.io/component": "worker"}
 WORKER_SECURITY = {

@@ -26,8 +26,6 @@ from tests.conftest import Cluster
 from tests.e2e.conftest import Downloads, operator_for, pvc_spec
 from tests.e2e.realnode.test_cluster_network import chart_operator, chart_values
 
-pytestmark = pytest.mark.e2e
-
 WORKER_UID = 65532
 # Mounts kubelet itself gives every container, writable by design (the pod's own hosts file, DNS, the termination
 # message file) and the runtime's standard ones.

@@ -20,9 +20,6 @@ from gallery_harness.site import Handler, big_chunk, hls_segment, image_bytes, n
 from gallery_operator.api.spec import parse_spec
 from gallery_operator.workerconfig import Egress, PvcStorage, S3Storage, WorkerConfig
 
-pytestmark = pytest.mark.e2e
-
-
 LOCAL_SITE = Egress(allow_private_networks=True)  # the fixture site is on loopback
 
 
