@@ -54,9 +54,10 @@ test: build system-packages node-packages ## everything CI runs: lint, type chec
 	$(RUN) pytest
 	$(MAKE) --no-print-directory test-real-node
 
-test-fast: setup system-packages ## the unit and component tiers: no control plane, no Go (the S3 server's binary comes from the cache)
+FAST_WORKERS ?= 4
+test-fast: setup system-packages ## the unit and component tiers in FAST_WORKERS processes: no control plane, no Go (versitygw from the cache)
 	$(RUN) python -m gallery_harness.build s3
-	$(RUN) pytest -m "unit or component"
+	$(RUN) pytest -m "unit or component" -n $(FAST_WORKERS) tests/unit tests/component
 
 test-real-node: build system-packages node-packages ## the project's image on a real kubelet: worker pod e2e and the lifecycle tests (root)
 	GALLERY_E2E_NODE=kubelet $(RUN) pytest tests/e2e/realnode tests/e2e/test_operator.py
