@@ -10,7 +10,7 @@ export UV_PYTHON := $(shell $$(command -v python3.11 2>/dev/null || command -v $
 export UV_PYTHON_DOWNLOADS := never
 RUN := $(UV) run --frozen
 
-.PHONY: help setup system-packages node-packages crds manifests build demo test test-real-node lint unit e2e cluster-start cluster-stop cluster-status clean
+.PHONY: help setup system-packages node-packages crds manifests build demo test test-fast test-real-node lint unit component e2e cluster-start cluster-stop cluster-status clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -39,26 +39,31 @@ crds: setup ## regenerate crds/ from the pydantic models
 	$(RUN) python -m gallery_operator.api.crd --subscription crds/gallerysubscriptions.gallery-operator.dev.yaml charts/gallery-operator/files/crd-subscription.yaml
 
 manifests: build ## regenerate manifests/base from the Helm chart
-	$(RUN) python -m tests.cluster.manifests
+	$(RUN) python -m gallery_harness.manifests
 
 build: setup ## build the pinned control-plane binaries (cached outside the clone; warm builds are skipped)
-	$(RUN) python -m tests.cluster build
+	$(RUN) python -m gallery_harness build
 
 NODE ?= agent
 demo: build ## the local demo: control plane, operator, downloads to a PVC and to S3 (ARGS=--keep keeps it running; NODE=kubelet)
 	$(if $(filter kubelet,$(NODE)),@$(MAKE) --no-print-directory node-packages)
-	$(RUN) python -m tests.cluster.demo --node $(NODE) $(ARGS)
+	$(RUN) python -m gallery_harness.demo --node $(NODE) $(ARGS)
 
 test: build system-packages node-packages ## everything CI runs: lint, type checks, unit and e2e tests, the real-node tier
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 	$(RUN) lint-imports --no-logo
-	"$$($(RUN) python -m tests.cluster.build actionlint)/actionlint"
-	"$$($(RUN) python -m tests.cluster.build helm)/helm" lint --strict charts/gallery-operator
-	"$$($(RUN) python -m tests.cluster.build helm)/helm" lint --strict charts/gallery-operator --set metrics.grafanaDashboard.enabled=true,metrics.prometheusRule.enabled=true,metrics.serviceMonitor.enabled=true
+	"$$($(RUN) python -m gallery_harness.build actionlint)/actionlint"
+	"$$($(RUN) python -m gallery_harness.build helm)/helm" lint --strict charts/gallery-operator
+	"$$($(RUN) python -m gallery_harness.build helm)/helm" lint --strict charts/gallery-operator --set metrics.grafanaDashboard.enabled=true,metrics.prometheusRule.enabled=true,metrics.serviceMonitor.enabled=true
 	$(RUN) pytest
 	$(MAKE) --no-print-directory test-real-node
+
+FAST_WORKERS ?= 4
+test-fast: setup system-packages ## the unit and component tiers in FAST_WORKERS processes: no control plane, no Go (versitygw from the cache)
+	$(RUN) python -m gallery_harness.build s3
+	$(RUN) pytest -m "unit or component" -n $(FAST_WORKERS) tests/unit tests/component
 
 test-real-node: build system-packages node-packages ## the project's image on a real kubelet: worker pod e2e and the lifecycle tests (root)
 	GALLERY_E2E_NODE=kubelet $(RUN) pytest tests/e2e/realnode tests/e2e/test_operator.py
@@ -72,18 +77,22 @@ lint: setup ## ruff, mypy and the import contracts (pyproject.toml's [tool.impor
 unit: setup ## the fast unit tests
 	$(RUN) pytest tests/unit
 
+component: setup system-packages ## the component tier: the worker with real engines, ffmpeg, the fixture site and S3, no control plane
+	$(RUN) python -m gallery_harness.build s3
+	$(RUN) pytest tests/component
+
 e2e: build system-packages ## the e2e tests (local control plane, or the cluster named by KUBECONFIG)
 	$(RUN) pytest tests/e2e
 
 cluster-start: build ## a local control plane in the background; prints how to use it with kubectl (NODE=kubelet: a real node)
 	$(if $(filter kubelet,$(NODE)),@$(MAKE) --no-print-directory node-packages)
-	$(RUN) python -m tests.cluster start --node $(NODE)
+	$(RUN) python -m gallery_harness start --node $(NODE)
 
 cluster-stop: ## stop the background control plane
-	$(RUN) python -m tests.cluster stop
+	$(RUN) python -m gallery_harness stop
 
 cluster-status: ## is the background control plane running?
-	$(RUN) python -m tests.cluster status
+	$(RUN) python -m gallery_harness status
 
 clean: ## remove local state (not the binary cache in ~/.cache/gallery-operator)
 	rm -rf .cluster .pytest_cache .mypy_cache .ruff_cache

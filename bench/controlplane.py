@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from unittest import mock
 
-from tests.cluster import build
-from tests.cluster.controlplane import LocalCluster
+from gallery_harness import build
+from gallery_harness.controlplane import LocalCluster
 
 START_TARGET_SECONDS = 15.0
 

@@ -24,17 +24,17 @@ from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 from urllib3.exceptions import ProtocolError
 
+from gallery_harness.controlplane import LocalCluster
+from gallery_harness.kube import create_claim, create_namespace
+from gallery_harness.localoperator import OperatorProcess, apply_crd
+from gallery_harness.procs import cpu_seconds, wait_until
+from gallery_harness.site import serve
 from gallery_operator import API_GROUP, API_VERSION, PLURAL
 from gallery_operator.api.spec import parse_spec
 from gallery_operator.config import Settings
 from gallery_operator.download import Download
 from gallery_operator.jobs import LABEL_MANAGED_BY, build_job
 from gallery_operator.status import Observation, stored_status
-from tests.cluster.controlplane import LocalCluster
-from tests.cluster.localoperator import OperatorProcess, apply_crd
-from tests.cluster.procs import cpu_seconds, wait_until
-from tests.fixtures.site import serve
-from tests.kube import create_claim, create_namespace
 
 
 def spec_for(n: int, site: str = "http://127.0.0.1:9") -> dict[str, Any]:

@@ -28,14 +28,13 @@ from unittest import mock
 
 from kubernetes import client, config, watch
 
+from gallery_harness import REPO_ROOT, image
+from gallery_harness.controlplane import LocalCluster, NodeKind
+from gallery_harness.kube import create_claim, create_namespace
+from gallery_harness.localoperator import OperatorProcess, apply_crd, operator_for
+from gallery_harness.procs import wait_until
+from gallery_harness.site import Handler, serve
 from gallery_operator import API_GROUP, API_VERSION, PLURAL
-from tests import REPO_ROOT
-from tests.cluster import image
-from tests.cluster.controlplane import LocalCluster, NodeKind
-from tests.cluster.localoperator import OperatorProcess, apply_crd, operator_for
-from tests.cluster.procs import wait_until
-from tests.fixtures.site import Handler, serve
-from tests.kube import create_claim, create_namespace
 
 
 def timed(action: Any) -> float:

@@ -21,10 +21,10 @@ from typing import Any
 from kubernetes import client, config
 
 from bench.operator import _follow, make_namespace, metric, operator_for, settle, status_mb
+from gallery_harness.controlplane import LocalCluster
+from gallery_harness.localoperator import apply_crd
+from gallery_harness.procs import cpu_seconds, wait_until
 from gallery_operator import API_GROUP, API_VERSION, PLURAL, SUBSCRIPTION_PLURAL
-from tests.cluster.controlplane import LocalCluster
-from tests.cluster.localoperator import apply_crd
-from tests.cluster.procs import cpu_seconds, wait_until
 
 LEAD_SECONDS = 120
 """At least this long between the start of creation and the tick (creating 2,000 objects takes a while)."""

@@ -26,12 +26,12 @@ from typing import Any
 
 from boto3.s3.transfer import TransferConfig
 
+from gallery_harness.procs import cpu_seconds
+from gallery_harness.s3server import S3Server
+from gallery_harness.site import Handler, serve
 from gallery_operator.api.spec import parse_spec
 from gallery_operator.worker.items import ItemFile, write_in_pieces
 from gallery_operator.workerconfig import Egress, PvcStorage, S3Storage, WorkerConfig
-from tests.cluster.procs import cpu_seconds
-from tests.cluster.s3server import S3Server
-from tests.fixtures.site import Handler, serve
 
 MEMORY_TARGET_MB = 256
 WALL_RATIOS: list[float] = []

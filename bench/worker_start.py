@@ -24,8 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.worker import worker_command, worker_env
+from gallery_harness.site import Handler, serve
 from gallery_operator.workerconfig import PvcStorage
-from tests.fixtures.site import Handler, serve
 
 HERE = Path(__file__).resolve().parents[1]
 EXTRAS = ("Cryptodome", "websockets", "brotli", "brotlicffi", "mutagen", "yt_dlp_ejs", "curl_cffi")

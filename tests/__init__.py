@@ -1,6 +1,5 @@
-"""Tests for gallery-operator."""
+"""Tests for gallery-operator (tiers: docs/architecture.md, "The harness and the test tiers")."""
 
-from pathlib import Path
+from gallery_harness import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-"""The checkout: every test, harness and benchmark finds the project's files from here."""
+__all__ = ["REPO_ROOT"]

@@ -1,4 +1,10 @@
-"""Shared fixtures: a Kubernetes cluster (local control plane or KUBECONFIG) and an S3 server."""
+"""The test tiers (a marker per folder) and the shared fixtures: the fixture site and an S3 server on loopback, and a
+Kubernetes cluster (local control plane or KUBECONFIG) for the e2e tiers.
+
+Tiers (docs/architecture.md, "The harness and the test tiers"), assigned by folder so nobody forgets one:
+``tests/unit`` unit, ``tests/component`` component (real programs and servers on loopback, no control plane),
+``tests/e2e`` e2e (a control plane), ``tests/e2e/realnode`` realnode (a real kubelet: make test-real-node).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +17,38 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
-from tests.cluster.controlplane import NODE_KINDS, LocalCluster
-from tests.cluster.procs import wait_until as wait_for
-from tests.cluster.s3server import S3Server
+from gallery_harness.controlplane import NODE_KINDS, LocalCluster
+from gallery_harness.procs import wait_until as wait_for
+from gallery_harness.s3server import S3Server
+from gallery_harness.site import serve
+
+TESTS = Path(__file__).resolve().parent
+TIERS = ("unit", "component", "e2e", "realnode")
+WITHOUT_A_CLUSTER = ("unit", "component")
+
+
+def tier_of(path: Path) -> str:
+    """The tier a test file's folder gives it; a file outside the tier folders is a mistake worth a clear error."""
+    parts = path.resolve().relative_to(TESTS).parts
+    if parts[:2] == ("e2e", "realnode"):
+        return "realnode"
+    if len(parts) > 1 and parts[0] in TIERS:
+        return parts[0]
+    raise pytest.UsageError(f"{path}: a test belongs in one of the tier folders tests/{{{','.join(TIERS[:3])}}}")
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test with its folder's tier; refuse a contradicting tier marker, and a unit or component test
+    that asks (even through another fixture) for the cluster."""
+    for item in items:
+        tier = tier_of(item.path)
+        other = sorted({mark.name for mark in item.iter_markers() if mark.name in TIERS} - {tier})
+        if other:
+            raise pytest.UsageError(f"{item.nodeid}: marked {other} but its folder makes it {tier!r}")
+        if tier in WITHOUT_A_CLUSTER and "cluster" in getattr(item, "fixturenames", ()):
+            raise pytest.UsageError(f"{item.nodeid}: a {tier} test runs without a control plane (uses `cluster`)")
+        item.add_marker(tier)
 
 
 @dataclass
@@ -63,8 +98,21 @@ def namespace(cluster: Cluster) -> Iterator[str]:
     core.delete_namespace(name)
 
 
-@pytest.fixture(scope="session")
-def s3_server(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+def s3_server_on(host: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     root = tmp_path_factory.mktemp("s3")
-    with S3Server(root=root, log=root / "versitygw.log", host=cluster.service_host) as server:
+    with S3Server(root=root, log=root / "versitygw.log", host=host) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """The real S3 server (versitygw) on loopback; the e2e tiers' own, which pods reach, is in tests/e2e."""
+    yield from s3_server_on("127.0.0.1", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def site() -> Iterator[str]:
+    """The fixture media site (gallery_harness.site) on loopback; the e2e tiers' own, which pods reach, is in
+    tests/e2e."""
+    with serve() as url:
+        yield url

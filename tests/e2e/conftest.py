@@ -12,14 +12,15 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from gallery_harness import REPO_ROOT
+from gallery_harness.kube import create_claim
+from gallery_harness.localoperator import OperatorProcess, apply_crd
+from gallery_harness.localoperator import operator_for as local_operator_for
+from gallery_harness.procs import wait_until
+from gallery_harness.s3server import S3Server
+from gallery_harness.site import serve
 from gallery_operator import API_GROUP, API_VERSION, PLURAL
-from tests import REPO_ROOT
-from tests.cluster.localoperator import OperatorProcess, apply_crd
-from tests.cluster.localoperator import operator_for as local_operator_for
-from tests.cluster.procs import wait_until
-from tests.conftest import Cluster
-from tests.fixtures.site import serve
-from tests.kube import create_claim
+from tests.conftest import Cluster, s3_server_on
 
 REPO = REPO_ROOT
 
@@ -64,8 +65,15 @@ def no_local_operator() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def site(cluster: Cluster) -> Iterator[str]:
+    """The fixture site where the cluster's pods reach it (a real node's pods cannot reach loopback)."""
     with serve(host=cluster.service_host) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def s3_server(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """The S3 server where the cluster's pods reach it."""
+    yield from s3_server_on(cluster.service_host, tmp_path_factory)
 
 
 def pvc_spec(urls: list[str], **extra: Any) -> dict[str, Any]:

@@ -11,13 +11,11 @@ import pytest
 import yaml
 from kubernetes import client
 
-from tests.cluster import build, procs
-from tests.cluster.manifests import BASE, render_base
+from gallery_harness import build, procs
+from gallery_harness.kube import absent, create_claim, create_namespace
+from gallery_harness.manifests import BASE, render_base
 from tests.conftest import Cluster
 from tests.e2e.conftest import REPO, Downloads
-from tests.kube import absent, create_claim, create_namespace
-
-pytestmark = pytest.mark.e2e
 
 CHART = REPO / "charts" / "gallery-operator"
 KUBE_VERSION = "1.34.4"

@@ -1,7 +1,7 @@
 """The test cluster behaves like Kubernetes where this project relies on it.
 
-Runs on the local control plane from tests/cluster (then also checks node-agent details such as the
-claim folder on disk) or on any cluster named by KUBECONFIG.
+Runs on the harness's local control plane (then also checks node-agent details such as the claim folder on
+disk) or on any cluster named by KUBECONFIG.
 """
 
 from __future__ import annotations
@@ -16,12 +16,10 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from tests.cluster import build
-from tests.cluster.procs import wait_until
+from gallery_harness import build
+from gallery_harness.kube import absent, create_claim
+from gallery_harness.procs import wait_until
 from tests.conftest import Cluster
-from tests.kube import absent, create_claim
-
-pytestmark = pytest.mark.e2e
 
 IMAGE = "python:3.13-slim"  # what a real node would pull; the local node agent ignores images
 

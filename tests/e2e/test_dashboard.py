@@ -1,7 +1,7 @@
 """The chart's Grafana dashboard and PrometheusRule ask only for what a running operator exports.
 
 Every PromQL expression of the rendered dashboard ConfigMap and PrometheusRule is parsed by Prometheus's own
-parser (a tiny Go program on github.com/prometheus/prometheus/promql/parser, tests/cluster/go/promql) and each
+parser (a tiny Go program on github.com/prometheus/prometheus/promql/parser, harness/go/promql) and each
 metric, label and matched label value it names is looked up in a scrape of a live operator on the local control
 plane, after runs that succeeded and failed so that the labelled series exist."""
 
@@ -19,9 +19,9 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.cluster import build
-from tests.cluster.localoperator import OperatorProcess
-from tests.cluster.procs import wait_until
+from gallery_harness import build
+from gallery_harness.localoperator import OperatorProcess
+from gallery_harness.procs import wait_until
 from tests.conftest import Cluster
 from tests.e2e.conftest import Downloads, pvc_spec
 from tests.e2e.test_chart import render, server_dry_run

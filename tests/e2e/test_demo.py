@@ -8,15 +8,13 @@ import sys
 
 import pytest
 
-from tests import REPO_ROOT
-
-pytestmark = pytest.mark.e2e
+from gallery_harness import REPO_ROOT
 
 
 @pytest.mark.skipif(bool(os.environ.get("KUBECONFIG")), reason="the demo runs its own local control plane")
 def test_demo_runs_to_ready_downloads() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "tests.cluster.demo"],
+        [sys.executable, "-m", "gallery_harness.demo"],
         capture_output=True,
         text=True,
         timeout=600,

@@ -24,9 +24,9 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from gallery_harness import build
+from gallery_harness.procs import wait_until
 from gallery_operator import API_GROUP
-from tests.cluster import build
-from tests.cluster.procs import wait_until
 from tests.conftest import Cluster
 from tests.e2e.conftest import Downloads, pvc_spec
 

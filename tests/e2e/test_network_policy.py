@@ -13,15 +13,13 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from gallery_harness.kube import Watching, absent, create_claim, create_namespace
+from gallery_harness.localoperator import OperatorProcess
+from gallery_harness.procs import wait_until
 from gallery_operator.config import Settings, load_settings
 from gallery_operator.networkpolicy import POLICY_LABELS, POLICY_NAME, worker_network_policy, worker_policy_spec
-from tests.cluster.localoperator import OperatorProcess
-from tests.cluster.procs import wait_until
 from tests.conftest import Cluster
 from tests.e2e.conftest import Downloads, operator_for, pvc_spec
-from tests.kube import Watching, absent, create_claim, create_namespace
-
-pytestmark = pytest.mark.e2e
 
 
 def settings_of(operator: OperatorProcess) -> Settings:

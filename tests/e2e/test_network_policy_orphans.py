@@ -10,16 +10,14 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from gallery_harness.kube import Watching, absent
+from gallery_harness.localoperator import OperatorProcess
+from gallery_harness.procs import wait_until
 from gallery_operator import API_GROUP, API_VERSION, PLURAL
 from gallery_operator.jobs import LABEL_COMPONENT, LABEL_MANAGED_BY, MANAGED_BY
 from gallery_operator.networkpolicy import POLICY_NAME
-from tests.cluster.localoperator import OperatorProcess
-from tests.cluster.procs import wait_until
 from tests.conftest import Cluster
 from tests.e2e.conftest import Downloads, pvc_spec
-from tests.kube import Watching, absent
-
-pytestmark = pytest.mark.e2e
 
 WORKERS = f"{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_COMPONENT}=worker"
 FINISHED = {"Succeeded", "Failed"}

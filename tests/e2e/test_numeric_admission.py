@@ -8,8 +8,6 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.e2e.conftest import Downloads, pvc_spec
 
-pytestmark = pytest.mark.e2e
-
 
 @pytest.mark.parametrize(
     ("options", "words"),

@@ -13,15 +13,13 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from tests.cluster import build
-from tests.cluster.localoperator import OperatorProcess
-from tests.cluster.procs import wait_until
+from gallery_harness import build
+from gallery_harness.kube import absent, create_claim, create_namespace
+from gallery_harness.localoperator import OperatorProcess
+from gallery_harness.procs import wait_until
+from gallery_harness.site import image_bytes
 from tests.conftest import Cluster
 from tests.e2e.conftest import Downloads, operator_for, pvc_spec
-from tests.fixtures.site import image_bytes
-from tests.kube import absent, create_claim, create_namespace
-
-pytestmark = pytest.mark.e2e
 
 
 def images(site: str, *numbers: int, slow: float = 0) -> list[str]:

@@ -15,15 +15,13 @@ import pytest
 import yaml
 from kubernetes import client
 
-from tests import REPO_ROOT
-from tests.cluster.localoperator import OperatorProcess
-from tests.cluster.localoperator import operator_for as local_operator_for
-from tests.cluster.procs import wait_until
+from gallery_harness import REPO_ROOT
+from gallery_harness.kube import absent, create_claim
+from gallery_harness.localoperator import OperatorProcess
+from gallery_harness.localoperator import operator_for as local_operator_for
+from gallery_harness.procs import wait_until
 from tests.conftest import Cluster
 from tests.e2e.conftest import Downloads, pvc_spec
-from tests.kube import absent, create_claim
-
-pytestmark = pytest.mark.e2e
 
 MANIFEST = REPO_ROOT / "manifests" / "base" / "gallery-operator.yaml"
 ACCOUNT = "gallery-operator"

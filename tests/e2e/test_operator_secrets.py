@@ -9,14 +9,12 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client
 
-from tests.cluster.localoperator import OperatorProcess
+from gallery_harness.localoperator import OperatorProcess
+from gallery_harness.site import Handler
+from tests.component.test_worker_secrets import API_KEY, COOKIE, PASSWORD, REDIRECTS
 from tests.conftest import Cluster
 from tests.e2e.conftest import Downloads, pvc_spec
-from tests.e2e.test_worker_secrets import API_KEY, COOKIE, PASSWORD, REDIRECTS
-from tests.fixtures.site import Handler
 from tests.secrets_check import leaks
-
-pytestmark = pytest.mark.e2e
 
 SECRETS = (COOKIE, PASSWORD, API_KEY)
 

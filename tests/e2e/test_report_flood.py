@@ -11,16 +11,13 @@ import urllib.parse
 from collections import Counter
 from typing import Any
 
-import pytest
 from kubernetes import client
 
-from tests.cluster.procs import wait_until
+from gallery_harness.kube import create_claim
+from gallery_harness.procs import wait_until
+from gallery_harness.tokens import forged_jwt
 from tests.conftest import Cluster
 from tests.e2e.conftest import Downloads, operator_for, pvc_spec
-from tests.kube import create_claim
-from tests.tokens import forged_jwt
-
-pytestmark = pytest.mark.e2e
 
 WORKERS = 8
 FLOODERS = 6

@@ -10,10 +10,8 @@ import urllib.request
 
 import pytest
 
-from tests.cluster.localoperator import OperatorProcess
-from tests.tokens import HOSTILE_PAYLOADS, hostile_token
-
-pytestmark = pytest.mark.e2e
+from gallery_harness.localoperator import OperatorProcess
+from gallery_harness.tokens import HOSTILE_PAYLOADS, hostile_token
 
 
 @pytest.mark.parametrize("payload", HOSTILE_PAYLOADS.values(), ids=list(HOSTILE_PAYLOADS))

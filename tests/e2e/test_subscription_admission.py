@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.cluster import build
+from gallery_harness import build
 from tests.conftest import Cluster
 
 TEMPLATE = {"urls": ["https://example.org/gallery/1"], "target": {"pvc": {"claimName": "media"}}}

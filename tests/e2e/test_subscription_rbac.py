@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.localoperator import OperatorProcess
-from tests.cluster.localoperator import operator_for as local_operator_for
-from tests.cluster.procs import wait_until
+from gallery_harness.kube import absent, create_claim
+from gallery_harness.localoperator import OperatorProcess
+from gallery_harness.localoperator import operator_for as local_operator_for
+from gallery_harness.procs import wait_until
 from tests.conftest import Cluster
 from tests.e2e.test_operator_rbac import operator_account  # noqa: F401 - the fixture
 from tests.e2e.test_subscriptions import YEARLY, Subscriptions, annotated, remaining, template
-from tests.kube import absent, create_claim
 
 pytestmark = pytest.mark.e2e
 

@@ -12,17 +12,17 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from gallery_harness import build
+from gallery_harness.kube import absent, create_claim
+from gallery_harness.localoperator import OperatorProcess
+from gallery_harness.procs import wait_until
+from gallery_harness.site import Handler, image_bytes
 from gallery_operator import API_GROUP, API_VERSION, PLURAL, SUBSCRIPTION_PLURAL
 from gallery_operator.api.subscription import parse_subscription_spec
 from gallery_operator.schedule import parse_time, rfc3339, run_name
 from gallery_operator.subscription_plan import SubscriptionSnapshot, build_run
-from tests.cluster import build
-from tests.cluster.localoperator import OperatorProcess
-from tests.cluster.procs import wait_until
+from tests.component.test_worker_stop_rule import feed
 from tests.conftest import Cluster
-from tests.e2e.test_worker_stop_rule import feed
-from tests.fixtures.site import Handler, image_bytes
-from tests.kube import absent, create_claim
 
 pytestmark = pytest.mark.e2e
 

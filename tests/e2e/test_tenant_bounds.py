@@ -10,14 +10,12 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from tests.cluster.localoperator import OperatorProcess
-from tests.cluster.procs import wait_until
-from tests.cluster.s3server import S3Server
+from gallery_harness.kube import absent, create_claim, create_namespace
+from gallery_harness.localoperator import OperatorProcess
+from gallery_harness.procs import wait_until
+from gallery_harness.s3server import S3Server
 from tests.conftest import Cluster
 from tests.e2e.conftest import Downloads, operator_for, pvc_spec
-from tests.kube import absent, create_claim, create_namespace
-
-pytestmark = pytest.mark.e2e
 
 
 def test_an_s3_prefix_cannot_reach_into_another_namespaces_files(

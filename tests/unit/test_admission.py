@@ -154,7 +154,7 @@ def test_random_operations_agree_with_the_batch_algorithm() -> None:
             roll = rng.random()
             if roll < 0.45:
                 each = Candidate.of(namespace, name, rng.randint(-2, 2), f"2026-01-0{rng.randint(1, 9)}", f"{name}-j")
-                if (namespace, name) not in admission._grants:
+                if admission.grant(Key(namespace, name)) is None:
                     admission.offer(each)
                     waiting[each.key] = each
             elif roll < 0.6:

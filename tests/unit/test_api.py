@@ -10,9 +10,9 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from gallery_harness import REPO_ROOT
 from gallery_operator.api.crd import build_crd, render_crd
 from gallery_operator.api.spec import GalleryDlOptions, YtDlpOptions, parse_spec
-from tests import REPO_ROOT
 
 REPO = REPO_ROOT
 COMMITTED_CRD = REPO / "crds" / "gallerydownloads.gallery-operator.dev.yaml"

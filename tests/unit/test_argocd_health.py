@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from lupa import lua51
 
+from gallery_harness import REPO_ROOT
 from gallery_operator.status import Observation, stored_status
-from tests import REPO_ROOT
 
 REPO = REPO_ROOT
 HEALTH = (REPO / "manifests" / "argocd" / "health.lua").read_text()

@@ -9,13 +9,12 @@ import pytest
 from gallery_operator.api.spec import parse_spec, quantity_bytes
 from gallery_operator.config import Settings, load_settings
 from gallery_operator.controller import Controller
-from gallery_operator.download import Download
 from gallery_operator.jobs import job_name, run_id
 from gallery_operator.keys import Key
-from gallery_operator.snapshots import DownloadSnapshot
 from gallery_operator.worker import options
 from gallery_operator.worker.failures import classify, permanent
 from gallery_operator.workerconfig import Report
+from tests.unit.builders import download_snapshot, parsed, with_two_runs
 
 
 def test_settings_from_environment() -> None:
@@ -94,29 +93,10 @@ def test_failure_classification(message: str, status: int | None, reason: str) -
     assert classify(message, status) == reason
 
 
-def snapshot(namespace: str, name: str, uid: str, urls: list[str]) -> DownloadSnapshot:
-    spec = {"urls": urls, "target": {"pvc": {"claimName": "m"}}}
-    body = {"metadata": {"namespace": namespace, "name": name, "uid": uid, "generation": 1}, "spec": spec}
-    return DownloadSnapshot.of(body)
-
-
-def with_two_runs() -> tuple[Controller, Download]:
-    """A controller that knows download ns/dl, the Job of its current run (uid job-1) and an earlier one's
-    (dl-oldrun, uid job-0)."""
-    downloads = {Key("ns", "dl"): [snapshot("ns", "dl", "uid-dl", ["https://example.org/a.jpg"])]}
-    controller = Controller(Settings(), downloads, {})
-    controller.observe_download(Key("ns", "dl"), gone=False, uid="uid-dl")
-    parsed = controller._parse(downloads[Key("ns", "dl")][0])
-    assert not isinstance(parsed, str)
-    controller.observe_job("ns", job_name(parsed), active=True, gone=False, uid="job-1", owner="uid-dl")
-    controller.observe_job("ns", "dl-oldrun", active=False, gone=False, uid="job-0", owner="uid-dl")
-    return controller, parsed
-
-
 def test_a_worker_is_known_by_the_uid_of_the_job_of_the_current_run() -> None:
     controller, parsed = with_two_runs()
     name = job_name(parsed)
-    assert controller.worker_of("ns", name, "job-1") == (("ns", "dl"), run_id(parsed))
+    assert controller.worker_of("ns", name, "job-1") == (Key("ns", "dl"), run_id(parsed))
     assert controller.worker_of("ns", name, "job-x") is None  # same name, another Job: a copy
     assert controller.worker_of("other", name, "job-1") is None  # a uid names no place
     assert controller.worker_of("ns", "dl-oldrun", "job-0") is None  # an earlier run's Job
@@ -126,11 +106,9 @@ def test_a_worker_is_known_by_the_uid_of_the_job_of_the_current_run() -> None:
 
 
 def test_reports_are_held_per_current_run_and_per_pod() -> None:
-    downloads = {Key("ns", "dl"): [snapshot("ns", "dl", "uid-dl", ["https://example.org/a.jpg"])]}
+    downloads = {Key("ns", "dl"): [download_snapshot(urls=["https://example.org/a.jpg"])]}
     controller = Controller(Settings(), downloads, {})
-    parsed = controller._parse(downloads[Key("ns", "dl")][0])
-    assert not isinstance(parsed, str)
-    run = run_id(parsed)
+    run = run_id(parsed(downloads[Key("ns", "dl")][0]))
     key = Key("ns", "dl")
     assert not controller.accept_report(key, "older-run", "pod-0", Report(run="older-run", items_done=9))
     assert controller.accept_report(key, run, "pod-1", Report(run=run, final=True, outcome="Failed", items_done=1))

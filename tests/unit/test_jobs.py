@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gallery_operator.api.spec import parse_spec
-from gallery_operator.config import Settings
-from gallery_operator.download import Download
 from gallery_operator.jobs import (
     LABEL_DOWNLOAD,
     LABEL_DOWNLOAD_UID,
@@ -21,14 +18,9 @@ from gallery_operator.jobs import (
 )
 from gallery_operator.worker import options
 from gallery_operator.workerconfig import CONFIG_ENV, WorkerConfig
+from tests.unit.builders import JOB_SETTINGS, download
 
-SETTINGS = Settings(worker_image="example.org/gallery-operator:test", job_ttl_seconds=120)
-
-
-def download(name: str = "cats", uid: str = "uid-1", **spec: Any) -> Download:
-    raw: dict[str, Any] = {"urls": ["https://example.org/g/1"], "target": {"pvc": {"claimName": "media"}}}
-    raw.update(spec)
-    return Download("ns", name, uid, 1, "2026-11-21T00:00:00Z", parse_spec(raw))
+SETTINGS = JOB_SETTINGS
 
 
 def container(job: dict[str, Any]) -> dict[str, Any]:

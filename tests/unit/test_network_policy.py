@@ -26,8 +26,8 @@ from gallery_operator.networkpolicy import (
 from gallery_operator.plan import FINALIZER, Cleanup, Granted, Situation, StartRun, Waiting, plan
 from gallery_operator.snapshots import PolicySnapshot
 from gallery_operator.workerconfig import Egress
-from tests.unit.test_controller import reconcile, snapshot, taken, world
-from tests.unit.test_plan import QUEUED, parsed, situation
+from tests.unit.builders import parsed, reconcile, snapshot, taken, watch_shows, world
+from tests.unit.test_plan import QUEUED, situation
 from tests.unit.test_plan import snapshot as plan_snapshot
 
 DEFAULT = Settings()
@@ -298,17 +298,6 @@ def test_the_first_job_of_a_namespace_waits_for_its_policy_and_later_ones_cost_n
     assert [c[0] for c in calls[1:]] == ["create_job", "create_job", "create_job"]
     reconcile(controller, "a", "b", "c")  # again: no policy call in steady state
     assert len(fake.named("keep_network_policy")) == 1
-
-
-def watch_shows(controller: Any, policy: dict[str, Any] | None) -> None:
-    """What the policy watch does: the cache changes, then the handler tells the controller."""
-    policies = controller.policies
-    assert isinstance(policies, dict)
-    if policy is None:
-        policies.pop("ns", None)
-    else:
-        policies["ns"] = [PolicySnapshot.of(policy)]
-    controller.observe_policy("ns")
 
 
 def test_a_tenants_deletion_or_edit_of_the_policy_is_repaired() -> None:

@@ -1,6 +1,6 @@
 """The controller keeps a namespace's worker NetworkPolicy, in shape, while walled pods outlive the namespace's
 downloads (a worker Job orphaned by `kubectl delete --cascade=orphan`, a pod still stopping), and removes it once
-they ended. The API calls are recorded (tests/unit/test_controller.py); the e2e test is
+they ended. The API calls are recorded (tests/unit/builders.py); the e2e test is
 tests/e2e/test_network_policy_orphans.py."""
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ from typing import Any
 from gallery_operator.config import Settings
 from gallery_operator.controller import Controller
 from gallery_operator.networkpolicy import UNFINISHED_PODS, worker_network_policy
-from tests.unit.test_controller import RecordingKube, reconcile, snapshot, taken, world
-from tests.unit.test_network_policy import watch_shows
+from tests.unit.builders import RecordingKube, reconcile, snapshot, taken, watch_shows, world
 
 
 def without_downloads(controller: Controller) -> None:

@@ -36,6 +36,7 @@ from gallery_operator.plan import (
 from gallery_operator.snapshots import DownloadSnapshot, JobSnapshot
 from gallery_operator.status import Observation, stored_status
 from gallery_operator.workerconfig import Egress, Report
+from tests.unit.builders import download_snapshot, parsed
 
 T0, T1 = "2026-11-22T10:00:00Z", "2026-11-22T10:00:30Z"
 SETTINGS = Settings()
@@ -43,17 +44,8 @@ EGRESS = Egress()
 
 
 def snapshot(**spec: Any) -> DownloadSnapshot:
-    body = {
-        "metadata": {"namespace": "ns", "name": "dl", "uid": "uid-dl", "generation": 1, "resourceVersion": "7"},
-        "spec": {"urls": ["https://example.org/a.jpg"], "target": {"pvc": {"claimName": "m"}}, **spec},
-    }
-    return DownloadSnapshot.of(body)
-
-
-def parsed(snap: DownloadSnapshot) -> Download:
-    download = parse_download(snap, SETTINGS)
-    assert isinstance(download, Download), download
-    return download
+    """Download ns/dl (resourceVersion 7) with these spec fields."""
+    return download_snapshot(resource_version="7", **spec)
 
 
 def job(name: str, *conditions: str, ready: bool = False, suspend: bool = False) -> JobSnapshot:

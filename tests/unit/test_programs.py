@@ -1,5 +1,5 @@
 """The grammar of the ffmpeg and ffprobe command lines the worker admits, and where the protocol whitelist goes.
-(The wall itself, with the real ffmpeg and every other door to a program: tests/e2e/test_worker_programs.py.)"""
+(The wall itself, with the real ffmpeg and every other door to a program: tests/component/test_worker_programs.py.)"""
 
 from __future__ import annotations
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.cluster.image import _digest, _tree_bytes
-from tests.cluster.volumes import volume_for
+from gallery_harness.image import _digest, _tree_bytes
+from gallery_harness.volumes import volume_for
 
 
 def test_a_claim_gets_a_pre_bound_host_path_volume_in_the_agents_layout() -> None:

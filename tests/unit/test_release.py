@@ -69,7 +69,7 @@ def test_the_workflow_takes_its_version_from_pyproject() -> None:
 
 
 def test_the_workflow_uses_the_helm_the_tests_build() -> None:
-    go_mod = (REPO_ROOT / "tests" / "cluster" / "go" / "helm" / "go.mod").read_text()
+    go_mod = (REPO_ROOT / "harness" / "go" / "helm" / "go.mod").read_text()
     pinned = re.search(r"helm\.sh/helm/v3 (v[0-9.]+)", go_mod)
     assert pinned is not None
     assert workflow()["env"]["HELM_VERSION"] == pinned.group(1)

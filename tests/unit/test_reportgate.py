@@ -7,14 +7,14 @@ import time
 
 import pytest
 
+from gallery_harness.tokens import forged_jwt
 from gallery_operator import kube, web
 from gallery_operator.config import Settings
 from gallery_operator.controller import Controller
 from gallery_operator.jobs import job_name
 from gallery_operator.reportgate import Claimed, SourceBudgets, pod_prefix_of, precheck, worker_pod_prefix
 from gallery_operator.reports import Directory, WorkerJob
-from tests.tokens import forged_jwt
-from tests.unit.test_core import with_two_runs
+from tests.unit.builders import with_two_runs
 
 AUDIENCE = "gallery-operator.dev"
 JOB = "photos-0123456789"

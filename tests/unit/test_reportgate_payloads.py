@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from gallery_harness.tokens import HOSTILE_PAYLOADS, hostile_token
 from gallery_operator.reportgate import precheck
-from tests.tokens import HOSTILE_PAYLOADS, hostile_token
 
 
 @pytest.mark.parametrize("payload", HOSTILE_PAYLOADS.values(), ids=list(HOSTILE_PAYLOADS))

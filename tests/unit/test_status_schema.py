@@ -11,10 +11,10 @@ from typing import Any
 
 import yaml
 
+from gallery_harness import REPO_ROOT
 from gallery_operator.api.status import CatalogueItem, Failure
 from gallery_operator.status import Observation, stored_status
 from gallery_operator.workerconfig import Report
-from tests import REPO_ROOT
 from tests.unit.test_status import T0, T1, T2, job
 
 CRD = REPO_ROOT / "crds" / "gallerydownloads.gallery-operator.dev.yaml"

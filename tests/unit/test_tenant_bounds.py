@@ -6,7 +6,8 @@ import pytest
 
 from gallery_operator.jobs import build_cleanup_job, build_job, storage_for
 from gallery_operator.workerconfig import S3Storage
-from tests.unit.test_jobs import SETTINGS, download
+from tests.unit.builders import JOB_SETTINGS as SETTINGS
+from tests.unit.builders import download
 
 
 @pytest.mark.parametrize(

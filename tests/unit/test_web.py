@@ -9,14 +9,14 @@ import urllib.request
 import pytest
 from pydantic import ValidationError
 
+from gallery_harness.procs import free_port
+from gallery_harness.tokens import forged_jwt
 from gallery_operator import kube, web
 from gallery_operator.config import Settings
 from gallery_operator.controller import Controller
 from gallery_operator.plan import PostEvent
 from gallery_operator.snapshots import DownloadSnapshot
 from gallery_operator.workerconfig import Report
-from tests.cluster.procs import free_port
-from tests.tokens import forged_jwt
 
 
 def status_of(url: str) -> int:

@@ -1,4 +1,4 @@
-"""The real node's cluster network (tests/cluster/network.py) carrying the product's promises: the worker
+"""The real node's cluster network (harness/gallery_harness/network.py) carrying the product's promises: the worker
 NetworkPolicy enforced by a policy agent, Services and cluster DNS for the report path and for downloads that name
 their site, and the chart's operator running unmodified.
 
@@ -19,22 +19,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 import yaml
 from kubernetes import client
 
+from gallery_harness import build, network
+from gallery_harness.kube import create_claim, create_namespace
+from gallery_harness.network import BRIDGE, FIXTURE_HOSTS, KUBERNETES_SERVICE_IP
+from gallery_harness.procs import wait_until
+from gallery_harness.realnode import RealNode
 from gallery_operator.config import Settings, load_settings
 from gallery_operator.networkpolicy import worker_network_policy as worker_network_policy_of
-from tests.cluster import build, network
-from tests.cluster.network import BRIDGE, FIXTURE_HOSTS, KUBERNETES_SERVICE_IP
-from tests.cluster.procs import wait_until
-from tests.cluster.realnode import RealNode
 from tests.conftest import Cluster
 from tests.e2e.conftest import Downloads, operator_for, pvc_spec
 from tests.e2e.test_chart import render
-from tests.kube import create_claim, create_namespace
-
-pytestmark = pytest.mark.e2e
 
 WORKER_LABELS = {"app.kubernetes.io/managed-by": "gallery-operator", "app.kubernetes.io/component": "worker"}
 WORKER_SECURITY = {

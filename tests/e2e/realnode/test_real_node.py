@@ -15,18 +15,16 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from gallery_harness.kube import create_claim
+from gallery_harness.procs import wait_until
+from gallery_harness.realnode import RealNode
+from gallery_harness.site import Handler
 from gallery_operator.jobs import WORKER_CONTAINER
 from gallery_operator.networkpolicy import POLICY_NAME
 from gallery_operator.workerconfig import DATA_MOUNT, SCRATCH_MOUNT, TOKEN_MOUNT
-from tests.cluster.procs import wait_until
-from tests.cluster.realnode import RealNode
 from tests.conftest import Cluster
 from tests.e2e.conftest import Downloads, operator_for, pvc_spec
 from tests.e2e.realnode.test_cluster_network import chart_operator, chart_values
-from tests.fixtures.site import Handler
-from tests.kube import create_claim
-
-pytestmark = pytest.mark.e2e
 
 WORKER_UID = 65532
 # Mounts kubelet itself gives every container, writable by design (the pod's own hosts file, DNS, the termination

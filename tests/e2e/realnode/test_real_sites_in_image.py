@@ -8,19 +8,16 @@ from __future__ import annotations
 import json
 import uuid
 
-import pytest
 from kubernetes import client
 
+from gallery_harness.procs import wait_until
+from gallery_harness.realnode import RealNode
 from gallery_operator.config import Settings
 from gallery_operator.workerconfig import DATA_MOUNT, SCRATCH_MOUNT
-from tests.cluster.procs import wait_until
-from tests.cluster.realnode import RealNode
+from tests.component.test_worker_programs import _DRIVER
+from tests.component.test_worker_real_sites import _PROVIDER
 from tests.conftest import Cluster
 from tests.e2e.realnode.test_cluster_network import WORKER_LABELS, WORKER_SECURITY, real_node
-from tests.e2e.test_worker_programs import _DRIVER
-from tests.e2e.test_worker_real_sites import _PROVIDER
-
-pytestmark = pytest.mark.e2e
 
 
 def worker_like_pod(cluster: Cluster, node: RealNode, namespace: str) -> str:

@@ -18,12 +18,12 @@ from typing import Any
 import yaml
 from kubernetes import client, config
 
+from gallery_harness import build
+from gallery_harness.controlplane import LocalCluster, add_node_argument
+from gallery_harness.kube import create_claim, create_namespace
+from gallery_harness.localoperator import OperatorProcess, apply_crd, operator_for
+from gallery_harness.site import serve
 from gallery_operator import API_GROUP, API_VERSION
-from tests.cluster import build
-from tests.cluster.controlplane import LocalCluster, add_node_argument
-from tests.cluster.localoperator import OperatorProcess, apply_crd, operator_for
-from tests.fixtures.site import serve
-from tests.kube import create_claim, create_namespace
 
 NAMESPACE = "demo"
 

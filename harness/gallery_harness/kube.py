@@ -9,7 +9,7 @@ from typing import Any
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
-from tests.cluster.procs import wait_until
+from gallery_harness.procs import wait_until
 
 
 class Watching:

@@ -1,10 +1,10 @@
 """Build the pinned control-plane binaries from Go modules into a per-user cache.
 
-Each Go module under ``tests/cluster/go/`` pins one tool set. Its binaries land in
+Each Go module under ``harness/go/`` pins one tool set. Its binaries land in
 ``$CACHE/bin/<module>-<key>/`` where the key hashes the module's go.mod, go.sum and own Go sources and the
 build flags, so a fresh clone reuses a warm cache and a version bump rebuilds only that module.
 
-Usage: ``python tests/cluster/build.py`` (builds what is missing, prints the binary folders).
+Usage: ``python harness/gallery_harness/build.py`` (builds what is missing, prints the binary folders).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-GO_ROOT = Path(__file__).resolve().parent / "go"
+GO_ROOT = Path(__file__).resolve().parents[1] / "go"
 
 KUBERNETES_VERSION = "v1.34.4"
 

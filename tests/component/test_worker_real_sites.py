@@ -11,12 +11,18 @@ from pathlib import Path
 
 import pytest
 
+from gallery_harness.site import Handler, image_bytes
 from gallery_operator.workerconfig import PvcStorage
-from tests.e2e.test_worker import run_worker
-from tests.e2e.test_worker_programs import ONLY_THE_SITE, Internal, folders, inside_worker, internal, loopback_site
-from tests.fixtures.site import Handler, image_bytes
+from tests.component.test_worker import run_worker
+from tests.component.test_worker_programs import (
+    ONLY_THE_SITE,
+    Internal,
+    folders,
+    inside_worker,
+    internal,
+    loopback_site,
+)
 
-pytestmark = pytest.mark.e2e
 __all__ = ["folders", "internal", "loopback_site"]  # fixtures shared with the program wall's tests
 
 DENO = shutil.which("deno", path=str(Path(sys.executable).parent)) or "deno"

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.cluster import build, procs
+from gallery_harness import build, procs
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The transport hooks (worker/transport.py) sit on the engines' requests sessions only: the responses behind
 requests carry them, botocore's (the S3 upload) and any other urllib3 client's do not. In a fresh interpreter with
 the hooks installed, against the fixture site and the real S3 server on loopback. (That the engines' faults still
-get their stable reasons: tests/e2e/test_worker_transport.py.)"""
+get their stable reasons: tests/component/test_worker_transport.py.)"""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ import json, sys
 from pathlib import Path
 import requests, urllib3
 from gallery_operator.worker import transport
-from tests.cluster.s3server import S3Server
-from tests.fixtures.site import serve
+from gallery_harness.s3server import S3Server
+from gallery_harness.site import serve
 
 transport.install()
 folder = Path(sys.argv[1])

@@ -7,7 +7,7 @@ completes the binding. When a claim is deleted its volume is deleted too; the fo
 cluster's work folder. The folder is writable by every user: hostPath volumes do not honour ``fsGroup``, and the
 worker runs as uid 65532.
 
-Usage: ``python -m tests.cluster.volumes --kubeconfig K --root DIR``.
+Usage: ``python -m gallery_harness.volumes --kubeconfig K --root DIR``.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The node is either the process-based node agent (``node="agent"``, the default: 
 node (``node="kubelet"``: kubelet, kube-scheduler and containerd running the project's image, see realnode.py).
 Everything listens on free loopback ports (the real node's pods reach the host at its bridge address), every
 process dies with the harness, and ``stop()`` leaves no process behind. Used by the pytest fixtures and by
-``python -m tests.cluster``.
+``python -m gallery_harness``.
 """
 
 from __future__ import annotations
@@ -26,12 +26,11 @@ from typing import Any, Literal, get_args
 
 import yaml
 
-from tests import REPO_ROOT
-from tests.cluster import build, procs
-from tests.cluster.network import GATEWAY, KUBERNETES_SERVICE_IP, SERVICE_CIDR
-from tests.cluster.pki import KeyPair, Pki, create_pki
-from tests.cluster.realnode import RealNode
-from tests.cluster.s3server import S3Server
+from gallery_harness import REPO_ROOT, build, procs
+from gallery_harness.network import GATEWAY, KUBERNETES_SERVICE_IP, SERVICE_CIDR
+from gallery_harness.pki import KeyPair, Pki, create_pki
+from gallery_harness.realnode import RealNode
+from gallery_harness.s3server import S3Server
 
 NodeKind = Literal["agent", "kubelet"]
 NODE_KINDS: tuple[NodeKind, ...] = get_args(NodeKind)
@@ -215,7 +214,7 @@ class LocalCluster:
 
     def _start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         """Start and track one component; Python ones (node agent, volume provisioner) import from the checkout."""
-        environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+        environment = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in (REPO_ROOT / "harness", REPO_ROOT))}
         self.processes[name] = procs.spawn(argv, self.log(name), env=environment)
         return self.processes[name]
 
@@ -311,7 +310,7 @@ class LocalCluster:
             [
                 sys.executable,
                 "-m",
-                "tests.cluster.nodeagent",
+                "gallery_harness.nodeagent",
                 f"--kubeconfig={self.kubeconfig}",
                 f"--root={self.workdir / 'node'}",
                 f"--node-name={NODE_NAME}",

@@ -1,10 +1,10 @@
 """Command line for the local control plane.
 
-    python -m tests.cluster build            build the pinned binaries (skipped when cached)
-    python -m tests.cluster up [--dir D] [--node kubelet]     run in the foreground until Ctrl-C
-    python -m tests.cluster start [--dir D] [--node kubelet]  run in the background; prints the KUBECONFIG to use
-    python -m tests.cluster stop [--dir D]   stop the background control plane
-    python -m tests.cluster status [--dir D]
+    python -m gallery_harness build            build the pinned binaries (skipped when cached)
+    python -m gallery_harness up [--dir D] [--node kubelet]     run in the foreground until Ctrl-C
+    python -m gallery_harness start [--dir D] [--node kubelet]  run in the background; prints the KUBECONFIG to use
+    python -m gallery_harness stop [--dir D]   stop the background control plane
+    python -m gallery_harness status [--dir D]
 
 The state folder (default ``.cluster/`` in the checkout) holds the kubeconfig, an ``env`` file to
 ``source`` (KUBECONFIG and the S3 endpoint and keys), the component logs and the PVC data.
@@ -21,9 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-from tests import REPO_ROOT
-from tests.cluster import build
-from tests.cluster.controlplane import LocalCluster, NodeKind, add_node_argument
+from gallery_harness import REPO_ROOT, build
+from gallery_harness.controlplane import LocalCluster, NodeKind, add_node_argument
 
 DEFAULT_DIR = REPO_ROOT / ".cluster"
 
@@ -82,7 +81,7 @@ def start(folder: Path, node: NodeKind) -> int:
     log = folder / "up.log"
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tests.cluster", "up", "--dir", str(folder), "--node", node],
+            [sys.executable, "-m", "gallery_harness", "up", "--dir", str(folder), "--node", node],
             cwd=REPO_ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -122,7 +121,7 @@ def stop(folder: Path) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.cluster", description="local control plane")
+    parser = argparse.ArgumentParser(prog="python -m gallery_harness", description="local control plane")
     parser.add_argument("command", choices=["build", "up", "start", "stop", "status"])
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="state folder (default: .cluster/)")
     add_node_argument(parser)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from gallery_harness.site import Handler, image_bytes, serve
 from gallery_operator.workerconfig import PvcStorage
-from tests.e2e.test_worker import run_worker
-from tests.fixtures.site import Handler, image_bytes, serve
+from tests.component.test_worker import run_worker
 
 pytestmark = pytest.mark.e2e
 

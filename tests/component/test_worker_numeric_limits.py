@@ -16,10 +16,8 @@ from pydantic import ValidationError
 
 from gallery_operator.api.spec import describe_validation, parse_spec
 from gallery_operator.workerconfig import Egress, PvcStorage, WorkerConfig
-from tests.e2e.test_worker import run_worker
+from tests.component.test_worker import run_worker
 from tests.fixtures.hostile import media_bytes, serve
-
-pytestmark = pytest.mark.e2e
 
 INT64_MAX = 2**63 - 1
 

@@ -8,13 +8,11 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_worker import claim, run_worker
-from tests.e2e.test_worker_secrets import pod_env
-from tests.fixtures.site import Handler
+from gallery_harness.site import Handler
+from tests.component.test_worker import claim, run_worker
+from tests.component.test_worker_secrets import pod_env
 from tests.fixtures.sites import Request, serve_sites
 from tests.secrets_check import leaks
-
-pytestmark = pytest.mark.e2e
 
 COOKIE = "m3mber-c00kie"
 PASSWORD = "pa55-w0rd-x"

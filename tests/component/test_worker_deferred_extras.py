@@ -1,7 +1,7 @@
 """The extras' modules the worker defers (worker/deferred.py) are not run by yt-dlp's import, and are there when
 yt-dlp uses them: AES decryption, yt-dlp's websocket requests, the worker's self-report. (The real worker decrypting
 an AES-128 HLS stream with the deferral in place, and its self-report naming every extra:
-tests/e2e/test_worker_real_sites.py.)"""
+tests/component/test_worker_real_sites.py.)"""
 
 from __future__ import annotations
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from gallery_harness.site import Handler
 from gallery_operator.workerconfig import PvcStorage
-from tests.e2e.test_worker import catalogue, run_worker
-from tests.fixtures.site import Handler
+from tests.component.test_worker import catalogue, run_worker
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,7 @@ activeDeadlineSeconds, exit codes in container statuses and phase, and deletion 
 SIGKILL). What it does not: images, runAsUser (processes keep the agent's user), resource limits,
 probes, networking (pods share the host's loopback).
 
-Usage: ``python -m tests.cluster.nodeagent --kubeconfig K --root DIR --api-port P``.
+Usage: ``python -m gallery_harness.nodeagent --kubeconfig K --root DIR --api-port P``.
 """
 
 from __future__ import annotations
@@ -37,9 +37,8 @@ from typing import Any
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
-from tests import REPO_ROOT
-from tests.cluster import procs
-from tests.cluster.nodelogs import serve_logs
+from gallery_harness import REPO_ROOT, procs
+from gallery_harness.nodelogs import serve_logs
 
 log = logging.getLogger("nodeagent")
 

@@ -1,15 +1,15 @@
 """The real node's cluster network: Services, cluster DNS and NetworkPolicy enforcement, as a real cluster has them.
 
-- **kube-proxy** 1.34.4 (``tests/cluster/go/node``, the pinned Kubernetes module) in iptables mode, a host process
+- **kube-proxy** 1.34.4 (``harness/go/node``, the pinned Kubernetes module) in iptables mode, a host process
   like kubelet: Service addresses route, the `kubernetes` Service to the API server at the node's address.
-- **kube-router** v2.1.0 (``tests/cluster/go/kube-router``), its network-policy controller only (no router, no
+- **kube-router** v2.1.0 (``harness/go/kube-router``), its network-policy controller only (no router, no
   service proxy), a host process as its DaemonSet would run it (host network): NetworkPolicy enforced with iptables
   and ipsets, for pod traffic that is routed and for pod-to-pod traffic on the bridge (br_netfilter). Chosen because
   kube-network-policies, the agent kind ships, queues packets with nftables' ``queue`` statement, which these
   machines' kernel lacks (``CONFIG_NFT_QUEUE``), and kube-router's controller needs only iptables and ipset. v2.1.0 is
   the only release the module proxy serves and advisories are reported against it: it runs only inside this local
   test cluster.
-- **CoreDNS** (``tests/cluster/go/coredns``) as a Deployment in ``kube-system`` behind the Service ``kube-dns`` at
+- **CoreDNS** (``harness/go/coredns``) as a Deployment in ``kube-system`` behind the Service ``kube-dns`` at
   ``DNS_SERVICE_IP``, labelled ``k8s-app: kube-dns`` like a real cluster's. A pod, not a host process: a NetworkPolicy
   selects pods, and the chart's DNS rule names the kube-dns pods. It answers Service and pod names (``kubernetes``
   plugin) and the fixture sites' test names (``hosts`` plugin, ``FIXTURE_HOSTS``).

@@ -5,8 +5,8 @@ No registry can be pulled from on the project's machines, so every image is made
 - the base: a Debian trixie root filesystem from ``debootstrap`` (Python 3.13, as the Dockerfile's
   ``python:3.13-slim`` base has), imported into Docker. The host's CA bundle goes in so that ``pip`` and ``uv``
   reach PyPI the way the host does;
-- the pause image: the sandbox's first process, built from ``tests/cluster/go/pause``;
-- the CoreDNS image: the cluster DNS server, built from ``tests/cluster/go/coredns``;
+- the pause image: the sandbox's first process, built from ``harness/go/pause``;
+- the CoreDNS image: the cluster DNS server, built from ``harness/go/coredns``;
 - the project: ``docker build`` of the repository's ``Dockerfile`` on that base (its ``PYTHON_IMAGE`` argument).
 
 Each image is saved as a tar in ``$CACHE/images/`` under a key that hashes what went into it (the recipe and,
@@ -14,7 +14,7 @@ for the project image, the Dockerfile, the lock file and the code), so a warm ru
 Docker runs only while something is built: its own daemon, with its data (and so its layer cache) in
 ``$CACHE/docker``, its socket in a temporary folder, stopped afterwards.
 
-Usage: ``python -m tests.cluster.image`` builds what is missing and prints the image tars.
+Usage: ``python -m gallery_harness.image`` builds what is missing and prints the image tars.
 """
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests import REPO_ROOT
-from tests.cluster import build, procs
+from gallery_harness import REPO_ROOT, build, procs
 
 REGISTRY = "gallery-operator.local"
 BASE_SUITE = "trixie"
@@ -234,7 +233,7 @@ def pause_image() -> Image:
 
 
 def coredns_image() -> Image:
-    """The cluster DNS server's image (CoreDNS from ``tests/cluster/go/coredns``), run as a non-root user."""
+    """The cluster DNS server's image (CoreDNS from ``harness/go/coredns``), run as a non-root user."""
     return _binary_image("coredns", "65532:65532")
 
 

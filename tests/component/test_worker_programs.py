@@ -18,13 +18,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from gallery_harness.site import Handler, real_segment, serve
 from gallery_operator.api.spec import GalleryDlOptions, Options, YtDlpOptions, parse_spec
 from gallery_operator.worker.programs import with_protocol_whitelist
 from gallery_operator.workerconfig import Egress, PvcStorage
-from tests.e2e.test_worker import start_worker
-from tests.fixtures.site import Handler, real_segment, serve
-
-pytestmark = pytest.mark.e2e
+from tests.component.test_worker import start_worker
 
 ONLY_THE_SITE = Egress(allow_private_networks=True, allowed_domains=["127.0.0.1"])
 """The fixture site (127.0.0.1) is allowed; 127.0.0.2 stands for an internal address the guard refuses."""

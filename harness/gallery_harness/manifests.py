@@ -1,14 +1,13 @@
 """Render the plain kustomize manifests in manifests/base from the Helm chart (default values).
 
-python -m tests.cluster.manifests      # rewrite manifests/base/gallery-operator.yaml
+python -m gallery_harness.manifests      # rewrite manifests/base/gallery-operator.yaml
 """
 
 from __future__ import annotations
 
 import subprocess
 
-from tests import REPO_ROOT
-from tests.cluster import build
+from gallery_harness import REPO_ROOT, build
 
 REPO = REPO_ROOT
 BASE = REPO / "manifests" / "base" / "gallery-operator.yaml"

@@ -7,7 +7,7 @@ namespace on a CNI bridge, with projected tokens and termination messages handle
 Parts: containerd (Debian's package; its state in a temporary folder, its root with the images kept in the
 image cache between runs, its own socket, the CRI plugin with ``restrict_oom_score_adj`` on, which this sandbox
 needs), runc and the CNI plugins from Debian's packages, kubelet and kube-scheduler built from the pinned
-Kubernetes module (``tests/cluster/go/node``), a volume provisioner (``volumes.py``) that gives each claim a
+Kubernetes module (``harness/go/node``), a volume provisioner (``volumes.py``) that gives each claim a
 hostPath PersistentVolume under ``<workdir>/node/claims``, the same layout the node agent uses, and the cluster
 network (``network.py``: kube-proxy, kube-router's NetworkPolicy firewall, CoreDNS). Needs root.
 
@@ -33,9 +33,9 @@ from typing import IO
 
 import yaml
 
-from tests.cluster import build, network, procs
-from tests.cluster.image import Image, coredns_image, image_cache, pause_image, project_image, unmount_below
-from tests.cluster.network import BRIDGE, CLUSTER_DOMAIN, DNS_SERVICE_IP, GATEWAY, SUBNET
+from gallery_harness import build, network, procs
+from gallery_harness.image import Image, coredns_image, image_cache, pause_image, project_image, unmount_below
+from gallery_harness.network import BRIDGE, CLUSTER_DOMAIN, DNS_SERVICE_IP, GATEWAY, SUBNET
 
 CNI_BIN = Path("/usr/lib/cni")
 LOCK_FILE = Path(tempfile.gettempdir()) / "gallery-operator-real-node.lock"
@@ -165,7 +165,7 @@ class RealNode:
         )
         start(
             "volumes",
-            [sys.executable, "-m", "tests.cluster.volumes", f"--kubeconfig={kubeconfig}", f"--root={self.claims}"],
+            [sys.executable, "-m", "gallery_harness.volumes", f"--kubeconfig={kubeconfig}", f"--root={self.claims}"],
         )
         healthz = procs.free_port()
         proxy = network.kube_proxy_argv(binaries["kube-proxy"], kubeconfig, self.node_name, healthz)
@@ -338,7 +338,7 @@ class RealNode:
 
 
 def main() -> int:
-    """``python -m tests.cluster.realnode``: can this machine run the real node? (``make node-packages`` installs
+    """``python -m gallery_harness.realnode``: can this machine run the real node? (``make node-packages`` installs
     the packages it names.)"""
     problems = missing_requirements()
     print("the real node needs: " + "; ".join(problems) if problems else "ready for the real node")

@@ -10,11 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_worker import claim, start_worker
-from tests.fixtures.site import Handler
+from gallery_harness.site import Handler
+from tests.component.test_worker import claim, start_worker
 from tests.secrets_check import leaks
-
-pytestmark = pytest.mark.e2e
 
 COOKIE = "Ck-9f/Zx+Q=w7"
 PASSWORD = "pä ss@w0rd&x"

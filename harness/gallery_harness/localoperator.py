@@ -14,10 +14,9 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from tests import REPO_ROOT
-from tests.cluster import procs
-from tests.cluster.controlplane import LocalCluster
-from tests.cluster.procs import wait_until
+from gallery_harness import REPO_ROOT, procs
+from gallery_harness.controlplane import LocalCluster
+from gallery_harness.procs import wait_until
 
 
 @dataclass

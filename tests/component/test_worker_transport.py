@@ -10,10 +10,8 @@ from pathlib import Path
 import pytest
 
 from gallery_operator.workerconfig import PvcStorage
-from tests.e2e.test_worker import run_worker
+from tests.component.test_worker import run_worker
 from tests.fixtures.hostile import FAULTS, SCHEMES, self_signed, serve
-
-pytestmark = pytest.mark.e2e
 
 ENGINES = ("gallery-dl", "yt-dlp")
 ENDS = {"NetworkError", "Blocked", "Timeout"}

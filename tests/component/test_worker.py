@@ -14,14 +14,11 @@ from typing import Any
 
 import pytest
 
+from gallery_harness.procs import wait_until
+from gallery_harness.s3server import S3Server
+from gallery_harness.site import Handler, big_chunk, hls_segment, image_bytes, named_bytes
 from gallery_operator.api.spec import parse_spec
 from gallery_operator.workerconfig import Egress, PvcStorage, S3Storage, WorkerConfig
-from tests.cluster.procs import wait_until
-from tests.cluster.s3server import S3Server
-from tests.fixtures.site import Handler, big_chunk, hls_segment, image_bytes, named_bytes
-
-pytestmark = pytest.mark.e2e
-
 
 LOCAL_SITE = Egress(allow_private_networks=True)  # the fixture site is on loopback
 
