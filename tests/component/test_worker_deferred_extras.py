@@ -10,11 +10,7 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
-
 from gallery_operator.worker.deferred import DEFERRED
-
-pytestmark = pytest.mark.e2e
 
 # NIST SP 800-38A, F.2.1 (CBC-AES128.Encrypt), the first block.
 KEY = "2b7e151628aed2a6abf7158809cf4f3c"

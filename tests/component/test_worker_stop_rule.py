@@ -14,8 +14,6 @@ from gallery_harness.site import Handler
 from gallery_operator.workerconfig import PvcStorage
 from tests.component.test_worker import catalogue, run_worker
 
-pytestmark = pytest.mark.e2e
-
 
 def feed(site: str, numbers: list[int]) -> bytes:
     """An RSS feed, newest entry first, each a direct video link (yt-dlp's generic extractor reads it as a playlist)."""

@@ -11,10 +11,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
-pytestmark = pytest.mark.e2e
-
 SCRIPT = """
 import json, sys
 from pathlib import Path
