@@ -19,11 +19,13 @@ setup: ## install uv (from PyPI) and the locked Python environment
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv
 	$(UV) sync --frozen --compile-bytecode
 
-system-packages: ## Debian packages the tests use (ffmpeg, as in the worker image); installed when missing
-	@command -v ffmpeg >/dev/null 2>&1 || { \
+SYSTEM_PACKAGES := ffmpeg git redis-server
+system-packages: ## Debian packages the tests use (ffmpeg, as in the worker image; git's git-http-backend and redis-server for Argo CD); installed when missing
+	@command -v ffmpeg >/dev/null 2>&1 && command -v redis-server >/dev/null 2>&1 \
+		&& [ -x /usr/lib/git-core/git-http-backend ] || { \
 		sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$sudo apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null 2>&1 || \
-		{ $$sudo apt-get update -qq && $$sudo apt-get install -y -qq --no-install-recommends ffmpeg; }; }
+		$$sudo apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null 2>&1 || \
+		{ $$sudo apt-get update -qq && $$sudo apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); }; }
 
 NODE_PACKAGES := containerd runc containernetworking-plugins docker.io debootstrap iptables ipset
 node-packages: ## Debian packages of the real node (containerd, runc, CNI plugins, iptables and ipset for Services and NetworkPolicy; Docker and debootstrap build the image)

@@ -55,13 +55,15 @@ class Module:
     packages: tuple[str, ...]
     ldflags: str = "-s -w"
     on_demand: bool = False  # not part of build_all(): built when a binary of it is first asked for
+    env: tuple[tuple[str, str], ...] = ()  # the module's own build environment (e.g. its GOTOOLCHAIN)
+    links: tuple[str, ...] = ()  # argv[0] names of a multi-call binary: symlinks to the module's one binary
 
     @property
     def folder(self) -> Path:
         return GO_ROOT / self.name
 
     def binaries(self) -> tuple[str, ...]:
-        return tuple(_binary_name(p) for p in self.packages)
+        return tuple(_binary_name(p) for p in self.packages) + self.links
 
     def key(self) -> str:
         digest = hashlib.sha256()
@@ -69,6 +71,7 @@ class Module:
             digest.update((self.folder / file).read_bytes())
         digest.update(self.ldflags.encode())
         digest.update(" ".join(self.packages).encode())
+        digest.update(repr((self.env, self.links)).encode() if self.env or self.links else b"")
         return digest.hexdigest()[:16]
 
     def bin_dir(self) -> Path:
@@ -80,7 +83,7 @@ def _binary_name(package: str) -> str:
     # go build names a binary after the last path element that is not a major-version suffix
     if last.startswith("v") and last[1:].isdigit():
         last = package.rstrip("/").split("/")[-2]
-    return {"server": "etcd"}.get(last, last)
+    return {"server": "etcd", "cmd": "argocd"}.get(last, last)
 
 
 MODULES: tuple[Module, ...] = (
@@ -113,6 +116,13 @@ MODULES: tuple[Module, ...] = (
     Module("kube-router", ("github.com/cloudnativelabs/kube-router/v2/cmd/kube-router",), on_demand=True),
     Module("helm", ("helm.sh/helm/v3/cmd/helm",)),
     Module("s3", ("github.com/versity/versitygw/cmd/versitygw",)),
+    # The GitOps tier (docs/local-cluster.md): Argo CD needs Go 1.27, fetched for this module only.
+    Module(
+        "argocd",
+        ("github.com/argoproj/argo-cd/v3/cmd",),
+        env=(("GOTOOLCHAIN", "go1.27.3"),),
+        links=("argocd-application-controller", "argocd-repo-server"),
+    ),
 )
 
 
@@ -134,10 +144,12 @@ def build(module: Module, log: bool = True) -> Path:
         for package in module.packages:
             output = staging / _binary_name(package)
             command = ["go", "build", "-trimpath", "-ldflags", module.ldflags, "-o", str(output), package]
-            env = {**os.environ, "CGO_ENABLED": "0"}
+            env = {**os.environ, "CGO_ENABLED": "0", **dict(module.env)}
             if log:
                 print(f"[build] {module.name}: {package}", file=sys.stderr, flush=True)
             subprocess.run(command, cwd=module.folder, env=env, check=True)
+        for link in module.links:
+            (staging / link).symlink_to(_binary_name(module.packages[0]))
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)
