@@ -70,6 +70,8 @@ def settings_objects(source: Path, argocd_cm: Mapping[str, str], server: str, tl
         document: dict[str, Any] = yaml.safe_load((source / "manifests/base/config" / f"{name}.yaml").read_text())
         if name == "argocd-cm":
             document["data"] = {**(document.get("data") or {}), **argocd_cm}
+        if name == "argocd-cmd-params-cm":  # recorded as a cluster would carry it; the flag is passed below
+            document["data"] = {"controller.resource.health.persist": "true"}
         objects.append(document)
     objects.append(
         {
@@ -116,6 +118,7 @@ class ArgoCD:
     argocd_cm: Mapping[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     server: str = ""
+    api: client.ApiClient | None = None
 
     def log(self, name: str) -> Path:
         return self.workdir / "logs" / f"{name}.log"
@@ -126,7 +129,9 @@ class ArgoCD:
         self.server, tls = _kubeconfig_identity(self.kubeconfig)
         self._kubectl("create", "namespace", NAMESPACE, check=False)
         self._apply([yaml.safe_load(p.read_text()) for p in sorted((source / "manifests/crds").glob("*-crd.yaml"))])
-        self._kubectl("wait", "--for=condition=Established", "crd/applications.argoproj.io", "--timeout=60s")
+        self.api = config.new_client_from_config(str(self.kubeconfig))
+        crds = [f"{plural}.{GROUP}" for plural in ("applications", "applicationsets", "appprojects")]
+        wait_until(lambda: all(self._established(name) for name in crds), 60, "Argo CD's CRDs to be established")
         self._apply(settings_objects(source, self.argocd_cm, self.server, tls), namespace=NAMESPACE)
 
         # git-verify-wrapper.sh is read-only in the module cache: an executable copy on PATH.
@@ -157,7 +162,9 @@ class ArgoCD:
             "repo-server",
             [
                 str(binaries / "argocd-repo-server"),
+                "--address=127.0.0.1",
                 f"--port={repo_port}",
+                "--metrics-address=127.0.0.1",
                 "--disable-tls",
                 "--client-ca-path=",  # required with --disable-tls
                 f"--redis=127.0.0.1:{redis_port}",
@@ -177,6 +184,9 @@ class ArgoCD:
                 "--repo-server-plaintext",
                 f"--redis=127.0.0.1:{redis_port}",
                 f"--metrics-port={metrics}",
+                # Since Argo CD 3.0 resource health lives in Redis for its API server; the tests read it from the
+                # Application (what argocd-cmd-params-cm's controller.resource.health.persist sets in a cluster).
+                "--persist-resource-health",
             ],
             env,
         )
@@ -200,7 +210,7 @@ class ArgoCD:
 
     @property
     def custom(self) -> client.CustomObjectsApi:
-        return client.CustomObjectsApi(config.new_client_from_config(str(self.kubeconfig)))
+        return client.CustomObjectsApi(self.api)
 
     def apply_application(self, application: Mapping[str, Any]) -> None:
         self._apply([dict(application)], namespace=NAMESPACE)
@@ -225,6 +235,10 @@ class ArgoCD:
 
     def _spawn(self, name: str, argv: list[str], env: Mapping[str, str]) -> None:
         self.processes[name] = procs.spawn(argv, self.log(name), env=env, cwd=self.workdir)
+
+    def _established(self, name: str) -> bool:
+        conditions = client.ApiextensionsV1Api(self.api).read_custom_resource_definition(name).status.conditions
+        return any(c.type == "Established" and c.status == "True" for c in conditions or [])
 
     def _serves(self, url: str) -> bool:
         self.check_alive()
