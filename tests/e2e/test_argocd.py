@@ -10,6 +10,7 @@ environment, as in test_chart.py).
 from __future__ import annotations
 
 import copy
+import functools
 import re
 import uuid
 from collections.abc import Iterator
@@ -118,7 +119,7 @@ def _cleanup(cluster: Cluster, argocd: ArgoCD, namespaces: list[str], release: s
     argocd.stop()
     core = client.CoreV1Api(cluster.api)
     for name in namespaces:
-        absent(lambda name=name: core.delete_namespace(name))  # the release's may not exist if the install failed
+        absent(functools.partial(core.delete_namespace, name))  # the release's may not exist if the install failed
     rbac = client.RbacAuthorizationV1Api(cluster.api)
     selector = f"app.kubernetes.io/instance={release}"
     for binding in rbac.list_cluster_role_binding(label_selector=selector).items:
