@@ -193,10 +193,10 @@ def test_argocd_shows_each_download_health_and_the_application_follows(gitops: G
 
     def running_and_progressing() -> bool:
         health, _ = gitops.health("slow")
-        return downloads.status("slow").get("phase") == "Running" and health == "Progressing"
+        running = downloads.status("slow").get("phase") == "Running"
+        return running and health == "Progressing" and gitops.app_health() == "Progressing"
 
-    wait_until(running_and_progressing, 60, "the running download to show Progressing")
-    assert gitops.app_health() == "Progressing"  # the slow download is still running (15 s)
+    wait_until(running_and_progressing, 60, "the running download (and the Application) to show Progressing")
 
     def all_healthy() -> bool:
         return gitops.health("fetched")[0] == gitops.health("slow")[0] == "Healthy" == gitops.app_health()
