@@ -19,9 +19,9 @@ setup: ## install uv (from PyPI) and the locked Python environment
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv
 	$(UV) sync --frozen --compile-bytecode
 
-SYSTEM_PACKAGES := ffmpeg git redis-server
-system-packages: ## Debian packages the tests use (ffmpeg, as in the worker image; git's git-http-backend and redis-server for Argo CD); installed when missing
-	@command -v ffmpeg >/dev/null 2>&1 && command -v redis-server >/dev/null 2>&1 \
+SYSTEM_PACKAGES := ffmpeg shellcheck git redis-server
+system-packages: ## Debian packages the tests use (ffmpeg, as in the worker image; shellcheck, which actionlint runs on the workflows' scripts; git's git-http-backend and redis-server for Argo CD); installed when missing
+	@command -v ffmpeg >/dev/null 2>&1 && command -v shellcheck >/dev/null 2>&1 && command -v redis-server >/dev/null 2>&1 \
 		&& [ -x /usr/lib/git-core/git-http-backend ] || { \
 		sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$sudo apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null 2>&1 || \
@@ -37,6 +37,7 @@ node-packages: ## Debian packages of the real node (containerd, runc, CNI plugin
 
 crds: setup ## regenerate crds/ from the pydantic models
 	$(RUN) python -m gallery_operator.api.crd crds/gallerydownloads.gallery-operator.dev.yaml charts/gallery-operator/files/crd.yaml
+	$(RUN) python -m gallery_operator.api.crd --subscription crds/gallerysubscriptions.gallery-operator.dev.yaml charts/gallery-operator/files/crd-subscription.yaml
 
 manifests: build ## regenerate manifests/base from the Helm chart
 	$(RUN) python -m tests.cluster.manifests
@@ -54,6 +55,9 @@ test: build system-packages node-packages ## everything CI runs: lint, type chec
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 	$(RUN) lint-imports --no-logo
+	"$$($(RUN) python -m tests.cluster.build actionlint)/actionlint"
+	"$$($(RUN) python -m tests.cluster.build helm)/helm" lint --strict charts/gallery-operator
+	"$$($(RUN) python -m tests.cluster.build helm)/helm" lint --strict charts/gallery-operator --set metrics.grafanaDashboard.enabled=true,metrics.prometheusRule.enabled=true,metrics.serviceMonitor.enabled=true
 	$(RUN) pytest
 	$(MAKE) --no-print-directory test-real-node
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from gallery_operator import IMAGE
 from gallery_operator.egress import endpoint_key, entry_problem, normalize_host, s3_endpoint_address
 
 ENV_PREFIX = "GALLERY_OPERATOR_"
@@ -26,7 +27,7 @@ class Settings(BaseModel):
     """Downloads running at once in the whole cluster; the rest wait in phase Queued."""
     max_active_per_namespace: Annotated[int, Field(ge=1)] = 5
     """Downloads running at once in one namespace."""
-    worker_image: str = "ghcr.io/gallery-operator/gallery-operator:0.1.0"
+    worker_image: str = IMAGE
     """Image of the worker pods (the same image as the operator)."""
     worker_image_pull_policy: str = "IfNotPresent"
     """imagePullPolicy of the worker container."""

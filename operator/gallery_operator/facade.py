@@ -108,3 +108,32 @@ class ThreadedKube:
 
     async def read_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await asyncio.to_thread(kube.read_pod, namespace, name)
+
+
+class SubscriptionKube(Protocol):
+    """The API calls of a subscription's reconcile (subscriptions.py); ThreadedSubscriptionKube: kube.py."""
+
+    async def create_download(self, body: dict[str, Any]) -> bool: ...
+    async def delete_download(self, namespace: str, name: str, foreground: bool) -> None: ...
+    async def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None: ...
+    async def set_finalizers(self, namespace: str, name: str, finalizers: list[str], resource_version: str) -> None: ...
+    async def post_event(self, reference: ObjectRef, kind: str, reason: str, message: str) -> None: ...
+
+
+class ThreadedSubscriptionKube:
+    """The real API server for a subscription's reconcile, like ThreadedKube."""
+
+    async def create_download(self, body: dict[str, Any]) -> bool:
+        return await asyncio.to_thread(kube.create_download, body)
+
+    async def delete_download(self, namespace: str, name: str, foreground: bool) -> None:
+        await asyncio.to_thread(kube.delete_download, namespace, name, foreground)
+
+    async def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        await asyncio.to_thread(kube.patch_subscription_status, namespace, name, patch)
+
+    async def set_finalizers(self, namespace: str, name: str, finalizers: list[str], resource_version: str) -> None:
+        await asyncio.to_thread(kube.set_subscription_finalizers, namespace, name, finalizers, resource_version)
+
+    async def post_event(self, reference: ObjectRef, kind: str, reason: str, message: str) -> None:
+        await asyncio.to_thread(kube.post_subscription_event, reference, kind, reason, message)

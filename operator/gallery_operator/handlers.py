@@ -10,7 +10,7 @@ from typing import Any
 
 import kopf
 
-from gallery_operator import API_GROUP, API_VERSION, PLURAL, facade
+from gallery_operator import API_GROUP, API_VERSION, PLURAL, SUBSCRIPTION_PLURAL, facade
 from gallery_operator.admission import priority_ceiling
 from gallery_operator.config import Settings
 from gallery_operator.controller import Controller
@@ -20,11 +20,14 @@ from gallery_operator.keys import Key
 from gallery_operator.networkpolicy import POLICY_NAME
 from gallery_operator.snapshots import DownloadSnapshot, JobSnapshot, PolicySnapshot
 from gallery_operator.status import ACTIVE_STATES, job_state
+from gallery_operator.subscription_plan import RunSnapshot, SubscriptionSnapshot
+from gallery_operator.subscriptions import Subscriptions, owning_subscription
 from gallery_operator.web import start_servers
 
 log = logging.getLogger(__name__)
 
 GD = (API_GROUP, API_VERSION, PLURAL)
+GSUB = (API_GROUP, API_VERSION, SUBSCRIPTION_PLURAL)
 MANAGED_JOBS: dict[str, Any] = {LABEL_MANAGED_BY: MANAGED_BY, LABEL_RUN: kopf.PRESENT}
 
 
@@ -49,6 +52,8 @@ class Memo:
     servers: Any = None
     ruled_namespaces: set[str] = field(default_factory=set)
     """Namespaces seen with egress annotations, so their removal is noticed too."""
+    subscriptions: Subscriptions | None = None
+    """The GallerySubscriptions' reconcile loop (subscriptions.py)."""
 
 
 def _controller(memo: Memo) -> Controller:
@@ -83,6 +88,10 @@ async def startup(settings: kopf.OperatorSettings, memo: Memo, **kwargs: Any) ->
     )
     memo.controller = controller
     controller.start()
+    memo.subscriptions = Subscriptions(
+        kwargs["gsub_index"], kwargs["gsub_run_index"], facade.ThreadedSubscriptionKube(), workers=config.concurrency
+    )
+    memo.subscriptions.start()
     memo.servers = await start_servers(config, controller)
 
 
@@ -90,6 +99,8 @@ async def startup(settings: kopf.OperatorSettings, memo: Memo, **kwargs: Any) ->
 async def cleanup(memo: Memo, **_: Any) -> None:
     if memo.controller is not None:
         await memo.controller.stop()
+    if memo.subscriptions is not None:
+        await memo.subscriptions.stop()
     if memo.servers is not None:
         await memo.servers.cleanup()
 
@@ -171,6 +182,8 @@ async def on_namespace(name: str, annotations: kopf.Annotations, memo: Memo, **_
 
 @kopf.on.event(*GD)
 async def on_download(body: kopf.Body, type: str, memo: Memo, **_: Any) -> None:
+    if memo.subscriptions is not None:
+        memo.subscriptions.observe_run(str(body.metadata.namespace), body)  # a run: its subscription looks again
     controller = _controller(memo)
     controller.observe_download(_key(body), gone=type == "DELETED", uid=str(body.metadata.uid))
     if type == "MODIFIED" and controller.is_own_status_echo(_key(body), body):
@@ -197,3 +210,25 @@ async def on_job(body: kopf.Body, type: str, memo: Memo, **_: Any) -> None:
     key = controller.directory.download(namespace, owner)
     if key is not None:
         controller.enqueue(key)
+
+
+# -- GallerySubscription (subscriptions.py) ---------------------------------------------------------------------
+
+
+@kopf.index(*GSUB)
+async def gsub_index(body: kopf.Body, **_: Any) -> dict[tuple[str, str], SubscriptionSnapshot]:
+    """The operator's cache of subscriptions, by (namespace, name)."""
+    return {_key(body): SubscriptionSnapshot.of(body)}
+
+
+@kopf.index(*GD)
+async def gsub_run_index(body: kopf.Body, **_: Any) -> dict[str, RunSnapshot]:
+    """The subscriptions' runs: GalleryDownloads by the uid of the subscription that controls them."""
+    owner = owning_subscription(body)
+    return {owner[1]: RunSnapshot.of(body)} if owner is not None else {}
+
+
+@kopf.on.event(*GSUB)
+async def on_subscription(body: kopf.Body, memo: Memo, **_: Any) -> None:
+    if memo.subscriptions is not None:
+        memo.subscriptions.enqueue(_key(body))

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from gallery_operator import API_GROUP, API_VERSION, KIND, PLURAL
+from gallery_operator import API_GROUP, API_VERSION, KIND, PLURAL, SUBSCRIPTION_KIND, SUBSCRIPTION_PLURAL
 
 log = logging.getLogger(__name__)
 
@@ -193,14 +193,15 @@ class ObjectRef(Protocol):
     def uid(self) -> str: ...
 
 
-def post_event(reference: ObjectRef, kind: str, reason: str, message: str) -> None:
-    """A core/v1 Event on the download, as `kubectl describe` shows them; failing to post is only logged."""
+def post_event(reference: ObjectRef, kind: str, reason: str, message: str, involved: str = KIND) -> None:
+    """A core/v1 Event on the download (or the ``involved`` kind), as `kubectl describe` shows them; failing to post
+    is only logged."""
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     event = {
         "metadata": {"generateName": f"{reference.name}.", "namespace": reference.namespace},
         "involvedObject": {
             "apiVersion": f"{API_GROUP}/{API_VERSION}",
-            "kind": KIND,
+            "kind": involved,
             "name": reference.name,
             "namespace": reference.namespace,
             "uid": reference.uid,
@@ -261,3 +262,36 @@ def set_finalizers(namespace: str, name: str, finalizers: list[str], resource_ve
         patch,
         _preload_content=False,
     )
+
+
+# -- GallerySubscription (subscriptions.py): its runs are GalleryDownloads it creates and deletes ----------------
+
+
+def create_download(body: dict[str, Any]) -> bool:
+    """Create a GalleryDownload (a subscription's run); one of the same name counts as success. True if created."""
+    path = f"/apis/{API_GROUP}/{API_VERSION}/namespaces/{body['metadata']['namespace']}/{PLURAL}"
+    return _ignore((409,), _send, "POST", path, body) is not None
+
+
+def delete_download(namespace: str, name: str, foreground: bool) -> None:
+    """Delete a GalleryDownload; one already gone is fine. ``foreground``: it stays until its Job and pods are gone."""
+    options = {"propagationPolicy": "Foreground" if foreground else "Background"}
+    path = f"/apis/{API_GROUP}/{API_VERSION}/namespaces/{namespace}/{PLURAL}/{name}"
+    _ignore((404,), _send, "DELETE", path, options)
+
+
+def patch_subscription_status(namespace: str, name: str, patch: dict[str, Any]) -> None:
+    """Merge-patch a subscription's status subresource; one deleted meanwhile is fine."""
+    path = f"/apis/{API_GROUP}/{API_VERSION}/namespaces/{namespace}/{SUBSCRIPTION_PLURAL}/{name}/status"
+    _ignore((404,), _send, "PATCH", path, {"status": patch}, "application/merge-patch+json")
+
+
+def set_subscription_finalizers(namespace: str, name: str, finalizers: list[str], resource_version: str) -> None:
+    """Replace a subscription's finalizers, only if it has not changed since ``resource_version`` (else 409)."""
+    patch = {"metadata": {"finalizers": finalizers, "resourceVersion": resource_version}}
+    path = f"/apis/{API_GROUP}/{API_VERSION}/namespaces/{namespace}/{SUBSCRIPTION_PLURAL}/{name}"
+    _ignore((404,), _send, "PATCH", path, patch, "application/merge-patch+json")
+
+
+def post_subscription_event(reference: ObjectRef, kind: str, reason: str, message: str) -> None:
+    post_event(reference, kind, reason, message, involved=SUBSCRIPTION_KIND)

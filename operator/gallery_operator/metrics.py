@@ -87,3 +87,23 @@ def register_phase_collector(phases: Callable[[], Iterable[str]]) -> PhaseCollec
     collector = PhaseCollector(phases)
     REGISTRY.register(collector)
     return collector
+
+
+# -- GallerySubscription (subscriptions.py) ---------------------------------------------------------------------
+
+SUBSCRIPTION_RUNS = Counter(
+    "gallery_operator_subscription_runs_total",
+    "Subscription runs and ticks by outcome: Succeeded, PartiallySucceeded, Failed, Replaced, Skipped (a run was"
+    " active under Forbid), Missed (later than startingDeadlineSeconds).",
+    ["outcome"],
+)
+SUBSCRIPTION_NEW_ITEMS = Histogram(
+    "gallery_operator_subscription_new_items",
+    "Items a finished subscription run added to its library.",
+    buckets=(0, 1, 2, 5, 10, 25, 50, 100, 500, 1000, 10000),
+)
+SUBSCRIPTION_LAG = Histogram(
+    "gallery_operator_subscription_schedule_lag_seconds",
+    "From the moment a tick fell due (its time plus the subscription's spread) to its run being created.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)

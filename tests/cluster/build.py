@@ -1,7 +1,7 @@
 """Build the pinned control-plane binaries from Go modules into a per-user cache.
 
 Each Go module under ``tests/cluster/go/`` pins one tool set. Its binaries land in
-``$CACHE/bin/<module>-<key>/`` where the key hashes the module's go.mod and go.sum and the
+``$CACHE/bin/<module>-<key>/`` where the key hashes the module's go.mod, go.sum and own Go sources and the
 build flags, so a fresh clone reuses a warm cache and a version bump rebuilds only that module.
 
 Usage: ``python tests/cluster/build.py`` (builds what is missing, prints the binary folders).
@@ -69,6 +69,9 @@ class Module:
         digest = hashlib.sha256()
         for file in ("go.mod", "go.sum"):
             digest.update((self.folder / file).read_bytes())
+        # The module's own Go sources (pause, coredns, promql): a change to them is a new binary too.
+        for source in sorted(self.folder.glob("*.go")):
+            digest.update(source.name.encode() + b"\0" + source.read_bytes())
         digest.update(self.ldflags.encode())
         digest.update(" ".join(self.packages).encode())
         digest.update(repr((self.env, self.links)).encode() if self.env or self.links else b"")
@@ -116,6 +119,10 @@ MODULES: tuple[Module, ...] = (
     Module("kube-router", ("github.com/cloudnativelabs/kube-router/v2/cmd/kube-router",), on_demand=True),
     Module("helm", ("helm.sh/helm/v3/cmd/helm",)),
     Module("s3", ("github.com/versity/versitygw/cmd/versitygw",)),
+    # Lint and check tools of `make test` (docs/releasing.md): the workflow linter, and a tiny program on
+    # Prometheus's own PromQL parser that lists what the chart's dashboard and alert expressions name.
+    Module("actionlint", ("github.com/rhysd/actionlint/cmd/actionlint",)),
+    Module("promql", ("gallery-operator.dev/cluster/promql",)),
     # The GitOps tier (docs/local-cluster.md): Argo CD needs Go 1.27, fetched for this module only.
     Module(
         "argocd",

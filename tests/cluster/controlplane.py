@@ -61,6 +61,8 @@ CONTROLLERS = (
     "root-ca-certificate-publisher-controller",
     # Fills ResourceQuota status, without which the API server's quota admission refuses everything a quota names.
     "resourcequota-controller",
+    # Makes Jobs of CronJobs: bench/subscriptions.py measures the subscriptions' schedule lag against it.
+    "cronjob-controller",
 )
 # The real node: claims bound to the volumes its provisioner makes; the not-ready taint lifted once it is Ready;
 # EndpointSlices for Services (kube-proxy and CoreDNS read them).
@@ -314,6 +316,11 @@ class LocalCluster:
                 f"--root={self.workdir / 'node'}",
                 f"--node-name={NODE_NAME}",
                 f"--api-port={self.api_port}",
+                # pods/log (kubectl logs): the API server's serving pair names loopback; its clients carry the CA's.
+                "--logs-tls",
+                str(self.pki.serving.cert),
+                str(self.pki.serving.key),
+                str(self.pki.ca.cert),
             ],
         )
 

@@ -98,9 +98,14 @@ CRD_FILE = REPO_ROOT / "crds" / "gallerydownloads.gallery-operator.dev.yaml"
 
 
 def apply_crd(api: client.ApiClient) -> None:
-    """Install (or update) the committed CRD and wait until the API server serves it."""
+    """Install (or update) the committed CRDs (GalleryDownload, GallerySubscription) and wait until they are served."""
+    for path in sorted(CRD_FILE.parent.glob("*.yaml")):
+        _apply_crd(api, path)
+
+
+def _apply_crd(api: client.ApiClient, path: Path) -> None:
     ext = client.ApiextensionsV1Api(api)
-    manifest = yaml.safe_load(CRD_FILE.read_text())
+    manifest = yaml.safe_load(path.read_text())
     name = manifest["metadata"]["name"]
     try:
         existing = ext.read_custom_resource_definition(name)

@@ -39,6 +39,7 @@ from kubernetes.client.rest import ApiException
 
 from tests import REPO_ROOT
 from tests.cluster import procs
+from tests.cluster.nodelogs import serve_logs
 
 log = logging.getLogger("nodeagent")
 
@@ -513,6 +514,7 @@ class NodeAgent:
         self.runners: dict[str, PodRunner] = {}
         self.lock = threading.Lock()
         self.stopped = threading.Event()
+        self.logs_port = 0  # the kubelet port the API server reads container logs from (0: none)
 
     # -- shared helpers for runners ----------------------------------------------------------------
 
@@ -616,6 +618,7 @@ class NodeAgent:
                 {"type": "InternalIP", "address": "127.0.0.1"},
                 {"type": "Hostname", "address": self.node_name},
             ],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": self.logs_port}},
             "conditions": [
                 condition("Ready", "True", "KubeletReady"),
                 condition("MemoryPressure", "False", "KubeletHasSufficientMemory"),
@@ -733,6 +736,16 @@ class NodeAgent:
             if error.status not in (404, 409):
                 raise
 
+    def log_file(self, namespace: str, pod: str, container: str) -> Path | None:
+        """The output file of a container of a pod this agent ran (the newest pod of that name), or None."""
+        if any("/" in part or part.startswith(".") or "*" in part for part in (namespace, pod, container)):
+            return None
+        folders = sorted((self.root / "pods").glob(f"{namespace}_{pod}_*"), key=lambda f: f.stat().st_mtime)
+        return folders[-1] / f"{container}.log" if folders else None
+
+    def serve_logs(self, cert: Path, key: Path, client_ca: Path) -> None:
+        self.logs_port = serve_logs(self.log_file, cert, key, client_ca).server_port
+
     def run(self) -> None:
         self.register()
         threads = [
@@ -763,12 +776,15 @@ def main() -> None:
     parser.add_argument("--root", required=True, type=Path)
     parser.add_argument("--node-name", default="gallery-node")
     parser.add_argument("--api-port", required=True, type=int)
+    parser.add_argument("--logs-tls", nargs=3, type=Path, metavar=("CERT", "KEY", "CLIENT_CA"), help="serve logs")
     options = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(threadName)s %(message)s")
     configuration = client.Configuration()
     config.load_kube_config(options.kubeconfig, client_configuration=configuration)
     configuration.connection_pool_maxsize = 64
     agent = NodeAgent(client.ApiClient(configuration), options.node_name, options.root, options.api_port)
+    if options.logs_tls:
+        agent.serve_logs(*options.logs_tls)
 
     def on_signal(*_: object) -> None:
         agent.shutdown()

@@ -85,6 +85,7 @@ def test_default_render() -> None:
         "ClusterRoleBinding/gallery-gallery-operator",
         "ClusterRoleBinding/gallery-gallery-operator-cluster",
         "CustomResourceDefinition/gallerydownloads.gallery-operator.dev",
+        "CustomResourceDefinition/gallerysubscriptions.gallery-operator.dev",
         "Deployment/gallery-gallery-operator",
         "NetworkPolicy/gallery-gallery-operator",
         "Service/gallery-gallery-operator",
@@ -98,8 +99,8 @@ def test_default_render() -> None:
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["GALLERY_OPERATOR_NAMESPACES"] == ""
     assert env["GALLERY_OPERATOR_REPORT_URL"] == "http://gallery-gallery-operator.gallery-system.svc:8082/report"
-    [crd] = [d for d in documents if d["kind"] == "CustomResourceDefinition"]
-    assert crd["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+    crds = [d for d in documents if d["kind"] == "CustomResourceDefinition"]
+    assert [crd["metadata"]["annotations"] for crd in crds] == [{"helm.sh/resource-policy": "keep"}] * 2
     rules = [r for d in documents if d["kind"] == "ClusterRole" for r in d["rules"]]
     assert not [r for r in rules if "secrets" in r["resources"] or "*" in r["verbs"] or "*" in r["resources"]]
 
@@ -185,8 +186,8 @@ def test_namespaced_render_with_monitoring_and_network_policy() -> None:
     [deployment] = [d for d in documents if d["kind"] == "Deployment"]
     env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["GALLERY_OPERATOR_NAMESPACES"] == "media,team-b"
-    [crd] = [d for d in documents if d["kind"] == "CustomResourceDefinition"]
-    assert "annotations" not in crd["metadata"]
+    crds = [d for d in documents if d["kind"] == "CustomResourceDefinition"]
+    assert len(crds) == 2 and not [crd for crd in crds if "annotations" in crd["metadata"]]
 
 
 def test_values_schema_rejects_typos() -> None:
@@ -242,10 +243,12 @@ def test_helm_install_runs_the_operator_under_its_rbac(
         # Pods of the local node agent share the host's loopback; a real cluster uses the Service's name.
         "operator": {"reportUrl": f"http://127.0.0.1:{ports[2]}/report", "allowPrivateNetworks": True},
     }
-    # A CRD installed earlier without Helm (by another test's fixture) is adopted the way Helm documents it.
+    # CRDs installed earlier without Helm (by another test's fixture) are adopted the way Helm documents it.
     extensions = client.ApiextensionsV1Api(cluster.api)
-    crd_name = "gallerydownloads.gallery-operator.dev"
-    if not absent(lambda: extensions.read_custom_resource_definition(crd_name)):
+    installed_crds = {crd.metadata.name for crd in extensions.list_custom_resource_definition().items}
+    for crd_name in ("gallerydownloads.gallery-operator.dev", "gallerysubscriptions.gallery-operator.dev"):
+        if crd_name not in installed_crds:
+            continue
         extensions.patch_custom_resource_definition(
             crd_name,
             {

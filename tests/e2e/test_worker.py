@@ -701,7 +701,9 @@ def test_a_trickling_server_is_cut_off_by_the_low_speed_limit(tmp_path: Path, si
     elapsed = time.monotonic() - started
     assert [f["reason"] for f in report["failures"]] == ["Timeout"], report
     assert code == 1 and report["itemsDone"] == 0
-    assert elapsed < 20, elapsed
+    # Not a speed target: the bound is the behaviour (cut off, not served for 17 minutes), far above the few seconds
+    # this takes on an idle machine so that a loaded one does not fail it.
+    assert elapsed < 180, elapsed
 
 
 @pytest.mark.parametrize("engine", ["gallery-dl", "yt-dlp"])
@@ -711,7 +713,7 @@ def test_an_endless_stream_stops_at_the_item_time_limit(tmp_path: Path, site: st
     started = time.monotonic()
     spec = {"urls": [f"{site}/endless/radio.mp4"], "engine": engine, "limits": {"maxItemSeconds": 2}}
     code, report = run_worker(tmp_path, spec, claim(tmp_path))
-    assert time.monotonic() - started < 20
+    assert time.monotonic() - started < 180  # the behaviour (the body never ends), not a speed target
     limited = [f for f in report["failures"] if f["reason"] == "LimitExceeded"]
     assert limited and "limits.maxItemSeconds reached" in limited[0]["message"], report
     assert (code, report["itemsDone"], report["outcome"]) == (0, 0, "PartiallySucceeded")  # as for limits.maxBytes

@@ -86,10 +86,10 @@ def folders(tmp_path: Path) -> tuple[Path, Path]:
 _DRIVER = """
 import json, os, subprocess, sys
 from pathlib import Path
-from gallery_operator.worker import programs
+from gallery_operator.worker import inputs, programs
 target, scratch = Path(sys.argv[1]), Path(sys.argv[2])
 marker = scratch / "marker"
-programs.install()
+programs.install(inputs.read().program_environment)
 programs.confine(target, scratch)
 try:
     exec(sys.argv[3])

@@ -16,6 +16,11 @@ T = "2026-11-21T10:00:00Z"
 
 
 def health(obj: dict[str, Any]) -> tuple[str, str]:
+    return run_health(HEALTH, obj)
+
+
+def run_health(script: str, obj: dict[str, Any]) -> tuple[str, str]:
+    """(status, message) of an Argo CD health script over ``obj``, in Lua 5.1."""
     runtime = lua51.LuaRuntime(unpack_returned_tuples=True)
 
     def to_lua(value: Any) -> Any:
@@ -26,7 +31,7 @@ def health(obj: dict[str, Any]) -> tuple[str, str]:
         return value
 
     runtime.globals().obj = to_lua(obj)
-    result = runtime.execute(HEALTH)
+    result = runtime.execute(script)
     return str(result["status"]), str(result["message"])
 
 

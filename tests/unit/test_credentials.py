@@ -15,6 +15,8 @@ from yt_dlp.extractor.vimeo import VimeoIE
 from gallery_operator.api.spec import parse_spec
 from gallery_operator.worker import options
 from gallery_operator.worker.gallerydl import GalleryDl
+from gallery_operator.worker.inputs import RequestsEnvironment
+from gallery_operator.worker.options import Credentials
 from gallery_operator.worker.ytdlp import _scoped_login
 
 REDDIT = "https://www.reddit.com/r/pics/comments/abc123/title/"
@@ -80,4 +82,5 @@ def test_yt_dlp_hands_the_login_only_to_the_extractor_of_its_site() -> None:
 )
 def test_gallery_dl_knows_its_categories_and_those_of_site_instances(tmp_path: Path, site: str, known: bool) -> None:
     spec = parse_spec({"urls": [REDDIT], "target": {"pvc": {"claimName": "x"}}})
-    assert GalleryDl(spec, tmp_path, tmp_path, tmp_path, None).knows(site) is known
+    engine = GalleryDl(spec, tmp_path, tmp_path, tmp_path, Credentials(), RequestsEnvironment())
+    assert engine.knows(site) is known

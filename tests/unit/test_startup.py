@@ -13,9 +13,10 @@ import pytest
 from gallery_dl import config, extractor
 
 from gallery_operator.api.spec import parse_spec
-from gallery_operator.worker.engines import environment_shapes_requests
+from gallery_operator.worker import inputs
 from gallery_operator.worker.gallerydl import GalleryDl
 from gallery_operator.worker.lookahead import Lookahead
+from gallery_operator.worker.options import Credentials
 
 URLS = [
     "https://imgur.com/a/abcdefg",
@@ -51,12 +52,12 @@ def test_requests_keeps_reading_the_environment_when_it_holds_proxy_settings(
     for name in list(os.environ):
         if name.lower().endswith("_proxy") or name == "NETRC":
             monkeypatch.delenv(name)
-    assert not environment_shapes_requests()
+    assert not inputs.read().requests.shaped
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
-    assert environment_shapes_requests()
+    assert inputs.read().requests.shaped
     monkeypatch.delenv("HTTPS_PROXY")
     (tmp_path / ".netrc").write_text("machine example.org login a password b\n")
-    assert environment_shapes_requests()
+    assert inputs.read().requests.shaped
 
 
 def test_a_ca_bundle_from_the_environment_still_verifies(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -66,11 +67,11 @@ def test_a_ca_bundle_from_the_environment_still_verifies(monkeypatch: pytest.Mon
             monkeypatch.delenv(name)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/company-ca.pem")
     spec = parse_spec({"urls": ["https://example.org/a.jpg"], "target": {"pvc": {"claimName": "x"}}})
-    GalleryDl(spec, tmp_path, tmp_path / "state", tmp_path / "scratch", None)
+    GalleryDl(spec, tmp_path, tmp_path / "state", tmp_path / "scratch", Credentials(), inputs.read().requests)
     assert config.get(("extractor",), "proxy-env") is False
     assert config.get(("extractor",), "verify") == "/etc/company-ca.pem"
     monkeypatch.setenv("HTTP_PROXY", "http://proxy.internal:3128")
-    GalleryDl(spec, tmp_path, tmp_path / "state", tmp_path / "scratch", None)
+    GalleryDl(spec, tmp_path, tmp_path / "state", tmp_path / "scratch", Credentials(), inputs.read().requests)
     assert config.get(("extractor",), "proxy-env") is None  # gallery-dl's default: read the environment
     config.clear()
 

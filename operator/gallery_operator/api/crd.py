@@ -1,6 +1,6 @@
-"""Generate the GalleryDownload CustomResourceDefinition from the pydantic models (pure; no I/O).
+"""Generate the GalleryDownload and GallerySubscription CustomResourceDefinitions from the pydantic models (pure).
 
-``python -m gallery_operator.api.crd [FILE ...]`` writes the YAML to each FILE (stdout without one).
+``python -m gallery_operator.api.crd [--subscription] [FILE ...]`` writes the YAML to each FILE (stdout without one).
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from typing import Any
 
 import yaml
 
-from gallery_operator import API_GROUP, API_VERSION, KIND, PLURAL
+from gallery_operator import API_GROUP, API_VERSION, KIND, PLURAL, SUBSCRIPTION_KIND, SUBSCRIPTION_PLURAL
 from gallery_operator.api.spec import GalleryDownloadSpec
 from gallery_operator.api.status import GalleryDownloadStatus
+from gallery_operator.api.subscription import SPEC_RULES, GallerySubscriptionSpec, GallerySubscriptionStatus
 
 SHORT_NAMES = ["gd", "gdl"]
 CATEGORIES = ["gallery"]
@@ -149,8 +150,58 @@ def render_crd() -> str:
     return GENERATED_HEADER + yaml.safe_dump(build_crd(), sort_keys=False, width=120)
 
 
+SUBSCRIPTION_SHORT_NAMES = ["gsub"]
+SUBSCRIPTION_PRINTER_COLUMNS = [
+    {"name": "Schedule", "type": "string", "jsonPath": ".status.schedule", "description": "Schedule or interval"},
+    {"name": "Last run", "type": "date", "jsonPath": ".status.lastScheduleTime", "description": "Latest tick"},
+    {"name": "New", "type": "integer", "jsonPath": ".status.newItems", "description": "Items the last run added"},
+    {"name": "Items", "type": "integer", "jsonPath": ".status.library.items", "description": "Stored files"},
+    {"name": "Size", "type": "string", "jsonPath": ".status.library.size", "description": "Stored bytes"},
+    # A string: kubectl shows a date column as an age, and a time to come as "<invalid>".
+    {"name": "Next", "type": "string", "jsonPath": ".status.nextScheduleTime", "description": "Next tick"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+
+
+def build_subscription_crd() -> dict[str, Any]:
+    """The GallerySubscription CustomResourceDefinition: the download's manifest with the second kind's names,
+    columns and models (its downloadTemplate is the download's spec schema, CEL rules included)."""
+    crd = build_crd()
+    crd["metadata"]["name"] = f"{SUBSCRIPTION_PLURAL}.{API_GROUP}"
+    names = crd["spec"]["names"]
+    names |= {
+        "kind": SUBSCRIPTION_KIND,
+        "listKind": f"{SUBSCRIPTION_KIND}List",
+        "plural": SUBSCRIPTION_PLURAL,
+        "singular": SUBSCRIPTION_KIND.lower(),
+        "shortNames": SUBSCRIPTION_SHORT_NAMES,
+    }
+    version = crd["spec"]["versions"][0]
+    version["additionalPrinterColumns"] = SUBSCRIPTION_PRINTER_COLUMNS
+    spec_schema = openapi_schema(GallerySubscriptionSpec)
+    spec_schema["x-kubernetes-validations"] = [*spec_schema.get("x-kubernetes-validations", []), *SPEC_RULES]
+    status_schema = openapi_schema(GallerySubscriptionStatus)
+    status_schema["properties"]["conditions"] |= {
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["type"],
+    }
+    root = version["schema"]["openAPIV3Schema"]
+    root["description"] = (
+        "A GalleryDownload run on a schedule, keeping a library in sync: each run fetches what is new."
+    )
+    root["properties"]["spec"] = spec_schema
+    root["properties"]["status"] = status_schema
+    return crd
+
+
+def render_subscription_crd() -> str:
+    return GENERATED_HEADER + yaml.safe_dump(build_subscription_crd(), sort_keys=False, width=120)
+
+
 def main(argv: list[str]) -> int:
-    text = render_crd()
+    subscription = "--subscription" in argv
+    argv = [a for a in argv if a != "--subscription"]
+    text = render_subscription_crd() if subscription else render_crd()
     if len(argv) == 1:
         sys.stdout.write(text)
     for path in argv[1:]:

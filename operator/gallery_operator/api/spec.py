@@ -375,6 +375,10 @@ class Options(ApiModel):
     (timeoutSeconds only bounds the gap between two bytes, which a trickling server never reaches)."""
     sleep_seconds: Annotated[float, Field(ge=0, le=60)] = 0
     """Pause between items, to be polite to the remote site."""
+    stop_after_known: Annotated[int | None, Field(ge=1, le=100_000)] = None
+    """Stop after this many consecutive items that earlier runs stored (gallery-dl's `skip: abort:N` with its
+    archive; yt-dlp stops at the first one, its break-on-existing with its download archive): an incremental run
+    over a large gallery fetches only the first page or two. Subscriptions set it from their `stopAfterKnown`."""
     write_metadata: bool = False
     """Write a `.json` metadata sidecar next to each file."""
     write_thumbnail: bool = False

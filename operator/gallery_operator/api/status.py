@@ -24,6 +24,7 @@ FailureReason = Literal[
     "Blocked",
     "StorageError",
     "InvalidSpec",
+    "UnexpectedContent",
     "DeadlineExceeded",
     "BackoffLimitExceeded",
     "Internal",

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
 
+from gallery_operator.worker import deferred, inputs
 from gallery_operator.worker.lookahead import Lookahead
-
-CONFIG_ENV = "GALLERY_WORKER_CONFIG"  # workerconfig.CONFIG_ENV, read here before anything heavy is imported
 
 
 def main() -> int:
@@ -17,39 +14,40 @@ def main() -> int:
 
         from gallery_operator.worker.capabilities import report  # noqa: PLC0415
 
-        print(json.dumps(report(), indent=1))
+        print(json.dumps(report(inputs.read()), indent=1))
         return 0
-    raw = os.environ.get(CONFIG_ENV)
+    raw = inputs.config_json()  # read here before anything heavy is imported
     cleanup_only = "--cleanup" in sys.argv[1:]
     # First, while this process is still small and has no threads: gallery-dl's extractor lookup on the other core.
     lookahead = Lookahead.from_config(None if cleanup_only else raw)
+    deferred.install()  # yt-dlp's extras' crypto modules load at their first use, not at yt-dlp's import
 
     import logging  # noqa: PLC0415 - everything below is imported while the lookup runs
 
     from pydantic import ValidationError  # noqa: PLC0415
 
     from gallery_operator import logs  # noqa: PLC0415
-    from gallery_operator.worker.run import cleanup, execute, refuse_config, report_crash  # noqa: PLC0415
+    from gallery_operator.worker.pod import cleanup, execute, refuse_config, report_crash  # noqa: PLC0415
     from gallery_operator.workerconfig import EXIT_PERMANENT, WorkerConfig  # noqa: PLC0415
 
-    logs.configure(logging.INFO, json_format=os.environ.get("GALLERY_WORKER_LOG_FORMAT", "json") == "json")
+    pod = inputs.read(raw)
+    logs.configure(logging.INFO, json_format=pod.log_json)
     if not raw:
-        print(f"{CONFIG_ENV} is not set: the worker runs in a Job made by the operator", file=sys.stderr)
+        print(f"{inputs.CONFIG_ENV} is not set: the worker runs in a Job made by the operator", file=sys.stderr)
         return EXIT_PERMANENT
-    termination = Path(os.environ.get("GALLERY_WORKER_TERMINATION_LOG", "/dev/termination-log"))
     try:
         # The second check of the allowlist of engine options (the CRD is the first): nothing the models do not
         # describe reaches an engine, whoever wrote this configuration.
         config = WorkerConfig.model_validate_json(raw)
     except ValidationError as error:
-        print(f"invalid {CONFIG_ENV}: {error}", file=sys.stderr)
-        return refuse_config(raw, error, termination)
+        print(f"invalid {inputs.CONFIG_ENV}: {error}", file=sys.stderr)
+        return refuse_config(pod, raw, error)
     if cleanup_only:
-        return cleanup(config, termination)
+        return cleanup(config, pod)
     try:
-        return execute(config, termination, lookahead)
+        return execute(config, pod, lookahead)
     except Exception as error:  # execute reports what it can; this is for what escapes it
-        return report_crash(config, error, termination)
+        return report_crash(config, pod, error)
 
 
 if __name__ == "__main__":

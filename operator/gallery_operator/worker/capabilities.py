@@ -10,6 +10,7 @@ import subprocess
 from typing import Any
 
 from gallery_operator.worker import programs
+from gallery_operator.worker.inputs import Inputs
 
 EXTRAS = {
     "brotli": ("brotli", "Brotli-encoded responses (Content-Encoding: br)"),
@@ -38,9 +39,9 @@ def _program_version(path: str, flag: str) -> str | None:
     return done.stdout.splitlines()[0] if done.returncode == 0 and done.stdout else None
 
 
-def report() -> dict[str, Any]:
+def report(pod: Inputs) -> dict[str, Any]:
     """The capabilities of this worker, as found in this process (the program wall installed first)."""
-    programs.install()
+    programs.install(pod.program_environment)
     extras = {
         distribution: {
             "version": _version(distribution),

@@ -1,16 +1,23 @@
-"""The interface between a worker run and its engines (gallery-dl in gallerydl.py, yt-dlp in ytdlp.py), and
-what both read from the pod."""
+"""The interface between a worker run and its engines (gallery-dl in gallerydl.py, yt-dlp in ytdlp.py), and the
+chain that picks the engines for a URL and falls back from one to the next."""
 
 from __future__ import annotations
 
-import os
-import urllib.request
+import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
-from gallery_operator.worker import options
+from gallery_operator.worker import programs
+from gallery_operator.worker.failures import classify
 from gallery_operator.worker.storage import PartUpload
-from gallery_operator.workerconfig import PASSWORD_ENV, TOKEN_ENVS, USERNAME_ENV
+
+log = logging.getLogger("gallery_operator.worker")
+
+
+class Stopped(Exception):
+    """The run must stop now (a limit was reached): raised where an item's bytes arrive (worker/items.py), and
+    turned by each engine's adapter into that engine's own way of ending a download."""
 
 
 class Sink(Protocol):
@@ -65,21 +72,106 @@ class Engine(Protocol):
     def run(self, url: str, sink: Sink) -> None: ...
 
 
-def environment_shapes_requests() -> bool:
-    """Whether requests' ``trust_env`` would change more than the CA bundle: proxy variables or a netrc."""
-    if urllib.request.getproxies() or os.environ.get("NETRC"):
-        return True
-    # os.path.expanduser, as requests uses: it leaves "~" alone when there is no home (a pod's arbitrary user),
-    # where Path.expanduser raises.
-    return any(Path(os.path.expanduser(f"~/{name}")).exists() for name in (".netrc", "_netrc"))  # noqa: PTH111
+class Recorder(Sink, Protocol):
+    """The run as the engine chain sees it: a sink that also takes the program wall's refusals."""
+
+    def refused(self, url: str, refusal: str) -> None:
+        """A program start the wall refused while ``url`` ran (recorded once, as Blocked)."""
+        ...
 
 
-def pod_credentials(cookies: Path | None) -> options.Credentials:
-    """Credentials from the pod: the cookies copy and the username/password env set from Secrets."""
-    tokens = tuple((name, value) for name, env in TOKEN_ENVS.items() if (value := os.environ.get(env)))
-    return options.Credentials(
-        cookies_file=cookies,
-        username=os.environ.get(USERNAME_ENV),
-        password=os.environ.get(PASSWORD_ENV),
-        tokens=tokens,
-    )
+class Probe:
+    """Forwards to the run, but holds back an UnsupportedUrl failure so the next engine can try the URL."""
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+        self.unsupported: tuple[str, str] | None = None
+        self.stored_any = False
+
+    def stored(self, *args: Any, **kwargs: Any) -> None:
+        self.stored_any = True
+        self.sink.stored(*args, **kwargs)
+
+    def skipped(self, path: Path | None, source_url: str) -> None:
+        self.stored_any = True
+        self.sink.skipped(path, source_url)
+
+    def failed(self, url: str, reason: str, message: str) -> None:
+        if reason == "UnsupportedUrl":
+            self.unsupported = (url, message)
+        else:
+            self.sink.failed(url, reason, message)
+
+    def should_stop(self) -> bool:
+        return self.sink.should_stop()
+
+    def clean(self, value: Any) -> Any:
+        return self.sink.clean(value)
+
+    def count(self, size: int) -> bool:
+        return self.sink.count(size)
+
+    def stream(self, path: Path) -> PartUpload | None:
+        return self.sink.stream(path)
+
+    def place(self, path: Path, source_url: str) -> Path:
+        return self.sink.place(path, source_url)
+
+    def overdue(self, started: float) -> str | None:
+        return self.sink.overdue(started)
+
+
+class EngineChain:
+    """The engines a download may use, and in which order they try each URL. An engine choice names one engine;
+    `auto` is gallery-dl when it has an extractor for the site, else yt-dlp, and then gallery-dl's generic extractor
+    (images linked from the page) when yt-dlp finds no video there."""
+
+    def __init__(self, choice: str, engines: Iterable[Engine]) -> None:
+        self.choice = choice
+        self.engines = {engine.name: engine for engine in engines}
+
+    def candidates(self, url: str) -> list[Engine]:
+        """The engines to try on ``url``, in order."""
+        if self.choice != "auto":
+            return [self.engines[self.choice]]
+        gallery = self.engines["gallery-dl"]
+        return [gallery] if gallery.supports(url) else [self.engines["yt-dlp"], gallery]
+
+    def unknown_site(self, site: str | None) -> str | None:
+        """Why ``site`` (spec.auth.site) names no site an engine of this download knows (credentials for it would go
+        nowhere), or None."""
+        names = [self.choice] if self.choice != "auto" else list(self.engines)
+        if site is None or any(self.engines[name].knows(site) for name in names):
+            return None
+        return (
+            f"spec.auth.site: {site!r} is no extractor of {' or '.join(names)} (a gallery-dl category or a yt-dlp key)"
+        )
+
+    def download(self, url: str, recorder: Recorder) -> None:
+        """``url`` with each candidate in turn, until one finds something there (or fails otherwise than with
+        UnsupportedUrl); the last one's UnsupportedUrl is the URL's. An engine's error is the URL's failure."""
+        candidates = self.candidates(url)
+        for position, engine in enumerate(candidates, 1):
+            log.info("downloading %s with %s", url, engine.name)
+            probe = Probe(recorder)
+            _attempt(engine, url, probe, recorder)
+            if probe.unsupported is None or probe.stored_any:
+                return
+            if position == len(candidates):
+                failed_url, message = probe.unsupported
+                recorder.failed(failed_url, "UnsupportedUrl", message)
+
+
+def _attempt(engine: Engine, url: str, probe: Probe, recorder: Recorder) -> None:
+    """One engine on ``url``: its errors and the program wall's refusals are failures of the URL."""
+    try:
+        engine.run(url, probe)
+    except programs.ProgramRefused:
+        pass  # recorded by the wall, reported below
+    except (Exception, SystemExit) as error:  # an engine bug must not lose what was stored
+        log.exception("engine %s failed on %s", engine.name, url)
+        message = f"{type(error).__name__}: {error}"
+        recorder.failed(url, classify(message, error=error), message)
+    for refused in programs.take_refusals():  # also those an engine swallowed
+        log.warning("%s: %s", url, refused)
+        recorder.refused(url, refused)

@@ -33,6 +33,21 @@ def reason_for_status(code: int) -> FailureReason:
 _REDIRECT_LOOP = re.compile(r"exceeded \d+ redirects|redirect loop|too many redirects", re.IGNORECASE)
 
 
+# gallery-dl's verdicts on a response it received whole, without an exception behind them (its HTTP downloader logs
+# one of these as a warning, then the job logs "Failed to download NAME"): a page where media was expected, an
+# empty body, the first bytes of no file of the expected kind, an extractor's own check that refused the response.
+# Matched only at the start of the failure's text, as gallery-dl words them, so that a URL (a redirect's target,
+# which a site chooses) cannot make or unmake one.
+_CONTENT_VERDICT = re.compile(
+    r"(?:(?:HTML response|Empty file|Invalid response|Invalid file signature bytes)(?:;|$)|HTTP redirect to ')"
+)
+
+
+def content_verdict(message: str) -> bool:
+    """The engine refused what the site sent as not being the media it expected (reason UnexpectedContent)."""
+    return bool(_CONTENT_VERDICT.match(message))
+
+
 def redirect_loop(message: str) -> bool:
     """The engine gave up following redirects: the site loops, which no retry of the pod changes."""
     return bool(_REDIRECT_LOOP.search(message))
@@ -161,6 +176,8 @@ def classify(message: str, status: int | None = None, error: BaseException | Non
         return reason_for_status(status)
     if error is not None and (reason := reason_for_error(error)) is not None:
         return reason
+    if content_verdict(message):
+        return "UnexpectedContent"
     text = message.lower()
     if "storage error" in text:
         return "StorageError"

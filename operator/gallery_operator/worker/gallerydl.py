@@ -18,8 +18,9 @@ from gallery_dl.text import re_compile
 
 from gallery_operator.api.spec import GalleryDownloadSpec
 from gallery_operator.worker import options, transport
-from gallery_operator.worker.engines import Sink, environment_shapes_requests, pod_credentials
+from gallery_operator.worker.engines import Sink, Stopped
 from gallery_operator.worker.failures import classify
+from gallery_operator.worker.inputs import RequestsEnvironment
 from gallery_operator.worker.items import ItemBytes, ItemFile, next_item
 from gallery_operator.worker.lookahead import Lookahead
 
@@ -81,6 +82,17 @@ def _place_items(pathfmt: Any, sink: Sink, source: Callable[[], str]) -> None:
     pathfmt.build_path = build_path
 
 
+class _ItemFile(ItemFile):
+    """An ItemFile whose run-stopping write ends the download as gallery-dl's own downloaders expect:
+    StopExtraction, which its HTTP downloader answers by closing the response and keeping the .part file."""
+
+    def write(self, data: bytes) -> int:
+        try:
+            return super().write(data)
+        except Stopped:
+            raise exception.StopExtraction() from None
+
+
 def _track_items(pathfmt: Any, sink: Sink, source: Callable[[], str]) -> None:
     """Wrap gallery-dl's PathFormat.open so every download goes through an ItemFile. A fresh download ("w+b")
     starts a new item; a resumed one ("r+b", after a cut connection) continues the item it left off, or, for a
@@ -97,7 +109,7 @@ def _track_items(pathfmt: Any, sink: Sink, source: Callable[[], str]) -> None:
             item = ItemBytes(sink, None, hashing=False)  # counted, and hashed from disk afterwards
         handle = original(mode)
         pathfmt.gallery_item = item
-        return ItemFile(handle, item) if handle is not None else None
+        return _ItemFile(handle, item) if handle is not None else None
 
     pathfmt.open = open_item
 
@@ -119,6 +131,55 @@ class PortAwareGeneric(GenericExtractor):  # type: ignore[misc]
     )
 
 
+class _RecordingJob(job.DownloadJob):  # type: ignore[misc]
+    """A DownloadJob that reports each stored, skipped and failed file to the sink (gallery-dl makes child jobs of
+    the same class, with the parent job: they report to its sink)."""
+
+    def __init__(
+        self, url: Any, parent: _RecordingJob | None = None, *, sink: Sink | None = None, run_url: str = ""
+    ) -> None:
+        super().__init__(url, parent)
+        self.sink: Sink = sink if sink is not None else parent.sink  # type: ignore[union-attr]
+        self.run_url: str = run_url or (parent.run_url if parent is not None else "")
+        self.current_url = self.run_url
+        """The URL of the item being handled (the run's URL before the first)."""
+
+    def initialize(self, kwdict: Any = None) -> None:
+        super().initialize(kwdict)
+        _track_items(self.pathfmt, self.sink, lambda: self.current_url)
+        _place_items(self.pathfmt, self.sink, lambda: self.current_url)
+        hooks: Any = self.__dict__.get("hooks")
+        if not isinstance(hooks, dict):
+            hooks = collections.defaultdict(list)
+            self.__dict__["hooks"] = hooks  # gallery-dl leaves an empty tuple without post-processors
+        hooks.setdefault("after", []).append(self._after)
+
+    def handle_url(self, item_url: str, kwdict: dict[str, Any]) -> None:
+        if self.sink.should_stop():
+            raise exception.StopExtraction()
+        self.current_url = item_url
+        super().handle_url(item_url, _redacted(kwdict, self.sink))
+
+    def handle_directory(self, kwdict: dict[str, Any]) -> None:
+        super().handle_directory(_redacted(kwdict, self.sink))
+
+    def handle_skip(self) -> None:
+        super().handle_skip()
+        path = Path(self.pathfmt.path) if self.pathfmt and self.pathfmt.path else None
+        self.sink.skipped(path, self.current_url)
+
+    def _after(self, pathfmt: Any) -> None:
+        metadata = {k: v for k, v in pathfmt.kwdict.items() if not k.startswith("_")}
+        item: ItemBytes | None = pathfmt.gallery_item
+        pathfmt.gallery_item = None
+        digest = item.sha256() if item is not None else None
+        if item is not None:
+            self.sink.count(-item.size)  # now counted as stored
+        path = Path(pathfmt.path)
+        sidecar = (path.with_name(path.name + ".json"), metadata)
+        self.sink.stored(path, self.current_url, "gallery-dl", self.extractor.category, metadata, digest, sidecar)
+
+
 class GalleryDl:
     """gallery-dl: image galleries and direct media links. Its config is process-global: one run per process."""
 
@@ -130,19 +191,19 @@ class GalleryDl:
         root: Path,
         state: Path,
         scratch: Path,
-        cookies: Path | None,
+        credentials: options.Credentials,
+        requests: RequestsEnvironment,
         lookahead: Lookahead | None = None,
     ) -> None:
         config.clear()
         self.lookahead = lookahead
-        credentials = pod_credentials(cookies)
         sites = options.credential_sites(spec, self.category) if credentials.any() else frozenset()
         settings = options.gallery_dl_config(spec, root, state, scratch, credentials, sites)
-        if ("extractor", "proxy-env") not in settings and not environment_shapes_requests():
+        if ("extractor", "proxy-env") not in settings and not requests.shaped:
             # No proxy settings in the environment, so requests need not scan it again for every request (a fifth
             # of the time per small file). A CA bundle named there is passed on as gallery-dl's `verify`.
             settings[("extractor", "proxy-env")] = False
-            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            bundle = requests.ca_bundle
             if bundle and settings.get(("extractor", "verify"), True) is True:
                 settings[("extractor", "verify")] = bundle
         for path, value in settings.items():
@@ -186,46 +247,6 @@ class GalleryDl:
         return str(found.category) if found is not None else PortAwareGeneric.category
 
     def run(self, url: str, sink: Sink) -> None:
-        class RecordingJob(job.DownloadJob):  # type: ignore[misc]
-            """A DownloadJob that reports each stored, skipped and failed file (child jobs are the same class)."""
-
-            current_url = url
-
-            def initialize(self, kwdict: Any = None) -> None:
-                super().initialize(kwdict)
-                _track_items(self.pathfmt, sink, lambda: self.current_url)
-                _place_items(self.pathfmt, sink, lambda: self.current_url)
-                hooks: Any = self.__dict__.get("hooks")
-                if not isinstance(hooks, dict):
-                    hooks = collections.defaultdict(list)
-                    self.__dict__["hooks"] = hooks  # gallery-dl leaves an empty tuple without post-processors
-                hooks.setdefault("after", []).append(self._after)
-
-            def handle_url(self, item_url: str, kwdict: dict[str, Any]) -> None:
-                if sink.should_stop():
-                    raise exception.StopExtraction()
-                self.current_url = item_url
-                super().handle_url(item_url, _redacted(kwdict, sink))
-
-            def handle_directory(self, kwdict: dict[str, Any]) -> None:
-                super().handle_directory(_redacted(kwdict, sink))
-
-            def handle_skip(self) -> None:
-                super().handle_skip()
-                path = Path(self.pathfmt.path) if self.pathfmt and self.pathfmt.path else None
-                sink.skipped(path, self.current_url)
-
-            def _after(self, pathfmt: Any) -> None:
-                metadata = {k: v for k, v in pathfmt.kwdict.items() if not k.startswith("_")}
-                item: ItemBytes | None = pathfmt.gallery_item
-                pathfmt.gallery_item = None
-                digest = item.sha256() if item is not None else None
-                if item is not None:
-                    sink.count(-item.size)  # now counted as stored
-                path = Path(pathfmt.path)
-                sidecar = (path.with_name(path.name + ".json"), metadata)
-                sink.stored(path, self.current_url, "gallery-dl", self.extractor.category, metadata, digest, sidecar)
-
         # A site-specific extractor when gallery-dl has one, else the generic one (images linked from the page).
         found = self.find(url) or PortAwareGeneric.from_url(url)
         if found is None:
@@ -235,7 +256,7 @@ class GalleryDl:
         root = logging.getLogger()  # gallery-dl's loggers all propagate here
         root.addHandler(capture)
         try:
-            code = RecordingJob(found).run()
+            code = _RecordingJob(found, sink=sink, run_url=url).run()
         finally:
             root.removeHandler(capture)
         if code and not capture.count and not sink.should_stop():

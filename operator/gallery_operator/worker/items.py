@@ -13,9 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from gallery_dl import exception
-
-from gallery_operator.worker.engines import Sink
+from gallery_operator.worker.engines import Sink, Stopped
 from gallery_operator.worker.storage import PartUpload
 
 
@@ -134,9 +132,9 @@ class ItemBytes:
         disk. The caller hashes them (``hash``) once they are where they stay."""
         self.size += len(data)
         if self.counting and self.sink.count(len(data)):
-            raise exception.StopExtraction()  # gallery-dl ends this download and keeps its .part file
+            raise Stopped  # the engine's adapter ends this download (gallery-dl keeps its .part file)
         if self.counting and self.sink.overdue(self.started):
-            raise exception.StopExtraction()  # as for the byte limit: the run stops, the .part file is not kept
+            raise Stopped  # as for the byte limit: the run stops, the .part file is not kept
         if self.upload is None:
             return False
         streaming = self.upload.started

@@ -54,6 +54,17 @@ def yt_dlp_items(item_range: str) -> str:
     return ",".join(part[:-1] + ":" if part.endswith("-") else part for part in item_range.split(","))
 
 
+def _gallery_dl_credentials(credentials: Credentials) -> dict[str, Any]:
+    """The options gallery-dl reads a site's credentials from, for the extractor categories they are scoped to."""
+    scoped: dict[str, Any] = credentials.engine_tokens("gallery-dl")
+    if credentials.cookies_file:
+        scoped["cookies"] = str(credentials.cookies_file)
+    if credentials.username and credentials.password:
+        scoped["username"] = credentials.username
+        scoped["password"] = credentials.password
+    return scoped
+
+
 def gallery_dl_config(
     spec: GalleryDownloadSpec,
     root: Path,
@@ -86,12 +97,9 @@ def gallery_dl_config(
         extractor["sleep"] = opts.sleep_seconds
     if opts.item_range:
         extractor["image-range"] = opts.item_range  # gallery-dl reads the same inclusive `1-3,8,20-` syntax
-    scoped: dict[str, Any] = credentials.engine_tokens("gallery-dl")
-    if credentials.cookies_file:
-        scoped["cookies"] = str(credentials.cookies_file)
-    if credentials.username and credentials.password:
-        scoped["username"] = credentials.username
-        scoped["password"] = credentials.password
+    if opts.stop_after_known:
+        extractor["skip"] = f"abort:{opts.stop_after_known}"  # N consecutive archived items end the extractor
+    scoped = _gallery_dl_credentials(credentials)
     chosen = opts.gallery_dl.engine_options()
     if "user-agent" in chosen:
         # A plain header, set as written: gallery-dl's own `user-agent` option reads `@...` and `browser` as a
@@ -160,5 +168,7 @@ def yt_dlp_options(
         params["sleep_interval"] = opts.sleep_seconds
     if spec.limits.max_items:
         params["max_downloads"] = spec.limits.max_items
+    if opts.stop_after_known:
+        params["break_on_existing"] = True  # yt-dlp has no count: the first archived entry ends the URL's listing
     params |= opts.yt_dlp.engine_options()  # credentials: none here, see yt_dlp_login
     return params

@@ -38,7 +38,7 @@ import sys
 import sysconfig
 import threading
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +57,7 @@ DENO_OPTIONS = (
 """What yt-dlp's EJS challenge provider always gives `deno run`: no remote module, no prompt, no config file."""
 _DENO_MAY_ADD = frozenset({"--cached-only", "--no-npm", "--v8-flags=--jitless"})
 WHITELIST = ("-protocol_whitelist", "file,pipe")
-_ENV_KEPT = ("LD_", "PYTHON", "PATH")
+KEPT_ENV_PREFIXES = ("LD_", "PYTHON", "PATH")
 """Environment variables a started program must get as the worker has them (a preloaded library runs code)."""
 
 
@@ -244,6 +244,8 @@ class _Wall:
     """Folders of the installed Python packages: the only place ctypes may load a library from."""
     found: dict[str, str]
     """Name -> where PATH had it when the wall was installed (for yt-dlp's ffmpeg_location)."""
+    environment: dict[str, str]
+    """The variables of KEPT_ENV_PREFIXES as the worker started with them (worker/inputs.py)."""
     folders: tuple[str, ...] = ()
     """Real paths of the folders ffmpeg may read and write (the target and scratch); none until ``confine``."""
 
@@ -287,10 +289,11 @@ def refusal(executable: Any, argv: Any, cwd: Any = None, env: Any = None) -> str
         return f"{shown or 'a program'} is not a program the worker runs (only the image's ffmpeg, ffprobe and deno)"
     if env is not None:
         environment = {os.fsdecode(k): os.fsdecode(v) for k, v in dict(env).items()}
+        kept = wall.environment
         changed = sorted(
             key
-            for key in {*environment, *os.environ}
-            if key.startswith(_ENV_KEPT) and environment.get(key) != os.environ.get(key)
+            for key in {*environment, *kept}
+            if key.startswith(KEPT_ENV_PREFIXES) and environment.get(key) != kept.get(key)
         )
         if changed:
             return f"{name} may not start with {changed[0]} changed"
@@ -437,8 +440,9 @@ def _guarded_fork_exec(original: Callable[..., int]) -> Callable[..., int]:
     return fork_exec
 
 
-def install() -> None:
-    """From now on, for the life of this process: only ffmpeg and ffprobe of this image, on no folder yet."""
+def install(environment: Iterable[tuple[str, str]]) -> None:
+    """From now on, for the life of this process: only ffmpeg and ffprobe of this image, on no folder yet, started
+    with the variables of KEPT_ENV_PREFIXES as in ``environment`` (the pod's, as worker/inputs.py read them)."""
     global _wall  # noqa: PLW0603 - one wall per process
     if _wall is not None:
         return
@@ -453,7 +457,8 @@ def install() -> None:
     programs = {os.path.realpath(path): name for name, path in found.items()}
     paths = sysconfig.get_paths()
     libraries = tuple(sorted({os.path.realpath(paths[key]) for key in ("purelib", "platlib")}))
-    _wall = _Wall(programs, libraries, found)
+    kept = {key: value for key, value in environment if key.startswith(KEPT_ENV_PREFIXES)}
+    _wall = _Wall(programs, libraries, found, kept)
     _posixsubprocess.fork_exec = _guarded_fork_exec(_posixsubprocess.fork_exec)
     sys.modules["webbrowser"] = _closed_webbrowser()
     sys.addaudithook(_audit)

@@ -1,9 +1,10 @@
 """The worker's redactor: the pod's secret values, and the redaction of everything the process logs or prints.
 
 Every string that leaves the worker passes one Redactor (gallery_operator/redaction.py) that knows this pod's
-secret values: failures, catalogue records, sidecars, file names, reports and the termination message (worker/run.py)
-and, from here, every log record of any library (a filter on the root logger's handlers, exceptions included) and
-whatever else reaches stdout or stderr (a line-buffered redacting stream in front of each).
+secret values (worker/inputs.py read them): failures, catalogue records, sidecars, file names, reports and the
+termination message (worker/run.py, worker/reporting.py) and, from here, every log record of any library (a filter on
+the root logger's handlers, exceptions included) and whatever else reaches stdout or stderr (a line-buffered
+redacting stream in front of each).
 """
 
 from __future__ import annotations
@@ -11,17 +12,14 @@ from __future__ import annotations
 import atexit
 import io
 import logging
-import os
 import sys
 import threading
 from pathlib import Path
 from typing import TextIO
 
 from gallery_operator.redaction import Redactor
-from gallery_operator.workerconfig import PASSWORD_ENV, TOKEN_ENVS, USERNAME_ENV
+from gallery_operator.worker.inputs import Inputs
 
-S3_SECRET_ENVS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID")
-"""The S3 credentials a pod may hold (the key id is no secret, but nothing is lost by hiding it)."""
 MAX_HELD = 64 * 1024
 """Characters of an unfinished line a redacting stream holds before it writes them anyway."""
 
@@ -38,12 +36,10 @@ def cookie_values(cookies_file: Path | None) -> list[str]:
     return values
 
 
-def pod_redactor(cookies_file: Path | None) -> Redactor:
+def pod_redactor(pod: Inputs) -> Redactor:
     """What this pod must never show: its cookie values, password, site tokens and S3 keys."""
-    names = [PASSWORD_ENV, *TOKEN_ENVS.values(), *S3_SECRET_ENVS]
-    secrets = [os.environ.get(name) for name in names]
-    login = (os.environ.get(USERNAME_ENV) or "", os.environ.get(PASSWORD_ENV) or "")
-    return Redactor([*cookie_values(cookies_file), *secrets], [login])
+    login = (pod.username or "", pod.password or "")
+    return Redactor([*cookie_values(pod.cookies_file), *pod.secret_values()], [login])
 
 
 class RedactingFilter(logging.Filter):

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import shutil
 import threading
 import time
 import urllib.parse
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -185,7 +185,9 @@ class S3Store:
 
     takes_streams = True
 
-    def __init__(self, storage: S3Storage, scratch: Path, guard: Guard | None = None) -> None:
+    def __init__(
+        self, storage: S3Storage, scratch: Path, guard: Guard | None = None, defaults: S3Defaults | None = None
+    ) -> None:
         # Imported here: boto3 costs a third of a second at start-up, and claim targets never need it.
         import boto3  # noqa: PLC0415
         from boto3.s3.transfer import TransferConfig  # noqa: PLC0415
@@ -197,8 +199,8 @@ class S3Store:
         addressing: Literal["path", "auto"] = "path" if storage.force_path_style else "auto"
         self.client = boto3.client(
             "s3",
-            endpoint_url=storage.endpoint or os.environ.get("AWS_ENDPOINT_URL_S3"),
-            region_name=storage.region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+            endpoint_url=storage.endpoint or (defaults.endpoint if defaults else None),
+            region_name=storage.region or (defaults.region if defaults else None) or "us-east-1",
             config=Config(
                 s3={"addressing_style": addressing},
                 retries={"max_attempts": 5, "mode": "standard"},
@@ -321,8 +323,21 @@ def s3_trust(storage: S3Storage) -> Trust | None:
     return None
 
 
-def open_store(storage: PvcStorage | S3Storage, scratch: Path, guard: Guard | None = None) -> Store:
-    store: Store = ClaimStore(storage) if isinstance(storage, PvcStorage) else S3Store(storage, scratch, guard)
+@dataclass(frozen=True)
+class S3Defaults:
+    """The pod's own S3 settings (AWS_ENDPOINT_URL_S3, AWS_DEFAULT_REGION), for what the target leaves open."""
+
+    endpoint: str | None = None
+    region: str | None = None
+
+
+def open_store(
+    storage: PvcStorage | S3Storage, scratch: Path, guard: Guard | None = None, defaults: S3Defaults | None = None
+) -> Store:
+    if isinstance(storage, PvcStorage):
+        store: Store = ClaimStore(storage)
+    else:
+        store = S3Store(storage, scratch, guard, defaults)
     with contextlib.suppress(FileExistsError):
         store.workdir.mkdir(parents=True, exist_ok=True)
     return store

@@ -2,13 +2,14 @@
 
 Neither engine hands its caller the exception of a failed transfer: gallery-dl's downloader turns it into a log line,
 and yt-dlp's retry loop reports its text. So the failure classifier (worker/failures.py) would have only words to go
-by. Both engines send every request through ``requests.Session.send`` and read every body through urllib3's
-``HTTPResponse.read``; wrapped there, the error of the latest request on a thread is kept until an engine reports a
-failure, which then classifies it by type (``last_error``).
+by. Both engines send every request through ``requests.Session.send`` and read every body through the urllib3
+response requests' adapter got; wrapped there, the error of the latest request on a thread is kept until an engine
+reports a failure, which then classifies it by type (``last_error``). Only the responses behind requests are
+wrapped (``EngineResponse``): botocore's S3 client and the worker's other urllib3 users keep urllib3's own class.
 
 urllib3 also accepts a gzip or deflate body that stops before the end of its compressed stream (a connection cut
 where the length was not declared, or a server that declares the cut length): the engines would store the part as
-the whole file. ``install`` makes the decoders refuse that with urllib3's own ``DecodeError``.
+the whole file. The engines' responses refuse that with urllib3's own ``DecodeError``.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from __future__ import annotations
 import functools
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import requests
+import requests.adapters
 from urllib3 import exceptions, response
 from urllib3.util.response import is_fp_closed
 
@@ -54,67 +56,76 @@ def _recording(call: Callable[..., Any]) -> Callable[..., Any]:
     return recorded
 
 
-def _ended_early(response: Any) -> bool:
+def _ended_early(response: EngineResponse) -> bool:
     """Whether the body is over (its connection read to the end) while its gzip or deflate stream is not."""
     decoder = response._decoder
     stream = getattr(decoder, "_obj", None)
-    if not getattr(decoder, "gallery_fed", False) or not isinstance(stream, _ZLIB_STREAM):
+    if not response.gallery_fed or not isinstance(stream, _ZLIB_STREAM):
         return False
     first_member = getattr(decoder, "_state", 0) == 0  # gzip: a later member may be absent, as it ends
     return first_member and not stream.eof and is_fp_closed(response._fp) and not len(response._decoded_buffer)
 
 
-def _reading(read: Callable[..., bytes], error: type[Exception]) -> Callable[..., bytes]:
-    """``HTTPResponse.read``: its error is kept, and a compressed body cut short is one."""
+class EngineResponse(response.HTTPResponse):
+    """urllib3's response as the engines' requests sessions receive it: its read error is kept, and a compressed
+    body cut short is one (urllib3's own ``DecodeError``). botocore's responses, from its own urllib3 pools, stay
+    plain ``HTTPResponse`` objects: the S3 upload pays nothing for this."""
 
-    @functools.wraps(read)
-    def checked(response: Any, *args: Any, **kwargs: Any) -> bytes:
+    gallery_fed = False
+    """Whether compressed data has reached the decoder (an empty body that says gzip is no cut gzip stream)."""
+
+    def read(self, *args: Any, **kwargs: Any) -> bytes:
         try:
-            data = read(response, *args, **kwargs)
-            if _ended_early(response):
-                raise error(CUT_SHORT)
+            data = super().read(*args, **kwargs)
+            if _ended_early(self):
+                raise exceptions.DecodeError(CUT_SHORT)
         except Exception as failure:
             _keep(failure)
             raise
         return data
 
-    return checked
+    def stream(self, *args: Any, **kwargs: Any) -> Generator[bytes]:
+        return self._checked(super().stream(*args, **kwargs))
 
+    def read_chunked(self, *args: Any, **kwargs: Any) -> Generator[bytes]:
+        return self._checked(super().read_chunked(*args, **kwargs))
 
-def _streaming(stream: Callable[..., Iterator[bytes]], error: type[Exception]) -> Callable[..., Iterator[bytes]]:
-    """``HTTPResponse.stream`` and ``read_chunked``: as ``_reading``, for the generators requests reads."""
-
-    @functools.wraps(stream)
-    def checked(response: Any, *args: Any, **kwargs: Any) -> Iterator[bytes]:
+    def _checked(self, chunks: Iterator[bytes]) -> Generator[bytes]:
+        """``stream`` and ``read_chunked``: as ``read``, for the generators requests reads."""
         try:
-            yield from stream(response, *args, **kwargs)
-            if _ended_early(response):
-                raise error(CUT_SHORT)
+            yield from chunks
+            if _ended_early(self):
+                raise exceptions.DecodeError(CUT_SHORT)
         except Exception as failure:
             _keep(failure)
             raise
 
-    return checked
+    def _decode(
+        self, data: bytes, decode_content: bool | None, flush_decoder: bool, max_length: int | None = None
+    ) -> bytes:
+        if data and decode_content and self._decoder is not None:
+            self.gallery_fed = True
+        return super()._decode(data, decode_content, flush_decoder, max_length)
 
 
-def _fed(decompress: Callable[..., bytes]) -> Callable[..., bytes]:
-    @functools.wraps(decompress)
-    def counted(decoder: Any, data: bytes, *args: Any, **kwargs: Any) -> bytes:
-        if data:
-            decoder.gallery_fed = True
-        return decompress(decoder, data, *args, **kwargs)
+def _engine_responses(build: Callable[..., requests.Response]) -> Callable[..., requests.Response]:
+    """``HTTPAdapter.build_response``: the urllib3 response behind each of the engines' requests becomes an
+    EngineResponse before anything reads its body."""
 
-    return counted
+    @functools.wraps(build)
+    def built(adapter: Any, request: Any, raw: Any, *args: Any, **kwargs: Any) -> requests.Response:
+        if type(raw) is response.HTTPResponse:
+            raw.__class__ = EngineResponse
+        return build(adapter, request, raw, *args, **kwargs)
+
+    return built
 
 
 def install() -> None:
-    """For the rest of this process: record transport errors per thread, and refuse compressed bodies cut short."""
+    """For the rest of this process: record the engines' transport errors per thread, and refuse compressed bodies
+    cut short. Only requests' sessions are touched (both engines send through them; botocore does not)."""
     if getattr(requests.Session.send, "__wrapped__", None) is not None:
         return  # installed already
     requests.Session.send = _recording(requests.Session.send)  # type: ignore[method-assign]
-    body = response.HTTPResponse
-    body.read = _reading(body.read, exceptions.DecodeError)  # type: ignore[method-assign]
-    body.stream = _streaming(body.stream, exceptions.DecodeError)  # type: ignore[method-assign,assignment]
-    body.read_chunked = _streaming(body.read_chunked, exceptions.DecodeError)  # type: ignore[method-assign,assignment]
-    for decoder in (response.GzipDecoder, response.DeflateDecoder):
-        decoder.decompress = _fed(decoder.decompress)  # type: ignore[method-assign]
+    adapter = requests.adapters.HTTPAdapter
+    adapter.build_response = _engine_responses(adapter.build_response)  # type: ignore[method-assign]

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from gallery_operator.api.spec import GalleryDownloadSpec
 from gallery_operator.worker import options, programs, transport
-from gallery_operator.worker.engines import Sink, pod_credentials
+from gallery_operator.worker.engines import Sink
 from gallery_operator.worker.failures import classify, reason_for_error, redirect_loop
 from gallery_operator.worker.items import ItemBytes, ItemFile, next_item
 from gallery_operator.worker.names import url_hash
@@ -106,7 +107,7 @@ def _web_schemes_only(ydl: Any) -> None:
 def _place_videos(ydl: Any, sink: Sink) -> None:
     """Per YoutubeDL instance: two items never share a name or an archive entry. yt-dlp's generic extractor names an
     item after the last part of its URL (`/a/cover.jpg` and `/b/cover.jpg` are both `cover`), so its archive entries
-    also carry a hash of the URL, and a name another item holds gets one too (as ``Run.place`` decides)."""
+    also carry a hash of the URL, and a name another item holds gets one too (as ``Placement.place`` decides)."""
     archive_id = ydl._make_archive_id
     process_info = ydl.process_info
 
@@ -146,14 +147,135 @@ def _scoped_login(get_param: Callable[..., Any], login: Mapping[str, str], sites
     return scoped
 
 
+RECORDED_FIELDS = ("id", "title", "ext", "duration", "upload_date", "uploader", "webpage_url", "width", "height")
+"""Fields of yt-dlp's info dict that the catalogue records for an item (the sidecar holds them all)."""
+
+
+class _Record:
+    """The post-processor that reports each finished file to the sink ("after_move": at its final name). yt-dlp
+    asks a post-processor only for ``set_downloader`` and ``run``: this is no subclass of yt-dlp's PostProcessor, so
+    that importing this module does not import yt-dlp."""
+
+    def __init__(self, sink: Sink, url: str, direct: _DirectFiles) -> None:
+        self.sink = sink
+        self.url = url
+        self.direct = direct
+        self.stored = False
+        """Whether the current attempt stored anything."""
+        self._downloader: Any = None
+
+    def set_downloader(self, downloader: Any) -> None:
+        self._downloader = downloader
+
+    def run(self, info: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+        path = info.get("filepath")
+        if path:
+            self.stored = True
+            metadata = {k: v for k in RECORDED_FIELDS if (v := info.get(k)) is not None}
+            source = str(info.get("webpage_url") or info.get("url") or self.url)
+            media = Path(path)
+            full = self._downloader.sanitize_info(info) if self._downloader is not None else {}
+            extractor = str(info.get("extractor_key") or "generic")
+            sidecar = (media.with_name(media.stem + ".info.json"), full)
+            self.sink.stored(media, source, "yt-dlp", extractor, metadata, self.direct.sha256(path), sidecar)
+        return [], info
+
+
+class _Logger:
+    """yt-dlp's logger: an item found in the archive is a skipped item; errors are raised (DownloadError) and
+    reported from there, with the HTTP status when there is one."""
+
+    def __init__(self, sink: Sink, url: str) -> None:
+        self.sink = sink
+        self.url = url
+
+    def debug(self, message: str) -> None:
+        if "has already been recorded in the archive" in message:
+            self.sink.skipped(None, self.url)
+
+    def info(self, message: str) -> None:
+        self.debug(message)
+
+    def warning(self, message: str) -> None:
+        pass
+
+    def error(self, message: str) -> None:
+        pass
+
+
+class _Admission:
+    """yt-dlp's match filter: nothing more once the run stops, and no live stream (each refused once, as
+    LiveStream)."""
+
+    def __init__(self, sink: Sink, url: str) -> None:
+        self.sink = sink
+        self.url = url
+        self.refused_live: set[str] = set()
+
+    def __call__(self, info: dict[str, Any], *, incomplete: bool = False) -> str | None:
+        if self.sink.should_stop():
+            return "limit reached"
+        if info.get("is_live") or info.get("live_status") in ("is_live", "is_upcoming"):
+            source = str(info.get("webpage_url") or info.get("original_url") or self.url)
+            if source not in self.refused_live:
+                self.refused_live.add(source)
+                self.sink.failed(source, "LiveStream", LIVE_REFUSED)
+            return "a live stream"
+        return None
+
+
+class _ByteCounter:
+    """yt-dlp's progress hook: bytes in flight count against the run's byte limit, and its item time limit holds;
+    crossing either cancels the download at once (``cancelled``: yt-dlp's DownloadCancelled, handed in by the
+    adapter once yt-dlp is imported)."""
+
+    def __init__(self, sink: Sink, cancelled: type[Exception]) -> None:
+        self.sink = sink
+        self.cancelled = cancelled
+        self.counted: dict[str, int] = {}
+        self.started: dict[str, float] = {}
+
+    def __call__(self, progress: dict[str, Any]) -> None:
+        name = str(progress.get("tmpfilename") or progress.get("filename"))
+        if progress.get("status") == "downloading":
+            now = int(progress.get("downloaded_bytes") or 0)
+            delta, self.counted[name] = now - self.counted.get(name, 0), now
+            if delta and self.sink.count(delta):
+                raise self.cancelled("limits.maxBytes reached")
+            if why := self.sink.overdue(self.started.setdefault(name, time.monotonic())):
+                raise self.cancelled(why)
+        else:  # finished (then stored and counted as such) or error
+            self.sink.count(-self.counted.pop(name, 0))
+            self.started.pop(name, None)
+
+
+@contextlib.contextmanager
+def _patched(direct: _DirectFiles, login: Mapping[str, str], sites: frozenset[str]) -> Iterator[None]:
+    """yt-dlp's class-level hooks for one run: direct files through an ItemFile, the login scoped to its site
+    (this process runs one engine at a time)."""
+    from yt_dlp.downloader.http import HttpFD  # noqa: PLC0415 - yt-dlp is imported by the run only
+    from yt_dlp.extractor.common import InfoExtractor  # noqa: PLC0415
+
+    plain_open, plain_get_param = HttpFD.sanitize_open, InfoExtractor.get_param
+    HttpFD.sanitize_open = direct.sanitize_open(plain_open)
+    InfoExtractor.get_param = _scoped_login(plain_get_param, login, sites)
+    try:
+        yield
+    finally:
+        HttpFD.sanitize_open = plain_open
+        InfoExtractor.get_param = plain_get_param
+
+
 class YtDlp:
     """yt-dlp: video pages, direct video files, playlists and HLS streams."""
 
     name = "yt-dlp"
 
-    def __init__(self, spec: GalleryDownloadSpec, root: Path, state: Path, scratch: Path, cookies: Path | None) -> None:
+    def __init__(
+        self, spec: GalleryDownloadSpec, root: Path, state: Path, scratch: Path, credentials: options.Credentials
+    ) -> None:
         self.spec = spec
-        self.credentials = pod_credentials(cookies)
+        self.credentials = credentials
         self.base = options.yt_dlp_options(spec, root, state, scratch, self.credentials)
         if (ffmpeg := programs.location()) is not None:
             self.base["ffmpeg_location"] = ffmpeg  # the one the program wall admits, not a search of PATH
@@ -197,134 +319,58 @@ class YtDlp:
 
     def run(self, url: str, sink: Sink) -> None:
         # Imported here: yt-dlp takes half a second to import, and many runs never need it.
-        import yt_dlp  # noqa: PLC0415
-        from yt_dlp.downloader.http import HttpFD  # noqa: PLC0415
-        from yt_dlp.extractor.common import InfoExtractor  # noqa: PLC0415
-        from yt_dlp.postprocessor.common import PostProcessor  # noqa: PLC0415
-        from yt_dlp.utils import DownloadCancelled, DownloadError  # noqa: PLC0415
+        from yt_dlp.utils import DownloadCancelled  # noqa: PLC0415
 
-        stored_in_attempt = [False]
         direct = _DirectFiles(sink, url)
-
-        class Record(PostProcessor):  # type: ignore[misc]
-            def run(self, info: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
-                path = info.get("filepath")
-                if path:
-                    stored_in_attempt[0] = True
-                    metadata = {
-                        k: info.get(k)
-                        for k in (
-                            "id",
-                            "title",
-                            "ext",
-                            "duration",
-                            "upload_date",
-                            "uploader",
-                            "webpage_url",
-                            "width",
-                            "height",
-                        )
-                    }
-                    source = str(info.get("webpage_url") or info.get("url") or url)
-                    media = Path(path)
-                    full = self._downloader.sanitize_info(info) if self._downloader is not None else {}
-                    sink.stored(
-                        media,
-                        source,
-                        "yt-dlp",
-                        str(info.get("extractor_key") or "generic"),
-                        {k: v for k, v in metadata.items() if v is not None},
-                        direct.sha256(path),
-                        (media.with_name(media.stem + ".info.json"), full),
-                    )
-                return [], info
-
-        class Logger:
-            def debug(self, message: str) -> None:
-                if "has already been recorded in the archive" in message:
-                    sink.skipped(None, url)
-
-            def info(self, message: str) -> None:
-                self.debug(message)
-
-            def warning(self, message: str) -> None:
-                pass
-
-            def error(self, message: str) -> None:
-                pass  # raised as DownloadError below, with the HTTP status when there is one
-
-        refused_live: set[str] = set()
-
-        def match_filter(info: dict[str, Any], *, incomplete: bool = False) -> str | None:
-            if sink.should_stop():
-                return "limit reached"
-            if info.get("is_live") or info.get("live_status") in ("is_live", "is_upcoming"):
-                source = str(info.get("webpage_url") or info.get("original_url") or url)
-                if source not in refused_live:
-                    refused_live.add(source)
-                    sink.failed(source, "LiveStream", LIVE_REFUSED)
-                return "a live stream"
-            return None
-
-        counted: dict[str, int] = {}
-        started: dict[str, float] = {}
-
-        def count_bytes(progress: dict[str, Any]) -> None:
-            """Bytes in flight count against the run's byte limit; crossing it cancels the download at once."""
-            name = str(progress.get("tmpfilename") or progress.get("filename"))
-            if progress.get("status") == "downloading":
-                now = int(progress.get("downloaded_bytes") or 0)
-                delta, counted[name] = now - counted.get(name, 0), now
-                if delta and sink.count(delta):
-                    raise DownloadCancelled("limits.maxBytes reached")
-                if why := sink.overdue(started.setdefault(name, time.monotonic())):
-                    raise DownloadCancelled(why)
-            else:  # finished (then stored and counted as such) or error
-                sink.count(-counted.pop(name, 0))
-                started.pop(name, None)
-
+        record = _Record(sink, url, direct)
         cookies, login = self.credentials_for(url)
-        opts = {**self.base, **cookies, "logger": Logger(), "match_filter": match_filter}
-        opts["progress_hooks"] = [count_bytes]
+        opts = {**self.base, **cookies, "logger": _Logger(sink, url), "match_filter": _Admission(sink, url)}
+        opts["progress_hooks"] = [_ByteCounter(sink, DownloadCancelled)]
         # yt-dlp retries fragments and downloads, but not the first request for a page (its extractors' probe): a
         # transient failure before anything was stored is retried here, the whole extraction, with backoff. (After
         # something was stored, yt-dlp's own retries have been spent on the download that failed.)
-        plain_open = HttpFD.sanitize_open
-        HttpFD.sanitize_open = direct.sanitize_open(plain_open)  # this process runs one engine at a time
-        plain_get_param = InfoExtractor.get_param
-        InfoExtractor.get_param = _scoped_login(plain_get_param, login, self.sites() if login else frozenset())
-        try:
+        with _patched(direct, login, self.sites() if login else frozenset()):
             for attempt in range(self.retries + 1):
-                stored_in_attempt[0] = False
-                with yt_dlp.YoutubeDL(opts) as ydl:
-                    _web_schemes_only(ydl)
-                    ydl.process_info = direct.process_info(ydl, ydl.process_info)
-                    _place_videos(ydl, sink)  # outermost: names are settled before the direct-file plan is made
-                    ydl.add_post_processor(Record(), when="after_move")
-                    try:
-                        ydl.extract_info(url, download=True)
-                        return
-                    except DownloadCancelled:
-                        return  # the run's limit, recorded by the run
-                    except DownloadError as error:
-                        # yt-dlp's retry loop reports a failed download as text only: its transport error is the
-                        # one worker/transport.py kept.
-                        cause = (error.exc_info[1] if error.exc_info else None) or transport.last_error()
-                        message = str(error).removeprefix("ERROR: ").strip()
-                        reason = classify(message, error=cause)
-                    except Exception as error:  # a transport error yt-dlp lets through (not a DownloadError)
-                        message = f"{type(error).__name__}: {error}"
-                        if (reason_of := reason_for_error(error)) is None:
-                            raise
-                        reason = reason_of
-                if redirect_loop(message) or not self._again(reason, attempt, stored_in_attempt[0], sink):
+                record.stored = False
+                failure = _extract(url, opts, direct, record, sink)
+                if failure is None:
+                    return
+                reason, message = failure
+                if redirect_loop(message) or not self._again(reason, attempt, record.stored, sink):
                     sink.failed(url, reason, message)
                     return
                 time.sleep(min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2**attempt))
-        finally:
-            HttpFD.sanitize_open = plain_open
-            InfoExtractor.get_param = plain_get_param
 
     def _again(self, reason: str, attempt: int, stored: bool, sink: Sink) -> bool:
         """Whether a failed extraction is tried again: transient, retries left, nothing stored, no limit hit."""
         return reason in TRANSIENT and attempt < self.retries and not stored and not sink.should_stop()
+
+
+def _extract(
+    url: str, opts: dict[str, Any], direct: _DirectFiles, record: _Record, sink: Sink
+) -> tuple[str, str] | None:
+    """One extraction of ``url`` (downloads included): None when it ended (or the run's limit cancelled it,
+    recorded by the run), else the failure's (reason, message)."""
+    import yt_dlp  # noqa: PLC0415 - imported by the run only
+    from yt_dlp.utils import DownloadCancelled, DownloadError  # noqa: PLC0415
+
+    with yt_dlp.YoutubeDL(opts) as ydl:
+        _web_schemes_only(ydl)
+        ydl.process_info = direct.process_info(ydl, ydl.process_info)
+        _place_videos(ydl, sink)  # outermost: names are settled before the direct-file plan is made
+        ydl.add_post_processor(record, when="after_move")
+        try:
+            ydl.extract_info(url, download=True)
+        except DownloadCancelled:
+            return None
+        except DownloadError as error:
+            # yt-dlp's retry loop reports a failed download as text only: its transport error is the one
+            # worker/transport.py kept.
+            cause = (error.exc_info[1] if error.exc_info else None) or transport.last_error()
+            message = str(error).removeprefix("ERROR: ").strip()
+            return classify(message, error=cause), message
+        except Exception as error:  # a transport error yt-dlp lets through (not a DownloadError)
+            if (reason := reason_for_error(error)) is None:
+                raise
+            return reason, f"{type(error).__name__}: {error}"
+    return None

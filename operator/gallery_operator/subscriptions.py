@@ -1,0 +1,140 @@
+"""The GallerySubscription reconcile loop: gather a subscription's situation from the caches, ask the pure plan
+(subscription_plan.py), apply its actions through the facade, and look again at its next tick.
+
+Its own work queue (the same WorkQueue class as the downloads'), fed by the subscriptions' watch, by the watch of
+their runs (GalleryDownloads a subscription controls) and by a timer per subscription set to its next tick. Runs are
+ordinary downloads: the download controller admits, runs and reports them like any other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from gallery_operator import SUBSCRIPTION_KIND, metrics
+from gallery_operator.api.spec import describe_validation
+from gallery_operator.api.subscription import GallerySubscriptionSpec, parse_subscription_spec
+from gallery_operator.facade import SubscriptionKube
+from gallery_operator.keys import Key
+from gallery_operator.plan import status_patch
+from gallery_operator.subscription_plan import (
+    CreateRun,
+    DeleteRun,
+    PostEvent,
+    RunSnapshot,
+    SetFinalizers,
+    SubscriptionPlan,
+    SubscriptionSituation,
+    SubscriptionSnapshot,
+    WriteStatus,
+    plan_subscription,
+)
+from gallery_operator.workqueue import WorkQueue
+
+log = logging.getLogger(__name__)
+
+
+def owning_subscription(body: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(name, uid) of the subscription controlling a GalleryDownload, from its controller reference."""
+    for owner in (body.get("metadata") or {}).get("ownerReferences") or []:
+        if owner.get("controller") and owner.get("kind") == SUBSCRIPTION_KIND:
+            return str(owner.get("name") or ""), str(owner.get("uid") or "")
+    return None
+
+
+def parse(snapshot: SubscriptionSnapshot) -> GallerySubscriptionSpec | str:
+    try:
+        return parse_subscription_spec(snapshot.spec)
+    except ValidationError as error:
+        return describe_validation(error)
+
+
+class Subscriptions:
+    """The subscriptions' reconcile loop. ``index`` and ``runs`` are kopf indexes: subscriptions by key, and the
+    runs (GalleryDownloads) by the uid of the subscription that controls them."""
+
+    def __init__(self, index: Any, runs: Any, facade: SubscriptionKube, workers: int = 4) -> None:
+        self.index = index
+        self.runs = runs
+        self.kube = facade
+        self.queue: WorkQueue[Key] = WorkQueue(self.reconcile, workers)
+        self.written: dict[Key, dict[str, Any]] = {}
+        """The status as this operator last wrote it, per subscription (the cache lags behind its own writes)."""
+        self.timers: dict[Key, asyncio.TimerHandle] = {}
+
+    def start(self) -> None:
+        self.queue.start()
+
+    async def stop(self) -> None:
+        for timer in self.timers.values():
+            timer.cancel()
+        await self.queue.stop()
+
+    def enqueue(self, key: Key) -> None:
+        self.queue.add(key)
+
+    def observe_run(self, namespace: str, body: Mapping[str, Any]) -> None:
+        """A GalleryDownload changed: when a subscription controls it, that subscription is looked at."""
+        owner = owning_subscription(body)
+        if owner is not None:
+            self.enqueue(Key(namespace, owner[0]))
+
+    def snapshot(self, key: Key) -> SubscriptionSnapshot | None:
+        return next(iter(self.index.get(key, ())), None)
+
+    async def reconcile(self, key: Key) -> None:
+        snapshot = self.snapshot(key)
+        if snapshot is None:
+            self.written.pop(key, None)
+            timer = self.timers.pop(key, None)
+            if timer is not None:
+                timer.cancel()
+            return
+        # Owner references are namespace-local: a download elsewhere naming this uid as its controller (anyone may
+        # write one) is no run of this subscription, neither to adopt nor to delete.
+        runs = tuple(
+            r
+            for r in self.runs.get(snapshot.uid, ())
+            if isinstance(r, RunSnapshot) and r.namespace == snapshot.namespace
+        )
+        previous = self.written.get(key, snapshot.status)
+        situation = SubscriptionSituation(snapshot, parse(snapshot), previous, datetime.now(UTC), runs)
+        plan = plan_subscription(situation)
+        await self.apply(snapshot, previous, plan)
+        self._look_again(key, plan.requeue_after)
+
+    async def apply(self, snapshot: SubscriptionSnapshot, previous: Mapping[str, Any], plan: SubscriptionPlan) -> None:
+        namespace, name = snapshot.key
+        for action in plan.actions:
+            match action:
+                case SetFinalizers(finalizers, resource_version):
+                    await self.kube.set_finalizers(namespace, name, list(finalizers), resource_version)
+                case CreateRun(body, due):
+                    created = await self.kube.create_download(body)
+                    if created and due is not None:
+                        metrics.SUBSCRIPTION_LAG.observe(max(0.0, (datetime.now(UTC) - due).total_seconds()))
+                case DeleteRun(run, foreground):
+                    await self.kube.delete_download(namespace, run, foreground)
+                case WriteStatus(status):
+                    await self.kube.patch_status(namespace, name, status_patch(previous, status))
+                    self.written[snapshot.key] = status
+                    metrics.STATUS_WRITES.inc()
+                case PostEvent(kind, reason, message):
+                    await self.kube.post_event(snapshot, kind, reason, message)
+        for outcome, new_items in plan.run_outcomes:
+            metrics.SUBSCRIPTION_RUNS.labels(outcome=outcome).inc()
+            if new_items is not None:
+                metrics.SUBSCRIPTION_NEW_ITEMS.observe(new_items)
+
+    def _look_again(self, key: Key, seconds: float | None) -> None:
+        timer = self.timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        if seconds is not None:
+            loop = asyncio.get_running_loop()
+            self.timers[key] = loop.call_later(max(0.0, seconds), self.enqueue, key)

@@ -1,0 +1,88 @@
+"""Where each item is stored: names a filesystem and a person can take, never two items on one path, and never a
+path outside the target (links followed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gallery_operator.redaction import Redactor
+from gallery_operator.worker.catalogue import Catalogue
+from gallery_operator.worker.names import MAX_NAME_BYTES, safe_name, url_hash
+
+MAX_KEY_BYTES = 1024
+"""S3's limit on an object key (prefix, folders and name together)."""
+
+
+class Placement:
+    """The paths of one run's items under the target root ``root``. ``key_prefix`` is the S3 prefix when the target
+    is a bucket (whose keys are limited), else None."""
+
+    def __init__(self, root: Path, catalogue: Catalogue, redactor: Redactor, key_prefix: str | None = None) -> None:
+        self.root = root
+        self.catalogue = catalogue
+        self.redactor = redactor
+        self.key_prefix = key_prefix
+        self._folders: dict[Path, Path] = {}
+        self.original_names: dict[str, str] = {}
+        """Path chosen by ``place`` -> the name the engine wanted, when they differ (recorded in the catalogue)."""
+
+    def relative(self, path: Path) -> str | None:
+        """The path relative to the target root, or None if it escapes it (then the file is removed).
+
+        Symlinks are followed: the folder's real location is resolved once per folder (items share a few), the
+        file itself fully whenever it is a link."""
+        try:
+            if path.is_symlink() or path.name == "..":
+                return path.resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            return None
+        return self.planned(path)
+
+    def planned(self, path: Path) -> str | None:
+        """``relative`` for a name that is not on disk yet (no link to follow): no system call after the first
+        item of a folder, which matters per item on slow disks."""
+        folder = self._folders.get(path.parent)
+        if folder is None:
+            folder = self._folders[path.parent] = path.parent.resolve()
+        try:
+            return (folder / path.name).relative_to(self.root).as_posix()
+        except ValueError:
+            return None
+
+    def place(self, path: Path, source_url: str) -> Path:
+        """Where an item is stored. First a name a filesystem and a person can take (``names.safe_name``: no control or
+        direction-changing characters, at most MAX_NAME_BYTES, fewer when an S3 key would pass 1024 bytes). Then, if
+        that name holds another item already (another source URL in the catalogue, or a file the catalogue does not
+        know), the name with a short hash of the item's URL before the extension. The same item always gets the same
+        name, so a re-run skips it, and two items never share one path."""
+        source_url = self.redactor.values(source_url)
+        path = path.with_name(self.redactor.values(path.name))
+        room = MAX_NAME_BYTES  # the name is not touched on disk before it is safe: a long one raises ENAMETOOLONG
+        if self.key_prefix is not None:
+            folder = self.planned(path.parent / "item")
+            if folder is None:
+                return path  # refused when stored
+            used = len(self.key_prefix.encode()) + len(folder.encode()) - len("item") + 1
+            room = min(room, max(40, MAX_KEY_BYTES - used))
+        safe = path.with_name(safe_name(path.name, source_url, room))
+        if self.planned(safe) is None or path.name == "..":
+            return path  # refused when stored
+        candidate, tries = safe, 0
+        while not self._free_for(candidate, source_url):
+            tries += 1
+            suffix = url_hash(source_url) if tries == 1 else f"{url_hash(source_url)}-{tries}"
+            candidate = safe.with_name(f"{safe.stem}-{suffix}{safe.suffix}")
+        if candidate.name != path.name:
+            self.original_names[str(candidate)] = path.name
+        return candidate
+
+    def original_name(self, path: Path) -> str | None:
+        """The name the engine wanted for the item stored at ``path``, when ``place`` chose another (asked once)."""
+        return self.original_names.pop(str(path), None)
+
+    def _free_for(self, path: Path, source_url: str) -> bool:
+        relative = self.planned(path)
+        owner = self.catalogue.owner(relative) if relative is not None else None
+        if owner is not None:
+            return owner == source_url
+        return not path.exists()

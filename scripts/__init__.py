@@ -1,0 +1,1 @@
+"""Release tooling (docs/releasing.md)."""
