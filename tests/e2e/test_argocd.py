@@ -76,13 +76,13 @@ class GitOps:
     local: LocalCluster
     downloads: Downloads
 
-    def resource(self, name: str, application: str = "media-downloads") -> dict[str, Any]:
-        """The Application's record of one GalleryDownload ({} while Argo CD does not list it)."""
-        resources = self.argocd.application(application).get("status", {}).get("resources", [])
-        return next((r for r in resources if r["kind"] == "GalleryDownload" and r["name"] == name), {})
+    def resource(self, name: str, kind: str = "GalleryDownload") -> dict[str, Any]:
+        """The downloads Application's record of one resource ({} while Argo CD does not list it)."""
+        resources = self.argocd.application("media-downloads").get("status", {}).get("resources", [])
+        return next((r for r in resources if r["kind"] == kind and r["name"] == name), {})
 
-    def health(self, name: str) -> tuple[str, str]:
-        health = self.resource(name).get("health") or {}
+    def health(self, name: str, kind: str = "GalleryDownload") -> tuple[str, str]:
+        health = self.resource(name, kind).get("health") or {}
         return str(health.get("status", "")), str(health.get("message", ""))
 
     def app_health(self, application: str = "media-downloads") -> str:
@@ -252,3 +252,28 @@ def test_pruning_a_download_from_git_runs_its_deletion_policy(gitops: GitOps, si
     core = client.CoreV1Api(gitops.downloads.api)
     events = core.list_namespaced_event(gitops.namespace, field_selector="involvedObject.name=wiped").items
     assert "DataDeleted" in {e.reason for e in events}
+
+
+def subscription_file(name: str, spec: dict[str, Any]) -> dict[str, str | None]:
+    document = {
+        "apiVersion": f"{API_GROUP}/{API_VERSION}",
+        "kind": "GallerySubscription",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+    return {f"{DOWNLOADS_PATH}/{name}.yaml": yaml.safe_dump(document)}
+
+
+def test_argocd_shows_subscription_health(gitops: GitOps, site: str) -> None:
+    template = {"urls": [f"{site}/img/2121.jpg"], "target": {"pvc": {"claimName": "media", "subPath": "library"}}}
+    gitops.push(
+        subscription_file("library", {"interval": "12h", "downloadTemplate": template})
+        | subscription_file("held", {"interval": "12h", "suspend": True, "downloadTemplate": template}),
+        "Two subscriptions, one suspended",
+    )
+
+    def health(name: str) -> str:
+        return gitops.health(name, "GallerySubscription")[0]
+
+    wait_until(lambda: health("held") == "Suspended", 90, "the suspended subscription to show Suspended")
+    wait_until(lambda: health("library") == "Healthy", 120, "the subscription to show Healthy")
