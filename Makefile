@@ -19,9 +19,10 @@ setup: ## install uv (from PyPI) and the locked Python environment
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv
 	$(UV) sync --frozen --compile-bytecode
 
-SYSTEM_PACKAGES := ffmpeg shellcheck
-system-packages: ## Debian packages the tests use (ffmpeg, as in the worker image; shellcheck, which actionlint runs on the workflows' scripts); installed when missing
-	@command -v ffmpeg >/dev/null 2>&1 && command -v shellcheck >/dev/null 2>&1 || { \
+SYSTEM_PACKAGES := ffmpeg shellcheck git redis-server
+system-packages: ## Debian packages the tests use (ffmpeg, as in the worker image; shellcheck, which actionlint runs on the workflows' scripts; git's git-http-backend and redis-server for Argo CD); installed when missing
+	@command -v ffmpeg >/dev/null 2>&1 && command -v shellcheck >/dev/null 2>&1 && command -v redis-server >/dev/null 2>&1 \
+		&& [ -x /usr/lib/git-core/git-http-backend ] || { \
 		sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$sudo apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null 2>&1 || \
 		{ $$sudo apt-get update -qq && $$sudo apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); }; }

@@ -55,13 +55,15 @@ class Module:
     packages: tuple[str, ...]
     ldflags: str = "-s -w"
     on_demand: bool = False  # not part of build_all(): built when a binary of it is first asked for
+    env: tuple[tuple[str, str], ...] = ()  # the module's own build environment (e.g. its GOTOOLCHAIN)
+    links: tuple[str, ...] = ()  # argv[0] names of a multi-call binary: symlinks to the module's one binary
 
     @property
     def folder(self) -> Path:
         return GO_ROOT / self.name
 
     def binaries(self) -> tuple[str, ...]:
-        return tuple(_binary_name(p) for p in self.packages)
+        return tuple(_binary_name(p) for p in self.packages) + self.links
 
     def key(self) -> str:
         digest = hashlib.sha256()
@@ -72,6 +74,7 @@ class Module:
             digest.update(source.name.encode() + b"\0" + source.read_bytes())
         digest.update(self.ldflags.encode())
         digest.update(" ".join(self.packages).encode())
+        digest.update(repr((self.env, self.links)).encode() if self.env or self.links else b"")
         return digest.hexdigest()[:16]
 
     def bin_dir(self) -> Path:
@@ -83,7 +86,7 @@ def _binary_name(package: str) -> str:
     # go build names a binary after the last path element that is not a major-version suffix
     if last.startswith("v") and last[1:].isdigit():
         last = package.rstrip("/").split("/")[-2]
-    return {"server": "etcd"}.get(last, last)
+    return {"server": "etcd", "cmd": "argocd"}.get(last, last)
 
 
 MODULES: tuple[Module, ...] = (
@@ -120,6 +123,13 @@ MODULES: tuple[Module, ...] = (
     # Prometheus's own PromQL parser that lists what the chart's dashboard and alert expressions name.
     Module("actionlint", ("github.com/rhysd/actionlint/cmd/actionlint",)),
     Module("promql", ("gallery-operator.dev/cluster/promql",)),
+    # The GitOps tier (docs/local-cluster.md): Argo CD needs Go 1.27, fetched for this module only.
+    Module(
+        "argocd",
+        ("github.com/argoproj/argo-cd/v3/cmd",),
+        env=(("GOTOOLCHAIN", "go1.27.3"),),
+        links=("argocd-application-controller", "argocd-repo-server"),
+    ),
 )
 
 
@@ -141,10 +151,12 @@ def build(module: Module, log: bool = True) -> Path:
         for package in module.packages:
             output = staging / _binary_name(package)
             command = ["go", "build", "-trimpath", "-ldflags", module.ldflags, "-o", str(output), package]
-            env = {**os.environ, "CGO_ENABLED": "0"}
+            env = {**os.environ, "CGO_ENABLED": "0", **dict(module.env)}
             if log:
                 print(f"[build] {module.name}: {package}", file=sys.stderr, flush=True)
             subprocess.run(command, cwd=module.folder, env=env, check=True)
+        for link in module.links:
+            (staging / link).symlink_to(_binary_name(module.packages[0]))
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)
