@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from lupa import lua51
 
+from gallery_operator.snapshots import JobView
 from gallery_operator.status import Observation, stored_status
 from tests import REPO_ROOT
 
@@ -37,14 +38,16 @@ def download(status: dict[str, Any] | None, generation: int = 1) -> dict[str, An
     return obj
 
 
-def job(*conditions: str, ready: int = 0) -> dict[str, Any]:
-    return {
-        "status": {
-            "ready": ready,
-            "active": ready,
-            "conditions": [{"type": c, "status": "True", "reason": "", "message": ""} for c in conditions],
+def job(*conditions: str, ready: int = 0) -> JobView:
+    return JobView.of(
+        {
+            "status": {
+                "ready": ready,
+                "active": ready,
+                "conditions": [{"type": c, "status": "True", "reason": "", "message": ""} for c in conditions],
+            }
         }
-    }
+    )
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from gallery_operator import kube
 from gallery_operator.config import Settings
 from gallery_operator.controller import Controller
 from gallery_operator.jobs import Download, run_id
-from gallery_operator.snapshots import DownloadSnapshot, JobSnapshot
+from gallery_operator.snapshots import DownloadSnapshot, JobSnapshot, JobView
 from gallery_operator.workerconfig import Report
 
 
@@ -57,6 +57,7 @@ class RecordingKube:
         self.calls.append(("set_finalizers", (name, finalizers)))
 
     async def list_jobs(self, namespace: str, selector: str, owner_uid: str) -> list[str]:
+        self.calls.append(("list_jobs", owner_uid.removeprefix("uid-")))
         return []
 
     async def job_bodies(self, namespace: str, selector: str) -> list[dict[str, Any]]:
@@ -117,7 +118,7 @@ def job_appears(controller: Controller, name: str, job: str, active: bool = True
     status = {"active": 1, "ready": 1} if active else {"conditions": [{"type": "Complete", "status": "True"}]}
     jobs = controller.jobs
     assert isinstance(jobs, dict)
-    jobs[f"uid-{name}"] = [JobSnapshot("ns", job, f"job-{name}", "run", False, status)]
+    jobs[f"uid-{name}"] = [JobSnapshot("ns", job, f"job-{name}", "run", False, JobView.of({"status": status}))]
     controller.observe_job("ns", job, active, gone=False, uid=f"job-{name}", owner=f"uid-{name}")
 
 
@@ -158,9 +159,15 @@ def test_a_job_the_api_server_refuses_fails_the_spec_and_frees_the_slot() -> Non
     controller, fake = world(snapshot("bad", 1), snapshot("good"), max_active_per_namespace=1)
     fake.refuse = 422
     reconcile(controller, "bad")
+    # A terminal outcome, remembered for this generation (not written into the parsed spec), and the download is
+    # queued again instead of reconciled recursively: the next reconcile writes it.
+    assert not fake.phases("bad") and controller._terminal[("ns", "bad")][:2] == ("uid-bad", 1)
+    assert isinstance(controller._parsed[("ns", "bad")][2], Download)
+    assert taken(controller) == {("ns", "good"), ("ns", "bad")}  # the slot went on
+    reconcile(controller, "bad")
     assert fake.phases("bad") == ["Failed"]
     assert "refused the worker's Job" in fake.named("patch_status")[-1][1]["message"]
-    assert taken(controller) == {("ns", "good")}  # the slot went on
+    assert len(fake.named("create_job")) == 1 and not taken(controller)  # not asked again
     fake.refuse = None
     reconcile(controller, "good")
     assert fake.named("create_job")[-1].startswith("good-")
@@ -200,7 +207,7 @@ def test_queue_positions_are_refreshed_from_the_head_within_the_budget() -> None
     controller, fake = world(*snapshots, max_active_per_namespace=1, queue_refresh_writes=2)
 
     def shown() -> dict[str, int | None]:
-        return {n: controller._written[("ns", n)][1].get("queuePosition") for n in names}
+        return {n: controller._written[("ns", n)][1].queue_position for n in names}
 
     reconcile(controller, *names)
     assert shown() == {"a": None, "b": 1, "c": 2, "d": 3, "e": 4}
