@@ -134,10 +134,12 @@ def recall(situation: Situation, inbox: Inbox, admission: Admission) -> Recalled
     key = situation.snapshot.key
     if situation.snapshot.deleting:
         inbox.drop(key)
-    elif isinstance(situation.download, Download):
-        situation = replace(situation, report=inbox.get(key))
-    slot, granted = admission.ask(key, wants_job(situation))
-    return Recalled(replace(situation, slot=slot), granted, cleanup_reads(situation))
+        report = None
+    else:
+        report = inbox.get(key) if isinstance(situation.download, Download) else None
+    asked = replace(situation, report=report) if report is not None else situation
+    slot, granted = admission.ask(key, wants_job(asked))
+    return Recalled(replace(asked, slot=slot), granted, cleanup_reads(situation))
 
 
 def current_job(download: Download, jobs: Sequence[JobSnapshot]) -> JobSnapshot | None:

@@ -207,7 +207,7 @@ def test_queue_positions_are_refreshed_from_the_head_within_the_budget() -> None
     controller, fake = world(*snapshots, max_active_per_namespace=1, queue_refresh_writes=2)
 
     def shown() -> dict[str, int | None]:
-        return {n: controller._written[("ns", n)][1].queue_position for n in names}
+        return {n: controller._written[("ns", n)][1].get("queuePosition") for n in names}
 
     reconcile(controller, *names)
     assert shown() == {"a": None, "b": 1, "c": 2, "d": 3, "e": 4}

@@ -8,7 +8,7 @@ import itertools
 import pytest
 from pydantic import ValidationError
 
-from gallery_operator.api.status import GalleryDownloadStatus
+from gallery_operator.api.status import GalleryDownloadStatus, echoes
 from gallery_operator.status import Observation, compute_status
 from tests.unit.test_status import T1, job
 from tests.unit.test_status_schema import statuses
@@ -54,6 +54,6 @@ def test_the_builder_validates_the_whole_status_once() -> None:
 def test_the_echo_of_a_written_status_is_recognised() -> None:
     written = compute_status(GalleryDownloadStatus(), Observation(3, T1, job_name="j", job=job(active=1)))
     stored = written.stored()
-    assert written.echoed_by(stored, 3)
-    assert not written.echoed_by(stored, 4)  # a newer generation: reconcile
-    assert not written.echoed_by({**stored, "phase": "Failed"}, 3)
+    assert echoes(stored, stored, 3)
+    assert not echoes(stored, stored, 4)  # a newer generation: reconcile
+    assert not echoes({**stored, "phase": "Failed"}, stored, 3)
