@@ -70,6 +70,25 @@ class Candidate:
 
 Entry = tuple[int, Candidate]
 """A download in the queue of all namespaces: (minus its effective priority, the download)."""
+
+
+@dataclass(frozen=True)
+class Granted:
+    """The download holds a slot for its Job; `launched` once that Job was created (the watch may not show it yet)."""
+
+    launched: bool = False
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """The download waits for a slot, at this place in the queue."""
+
+    position: int
+
+
+Slot = Granted | Waiting | None
+"""Admission's answer for one download: a slot, a place in the queue, or nothing (it wants no slot)."""
+
 Head = tuple[int, int, str, Candidate]
 """A namespace's first download among the heads: (minus its effective priority, when the namespace was last served,
 its age, the download)."""
@@ -155,6 +174,19 @@ class Admission:
         return self._occupied[namespace]
 
     # -- what the caller tells -------------------------------------------------------------------------
+
+    def ask(self, key: Key, candidate: Candidate | None) -> tuple[Slot, list[Key]]:
+        """Admission's answer for a download that wants a slot for `candidate`'s Job (None: it wants none, and
+        gives back what it held): its slot or its place, and the other downloads granted a slot meanwhile."""
+        if candidate is None:
+            return None, self.pump() if self.withdraw(key) else []
+        if self.grant(key) == candidate.job:
+            return Granted(self.launched(key)), []
+        self.offer(candidate)
+        granted = self.pump()
+        if key in granted:
+            return Granted(), [k for k in granted if k != key]
+        return Waiting(self.position(key) or 1), granted
 
     def offer(self, candidate: Candidate) -> None:
         """The download waits for a slot (again, or with a new priority or run): O(log n)."""

@@ -5,32 +5,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from gallery_operator import metrics
-from gallery_operator.cleanup import cleanup_step
-from gallery_operator.config import Settings
-from gallery_operator.download import Download
+from gallery_operator.api.status import GalleryDownloadStatus
 from gallery_operator.facade import Kube, ObjectRef, Refused
 from gallery_operator.networkpolicy import POLICY_NAME, KeepNetworkPolicy, RemoveNetworkPolicy
 from gallery_operator.plan import (
     Action,
-    Cleanup,
     DeleteJob,
     PostEvent,
     SetFinalizers,
+    StartCleanup,
     StartRun,
     SuspendJob,
     WriteStatus,
-    without_ours,
 )
 from gallery_operator.snapshots import DownloadSnapshot
 
 log = logging.getLogger(__name__)
-
-CLEANUP_POLL_SECONDS = 2.0
 
 
 class Outbox:
@@ -55,28 +50,32 @@ class Outbox:
 
 @dataclass
 class Applied:
-    """What the controller needs to know after the actions ran."""
+    """What the commit step needs to know after the actions ran."""
 
-    written: dict[str, Any] | None = None
+    written: GalleryDownloadStatus | None = None
     """The status written (the cache will show it later)."""
+    written_stored: dict[str, Any] | None = None
+    """The same, in its stored form (the patch was computed from it)."""
     launched: bool = False
     """The run's Job was created (or already existed)."""
     refused: str | None = None
-    """Why the API server refused the run's Job or claim as invalid: the spec is invalid for this generation."""
-    again_after: float | None = None
-    """Reconcile again after this many seconds (a cleanup still runs)."""
+    """Why the API server refused the run's Job or claim as invalid: a terminal outcome for this generation."""
     walled: bool | None = None
     """The namespace's worker NetworkPolicy was written (True) or removed (False)."""
+
+
+def status_patch(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch turning ``before`` into ``after`` at the top level (removed keys become null)."""
+    patch: dict[str, Any] = {k: v for k, v in after.items() if before.get(k) != v}
+    patch |= {k: None for k in before if k not in after}
+    return patch
 
 
 async def apply(
     actions: Sequence[Action],
     snapshot: DownloadSnapshot,
-    download: Download | str,
     kube_: Kube,
-    settings: Settings,
     post: Callable[[ObjectRef, PostEvent], None],
-    now: str,
 ) -> Applied:
     """Run the actions in order; an exception stops the rest (the reconcile is retried, and every action is
     idempotent). Events go to `post`, which sends them off the reconcile path."""
@@ -90,7 +89,7 @@ async def apply(
                 await kube_.keep_network_policy(policy)
                 applied.walled = True
             case DeleteJob(job):
-                log.info("spec changed: deleting Job %s of an earlier run", job)
+                log.info("deleting Job %s (an earlier run's, or a deleted download's)", job)
                 await kube_.delete_job(namespace, job)
             case SuspendJob(job, suspend):
                 await kube_.set_job_suspended(namespace, job, suspend)
@@ -100,11 +99,14 @@ async def apply(
                     return applied
                 applied.launched = True
                 metrics.QUEUE_WAIT.observe(action.waited)
-            case WriteStatus(patch, status):
-                await kube_.patch_status(namespace, name, patch)
+            case StartCleanup(job):
+                await kube_.create_job(job)
+            case WriteStatus(previous, status):
+                stored = status.stored()
+                await kube_.patch_status(namespace, name, status_patch(previous.stored(), stored))
                 metrics.STATUS_WRITES.inc()
-                applied.written = status
-                if "phase" in patch:
+                applied.written, applied.written_stored = status, stored
+                if status.phase != previous.written_phase:
                     metrics.record_transition(status)
             case PostEvent():
                 log.info(
@@ -115,15 +117,6 @@ async def apply(
                     extra={"k8s": {"namespace": namespace, "name": name, "uid": snapshot.uid}},
                 )
                 post(snapshot, action)
-            case Cleanup():
-                assert isinstance(download, Download)
-                ended = await cleanup_step(kube_, download, snapshot.deletion_timestamp, now, settings)
-                if ended is None:
-                    applied.again_after = CLEANUP_POLL_SECONDS
-                    return applied
-                post(snapshot, ended)
-                others = list(without_ours(snapshot.finalizers))
-                await kube_.set_finalizers(namespace, name, others, snapshot.resource_version)
     return applied
 
 

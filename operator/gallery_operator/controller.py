@@ -10,15 +10,18 @@ import asyncio
 import contextlib
 import datetime
 import logging
+from collections import OrderedDict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gallery_operator import metrics
-from gallery_operator.admission import Admission, Candidate, seeded
-from gallery_operator.apply import Outbox, apply, apply_wall
+from gallery_operator.admission import Admission, Candidate, Granted, seeded
+from gallery_operator.api.status import GalleryDownloadStatus, echoes, stored_phase
+from gallery_operator.apply import Applied, Outbox, apply, apply_wall
+from gallery_operator.cleanup import cleanup_seen
 from gallery_operator.config import Settings
-from gallery_operator.download import Download, parse_download
+from gallery_operator.download import Download
 from gallery_operator.egress import EgressPolicy, NamespaceRules
 from gallery_operator.facade import Kube, ThreadedKube
 from gallery_operator.jobs import egress_rules, job_name, run_id
@@ -33,14 +36,23 @@ from gallery_operator.networkpolicy import (
     namespace_plan,
     worker_policy_spec,
 )
-from gallery_operator.plan import Granted, Situation, Waiting, current_job, plan, wants_job
+from gallery_operator.plan import (
+    Decision,
+    Situation,
+    parsed,
+    plan,
+    recall,
+    wants_job,
+)
 from gallery_operator.reports import Directory, Inbox, WorkerJob, final_report
-from gallery_operator.snapshots import DownloadSnapshot, JobSnapshot, PolicySnapshot
-from gallery_operator.status import ACTIVE_STATES, FINISHED_STATES, job_state
+from gallery_operator.snapshots import ACTIVE_STATES, DownloadSnapshot, JobSnapshot, JobView, PolicySnapshot
 from gallery_operator.workerconfig import Report
 from gallery_operator.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
+
+TYPED_STATUSES = 1024
+"""How many downloads' typed previous statuses are kept (see Controller._typed): about 5 MB."""
 
 
 def now() -> str:
@@ -69,10 +81,19 @@ class Controller:
     """Set by the first watch event a handler sees: kopf runs handlers only after every cache has its first
     listing, and there is always a namespace to see. /readyz waits for it."""
     _admission: Admission | None = None
-    _parsed: dict[Key, tuple[str, int, Download | str]] = field(default_factory=dict)
-    """Per download, the last (uid, generation) parsed and the result: one entry per download, dropped with it."""
+    _parsed: dict[Key, tuple[str, int, Download | str, str]] = field(default_factory=dict)
+    """Per download, the last (uid, generation) parsed, the result and its run's Job name ("" for an invalid spec):
+    one entry per download, dropped with it."""
     _written: dict[Key, tuple[str, Mapping[str, Any]]] = field(default_factory=dict)
-    """The status this operator last wrote, by download: the cache may lag behind our own writes."""
+    """The status this operator last wrote, by download (and uid): the cache may lag behind our own writes. Held in
+    its stored form (typed when read, as the cache's is): the model costs about four times the memory per download
+    (5.2 against 1.2 KB), which 10,000 downloads cannot afford."""
+    _typed: OrderedDict[Key, tuple[Mapping[str, Any], GalleryDownloadStatus]] = field(default_factory=OrderedDict)
+    """The typed previous status of the most recently reconciled downloads (at most TYPED_STATUSES), by the stored
+    form it was typed from (the same object): a busy download is not validated again on every reconcile."""
+    _terminal: dict[Key, tuple[str, int, str]] = field(default_factory=dict)
+    """Terminal outcomes, by download: (uid, generation, why) when the API server refused the run's Job or claim
+    as invalid. Gather reads it: the generation fails instead of asking again (controller-runtime's TerminalError)."""
     _settled: dict[Key, tuple[Any, ...]] = field(default_factory=dict)
     """What each download's last reconcile saw (see _fingerprint): a resync skips downloads that still match."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -107,12 +128,7 @@ class Controller:
         meta = body.get("metadata") or {}
         if written is None or written[0] != meta.get("uid") or meta.get("deletionTimestamp"):
             return False
-        status = body.get("status") or {}
-        return bool(
-            status.get("observedGeneration") == meta.get("generation")
-            and status.get("phase") == written[1].get("phase")
-            and status.get("conditions") == written[1].get("conditions")
-        )
+        return echoes(body.get("status") or {}, written[1], meta.get("generation"))
 
     def observe_download(self, key: Key, gone: bool, uid: str = "") -> None:
         if uid:
@@ -195,7 +211,7 @@ class Controller:
         if not self.settings.network_policy or self._downloads_left(namespace):
             return False
         jobs = await self.api.job_bodies(namespace, WALLED_POD_SELECTOR)
-        running = any(job_state(job)[0] not in FINISHED_STATES for job in jobs)
+        running = any(not JobView.of(job).finished for job in jobs)
         if not running and not await self.api.count_pods(namespace, WALLED_POD_SELECTOR, UNFINISHED_PODS):
             return False
         if namespace not in self._rechecks:  # one pending look per namespace, however many events came
@@ -236,7 +252,7 @@ class Controller:
         return self.work.alive() and not any(t.done() for t in self._tasks)
 
     def phases(self) -> list[str]:
-        return [s.status.get("phase", "Pending") for _, values in list(self.downloads.items()) for s in values]
+        return [stored_phase(s.status) for _, values in list(self.downloads.items()) for s in values]
 
     async def _resync(self) -> None:
         """The safety net, spread over its period and behind all other work: downloads whose object or Jobs differ
@@ -247,7 +263,7 @@ class Controller:
             for key in keys:
                 await asyncio.sleep(pause)
                 snapshot = self._snapshot(key)
-                if snapshot is not None and self._settled.get(key) != self._fingerprint(snapshot):
+                if snapshot is not None and self._settled.get(key) != self._fingerprint(snapshot, self.inbox.get(key)):
                     self.work.add(key, background=True)
             if not keys:
                 await asyncio.sleep(self.settings.resync_seconds)
@@ -267,7 +283,7 @@ class Controller:
         budget = self.settings.queue_refresh_writes
         for position, key in enumerate(self._admission.in_order(10 * budget), 1):
             snapshot = self._snapshot(key)
-            if budget and snapshot is not None and self._previous(snapshot).get("queuePosition") != position:
+            if budget and snapshot is not None and self._previous(snapshot).queue_position != position:
                 self.work.add(key, background=True)
                 budget -= 1
 
@@ -279,7 +295,7 @@ class Controller:
         after a restart hold their slots and the queue's order holds from the first grant."""
         if self._admission is None:
             jobs = [
-                (job.namespace, job.name, job_state(job.job)[0] in ACTIVE_STATES)
+                (job.namespace, job.name, job.view.state in ACTIVE_STATES)
                 for values in list(self.jobs.values())
                 for job in values
             ]
@@ -305,29 +321,18 @@ class Controller:
         if isinstance(download, str):
             return None
         report = self.inbox.get(snapshot.key)
-        situation = Situation(snapshot, download, snapshot.status, "", self._jobs_of(download), report)
+        situation = Situation(snapshot, download, self._previous(snapshot), "", self._jobs_of(download), report)
         return wants_job(replace(situation, blocked=self._blocked(download)))
 
-    def _slot(self, key: Key, candidate: Candidate | None) -> Granted | Waiting | None:
-        admission = self.admission
-        if candidate is None:
-            if admission.withdraw(key):
-                self._grant()
-            return None
-        if admission.grant(key) == candidate.job:
-            return Granted(admission.launched(key))
-        admission.offer(candidate)
-        if key in self._grant(but=key):
-            return Granted()
-        return Waiting(admission.position(key) or 1)
+    def _release(self, key: Key) -> None:
+        """The download gives back its place or its unused slot; the downloads granted one meanwhile are reconciled."""
+        for other in self.admission.ask(key, None)[1]:
+            self.enqueue(other)
 
-    def _grant(self, but: Key | None = None) -> list[Key]:
-        """Hand out the free slots; the downloads granted one are reconciled (all but `but`, which is)."""
-        granted = self.admission.pump()
-        for key in granted:
-            if key != but:
-                self.enqueue(key)
-        return granted
+    def _grant(self) -> None:
+        """Hand out the free slots; the downloads granted one are reconciled."""
+        for key in self.admission.pump():
+            self.enqueue(key)
 
     # -- reconcile ---------------------------------------------------------------------------------
 
@@ -337,14 +342,13 @@ class Controller:
 
     def _parse(self, snapshot: DownloadSnapshot) -> Download | str:
         """A spec is parsed once per (uid, generation)."""
+        return self._parsed_entry(snapshot)[2]
+
+    def _parsed_entry(self, snapshot: DownloadSnapshot) -> tuple[str, int, Download | str, str]:
         cached = self._parsed.get(snapshot.key)
         if cached is None or cached[:2] != (snapshot.uid, snapshot.generation):
-            cached = self._parsed[snapshot.key] = (
-                snapshot.uid,
-                snapshot.generation,
-                parse_download(snapshot, self.settings),
-            )
-        return cached[2]
+            cached = self._parsed[snapshot.key] = (snapshot.uid, snapshot.generation, *parsed(snapshot, self.settings))
+        return cached
 
     def _jobs_of(self, download: Download) -> tuple[JobSnapshot, ...]:
         """The download's worker Jobs: controlled by its uid, in its namespace."""
@@ -354,22 +358,40 @@ class Controller:
         s3 = download.spec.target.s3
         return self.egress.blocked(download.namespace, download.spec.urls, s3.endpoint if s3 is not None else None)
 
-    def _previous(self, snapshot: DownloadSnapshot) -> Mapping[str, Any]:
+    def _previous(self, snapshot: DownloadSnapshot) -> GalleryDownloadStatus:
+        """The status as this operator last wrote it, else as the cache shows it; typed."""
         written = self._written.get(snapshot.key)
-        return written[1] if written is not None and written[0] == snapshot.uid else snapshot.status
+        stored = written[1] if written is not None and written[0] == snapshot.uid else snapshot.status
+        typed = self._typed.get(snapshot.key)
+        if typed is not None and typed[0] is stored:
+            self._typed.move_to_end(snapshot.key)
+            return typed[1]
+        return self._remember_typed(snapshot.key, stored, GalleryDownloadStatus.of_stored(stored))
 
-    def _fingerprint(self, snapshot: DownloadSnapshot) -> tuple[Any, ...]:
+    def _remember_typed(
+        self, key: Key, stored: Mapping[str, Any], status: GalleryDownloadStatus
+    ) -> GalleryDownloadStatus:
+        self._typed[key] = (stored, status)
+        self._typed.move_to_end(key)
+        if len(self._typed) > TYPED_STATUSES:
+            self._typed.popitem(last=False)
+        return status
+
+    def _terminal_outcome(self, snapshot: DownloadSnapshot) -> str | None:
+        terminal = self._terminal.get(snapshot.key)
+        return terminal[2] if terminal is not None and terminal[:2] == (snapshot.uid, snapshot.generation) else None
+
+    def _fingerprint(self, snapshot: DownloadSnapshot, report: Report | None) -> tuple[Any, ...]:
         jobs = self.jobs.get(snapshot.uid, ())
-        states = tuple(sorted((j.name, j.uid, job_state(j.job)[0]) for j in jobs))
-        report = self.inbox.get(snapshot.key)
+        states = tuple(sorted((j.name, j.uid, j.view.state) for j in jobs))
         return (snapshot.uid, snapshot.generation, snapshot.deleting, snapshot.finalizers, states, id(report))
 
     def _forget(self, key: Key) -> None:
         self.inbox.drop(key)
-        for memory in (self._written, self._settled, self._parsed):
+        for memory in (self._written, self._settled, self._parsed, self._terminal, self._typed):
             memory.pop(key, None)
         if self._admission is not None:
-            self._slot(key, None)
+            self._release(key)
 
     async def reconcile(self, key: Key) -> None:
         """Reconcile a download, or (for the key `(namespace, "")`) a namespace's worker NetworkPolicy."""
@@ -387,55 +409,81 @@ class Controller:
                 self.enqueue(Key(namespace, ""))  # the namespace's last download is gone
 
     async def _reconcile(self, key: Key) -> None:
+        """gather (reads only) -> plan (the one decision) -> apply (the API calls) -> commit (the memories)."""
         snapshot = self._snapshot(key)
         if snapshot is None:
             self._forget(key)
             return
-        download = self._parse(snapshot)
-        situation = Situation(snapshot, download, self._previous(snapshot), now())
+        situation = await self._gather(key, snapshot)
+        decision = plan(situation, self.settings, self.egress.rules_for(snapshot.namespace))
+        applied = await self._apply(key, situation, decision)
+        self._commit(key, situation, decision, applied)
+
+    async def _gather(self, key: Key, snapshot: DownloadSnapshot) -> Situation:
+        """What the plan decides from: the caches, the memories (the report held, admission's answer), the last
+        worker's termination message, and for a deletion under policy Delete what the cleanup sees."""
+        _, _, parsed, job = self._parsed_entry(snapshot)
+        download = self._terminal_outcome(snapshot) or parsed
+        jobs: tuple[JobSnapshot, ...] = ()
+        blocked = None
         if isinstance(download, Download) and not snapshot.deleting:
-            jobs = self._jobs_of(download)
-            report = await self._report(download, jobs)
-            situation = replace(situation, jobs=jobs, report=report, blocked=self._blocked(download))
-            situation = replace(situation, slot=self._slot(key, wants_job(situation)))
-        else:
-            if snapshot.deleting:
-                self.inbox.drop(key)
-            self._slot(key, None)
-        situation = replace(situation, walled=self.walled(snapshot.namespace))
-        actions = plan(situation, self.settings, self.egress.rules_for(snapshot.namespace))
+            jobs, blocked = self._jobs_of(download), self._blocked(download)
+        previous, walled = self._previous(snapshot), self.walled(snapshot.namespace)
+        situation = Situation(snapshot, download, previous, now(), jobs, blocked=blocked, walled=walled)
+        recalled = recall(situation, self.inbox, self.admission)
+        situation = recalled.situation
+        for other in recalled.granted:
+            self.enqueue(other)
+        if recalled.cleanup is not None:
+            return replace(situation, cleanup=await cleanup_seen(self.api, recalled.cleanup))
+        if isinstance(download, Download) and jobs:
+            report = await self._final_report(download, job, situation)
+            if report is not situation.report:
+                situation = replace(situation, report=report)
+        return situation
+
+    async def _apply(self, key: Key, situation: Situation, decision: Decision) -> Applied:
+        """The decision's calls; a wall write holds the wall lock up to the Job (see _wall_lock)."""
+        snapshot = situation.snapshot
         fresh = isinstance(situation.slot, Granted) and not situation.slot.launched
-        walling = any(isinstance(action, KeepNetworkPolicy) for action in actions)
+        walling = any(isinstance(action, KeepNetworkPolicy) for action in decision.actions)
         try:
             async with self._wall_lock if walling else contextlib.nullcontext():
-                applied = await apply(
-                    actions, snapshot, download, self.api, self.settings, self.outbox.post, situation.now
-                )
+                applied = await apply(decision.actions, snapshot, self.api, self.outbox.post)
                 if applied.walled:
                     self._walls[snapshot.namespace] = True
         except Exception:
             if fresh:
-                self._slot(key, None)  # not created: the slot is free, and the retry queues again
+                self._release(key)  # not created: the slot is free, and the retry queues again
             raise
+        return applied
+
+    def _commit(self, key: Key, situation: Situation, decision: Decision, applied: Applied) -> None:
+        """What the operator remembers of this reconcile: the grant launched or given back, the status written, a
+        terminal outcome, when to look again, and what the reconcile saw."""
+        snapshot = situation.snapshot
         if applied.refused is not None:
-            self._parsed[key] = (snapshot.uid, snapshot.generation, applied.refused)  # now an invalid spec
-            self._slot(key, None)
-            await self._reconcile(key)
+            # A terminal outcome: the next reconcile (queued now) fails this generation with the API server's words.
+            self._terminal[key] = (snapshot.uid, snapshot.generation, applied.refused)
+            self._release(key)
+            self.enqueue(key)
             return
         if applied.launched:
             self.admission.launch(key)
-        if applied.written is not None:
-            self._written[key] = (snapshot.uid, applied.written)
-        if applied.again_after is not None:
-            self.work.add_after(key, applied.again_after)
-        self._settled[key] = self._fingerprint(snapshot)
+        if applied.written is not None and applied.written_stored is not None:
+            self._written[key] = (snapshot.uid, applied.written_stored)
+            self._remember_typed(key, applied.written_stored, applied.written)
+        if decision.again_after is not None:
+            self.work.add_after(key, decision.again_after)
+        self._settled[key] = self._fingerprint(snapshot, situation.report)
 
-    async def _report(self, download: Download, jobs: tuple[JobSnapshot, ...]) -> Report | None:
-        """The held report of the current run; when its Job has ended without a final one, the last worker's
-        termination message (only from pods that Job, by uid, controls)."""
-        report = self.inbox.get(download.key)
-        current = current_job(download, jobs)
-        if current is None or job_state(current.job)[0] not in FINISHED_STATES or (report and report.final):
+    async def _final_report(self, download: Download, job: str, situation: Situation) -> Report | None:
+        """The held report of the current run; when its Job (named `job`) has ended without a final one, the last
+        worker's termination message (only from pods that Job, by uid, controls). (Admission's answer does not
+        depend on it: a download whose current Job exists wants no slot.)"""
+        report = situation.report
+        current = next((j for j in situation.jobs if j.name == job), None)
+        if current is None or not current.view.finished or (report and report.final):
             return report
         messages = await self.api.termination_messages(download.namespace, current.name, current.uid)
         final = final_report(messages, run_id(download))

@@ -18,8 +18,7 @@ from gallery_operator.egress import namespace_rules
 from gallery_operator.jobs import LABEL_MANAGED_BY, LABEL_RUN, MANAGED_BY, owning_download_uid
 from gallery_operator.keys import Key
 from gallery_operator.networkpolicy import POLICY_NAME
-from gallery_operator.snapshots import DownloadSnapshot, JobSnapshot, PolicySnapshot
-from gallery_operator.status import ACTIVE_STATES, job_state
+from gallery_operator.snapshots import ACTIVE_STATES, DownloadSnapshot, JobSnapshot, JobView, PolicySnapshot
 from gallery_operator.subscription_plan import RunSnapshot, SubscriptionSnapshot
 from gallery_operator.subscriptions import Subscriptions, owning_subscription
 from gallery_operator.web import start_servers
@@ -198,7 +197,7 @@ async def on_job(body: kopf.Body, type: str, memo: Memo, **_: Any) -> None:
         return  # not a worker Job of a download: never counted, never deleted
     controller = _controller(memo)
     namespace = str(body.metadata.namespace)
-    state = job_state(body)[0]
+    state = JobView.of(body).state
     controller.observe_job(
         namespace,
         str(body.metadata.name),

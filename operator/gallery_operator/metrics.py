@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, get_args
+from collections.abc import Callable, Iterable, Iterator
+from typing import get_args
 
 from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from gallery_operator.api.status import Phase
-from gallery_operator.status import TERMINAL_PHASES, ready_reason, seconds_between
+from gallery_operator.api.status import GalleryDownloadStatus, Phase
+from gallery_operator.status import TERMINAL_PHASES, seconds_between
 
 PHASES: tuple[Phase, ...] = get_args(Phase)
 
@@ -47,22 +47,21 @@ RECONCILE_ERRORS = Counter("gallery_operator_reconcile_errors_total", "Reconcile
 STATUS_WRITES = Counter("gallery_operator_status_writes_total", "Status patches the operator sent.")
 
 
-def record_transition(status: Mapping[str, Any]) -> None:
-    """A download's phase changed to status["phase"]: count what a finished run did."""
-    phase = status["phase"]
+def record_transition(status: GalleryDownloadStatus) -> None:
+    """A download's phase changed to status.phase: count what a finished run did."""
+    phase = status.phase
     if phase not in TERMINAL_PHASES:
         return
-    duration = seconds_between(status.get("startedAt"), status.get("finishedAt"))
+    duration = seconds_between(status.started_at, status.finished_at)
     if duration is not None:
         RUN_DURATION.labels(result=phase).observe(duration)
-    progress = status.get("progress") or {}
-    ITEMS.inc(progress.get("itemsDone", 0))
-    RETRIES.inc(max(0, int(status.get("attempts") or 0) - 1))
-    BYTES.inc(progress.get("bytesDone", 0))
-    for failure in status.get("failures") or []:
-        ERRORS.labels(reason=failure["reason"]).inc()
-    if phase == "Failed" and not status.get("failures"):
-        ERRORS.labels(reason=ready_reason(status)).inc()
+    ITEMS.inc(status.progress.items_done)
+    RETRIES.inc(max(0, status.attempts - 1))
+    BYTES.inc(status.progress.bytes_done)
+    for failure in status.failures:
+        ERRORS.labels(reason=failure.reason).inc()
+    if phase == "Failed" and not status.failures:
+        ERRORS.labels(reason=status.ready_reason).inc()
 
 
 class PhaseCollector(Collector):

@@ -1,46 +1,46 @@
 """The reconcile decision, pure: from what was gathered about one download to its new status and the actions that
-bring the cluster there. No I/O and no clock (the time comes in with the situation); `apply.py` executes the actions.
+bring the cluster there, and when to look again. No I/O and no clock (the time comes in with the situation).
 
-    gather (controller: caches, reports, admission)  ->  plan (here)  ->  apply (apply.py, through the Kube facade)
+    gather (controller: caches, memories via `recall`, API reads for a cleanup)  ->  plan (here: one `Decision`)
+      ->  apply (apply.py: only the API calls)  ->  commit (controller: what the operator remembers)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gallery_operator import API_GROUP
-from gallery_operator.admission import Candidate
+from gallery_operator.admission import Admission, Candidate, Granted, Waiting
+from gallery_operator.api.status import EventReason, GalleryDownloadStatus, event_reason
 from gallery_operator.config import Settings
-from gallery_operator.download import Download
-from gallery_operator.jobs import build_job, build_pvc, job_name, run_id
-from gallery_operator.networkpolicy import KeepNetworkPolicy, RemoveNetworkPolicy, worker_network_policy
-from gallery_operator.snapshots import DownloadSnapshot, JobSnapshot
-from gallery_operator.status import (
-    FINISHED_STATES,
-    TERMINAL_PHASES,
-    Observation,
-    job_state,
-    ready_reason,
-    seconds_between,
-    stored_status,
+from gallery_operator.download import Download, parse_download
+from gallery_operator.jobs import (
+    LABEL_DOWNLOAD_UID,
+    LABEL_RUN,
+    build_cleanup_job,
+    build_job,
+    build_pvc,
+    cleanup_job_name,
+    job_name,
+    run_id,
 )
+from gallery_operator.keys import Key
+from gallery_operator.networkpolicy import KeepNetworkPolicy, RemoveNetworkPolicy, worker_network_policy
+from gallery_operator.reports import Inbox
+from gallery_operator.snapshots import ABSENT, DownloadSnapshot, JobSnapshot, JobView
+from gallery_operator.status import TERMINAL_PHASES, Observation, compute_status, seconds_between
 from gallery_operator.workerconfig import Egress, Report
 
 FINALIZER = f"{API_GROUP}/cleanup"
+CLEANUP_TIMEOUT_SECONDS = 600
+CLEANUP_POLL_SECONDS = 2.0
 
 
 def without_ours(finalizers: tuple[str, ...]) -> tuple[str, ...]:
     """The download's finalizers other than this operator's."""
     return tuple(f for f in finalizers if f != FINALIZER)
-
-
-def new_job(now: str) -> dict[str, Any]:
-    """What the plan observes of a Job it has just created: started now, its first pod under way, no conditions.
-    The status written from it is what the watch will show moments later, so neither the Job's appearance nor the
-    Job controller's first update needs another status write (each write costs a watch echo too)."""
-    return {"status": {"startTime": now, "active": 1}}
 
 
 def needs_cleanup(download: Download) -> bool:
@@ -49,26 +49,19 @@ def needs_cleanup(download: Download) -> bool:
     return download.spec.deletion_policy == "Delete" and not (pvc is not None and pvc.template is not None)
 
 
-def status_patch(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
-    """A JSON merge patch turning ``before`` into ``after`` at the top level (removed keys become null)."""
-    patch: dict[str, Any] = {k: v for k, v in after.items() if before.get(k) != v}
-    patch |= {k: None for k in before if k not in after}
-    return patch
-
-
 # -- what the controller gathers --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Granted:
-    """The download holds a slot for its Job; `launched` once that Job was created (the watch may not show it yet)."""
+class CleanupSeen:
+    """What gather read for a download being deleted under deletionPolicy Delete."""
 
-    launched: bool = False
-
-
-@dataclass(frozen=True)
-class Waiting:
-    position: int
+    stale_jobs: tuple[str, ...] = ()
+    """Its worker Jobs still there (listed from the API server)."""
+    workers_left: int = 0
+    """Its worker pods still there, by label (their Jobs may be gone already)."""
+    cleanup_job: JobView = ABSENT
+    """The cleanup Job, as read from the API server."""
 
 
 @dataclass(frozen=True)
@@ -77,8 +70,9 @@ class Situation:
 
     snapshot: DownloadSnapshot
     download: Download | str
-    """The parsed spec, or why it cannot run (named by its field)."""
-    previous: Mapping[str, Any]
+    """The parsed spec, or why it cannot run: named by its field, or the API server's refusal of its Job (a
+    terminal outcome for this generation)."""
+    previous: GalleryDownloadStatus
     """The status as this operator last wrote it (the cache may lag behind its own writes)."""
     now: str
     jobs: Sequence[JobSnapshot] = ()
@@ -92,6 +86,60 @@ class Situation:
     walled: bool = True
     """The namespace's worker NetworkPolicy is in place and in shape (as watched, or as this operator just wrote
     it). A Job is made there only behind it (when the setting keeps one)."""
+    cleanup: CleanupSeen | None = None
+    """While deleted under deletionPolicy Delete with our finalizer on: what the cleanup sees."""
+
+
+def parsed(snapshot: DownloadSnapshot, settings: Settings) -> tuple[Download | str, str]:
+    """The parsed spec (or why it cannot run) and its run's Job name ("" when it cannot run)."""
+    download = parse_download(snapshot, settings)
+    return download, job_name(download) if isinstance(download, Download) else ""
+
+
+@dataclass(frozen=True)
+class CleanupReads:
+    """What gather reads for a deletion under deletionPolicy Delete (see CleanupSeen)."""
+
+    namespace: str
+    workers: str
+    """The label selector of the download's worker Jobs and pods."""
+    owner_uid: str
+    cleanup_job: str
+
+
+def cleanup_reads(situation: Situation) -> CleanupReads | None:
+    """For a download being deleted with our finalizer under deletionPolicy Delete, what the cleanup must see."""
+    download = situation.download
+    deleting, ours = situation.snapshot.deleting, FINALIZER in situation.snapshot.finalizers
+    if not deleting or not ours or not isinstance(download, Download) or not needs_cleanup(download):
+        return None
+    workers = f"{LABEL_DOWNLOAD_UID}={download.uid},{LABEL_RUN}"
+    return CleanupReads(download.namespace, workers, download.uid, cleanup_job_name(download))
+
+
+@dataclass(frozen=True)
+class Recalled:
+    """What gather learns from the core in one question: the situation with the memories' answers, the other
+    downloads admission granted a slot meanwhile (to be reconciled), and what a deletion's cleanup must read."""
+
+    situation: Situation
+    granted: list[Key]
+    cleanup: CleanupReads | None
+
+
+def recall(situation: Situation, inbox: Inbox, admission: Admission) -> Recalled:
+    """The memories' answers for one download: the worker's report held for it (dropped once it is deleted), and
+    admission's (`wants_job` asks it for a slot, or gives back what the download held). No I/O: the memories are
+    the core's own in-memory state."""
+    key = situation.snapshot.key
+    if situation.snapshot.deleting:
+        inbox.drop(key)
+        report = None
+    else:
+        report = inbox.get(key) if isinstance(situation.download, Download) else None
+    asked = replace(situation, report=report) if report is not None else situation
+    slot, granted = admission.ask(key, wants_job(asked))
+    return Recalled(replace(asked, slot=slot), granted, cleanup_reads(situation))
 
 
 def current_job(download: Download, jobs: Sequence[JobSnapshot]) -> JobSnapshot | None:
@@ -99,9 +147,9 @@ def current_job(download: Download, jobs: Sequence[JobSnapshot]) -> JobSnapshot 
     return next((j for j in jobs if j.name == name), None)
 
 
-def finished(download: Download, previous: Mapping[str, Any]) -> bool:
+def finished(download: Download, previous: GalleryDownloadStatus) -> bool:
     """The current run ended and its end is recorded: it is not started again."""
-    return previous.get("jobName") == job_name(download) and previous.get("phase") in TERMINAL_PHASES
+    return previous.job_name == job_name(download) and previous.phase in TERMINAL_PHASES
 
 
 def current_report(situation: Situation) -> Report | None:
@@ -158,21 +206,25 @@ class StartRun:
 
 
 @dataclass(frozen=True)
+class StartCleanup:
+    """Create the cleanup Job (deletionPolicy Delete; idempotent: an existing one counts as created)."""
+
+    job: dict[str, Any] = field(hash=False)
+
+
+@dataclass(frozen=True)
 class WriteStatus:
-    patch: dict[str, Any] = field(hash=False)
-    status: dict[str, Any] = field(hash=False)
+    """Write `status` over `previous`: apply sends the merge patch between their stored forms."""
+
+    previous: GalleryDownloadStatus
+    status: GalleryDownloadStatus
 
 
 @dataclass(frozen=True)
 class PostEvent:
     kind: str
-    reason: str
+    reason: EventReason
     message: str
-
-
-@dataclass(frozen=True)
-class Cleanup:
-    """deletionPolicy Delete: remove the data, then release the finalizer (multi-step: cleanup.py)."""
 
 
 Action = (
@@ -180,56 +232,112 @@ Action = (
     | DeleteJob
     | SuspendJob
     | StartRun
+    | StartCleanup
     | WriteStatus
     | PostEvent
-    | Cleanup
     | KeepNetworkPolicy
     | RemoveNetworkPolicy
 )
 
 
-def plan(situation: Situation, settings: Settings, egress: Egress) -> list[Action]:
-    """The actions for one download, in the order they must run. Everything is idempotent: applying a plan twice
-    (a retry after a failure halfway) is safe."""
-    actions = _actions(situation, settings, egress)
+@dataclass(frozen=True)
+class Decision:
+    """A reconcile's one decision: the actions in the order they must run, and when to look again."""
+
+    actions: list[Action]
+    again_after: float | None = None
+    """Reconcile again after this many seconds (a cleanup still runs)."""
+
+    @property
+    def starts_run(self) -> bool:
+        """The plan creates the run's Job: once applied, admission counts the grant as launched."""
+        return any(isinstance(a, StartRun) for a in self.actions)
+
+
+def plan(situation: Situation, settings: Settings, egress: Egress) -> Decision:
+    """The decision for one download. Everything is idempotent: applying a plan twice (a retry after a failure
+    halfway) is safe."""
+    if situation.snapshot.deleting:
+        decision = _deletion(situation, settings)
+    else:
+        decision = Decision(_actions(situation, settings, egress))
+    actions = decision.actions
     if settings.network_policy and not situation.walled:
         # No worker or cleanup pod in a namespace before the wall around it; a Job still running without one (made
         # before the setting was on) gets it now.
-        starts = [i for i, a in enumerate(actions) if isinstance(a, StartRun | Cleanup)]
-        running = any(job_state(j.job)[0] not in FINISHED_STATES for j in situation.jobs)
+        starts = [i for i, a in enumerate(actions) if isinstance(a, StartRun)]
+        if _cleaning(situation, decision):
+            starts = [0]
+        running = any(not j.view.finished for j in situation.jobs)
         if starts or running:
             policy = worker_network_policy(situation.snapshot.namespace, settings)
             actions.insert(starts[0] if starts else 0, KeepNetworkPolicy(policy))
-    return actions
+    return decision
+
+
+def _cleaning(situation: Situation, decision: Decision) -> bool:
+    """A step of a cleanup under deletionPolicy Delete: walled from its first action, as its pod may run."""
+    download = situation.download
+    cleans = situation.cleanup is not None and isinstance(download, Download) and needs_cleanup(download)
+    return situation.snapshot.deleting and cleans and bool(decision.actions)
 
 
 def _actions(situation: Situation, settings: Settings, egress: Egress) -> list[Action]:
     snapshot, download = situation.snapshot, situation.download
-    if snapshot.deleting:
-        return _deletion(snapshot, download)
     actions: list[Action] = []
     wanted = not isinstance(download, str) and needs_cleanup(download)
     if wanted != (FINALIZER in snapshot.finalizers):
         others = without_ours(snapshot.finalizers)
         actions.append(SetFinalizers((*others, FINALIZER) if wanted else others, snapshot.resource_version))
     observation = _observe(situation, settings, egress, actions)
-    status = stored_status(situation.previous, observation)
-    patch = status_patch(situation.previous, status)
-    if patch:
-        actions.append(WriteStatus(patch, status))
+    status = compute_status(situation.previous, observation)
+    if not status.stores_as(situation.previous):
+        actions.append(WriteStatus(situation.previous, status))
         event = transition_event(situation.previous, status)
         if event is not None:
             actions.append(event)
     return actions
 
 
-def _deletion(snapshot: DownloadSnapshot, download: Download | str) -> list[Action]:
+# -- deletion: one row per step ---------------------------------------------------------------------------------
+
+
+def _deletion(situation: Situation, settings: Settings) -> Decision:
+    """Deletion, one step per reconcile: without our finalizer nothing; under Retain (or a template claim) the
+    finalizer goes; under Delete the workers stop, the cleanup Job runs, an Event says how it ended and the finalizer
+    goes (never hangs: a cleanup that fails or overruns ends with a Warning, and the finalizer goes anyway)."""
+    snapshot, download, seen = situation.snapshot, situation.download, situation.cleanup
     if FINALIZER not in snapshot.finalizers:
-        return []
-    if isinstance(download, Download) and needs_cleanup(download):
-        return [Cleanup()]
-    others = without_ours(snapshot.finalizers)
-    return [SetFinalizers(others, snapshot.resource_version)]
+        return Decision([])
+    release = SetFinalizers(without_ours(snapshot.finalizers), snapshot.resource_version)
+    if not isinstance(download, Download) or not needs_cleanup(download) or seen is None:
+        return Decision([release])
+    actions: list[Action] = [DeleteJob(name) for name in seen.stale_jobs]
+    ended = _cleanup_end(situation, download, seen)
+    if ended is not None:
+        return Decision([*actions, ended, release])
+    if not seen.workers_left and seen.cleanup_job.state == "Absent":
+        actions.append(StartCleanup(build_cleanup_job(download, settings)))
+    return Decision(actions, again_after=CLEANUP_POLL_SECONDS)
+
+
+def _cleanup_end(situation: Situation, download: Download, seen: CleanupSeen) -> PostEvent | None:
+    """The Event that ends a cleanup, or None while it runs. (A worker still writing is waited for: pods are
+    counted by label, so a pod with copied labels can only delay this download's own cleanup, up to the timeout.)"""
+    if (seconds_between(situation.snapshot.deletion_timestamp, situation.now) or 0) > CLEANUP_TIMEOUT_SECONDS:
+        why = f"no cleanup within {CLEANUP_TIMEOUT_SECONDS}s; the data may remain"
+        return PostEvent("Warning", "CleanupTimedOut", why)
+    if seen.workers_left:
+        return None
+    if seen.cleanup_job.state == "Complete":
+        return PostEvent("Normal", "DataDeleted", "deletionPolicy Delete: the downloaded data was removed")
+    if seen.cleanup_job.state == "Failed":
+        why = f"the cleanup Job {cleanup_job_name(download)} failed; data may remain"
+        return PostEvent("Warning", "CleanupFailed", why)
+    return None
+
+
+# -- a download's run -------------------------------------------------------------------------------------------
 
 
 def _observe(situation: Situation, settings: Settings, egress: Egress, actions: list[Action]) -> Observation:
@@ -245,34 +353,30 @@ def _observe(situation: Situation, settings: Settings, egress: Egress, actions: 
     current = current_job(download, situation.jobs)
     report = current_report(situation)
     if current is not None:
-        state = job_state(current.job)[0]
-        if suspend != current.suspend and state not in FINISHED_STATES:
+        if suspend != current.suspend and not current.view.finished:
             actions.append(SuspendJob(name, suspend))
-        return Observation(generation, now, job_name=name, job=current.job, report=report, suspended=suspend)
+        return Observation(generation, now, job_name=name, job=current.view, report=report, suspended=suspend)
     if isinstance(situation.slot, Granted):
         if not situation.slot.launched:
-            waited = seconds_between(situation.previous.get("queuedAt"), now) or 0.0
-            job = build_job(download, settings, egress)
-            actions.append(StartRun(job, build_pvc(download), waited))
+            waited = seconds_between(situation.previous.queued_at, now) or 0.0
+            actions.append(StartRun(build_job(download, settings, egress), build_pvc(download), waited))
         # The status says what the watch will show once it sees the new Job (created, no pod counted yet): written
         # once now, not again when the Job appears.
-        return Observation(generation, now, job_name=name, job=new_job(now), report=report)
+        return Observation(generation, now, job_name=name, job=JobView.created(now), report=report)
     if report is not None and report.final and not finished(download, situation.previous):
         # The Job is gone (removed by hand, or by its TTL before its end was seen), but the run's final report is
         # here: the run is over and is not started again.
-        ended = "Failed" if report.outcome == "Failed" else "Complete"
-        gone = {"status": {"conditions": [{"type": ended, "status": "True", "reason": "JobRemoved"}]}}
+        gone = JobView.removed(failed=report.outcome == "Failed")
         return Observation(generation, now, job_name=name, job=gone, report=report)
     if isinstance(situation.slot, Waiting):
         return Observation(generation, now, queue_position=situation.slot.position)
     return Observation(generation, now, suspended=suspend)
 
 
-def transition_event(previous: Mapping[str, Any], status: Mapping[str, Any]) -> PostEvent | None:
+def transition_event(previous: GalleryDownloadStatus, status: GalleryDownloadStatus) -> PostEvent | None:
     """The Event a phase change gets (Warning for Failed), None when the phase stays."""
-    phase = status["phase"]
-    if previous.get("phase") == phase:
+    if previous.written_phase == status.phase:
         return None
-    reason = ready_reason(status)
-    kind = "Warning" if phase == "Failed" else "Normal"
-    return PostEvent(kind, reason, f"{previous.get('phase', 'New')} -> {phase}: {status.get('message', '')}")
+    kind = "Warning" if status.phase == "Failed" else "Normal"
+    was = previous.written_phase or "New"
+    return PostEvent(kind, event_reason(status.ready_reason), f"{was} -> {status.phase}: {status.message}")

@@ -9,9 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from gallery_operator.keys import Key
+
+JobState = Literal["Absent", "Pending", "Running", "Suspended", "Complete", "Failed"]
+"""What a download's Job is doing (JobView.state). Typed so that mypy's strict equality refuses a comparison with a
+state that does not exist."""
+FINISHED_STATES: frozenset[JobState] = frozenset({"Complete", "Failed"})
+ACTIVE_STATES: frozenset[JobState] = frozenset({"Pending", "Running"})
+"""Job states that hold a slot under the concurrency caps."""
 
 
 def plain(value: Any) -> Any:
@@ -67,6 +74,68 @@ class DownloadSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class JobView:
+    """A Job as the status reads it, observed once: its state, the Job controller's reason and message when it
+    ended, the pods it started, and when it started."""
+
+    state: JobState
+    reason: str = ""
+    message: str = ""
+    pods_started: int = 0
+    start_time: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any] | None) -> JobView:
+        """The view of a Job body (a watch event's, or an API read's); Absent for None."""
+        if body is None:
+            return ABSENT
+        status = body.get("status") or {}
+        state, reason, message = _state(status, bool((body.get("spec") or {}).get("suspend")))
+        uncounted = status.get("uncountedTerminatedPods") or {}
+        started = sum(int(status.get(k) or 0) for k in ("active", "failed", "succeeded")) + sum(
+            len(uncounted.get(k) or []) for k in ("failed", "succeeded")
+        )
+        return cls(state, reason, message, started, status.get("startTime") or None)
+
+    @classmethod
+    def created(cls, now: str) -> JobView:
+        """A Job this operator has just created: started now, its first pod under way. The status written from it
+        is what the watch will show moments later, so neither the Job's appearance nor the Job controller's first
+        update needs another status write (each write costs a watch echo too)."""
+        return cls("Pending", pods_started=1, start_time=now)
+
+    @classmethod
+    def removed(cls, failed: bool) -> JobView:
+        """A run's Job that is gone (removed by hand, or by its TTL before its end was seen) after the run ended
+        (its final report says how)."""
+        return cls("Failed" if failed else "Complete", "JobRemoved")
+
+
+ABSENT = JobView("Absent")
+
+
+def _state(status: Mapping[str, Any], suspend: bool) -> tuple[JobState, str, str]:
+    for condition in status.get("conditions") or []:
+        if condition.get("status") != "True":
+            continue
+        if condition.get("type") in ("Complete", "SuccessCriteriaMet"):
+            return "Complete", condition.get("reason", ""), condition.get("message", "")
+        if condition.get("type") in ("Failed", "FailureTarget"):
+            return "Failed", condition.get("reason", "") or "Failed", condition.get("message", "")
+        if condition.get("type") == "Suspended":
+            return "Suspended", "", ""
+    if suspend:
+        return "Suspended", "", ""
+    if status.get("ready"):
+        return "Running", "", ""
+    return "Pending", "", ""  # no pod yet, or one not running yet (scheduling, pulling, mounting)
+
+
+@dataclass(frozen=True, slots=True)
 class JobSnapshot:
     """A worker Job as the watch last showed it: where it is, which run it belongs to, and its state."""
 
@@ -75,12 +144,7 @@ class JobSnapshot:
     uid: str
     run: str | None
     suspend: bool
-    status: Mapping[str, Any]
-
-    @property
-    def job(self) -> dict[str, Any]:
-        """The parts of the Job that status.job_state reads."""
-        return {"spec": {"suspend": self.suspend}, "status": self.status}
+    view: JobView
 
     @classmethod
     def of(cls, body: Mapping[str, Any], run_label: str) -> JobSnapshot:
@@ -91,7 +155,7 @@ class JobSnapshot:
             uid=str(meta.get("uid") or ""),
             run=(meta.get("labels") or {}).get(run_label),
             suspend=bool((body.get("spec") or {}).get("suspend")),
-            status=plain(body.get("status") or {}),
+            view=JobView.of(body),
         )
 
 

@@ -1,22 +1,33 @@
-"""Pure mapping from what the operator observes (spec, Job, worker report, queue) to the download's status."""
+"""Pure mapping from what the operator observes (spec, Job, worker report, queue) to the download's status.
+
+The phase is decided by an ordered chain of named rules (`RULES`): the first rule that speaks for the observation
+gives the phase, the reason and the message; the rest of the status (progress, catalogue, attempts, times,
+conditions) follows from the observation and that verdict.
+"""
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from gallery_operator.api.status import MAX_FAILURES, Failure, GalleryDownloadStatus, Phase
+from gallery_operator.api.status import (
+    MAX_FAILURES,
+    Catalogue,
+    Condition,
+    ConditionReason,
+    Failure,
+    FailureReason,
+    GalleryDownloadStatus,
+    Phase,
+    Progress,
+)
+from gallery_operator.snapshots import ABSENT, FINISHED_STATES, JobView
 from gallery_operator.workerconfig import Report
 
 READY, RECONCILING, STALLED = "Ready", "Reconciling", "Stalled"
 TERMINAL_PHASES: frozenset[Phase] = frozenset({"Succeeded", "Failed"})
-
-JobState = Literal["Absent", "Pending", "Running", "Suspended", "Complete", "Failed"]
-"""What a download's Job is doing, read from its status (job_state). Typed so that mypy's strict equality refuses a
-comparison with a state that does not exist."""
-FINISHED_STATES: frozenset[JobState] = frozenset({"Complete", "Failed"})
 
 
 @dataclass(frozen=True)
@@ -26,7 +37,8 @@ class Observation:
     generation: int
     now: str
     job_name: str | None = None
-    job: dict[str, Any] | None = None
+    job: JobView | None = None
+    """The run's Job as observed (or as the plan knows it: just created, or gone after the run ended)."""
     report: Report | None = None
     queue_position: int | None = None
     suspended: bool = False
@@ -43,12 +55,6 @@ def seconds_between(start: str | None, end: str | None) -> float | None:
     return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
 
 
-def ready_reason(status: Mapping[str, Any]) -> str:
-    """The reason of a stored status's Ready condition (the phase when it has none)."""
-    conditions = status.get("conditions") or []
-    return str(next((c["reason"] for c in conditions if c["type"] == READY), status["phase"]))
-
-
 def human_size(size: int) -> str:
     """Bytes in binary units as kubectl users read them: 0, 512, 1.5Ki, 2.0Mi, 1.2Gi."""
     value = float(size)
@@ -59,187 +65,212 @@ def human_size(size: int) -> str:
     raise AssertionError("unreachable")
 
 
-ACTIVE_STATES: frozenset[JobState] = frozenset({"Pending", "Running"})
-"""Job states that hold a slot under the concurrency caps."""
+# -- the phase: an ordered chain of named rules ------------------------------------------------------------------
 
 
-def job_state(job: Mapping[str, Any] | None) -> tuple[JobState, str, str]:
-    """(state, reason, message) of a Job: state is Absent, Pending, Running, Suspended, Complete or Failed."""
-    if job is None:
-        return "Absent", "", ""
-    status = job.get("status") or {}
-    for condition in status.get("conditions") or []:
-        if condition.get("status") != "True":
-            continue
-        if condition.get("type") in ("Complete", "SuccessCriteriaMet"):
-            return "Complete", condition.get("reason", ""), condition.get("message", "")
-        if condition.get("type") in ("Failed", "FailureTarget"):
-            return "Failed", condition.get("reason", "") or "Failed", condition.get("message", "")
-        if condition.get("type") == "Suspended":
-            return "Suspended", "", ""
-    if (job.get("spec") or {}).get("suspend"):
-        return "Suspended", "", ""
-    if status.get("ready"):
-        return "Running", "", ""
-    return "Pending", "", ""  # no pod yet, or one not running yet (scheduling, pulling, mounting)
+@dataclass(frozen=True)
+class Verdict:
+    """What a rule decides: the phase, the conditions' reason and the one-line message."""
+
+    phase: Phase
+    reason: ConditionReason | str
+    """A declared reason; a finished run that stays finished keeps the reason it was written with."""
+    message: str
+    failures: list[Failure] | None = None
+    """Failures that replace the status's (a refused destination)."""
+    queue_position: int | None = None
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the rules read: the observation, the previous status and what follows from them."""
+
+    previous: GalleryDownloadStatus
+    observation: Observation
+    job: JobView
+    new_run: bool
+
+
+Rule = Callable[[Facts], Verdict | None]
+
+
+def _invalid(facts: Facts) -> Verdict | None:
+    invalid = facts.observation.invalid
+    return None if invalid is None else Verdict("Failed", "InvalidSpec", invalid)
+
+
+def _blocked(facts: Facts) -> Verdict | None:
+    if facts.observation.blocked is None:
+        return None
+    url, why = facts.observation.blocked
+    failure = Failure(reason="Blocked", message=why[:1024], url=url[:2048])
+    return Verdict("Failed", "Blocked", f"{why} ({url})", failures=[failure])
+
+
+def _stays_finished(facts: Facts) -> Verdict | None:
+    """A finished run stays finished, also after its Job is cleaned up by its TTL."""
+    previous = facts.previous
+    if previous.phase not in TERMINAL_PHASES or facts.new_run or facts.job.state not in FINISHED_STATES | {"Absent"}:
+        return None
+    ready = next((c for c in previous.conditions if c.type == READY), None)
+    return Verdict(previous.phase, ready.reason if ready else previous.phase, ready.message if ready else "")
+
+
+def _suspended(facts: Facts) -> Verdict | None:
+    return Verdict("Suspended", "Suspended", "spec.suspend is true") if facts.observation.suspended else None
+
+
+def _complete(facts: Facts) -> Verdict | None:
+    if facts.job.state != "Complete":
+        return None
+    report = facts.observation.report
+    partial = report is not None and report.outcome == "PartiallySucceeded"
+    message = report.message if report and report.message else "download finished"
+    return Verdict("Succeeded", "PartiallySucceeded" if partial else "Succeeded", message)
+
+
+def _job_failure_reason(reason: str) -> FailureReason:
+    """The Job controller's reason, when it is one of ours; else Internal."""
+    if reason == "DeadlineExceeded":
+        return "DeadlineExceeded"
+    if reason == "BackoffLimitExceeded":
+        return "BackoffLimitExceeded"
+    return "Internal"
+
+
+def _failed(facts: Facts) -> Verdict | None:
+    job, report = facts.job, facts.observation.report
+    if job.state != "Failed":
+        return None
+    worker_reason = report.failures[-1].reason if report and report.failures else None
+    message = (report.message if report and report.message else "") or job.message or job.reason
+    return Verdict("Failed", worker_reason or _job_failure_reason(job.reason), message)
+
+
+def _queued(facts: Facts) -> Verdict | None:
+    position, previous = facts.observation.queue_position, facts.previous
+    if facts.job.state != "Absent" or position is None:
+        return None
+    if previous.phase == "Queued" and previous.queue_position == position:
+        message = previous.message  # unchanged: no write
+    else:
+        message = f"waiting for a free slot (position {position} at {facts.observation.now})"
+    return Verdict("Queued", "Queued", message, queue_position=position)
+
+
+def _running(facts: Facts) -> Verdict | None:
+    if facts.job.state != "Running":
+        return None
+    report = facts.observation.report
+    return Verdict("Running", "Running", report.message if report and report.message else "downloading")
+
+
+def _pending(facts: Facts) -> Verdict:
+    return Verdict("Pending", "JobCreated" if facts.observation.job else "Pending", "starting")
+
+
+RULES: tuple[tuple[str, Rule], ...] = (
+    ("InvalidSpec", _invalid),
+    ("Blocked", _blocked),
+    ("StaysFinished", _stays_finished),
+    ("Suspended", _suspended),
+    ("Complete", _complete),
+    ("Failed", _failed),
+    ("Queued", _queued),
+    ("Running", _running),
+    ("Pending", _pending),
+)
+"""The phase ladder, first match wins. Pending speaks for everything else (no pod ready yet, or no Job)."""
+
+
+def verdict(facts: Facts) -> Verdict:
+    """The first rule of the chain that speaks for the facts."""
+    for _, rule in RULES:
+        found = rule(facts)
+        if found is not None:
+            return found
+    raise AssertionError("the last rule always speaks")
+
+
+# -- the rest of the status --------------------------------------------------------------------------------------
 
 
 def _condition(
-    previous: list[dict[str, Any]],
-    kind: str,
-    value: bool,
-    reason: str,
-    message: str,
-    observation: Observation,
-) -> dict[str, Any]:
-    status = "True" if value else "False"
-    before = next((c for c in previous if c.get("type") == kind), None)
-    changed = before is None or before.get("status") != status or before.get("reason") != reason
-    return {
-        "type": kind,
-        "status": status,
-        "reason": reason,
-        "message": message[:32768],
-        "lastTransitionTime": observation.now if changed else before["lastTransitionTime"],  # type: ignore[index]
-        "observedGeneration": observation.generation,
-    }
-
-
-def _merge_failures(old: list[dict[str, Any]], new: list[Failure]) -> list[dict[str, Any]]:
-    """Newest last, without repeats, bounded."""
-    merged = list(old)
-    for failure in new:
-        item = failure.model_dump(by_alias=True, exclude_none=True)
-        if item not in merged:
-            merged.append(item)
-    return merged[-MAX_FAILURES:]
-
-
-def _job_failure_reason(reason: str) -> str:
-    return {"DeadlineExceeded": "DeadlineExceeded", "BackoffLimitExceeded": "BackoffLimitExceeded"}.get(
-        reason, "Internal"
+    previous: GalleryDownloadStatus, kind: str, value: bool, found: Verdict, observation: Observation
+) -> Condition:
+    status: Literal["True", "False"] = "True" if value else "False"
+    before = next((c for c in previous.conditions if c.type == kind), None)
+    changed = before is None or before.status != status or before.reason != found.reason
+    return Condition(
+        type=kind,
+        status=status,
+        reason=found.reason,
+        message=found.message[:32768],
+        last_transition_time=observation.now if changed or before is None else before.last_transition_time,
+        observed_generation=observation.generation,
     )
 
 
-def compute_status(previous: Mapping[str, Any], observation: Observation) -> GalleryDownloadStatus:
-    """The new .status: a pure function of the previous status (as stored) and an observation, as the one model
-    of the status (api/status.py). A field the model does not define, or a value it refuses, is an error here,
-    not a field the API server drops without a word."""
-    return GalleryDownloadStatus.model_validate(_status_fields(previous, observation))
+def _merge_failures(old: list[Failure], new: list[Failure]) -> list[Failure]:
+    """Newest last, without repeats, bounded."""
+    merged = list(old)
+    merged.extend(failure for failure in new if failure not in merged)
+    return merged[-MAX_FAILURES:]
 
 
-def as_stored(status: GalleryDownloadStatus) -> dict[str, Any]:
-    """The status as the API server stores it: camelCase, only the fields the builder set."""
-    return status.model_dump(mode="json", by_alias=True, exclude_unset=True)
+def _reported(status: GalleryDownloadStatus, report: Report) -> tuple[Progress, Catalogue, list[Failure]]:
+    """Progress, catalogue summary and failures from the worker's report."""
+    summary = f"{report.items_done}/{report.items_total}" if report.items_total else str(report.items_done)
+    progress = Progress(
+        items_done=report.items_done,
+        items_total=report.items_total,
+        bytes_done=report.bytes_done,
+        items_failed=report.items_failed,
+        summary=summary,
+    )
+    catalogue = Catalogue(
+        items=report.catalogue_items,
+        bytes=report.catalogue_bytes,
+        size=human_size(report.catalogue_bytes),
+        sample=report.sample,
+        location=report.catalogue_location or None,
+    )
+    return progress, catalogue, _merge_failures(status.failures, report.failures)
+
+
+def compute_status(previous: GalleryDownloadStatus, observation: Observation) -> GalleryDownloadStatus:
+    """The new .status: a pure function of the previous status and an observation, as the one model of the status
+    (api/status.py). A value the model refuses is an error here, not a field the API server drops without a word."""
+    new_run = observation.job_name is not None and observation.job_name != previous.job_name
+    status = previous.for_run(observation.job_name) if new_run and observation.job_name else previous
+    progress, catalogue, failures = _reported(status, observation.report) if observation.report else (None,) * 3
+    job = observation.job
+    found = verdict(Facts(previous, observation, job or ABSENT, new_run))
+    if found.phase != "Queued":
+        status = status.out_of_queue()
+    now = observation.now
+    conditions = [
+        _condition(previous, READY, found.phase == "Succeeded", found, observation),
+        _condition(previous, RECONCILING, found.phase in ("Pending", "Queued", "Running"), found, observation),
+        _condition(previous, STALLED, found.phase == "Failed", found, observation),
+    ]
+    return status.but(
+        observed_generation=observation.generation,
+        progress=progress,
+        catalogue=catalogue,
+        failures=found.failures or failures,
+        # Pods started only ever grow within a run; the Job's counters can lag behind (see JobView.created).
+        attempts=max(job.pods_started, status.attempts) if job else None,
+        started_at=(status.started_at or job.start_time) if job else None,
+        queue_position=found.queue_position,
+        queued_at=(status.queued_at or now) if found.phase == "Queued" else None,
+        finished_at=(status.finished_at or now) if found.phase in TERMINAL_PHASES else None,
+        phase=found.phase,
+        message=found.message[:1024],
+        conditions=conditions,
+    ).validated()
 
 
 def stored_status(previous: Mapping[str, Any], observation: Observation) -> dict[str, Any]:
-    """compute_status, as stored."""
-    return as_stored(compute_status(previous, observation))
-
-
-def _status_fields(previous: Mapping[str, Any], observation: Observation) -> dict[str, Any]:
-    status: dict[str, Any] = {k: v for k, v in previous.items() if k not in ("conditions",)}
-    conditions_before = previous.get("conditions") or []
-    status["observedGeneration"] = observation.generation
-    new_run = observation.job_name is not None and observation.job_name != previous.get("jobName")
-    if new_run:
-        # A new run starts from a clean slate; the catalogue summary stays until the worker reports anew.
-        for key in ("progress", "attempts", "startedAt", "finishedAt", "failures", "queuedAt"):
-            status.pop(key, None)
-        status["jobName"] = observation.job_name
-
-    report = observation.report
-    if report is not None:
-        progress = {
-            "itemsDone": report.items_done,
-            "bytesDone": report.bytes_done,
-            "itemsFailed": report.items_failed,
-            "summary": f"{report.items_done}/{report.items_total}" if report.items_total else str(report.items_done),
-        }
-        if report.items_total is not None:
-            progress["itemsTotal"] = report.items_total
-        status["progress"] = progress
-        status["catalogue"] = {
-            "items": report.catalogue_items,
-            "bytes": report.catalogue_bytes,
-            "size": human_size(report.catalogue_bytes),
-            "sample": [i.model_dump(by_alias=True, exclude_none=True) for i in report.sample],
-            **({"location": report.catalogue_location} if report.catalogue_location else {}),
-        }
-        status["failures"] = _merge_failures(status.get("failures") or [], report.failures)
-
-    state, job_reason, job_message = job_state(observation.job)
-    if observation.job is not None:
-        job_status = observation.job.get("status") or {}
-        uncounted = job_status.get("uncountedTerminatedPods") or {}
-        counted = sum(int(job_status.get(k) or 0) for k in ("active", "failed", "succeeded")) + sum(
-            len(uncounted.get(k) or []) for k in ("failed", "succeeded")
-        )
-        # Pods started only ever grow within a run; the Job's counters can lag behind (see plan.new_job).
-        status["attempts"] = max(counted, int(status.get("attempts") or 0))
-        if job_status.get("startTime"):
-            status.setdefault("startedAt", job_status["startTime"])
-
-    phase: Phase
-    reason: str
-    message: str
-    if observation.invalid is not None:
-        phase, reason, message = "Failed", "InvalidSpec", observation.invalid
-    elif observation.blocked is not None:
-        url, why = observation.blocked
-        phase, reason, message = "Failed", "Blocked", f"{why} ({url})"
-        status["failures"] = [{"reason": "Blocked", "message": why[:1024], "url": url[:2048]}]
-    elif previous.get("phase") in TERMINAL_PHASES and not new_run and state in FINISHED_STATES | {"Absent"}:
-        # A finished run stays finished, also after its Job is cleaned up by its TTL.
-        phase = previous["phase"]
-        ready: dict[str, Any] = next((c for c in conditions_before if c.get("type") == READY), {})
-        reason, message = ready.get("reason", phase), ready.get("message", "")
-    elif observation.suspended:
-        phase, reason, message = "Suspended", "Suspended", "spec.suspend is true"
-    elif state == "Complete":
-        partial = report is not None and report.outcome == "PartiallySucceeded"
-        phase = "Succeeded"
-        reason = "PartiallySucceeded" if partial else "Succeeded"
-        message = report.message if report and report.message else "download finished"
-    elif state == "Failed":
-        phase = "Failed"
-        worker_reason = report.failures[-1].reason if report and report.failures else None
-        reason = worker_reason or _job_failure_reason(job_reason)
-        message = (report.message if report and report.message else "") or job_message or job_reason
-    elif state == "Absent" and observation.queue_position is not None:
-        phase, reason, position = "Queued", "Queued", observation.queue_position
-        if previous.get("phase") == "Queued" and previous.get("queuePosition") == position:
-            message = previous.get("message", "")  # unchanged: no write
-        else:
-            message = f"waiting for a free slot (position {position} at {observation.now})"
-        status["queuePosition"] = position
-        status.setdefault("queuedAt", observation.now)
-    elif state in ("Running",):
-        phase, reason, message = (
-            "Running",
-            "Running",
-            report.message if report and report.message else "downloading",
-        )
-    else:
-        phase, reason, message = "Pending", "JobCreated" if observation.job else "Pending", "starting"
-
-    if phase != "Queued":
-        status.pop("queuePosition", None)
-    if phase in TERMINAL_PHASES:
-        status.setdefault("finishedAt", observation.now)
-    status["phase"] = phase
-    status["message"] = message[:1024]
-    status["conditions"] = [
-        _condition(conditions_before, READY, phase == "Succeeded", reason, message, observation),
-        _condition(
-            conditions_before,
-            RECONCILING,
-            phase in ("Pending", "Queued", "Running"),
-            reason,
-            message,
-            observation,
-        ),
-        _condition(conditions_before, STALLED, phase == "Failed", reason, message, observation),
-    ]
-    return status
+    """compute_status from and to the stored form (the API server's): for tests, benchmarks and tools."""
+    return compute_status(GalleryDownloadStatus.of_stored(previous), observation).stored()

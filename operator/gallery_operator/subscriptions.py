@@ -19,9 +19,9 @@ from pydantic import ValidationError
 from gallery_operator import SUBSCRIPTION_KIND, metrics
 from gallery_operator.api.spec import describe_validation
 from gallery_operator.api.subscription import GallerySubscriptionSpec, parse_subscription_spec
+from gallery_operator.apply import status_patch
 from gallery_operator.facade import SubscriptionKube
 from gallery_operator.keys import Key
-from gallery_operator.plan import status_patch
 from gallery_operator.subscription_plan import (
     CreateRun,
     DeleteRun,

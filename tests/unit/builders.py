@@ -17,7 +17,7 @@ from gallery_operator.download import Download, parse_download
 from gallery_operator.facade import Refused
 from gallery_operator.jobs import job_name
 from gallery_operator.keys import Key
-from gallery_operator.snapshots import DownloadSnapshot, JobSnapshot, PolicySnapshot
+from gallery_operator.snapshots import DownloadSnapshot, JobSnapshot, JobView, PolicySnapshot
 
 CREATED = "2026-11-22T10:00:00Z"
 
@@ -74,6 +74,7 @@ class RecordingKube:
         self.calls.append(("set_finalizers", (name, finalizers)))
 
     async def list_jobs(self, namespace: str, selector: str, owner_uid: str) -> list[str]:
+        self.calls.append(("list_jobs", owner_uid.removeprefix("uid-")))
         return []
 
     async def job_bodies(self, namespace: str, selector: str) -> list[dict[str, Any]]:
@@ -185,7 +186,7 @@ def job_appears(controller: Controller, name: str, job: str, active: bool = True
     status = {"active": 1, "ready": 1} if active else {"conditions": [{"type": "Complete", "status": "True"}]}
     jobs = controller.jobs
     assert isinstance(jobs, dict)
-    jobs[f"uid-{name}"] = [JobSnapshot("ns", job, f"job-{name}", "run", False, status)]
+    jobs[f"uid-{name}"] = [JobSnapshot("ns", job, f"job-{name}", "run", False, JobView.of({"status": status}))]
     controller.observe_job("ns", job, active, gone=False, uid=f"job-{name}", owner=f"uid-{name}")
 
 

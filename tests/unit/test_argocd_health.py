@@ -8,6 +8,7 @@ import pytest
 from lupa import lua51
 
 from gallery_harness import REPO_ROOT
+from gallery_operator.snapshots import JobView
 from gallery_operator.status import Observation, stored_status
 
 REPO = REPO_ROOT
@@ -42,14 +43,16 @@ def download(status: dict[str, Any] | None, generation: int = 1) -> dict[str, An
     return obj
 
 
-def job(*conditions: str, ready: int = 0) -> dict[str, Any]:
-    return {
-        "status": {
-            "ready": ready,
-            "active": ready,
-            "conditions": [{"type": c, "status": "True", "reason": "", "message": ""} for c in conditions],
+def job(*conditions: str, ready: int = 0) -> JobView:
+    return JobView.of(
+        {
+            "status": {
+                "ready": ready,
+                "active": ready,
+                "conditions": [{"type": c, "status": "True", "reason": "", "message": ""} for c in conditions],
+            }
         }
-    }
+    )
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import dataclasses
 
 from kubernetes.client.rest import ApiException
 
+from gallery_operator.download import Download
 from gallery_operator.jobs import run_id
 from gallery_operator.keys import Key
 from gallery_operator.workerconfig import Report
@@ -50,9 +51,15 @@ def test_a_job_the_api_server_refuses_fails_the_spec_and_frees_the_slot() -> Non
     controller, fake = world(snapshot("bad", 1), snapshot("good"), max_active_per_namespace=1)
     fake.refuse = 422
     reconcile(controller, "bad")
+    # A terminal outcome, remembered for this generation (not written into the parsed spec), and the download is
+    # queued again instead of reconciled recursively: the next reconcile writes it.
+    assert not fake.phases("bad") and controller._terminal[Key("ns", "bad")][:2] == ("uid-bad", 1)
+    assert isinstance(controller._parsed[Key("ns", "bad")][2], Download)
+    assert taken(controller) == {("ns", "good"), ("ns", "bad")}  # the slot went on
+    reconcile(controller, "bad")
     assert fake.phases("bad") == ["Failed"]
     assert "refused the worker's Job" in fake.named("patch_status")[-1][1]["message"]
-    assert taken(controller) == {Key("ns", "good")}  # the slot went on
+    assert len(fake.named("create_job")) == 1 and not taken(controller)  # not asked again
     fake.refuse = None
     reconcile(controller, "good")
     assert fake.named("create_job")[-1].startswith("good-")

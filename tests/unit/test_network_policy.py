@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from gallery_operator.admission import Granted, Waiting
 from gallery_operator.config import Settings, load_settings
 from gallery_operator.egress import DENIED_NETWORKS, Blocked, check_address
 from gallery_operator.jobs import build_cleanup_job, build_job
@@ -23,7 +24,7 @@ from gallery_operator.networkpolicy import (
     namespace_plan,
     worker_network_policy,
 )
-from gallery_operator.plan import FINALIZER, Cleanup, Granted, Situation, StartRun, Waiting, plan
+from gallery_operator.plan import FINALIZER, CleanupSeen, Situation, StartCleanup, StartRun, plan
 from gallery_operator.snapshots import PolicySnapshot
 from gallery_operator.workerconfig import Egress
 from tests.unit.builders import parsed, reconcile, snapshot, taken, watch_shows, world
@@ -232,11 +233,11 @@ OFF = Settings(network_policy=False)
 
 
 def words(actions: list[Any]) -> list[str]:
-    return [type(a).__name__ for a in actions if isinstance(a, KeepNetworkPolicy | StartRun | Cleanup)]
+    return [type(a).__name__ for a in actions if isinstance(a, KeepNetworkPolicy | StartRun | StartCleanup)]
 
 
 GRANTED = situation(previous=QUEUED, slot=Granted())
-DELETING = situation(spec={"deletionPolicy": "Delete"}, deleting=True, finalizers=(FINALIZER,))
+DELETING = situation(spec={"deletionPolicy": "Delete"}, deleting=True, finalizers=(FINALIZER,), cleanup=CleanupSeen())
 
 
 @pytest.mark.parametrize(
@@ -246,8 +247,8 @@ DELETING = situation(spec={"deletionPolicy": "Delete"}, deleting=True, finalizer
         (GRANTED, True, DEFAULT, ["StartRun"]),  # the policy is there (watched, or just written)
         (GRANTED, False, OFF, ["StartRun"]),  # the setting is off: never a policy
         (situation(slot=Waiting(2)), False, DEFAULT, []),  # no Job to make yet: no policy yet
-        (DELETING, False, DEFAULT, ["KeepNetworkPolicy", "Cleanup"]),  # a cleanup pod is walled in too
-        (DELETING, True, DEFAULT, ["Cleanup"]),
+        (DELETING, False, DEFAULT, ["KeepNetworkPolicy", "StartCleanup"]),  # a cleanup pod is walled in too
+        (DELETING, True, DEFAULT, ["StartCleanup"]),
         # A Job running without the wall (made before the setting was on): the wall now.
         (situation(jobs=("current",), ready=True), False, DEFAULT, ["KeepNetworkPolicy"]),
         (situation(jobs=("current",), ready=True), True, DEFAULT, []),
@@ -257,7 +258,7 @@ DELETING = situation(spec={"deletionPolicy": "Delete"}, deleting=True, finalizer
 def test_no_job_in_a_namespace_before_its_policy(
     given: Situation, walled: bool, settings: Settings, expected: list[str]
 ) -> None:
-    actions = plan(dataclasses.replace(given, walled=walled), settings, Egress())
+    actions = plan(dataclasses.replace(given, walled=walled), settings, Egress()).actions
     assert words(actions) == expected
     for action in actions:
         if isinstance(action, KeepNetworkPolicy):

@@ -12,28 +12,28 @@ from typing import Any
 
 import pytest
 
+from gallery_operator.admission import Granted, Waiting
+from gallery_operator.api.status import GalleryDownloadStatus
+from gallery_operator.apply import status_patch
 from gallery_operator.config import Settings
 from gallery_operator.download import Download, parse_download
 from gallery_operator.jobs import job_name, run_id
 from gallery_operator.plan import (
     FINALIZER,
     Action,
-    Cleanup,
+    CleanupSeen,
     DeleteJob,
-    Granted,
     PostEvent,
     SetFinalizers,
     Situation,
+    StartCleanup,
     StartRun,
     SuspendJob,
-    Waiting,
     WriteStatus,
-    new_job,
     plan,
-    status_patch,
     wants_job,
 )
-from gallery_operator.snapshots import DownloadSnapshot, JobSnapshot
+from gallery_operator.snapshots import DownloadSnapshot, JobSnapshot, JobView
 from gallery_operator.status import Observation, stored_status
 from gallery_operator.workerconfig import Egress, Report
 from tests.unit.builders import download_snapshot, parsed
@@ -51,7 +51,9 @@ def snapshot(**spec: Any) -> DownloadSnapshot:
 def job(name: str, *conditions: str, ready: bool = False, suspend: bool = False) -> JobSnapshot:
     status: dict[str, Any] = {"active": int(ready), "ready": int(ready), "startTime": T0}
     status["conditions"] = [{"type": c, "status": "True", "reason": "", "message": ""} for c in conditions]
-    return JobSnapshot("ns", name, f"uid-{name}", "run", suspend, status)
+    return JobSnapshot(
+        "ns", name, f"uid-{name}", "run", suspend, JobView.of({"spec": {"suspend": suspend}, "status": status})
+    )
 
 
 def summary(actions: list[Action]) -> list[str]:
@@ -68,11 +70,11 @@ def summary(actions: list[Action]) -> list[str]:
             case StartRun():
                 words.append("StartRun")
             case WriteStatus(_, status):
-                words.append(f"WriteStatus:{status['phase']}")
+                words.append(f"WriteStatus:{status.phase}")
             case PostEvent(kind, reason, _):
                 words.append(f"Event:{kind}:{reason}")
-            case Cleanup():
-                words.append("Cleanup")
+            case StartCleanup():
+                words.append("StartCleanup")
     return words
 
 
@@ -90,6 +92,8 @@ def situation(
     blocked: tuple[str, str] | None = None,
     old_run: bool = False,
     suspended: bool = False,
+    cleanup: CleanupSeen | None = None,
+    now: str = T1,
 ) -> Situation:
     """A download in one situation. `jobs` names Jobs by role: "current" (its run's Job) or "old" (an earlier run's)."""
     snap = snapshot(**(spec or {}))
@@ -104,19 +108,23 @@ def situation(
     held = None
     if report is not None and isinstance(download, Download):
         held = Report.model_validate({"run": "another-run" if old_run else run_id(download), **report})
-    return Situation(snap, download, previous or {}, T1, snapshots, held, blocked, slot)
+    previous_status = GalleryDownloadStatus.of_stored(previous or {})
+    return Situation(snap, download, previous_status, now, snapshots, held, blocked, slot, cleanup=cleanup)
 
 
 CURRENT = job_name(parsed(snapshot()))
 """The Job name of the default download's run (suspend, priority and deletionPolicy do not change it)."""
 QUEUED = stored_status({}, Observation(1, T0, queue_position=3))
-PENDING = stored_status(QUEUED, Observation(1, T0, job_name=CURRENT, job=new_job(T0)))
-RUNNING = stored_status(PENDING, Observation(1, T0, job_name=CURRENT, job=job(CURRENT, ready=True).job))
-SUCCEEDED = stored_status(RUNNING, Observation(1, T0, job_name=CURRENT, job=job(CURRENT, "Complete").job))
+PENDING = stored_status(QUEUED, Observation(1, T0, job_name=CURRENT, job=JobView.created(T0)))
+RUNNING = stored_status(PENDING, Observation(1, T0, job_name=CURRENT, job=job(CURRENT, ready=True).view))
+SUCCEEDED = stored_status(RUNNING, Observation(1, T0, job_name=CURRENT, job=job(CURRENT, "Complete").view))
 SUSPENDED = stored_status(RUNNING, Observation(1, T0, job_name=CURRENT, suspended=True))
 FINAL = {"final": True, "outcome": "Succeeded", "itemsDone": 3, "catalogueItems": 3}
 REFUSED = ("https://example.org/a.jpg", "example.org is denied")
 KEEP = ("Keep", FINALIZER)
+OVERDUE = "2026-11-22T10:10:01Z"
+"""Past the cleanup's timeout of a download deleted at T0."""
+REFUSAL = "the API server refused the worker's Job: spec.template: invalid"
 DELETE = {"deletionPolicy": "Delete"}
 
 CASES: dict[str, tuple[Situation, list[str], str | None]] = {
@@ -217,10 +225,40 @@ CASES: dict[str, tuple[Situation, list[str], str | None]] = {
         ["WriteStatus:Failed", "Event:Warning:Blocked"],
         "Failed",
     ),
-    "deleted, policy Delete: the cleanup runs": (
-        situation(spec=DELETE, deleting=True, finalizers=KEEP),
-        ["Cleanup"],
+    "deleted, policy Delete, nothing left: the cleanup Job is made, look again": (
+        situation(spec=DELETE, deleting=True, finalizers=KEEP, cleanup=CleanupSeen()),
+        ["StartCleanup"],
         None,
+    ),
+    "deleted, policy Delete, workers still there: their Jobs go, the cleanup waits for their pods": (
+        situation(spec=DELETE, deleting=True, finalizers=KEEP, cleanup=CleanupSeen(("dl-0ld0ld0ld",), 1)),
+        ["DeleteJob:dl-0ld0ld0ld"],
+        None,
+    ),
+    "deleted, policy Delete, the cleanup Job runs: wait for it": (
+        situation(spec=DELETE, deleting=True, finalizers=KEEP, cleanup=CleanupSeen(cleanup_job=JobView("Running"))),
+        [],
+        None,
+    ),
+    "deleted, policy Delete, the cleanup Job is done: an Event, our finalizer goes": (
+        situation(spec=DELETE, deleting=True, finalizers=KEEP, cleanup=CleanupSeen(cleanup_job=JobView("Complete"))),
+        ["Event:Normal:DataDeleted", "SetFinalizers['Keep']"],
+        None,
+    ),
+    "deleted, policy Delete, the cleanup Job failed: a Warning, our finalizer goes anyway": (
+        situation(spec=DELETE, deleting=True, finalizers=KEEP, cleanup=CleanupSeen(cleanup_job=JobView("Failed"))),
+        ["Event:Warning:CleanupFailed", "SetFinalizers['Keep']"],
+        None,
+    ),
+    "deleted, policy Delete, overdue with a worker left: a Warning, our finalizer goes anyway": (
+        situation(spec=DELETE, deleting=True, finalizers=KEEP, cleanup=CleanupSeen(("dl-0ld0ld0ld",), 1), now=OVERDUE),
+        ["DeleteJob:dl-0ld0ld0ld", "Event:Warning:CleanupTimedOut", "SetFinalizers['Keep']"],
+        None,
+    ),
+    "a Job the API server refused: the generation fails with the API server's words": (
+        dataclasses.replace(situation(previous=PENDING), download=REFUSAL),
+        ["WriteStatus:Failed", "Event:Warning:InvalidSpec"],
+        "Failed",
     ),
     "deleted, policy Retain: our finalizer goes, others stay": (
         situation(deleting=True, finalizers=KEEP),
@@ -239,30 +277,35 @@ CASES: dict[str, tuple[Situation, list[str], str | None]] = {
 @pytest.mark.parametrize("case", CASES)
 def test_plan(case: str) -> None:
     given, expected, phase = CASES[case]
-    actions = plan(given, SETTINGS, EGRESS)
-    assert summary(actions) == expected
-    written = [a.status for a in actions if isinstance(a, WriteStatus)]
-    assert (written[0]["phase"] if written else None) == phase
+    decision = plan(given, SETTINGS, EGRESS)
+    assert summary(decision.actions) == expected
+    written = [a.status for a in decision.actions if isinstance(a, WriteStatus)]
+    assert (written[0].phase if written else None) == phase
+    cleaning = given.cleanup is not None and not any(isinstance(a, SetFinalizers) for a in decision.actions)
+    assert decision.again_after == (2.0 if cleaning else None)  # a cleanup that runs is looked at again
 
 
 def test_a_started_run_is_the_job_the_builders_make() -> None:
     given = situation(previous=QUEUED, slot=Granted())
-    start = next(a for a in plan(given, SETTINGS, EGRESS) if isinstance(a, StartRun))
+    start = next(a for a in plan(given, SETTINGS, EGRESS).actions if isinstance(a, StartRun))
     assert isinstance(given.download, Download)
     assert start.job["metadata"]["name"] == job_name(given.download)
     assert start.pvc is None and start.waited == 30.0  # queued at T0, started at T1
 
 
 def test_the_queue_position_is_in_the_status_and_the_message_says_when() -> None:
-    write = next(a for a in plan(situation(slot=Waiting(7)), SETTINGS, EGRESS) if isinstance(a, WriteStatus))
-    assert write.status["queuePosition"] == 7
-    assert write.status["message"] == f"waiting for a free slot (position 7 at {T1})"
-    started = next(a for a in plan(situation(previous=QUEUED, slot=Granted()), SETTINGS, EGRESS))
+    write = next(a for a in plan(situation(slot=Waiting(7)), SETTINGS, EGRESS).actions if isinstance(a, WriteStatus))
+    assert write.status.queue_position == 7
+    assert write.status.message == f"waiting for a free slot (position 7 at {T1})"
+    started = next(a for a in plan(situation(previous=QUEUED, slot=Granted()), SETTINGS, EGRESS).actions)
     assert isinstance(started, StartRun)
     pending = [
-        a for a in plan(situation(previous=QUEUED, slot=Granted()), SETTINGS, EGRESS) if isinstance(a, WriteStatus)
+        a
+        for a in plan(situation(previous=QUEUED, slot=Granted()), SETTINGS, EGRESS).actions
+        if isinstance(a, WriteStatus)
     ]
-    assert pending[0].patch["queuePosition"] is None  # removed when it leaves the queue
+    patch = status_patch(pending[0].previous.stored(), pending[0].status.stored())
+    assert patch["queuePosition"] is None  # removed when it leaves the queue
 
 
 @pytest.mark.parametrize(

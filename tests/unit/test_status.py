@@ -5,13 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from gallery_operator.api.status import Failure
-from gallery_operator.status import Observation, human_size, job_state, stored_status
+from gallery_operator.snapshots import JobView
+from gallery_operator.status import Observation, human_size, stored_status
 from gallery_operator.workerconfig import Report
 
 T0, T1, T2 = "2026-11-21T10:00:00Z", "2026-11-21T10:00:05Z", "2026-11-21T10:01:00Z"
 
 
 def job(
+    *conditions: str, active: int = 0, failed: int = 0, succeeded: int = 0, suspend: bool = False, reason: str = ""
+) -> JobView:
+    return JobView.of(
+        job_body(*conditions, active=active, failed=failed, succeeded=succeeded, suspend=suspend, reason=reason)
+    )
+
+
+def job_body(
     *conditions: str, active: int = 0, failed: int = 0, succeeded: int = 0, suspend: bool = False, reason: str = ""
 ) -> dict[str, Any]:
     return {
@@ -168,10 +177,12 @@ def test_failures_are_bounded_and_not_repeated() -> None:
 
 
 def test_job_states_and_sizes() -> None:
-    assert job_state(None)[0] == "Absent"
-    assert job_state(job(active=1))[0] == "Running"
-    assert job_state(job(suspend=True))[0] == "Suspended"
-    assert job_state(job("SuccessCriteriaMet"))[0] == "Complete"
-    assert job_state(job())[0] == "Pending"
-    assert job_state({"status": {"active": 1, "ready": 0}})[0] == "Pending"
+    assert JobView.of(None).state == "Absent"
+    assert job(active=1).state == "Running"
+    assert job(suspend=True).state == "Suspended"
+    assert job("SuccessCriteriaMet").state == "Complete"
+    assert job().state == "Pending"
+    assert JobView.of({"status": {"active": 1, "ready": 0}}).state == "Pending"
+    counted = {"active": 1, "failed": 2, "uncountedTerminatedPods": {"failed": ["a"], "succeeded": ["b"]}}
+    assert JobView.of({"status": counted | {"startTime": T0}}) == JobView("Pending", "", "", 5, T0)
     assert [human_size(n) for n in (0, 1023, 1536, 5 * 1024**3)] == ["0", "1023", "1.5Ki", "5.0Gi"]

@@ -56,7 +56,7 @@ def test_a_failing_event_post_does_not_stop_the_operator(monkeypatch: pytest.Mon
 
     def post_event(reference: object, kind: str, reason: str, message: str) -> None:
         posted.append(reason)
-        if reason == "First":
+        if reason == "Queued":
             raise ConnectionResetError("the API server went away")
 
     monkeypatch.setattr(kube, "post_event", post_event)
@@ -65,7 +65,7 @@ def test_a_failing_event_post_does_not_stop_the_operator(monkeypatch: pytest.Mon
         controller = Controller(Settings(), {}, {})
         controller.start()
         reference = DownloadSnapshot.of({"metadata": {"namespace": "ns", "name": "dl", "uid": "u"}})
-        for reason in ("First", "Second"):
+        for reason in ("Queued", "Running"):
             controller.outbox.post(reference, PostEvent("Normal", reason, ""))
         for _ in range(100):
             if len(posted) == 2:
@@ -75,7 +75,7 @@ def test_a_failing_event_post_does_not_stop_the_operator(monkeypatch: pytest.Mon
         await controller.stop()
         return alive
 
-    assert asyncio.run(scenario()) and posted == ["First", "Second"]
+    assert asyncio.run(scenario()) and posted == ["Queued", "Running"]
 
 
 def test_reports_with_absurd_counts_are_refused() -> None:

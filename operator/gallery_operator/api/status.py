@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field
 
@@ -29,6 +30,24 @@ FailureReason = Literal[
     "BackoffLimitExceeded",
     "Internal",
 ]
+
+PhaseReason = Literal["Queued", "JobCreated", "Pending", "Running", "Succeeded", "PartiallySucceeded", "Suspended"]
+"""The reasons of the phases that are not failures."""
+ConditionReason = FailureReason | PhaseReason
+"""The reasons of the Ready, Reconciling and Stalled conditions: a phase's own, or the failure's."""
+CleanupReason = Literal["DataDeleted", "CleanupFailed", "CleanupTimedOut"]
+"""How a deletion's cleanup ended (deletionPolicy Delete)."""
+EventReason = ConditionReason | CleanupReason
+"""The reasons of the Events the operator posts: a transition's condition reason, or how a cleanup ended."""
+EVENT_REASONS: frozenset[str] = frozenset({*get_args(FailureReason), *get_args(PhaseReason), *get_args(CleanupReason)})
+
+
+def event_reason(reason: str) -> EventReason:
+    """A reason as an Event reason; a reason not declared above is an error."""
+    if reason not in EVENT_REASONS:
+        raise ValueError(f"{reason!r} is not a declared Event reason")
+    return reason  # type: ignore[return-value]
+
 
 MAX_FAILURES = 20
 MAX_SAMPLE = 10
@@ -138,3 +157,103 @@ class GalleryDownloadStatus(ApiModel):
     """The most recent failures (bounded)."""
     message: Annotated[str, Field(max_length=1024)] = ""
     """One line on the current state."""
+
+    def stored(self) -> dict[str, Any]:
+        """The status as the API server stores it: camelCase, only the top-level fields that were set (a field
+        never set is absent, not its default), nested parts whole; no nulls (a merge patch removes those keys)."""
+        return self.model_dump(mode="json", by_alias=True, include=set(self.model_fields_set), exclude_none=True)
+
+    @classmethod
+    def of_stored(cls, stored: Mapping[str, Any]) -> GalleryDownloadStatus:
+        """A status as stored (the watch's copy), typed; the fields present are the fields set."""
+        return cls.model_validate(stored)
+
+    def but(
+        self,
+        *,
+        observed_generation: int | None = None,
+        phase: Phase | None = None,
+        conditions: list[Condition] | None = None,
+        progress: Progress | None = None,
+        attempts: int | None = None,
+        job_name: str | None = None,
+        queued_at: str | None = None,
+        queue_position: int | None = None,
+        started_at: str | None = None,
+        finished_at: str | None = None,
+        catalogue: Catalogue | None = None,
+        failures: list[Failure] | None = None,
+        message: str | None = None,
+    ) -> GalleryDownloadStatus:
+        """A copy with the given fields set; a field given as None stays as it is (unset stays unset). Not validated
+        here: the builder validates the whole status once at the end (`validated`)."""
+        changes = {
+            "observed_generation": observed_generation,
+            "phase": phase,
+            "conditions": conditions,
+            "progress": progress,
+            "attempts": attempts,
+            "job_name": job_name,
+            "queued_at": queued_at,
+            "queue_position": queue_position,
+            "started_at": started_at,
+            "finished_at": finished_at,
+            "catalogue": catalogue,
+            "failures": failures,
+            "message": message,
+        }
+        return self.model_copy(update={name: value for name, value in changes.items() if value is not None})
+
+    def validated(self) -> GalleryDownloadStatus:
+        """The status validated as a whole: a value the model refuses is an error here, not a field the API server
+        drops without a word (the parts built as models were validated when they were built)."""
+        return GalleryDownloadStatus.model_validate(self._present())
+
+    def _present(self) -> dict[str, Any]:
+        return {name: value for name in self.model_fields_set if (value := getattr(self, name)) is not None}
+
+    def stores_as(self, other: GalleryDownloadStatus) -> bool:
+        """Whether both statuses have the same stored form (compared without dumping either)."""
+        return self._present() == other._present()
+
+    def _without(self, *names: str) -> GalleryDownloadStatus:
+        """A copy with these fields unset (absent from the stored form); their defaults are the models' shared
+        frozen instances, not copies (the status is never changed in place)."""
+        fields = type(self).model_fields
+        copy = self.model_copy(update={name: fields[name].default for name in names})
+        object.__setattr__(copy, "__pydantic_fields_set__", self.model_fields_set - set(names))
+        return copy
+
+    def for_run(self, job_name: str) -> GalleryDownloadStatus:
+        """A new run starts from a clean slate; the catalogue summary stays until the worker reports anew."""
+        fresh = self._without("progress", "attempts", "started_at", "finished_at", "failures", "queued_at")
+        return fresh.but(job_name=job_name)
+
+    def out_of_queue(self) -> GalleryDownloadStatus:
+        """Without the queue position (shown only while Queued)."""
+        return self._without("queue_position") if "queue_position" in self.model_fields_set else self
+
+    @property
+    def written_phase(self) -> Phase | None:
+        """The phase, when one was written (None before the first write)."""
+        return self.phase if "phase" in self.model_fields_set else None
+
+    @property
+    def ready_reason(self) -> str:
+        """The reason of the Ready condition (the phase when there is none)."""
+        return next((c.reason for c in self.conditions if c.type == "Ready"), self.phase)
+
+
+def echoes(stored: Mapping[str, Any], written: Mapping[str, Any], generation: Any) -> bool:
+    """Whether a stored status (a watch event's) only carries the status this operator wrote (its stored form), for
+    that generation."""
+    return bool(
+        stored.get("observedGeneration") == generation
+        and stored.get("phase") == written.get("phase")
+        and stored.get("conditions") == written.get("conditions")
+    )
+
+
+def stored_phase(stored: Mapping[str, Any]) -> str:
+    """The phase of a status as stored (Pending before the first write)."""
+    return str(stored.get("phase", "Pending"))
