@@ -81,7 +81,7 @@ async def apply(
     idempotent). Events go to `post`, which sends them off the reconcile path."""
     namespace, name = snapshot.key
     applied = Applied()
-    for action in actions:
+    for index, action in enumerate(actions):
         match action:
             case SetFinalizers(finalizers, resource_version):
                 await kube_.set_finalizers(namespace, name, list(finalizers), resource_version)
@@ -116,8 +116,20 @@ async def apply(
                     action.message,
                     extra={"k8s": {"namespace": namespace, "name": name, "uid": snapshot.uid}},
                 )
-                post(snapshot, action)
+                if any(isinstance(later, SetFinalizers) for later in actions[index + 1 :]):
+                    # The finalizer is released after this Event (the end of a deletion): post it first, so that
+                    # the download is never gone while the Event that says what became of its data is not there.
+                    await _post_now(kube_, snapshot, action)
+                else:
+                    post(snapshot, action)
     return applied
+
+
+async def _post_now(kube_: Kube, reference: ObjectRef, event: PostEvent) -> None:
+    try:
+        await kube_.post_event(reference, event.kind, event.reason, event.message)
+    except Exception as error:  # as the Outbox: failing to post must not keep the finalizer
+        log.warning("cannot post event %s on %s/%s: %s", event.reason, reference.namespace, reference.name, error)
 
 
 async def apply_wall(action: KeepNetworkPolicy | RemoveNetworkPolicy, kube_: Kube) -> bool:

@@ -35,6 +35,8 @@ class RecordingKube:
         self.job_list: dict[str, list[dict[str, Any]]] = {}
         """Jobs job_bodies finds, by namespace."""
         self.refuse: int | None = None
+        self.job_reads: dict[str, dict[str, Any]] = {}
+        """Jobs read_job finds, by name."""
         self.statuses: dict[str, dict[str, Any]] = {}
         """Each download's status as the API server holds it after the merge patches written so far, by name."""
 
@@ -84,7 +86,7 @@ class RecordingKube:
         return self.pods.get((namespace, fields), 0)
 
     async def read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return None
+        return self.job_reads.get(name)
 
     async def termination_messages(self, namespace: str, job_name: str, job_uid: str) -> list[tuple[str, str]]:
         return []

@@ -5,12 +5,14 @@ real control plane in tests/e2e/test_operator.py.)"""
 from __future__ import annotations
 
 import dataclasses
+import datetime
 
 from kubernetes.client.rest import ApiException
 
 from gallery_operator.download import Download
-from gallery_operator.jobs import run_id
+from gallery_operator.jobs import cleanup_job_name, run_id
 from gallery_operator.keys import Key
+from gallery_operator.plan import FINALIZER
 from gallery_operator.workerconfig import Report
 from tests.unit.builders import job_appears, parsed, reconcile, snapshot, taken, world
 
@@ -117,3 +119,22 @@ def test_queue_positions_are_refreshed_from_the_head_within_the_budget() -> None
     assert shown() == {"a": None, "b": None, "c": 1, "d": 2, "e": 3}
     controller.refresh_positions()
     assert not taken(controller)  # every shown position is current: no writes
+
+
+def test_the_event_that_ends_a_deletion_is_posted_before_the_finalizer_goes() -> None:
+    """Under deletionPolicy Delete, the Event saying what became of the data (DataDeleted here) is on the API server
+    before the finalizer is released (the download can vanish at once after that); other Events go out through the
+    outbox, off the reconcile path."""
+    delete = dataclasses.replace(snapshot("c"), spec={**snapshot("c").spec, "deletionPolicy": "Delete"})
+    controller, fake = world(delete)
+    downloads = controller.downloads
+    assert isinstance(downloads, dict)
+    just_now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    deleting = dataclasses.replace(delete, deletion_timestamp=just_now, finalizers=(FINALIZER,))
+    downloads[Key("ns", "c")] = [deleting]
+    complete = {"status": {"conditions": [{"type": "Complete", "status": "True"}]}}
+    fake.job_reads[cleanup_job_name(parsed(delete))] = complete
+    reconcile(controller, "c")
+    order = [name for name, _ in fake.calls if name in ("post_event", "set_finalizers")]
+    assert order == ["post_event", "set_finalizers"], fake.calls
+    assert fake.named("post_event") == ["DataDeleted"]
