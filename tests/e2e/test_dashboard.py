@@ -17,11 +17,13 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client
 from prometheus_client.parser import text_string_to_metric_families
 
 from gallery_harness import build
 from gallery_harness.localoperator import OperatorProcess
 from gallery_harness.procs import wait_until
+from gallery_operator import API_GROUP, API_VERSION, SUBSCRIPTION_PLURAL
 from tests.conftest import Cluster
 from tests.e2e.conftest import Downloads, pvc_spec
 from tests.e2e.test_chart import render, server_dry_run
@@ -40,6 +42,9 @@ CHARTED = {
     "gallery_operator_errors_total",
     "gallery_operator_reconcile_duration_seconds_bucket",
     "gallery_operator_reconcile_errors_total",
+    "gallery_operator_subscription_runs_total",
+    "gallery_operator_subscription_new_items_bucket",
+    "gallery_operator_subscription_schedule_lag_seconds_bucket",
 }
 
 
@@ -130,12 +135,32 @@ def test_the_dashboard_and_alerts_name_only_what_the_operator_exports(
     downloads.create("broken", pvc_spec([f"{site}/img/does-not-exist.jpg"]))
     assert downloads.wait_phase("shown", {"Succeeded", "Failed"})["phase"] == "Succeeded"
     assert downloads.wait_phase("broken", {"Succeeded", "Failed"})["phase"] == "Failed"
+    # A subscription whose first run (at creation, with an interval) succeeds: its outcome-labelled series exist.
+    subscription = {
+        "apiVersion": f"{API_GROUP}/{API_VERSION}",
+        "kind": "GallerySubscription",
+        "metadata": {"name": "charted"},
+        "spec": {"interval": "24h", "jitter": "0s", "downloadTemplate": pvc_spec([f"{site}/img/3.jpg"])},
+    }
+    custom = client.CustomObjectsApi(downloads.api)
+    custom.create_namespaced_custom_object(
+        API_GROUP, API_VERSION, downloads.namespace, SUBSCRIPTION_PLURAL, subscription
+    )
     post_unauthenticated_report(operator)
     wait_until(
         lambda: re.search(r'gallery_operator_errors_total\{reason="NotFound"\}', operator.metrics()),
         30,
         "the failed run's reason in /metrics",
     )
+    def ran() -> bool:
+        if re.search(r'gallery_operator_subscription_runs_total\{outcome="Succeeded"\}', operator.metrics()):
+            return True
+        got = custom.get_namespaced_custom_object(
+            API_GROUP, API_VERSION, downloads.namespace, SUBSCRIPTION_PLURAL, "charted"
+        )
+        raise AssertionError(f"not yet: {got.get('status')}")
+
+    wait_until(ran, 120, "the subscription run's outcome in /metrics")
     series = exported(operator.metrics())
 
     dashboard = dashboard_expressions()

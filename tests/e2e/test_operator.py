@@ -73,10 +73,13 @@ def test_kubectl_wait_and_printer_columns(cluster: Cluster, downloads: Downloads
     subprocess.run(
         [*kubectl, "wait", "--for=condition=Ready", "gd/columns", "--timeout=90s"], check=True, capture_output=True
     )
-    table = subprocess.run([*kubectl, "get", "gallery"], check=True, capture_output=True, text=True).stdout
+    table = subprocess.run([*kubectl, "get", "gd"], check=True, capture_output=True, text=True).stdout
     header, row = table.splitlines()[:2]
     assert header.split() == ["NAME", "PHASE", "PROGRESS", "ITEMS", "SIZE", "AGE"]
     assert row.split()[:5] == ["columns", "Succeeded", "2", "2", "4.0Ki"]
+    # The category `gallery` names both kinds (GalleryDownload and GallerySubscription): kubectl prefixes the kind.
+    both = subprocess.run([*kubectl, "get", "gallery"], check=True, capture_output=True, text=True).stdout
+    assert "gallerydownload.gallery-operator.dev/columns" in both.split()
 
 
 @pytest.mark.parametrize(
