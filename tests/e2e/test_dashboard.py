@@ -152,6 +152,7 @@ def test_the_dashboard_and_alerts_name_only_what_the_operator_exports(
         30,
         "the failed run's reason in /metrics",
     )
+
     def ran() -> bool:
         if re.search(r'gallery_operator_subscription_runs_total\{outcome="Succeeded"\}', operator.metrics()):
             return True
