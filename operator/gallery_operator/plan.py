@@ -183,6 +183,15 @@ class SetFinalizers:
     finalizers: tuple[str, ...]
     resource_version: str
 
+    @staticmethod
+    def toward(finalizers: tuple[str, ...], ours: str, wanted: bool, resource_version: str) -> SetFinalizers | None:
+        """The change that adds ``ours`` to an object's finalizers or removes it, keeping the others; None when they
+        are as wanted already."""
+        if wanted == (ours in finalizers):
+            return None
+        others = tuple(f for f in finalizers if f != ours)
+        return SetFinalizers((*others, ours) if wanted else others, resource_version)
+
 
 @dataclass(frozen=True)
 class DeleteJob:
@@ -286,9 +295,9 @@ def _actions(situation: Situation, settings: Settings, egress: Egress) -> list[A
     snapshot, download = situation.snapshot, situation.download
     actions: list[Action] = []
     wanted = not isinstance(download, str) and needs_cleanup(download)
-    if wanted != (FINALIZER in snapshot.finalizers):
-        others = without_ours(snapshot.finalizers)
-        actions.append(SetFinalizers((*others, FINALIZER) if wanted else others, snapshot.resource_version))
+    change = SetFinalizers.toward(snapshot.finalizers, FINALIZER, wanted, snapshot.resource_version)
+    if change is not None:
+        actions.append(change)
     observation = _observe(situation, settings, egress, actions)
     status = compute_status(situation.previous, observation)
     if not status.stores_as(situation.previous):

@@ -34,6 +34,7 @@ from gallery_operator.api.subscription import (
     RunTrigger,
 )
 from gallery_operator.jobs import MANAGED_BY, label_value
+from gallery_operator.plan import SetFinalizers
 from gallery_operator.schedule import (
     Schedule,
     cleanup_name,
@@ -166,12 +167,6 @@ class SubscriptionSituation:
 
 
 @dataclass(frozen=True)
-class SetFinalizers:
-    finalizers: tuple[str, ...]
-    resource_version: str
-
-
-@dataclass(frozen=True)
 class CreateRun:
     """Create a child GalleryDownload ("already exists" counts as created: the name is the tick's)."""
 
@@ -236,9 +231,9 @@ def plan_subscription(situation: SubscriptionSituation) -> SubscriptionPlan:
         return _deletion(situation)
     actions: list[SubscriptionAction] = []
     wanted = isinstance(spec, GallerySubscriptionSpec) and spec.deletion_policy == "Delete"
-    if wanted != (FINALIZER in snapshot.finalizers):
-        others = tuple(f for f in snapshot.finalizers if f != FINALIZER)
-        actions.append(SetFinalizers((*others, FINALIZER) if wanted else others, snapshot.resource_version))
+    change = SetFinalizers.toward(snapshot.finalizers, FINALIZER, wanted, snapshot.resource_version)
+    if change is not None:
+        actions.append(change)
     previous = parse_status(situation.previous)
     if isinstance(spec, str):
         status = _conditions(previous, situation, stalled=("InvalidSpec", spec), active=None, suspended=False)

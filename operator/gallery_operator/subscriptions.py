@@ -22,12 +22,12 @@ from gallery_operator.api.subscription import GallerySubscriptionSpec, parse_sub
 from gallery_operator.apply import status_patch
 from gallery_operator.facade import SubscriptionKube
 from gallery_operator.keys import Key
+from gallery_operator.plan import SetFinalizers
 from gallery_operator.subscription_plan import (
     CreateRun,
     DeleteRun,
     PostEvent,
     RunSnapshot,
-    SetFinalizers,
     SubscriptionPlan,
     SubscriptionSituation,
     SubscriptionSnapshot,

@@ -14,6 +14,7 @@ import pytest
 
 from gallery_operator.api.spec import parse_spec
 from gallery_operator.api.subscription import parse_subscription_spec
+from gallery_operator.plan import SetFinalizers
 from gallery_operator.schedule import cleanup_name, requested_run_name, rfc3339, run_name
 from gallery_operator.subscription_plan import (
     ANNOTATION_TICK,
@@ -24,7 +25,6 @@ from gallery_operator.subscription_plan import (
     DeleteRun,
     PostEvent,
     RunSnapshot,
-    SetFinalizers,
     SubscriptionPlan,
     SubscriptionSituation,
     SubscriptionSnapshot,
