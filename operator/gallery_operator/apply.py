@@ -41,11 +41,16 @@ class Outbox:
     async def run(self) -> None:
         while True:
             reference, event = await self._queue.get()
-            try:
-                await self.api.post_event(reference, event.kind, event.reason, event.message)
-            except Exception as error:  # an unreachable API server must not end the task (and fail /healthz)
-                where = f"{reference.namespace}/{reference.name}"
-                log.warning("cannot post event %s on %s: %s", event.reason, where, error)
+            await send_event(self.api, reference, event)
+
+
+async def send_event(api: Kube, reference: ObjectRef, event: PostEvent) -> None:
+    """Post one Event; failing is only logged (an unreachable API server must not end the outbox's task and fail
+    /healthz, nor keep a finalizer)."""
+    try:
+        await api.post_event(reference, event.kind, event.reason, event.message)
+    except Exception as error:
+        log.warning("cannot post event %s on %s/%s: %s", event.reason, reference.namespace, reference.name, error)
 
 
 @dataclass
@@ -119,17 +124,10 @@ async def apply(
                 if any(isinstance(later, SetFinalizers) for later in actions[index + 1 :]):
                     # The finalizer is released after this Event (the end of a deletion): post it first, so that
                     # the download is never gone while the Event that says what became of its data is not there.
-                    await _post_now(kube_, snapshot, action)
+                    await send_event(kube_, snapshot, action)
                 else:
                     post(snapshot, action)
     return applied
-
-
-async def _post_now(kube_: Kube, reference: ObjectRef, event: PostEvent) -> None:
-    try:
-        await kube_.post_event(reference, event.kind, event.reason, event.message)
-    except Exception as error:  # as the Outbox: failing to post must not keep the finalizer
-        log.warning("cannot post event %s on %s/%s: %s", event.reason, reference.namespace, reference.name, error)
 
 
 async def apply_wall(action: KeepNetworkPolicy | RemoveNetworkPolicy, kube_: Kube) -> bool:
