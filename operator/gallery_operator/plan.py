@@ -257,11 +257,6 @@ class Decision:
     again_after: float | None = None
     """Reconcile again after this many seconds (a cleanup still runs)."""
 
-    @property
-    def starts_run(self) -> bool:
-        """The plan creates the run's Job: once applied, admission counts the grant as launched."""
-        return any(isinstance(a, StartRun) for a in self.actions)
-
 
 def plan(situation: Situation, settings: Settings, egress: Egress) -> Decision:
     """The decision for one download. Everything is idempotent: applying a plan twice (a retry after a failure

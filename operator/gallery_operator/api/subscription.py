@@ -179,10 +179,6 @@ class GallerySubscriptionSpec(ApiModel):
         return template
 
     @property
-    def time_zone_info(self) -> ZoneInfo:
-        return time_zone(self.time_zone or "UTC")
-
-    @property
     def period(self) -> timedelta | None:
         """The interval, when the subscription has one."""
         return timedelta(seconds=duration_seconds(self.interval)) if self.interval else None
