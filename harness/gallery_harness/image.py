@@ -68,15 +68,15 @@ def images_dir() -> Path:
     return image_cache() / "images"
 
 
-def _digest(*parts: bytes) -> str:
-    digest = hashlib.sha256()
+def digest(*parts: bytes) -> str:
+    hashed = hashlib.sha256()
     for part in parts:
-        digest.update(len(part).to_bytes(8, "big"))
-        digest.update(part)
-    return digest.hexdigest()[:16]
+        hashed.update(len(part).to_bytes(8, "big"))
+        hashed.update(part)
+    return hashed.hexdigest()[:16]
 
 
-def _tree_bytes(root: Path, names: tuple[str, ...]) -> Iterator[bytes]:
+def tree_bytes(root: Path, names: tuple[str, ...]) -> Iterator[bytes]:
     """Path and content of every file under ``names`` (bytecode caches left out), in a stable order."""
     for name in names:
         top = root / name
@@ -90,7 +90,7 @@ def _tree_bytes(root: Path, names: tuple[str, ...]) -> Iterator[bytes]:
 
 def base_key() -> str:
     recipe = f"{BASE_SUITE} {BASE_MIRROR} {' '.join(BASE_PACKAGES)}".encode()
-    return _digest(recipe, HOST_CA_BUNDLE.read_bytes())
+    return digest(recipe, HOST_CA_BUNDLE.read_bytes())
 
 
 class Docker:
@@ -215,7 +215,7 @@ def _binary_image(name: str, user: str) -> Image:
     """An image holding one static binary built from a Go module, its entrypoint, run as ``user`` (built without
     Docker when its tar is cached; the key is the binary's)."""
     binary = build.binary(name)
-    key = _digest(binary.read_bytes())
+    key = digest(binary.read_bytes())
     ref = f"{REGISTRY}/{name}:{key}"
     tar = images_dir() / f"{name}-{key}.tar"
     if tar.exists():
@@ -239,7 +239,7 @@ def coredns_image() -> Image:
 
 def project_image(root: Path = REPO_ROOT) -> Image:
     """The project's image from the Dockerfile in ``root`` on the local base; built only when its inputs changed."""
-    key = _digest(base_ref().encode(), *_tree_bytes(root, PROJECT_INPUTS))
+    key = digest(base_ref().encode(), *tree_bytes(root, PROJECT_INPUTS))
     image = Image(f"{REGISTRY}/gallery-operator:{key}", images_dir() / f"gallery-operator-{key}.tar")
     if image.tar.exists():
         image.tar.touch()  # most recently used: kept by _prune

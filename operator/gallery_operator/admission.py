@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from sortedcontainers import SortedList
 
@@ -134,6 +135,14 @@ class Admission:
     def grant(self, key: Key) -> str | None:
         """The Job a download holds a slot for, while the watch has not shown that Job yet."""
         return self._grants.get(key)
+
+    def grants(self) -> Mapping[Key, str]:
+        """Every download holding a slot whose Job the watch has not shown yet, with that Job (read-only)."""
+        return MappingProxyType(self._grants)
+
+    def served(self) -> Mapping[str, int]:
+        """Per namespace, the turn it was last granted a slot (read-only)."""
+        return MappingProxyType(self._served)
 
     def launched(self, key: Key) -> bool:
         """True once the granted Job was created: a reconcile before the watch shows it must not create it again."""

@@ -219,6 +219,11 @@ class Controller:
             asyncio.get_running_loop().call_later(OUTLIVING_RECHECK_SECONDS, self._recheck, namespace)
         return True
 
+    @property
+    def rechecks(self) -> frozenset[str]:
+        """Namespaces whose look at their outliving walled pods is pending (read-only)."""
+        return frozenset(self._rechecks)
+
     def _recheck(self, namespace: str) -> None:
         self._rechecks.discard(namespace)
         self.enqueue(Key(namespace, ""))
@@ -376,6 +381,15 @@ class Controller:
         if len(self._typed) > TYPED_STATUSES:
             self._typed.popitem(last=False)
         return status
+
+    def terminal(self, key: Key) -> tuple[str, int, str] | None:
+        """The terminal outcome remembered for a download: (uid, generation, why), or None (read-only)."""
+        return self._terminal.get(key)
+
+    def parsed(self, key: Key) -> Download | str | None:
+        """The download's last parse: the Download, why its spec is invalid, or None when not parsed (read-only)."""
+        entry = self._parsed.get(key)
+        return None if entry is None else entry[2]
 
     def _terminal_outcome(self, snapshot: DownloadSnapshot) -> str | None:
         terminal = self._terminal.get(snapshot.key)

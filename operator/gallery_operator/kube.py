@@ -51,6 +51,12 @@ def _cached(kind: Any) -> Any:
     return kind(api())
 
 
+def forget_clients() -> None:
+    """Drop the API objects built so far: the next call builds them on what `api()` gives then (a test that points
+    `api` at another cluster)."""
+    _cached.cache_clear()
+
+
 def warm_up() -> None:
     """Build the client and its API objects now: the kubernetes package imports its API and model modules lazily,
     which otherwise happens inside the first reconciles, under load, with threads contending for import locks."""

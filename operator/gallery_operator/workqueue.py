@@ -68,6 +68,13 @@ class WorkQueue(Generic[K]):
     def add_after(self, key: K, delay: float) -> None:
         asyncio.get_running_loop().call_later(delay, self.add, key)
 
+    def drain(self) -> list[K]:
+        """Take every waiting key out without handling it: for an owner that runs the handler itself.
+        The lanes' entries left behind are skipped when taken, as for a key that moved lanes."""
+        keys = list(self._queued)
+        self._queued.clear()
+        return keys
+
     def __len__(self) -> int:
         return len(self._queued)
 

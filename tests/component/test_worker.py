@@ -19,53 +19,7 @@ from gallery_harness.s3server import S3Server
 from gallery_harness.site import Handler, big_chunk, hls_segment, image_bytes, named_bytes
 from gallery_operator.api.spec import parse_spec
 from gallery_operator.workerconfig import Egress, PvcStorage, S3Storage, WorkerConfig
-
-LOCAL_SITE = Egress(allow_private_networks=True)  # the fixture site is on loopback
-
-
-def start_worker(
-    tmp: Path,
-    spec: dict[str, Any],
-    storage: PvcStorage | S3Storage,
-    *args: str,
-    env: dict[str, str] | None = None,
-    egress: Egress = LOCAL_SITE,
-) -> subprocess.Popen[str]:
-    full = {"target": {"pvc": {"claimName": "x"}}, "options": {"retries": 0}, **spec}
-    config = WorkerConfig(
-        namespace="ns", name="dl", uid="u", run="run1", spec=parse_spec(full), storage=storage, egress=egress
-    )
-    (tmp / "termination-log").unlink(missing_ok=True)
-    return subprocess.Popen(
-        [sys.executable, "-m", "gallery_operator.worker", *args],
-        env={
-            **os.environ,
-            **(env or {}),
-            "GALLERY_WORKER_CONFIG": config.model_dump_json(by_alias=True),
-            "GALLERY_WORKER_SCRATCH": str(tmp / "scratch"),
-            "GALLERY_WORKER_TERMINATION_LOG": str(tmp / "termination-log"),
-            "GALLERY_WORKER_LOG_FORMAT": "text",
-        },
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def run_worker(
-    tmp: Path, spec: dict[str, Any], storage: PvcStorage | S3Storage, *args: str, **options: Any
-) -> tuple[int, dict[str, Any]]:
-    """start_worker, waited for: the exit code and the termination message."""
-    process = start_worker(tmp, spec, storage, *args, **options)
-    _, stderr = process.communicate(timeout=120)
-    termination = tmp / "termination-log"
-    assert termination.exists(), stderr[-3000:]
-    return process.returncode, json.loads(termination.read_text())
-
-
-def catalogue(folder: Path) -> list[dict[str, Any]]:
-    lines = (folder / ".gallery-operator" / "catalogue.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines]
+from tests.component.workers import LOCAL_SITE, catalogue, claim, run_worker, start_worker
 
 
 def test_pvc_download_catalogue_and_resume(tmp_path: Path, site: str) -> None:
@@ -282,10 +236,6 @@ def test_a_redirect_cannot_leave_the_allowed_domains(tmp_path: Path, site: str) 
     blocked = [f for f in report["failures"] if f["reason"] == "Blocked"]
     assert blocked and "127.0.0.1 is not on the allowed list" in blocked[0]["message"]
     assert not (tmp_path / "claim" / "6.jpg").exists()
-
-
-def claim(tmp_path: Path) -> PvcStorage:
-    return PvcStorage(root=str(tmp_path / "claim"), location="pvc://media/dl")
 
 
 def test_yt_dlp_takes_a_direct_video_and_a_video_page(tmp_path: Path, site: str) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from gallery_harness.site import Handler, image_bytes, serve
 from gallery_operator.workerconfig import PvcStorage
-from tests.component.test_worker import run_worker
+from tests.component.workers import run_worker
 
 PAGE = b"<!doctype html><html><body><p>Please log in to see this image.</p></body></html>"
 SECRET = "AKtok3n-c0ntent-4711"  # an API key the pod holds (from a Secret)

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from gallery_harness.site import Handler
-from tests.component.test_worker import claim, run_worker
-from tests.component.test_worker_secrets import pod_env
+from tests.component.hostile_secrets import pod_env
+from tests.component.workers import claim, run_worker
 from tests.fixtures.sites import Request, serve_sites
 from tests.secrets_check import leaks
 

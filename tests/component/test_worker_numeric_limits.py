@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from gallery_operator.api.spec import describe_validation, parse_spec
 from gallery_operator.workerconfig import Egress, PvcStorage, WorkerConfig
-from tests.component.test_worker import run_worker
+from tests.component.workers import run_worker
 from tests.fixtures.hostile import media_bytes, serve
 
 INT64_MAX = 2**63 - 1

@@ -7,111 +7,21 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
-import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from gallery_harness.site import Handler, real_segment, serve
+from gallery_harness.site import Handler
 from gallery_operator.api.spec import GalleryDlOptions, Options, YtDlpOptions, parse_spec
 from gallery_operator.worker.programs import with_protocol_whitelist
-from gallery_operator.workerconfig import Egress, PvcStorage
-from tests.component.test_worker import start_worker
+from gallery_operator.workerconfig import PvcStorage
+from tests.component.program_wall import ONLY_THE_SITE, Internal, inside_worker
+from tests.component.workers import start_worker
 
-ONLY_THE_SITE = Egress(allow_private_networks=True, allowed_domains=["127.0.0.1"])
-"""The fixture site (127.0.0.1) is allowed; 127.0.0.2 stands for an internal address the guard refuses."""
 FFMPEG = shutil.which("ffmpeg")
-
-
-class Internal:
-    """A listener on 127.0.0.2 that records every connection and answers like a small video server."""
-
-    def __init__(self) -> None:
-        self.server = socket.create_server(("127.0.0.2", 0))
-        self.url = f"http://127.0.0.2:{self.server.getsockname()[1]}"
-        self.connections: list[bytes] = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        body = real_segment()
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            with client:
-                client.settimeout(2)
-                try:
-                    self.connections.append(client.recv(4096))
-                    client.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-                except OSError:
-                    self.connections.append(b"")
-
-    def close(self) -> None:
-        self.server.close()
-
-
-@pytest.fixture
-def internal() -> Iterator[Internal]:
-    listener = Internal()
-    yield listener
-    listener.close()
-
-
-@pytest.fixture(scope="module")
-def loopback_site() -> Iterator[str]:
-    with serve() as url:
-        yield url
-
-
-@pytest.fixture
-def folders(tmp_path: Path) -> tuple[Path, Path]:
-    """(target, scratch) of a worker, with a real two-second MPEG-TS file in the scratch folder."""
-    target, scratch = tmp_path / "claim", tmp_path / "scratch"
-    target.mkdir()
-    scratch.mkdir()
-    (scratch / "in.ts").write_bytes(real_segment())
-    return target, scratch
-
-
-_DRIVER = """
-import json, os, subprocess, sys
-from pathlib import Path
-from gallery_operator.worker import inputs, programs
-target, scratch = Path(sys.argv[1]), Path(sys.argv[2])
-marker = scratch / "marker"
-programs.install(inputs.read().program_environment)
-programs.confine(target, scratch)
-try:
-    exec(sys.argv[3])
-    outcome = "ran"
-except programs.ProgramRefused as error:
-    outcome = f"refused: {error}"
-print(json.dumps(outcome))
-"""
-
-
-def inside_worker(folders: tuple[Path, Path], code: str) -> str:
-    """Run ``code`` in a Python process with the worker's program wall (as ``execute`` installs it): "ran", or
-    "refused: <why>" when the wall refused a start. A start that hangs fails the test (the subprocess times out)."""
-    target, scratch = folders
-    done = subprocess.run(
-        [sys.executable, "-c", _DRIVER, str(target), str(scratch), code],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.stdout.strip(), done.stderr[-3000:]
-    outcome: str = json.loads(done.stdout.strip().splitlines()[-1])
-    return outcome
 
 
 def hostile_ffmpeg(internal: str, scratch: Path) -> dict[str, list[str]]:

@@ -13,17 +13,8 @@ import pytest
 
 from gallery_harness.site import Handler, image_bytes
 from gallery_operator.workerconfig import PvcStorage
-from tests.component.test_worker import run_worker
-from tests.component.test_worker_programs import (
-    ONLY_THE_SITE,
-    Internal,
-    folders,
-    inside_worker,
-    internal,
-    loopback_site,
-)
-
-__all__ = ["folders", "internal", "loopback_site"]  # fixtures shared with the program wall's tests
+from tests.component.program_wall import ONLY_THE_SITE, PROVIDER, Internal, inside_worker
+from tests.component.workers import run_worker
 
 DENO = shutil.which("deno", path=str(Path(sys.executable).parent)) or "deno"
 """The `deno` wheel's binary, beside this Python (on PATH in the image)."""
@@ -99,37 +90,8 @@ def test_a_brotli_encoded_response_is_stored_decoded(tmp_path: Path, loopback_si
     assert [p.read_bytes() for p in stored] == [image_bytes(5)]
 
 
-_PROVIDER = """
-import yt_dlp
-from yt_dlp.extractor.youtube.jsc._builtin.deno import DenoJCP
-from yt_dlp.extractor.youtube.pot._provider import IEContentProviderLogger
-
-class Quiet(IEContentProviderLogger):
-    def trace(self, message): pass
-    debug = info = trace
-    def warning(self, message, *, once=False): raise AssertionError(message)
-    error = warning
-
-ydl = yt_dlp.YoutubeDL({"quiet": True, "cachedir": False})
-provider = DenoJCP(ydl.get_info_extractor("Youtube"), Quiet(), {})
-assert provider.is_available(), "deno is not available to yt-dlp"
-assert provider.runtime_info.name == "deno" and provider.runtime_info.supported, provider.runtime_info
-assert provider._lib_script.source.value == "python package", provider._lib_script
-assert provider._core_script.source.value == "python package", provider._core_script
-assert provider._run_js_runtime("console.log(JSON.stringify(6 * 7))").strip() == "42"
-# The real solver scripts run in deno through the wall: a page that is no YouTube player is the solver's error.
-try:
-    provider._run_js_runtime(provider._construct_stdin("var notAPlayer = 1;", False, []))
-except Exception as error:
-    assert "unexpected structure" in str(error), error
-else:
-    raise AssertionError("the solver accepted a page that is no player")
-assert programs.take_refusals() == []
-"""
-
-
 def test_the_challenge_provider_has_deno_and_the_ejs_scripts_behind_the_wall(folders: tuple[Path, Path]) -> None:
-    assert inside_worker(folders, _PROVIDER) == "ran"
+    assert inside_worker(folders, PROVIDER) == "ran"
 
 
 _SANDBOX = """

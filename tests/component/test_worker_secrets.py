@@ -4,21 +4,15 @@ and none of it reaches what the worker writes or says (reports, catalogue, sidec
 from __future__ import annotations
 
 import json
-import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gallery_harness.site import Handler
-from tests.component.test_worker import claim, start_worker
+from tests.component.hostile_secrets import API_KEY, COOKIE, PASSWORD, REDIRECTS, S3_SECRET, SECRETS, pod_env
+from tests.component.workers import claim, start_worker
 from tests.secrets_check import leaks
-
-COOKIE = "Ck-9f/Zx+Q=w7"
-PASSWORD = "pä ss@w0rd&x"
-API_KEY = "AKtok3n_4pi_k3y"
-S3_SECRET = "aws/SeCrEt+KeY9"
-SECRETS = (COOKIE, PASSWORD, API_KEY, S3_SECRET)
 
 
 @pytest.fixture
@@ -27,22 +21,6 @@ def planted() -> Iterator[None]:
     Handler.planted = [PASSWORD, API_KEY, S3_SECRET]
     yield
     Handler.planted = []
-
-
-def pod_env(tmp_path: Path, site: str, cookie: tuple[str, str], password: str, **tokens: str) -> dict[str, str]:
-    """The worker's environment as a pod gets it from Secrets: a cookie for the site's host, a login, and
-    ``tokens`` (environment variable -> value)."""
-    folder = tmp_path / "secret"
-    folder.mkdir()
-    host = urllib.parse.urlsplit(site).hostname
-    name, value = cookie
-    (folder / "cookies.txt").write_text(f"# Netscape HTTP Cookie File\n{host}\tFALSE\t/\tFALSE\t0\t{name}\t{value}\n")
-    return {
-        "GALLERY_WORKER_COOKIES_DIR": str(folder),
-        "GALLERY_AUTH_USERNAME": "someone",
-        "GALLERY_AUTH_PASSWORD": password,
-        **tokens,
-    }
 
 
 def pod_secrets(tmp_path: Path, site: str) -> dict[str, str]:
@@ -58,10 +36,6 @@ def everything_written(root: Path) -> dict[str, str]:
         if path.suffix in (".json", ".jsonl"):
             written[str(path.relative_to(root))] = path.read_text(errors="replace")
     return written
-
-
-REDIRECTS = ["leak/redirect/{}.{}".format(*page) for page in (("5", "html"), ("empty-6", "html"), ("deny-7", "html"))]
-"""Pages that redirect to a URL carrying the secrets: 404, a page without media, 403."""
 
 
 @pytest.mark.parametrize(

@@ -12,16 +12,7 @@ import pytest
 
 from gallery_harness.site import Handler
 from gallery_operator.workerconfig import PvcStorage
-from tests.component.test_worker import catalogue, run_worker
-
-
-def feed(site: str, numbers: list[int]) -> bytes:
-    """An RSS feed, newest entry first, each a direct video link (yt-dlp's generic extractor reads it as a playlist)."""
-    items = "".join(
-        f"<item><title>Episode {n}</title><link>{site}/big/1.mp4?episode={n}</link><guid>episode-{n}</guid></item>"
-        for n in numbers
-    )
-    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Show</title>{items}</channel></rss>'.encode()
+from tests.component.workers import catalogue, feed, run_worker
 
 
 def page(numbers: list[int]) -> bytes:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gallery_operator.workerconfig import PvcStorage
-from tests.component.test_worker import run_worker
+from tests.component.workers import run_worker
 from tests.fixtures.hostile import FAULTS, SCHEMES, self_signed, serve
 
 ENGINES = ("gallery-dl", "yt-dlp")

@@ -15,59 +15,12 @@ from gallery_harness import build, procs
 from gallery_harness.kube import absent, create_claim, create_namespace
 from gallery_harness.manifests import BASE, render_base
 from tests.conftest import Cluster
+from tests.e2e.charts import CHART, KUBE_VERSION, helm, render, server_dry_run
 from tests.e2e.conftest import REPO, Downloads
-
-CHART = REPO / "charts" / "gallery-operator"
-KUBE_VERSION = "1.34.4"
-
-
-def helm(
-    *args: str, kubeconfig: Path | None = None, check: bool = True, input_text: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": "/tmp",
-        "HELM_CACHE_HOME": "/tmp/helm-cache",
-        "HELM_CONFIG_HOME": "/tmp/helm-config",
-        "HELM_DATA_HOME": "/tmp/helm-data",
-    }
-    if kubeconfig:
-        env["KUBECONFIG"] = str(kubeconfig)
-    command = [str(build.binary("helm")), *args]
-    return subprocess.run(command, input=input_text, capture_output=True, text=True, env=env, check=check)
-
-
-def render(*sets: str, values: dict[str, Any] | None = None, namespace: str = "gallery-system") -> list[dict[str, Any]]:
-    """The chart rendered as helm template would, with ``--set`` items and a values document."""
-    flags = [item for value in sets for item in ("--set", value)] + (["--values", "-"] if values else [])
-    output = helm(
-        "template",
-        "gallery",
-        str(CHART),
-        "--namespace",
-        namespace,
-        "--kube-version",
-        KUBE_VERSION,
-        *flags,
-        input_text=yaml.safe_dump(values) if values else None,
-    ).stdout
-    return [d for d in yaml.safe_load_all(output) if d]
 
 
 def kinds(documents: list[dict[str, Any]]) -> list[str]:
     return sorted(f"{d['kind']}/{d['metadata']['name']}" for d in documents)
-
-
-def server_dry_run(cluster: Cluster, manifest: str) -> str:
-    """`kubectl apply --dry-run=server`: the API server validates every object; its output."""
-    result = subprocess.run(
-        [str(build.binary("kubectl")), f"--kubeconfig={cluster.kubeconfig}", "apply", "--dry-run=server", "-f", "-"],
-        input=manifest,
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def test_chart_lints() -> None:

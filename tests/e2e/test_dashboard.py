@@ -25,8 +25,8 @@ from gallery_harness.localoperator import OperatorProcess
 from gallery_harness.procs import wait_until
 from gallery_operator import API_GROUP, API_VERSION, SUBSCRIPTION_PLURAL
 from tests.conftest import Cluster
+from tests.e2e.charts import render, server_dry_run
 from tests.e2e.conftest import Downloads, pvc_spec
-from tests.e2e.test_chart import render, server_dry_run
 
 pytestmark = pytest.mark.e2e
 

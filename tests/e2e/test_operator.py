@@ -535,7 +535,7 @@ def test_termination_messages_come_only_from_pods_the_job_controls(
     from gallery_operator import kube
 
     monkeypatch.setattr(kube, "api", lambda: cluster.api)
-    kube._cached.cache_clear()
+    kube.forget_clients()
     batch, core = client.BatchV1Api(cluster.api), client.CoreV1Api(cluster.api)
     pod_spec = {"containers": [{"name": "worker", "image": "none"}], "nodeName": "nowhere", "restartPolicy": "Never"}
     job = batch.create_namespaced_job(
@@ -562,7 +562,7 @@ def test_termination_messages_come_only_from_pods_the_job_controls(
     try:
         messages = kube.termination_messages(namespace, "ended", job.metadata.uid)
     finally:
-        kube._cached.cache_clear()
+        kube.forget_clients()
     assert [json.loads(message)["run"] for _, message in messages] == ["real"]
 
 

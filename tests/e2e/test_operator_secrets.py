@@ -11,7 +11,7 @@ from kubernetes import client
 
 from gallery_harness.localoperator import OperatorProcess
 from gallery_harness.site import Handler
-from tests.component.test_worker_secrets import API_KEY, COOKIE, PASSWORD, REDIRECTS
+from tests.component.hostile_secrets import API_KEY, COOKIE, PASSWORD, REDIRECTS
 from tests.conftest import Cluster
 from tests.e2e.conftest import Downloads, pvc_spec
 from tests.secrets_check import leaks

@@ -14,8 +14,8 @@ from gallery_harness.localoperator import OperatorProcess
 from gallery_harness.localoperator import operator_for as local_operator_for
 from gallery_harness.procs import wait_until
 from tests.conftest import Cluster
-from tests.e2e.test_operator_rbac import operator_account  # noqa: F401 - the fixture
-from tests.e2e.test_subscriptions import YEARLY, Subscriptions, annotated, remaining, template
+from tests.e2e.rbac_parts import operator_account  # noqa: F401 - the fixture
+from tests.e2e.subscription_parts import YEARLY, Subscriptions, annotated, remaining, template
 
 pytestmark = pytest.mark.e2e
 

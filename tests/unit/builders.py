@@ -178,9 +178,7 @@ def reconcile(controller: Controller, *names: str) -> None:
 
 def taken(controller: Controller) -> set[Key]:
     """The keys waiting in the work queue (taken out: the test runs the reconciles itself)."""
-    keys = set(controller.work._queued)
-    controller.work._queued.clear()
-    return keys
+    return set(controller.work.drain())
 
 
 def job_appears(controller: Controller, name: str, job: str, active: bool = True) -> None:

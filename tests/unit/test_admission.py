@@ -167,8 +167,8 @@ def test_random_operations_agree_with_the_batch_algorithm() -> None:
                 if not gone:
                     jobs[(namespace, job)] = active
             occupied = Counter(ns for (ns, _), active in jobs.items() if active)
-            occupied.update(key[0] for key in admission._grants)
-            expected = batch(list(waiting.values()), occupied, max_active, cap, dict(admission._served))
+            occupied.update(key[0] for key in admission.grants())
+            expected = batch(list(waiting.values()), occupied, max_active, cap, dict(admission.served()))
             assert admission.pump() == expected
             for key in expected:
                 del waiting[key]

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from gallery_harness import REPO_ROOT
 from gallery_operator.api.crd import build_crd, render_crd
 from gallery_operator.api.spec import GalleryDlOptions, YtDlpOptions, parse_spec
+from tests.unit.schemas import structural_problems
 
 REPO = REPO_ROOT
 COMMITTED_CRD = REPO / "crds" / "gallerydownloads.gallery-operator.dev.yaml"
@@ -96,28 +97,11 @@ def test_bad_specs_name_the_field(change: dict[str, Any], field: str, words: str
     assert any(words in error["msg"] for error in errors), [e["msg"] for e in errors]
 
 
-def _walk(schema: dict[str, Any], path: str = "") -> list[str]:
-    """Paths of schema nodes that are not structural (no type and not preserving unknown fields)."""
-    problems = []
-    if "type" not in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
-        problems.append(path or "<root>")
-    for forbidden in ("$ref", "anyOf", "oneOf", "allOf", "const", "title"):
-        if forbidden in schema:
-            problems.append(f"{path}:{forbidden}")
-    for name, child in schema.get("properties", {}).items():
-        problems += _walk(child, f"{path}.{name}")
-    if isinstance(schema.get("items"), dict):
-        problems += _walk(schema["items"], f"{path}[]")
-    if isinstance(schema.get("additionalProperties"), dict):
-        problems += _walk(schema["additionalProperties"], f"{path}{{}}")
-    return problems
-
-
 def test_crd_schema_is_structural_and_explained() -> None:
     crd = build_crd()
     version = crd["spec"]["versions"][0]
     schema = version["schema"]["openAPIV3Schema"]
-    assert _walk(schema) == []
+    assert structural_problems(schema) == []
     spec = schema["properties"]["spec"]
     assert spec["required"] == ["urls", "target"]
     for name, field in spec["properties"].items():

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from lupa import lua51
 
 from gallery_harness import REPO_ROOT
 from gallery_operator.snapshots import JobView
 from gallery_operator.status import Observation, stored_status
+from tests.unit.lua_health import run_health
 
 REPO = REPO_ROOT
 HEALTH = (REPO / "manifests" / "argocd" / "health.lua").read_text()
@@ -18,22 +18,6 @@ T = "2026-11-21T10:00:00Z"
 
 def health(obj: dict[str, Any]) -> tuple[str, str]:
     return run_health(HEALTH, obj)
-
-
-def run_health(script: str, obj: dict[str, Any]) -> tuple[str, str]:
-    """(status, message) of an Argo CD health script over ``obj``, in Lua 5.1."""
-    runtime = lua51.LuaRuntime(unpack_returned_tuples=True)
-
-    def to_lua(value: Any) -> Any:
-        if isinstance(value, dict):
-            return runtime.table_from({k: to_lua(v) for k, v in value.items()})
-        if isinstance(value, list):
-            return runtime.table_from([to_lua(v) for v in value])
-        return value
-
-    runtime.globals().obj = to_lua(obj)
-    result = runtime.execute(script)
-    return str(result["status"]), str(result["message"])
 
 
 def download(status: dict[str, Any] | None, generation: int = 1) -> dict[str, Any]:

@@ -55,8 +55,8 @@ def test_a_job_the_api_server_refuses_fails_the_spec_and_frees_the_slot() -> Non
     reconcile(controller, "bad")
     # A terminal outcome, remembered for this generation (not written into the parsed spec), and the download is
     # queued again instead of reconciled recursively: the next reconcile writes it.
-    assert not fake.phases("bad") and controller._terminal[Key("ns", "bad")][:2] == ("uid-bad", 1)
-    assert isinstance(controller._parsed[Key("ns", "bad")][2], Download)
+    assert not fake.phases("bad") and (controller.terminal(Key("ns", "bad")) or ())[:2] == ("uid-bad", 1)
+    assert isinstance(controller.parsed(Key("ns", "bad")), Download)
     assert taken(controller) == {("ns", "good"), ("ns", "bad")}  # the slot went on
     reconcile(controller, "bad")
     assert fake.phases("bad") == ["Failed"]

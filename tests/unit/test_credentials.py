@@ -17,7 +17,7 @@ from gallery_operator.worker import options
 from gallery_operator.worker.gallerydl import GalleryDl
 from gallery_operator.worker.inputs import RequestsEnvironment
 from gallery_operator.worker.options import Credentials
-from gallery_operator.worker.ytdlp import _scoped_login
+from gallery_operator.worker.ytdlp import scoped_login
 
 REDDIT = "https://www.reddit.com/r/pics/comments/abc123/title/"
 DEVIANTART = "https://www.deviantart.com/someone/gallery"
@@ -62,7 +62,7 @@ def test_yt_dlp_hands_the_login_only_to_the_extractor_of_its_site() -> None:
     """PeerTube sends the video password as a header; credentials for Vimeo never become that header."""
     login = {"videopassword": "v1deo-pass", "username": "u", "password": "p"}
     plain = InfoExtractor.get_param
-    InfoExtractor.get_param = _scoped_login(plain, login, frozenset({"vimeo"}))
+    InfoExtractor.get_param = scoped_login(plain, login, frozenset({"vimeo"}))
     try:
         with YoutubeDL({"quiet": True}) as ydl:
             peertube, vimeo = PeerTubeIE(ydl), VimeoIE(ydl)

@@ -28,8 +28,8 @@ from gallery_operator.plan import FINALIZER, CleanupSeen, Situation, StartCleanu
 from gallery_operator.snapshots import PolicySnapshot
 from gallery_operator.workerconfig import Egress
 from tests.unit.builders import parsed, reconcile, snapshot, taken, watch_shows, world
-from tests.unit.test_plan import QUEUED, situation
-from tests.unit.test_plan import snapshot as plan_snapshot
+from tests.unit.plan_situations import QUEUED, situation
+from tests.unit.plan_situations import snapshot as plan_snapshot
 
 DEFAULT = Settings()
 

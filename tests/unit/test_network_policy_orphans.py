@@ -37,7 +37,7 @@ def test_the_policy_stays_in_shape_while_an_orphaned_worker_runs_and_goes_after(
     assert ("ns", "") in taken(controller)
     reconcile(controller, "")
     assert not fake.named("delete_network_policy")  # its worker still runs
-    assert controller._rechecks == {"ns"}  # and the namespace is looked at again later
+    assert controller.rechecks == {"ns"}  # and the namespace is looked at again later
 
     watch_shows(controller, {**policy, "spec": {**policy["spec"], "egress": [{}]}})  # a tenant widens it meanwhile
     assert taken(controller) == {("ns", "")}
@@ -61,7 +61,7 @@ def test_a_namespace_with_downloads_costs_no_pod_listing() -> None:
     reconcile(controller, "a")
     watch_shows(controller, None)
     reconcile(controller, "")
-    assert fake.named("keep_network_policy") == ["ns", "ns"] and not controller._rechecks
+    assert fake.named("keep_network_policy") == ["ns", "ns"] and not controller.rechecks
 
 
 def test_an_orphaned_job_between_a_failed_pod_and_its_next_keeps_the_policy() -> None:

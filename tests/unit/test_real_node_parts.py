@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gallery_harness.image import _digest, _tree_bytes
+from gallery_harness.image import digest, tree_bytes
 from gallery_harness.volumes import volume_for
 
 
@@ -53,7 +53,7 @@ def test_the_image_key_follows_code_and_recipe_but_not_bytecode(tmp_path: Path) 
     (package / "a.py").write_text("x = 1\n")
 
     def key() -> str:
-        return _digest(*_tree_bytes(tmp_path, ("Dockerfile", "operator")))
+        return digest(*tree_bytes(tmp_path, ("Dockerfile", "operator")))
 
     first = key()
     (package / "__pycache__").mkdir()

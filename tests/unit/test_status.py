@@ -8,32 +8,7 @@ from gallery_operator.api.status import Failure
 from gallery_operator.snapshots import JobView
 from gallery_operator.status import Observation, human_size, stored_status
 from gallery_operator.workerconfig import Report
-
-T0, T1, T2 = "2026-11-21T10:00:00Z", "2026-11-21T10:00:05Z", "2026-11-21T10:01:00Z"
-
-
-def job(
-    *conditions: str, active: int = 0, failed: int = 0, succeeded: int = 0, suspend: bool = False, reason: str = ""
-) -> JobView:
-    return JobView.of(
-        job_body(*conditions, active=active, failed=failed, succeeded=succeeded, suspend=suspend, reason=reason)
-    )
-
-
-def job_body(
-    *conditions: str, active: int = 0, failed: int = 0, succeeded: int = 0, suspend: bool = False, reason: str = ""
-) -> dict[str, Any]:
-    return {
-        "spec": {"suspend": suspend},
-        "status": {
-            "active": active,
-            "ready": active,
-            "failed": failed,
-            "succeeded": succeeded,
-            "startTime": T0,
-            "conditions": [{"type": c, "status": "True", "reason": reason, "message": ""} for c in conditions],
-        },
-    }
+from tests.unit.status_builders import T0, T1, T2, job
 
 
 def conditions(status: dict[str, Any]) -> dict[str, tuple[str, str]]:

@@ -10,8 +10,7 @@ from pydantic import ValidationError
 
 from gallery_operator.api.status import GalleryDownloadStatus, echoes
 from gallery_operator.status import Observation, compute_status
-from tests.unit.test_status import T1, job
-from tests.unit.test_status_schema import statuses
+from tests.unit.status_builders import T1, job, statuses
 
 
 def models() -> list[GalleryDownloadStatus]:

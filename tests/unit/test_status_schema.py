@@ -12,10 +12,7 @@ from typing import Any
 import yaml
 
 from gallery_harness import REPO_ROOT
-from gallery_operator.api.status import CatalogueItem, Failure
-from gallery_operator.status import Observation, stored_status
-from gallery_operator.workerconfig import Report
-from tests.unit.test_status import T0, T1, T2, job
+from tests.unit.status_builders import statuses
 
 CRD = REPO_ROOT / "crds" / "gallerydownloads.gallery-operator.dev.yaml"
 
@@ -44,42 +41,6 @@ def unknown_fields(value: Any, schema: dict[str, Any], path: str) -> list[str]:
             p for i, item in enumerate(value) for p in unknown_fields(item, schema.get("items", {}), f"{path}[{i}]")
         ]
     return []
-
-
-def statuses() -> list[dict[str, Any]]:
-    """The status after each kind of transition, with every optional part present somewhere."""
-    item = CatalogueItem(path="a.jpg", size=3, sha256="0" * 64, content_type="image/jpeg", source_url="http://x/a")
-    failure = Failure(reason="NotFound", message="gone", url="http://x/b")
-    report = Report(
-        run="r",
-        items_done=1,
-        items_total=2,
-        items_failed=1,
-        bytes_done=3,
-        catalogue_items=1,
-        catalogue_bytes=3,
-        catalogue_location="pvc://media/dl/.gallery-operator/catalogue.jsonl",
-        sample=[item],
-        failures=[failure],
-    )
-    final = report.model_copy(update={"final": True, "outcome": "PartiallySucceeded"})
-    queued = stored_status({}, Observation(1, T0, queue_position=2))
-    running = stored_status(queued, Observation(1, T1, job_name="dl-r", job=job(active=1), report=report))
-    finished = stored_status(
-        running, Observation(1, T2, job_name="dl-r", job=job("Complete", succeeded=1), report=final)
-    )
-    failed = stored_status(
-        running, Observation(1, T2, job_name="dl-r", job=job("Failed", failed=3, reason="BackoffLimitExceeded"))
-    )
-    return [
-        queued,
-        running,
-        finished,
-        failed,
-        stored_status(running, Observation(2, T2, suspended=True)),
-        stored_status({}, Observation(1, T0, invalid="spec.urls: too long")),
-        stored_status({}, Observation(1, T0, blocked=("http://10.0.0.1/a", "blocked by egress rules"))),
-    ]
 
 
 def test_the_check_sees_an_unknown_field() -> None:

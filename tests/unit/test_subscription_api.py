@@ -19,7 +19,7 @@ from gallery_operator.api.subscription import (
     parse_subscription_spec,
 )
 from tests import REPO_ROOT
-from tests.unit.test_api import _walk
+from tests.unit.schemas import structural_problems
 
 COMMITTED = REPO_ROOT / "crds" / "gallerysubscriptions.gallery-operator.dev.yaml"
 CHART = REPO_ROOT / "charts" / "gallery-operator" / "files" / "crd-subscription.yaml"
@@ -160,7 +160,7 @@ def test_crd_schema_is_structural_and_explained() -> None:
     )
     version = crd["spec"]["versions"][0]
     schema = version["schema"]["openAPIV3Schema"]
-    assert _walk(schema) == []
+    assert structural_problems(schema) == []
     assert schema["properties"]["spec"]["required"] == ["downloadTemplate"]
     assert version["subresources"] == {"status": {}}
     columns = [c["name"] for c in version["additionalPrinterColumns"]]

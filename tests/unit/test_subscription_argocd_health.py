@@ -17,7 +17,7 @@ from gallery_operator.subscription_plan import (
     plan_subscription,
 )
 from tests import REPO_ROOT
-from tests.unit.test_argocd_health import run_health
+from tests.unit.lua_health import run_health
 
 HEALTH = (REPO_ROOT / "manifests" / "argocd" / "health-subscription.lua").read_text()
 NOW = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)

@@ -134,7 +134,7 @@ def _place_videos(ydl: Any, sink: Sink) -> None:
     ydl.process_info = placed
 
 
-def _scoped_login(get_param: Callable[..., Any], login: Mapping[str, str], sites: frozenset[str]) -> Callable[..., Any]:
+def scoped_login(get_param: Callable[..., Any], login: Mapping[str, str], sites: frozenset[str]) -> Callable[..., Any]:
     """InfoExtractor.get_param for one run: the login parameters (never among YoutubeDL's own parameters, where
     every extractor would find them) answer only to an extractor whose key is one of ``sites`` (lower case). A page
     of that site that leads yt-dlp to another extractor (an embed, a redirect) hands that one nothing."""
@@ -258,7 +258,7 @@ def _patched(direct: _DirectFiles, login: Mapping[str, str], sites: frozenset[st
 
     plain_open, plain_get_param = HttpFD.sanitize_open, InfoExtractor.get_param
     HttpFD.sanitize_open = direct.sanitize_open(plain_open)
-    InfoExtractor.get_param = _scoped_login(plain_get_param, login, sites)
+    InfoExtractor.get_param = scoped_login(plain_get_param, login, sites)
     try:
         yield
     finally:
@@ -304,7 +304,7 @@ class YtDlp:
 
     def credentials_for(self, url: str) -> tuple[dict[str, Any], dict[str, str]]:
         """(YoutubeDL parameters, login) of a run on ``url``. The login (user, password, video password) is handed
-        only to the extractor of the credentials' site, whichever URL yt-dlp reaches (see ``_scoped_login``). The
+        only to the extractor of the credentials' site, whichever URL yt-dlp reaches (see ``scoped_login``). The
         cookies file is loaded only when ``url`` itself is of that site: yt-dlp keeps one cookie jar for all the
         extractors of a run, which sends each cookie to the domain the cookies file names, whoever asks."""
         login = options.yt_dlp_login(self.credentials)

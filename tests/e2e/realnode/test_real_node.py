@@ -24,7 +24,7 @@ from gallery_operator.networkpolicy import POLICY_NAME
 from gallery_operator.workerconfig import DATA_MOUNT, SCRATCH_MOUNT, TOKEN_MOUNT
 from tests.conftest import Cluster
 from tests.e2e.conftest import Downloads, operator_for, pvc_spec
-from tests.e2e.realnode.test_cluster_network import chart_operator, chart_values
+from tests.e2e.realnode.node_parts import chart_operator, chart_values
 
 WORKER_UID = 65532
 # Mounts kubelet itself gives every container, writable by design (the pod's own hosts file, DNS, the termination

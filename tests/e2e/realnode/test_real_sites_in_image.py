@@ -14,10 +14,9 @@ from gallery_harness.procs import wait_until
 from gallery_harness.realnode import RealNode
 from gallery_operator.config import Settings
 from gallery_operator.workerconfig import DATA_MOUNT, SCRATCH_MOUNT
-from tests.component.test_worker_programs import _DRIVER
-from tests.component.test_worker_real_sites import _PROVIDER
+from tests.component.program_wall import DRIVER, PROVIDER
 from tests.conftest import Cluster
-from tests.e2e.realnode.test_cluster_network import WORKER_LABELS, WORKER_SECURITY, real_node
+from tests.e2e.realnode.node_parts import WORKER_LABELS, WORKER_SECURITY, real_node
 
 
 def worker_like_pod(cluster: Cluster, node: RealNode, namespace: str) -> str:
@@ -72,5 +71,5 @@ def test_the_image_solves_javascript_challenges_behind_the_wall(cluster: Cluster
     missing = [name for name, extra in report["extras"].items() if not extra["available"] and name != "curl-cffi"]
     assert missing == [], report["extras"]
     assert report["impersonation"] is False
-    outcome = exec_in(node, container, "python", "-c", _DRIVER, DATA_MOUNT, SCRATCH_MOUNT, _PROVIDER)
+    outcome = exec_in(node, container, "python", "-c", DRIVER, DATA_MOUNT, SCRATCH_MOUNT, PROVIDER)
     assert json.loads(outcome.strip().splitlines()[-1]) == "ran", outcome

@@ -1,0 +1,74 @@
+"""The worker as a process, for the component tests: started with a configuration as the operator would give it,
+waited for, and what it wrote (the catalogue) read back; and the fixture feeds the tests hand it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from gallery_operator.api.spec import parse_spec
+from gallery_operator.workerconfig import Egress, PvcStorage, S3Storage, WorkerConfig
+
+LOCAL_SITE = Egress(allow_private_networks=True)  # the fixture site is on loopback
+
+
+def start_worker(
+    tmp: Path,
+    spec: dict[str, Any],
+    storage: PvcStorage | S3Storage,
+    *args: str,
+    env: dict[str, str] | None = None,
+    egress: Egress = LOCAL_SITE,
+) -> subprocess.Popen[str]:
+    full = {"target": {"pvc": {"claimName": "x"}}, "options": {"retries": 0}, **spec}
+    config = WorkerConfig(
+        namespace="ns", name="dl", uid="u", run="run1", spec=parse_spec(full), storage=storage, egress=egress
+    )
+    (tmp / "termination-log").unlink(missing_ok=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "gallery_operator.worker", *args],
+        env={
+            **os.environ,
+            **(env or {}),
+            "GALLERY_WORKER_CONFIG": config.model_dump_json(by_alias=True),
+            "GALLERY_WORKER_SCRATCH": str(tmp / "scratch"),
+            "GALLERY_WORKER_TERMINATION_LOG": str(tmp / "termination-log"),
+            "GALLERY_WORKER_LOG_FORMAT": "text",
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def run_worker(
+    tmp: Path, spec: dict[str, Any], storage: PvcStorage | S3Storage, *args: str, **options: Any
+) -> tuple[int, dict[str, Any]]:
+    """start_worker, waited for: the exit code and the termination message."""
+    process = start_worker(tmp, spec, storage, *args, **options)
+    _, stderr = process.communicate(timeout=120)
+    termination = tmp / "termination-log"
+    assert termination.exists(), stderr[-3000:]
+    return process.returncode, json.loads(termination.read_text())
+
+
+def catalogue(folder: Path) -> list[dict[str, Any]]:
+    lines = (folder / ".gallery-operator" / "catalogue.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def claim(tmp_path: Path) -> PvcStorage:
+    return PvcStorage(root=str(tmp_path / "claim"), location="pvc://media/dl")
+
+
+def feed(site: str, numbers: list[int]) -> bytes:
+    """An RSS feed, newest entry first, each a direct video link (yt-dlp's generic extractor reads it as a playlist)."""
+    items = "".join(
+        f"<item><title>Episode {n}</title><link>{site}/big/1.mp4?episode={n}</link><guid>episode-{n}</guid></item>"
+        for n in numbers
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Show</title>{items}</channel></rss>'.encode()
