@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
-from gallery_operator.api.spec import describe_validation, parse_spec
+from gallery_operator.api.spec import parse_spec
 from gallery_operator.workerconfig import Egress, PvcStorage, WorkerConfig
 from tests.component.workers import run_worker
-from tests.fixtures.hostile import media_bytes, serve
+from tests.fixtures.hostile import SMALL, media_bytes, serve
 
 INT64_MAX = 2**63 - 1
 
@@ -45,17 +44,6 @@ AT_THE_LIMITS: list[dict[str, Any]] = [
     {"limits": {"maxBytes": "1Mi", "maxItemSeconds": 1}, "backoffLimit": 10, "priority": -1000},
 ]
 
-REFUSED: list[tuple[dict[str, Any], str]] = [
-    ({"options": {"rateLimit": "9" * 400}}, "options.rateLimit"),
-    ({"options": {"rateLimit": "9" * 16 + "G"}}, "options.rateLimit"),
-    ({"options": {"rateLimit": "0"}}, "options.rateLimit"),
-    ({"options": {"rateLimit": "0.000k"}}, "options.rateLimit"),
-    ({"options": {"rateLimit": "0.5"}}, "options.rateLimit"),
-    ({"options": {"rateLimit": "1e3"}}, "options.rateLimit"),
-    ({"options": {"ytDlp": {"max_filesize": INT64_MAX + 1}}}, "options.ytDlp.max_filesize"),
-    ({"options": {"ytDlp": {"throttledratelimit": 10**400}}}, "options.ytDlp.throttledratelimit"),
-]
-
 
 @pytest.fixture(scope="module")
 def hostile() -> Iterator[str]:
@@ -66,14 +54,14 @@ def hostile() -> Iterator[str]:
 @pytest.mark.parametrize("engine", ["gallery-dl", "yt-dlp"])
 @pytest.mark.parametrize("extra", AT_THE_LIMITS, ids=lambda e: str(e)[:60])
 def test_numeric_options_at_the_limits_run(tmp_path: Path, hostile: str, engine: str, extra: dict[str, Any]) -> None:
-    url = f"{hostile}/ok/limits.mp4"
+    url = f"{hostile}/small/limits.mp4"  # 4 KiB: at rateLimit 1.5k, 64 KiB would take 43 s of waiting
     spec = {"urls": [url], "engine": engine, "target": {"pvc": {"claimName": "x"}}, **extra}
     parse_spec(spec)  # admitted
     storage = PvcStorage(root=str(tmp_path / "claim"), location="pvc://m/dl")
     code, report = run_worker(tmp_path, spec, storage)
     assert (code, report["outcome"], report["itemsDone"]) == (0, "Succeeded", 1), report
     stored = [p for p in (tmp_path / "claim").iterdir() if p.is_file()]  # gallery-dl names it .jpg (its bytes)
-    assert [p.read_bytes() for p in stored] == [media_bytes("limits.mp4")]
+    assert [p.read_bytes() for p in stored] == [media_bytes("limits.mp4", SMALL)]
 
 
 @pytest.mark.parametrize("engine", ["gallery-dl", "yt-dlp"])
@@ -83,13 +71,6 @@ def test_the_smallest_byte_limit_stops_the_run_naming_it(tmp_path: Path, hostile
     assert (code, report["itemsDone"]) == (0, 0)
     [failure] = report["failures"]
     assert failure["reason"] == "LimitExceeded" and "limits.maxBytes" in failure["message"]
-
-
-@pytest.mark.parametrize(("extra", "field"), REFUSED, ids=lambda e: str(e)[:60])
-def test_numeric_options_past_the_limits_are_refused_naming_the_field(extra: dict[str, Any], field: str) -> None:
-    with pytest.raises(ValidationError) as refused:
-        parse_spec({"urls": ["http://example.com/a.jpg"], "target": {"pvc": {"claimName": "x"}}, **extra})
-    assert describe_validation(refused.value).startswith(f"spec.{field}:")
 
 
 def test_a_rate_of_many_digits_given_to_the_worker_is_refused_with_a_report(tmp_path: Path, hostile: str) -> None:

@@ -4,8 +4,9 @@ with real gallery-dl and yt-dlp against a hostile server on loopback (tests/fixt
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,18 @@ from tests.component.workers import run_worker
 from tests.fixtures.hostile import FAULTS, SCHEMES, self_signed, serve
 
 ENGINES = ("gallery-dl", "yt-dlp")
+POSITIONS = ("first", "redirect")
+PER_RUN = 7
+"""Cases one worker run takes: their failures must all fit in the termination message (4 KiB, oldest dropped)."""
+
+
+def in_runs(names: Iterable[str]) -> list[tuple[str, ...]]:
+    """``names`` sorted, in groups of at most PER_RUN: one worker run each."""
+    ordered = sorted(names)
+    return [tuple(ordered[start : start + PER_RUN]) for start in range(0, len(ordered), PER_RUN)]
+
+
+FAULT_RUNS = in_runs(FAULTS)
 ENDS = {"NetworkError", "Blocked", "Timeout"}
 
 
@@ -30,60 +43,90 @@ def failure_reasons(tmp_path: Path, engine: str, url: str) -> tuple[int, str, li
     return code, report["outcome"], [f["reason"] for f in report.get("failures", [])]
 
 
+def reasons_by_case(tmp_path: Path, engine: str, urls: dict[str, str]) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """Run the worker once on every URL of ``urls`` (case -> URL): its exit code, report, and each case's reason.
+
+    One run takes many cases (a worker process costs more CPU than its faults): each URL is its own engine job, each
+    request starts with no transport error recorded (worker/transport.py), and the failures are matched to their
+    case by the URL they name, exactly one each, so a case that fails otherwise, or not at all, or takes another's
+    failure, fails the test as it would alone."""
+    storage = PvcStorage(root=str(tmp_path / "claim"), location="pvc://m/dl")
+    spec = {"urls": list(urls.values()), "engine": engine}
+    code, report = run_worker(tmp_path, spec, storage, timeout=60 * len(urls))  # a loaded machine: 15 s a URL
+    assert report["itemsFailed"] == len(report.get("failures", [])), report  # none dropped from the message
+    found: dict[str, str] = {}
+    for failure in report.get("failures", []):
+        [case] = [case for case in urls if f"/{case}/" in failure["url"] or f"/{case}." in failure["url"]] or [
+            failure["url"]
+        ]
+        assert case not in found, (case, report["failures"])
+        found[case] = failure["reason"]
+    return code, report, found
+
+
 def where(hostile: str, position: str, fault: str) -> str:
-    """The URL that meets ``fault`` at ``position``: the first request, after a redirect, or mid-run."""
-    extension = "mp4" if position != "first-jpg" else "jpg"
+    """The URL that meets ``fault`` at ``position``: the first request, or after a redirect."""
     return {
-        "first": f"{hostile}/fault/{fault}/f.{extension}",
-        "first-jpg": f"{hostile}/fault/{fault}/f.{extension}",
-        "redirect": f"{hostile}/redirect/{fault}/r.mp4",
+        "first": f"{hostile}/fault/{fault}/first.mp4",
+        "redirect": f"{hostile}/redirect/{fault}/redirect.mp4",
     }[position]
 
 
-@pytest.mark.parametrize("position", ["first", "redirect"])
-@pytest.mark.parametrize("fault", sorted(FAULTS))
+@pytest.mark.parametrize("position", POSITIONS)
+@pytest.mark.parametrize("faults", FAULT_RUNS, ids=lambda faults: faults[0])
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_transport_fault_is_a_network_error(
-    tmp_path: Path, hostile: str, engine: str, fault: str, position: str
+    tmp_path: Path, hostile: str, engine: str, faults: tuple[str, ...], position: str
 ) -> None:
-    code, outcome, reasons = failure_reasons(tmp_path, engine, where(hostile, position, fault))
-    assert outcome == "Failed"
-    assert reasons == ["NetworkError"], reasons
+    """Each fault, at the first request or behind a redirect: its URL fails with NetworkError, retryable."""
+    cases = {f"{fault}/{position}": where(hostile, position, fault) for fault in faults}
+    code, report, reasons = reasons_by_case(tmp_path, engine, cases)
+    assert reasons == dict.fromkeys(cases, "NetworkError"), reasons
+    assert (report["outcome"], report["itemsDone"]) == ("Failed", 0)
     assert code == 1  # another pod may meet a healthier server
 
 
-@pytest.mark.parametrize("fault", sorted(FAULTS))
+@pytest.mark.parametrize("faults", FAULT_RUNS, ids=lambda faults: faults[0])
 @pytest.mark.parametrize("engine", ENGINES)
-def test_a_transport_fault_mid_run_is_a_network_error(tmp_path: Path, hostile: str, engine: str, fault: str) -> None:
+def test_a_transport_fault_mid_run_is_a_network_error(
+    tmp_path: Path, hostile: str, engine: str, faults: tuple[str, ...]
+) -> None:
     """A page's first item arrives; the second meets the fault (gallery-dl), or the page's video does (yt-dlp)."""
-    page = f"{hostile}/gallery/{fault}/" if engine == "gallery-dl" else f"{hostile}/video/{fault}.html"
-    code, outcome, reasons = failure_reasons(tmp_path, engine, page)
-    assert reasons == ["NetworkError"], reasons
-    expected = ("PartiallySucceeded", 0) if engine == "gallery-dl" else ("Failed", 1)  # the page had one item
-    assert (outcome, code) == expected
+    page = f"{hostile}/gallery/{{}}/" if engine == "gallery-dl" else f"{hostile}/video/{{}}.html"
+    cases = {fault: page.format(fault) for fault in faults}
+    code, report, reasons = reasons_by_case(tmp_path, engine, cases)
+    assert reasons == dict.fromkeys(cases, "NetworkError"), reasons
+    expected = ("PartiallySucceeded", 0) if engine == "gallery-dl" else ("Failed", 1)  # each page had one item
+    assert (report["outcome"], code) == expected
 
 
-@pytest.mark.parametrize("fault", sorted(FAULTS))
-def test_a_fault_in_one_fragment_of_a_stream_fails_the_stream(tmp_path: Path, hostile: str, fault: str) -> None:
+@pytest.mark.parametrize("faults", FAULT_RUNS, ids=lambda faults: faults[0])
+def test_a_fault_in_one_fragment_of_a_stream_fails_the_stream(
+    tmp_path: Path, hostile: str, faults: tuple[str, ...]
+) -> None:
     """yt-dlp would skip a fragment it cannot fetch and store the stream with a hole, as a success."""
-    code, outcome, reasons = failure_reasons(tmp_path, "yt-dlp", f"{hostile}/hls/{fault}.m3u8")
-    assert (outcome, reasons, code) == ("Failed", ["NetworkError"], 1)
+    cases = {fault: f"{hostile}/hls/{fault}.m3u8" for fault in faults}
+    code, report, reasons = reasons_by_case(tmp_path, "yt-dlp", cases)
+    assert reasons == dict.fromkeys(cases, "NetworkError"), reasons
+    assert (report["outcome"], report["itemsDone"], code) == ("Failed", 0, 1)
     assert not [p for p in (tmp_path / "claim").iterdir() if p.is_file()]
 
 
-@pytest.mark.parametrize("scheme", sorted(SCHEMES))
 @pytest.mark.parametrize("engine", ENGINES)
-def test_a_redirect_to_a_refused_scheme_is_blocked(tmp_path: Path, hostile: str, engine: str, scheme: str) -> None:
-    code, outcome, reasons = failure_reasons(tmp_path, engine, f"{hostile}/scheme/{scheme}/s.mp4")
-    assert (outcome, reasons, code) == ("Failed", ["Blocked"], 2)
+def test_a_redirect_to_a_refused_scheme_is_blocked(tmp_path: Path, hostile: str, engine: str) -> None:
+    cases = {scheme: f"{hostile}/scheme/{scheme}/s.mp4" for scheme in SCHEMES}
+    code, report, reasons = reasons_by_case(tmp_path, engine, cases)
+    assert reasons == dict.fromkeys(cases, "Blocked"), reasons
+    assert (report["outcome"], report["itemsDone"], code) == ("Failed", 0, 2)
 
 
-@pytest.mark.parametrize("scheme", sorted(set(SCHEMES) - {"data"}))
-def test_a_video_link_of_a_refused_scheme_is_blocked(tmp_path: Path, hostile: str, scheme: str) -> None:
+def test_a_video_link_of_a_refused_scheme_is_blocked(tmp_path: Path, hostile: str) -> None:
     """yt-dlp would open an ftp: link on a page itself (its urllib handler speaks FTP): refused like the others.
     (gallery-dl reads such links as paths on the page's own site.)"""
-    code, outcome, reasons = failure_reasons(tmp_path, "yt-dlp", f"{hostile}/video/{scheme}.html")
-    assert (outcome, reasons, code) == ("Failed", ["Blocked"], 2)
+    cases = {scheme: f"{hostile}/video/{scheme}.html" for scheme in sorted(set(SCHEMES) - {"data"})}
+    code, report, reasons = reasons_by_case(tmp_path, "yt-dlp", cases)
+    assert reasons == dict.fromkeys(cases, "Blocked"), reasons
+    assert (report["outcome"], report["itemsDone"], code) == ("Failed", 0, 2)
 
 
 def test_a_data_url_carries_its_bytes_and_connects_nowhere(tmp_path: Path, hostile: str) -> None:

@@ -46,11 +46,16 @@ def start_worker(
 
 
 def run_worker(
-    tmp: Path, spec: dict[str, Any], storage: PvcStorage | S3Storage, *args: str, **options: Any
+    tmp: Path,
+    spec: dict[str, Any],
+    storage: PvcStorage | S3Storage,
+    *args: str,
+    timeout: float = 120,
+    **options: Any,
 ) -> tuple[int, dict[str, Any]]:
-    """start_worker, waited for: the exit code and the termination message."""
+    """start_worker, waited for (at most ``timeout`` seconds): the exit code and the termination message."""
     process = start_worker(tmp, spec, storage, *args, **options)
-    _, stderr = process.communicate(timeout=120)
+    _, stderr = process.communicate(timeout=timeout)
     termination = tmp / "termination-log"
     assert termination.exists(), stderr[-3000:]
     return process.returncode, json.loads(termination.read_text())
