@@ -14,12 +14,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from gallery_operator.api.spec import describe_validation, parse_spec
+from gallery_operator.api.spec import LARGEST_INTEGER, describe_validation, parse_spec
 from gallery_operator.workerconfig import Egress, PvcStorage, WorkerConfig
 from tests.component.test_worker import run_worker
 from tests.fixtures.hostile import media_bytes, serve
-
-INT64_MAX = 2**63 - 1
 
 AT_THE_LIMITS: list[dict[str, Any]] = [
     {"options": {"rateLimit": "999999999999999.999999G"}},  # the largest rate the pattern admits
@@ -33,7 +31,7 @@ AT_THE_LIMITS: list[dict[str, Any]] = [
             "ytDlp": {
                 "http_chunk_size": 1024,
                 "min_filesize": 0,
-                "max_filesize": INT64_MAX,
+                "max_filesize": LARGEST_INTEGER,
                 "throttledratelimit": 1,
                 "concurrent_fragment_downloads": 16,
                 "age_limit": 99,
@@ -52,7 +50,7 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
     ({"options": {"rateLimit": "0.000k"}}, "options.rateLimit"),
     ({"options": {"rateLimit": "0.5"}}, "options.rateLimit"),
     ({"options": {"rateLimit": "1e3"}}, "options.rateLimit"),
-    ({"options": {"ytDlp": {"max_filesize": INT64_MAX + 1}}}, "options.ytDlp.max_filesize"),
+    ({"options": {"ytDlp": {"max_filesize": LARGEST_INTEGER + 1}}}, "options.ytDlp.max_filesize"),
     ({"options": {"ytDlp": {"throttledratelimit": 10**400}}}, "options.ytDlp.throttledratelimit"),
 ]
 
