@@ -6,22 +6,17 @@ archive held (every 10 s): what the crashed pod stored after it is fetched again
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
-import os
-import signal
-from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client
 
-from gallery_harness.procs import wait_until
+from gallery_harness.procs import kill_pod_processes, wait_until
 from gallery_harness.s3server import S3Server
-from gallery_harness.site import Handler, image_bytes
+from gallery_harness.site import Handler
 from tests.conftest import Cluster
-from tests.e2e.conftest import Downloads
+from tests.e2e.conftest import Downloads, check_catalogue, s3_files, s3_target
 
 ITEMS = range(7001, 7009)
 SLOW_SECONDS = 1.5
@@ -29,17 +24,6 @@ SLOW_SECONDS = 1.5
 
 def slow_images(site: str, first: int) -> list[str]:
     return [f"{site}/slow/{n}.jpg?seconds={SLOW_SECONDS}" for n in range(first, first + len(ITEMS))]
-
-
-def container_pids(pod: str) -> list[int]:
-    """The processes of a pod's containers on the node agent (their environment names the pod as HOSTNAME)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if f"\0HOSTNAME={pod}\0".encode() in b"\0" + (entry / "environ").read_bytes():
-                    found.append(int(entry.name))
-    return found
 
 
 def running_pod(cluster: Cluster, namespace: str, name: str, not_in: set[str]) -> str | None:
@@ -62,11 +46,7 @@ def crash_twice(cluster: Cluster, downloads: Downloads, name: str) -> int:
     first = running_pod(cluster, namespace, name, set()) or ""
     wait_until(lambda: items_done(downloads, name) >= 2, 90, "two items stored by the first pod", interval=0.1)
     stored = items_done(downloads, name)
-    pids = container_pids(first)
-    assert pids, f"no process of {first}"
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(os.getpgid(pid), signal.SIGKILL)
+    assert kill_pod_processes(first), f"no process of {first}"
     wait_until(lambda: running_pod(cluster, namespace, name, {first}), 120, "the second worker pod")
     second = running_pod(cluster, namespace, name, {first}) or ""
     wait_until(lambda: items_done(downloads, name) > stored, 120, "an item stored by the second pod", interval=0.1)
@@ -76,18 +56,6 @@ def crash_twice(cluster: Cluster, downloads: Downloads, name: str) -> int:
 
 def spec(urls: list[str], target: dict[str, Any]) -> dict[str, Any]:
     return {"urls": urls, "target": target, "backoffLimit": 4, "options": {"retries": 0}}
-
-
-def check_catalogue(records: list[dict[str, Any]], files: dict[str, bytes], first: int) -> None:
-    """The catalogue names each item once, and the stored files are exactly those, with its sizes and digests."""
-    paths = [r["path"] for r in records]
-    assert len(paths) == len(set(paths)) == len(ITEMS), paths
-    expected = {f"{n}.jpg": image_bytes(n) for n in range(first, first + len(ITEMS))}
-    assert sorted(files) == sorted(expected), sorted(files)
-    for record in records:
-        body = files[record["path"]]
-        assert body == expected[record["path"]]
-        assert (record["size"], record["sha256"]) == (len(body), hashlib.sha256(body).hexdigest())
 
 
 def check_resumed(stored_before: int, first: int) -> None:
@@ -108,7 +76,7 @@ def test_a_crashed_worker_resumes_into_a_claim(cluster: Cluster, downloads: Down
     folder = local.volumes_root / downloads.namespace / "media" / "crashy"
     lines = (folder / ".gallery-operator" / "catalogue.jsonl").read_text().splitlines()
     files = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
-    check_catalogue([json.loads(line) for line in lines], files, first)
+    check_catalogue([json.loads(line) for line in lines], files, range(first, first + len(ITEMS)))
     check_resumed(stored_before, first)
     [job] = downloads.jobs("crashy")
     assert job.status.failed == 2, job.status
@@ -118,34 +86,24 @@ def test_a_crashed_worker_resumes_into_s3(
     cluster: Cluster, downloads: Downloads, namespace: str, site: str, s3_server: S3Server
 ) -> None:
     cluster.require_local()
-    s3 = s3_server.client()
-    s3.create_bucket(Bucket="crashy")
-    keys = {"AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key}
-    client.CoreV1Api(cluster.api).create_namespaced_secret(namespace, {"metadata": {"name": "s3"}, "stringData": keys})
-    target = {
-        "bucket": "crashy",
-        "endpoint": s3_server.endpoint,
-        "forcePathStyle": True,
-        "credentialsSecret": {"name": "s3"},
-    }
+    target = s3_target(cluster, namespace, s3_server, "crashy")
     first = ITEMS[-1] + 1
-    downloads.create("crashy", spec(slow_images(site, first), {"s3": target}))
+    downloads.create("crashy", spec(slow_images(site, first), target))
     stored_before = crash_twice(cluster, downloads, "crashy")
     status = downloads.wait_phase("crashy", {"Succeeded", "Failed"}, timeout=240)
     assert status["phase"] == "Succeeded", status
     prefix = f"{namespace}/crashy/"
-    listed = s3.list_objects_v2(Bucket="crashy", Prefix=prefix).get("Contents", [])
-    bodies = {
-        o["Key"].removeprefix(prefix): s3.get_object(Bucket="crashy", Key=o["Key"])["Body"].read() for o in listed
-    }
+    bodies = s3_files(s3_server, "crashy", prefix)
     catalogue = bodies.pop(".gallery-operator/catalogue.jsonl")
     bodies = {key: body for key, body in bodies.items() if not key.startswith(".gallery-operator/")}  # the archive
-    check_catalogue([json.loads(line) for line in catalogue.decode().splitlines()], bodies, first)
+    check_catalogue(
+        [json.loads(line) for line in catalogue.decode().splitlines()], bodies, range(first, first + len(ITEMS))
+    )
     # An S3 target's archive goes up every STATE_SYNC_SECONDS (10 s) and the first pod died 3-4 s in: only its
     # first item (synced at once) is known to the retry; the rest are fetched again and stored under the same keys.
     assert stored_before >= 2
     check_resumed(1, first)
-    assert s3.list_multipart_uploads(Bucket="crashy").get("Uploads", []) == []
+    assert s3_server.client().list_multipart_uploads(Bucket="crashy").get("Uploads", []) == []
 
 
 @pytest.fixture(autouse=True)
