@@ -16,7 +16,8 @@ import time
 
 from kubernetes import client, config
 
-from bench.operator import make_namespace, operator_for
+from bench.operator import make_namespace
+from bench.reliability_common import patient_operator
 from gallery_harness.controlplane import LocalCluster
 from gallery_harness.localoperator import apply_crd
 from gallery_harness.procs import wait_until
@@ -73,7 +74,7 @@ def run(outage: float, rounds: int, running: int) -> int:
     with LocalCluster.create() as cluster, serve() as site:
         api = config.new_client_from_config(str(cluster.kubeconfig))
         apply_crd(api)
-        operator = operator_for(cluster, cluster.workdir, max_active="20", max_active_per_namespace="20")
+        operator = patient_operator(cluster, max_active="20", max_active_per_namespace="20")
         try:
             assert operator.process is not None
             pid = operator.process.pid

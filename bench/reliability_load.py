@@ -23,7 +23,8 @@ from typing import Any
 
 from kubernetes import client, config
 
-from bench.operator import _follow, make_namespace, operator_for, spec_for
+from bench.operator import _follow, make_namespace, spec_for
+from bench.reliability_common import patient_operator
 from gallery_harness.controlplane import LocalCluster
 from gallery_harness.localoperator import apply_crd
 from gallery_harness.procs import wait_until
@@ -145,8 +146,8 @@ def run(count: int, cap: int, spaces: int) -> int:
             make_namespace(api, ns)
         sampler = JobSampler()
         follow_jobs(api, namespaces, sampler)
-        operator = operator_for(
-            cluster, cluster.workdir, max_active=str(cap), max_active_per_namespace=str(cap), job_ttl_seconds="3600"
+        operator = patient_operator(
+            cluster, max_active=str(cap), max_active_per_namespace=str(cap), job_ttl_seconds="3600"
         )
         try:
             started = time.perf_counter()

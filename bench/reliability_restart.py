@@ -15,7 +15,8 @@ import time
 
 from kubernetes import client, config
 
-from bench.operator import make_namespace, operator_for
+from bench.operator import make_namespace
+from bench.reliability_common import patient_operator
 from gallery_harness.controlplane import LocalCluster
 from gallery_harness.localoperator import OperatorProcess, apply_crd
 from gallery_harness.procs import wait_until
@@ -63,9 +64,7 @@ def run(rounds: int, workers: int) -> None:
     with LocalCluster.create() as cluster, serve() as site:
         api = config.new_client_from_config(str(cluster.kubeconfig))
         apply_crd(api)
-        operator = operator_for(
-            cluster, cluster.workdir, max_active=str(workers), max_active_per_namespace=str(workers)
-        )
+        operator = patient_operator(cluster, max_active=str(workers), max_active_per_namespace=str(workers))
         try:
             for n in range(rounds):
                 floor.append(imports())

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 from kubernetes import client, config
 
-from bench.operator import make_namespace, operator_for, status_mb
+from bench.operator import make_namespace, status_mb
+from bench.reliability_common import patient_operator
 from gallery_harness.controlplane import LocalCluster
 from gallery_harness.localoperator import OperatorProcess, apply_crd
 from gallery_harness.procs import kill_pod_processes, wait_until
@@ -129,7 +130,7 @@ def run(minutes: float, every: float, kill_every: float) -> int:
         api = config.new_client_from_config(str(cluster.kubeconfig))
         apply_crd(api)
         make_namespace(api, NAMESPACE)
-        operator = operator_for(cluster, cluster.workdir, max_active="5", max_active_per_namespace="5")
+        operator = patient_operator(cluster, max_active="5", max_active_per_namespace="5")
         soak = Soak(api, site, operator, random.Random(7))
         try:
             trickle(soak, minutes, every, kill_every)
