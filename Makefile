@@ -87,7 +87,7 @@ e2e: build system-packages ## the e2e tests (local control plane, or the cluster
 
 SOAK_MINUTES ?= 120
 reliability: build system-packages ## the long fault and load suite, not in `make test` (docs/reliability.md; SOAK_MINUTES=120)
-	GALLERY_FAULTS_EXAMPLES=400 $(RUN) pytest tests/e2e/test_faults_bad_input.py
+	GALLERY_FAULTS_EXAMPLES=400 $(RUN) pytest tests/e2e/test_faults_bad_input.py tests/e2e/test_faults_bad_reports.py
 	$(RUN) python -m bench.reliability_load --count 1000 --cap 20
 	$(RUN) python -m bench.reliability_api --outage 20 --rounds 3
 	$(RUN) python -m bench.reliability_api --outage 0 --rounds 3
