@@ -12,6 +12,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from kubernetes import client, config
 
@@ -63,9 +64,9 @@ def clear(api: client.ApiClient, namespace: str) -> None:
     wait_until(lambda: not core.list_namespaced_pod(namespace).items, 600, "the workers gone", interval=1)
 
 
-def run(rounds: int, workers: int) -> None:
+def run(rounds: int, workers: int, keep: Path | None) -> None:
     idle, loaded, floor = [], [], []
-    with LocalCluster.create() as cluster, serve() as site:
+    with LocalCluster.create(keep) as cluster, serve() as site:
         api = config.new_client_from_config(str(cluster.kubeconfig))
         apply_crd(api)
         operator = patient_operator(cluster, max_active=str(workers), max_active_per_namespace=str(workers))
@@ -97,8 +98,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=20)
+    parser.add_argument("--keep", type=Path, help="keep the cluster's folder (logs) here")
     options = parser.parse_args()
-    run(options.rounds, options.workers)
+    run(options.rounds, options.workers, options.keep)
     return 0
 
 
