@@ -10,7 +10,7 @@ export UV_PYTHON := $(shell $$(command -v python3.11 2>/dev/null || command -v $
 export UV_PYTHON_DOWNLOADS := never
 RUN := $(UV) run --frozen
 
-.PHONY: help setup system-packages node-packages crds manifests build demo test test-fast test-real-node lint unit component e2e cluster-start cluster-stop cluster-status clean
+.PHONY: help setup system-packages node-packages crds manifests build demo test test-fast test-real-node lint unit component e2e cluster-start cluster-stop cluster-status clean reliability
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -84,6 +84,15 @@ component: setup system-packages ## the component tier: the worker with real eng
 
 e2e: build system-packages ## the e2e tests (local control plane, or the cluster named by KUBECONFIG)
 	$(RUN) pytest tests/e2e
+
+SOAK_MINUTES ?= 120
+reliability: build system-packages ## the long fault and load suite, not in `make test` (docs/reliability.md; SOAK_MINUTES=120)
+	GALLERY_FAULTS_EXAMPLES=400 $(RUN) pytest tests/e2e/test_faults_bad_input.py tests/e2e/test_faults_bad_reports.py
+	$(RUN) python -m bench.reliability_load --count 1000 --cap 20
+	$(RUN) python -m bench.reliability_api --outage 20 --rounds 3
+	$(RUN) python -m bench.reliability_api --outage 0 --rounds 3
+	$(RUN) python -m bench.reliability_restart --rounds 3 --workers 20
+	$(RUN) python -m bench.reliability_soak --minutes $(SOAK_MINUTES)
 
 cluster-start: build ## a local control plane in the background; prints how to use it with kubectl (NODE=kubelet: a real node)
 	$(if $(filter kubelet,$(NODE)),@$(MAKE) --no-print-directory node-packages)

@@ -239,9 +239,18 @@ class LocalCluster:
             ],
         )
 
+    def stop_apiserver(self) -> None:
+        """Stop kube-apiserver (SIGTERM, as a rollout of the control plane does); etcd and the rest keep running."""
+        procs.stop(self.processes.pop("apiserver"), grace=15)
+
+    def start_apiserver(self) -> None:
+        """Start kube-apiserver again on the same port, over the same etcd; return once it is ready."""
+        self._start_apiserver(build.binary("kube-apiserver"))
+        procs.wait_until(self._ready, timeout=60, what=f"kube-apiserver /readyz (log: {self.log('apiserver')})")
+
     def _start_apiserver(self, binary: Path) -> None:
         assert self.pki is not None
-        self.api_port = procs.free_port()
+        self.api_port = self.api_port or procs.free_port()  # a restart keeps the port the kubeconfigs name
         self._start(
             "apiserver",
             [

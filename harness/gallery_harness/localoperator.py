@@ -31,6 +31,8 @@ class OperatorProcess:
     health_port: int = 0
     metrics_port: int = 0
     report_url: str = ""
+    ready_seconds: float = 30.0
+    """How long start() waits for /readyz (benchmarks that kill and restart it on a loaded machine wait longer)."""
     instances: ClassVar[list[OperatorProcess]] = []
 
     def start(self) -> None:
@@ -54,7 +56,7 @@ class OperatorProcess:
             **self.settings,
         }
         self.process = procs.spawn([sys.executable, "-m", "gallery_operator"], self.log, env=env)
-        wait_until(self.healthy, 30, f"the operator's /healthz (log: {self.log})")
+        wait_until(self.healthy, self.ready_seconds, f"the operator's /healthz (log: {self.log})")
 
     def healthy(self) -> bool:
         assert self.process is not None

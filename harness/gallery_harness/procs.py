@@ -86,3 +86,23 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pod_processes(pod: str) -> list[int]:
+    """The processes of a pod's containers on the node agent: their environment names the pod as HOSTNAME."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if f"\0HOSTNAME={pod}\0".encode() in b"\0" + (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+    return found
+
+
+def kill_pod_processes(pod: str) -> int:
+    """SIGKILL the process groups of a pod's containers (as a crash or the OOM killer ends them); how many."""
+    pids = pod_processes(pod)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+    return len(pids)

@@ -54,7 +54,7 @@ class S3Server:
         )
 
     def start(self) -> None:
-        self.port = procs.free_port()
+        self.port = self.port or procs.free_port()  # started again after a stop: the same endpoint
         data = self.root / "data"
         sidecar = self.root / "meta"
         data.mkdir(parents=True, exist_ok=True)

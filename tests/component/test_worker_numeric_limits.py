@@ -13,12 +13,10 @@ from typing import Any
 
 import pytest
 
-from gallery_operator.api.spec import parse_spec
+from gallery_operator.api.spec import LARGEST_INTEGER, parse_spec
 from gallery_operator.workerconfig import Egress, PvcStorage, WorkerConfig
 from tests.component.workers import run_worker
 from tests.fixtures.hostile import SMALL, media_bytes, serve
-
-INT64_MAX = 2**63 - 1
 
 AT_THE_LIMITS: list[dict[str, Any]] = [
     {"options": {"rateLimit": "999999999999999.999999G"}},  # the largest rate the pattern admits
@@ -32,7 +30,7 @@ AT_THE_LIMITS: list[dict[str, Any]] = [
             "ytDlp": {
                 "http_chunk_size": 1024,
                 "min_filesize": 0,
-                "max_filesize": INT64_MAX,
+                "max_filesize": LARGEST_INTEGER,
                 "throttledratelimit": 1,
                 "concurrent_fragment_downloads": 16,
                 "age_limit": 99,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from gallery_harness.localoperator import OperatorProcess, apply_crd
 from gallery_harness.localoperator import operator_for as local_operator_for
 from gallery_harness.procs import wait_until
 from gallery_harness.s3server import S3Server
-from gallery_harness.site import serve
+from gallery_harness.site import image_bytes, serve
 from gallery_operator import API_GROUP, API_VERSION, PLURAL
 from tests.conftest import Cluster, s3_server_on
 
@@ -148,3 +149,32 @@ class Downloads:
 def downloads(cluster: Cluster, namespace: str, operator: OperatorProcess) -> Downloads:
     create_claim(cluster.api, namespace)
     return Downloads(cluster.api, namespace)
+
+
+def check_catalogue(records: list[dict[str, Any]], files: dict[str, bytes], images: range) -> None:
+    """The catalogue names each of the site's ``images`` once, and the stored files are exactly those, with the
+    catalogue's sizes and digests."""
+    paths = [r["path"] for r in records]
+    assert len(paths) == len(set(paths)) == len(images), paths
+    expected = {f"{n}.jpg": image_bytes(n) for n in images}
+    assert sorted(files) == sorted(expected), sorted(files)
+    for record in records:
+        body = files[record["path"]]
+        assert body == expected[record["path"]]
+        assert (record["size"], record["sha256"]) == (len(body), hashlib.sha256(body).hexdigest())
+
+
+def s3_target(cluster: Cluster, namespace: str, server: S3Server, bucket: str) -> dict[str, Any]:
+    """A new bucket on ``server`` and a Secret `s3` of its keys in ``namespace``: the spec's target for them."""
+    server.client().create_bucket(Bucket=bucket)
+    keys = {"AWS_ACCESS_KEY_ID": server.access_key, "AWS_SECRET_ACCESS_KEY": server.secret_key}
+    client.CoreV1Api(cluster.api).create_namespaced_secret(namespace, {"metadata": {"name": "s3"}, "stringData": keys})
+    credentials = {"credentialsSecret": {"name": "s3"}}
+    return {"s3": {"bucket": bucket, "endpoint": server.endpoint, "forcePathStyle": True, **credentials}}
+
+
+def s3_files(server: S3Server, bucket: str, prefix: str) -> dict[str, bytes]:
+    """Every object under ``prefix``, by its key below the prefix."""
+    s3 = server.client()
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+    return {o["Key"].removeprefix(prefix): s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() for o in listed}

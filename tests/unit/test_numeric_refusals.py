@@ -8,9 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from gallery_operator.api.spec import describe_validation, parse_spec
-
-INT64_MAX = 2**63 - 1
+from gallery_operator.api.spec import LARGEST_INTEGER, describe_validation, parse_spec
 
 REFUSED: list[tuple[dict[str, Any], str]] = [
     ({"options": {"rateLimit": "9" * 400}}, "options.rateLimit"),
@@ -19,7 +17,7 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
     ({"options": {"rateLimit": "0.000k"}}, "options.rateLimit"),
     ({"options": {"rateLimit": "0.5"}}, "options.rateLimit"),
     ({"options": {"rateLimit": "1e3"}}, "options.rateLimit"),
-    ({"options": {"ytDlp": {"max_filesize": INT64_MAX + 1}}}, "options.ytDlp.max_filesize"),
+    ({"options": {"ytDlp": {"max_filesize": LARGEST_INTEGER + 1}}}, "options.ytDlp.max_filesize"),
     ({"options": {"ytDlp": {"throttledratelimit": 10**400}}}, "options.ytDlp.throttledratelimit"),
 ]
 

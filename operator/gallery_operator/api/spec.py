@@ -32,8 +32,11 @@ NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 URL_PATTERN = r"^https?://[^\s/$.?#][^\s]*$"
 ITEM_RANGE_PATTERN = r"^[0-9]+(-[0-9]*)?(,[0-9]+(-[0-9]*)?)*$"
 RATE_PATTERN = r"^[0-9]{1,15}(\.[0-9]{1,6})?[kKmMgG]?$"
-INT64_MAX = 2**63 - 1
-"""The largest integer the API server keeps as one: every integer field without a smaller bound has this one."""
+LARGEST_INTEGER = 2**63 - 1024
+"""The largest bound an integer field may have: every integer field without a smaller bound has this one. The API
+server holds a schema's maximum as a float64 and compares an integer with it as int64(maximum): int64's own maximum
+(2**63 - 1) rounds up to 2**63 as a float64, which overflows to int64's minimum, and then no value at all passes.
+2**63 - 1024 is the largest float64 below 2**63, so it converts back exactly."""
 RATE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 # Folders and key prefixes: no segment starts with a dot, so no `.`, `..` or hidden folder (`subPath: "."` would
 # mount the whole claim, and deletionPolicy Delete would then wipe every download in it).
@@ -324,13 +327,13 @@ class YtDlpOptions(EngineOptions):
     """Process playlist entries as they arrive."""
     noplaylist: bool | None = None
     """Take only the video when a URL names a video and a playlist."""
-    min_filesize: Annotated[int | None, Field(ge=0, le=INT64_MAX)] = None
+    min_filesize: Annotated[int | None, Field(ge=0, le=LARGEST_INTEGER)] = None
     """Skip formats smaller than this many bytes."""
-    max_filesize: Annotated[int | None, Field(ge=0, le=INT64_MAX)] = None
+    max_filesize: Annotated[int | None, Field(ge=0, le=LARGEST_INTEGER)] = None
     """Skip formats larger than this many bytes."""
     http_chunk_size: Annotated[int | None, Field(ge=1024, le=1024**3)] = None
     """Download in ranges of this many bytes (helps with servers that throttle long transfers)."""
-    throttledratelimit: Annotated[int | None, Field(ge=1, le=INT64_MAX)] = None
+    throttledratelimit: Annotated[int | None, Field(ge=1, le=LARGEST_INTEGER)] = None
     """Bytes per second below which a download is considered throttled and restarted."""
     skip_unavailable_fragments: bool | None = None
     """Skip fragments that cannot be fetched instead of failing the stream."""
