@@ -1,0 +1,57 @@
+"""A burst of due subscriptions creates every run before it writes any report: the status writes and Events of a
+reconcile that created a run wait while other subscriptions wait in the urgent lane (the schedule lag is measured
+to the run's creation, and a thousand status writes ahead of it were most of it)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from gallery_operator.subscription_plan import SubscriptionSnapshot
+from gallery_operator.subscriptions import Subscriptions
+from tests.unit.builders import RecordingKube
+
+TEMPLATE = {"urls": ["https://example.org/g"], "target": {"pvc": {"claimName": "media"}}}
+
+
+def due(name: str) -> SubscriptionSnapshot:
+    """A subscription whose first tick (its creation, an interval's first) has passed: its reconcile makes a run."""
+    meta = {"namespace": "team-a", "name": name, "uid": f"uid-{name}", "generation": 1}
+    meta["creationTimestamp"] = "2026-11-22T09:00:00Z"
+    body = {"metadata": meta, "spec": {"interval": "1h", "jitter": "0s", "downloadTemplate": TEMPLATE}}
+    return SubscriptionSnapshot.of(body)
+
+
+def burst(count: int) -> list[tuple[str, Any]]:
+    facade = RecordingKube()
+    snapshots = [due(f"sub-{n}") for n in range(count)]
+    loop = Subscriptions({s.key: [s] for s in snapshots}, {}, facade, workers=2)
+
+    async def scenario() -> None:
+        loop.start()
+        for snapshot in snapshots:
+            loop.enqueue(snapshot.key)
+        for _ in range(2000):  # bounded: a broken loop fails the assertions below instead of hanging
+            if sum(call == "patch_status" for call, _ in facade.calls) >= count:
+                break
+            await asyncio.sleep(0.005)
+        await loop.stop()
+
+    asyncio.run(scenario())
+    return facade.calls
+
+
+def test_every_run_of_a_burst_is_created_before_the_first_report() -> None:
+    calls = burst(12)
+    kinds = [call for call, _ in calls]
+    assert kinds.count("create_download") == 12
+    last_create = max(i for i, kind in enumerate(kinds) if kind == "create_download")
+    first_report = min(i for i, kind in enumerate(kinds) if kind in {"patch_status", "post_event"})
+    assert last_create < first_report, kinds
+
+
+def test_each_held_report_is_written_once_with_its_events() -> None:
+    calls = burst(12)
+    statuses = [argument[0] for call, argument in calls if call == "patch_status"]
+    assert sorted(statuses) == sorted(f"sub-{n}" for n in range(12))  # every subscription's, none twice
+    assert [what for call, what in calls if call == "post_event"].count("RunCreated") == 12
