@@ -26,7 +26,7 @@ from gallery_harness.localoperator import apply_crd
 from gallery_harness.procs import cpu_seconds, wait_until
 from gallery_operator import API_GROUP, API_VERSION, PLURAL, SUBSCRIPTION_PLURAL
 
-LEAD_SECONDS = 120
+LEAD_SECONDS = 200
 """At least this long between the start of creation and the tick (creating 2,000 objects takes a while)."""
 
 
