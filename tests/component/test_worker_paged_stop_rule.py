@@ -1,7 +1,8 @@
 """The incremental stop rule over a PAGED listing, with gallery-dl's real paging extractor: a Danbooru tag search
 (gallery-dl's own `danbooru` extractor, 200 posts a page, the next page asked for by the last id seen), served for
 its real host name by the fixture proxy (tests/fixtures/sites.py), the posts' files by the fixture site. A second
-run over the grown listing with `stopAfterKnown` requests the first page only; without it, every page.
+run over the grown listing, and a third over the unchanged one, request the first page only with `stopAfterKnown`,
+every page without it; neither fetches a file the library holds.
 
 gallery-dl pages only in its site extractors, and those match their sites' host names: a plain loopback URL gets the
 generic extractor, which reads one page. Hence the proxy, and this tier (the worker started directly with the
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from gallery_harness.site import Handler
 from gallery_operator.workerconfig import PvcStorage
 from tests.component.test_worker import catalogue, run_worker
 from tests.fixtures.sites import Request, Sites, serve_sites
@@ -70,6 +72,11 @@ def run(tmp_path: Path, storage: PvcStorage, proxy: str, ca: Path, stop: int | N
     return report
 
 
+def images(newest: int) -> list[int]:
+    """How often the fixture site served each post's file so far."""
+    return [Handler.hits.get(f"/img/{n}.jpg", 0) for n in range(1, newest + 1)]
+
+
 @pytest.mark.parametrize("stop", [3, None], ids=["stopAfterKnown", "whole-listing"])
 def test_gallery_dl_stops_on_the_first_page_of_a_paged_listing(tmp_path: Path, site: str, stop: int | None) -> None:
     listing = Listing(site, newest=410)  # pages of 200, 200 and 10 posts
@@ -78,16 +85,21 @@ def test_gallery_dl_stops_on_the_first_page_of_a_paged_listing(tmp_path: Path, s
         first = run(tmp_path, storage, proxy, ca, stop)
         assert first["itemsDone"] == 410, first
         assert pages(sites, 0) == ["", "b211", "b11"]  # the whole listing, page by page
-        asked = len(sites.to(HOST))
+        asked, before = len(sites.to(HOST)), images(412)
         listing.newest = 412  # two new posts at the top
         second = run(tmp_path, storage, proxy, ca, stop)
-        later = pages(sites, asked)
+        grown = pages(sites, asked)
+        asked, fetched = len(sites.to(HOST)), [a - b for a, b in zip(images(412), before, strict=True)]
+        third = run(tmp_path, storage, proxy, ca, stop)  # the listing unchanged
+        unchanged = pages(sites, asked)
     assert len(catalogue(tmp_path / "claim")) == 412  # every post stored once
+    assert fetched == [0] * 410 + [1, 1]  # the second run fetched the two new files, no known one
+    assert images(412) == [b + f for b, f in zip(before, fetched, strict=True)]  # the third fetched none
     if stop:
         # 2 new, then 3 known in a row: the run ends inside the first page; the later pages are never asked for.
         # It counts the new ones and the known ones before the last (gallery-dl stops before reporting that one).
-        assert later == [""], later
-        assert second["itemsDone"] == 2 + stop - 1, second
+        assert grown == unchanged == [""], (grown, unchanged)
+        assert (second["itemsDone"], third["itemsDone"]) == (2 + stop - 1, stop - 1), (second, third)
     else:
-        assert later == ["", "b213", "b13"], later
-        assert second["itemsDone"] == 412, second
+        assert (grown, unchanged) == (["", "b213", "b13"], ["", "b213", "b13"])
+        assert (second["itemsDone"], third["itemsDone"]) == (412, 412), (second, third)
