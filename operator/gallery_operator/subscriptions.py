@@ -76,6 +76,8 @@ class Subscriptions:
         """The status as this operator last wrote it, per subscription (the cache lags behind its own writes)."""
         self.held: dict[Key, Held] = {}
         """Reports decided but not written yet (``apply``): the next reconcile plans from them."""
+        self.due: set[Key] = set()
+        """Subscriptions their timer (a tick, or a look again) queued and no reconcile has taken up yet."""
         self.timers: dict[Key, asyncio.TimerHandle] = {}
 
     def start(self) -> None:
@@ -99,6 +101,7 @@ class Subscriptions:
         return next(iter(self.index.get(key, ())), None)
 
     async def reconcile(self, key: Key) -> None:
+        self.due.discard(key)
         snapshot = self.snapshot(key)
         if snapshot is None:
             self.written.pop(key, None)
@@ -123,8 +126,10 @@ class Subscriptions:
 
     async def apply(self, snapshot: SubscriptionSnapshot, plan: SubscriptionPlan) -> None:
         """The plan's changes to the cluster first, then its report (status and Events): held back while other
-        subscriptions wait in the urgent lane, so a thousand runs due on one tick are created before any of their
-        reports is written (a report written late is harmless: a run the status does not name yet is adopted)."""
+        subscriptions whose timer fired wait in the queue, so a thousand runs due on one tick are created before any
+        of their reports is written (a report written late is harmless: a run the status does not name yet is
+        adopted). A held report goes to the back of the queue with its subscription; watch events (a run's status)
+        never hold one back."""
         namespace, name = snapshot.key
         report = Held(None, [])
         for action in plan.actions:
@@ -149,9 +154,9 @@ class Subscriptions:
         if held is not None:
             report = Held(report.status or held.status, [*held.events, *report.events])
         created = any(isinstance(a, CreateRun) for a in plan.actions)
-        if (created or held is not None) and self.queue.pressing():
+        if (created or held is not None) and self.due:
             self.held[snapshot.key] = report
-            self.queue.add(snapshot.key, background=True)
+            self.enqueue(snapshot.key)  # behind the subscriptions now waiting: by then they have made their runs
             return
         await self._report(snapshot, report)
 
@@ -170,4 +175,9 @@ class Subscriptions:
             timer.cancel()
         if seconds is not None:
             loop = asyncio.get_running_loop()
-            self.timers[key] = loop.call_later(max(0.0, seconds), self.enqueue, key)
+            self.timers[key] = loop.call_later(max(0.0, seconds), self.fire, key)
+
+    def fire(self, key: Key) -> None:
+        """The subscription's timer: its tick (or a look again) is due."""
+        self.due.add(key)
+        self.enqueue(key)

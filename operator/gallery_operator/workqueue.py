@@ -1,7 +1,7 @@
 """The work queue of the reconcile loop: keys (downloads) to reconcile, each handled by one worker at a time.
 
-- a key waits in the queue at most once; a key added while its worker runs is queued again when that worker ends,
-  in the fastest lane it was added to (nothing is lost, nothing runs twice at once);
+- a key waits in the queue at most once; a key added while its worker runs is queued again when that worker ends
+  (nothing is lost, nothing runs twice at once);
 - two lanes: urgent (watch events, reports, slots granted) before background (resync, queue-position refresh), so
   a resync of ten thousand downloads never delays a new one;
 - a handler that raises is retried with exponential backoff (0.5 s doubling, at most 60 s);
@@ -49,23 +49,19 @@ class WorkQueue(Generic[K]):
         """Key -> whether it is queued in the urgent lane."""
         self._items = asyncio.Semaphore(0)
         """Counts entries in both lanes (an entry left behind when a key moved lanes is skipped when taken)."""
-        self._urgent_keys = 0
-        """How many keys wait in the urgent lane (``pressing()``)."""
         self._busy: set[K] = set()
-        self._dirty: dict[K, bool] = {}
-        """Key -> whether it was added in the urgent lane while its worker ran (it is queued there again)."""
+        self._dirty: set[K] = set()
         self._failures: dict[K, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
     def add(self, key: K, background: bool = False) -> None:
         if key in self._busy:
-            self._dirty[key] = self._dirty.get(key, False) or not background
+            self._dirty.add(key)
             return
         urgent = self._queued.get(key)
         if urgent or (urgent is not None and background):
             return  # queued already, in a lane at least as fast
         self._queued[key] = not background
-        self._urgent_keys += not background
         (self._background if background else self._urgent).append(key)
         self._items.release()
 
@@ -74,10 +70,6 @@ class WorkQueue(Generic[K]):
 
     def __len__(self) -> int:
         return len(self._queued)
-
-    def pressing(self) -> bool:
-        """Whether keys wait in the urgent lane: work that a handler may let go first (its own slower writes)."""
-        return self._urgent_keys > 0
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._work(), name=f"reconciler-{i}") for i in range(self._workers)]
@@ -99,7 +91,6 @@ class WorkQueue(Generic[K]):
             key = (self._urgent if urgent else self._background).popleft()
             if self._queued.get(key) == urgent:  # else a stale entry: the key moved lanes, or was taken already
                 del self._queued[key]
-                self._urgent_keys -= urgent
                 return key
 
     async def _work(self) -> None:
@@ -120,4 +111,5 @@ class WorkQueue(Generic[K]):
                 self._handled(time.perf_counter() - started)
                 self._busy.discard(key)
                 if key in self._dirty:
-                    self.add(key, background=not self._dirty.pop(key))
+                    self._dirty.discard(key)
+                    self.add(key)
