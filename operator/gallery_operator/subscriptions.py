@@ -154,9 +154,11 @@ class Subscriptions:
         if held is not None:
             report = Held(report.status or held.status, [*held.events, *report.events])
         created = any(isinstance(a, CreateRun) for a in plan.actions)
-        if (created or held is not None) and self.due:
+        if created and held is None and self.due:
+            # Once, behind the subscriptions now waiting: when it comes round again, they have made their runs (a
+            # second hold would only wait for later ticks, and burn a plan per pass while look-again timers fire).
             self.held[snapshot.key] = report
-            self.enqueue(snapshot.key)  # behind the subscriptions now waiting: by then they have made their runs
+            self.enqueue(snapshot.key)
             return
         await self._report(snapshot, report)
 

@@ -64,3 +64,23 @@ def test_each_held_report_is_written_once_with_its_events() -> None:
     statuses = [argument[0] for call, argument in calls if call == "patch_status"]
     assert sorted(statuses) == sorted(f"sub-{n}" for n in range(12))  # every subscription's, none twice
     assert [what for call, what in calls if call == "post_event"].count("RunCreated") == 12
+
+
+def test_a_report_is_held_back_once_only() -> None:
+    """A held report is written when its subscription comes round again, even if later ticks are waiting then: it
+    waited for the runs due before it, never for ticks that fell due after (nor for look-again timers)."""
+    facade = RecordingKube()
+    first, later = due("sub-a"), due("sub-b")
+    loop = Subscriptions({s.key: [s] for s in (first, later)}, {}, facade)
+
+    async def scenario() -> list[str]:
+        loop.fire(later.key)  # its timer fired; the queue is not started, so it waits
+        await loop.reconcile(first.key)
+        held = [call for call, _ in facade.calls]
+        await loop.reconcile(first.key)
+        await loop.stop()
+        return held
+
+    held = asyncio.run(scenario())
+    assert held == ["create_download"], held
+    assert [argument[0] for call, argument in facade.calls if call == "patch_status"] == ["sub-a"]
