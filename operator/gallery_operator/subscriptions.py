@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,6 +55,14 @@ def parse(snapshot: SubscriptionSnapshot) -> GallerySubscriptionSpec | str:
         return describe_validation(error)
 
 
+@dataclass
+class Held:
+    """A reconcile's report (the status it decided, the Events it posts), written after the runs are created."""
+
+    status: dict[str, Any] | None
+    events: list[PostEvent]
+
+
 class Subscriptions:
     """The subscriptions' reconcile loop. ``index`` and ``runs`` are kopf indexes: subscriptions by key, and the
     runs (GalleryDownloads) by the uid of the subscription that controls them."""
@@ -65,6 +74,10 @@ class Subscriptions:
         self.queue: WorkQueue[Key] = WorkQueue(self.reconcile, workers)
         self.written: dict[Key, dict[str, Any]] = {}
         """The status as this operator last wrote it, per subscription (the cache lags behind its own writes)."""
+        self.held: dict[Key, Held] = {}
+        """Reports decided but not written yet (``apply``): the next reconcile plans from them."""
+        self.due: set[Key] = set()
+        """Subscriptions their timer (a tick, or a look again) queued and no reconcile has taken up yet."""
         self.timers: dict[Key, asyncio.TimerHandle] = {}
 
     def start(self) -> None:
@@ -88,9 +101,11 @@ class Subscriptions:
         return next(iter(self.index.get(key, ())), None)
 
     async def reconcile(self, key: Key) -> None:
+        self.due.discard(key)
         snapshot = self.snapshot(key)
         if snapshot is None:
             self.written.pop(key, None)
+            self.held.pop(key, None)
             timer = self.timers.pop(key, None)
             if timer is not None:
                 timer.cancel()
@@ -102,14 +117,21 @@ class Subscriptions:
             for r in self.runs.get(snapshot.uid, ())
             if isinstance(r, RunSnapshot) and r.namespace == snapshot.namespace
         )
-        previous = self.written.get(key, snapshot.status)
+        held = self.held.get(key)
+        previous = held.status if held and held.status is not None else self.written.get(key, snapshot.status)
         situation = SubscriptionSituation(snapshot, parse(snapshot), previous, datetime.now(UTC), runs)
         plan = plan_subscription(situation)
-        await self.apply(snapshot, previous, plan)
+        await self.apply(snapshot, plan)
         self._look_again(key, plan.requeue_after)
 
-    async def apply(self, snapshot: SubscriptionSnapshot, previous: Mapping[str, Any], plan: SubscriptionPlan) -> None:
+    async def apply(self, snapshot: SubscriptionSnapshot, plan: SubscriptionPlan) -> None:
+        """The plan's changes to the cluster first, then its report (status and Events): held back while other
+        subscriptions whose timer fired wait in the queue, so a thousand runs due on one tick are created before any
+        of their reports is written (a report written late is harmless: a run the status does not name yet is
+        adopted). A held report goes to the back of the queue with its subscription; watch events (a run's status)
+        never hold one back."""
         namespace, name = snapshot.key
+        report = Held(None, [])
         for action in plan.actions:
             match action:
                 case SetFinalizers(finalizers, resource_version):
@@ -121,15 +143,33 @@ class Subscriptions:
                 case DeleteRun(run, foreground):
                     await self.kube.delete_download(namespace, run, foreground)
                 case WriteStatus(status):
-                    await self.kube.patch_status(namespace, name, status_patch(previous, status))
-                    self.written[snapshot.key] = status
-                    metrics.STATUS_WRITES.inc()
-                case PostEvent(kind, reason, message):
-                    await self.kube.post_event(snapshot, kind, reason, message)
+                    report.status = status
+                case PostEvent():
+                    report.events.append(action)
         for outcome, new_items in plan.run_outcomes:
             metrics.SUBSCRIPTION_RUNS.labels(outcome=outcome).inc()
             if new_items is not None:
                 metrics.SUBSCRIPTION_NEW_ITEMS.observe(new_items)
+        held = self.held.pop(snapshot.key, None)
+        if held is not None:
+            report = Held(report.status or held.status, [*held.events, *report.events])
+        created = any(isinstance(a, CreateRun) for a in plan.actions)
+        if created and held is None and self.due:
+            # Once, behind the subscriptions now waiting: when it comes round again, they have made their runs (a
+            # second hold would only wait for later ticks, and burn a plan per pass while look-again timers fire).
+            self.held[snapshot.key] = report
+            self.enqueue(snapshot.key)
+            return
+        await self._report(snapshot, report)
+
+    async def _report(self, snapshot: SubscriptionSnapshot, report: Held) -> None:
+        if report.status is not None:
+            before = self.written.get(snapshot.key, snapshot.status)
+            await self.kube.patch_status(snapshot.namespace, snapshot.name, status_patch(before, report.status))
+            self.written[snapshot.key] = report.status
+            metrics.STATUS_WRITES.inc()
+        for event in report.events:
+            await self.kube.post_event(snapshot, event.kind, event.reason, event.message)
 
     def _look_again(self, key: Key, seconds: float | None) -> None:
         timer = self.timers.pop(key, None)
@@ -137,4 +177,9 @@ class Subscriptions:
             timer.cancel()
         if seconds is not None:
             loop = asyncio.get_running_loop()
-            self.timers[key] = loop.call_later(max(0.0, seconds), self.enqueue, key)
+            self.timers[key] = loop.call_later(max(0.0, seconds), self.fire, key)
+
+    def fire(self, key: Key) -> None:
+        """The subscription's timer: its tick (or a look again) is due."""
+        self.due.add(key)
+        self.enqueue(key)

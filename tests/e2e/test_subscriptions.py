@@ -251,3 +251,60 @@ def test_a_run_made_just_before_the_operator_died_is_the_ticks_only_run(
     assert [r["scheduledTime"] for r in status["runs"]] == [rfc3339(tick)]
     assert [r["metadata"]["name"] for r in subscriptions.runs("restart")] == [name]
     assert status["lastScheduleTime"] == rfc3339(tick)
+
+
+def test_an_operator_killed_between_a_tick_and_its_run_makes_the_run_once_on_restart(
+    cluster: Cluster, subscriptions: Subscriptions, operator: OperatorProcess, site: str
+) -> None:
+    """SIGKILL after the tick fell due and before its run exists: the run's creation is refused (a quota of zero
+    GalleryDownloads) while the operator retries it, and the operator dies there. Nothing recorded the tick; the
+    restarted operator makes its run, once, under the tick's name, and records no missed tick."""
+    core = client.CoreV1Api(cluster.api)
+    quota = {"metadata": {"name": "no-runs"}, "spec": {"hard": {"count/gallerydownloads.gallery-operator.dev": "0"}}}
+    core.create_namespaced_resource_quota(subscriptions.namespace, quota)
+    spec = {"interval": "1h", "jitter": "0s", "downloadTemplate": {**template(site), "urls": [f"{site}/img/82.jpg"]}}
+    subscriptions.create("killed", spec)
+    tick = parse_time(subscriptions.get("killed")["metadata"]["creationTimestamp"])  # an interval's first tick
+    refused = f"namespace='{subscriptions.namespace}', name='killed') failed"
+    wait_until(lambda: refused in operator.log.read_text(), 60, "the run's creation refused", interval=0.2)
+    operator.kill()
+    try:
+        assert subscriptions.runs("killed") == [] and not subscriptions.status("killed").get("runs")
+        core.delete_namespaced_resource_quota("no-runs", subscriptions.namespace)
+    finally:
+        operator.start()
+    [ended] = subscriptions.ended("killed", 1)
+    assert (ended["name"], ended["scheduledTime"], ended["newItems"]) == (run_name("killed", tick), rfc3339(tick), 1)
+    status = subscriptions.status("killed")
+    assert [(r["scheduledTime"], r["outcome"]) for r in status["runs"]] == [(rfc3339(tick), "Succeeded")]
+    assert [r["metadata"]["name"] for r in subscriptions.runs("killed")] == [run_name("killed", tick)]
+    assert status["lastScheduleTime"] == rfc3339(tick)
+
+
+def test_a_stalled_subscription_keeps_its_schedule_and_recovers_when_fixed(
+    subscriptions: Subscriptions, site: str
+) -> None:
+    """Stalled after the last 3 runs failed for a permanent reason, with that reason; its ticks still make runs (the
+    cure may be outside the spec: a Secret renewed, a page back online), and the first good run clears it."""
+    missing = {**template(site), "urls": [f"{site}/img/99999.jpg"], "backoffLimit": 0}
+    subscriptions.create("stuck", {"interval": "10s", "jitter": "0s", "downloadTemplate": missing})
+    subscriptions.ended("stuck", 3)
+
+    def stalled() -> dict[str, Any]:
+        return next(c for c in subscriptions.status("stuck")["conditions"] if c["type"] == "Stalled")
+
+    wait_until(lambda: stalled()["status"] == "True", 60, "the Stalled condition", interval=0.5)
+    assert stalled()["reason"] == "NotFound", stalled()
+    ready = next(c for c in subscriptions.status("stuck")["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "NotFound"), ready
+    # Stalled, and still on schedule: the next tick makes a fourth run.
+    subscriptions.ended("stuck", 4)
+    subscriptions.patch("stuck", {"spec": {"downloadTemplate": {**missing, "urls": [f"{site}/img/91.jpg"]}}})
+
+    def recovered() -> bool:
+        runs = subscriptions.status("stuck").get("runs", [])
+        return any(r["outcome"] == "Succeeded" for r in runs) and stalled()["status"] == "False"
+
+    wait_until(recovered, 120, "a good run to clear Stalled", interval=0.5)
+    ready = next(c for c in subscriptions.status("stuck")["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True", ready

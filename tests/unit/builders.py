@@ -26,7 +26,8 @@ JOB_SETTINGS = Settings(worker_image="example.org/gallery-operator:test", job_tt
 
 
 class RecordingKube:
-    """The Kube facade, recording every call; `refuse` makes Job creation fail with that HTTP status."""
+    """The Kube facade (and SubscriptionKube's), recording every call; `refuse` makes Job creation fail with that
+    HTTP status."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
@@ -50,6 +51,14 @@ class RecordingKube:
 
     async def create_pvc(self, pvc: dict[str, Any]) -> None:
         self.calls.append(("create_pvc", pvc["metadata"]["name"]))
+
+    async def create_download(self, body: dict[str, Any]) -> bool:
+        """SubscriptionKube's: a subscription's run."""
+        self.calls.append(("create_download", body["metadata"]["name"]))
+        return True
+
+    async def delete_download(self, namespace: str, name: str, foreground: bool) -> None:
+        self.calls.append(("delete_download", name))
 
     async def delete_job(self, namespace: str, name: str) -> None:
         self.calls.append(("delete_job", name))
