@@ -18,7 +18,7 @@ import pytest
 
 from gallery_harness.site import Handler
 from gallery_operator.workerconfig import PvcStorage
-from tests.component.test_worker import catalogue, run_worker
+from tests.component.workers import catalogue, run_worker
 from tests.fixtures.sites import Request, Sites, serve_sites
 
 HOST = "danbooru.donmai.us"
