@@ -43,6 +43,9 @@ class _ErrorCapture(logging.Handler):
         super().__init__(logging.WARNING)
         self.sink = sink
         self.default_url = default_url
+        self.item_url: Callable[[], str] | None = None
+        """The URL of the item this thread transfers, when items have threads of their own: a line that names no
+        URL is that item's failure."""
         self.count = 0
         self.last = threading.local()
         """The last warning and its error, per thread: each transfer's lines pair up with its own."""
@@ -63,7 +66,8 @@ class _ErrorCapture(logging.Handler):
         self.last.warning, self.last.error = "", None
         match = _URL_IN_MESSAGE.search(detail)
         reason = classify(detail, error=error)
-        self.sink.failed(match.group(0).rstrip(".,;:)'") if match else self.default_url, reason, detail)
+        default = self.item_url() if self.item_url is not None else self.default_url
+        self.sink.failed(match.group(0).rstrip(".,;:)'") if match else default, reason, detail)
 
 
 def _place_items(pathfmt: Any, sink: Sink, source: Callable[[], str]) -> None:
@@ -233,6 +237,11 @@ class _RecordingJob(job.DownloadJob):  # type: ignore[misc]
             self.item_pause, self.__dict__["sleep"] = self.__dict__.get("sleep"), None
             if self.__dict__.get("archive") is not None:
                 self.__dict__["archive"] = _LockedArchive(self.__dict__["archive"])
+                # An item enters the archive after the catalogue (in gallery order), not when its file is finished:
+                # a pod killed while earlier items are still in flight leaves no archived item the catalogue lacks,
+                # which the next pod would skip without counting.
+                if self.__dict__.get("_archive_write_file"):
+                    self.__dict__["_archive_write_file"], self.__dict__["_archive_write_after"] = False, True
 
     def _wrap(self, pathfmt: Any) -> None:
         _track_items(pathfmt, self.sink, lambda: self.current_url, self.hosts)
@@ -394,7 +403,10 @@ class GalleryDl:
         root.addHandler(capture)
         transfers = Transfers(self.concurrency, sink.room) if self.concurrency > 1 else None
         try:
-            code = _RecordingJob(found, sink=sink, run_url=url, transfers=transfers, hosts=self.hosts).run()
+            recording = _RecordingJob(found, sink=sink, run_url=url, transfers=transfers, hosts=self.hosts)
+            if transfers is not None:
+                capture.item_url = lambda: recording.current_url
+            code = recording.run()
         finally:
             if transfers is not None:
                 transfers.close()
