@@ -64,7 +64,12 @@ def test_engine_options_from_spec(tmp_path: Path) -> None:
     assert gdl[("extractor", "user-agent")] == "gallery-operator (+https://gallery-operator.dev)"
     assert ydl["format_sort"] == ["res:720", "ext"]
     assert gdl[("extractor", "retries")] == 2
-    assert gdl[("downloader", "rate")] == 512000
+    # concurrency 4 (the default): the rate is the host's, shared by the transfers (worker/hosts.py), not gallery-dl's
+    # per download; with one transfer at a time, gallery-dl's own, as before
+    assert ("downloader", "rate") not in gdl
+    single = spec.model_copy(update={"options": spec.options.model_copy(update={"concurrency": 1})})
+    gdl_single = options.gallery_dl_config(single, tmp_path / "root", tmp_path / "state", tmp_path / "scratch", creds)
+    assert gdl_single[("downloader", "rate")] == 512000
     assert ("extractor", "username") not in gdl and ("extractor", "cookies") not in gdl
 
 

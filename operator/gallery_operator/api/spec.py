@@ -244,6 +244,8 @@ class Auth(ApiModel):
 URLS_TOO_LONG = f"the URLs together may be at most {MAX_URLS_LENGTH} characters; split them over several downloads"
 PRINTABLE_PATTERN = r"^[ -~]*$"
 WORD_PATTERN = r"^[A-Za-z0-9_.:+*~-]+$"
+MAX_CONCURRENCY = 16
+"""The most item transfers one worker runs at once (options.concurrency)."""
 Seconds = Annotated[float, Field(ge=0, le=3600)]
 Word = Annotated[str, Field(min_length=1, max_length=64, pattern=WORD_PATTERN)]
 Words = Annotated[list[Word], Field(max_length=32)]
@@ -377,7 +379,12 @@ class Options(ApiModel):
     """A transfer slower than lowSpeedLimit for this many seconds is aborted: the item fails with reason Timeout
     (timeoutSeconds only bounds the gap between two bytes, which a trickling server never reaches)."""
     sleep_seconds: Annotated[float, Field(ge=0, le=60)] = 0
-    """Pause between items, to be polite to the remote site."""
+    """Pause between items, to be polite to the remote site (between the starts of two items from one host, whatever
+    the concurrency)."""
+    concurrency: Annotated[int, Field(ge=1, le=MAX_CONCURRENCY)] = 4
+    """Items of a gallery-dl gallery transferred at once by the worker (1 to 16; 1: one after another, as gallery-dl
+    does). Extraction stays one engine run; sleepSeconds, rateLimit and a 429 or 503 with Retry-After apply to each
+    host as a whole, shared by all transfers."""
     stop_after_known: Annotated[int | None, Field(ge=1, le=100_000)] = None
     """Stop after this many consecutive items that earlier runs stored (gallery-dl's `skip: abort:N` with its
     archive; yt-dlp stops at the first one, its break-on-existing with its download archive): an incremental run

@@ -47,6 +47,10 @@ class Sink(Protocol):
         """Where the bytes of ``path`` go while they are written, when the target takes them that way."""
         ...
 
+    def room(self) -> int | None:
+        """How many more items the run's limits allow (None: no item limit)."""
+        ...
+
     def place(self, path: Path, source_url: str) -> Path:
         """Where the item from ``source_url`` is stored, when its engine would name it ``path``."""
         ...
@@ -119,6 +123,9 @@ class Probe:
 
     def overdue(self, started: float) -> str | None:
         return self.sink.overdue(started)
+
+    def room(self) -> int | None:
+        return self.sink.room()
 
 
 class EngineChain:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import collections
+import copy
+import functools
 import importlib
 import logging
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,9 +23,11 @@ from gallery_operator.api.spec import GalleryDownloadSpec
 from gallery_operator.worker import options, transport
 from gallery_operator.worker.engines import Sink, Stopped
 from gallery_operator.worker.failures import classify
+from gallery_operator.worker.hosts import Hosts
 from gallery_operator.worker.inputs import RequestsEnvironment
 from gallery_operator.worker.items import ItemBytes, ItemFile, next_item
 from gallery_operator.worker.lookahead import Lookahead
+from gallery_operator.worker.transfers import Transfers
 
 _URL_IN_MESSAGE = re.compile(r"https?://[^\s'\"]+")
 
@@ -38,26 +43,31 @@ class _ErrorCapture(logging.Handler):
         super().__init__(logging.WARNING)
         self.sink = sink
         self.default_url = default_url
+        self.item_url: Callable[[], str] | None = None
+        """The URL of the item this thread transfers, when items have threads of their own: a line that names no
+        URL is that item's failure."""
         self.count = 0
-        self.last_warning = ""
-        self.last_error: BaseException | None = None
+        self.last = threading.local()
+        """The last warning and its error, per thread: each transfer's lines pair up with its own."""
 
     def emit(self, record: logging.LogRecord) -> None:
         if self.sink.should_stop():
             return  # a download cut short by a limit is not a failure of its own
         message = record.getMessage()
+        last_warning: str = getattr(self.last, "warning", "")
         # The exception behind the line: logged with it, being handled while it is logged, or the transport error
         # gallery-dl's downloader turned into text (worker/transport.py).
-        error = (record.exc_info or sys.exc_info())[1] or transport.last_error() or self.last_error
+        error = (record.exc_info or sys.exc_info())[1] or transport.last_error() or getattr(self.last, "error", None)
         if record.levelno < logging.ERROR:
-            self.last_warning, self.last_error = message, error
+            self.last.warning, self.last.error = message, error
             return
         self.count += 1
-        detail = f"{self.last_warning}; {message}" if self.last_warning else message
-        self.last_warning, self.last_error = "", None
+        detail = f"{last_warning}; {message}" if last_warning else message
+        self.last.warning, self.last.error = "", None
         match = _URL_IN_MESSAGE.search(detail)
         reason = classify(detail, error=error)
-        self.sink.failed(match.group(0).rstrip(".,;:)'") if match else self.default_url, reason, detail)
+        default = self.item_url() if self.item_url is not None else self.default_url
+        self.sink.failed(match.group(0).rstrip(".,;:)'") if match else default, reason, detail)
 
 
 def _place_items(pathfmt: Any, sink: Sink, source: Callable[[], str]) -> None:
@@ -84,16 +94,23 @@ def _place_items(pathfmt: Any, sink: Sink, source: Callable[[], str]) -> None:
 
 class _ItemFile(ItemFile):
     """An ItemFile whose run-stopping write ends the download as gallery-dl's own downloaders expect:
-    StopExtraction, which its HTTP downloader answers by closing the response and keeping the .part file."""
+    StopExtraction, which its HTTP downloader answers by closing the response and keeping the .part file. With
+    ``hosts``, the bytes are paced by their host's shared rate (options.rateLimit for all transfers together)."""
+
+    def __init__(self, handle: Any, item: ItemBytes, hosts: Hosts | None = None) -> None:
+        super().__init__(handle, item)
+        self._hosts = hosts
 
     def write(self, data: bytes) -> int:
+        if self._hosts is not None:
+            self._hosts.take(self._item.source_url, len(data))
         try:
             return super().write(data)
         except Stopped:
             raise exception.StopExtraction() from None
 
 
-def _track_items(pathfmt: Any, sink: Sink, source: Callable[[], str]) -> None:
+def _track_items(pathfmt: Any, sink: Sink, source: Callable[[], str], hosts: Hosts | None = None) -> None:
     """Wrap gallery-dl's PathFormat.open so every download goes through an ItemFile. A fresh download ("w+b")
     starts a new item; a resumed one ("r+b", after a cut connection) continues the item it left off, or, for a
     partial file from an earlier pod, is counted but hashed from disk afterwards."""
@@ -109,7 +126,7 @@ def _track_items(pathfmt: Any, sink: Sink, source: Callable[[], str]) -> None:
             item = ItemBytes(sink, None, hashing=False)  # counted, and hashed from disk afterwards
         handle = original(mode)
         pathfmt.gallery_item = item
-        return _ItemFile(handle, item) if handle is not None else None
+        return _ItemFile(handle, item, hosts) if handle is not None else None
 
     pathfmt.open = open_item
 
@@ -131,34 +148,152 @@ class PortAwareGeneric(GenericExtractor):  # type: ignore[misc]
     )
 
 
+class _LockedArchive:
+    """gallery-dl's download archive, one call at a time: its SQLite cursor is shared, and the transfers of a pool
+    check and add items from several threads."""
+
+    def __init__(self, archive: Any) -> None:
+        self._archive = archive
+        self._lock = threading.Lock()
+
+    def check(self, kwdict: Any) -> Any:
+        with self._lock:
+            return self._archive.check(kwdict)
+
+    def add(self, kwdict: Any) -> Any:
+        with self._lock:
+            return self._archive.add(kwdict)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._archive, name)
+
+
 class _RecordingJob(job.DownloadJob):  # type: ignore[misc]
     """A DownloadJob that reports each stored, skipped and failed file to the sink (gallery-dl makes child jobs of
-    the same class, with the parent job: they report to its sink)."""
+    the same class, with the parent job: they report to its sink).
+
+    With ``transfers`` (options.concurrency > 1), the engine's thread extracts and each item's handling (archive
+    check, download, post-processors, archive entry, report) runs on a pool thread with a path format and
+    downloaders of its own; items are reported in the order they were extracted."""
 
     def __init__(
-        self, url: Any, parent: _RecordingJob | None = None, *, sink: Sink | None = None, run_url: str = ""
+        self,
+        url: Any,
+        parent: _RecordingJob | None = None,
+        *,
+        sink: Sink | None = None,
+        run_url: str = "",
+        transfers: Transfers | None = None,
+        hosts: Hosts | None = None,
     ) -> None:
+        self._thread = threading.local()  # before gallery-dl's __init__, which sets pathfmt and downloaders
         super().__init__(url, parent)
         self.sink: Sink = sink if sink is not None else parent.sink  # type: ignore[union-attr]
         self.run_url: str = run_url or (parent.run_url if parent is not None else "")
+        self.transfers: Transfers | None = transfers if parent is None else parent.transfers
+        self.hosts: Hosts | None = hosts if parent is None else parent.hosts
+        self.item_pause: Any = None
         self.current_url = self.run_url
         """The URL of the item being handled (the run's URL before the first)."""
 
+    # Per transfer thread: the item's URL, index and path format, and the thread's downloaders; the engine's thread
+    # (and a run without a pool) uses the job's own.
+    @property
+    def pathfmt(self) -> Any:
+        return getattr(self._thread, "pathfmt", None) or self.__dict__.get("_pathfmt")
+
+    @pathfmt.setter
+    def pathfmt(self, value: Any) -> None:
+        self.__dict__["_pathfmt"] = value
+
+    @property
+    def current_url(self) -> str:
+        return str(getattr(self._thread, "url", None) or self.__dict__["_current_url"])
+
+    @current_url.setter
+    def current_url(self, value: str) -> None:
+        self.__dict__["_current_url"] = value
+
+    @property
+    def downloaders(self) -> dict[str, Any]:
+        if getattr(self, "transfers", None) is None:
+            return self.__dict__.setdefault("_downloaders", {})  # type: ignore[no-any-return]
+        return self._thread.__dict__.setdefault("downloaders", {})  # type: ignore[no-any-return]
+
+    @downloaders.setter
+    def downloaders(self, value: dict[str, Any]) -> None:
+        self.__dict__["_downloaders"] = value
+
     def initialize(self, kwdict: Any = None) -> None:
         super().initialize(kwdict)
-        _track_items(self.pathfmt, self.sink, lambda: self.current_url)
-        _place_items(self.pathfmt, self.sink, lambda: self.current_url)
+        self._wrap(self.pathfmt)
         hooks: Any = self.__dict__.get("hooks")
         if not isinstance(hooks, dict):
             hooks = collections.defaultdict(list)
             self.__dict__["hooks"] = hooks  # gallery-dl leaves an empty tuple without post-processors
         hooks.setdefault("after", []).append(self._after)
+        if self.transfers is not None:
+            # The pause between items is the host's (worker/hosts.py), not each transfer thread's.
+            self.item_pause, self.__dict__["sleep"] = self.__dict__.get("sleep"), None
+            if self.__dict__.get("archive") is not None:
+                self.__dict__["archive"] = _LockedArchive(self.__dict__["archive"])
+                # An item enters the archive after the catalogue (in gallery order), not when its file is finished:
+                # a pod killed while earlier items are still in flight leaves no archived item the catalogue lacks,
+                # which the next pod would skip without counting.
+                if self.__dict__.get("_archive_write_file"):
+                    self.__dict__["_archive_write_file"], self.__dict__["_archive_write_after"] = False, True
+
+    def _wrap(self, pathfmt: Any) -> None:
+        _track_items(pathfmt, self.sink, lambda: self.current_url, self.hosts)
+        _place_items(pathfmt, self.sink, lambda: self.current_url)
+
+    def _copy_pathfmt(self) -> Any:
+        """The job's path format as it is now (its folder), for one item's transfer: gallery-dl's methods wrapped
+        afresh, so the copy's names and file are its own."""
+        if self.pathfmt is None:
+            self.initialize()
+        item_pathfmt = copy.copy(self.pathfmt)
+        for wrapped in ("build_path", "open"):
+            item_pathfmt.__dict__.pop(wrapped, None)
+        self._wrap(item_pathfmt)
+        return item_pathfmt
+
+    def dispatch(self, messages: Any) -> Any:
+        if self.transfers is None:
+            return super().dispatch(messages)
+        try:
+            result = super().dispatch(messages)
+        finally:
+            self.transfers.drain()  # the job's items are all handled before gallery-dl finalizes it
+        self.transfers.raise_pending()
+        return result
 
     def handle_url(self, item_url: str, kwdict: dict[str, Any]) -> None:
         if self.sink.should_stop():
             raise exception.StopExtraction()
-        self.current_url = item_url
-        super().handle_url(item_url, _redacted(kwdict, self.sink))
+        kwdict = _redacted(kwdict, self.sink)  # a copy: extractors may reuse their dict for the next item
+        if self.transfers is None:
+            self.current_url = item_url
+            super().handle_url(item_url, kwdict)
+            return
+        transfer = functools.partial(self._transfer, item_url, kwdict, self._copy_pathfmt())
+        self.transfers.submit(transfer)
+
+    def _transfer(self, item_url: str, kwdict: dict[str, Any], pathfmt: Any, index: int) -> None:
+        """One item's handling on a pool thread."""
+        local = self._thread
+        local.pathfmt, local.url, local.index = pathfmt, item_url, index
+        try:
+            if self.sink.should_stop():
+                return
+            super().handle_url(item_url, kwdict)
+        finally:
+            local.pathfmt = local.url = local.index = None
+
+    def download(self, url: str) -> Any:
+        if self.hosts is not None and self.item_pause is not None:
+            self.hosts.start_item(url, self.item_pause())
+        return super().download(url)
 
     def handle_directory(self, kwdict: dict[str, Any]) -> None:
         super().handle_directory(_redacted(kwdict, self.sink))
@@ -169,6 +304,14 @@ class _RecordingJob(job.DownloadJob):  # type: ignore[misc]
         self.sink.skipped(path, self.current_url)
 
     def _after(self, pathfmt: Any) -> None:
+        index = getattr(self._thread, "index", None)
+        if self.transfers is None or index is None:
+            self._report_stored(pathfmt)
+            return
+        with self.transfers.in_turn(index):
+            self._report_stored(pathfmt)
+
+    def _report_stored(self, pathfmt: Any) -> None:
         metadata = {k: v for k, v in pathfmt.kwdict.items() if not k.startswith("_")}
         item: ItemBytes | None = pathfmt.gallery_item
         pathfmt.gallery_item = None
@@ -194,9 +337,12 @@ class GalleryDl:
         credentials: options.Credentials,
         requests: RequestsEnvironment,
         lookahead: Lookahead | None = None,
+        hosts: Hosts | None = None,
     ) -> None:
         config.clear()
         self.lookahead = lookahead
+        self.hosts = hosts
+        self.concurrency = spec.options.concurrency
         sites = options.credential_sites(spec, self.category) if credentials.any() else frozenset()
         settings = options.gallery_dl_config(spec, root, state, scratch, credentials, sites)
         if ("extractor", "proxy-env") not in settings and not requests.shaped:
@@ -255,9 +401,15 @@ class GalleryDl:
         capture = _ErrorCapture(sink, url)
         root = logging.getLogger()  # gallery-dl's loggers all propagate here
         root.addHandler(capture)
+        transfers = Transfers(self.concurrency, sink.room) if self.concurrency > 1 else None
         try:
-            code = _RecordingJob(found, sink=sink, run_url=url).run()
+            recording = _RecordingJob(found, sink=sink, run_url=url, transfers=transfers, hosts=self.hosts)
+            if transfers is not None:
+                capture.item_url = lambda: recording.current_url
+            code = recording.run()
         finally:
+            if transfers is not None:
+                transfers.close()
             root.removeHandler(capture)
         if code and not capture.count and not sink.should_stop():
             sink.failed(url, "Internal", f"gallery-dl finished with status {code}")

@@ -55,6 +55,13 @@ class Limits:
         self.stop(why)  # like the other limits, it ends the run (the item in progress is not kept)
         return why
 
+    def room(self) -> int | None:
+        """How many more items may be stored or skipped before maxItems (None: no item limit)."""
+        if not self.spec.max_items:
+            return None
+        with self.lock:
+            return max(0, self.spec.max_items - self.items_done)
+
     def should_stop(self) -> bool:
         return self.stop_reason is not None
 

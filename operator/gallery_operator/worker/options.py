@@ -116,7 +116,7 @@ def gallery_dl_config(
     config[("downloader", "retries")] = opts.retries
     config[("downloader", "timeout")] = float(opts.timeout_seconds)
     config[("downloader", "http", "chunk-size")] = 1024 * 1024
-    if opts.rate_limit:
+    if opts.rate_limit and opts.concurrency == 1:  # else the host's rate, shared by the transfers (worker/hosts.py)
         config[("downloader", "rate")] = rate_bytes(opts.rate_limit)
     config[("output", "mode")] = "null"
     config[("output", "progress")] = False

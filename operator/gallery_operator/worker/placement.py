@@ -3,6 +3,7 @@ path outside the target (links followed)."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from gallery_operator.redaction import Redactor
@@ -23,6 +24,10 @@ class Placement:
         self.redactor = redactor
         self.key_prefix = key_prefix
         self._folders: dict[Path, Path] = {}
+        self._lock = threading.Lock()
+        self._given: dict[str, str] = {}
+        """Relative path -> the source URL ``place`` gave it to in this run (items being transferred at once see
+        each other's names before either file exists)."""
         self.original_names: dict[str, str] = {}
         """Path chosen by ``place`` -> the name the engine wanted, when they differ (recorded in the catalogue)."""
 
@@ -67,13 +72,15 @@ class Placement:
         safe = path.with_name(safe_name(path.name, source_url, room))
         if self.planned(safe) is None or path.name == "..":
             return path  # refused when stored
-        candidate, tries = safe, 0
-        while not self._free_for(candidate, source_url):
-            tries += 1
-            suffix = url_hash(source_url) if tries == 1 else f"{url_hash(source_url)}-{tries}"
-            candidate = safe.with_name(f"{safe.stem}-{suffix}{safe.suffix}")
-        if candidate.name != path.name:
-            self.original_names[str(candidate)] = path.name
+        with self._lock:
+            candidate, tries = safe, 0
+            while not self._free_for(candidate, source_url):
+                tries += 1
+                suffix = url_hash(source_url) if tries == 1 else f"{url_hash(source_url)}-{tries}"
+                candidate = safe.with_name(f"{safe.stem}-{suffix}{safe.suffix}")
+            self._given[str(self.planned(candidate))] = source_url
+            if candidate.name != path.name:
+                self.original_names[str(candidate)] = path.name
         return candidate
 
     def original_name(self, path: Path) -> str | None:
@@ -82,6 +89,9 @@ class Placement:
 
     def _free_for(self, path: Path, source_url: str) -> bool:
         relative = self.planned(path)
+        given = self._given.get(str(relative))
+        if given is not None and given != source_url:
+            return False
         owner = self.catalogue.owner(relative) if relative is not None else None
         if owner is not None:
             return owner == source_url

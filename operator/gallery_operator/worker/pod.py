@@ -10,13 +10,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from gallery_operator.api.spec import describe_validation
+from gallery_operator.api.spec import GalleryDownloadSpec, describe_validation, rate_bytes
 from gallery_operator.api.status import Failure
 from gallery_operator.redaction import Redactor
 from gallery_operator.worker import programs, transport
 from gallery_operator.worker.egress import Blocked, Guard
 from gallery_operator.worker.engines import EngineChain
 from gallery_operator.worker.gallerydl import GalleryDl
+from gallery_operator.worker.hosts import Hosts
 from gallery_operator.worker.inputs import Inputs
 from gallery_operator.worker.lookahead import Lookahead
 from gallery_operator.worker.pace import LowSpeedLimit
@@ -125,15 +126,26 @@ def finish(config: WorkerConfig, pod: Inputs, run: Run, store: Store, reporter: 
     return run.exit_code()
 
 
+def polite_hosts(spec: GalleryDownloadSpec) -> Hosts | None:
+    """The politeness every transfer of the pod shares per host, installed where requests are sent; None with one
+    transfer at a time (the engines' own pauses and rate then hold, as they always did)."""
+    if spec.options.concurrency == 1:
+        return None
+    hosts = Hosts(rate_bytes(spec.options.rate_limit) if spec.options.rate_limit else None)
+    hosts.install()
+    return hosts
+
+
 def download_all(config: WorkerConfig, pod: Inputs, run: Run, lookahead: Lookahead | None) -> None:
     """Every URL of the spec through the engine chain, until the run stops."""
     transport.install()
     credentials = pod.credentials(private_cookies(pod))
     spec, scratch = config.spec, pod.scratch
+    hosts = polite_hosts(spec)
     chain = EngineChain(
         spec.engine,
         [
-            GalleryDl(spec, run.root, run.state, scratch, credentials, pod.requests, lookahead),
+            GalleryDl(spec, run.root, run.state, scratch, credentials, pod.requests, lookahead, hosts),
             YtDlp(spec, run.root, run.state, scratch, credentials),
         ],
     )

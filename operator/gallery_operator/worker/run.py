@@ -183,6 +183,9 @@ class Run:
     def overdue(self, started: float) -> str | None:
         return self.limits.overdue(started)
 
+    def room(self) -> int | None:
+        return self.limits.room()
+
     def stream(self, path: Path) -> PartUpload | None:
         if not self.store.takes_streams:
             return None

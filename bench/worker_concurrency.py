@@ -1,0 +1,105 @@
+"""The worker's concurrent transfers (options.concurrency, issue 26) against the command lines, over loopback with the
+fixture site's latency and bandwidth options.
+
+    uv run python -m bench.worker_concurrency gallery [--files 1000] [--latency 0.02]   # vs the gallery-dl CLI
+    uv run python -m bench.worker_concurrency capped [--mib 1024] [--rate 125000000]    # one file vs curl, capped
+
+Baseline and worker run alternately, round by round (--rounds, default 3); each round gives a ratio (the baseline's
+time over the worker's, whole processes including start-up), and the median of the ratios is the result. Each round
+prints the baseline's own time beside its ratio. Peak memory is the worker process's maximum resident set size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.worker import MEMORY_TARGET_MB, timed, worker_command, worker_env
+from gallery_harness.site import serve
+from gallery_operator.workerconfig import PvcStorage
+
+Round = tuple[float, float, float]
+"""(baseline seconds, worker seconds, worker peak MB)"""
+
+
+def gallery(files: int, latency: float, concurrency: int | None) -> Round:
+    """The gallery-dl command line's generic extractor cannot take a host with a port, so the site listens on port 80
+    of 127.0.0.2 (the benchmark runs as root on the project's machines)."""
+    with (
+        serve(port=80, host="127.0.0.2", latency=latency) as site,
+        tempfile.TemporaryDirectory(prefix="bench-concurrency-") as tmp,
+    ):
+        folder = Path(tmp)
+        page = f"{site}/gallery/?n={files}&size=20480"
+        cli = Path(sys.executable).parent / "gallery-dl"
+        cli_time, _ = timed([str(cli), "--quiet", "-d", str(folder / "cli"), f"generic:{page}"])
+        cli_files = sum(1 for p in (folder / "cli").rglob("*.jpg"))
+        options: dict[str, object] = {"retries": 0}
+        if concurrency is not None:
+            options["concurrency"] = concurrency
+        spec = {"urls": [page], "engine": "gallery-dl", "target": {"pvc": {"claimName": "x"}}, "options": options}
+        storage = PvcStorage(root=str(folder / "claim"), location="pvc://x/dl")
+        worker_time, worker_mb = timed(worker_command(), worker_env(folder, spec, storage))
+        worker_files = sum(1 for p in (folder / "claim").glob("*.jpg"))
+    assert cli_files == worker_files == files, (cli_files, worker_files)
+    print(
+        f"{files} x 20 KiB at {latency * 1000:.0f} ms a request: gallery-dl CLI {cli_time:.2f} s; worker "
+        f"{worker_time:.2f} s (peak {worker_mb:.0f} MB); ratio {cli_time / worker_time:.2f}",
+        flush=True,
+    )
+    return cli_time, worker_time, worker_mb
+
+
+def capped(mib: int, rate: int | None) -> Round:
+    """One file of ``mib`` MiB, each response at most ``rate`` bytes a second (None: loopback without a cap)."""
+    with serve(bandwidth=rate) as site, tempfile.TemporaryDirectory(prefix="bench-concurrency-") as tmp:
+        folder = Path(tmp)
+        url = f"{site}/big/{mib}.mp4"
+        curl_time, _ = timed(["curl", "-sS", "-o", str(folder / "curl.mp4"), url])
+        (folder / "curl.mp4").unlink()
+        spec = {"urls": [url], "target": {"pvc": {"claimName": "x"}}, "options": {"retries": 0}}
+        storage = PvcStorage(root=str(folder / "claim"), location="pvc://x/dl")
+        worker_time, worker_mb = timed(worker_command(), worker_env(folder, spec, storage))
+        assert (folder / "claim" / f"{mib}.mp4").stat().st_size == mib * 1024 * 1024
+    cap = f"{rate * 8 / 1e9:.2f} Gbit/s cap" if rate else "no cap"
+    print(
+        f"{mib} MiB, {cap}: curl {curl_time:.2f} s; worker {worker_time:.2f} s (peak {worker_mb:.0f} MB); "
+        f"ratio {curl_time / worker_time:.2f}",
+        flush=True,
+    )
+    return curl_time, worker_time, worker_mb
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("benchmark", choices=["gallery", "capped"])
+    parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--latency", type=float, default=0.02)
+    parser.add_argument("--concurrency", type=int, default=None, help="the spec's (default: the API's default)")
+    parser.add_argument("--mib", type=int, default=1024)
+    parser.add_argument("--rate", type=int, default=125_000_000, help="bytes/s per response; 0: no cap")
+    parser.add_argument("--rounds", type=int, default=3)
+    options = parser.parse_args()
+    rounds: list[Round] = []
+    for _ in range(options.rounds):
+        if options.benchmark == "gallery":
+            rounds.append(gallery(options.files, options.latency, options.concurrency))
+        else:
+            rounds.append(capped(options.mib, options.rate or None))
+    ratios = [baseline / worker for baseline, worker, _ in rounds]
+    print(
+        f"{options.benchmark}: per-round ratios (baseline's time) "
+        + ", ".join(f"{ratio:.2f} ({baseline:.2f} s)" for ratio, (baseline, _, _) in zip(ratios, rounds, strict=True))
+    )
+    print(
+        f"{options.benchmark}: median ratio baseline/worker {statistics.median(ratios):.2f} over {len(ratios)} rounds; "
+        f"worker peak {max(mb for _, _, mb in rounds):.0f} MB (target <= {MEMORY_TARGET_MB})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

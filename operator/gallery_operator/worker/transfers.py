@@ -1,0 +1,92 @@
+"""A bounded pool for the transfers of one run's items (options.concurrency): the engine extracts on its own thread
+and hands each item to the pool; at most ``size`` items move at once, their results are committed in the order the
+engine handed them in (the catalogue's order is the gallery's, whatever finishes first), and never more items start
+than the run's item limit still allows."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+
+class Transfers:
+    """Items in flight, each with its index (the order the engine handed it in).
+
+    ``room`` says how many more items the run's limits allow (None: no item limit): an item starts only while the
+    items stored and those in flight stay within it, so a limit of N items never stores N + 1, whatever the
+    concurrency. The first error an item's transfer raises is kept and raised on the engine's thread
+    (``raise_pending``), where the engine handles it as it would without the pool."""
+
+    def __init__(self, size: int, room: Callable[[], int | None]) -> None:
+        self.size = size
+        self.room = room
+        self.changed = threading.Condition()
+        self.running = 0
+        self.handed = 0
+        self.turn = 0
+        """The index whose commit comes next."""
+        self.finished: set[int] = set()
+        self.error: BaseException | None = None
+        self.pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="transfer")
+
+    def _has_room(self) -> bool:
+        if self.running >= self.size:
+            return False
+        room = self.room()
+        return room is None or self.running < room or self.running == 0
+
+    def submit(self, transfer: Callable[[int], None]) -> None:
+        """Run ``transfer(index)`` on a pool thread once there is room (the engine's thread waits until then)."""
+        with self.changed:
+            self.changed.wait_for(lambda: self._has_room() or self.error is not None)
+            self.raise_pending()
+            index, self.handed = self.handed, self.handed + 1
+            self.running += 1
+        try:
+            self.pool.submit(self._run, transfer, index)
+        except BaseException:
+            self._finish(index)
+            raise
+
+    def _run(self, transfer: Callable[[int], None], index: int) -> None:
+        try:
+            transfer(index)
+        except BaseException as error:  # kept for the engine's thread, which handles it as its own
+            with self.changed:
+                self.error = self.error or error
+        finally:
+            self._finish(index)
+
+    def _finish(self, index: int) -> None:
+        with self.changed:
+            self.running -= 1
+            self.finished.add(index)
+            while self.turn in self.finished:
+                self.finished.discard(self.turn)
+                self.turn += 1
+            self.changed.notify_all()
+
+    @contextlib.contextmanager
+    def in_turn(self, index: int) -> Iterator[None]:
+        """The block runs once every item handed in before ``index`` is finished (stored, skipped or failed)."""
+        with self.changed:
+            self.changed.wait_for(lambda: self.turn == index)
+        yield
+
+    def raise_pending(self) -> None:
+        """Raise the first error of an item's transfer, once."""
+        with self.changed:
+            error, self.error = self.error, None
+        if error is not None:
+            raise error
+
+    def drain(self) -> None:
+        """Wait until no item is in flight."""
+        with self.changed:
+            self.changed.wait_for(lambda: self.running == 0)
+
+    def close(self) -> None:
+        self.drain()
+        self.pool.shutdown(wait=True)

@@ -1,0 +1,47 @@
+"""The fixture site's network options (latency, bandwidth cap) and its request log, on a real loopback server."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+
+import pytest
+
+from gallery_harness.site import Handler, Pacer, image_bytes, serve
+
+
+def test_pacer_books_bytes_one_after_another() -> None:
+    """Each booking starts where the one before it ends: two threads' bytes share one rate."""
+    pacer = Pacer(rate=1_000_000_000)
+    start = pacer.free_at
+    pacer.take(500_000)
+    pacer.take(500_000)
+    assert pacer.free_at >= start + 0.001  # 1 MB at 1 GB/s: at least a millisecond booked after the start
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_capped_site_still_answers_whole_bodies(shared: bool) -> None:
+    with serve(latency=0.01, bandwidth=4 * 1024 * 1024, shared=shared) as url:
+        with urllib.request.urlopen(f"{url}/img/7.jpg?size=300000") as response:
+            assert response.read() == image_bytes(7, 300_000)
+        with urllib.request.urlopen(f"{url}/big/2.mp4") as response:
+            assert len(response.read()) == 2 * 1024 * 1024
+
+
+def test_busy_path_refuses_once_with_retry_after_and_is_logged() -> None:
+    with serve() as url:
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{url}/busy/3.jpg?after=2")
+        assert refused.value.code == 429
+        assert refused.value.headers["Retry-After"] == "2"
+        with urllib.request.urlopen(f"{url}/busy/3.jpg?after=2") as response:
+            assert response.read() == image_bytes(3)
+    answers = [(entry.path, entry.status) for entry in Handler.log if entry.path == "/busy/3.jpg"]
+    assert answers[-2:] == [("/busy/3.jpg", 429), ("/busy/3.jpg", 200)]
+
+
+def test_gallery_links_its_busy_image_under_busy() -> None:
+    with serve() as url, urllib.request.urlopen(f"{url}/gallery/?n=3&busy=2") as response:
+        page = response.read().decode()
+    assert '"/img/1.jpg"' in page and '"/busy/2.jpg"' in page and '"/img/3.jpg"' in page
+    assert '"/img/2.jpg"' not in page
