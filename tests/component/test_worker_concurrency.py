@@ -19,7 +19,7 @@ import pytest
 from gallery_harness.s3server import S3Server
 from gallery_harness.site import Handler, image_bytes, named_bytes, serve
 from gallery_operator.workerconfig import Egress, PvcStorage, S3Storage
-from tests.component.test_worker import catalogue, run_worker, start_worker
+from tests.component.workers import catalogue, run_worker, start_worker
 
 
 @pytest.fixture(scope="module")
