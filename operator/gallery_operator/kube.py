@@ -75,6 +75,52 @@ def _send(method: str, path: str, body: Any, content_type: str = "application/js
     return int(response.status)
 
 
+def _exchange(method: str, path: str, body: Any, timeout: float) -> dict[str, Any]:
+    """One request like `_send`, bounded by `timeout` seconds, answering the API server's JSON."""
+    shared = api()
+    headers = {**shared.default_headers, "Accept": "application/json", "Content-Type": "application/json"}
+    shared.update_params_for_auth(headers, None, ["BearerToken"], path, method, body)
+    url = shared.configuration.host + path
+    response = shared.rest_client.request(method, url, headers=headers, body=body, _request_timeout=timeout)
+    answer = response.read()
+    if not 200 <= response.status <= 299:
+        text = answer.decode("utf-8", "replace") if isinstance(answer, bytes) else None
+        raise ApiException.from_response(http_resp=response, body=text, data=None)
+    result: dict[str, Any] = json.loads(answer)
+    return result
+
+
+def _leases(namespace: str) -> str:
+    return f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+
+
+def read_lease(namespace: str, name: str, timeout: float) -> dict[str, Any] | None:
+    """The Lease, or None when there is none."""
+    found: dict[str, Any] | None = _ignore((404,), _exchange, "GET", f"{_leases(namespace)}/{name}", None, timeout)
+    return found
+
+
+def create_lease(namespace: str, name: str, spec: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+    """Create the Lease; None when one of that name exists already (another replica was first)."""
+    body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": name}, "spec": spec}
+    created: dict[str, Any] | None = _ignore((409,), _exchange, "POST", _leases(namespace), body, timeout)
+    return created
+
+
+def replace_lease(
+    namespace: str, name: str, spec: dict[str, Any], resource_version: str, timeout: float
+) -> dict[str, Any] | None:
+    """Replace the Lease's spec if it is still at `resource_version`; None when it changed meanwhile (409)."""
+    body = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": name, "namespace": namespace, "resourceVersion": resource_version},
+        "spec": spec,
+    }
+    replaced: dict[str, Any] | None = _ignore((409,), _exchange, "PUT", f"{_leases(namespace)}/{name}", body, timeout)
+    return replaced
+
+
 def _ignore(statuses: tuple[int, ...], call: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return call(*args, **kwargs)
