@@ -1,5 +1,7 @@
 """A TCP proxy on loopback that a test can cut: a process whose API server address is the proxy loses its API
 access at `cut()` (every open connection closed, new ones refused) while it keeps running, as in a network partition.
+With a function for its target it spreads connections like a Service (each new connection to the address the
+function answers then).
 """
 
 from __future__ import annotations
@@ -7,13 +9,16 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Callable
+
+Address = tuple[str, int]
 
 
 class TcpProxy:
-    """Forwards every connection to `target` (host, port) until `cut()`."""
+    """Forwards every connection to `target` (host, port), or to what `target()` answers for it, until `cut()`."""
 
-    def __init__(self, target: tuple[str, int], host: str = "127.0.0.1") -> None:
-        self.target = target
+    def __init__(self, target: Address | Callable[[], Address], host: str = "127.0.0.1") -> None:
+        self.target = target if callable(target) else lambda: target
         self.listener = socket.create_server((host, 0))
         self.address: tuple[str, int] = self.listener.getsockname()[:2]
         self.open: set[socket.socket] = set()
@@ -28,7 +33,7 @@ class TcpProxy:
             except OSError:
                 return  # cut
             try:
-                upstream = socket.create_connection(self.target, timeout=5)
+                upstream = socket.create_connection(self.target(), timeout=5)
             except OSError:
                 client.close()
                 continue
