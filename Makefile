@@ -97,3 +97,9 @@ cluster-status: ## is the background control plane running?
 
 clean: ## remove local state (not the binary cache in ~/.cache/gallery-operator)
 	rm -rf .cluster .pytest_cache .mypy_cache .ruff_cache
+
+# Reliability figures (docs/reliability.md); `reliability` gathers every piece (other pieces add themselves the same way).
+.PHONY: reliability reliability-failover
+reliability: reliability-failover
+reliability-failover: build ## two replicas, the leader SIGKILLed 10x during 200 downloads, 5 graceful stops (docs/reliability.md, "Failover")
+	$(RUN) python -m bench.failover --count 200 --kills 10 --graceful 5

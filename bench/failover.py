@@ -48,6 +48,7 @@ class Writes:
     times: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    stopped: threading.Event = field(default_factory=threading.Event)
     holders: list[tuple[float, str]] = field(default_factory=list)
     """(when, holder) of every change to the Lease seen by its watch."""
 
@@ -59,24 +60,28 @@ class Writes:
             return None if taken is None else next((t for t in self.times if t > taken), None)
 
     def follow_lease(self, leases: Callable[..., Any]) -> None:
-        while True:
+        while not self.stopped.is_set():
             try:
                 for event in watch.Watch().stream(leases, NAMESPACE, timeout_seconds=300):
                     holder = event["object"].spec.holder_identity or ""
                     with self.lock:
                         self.holders.append((time.perf_counter(), holder))
             except Exception as error:  # a broken watch is followed again
-                print(f"watch: {error!r}", file=sys.stderr)
+                if not self.stopped.is_set():
+                    print(f"watch: {error!r}", file=sys.stderr)
+                self.stopped.wait(1)
 
     def follow(self, stream: Callable[..., Any], kinds: set[str], *args: Any) -> None:
-        while True:
+        while not self.stopped.is_set():
             try:
                 for event in watch.Watch().stream(stream, *args, timeout_seconds=300):
                     if event["type"] in kinds:
                         with self.lock:
                             self.times.append(time.perf_counter())
             except Exception as error:  # a broken watch is followed again
-                print(f"watch: {error!r}", file=sys.stderr)
+                if not self.stopped.is_set():
+                    print(f"watch: {error!r}", file=sys.stderr)
+                self.stopped.wait(1)
 
 
 @dataclass
@@ -127,6 +132,10 @@ class Replicas:
         return None
 
 
+PROBE_IMAGES = 5000
+"""Probes fetch images from here on (the site serves images 1 to 10000), apart from the burst's."""
+
+
 def create(api: client.ApiClient, name: str, site: str, image: int) -> None:
     body = {
         "apiVersion": f"{API_GROUP}/{API_VERSION}",
@@ -151,7 +160,7 @@ def takeover(replicas: Replicas, writes: Writes, api: client.ApiClient, site: st
     else:
         leader.stop()
     replicas.live.remove(leader)
-    create(api, f"probe-{probe:03d}", site, 100_000 + probe)
+    create(api, f"probe-{probe:03d}", site, PROBE_IMAGES + probe)
     wait_until(lambda: writes.first_after(moment, holder), 120, "the new leader's first write", interval=0.02)
     first = writes.first_after(moment, holder)
     assert first is not None
@@ -186,6 +195,7 @@ def summary(label: str, seconds: list[float]) -> str:
 
 
 def run(count: int, kills: int, graceful: int, seed: int) -> int:
+    assert count < PROBE_IMAGES, f"at most {PROBE_IMAGES - 1} downloads"
     rng = random.Random(seed)
     with LocalCluster.create() as cluster, serve() as site:
         api = config.new_client_from_config(str(cluster.kubeconfig))
@@ -229,6 +239,7 @@ def run(count: int, kills: int, graceful: int, seed: int) -> int:
         probes += [f"probe-{kills + k:03d}" for k in range(graceful)]
         wait_until(lambda: all(p == "Succeeded" for p in phases(custom, probes)), 300, "the probes", interval=2)
         problems = outcome(api, names + probes)
+        writes.stopped.set()
         for process in replicas.live:
             process.stop()
     print(f"{count} downloads + {kills + graceful} probes in {burst:.0f} s (burst with {kills} kills)")
