@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from gallery_operator import facade
+from gallery_operator import kube
 from gallery_operator.facade import GATE, NotLeader, ThreadedKube, ThreadedSubscriptionKube
 
 WRITES = {
@@ -61,9 +61,9 @@ def test_every_call_is_a_read_or_a_write() -> None:
 @pytest.mark.parametrize(("kind", "name"), [(kind, name) for kind, names in WRITES.items() for name in sorted(names)])
 def test_a_shut_gate_refuses_every_write_before_it_is_sent(shut: None, kind: type, name: str, monkeypatch: Any) -> None:
     sent: list[str] = []
-    for attribute in dir(facade.kube):
-        if not attribute.startswith("_") and callable(getattr(facade.kube, attribute)):
-            monkeypatch.setattr(facade.kube, attribute, lambda *_, attribute=attribute: sent.append(attribute))
+    for attribute in dir(kube):
+        if not attribute.startswith("_") and callable(getattr(kube, attribute)):
+            monkeypatch.setattr(kube, attribute, lambda *_, attribute=attribute: sent.append(attribute))
     method = getattr(kind(), name)
     with pytest.raises(NotLeader):
         asyncio.run(method(*arguments(method)))
