@@ -14,6 +14,7 @@ rather than in kopf's event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import logging
 import os
@@ -94,6 +95,13 @@ class Elector:
         while not ready():
             await asyncio.sleep(0.1)
         log.info("campaigning for the Lease %s/%s as %s", self.namespace, self.name, self.identity)
+        loop, released = asyncio.get_running_loop(), asyncio.Event()
+        # A released Lease is taken at once, not at the next read: a graceful takeover in well under 3 s.
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(released.set)
+
+        self.kube.follow_releases(self.namespace, self.name, wake)
         while True:
             try:
                 await asyncio.wait_for(self._attempt(), self._attempt_timeout())
@@ -102,7 +110,9 @@ class Elector:
             if self.leading and not self.may_write():
                 self._lose(f"not renewed within the renew deadline ({self.timing.renew_deadline} s)")
                 return
-            await asyncio.sleep(self.timing.retry_period)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(released.wait(), self.timing.retry_period)
+            released.clear()
 
     def _attempt_timeout(self) -> float:
         """A leader's attempt ends by its deadline; a standby's within a retry period (but never under a second)."""

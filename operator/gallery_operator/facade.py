@@ -195,6 +195,7 @@ class LeaseKube(Protocol):
     async def replace_lease(
         self, namespace: str, name: str, spec: dict[str, Any], resource_version: str, timeout: float
     ) -> dict[str, Any] | None: ...
+    def follow_releases(self, namespace: str, name: str, released: Callable[[], None]) -> None: ...
 
 
 class ThreadedLeaseKube:
@@ -213,3 +214,9 @@ class ThreadedLeaseKube:
         self, namespace: str, name: str, spec: dict[str, Any], resource_version: str, timeout: float
     ) -> dict[str, Any] | None:
         return await asyncio.to_thread(kube.replace_lease, namespace, name, spec, resource_version, timeout)
+
+    def follow_releases(self, namespace: str, name: str, released: Callable[[], None]) -> None:
+        """Call `released()` (from another thread) whenever the Lease is seen without holder, from a watch in a
+        thread of its own (not the executor's: it never returns)."""
+        args = (namespace, name, released)
+        threading.Thread(target=kube.follow_lease_releases, args=args, daemon=True, name="lease-watch").start()

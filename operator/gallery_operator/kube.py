@@ -7,9 +7,11 @@ import functools
 import json
 import logging
 import os
+import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
-from kubernetes import client, config
+from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
 from gallery_operator import API_GROUP, API_VERSION, KIND, PLURAL, SUBSCRIPTION_KIND, SUBSCRIPTION_PLURAL
@@ -119,6 +121,27 @@ def replace_lease(
     }
     replaced: dict[str, Any] | None = _ignore((409,), _exchange, "PUT", f"{_leases(namespace)}/{name}", body, timeout)
     return replaced
+
+
+def follow_lease_releases(namespace: str, name: str, released: Callable[[], None]) -> None:
+    """Watch the one Lease for ever (a field selector on its name, which RBAC limited to that name allows) and call
+    `released()` when it shows no holder; a broken watch is followed again after a second."""
+    coordination = _cached(client.CoordinationV1Api)
+    while True:
+        try:
+            stream = watch.Watch().stream(
+                coordination.list_namespaced_lease,
+                namespace,
+                field_selector=f"metadata.name={name}",
+                timeout_seconds=300,
+                _request_timeout=330,
+            )
+            for event in stream:
+                if not (event["object"].spec.holder_identity or ""):
+                    released()
+        except Exception as error:  # the loop's own reads stand in meanwhile
+            log.debug("the Lease's watch broke: %r", error)
+            time.sleep(1)
 
 
 def _ignore(statuses: tuple[int, ...], call: Any, *args: Any, **kwargs: Any) -> Any:

@@ -216,7 +216,7 @@ def test_two_replicas_elect_a_leader_spread_out_and_keep_one_through_drains() ->
             "apiGroups": ["coordination.k8s.io"],
             "resources": ["leases"],
             "resourceNames": ["gallery-gallery-operator"],
-            "verbs": ["get", "update"],
+            "verbs": ["get", "update", "list", "watch"],
         },
     ]
     # One replica: no budget (minAvailable 1 would block every drain).
@@ -337,6 +337,9 @@ def test_helm_install_runs_the_operator_under_its_rbac(
             cluster, account, "update", "leases.coordination.k8s.io/gallery-gallery-operator", release_namespace
         )
         assert not can_i(cluster, account, "update", "leases.coordination.k8s.io/other", release_namespace)
+        assert can_i(
+            cluster, account, "watch", "leases.coordination.k8s.io/gallery-gallery-operator", release_namespace
+        )
         assert not can_i(cluster, account, "create", "leases.coordination.k8s.io", namespace)
         worker = f"system:serviceaccount:{namespace}:default"
         assert not can_i(cluster, worker, "get", "gallerydownloads.gallery-operator.dev", namespace)
