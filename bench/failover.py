@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import signal
 import statistics
 import sys
 import threading
@@ -58,6 +59,17 @@ class Writes:
         with self.lock:
             taken = next((t for t, h in self.holders if t > moment and h and h != old_holder), None)
             return None if taken is None else next((t for t in self.times if t > taken), None)
+
+    def phases_after(self, moment: float, old_holder: str) -> str:
+        """When the Lease was released (if it was) and taken after `moment`, in seconds from it."""
+        with self.lock:
+            released = next((t for t, h in self.holders if t > moment and not h), None)
+            taken = next((t for t, h in self.holders if t > moment and h and h != old_holder), None)
+        parts = [
+            f"released +{released - moment:.1f} s" if released else "",
+            f"taken +{taken - moment:.1f} s" if taken else "",
+        ]
+        return ", ".join(p for p in parts if p)
 
     def follow_lease(self, leases: Callable[..., Any]) -> None:
         while not self.stopped.is_set():
@@ -113,7 +125,10 @@ class Replicas:
         name = f"r{self.started}"
         settings = {**self.settings(), "GALLERY_OPERATOR_LEADER_IDENTITY": name}
         process = OperatorProcess(self.kubeconfig, self.workdir / f"operator-{name}.log", settings)
-        process.start()
+        try:
+            process.start()
+        except TimeoutError:  # a loaded machine: the caches take longer than the harness's 30 s to fill
+            wait_until(process.healthy, 300, f"{name} to be ready")
         self.live.append(process)
         return process
 
@@ -154,16 +169,23 @@ def takeover(replicas: Replicas, writes: Writes, api: client.ApiClient, site: st
     leader = replicas.leader()
     assert leader is not None, "no leader"
     holder = leader.settings["GALLERY_OPERATOR_LEADER_IDENTITY"]
+    assert leader.process is not None
     moment = time.perf_counter()
     if kill:
         leader.kill()
-    else:
-        leader.stop()
+    else:  # SIGTERM, as the kubelet sends; the probe is created once the Lease is released (nobody leads)
+        leader.process.send_signal(signal.SIGTERM)
+        wait_until(lambda: writes.phases_after(moment, holder), 60, "the Lease's release", interval=0.01)
     replicas.live.remove(leader)
     create(api, f"probe-{probe:03d}", site, PROBE_IMAGES + probe)
     wait_until(lambda: writes.first_after(moment, holder), 120, "the new leader's first write", interval=0.02)
     first = writes.first_after(moment, holder)
     assert first is not None
+    print(
+        f"  {'kill' if kill else 'stop'}: Lease {writes.phases_after(moment, holder)}, first write +{first - moment:.1f} s",
+        flush=True,
+    )
+    leader.stop()  # reaped (already gone after a kill)
     replicas.start_one()  # the Deployment's replacement: a standby once its caches are filled
     return first - moment
 
