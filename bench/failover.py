@@ -181,10 +181,8 @@ def takeover(replicas: Replicas, writes: Writes, api: client.ApiClient, site: st
     wait_until(lambda: writes.first_after(moment, holder), 120, "the new leader's first write", interval=0.02)
     first = writes.first_after(moment, holder)
     assert first is not None
-    print(
-        f"  {'kill' if kill else 'stop'}: Lease {writes.phases_after(moment, holder)}, first write +{first - moment:.1f} s",
-        flush=True,
-    )
+    what = "kill" if kill else "stop"
+    print(f"  {what}: Lease {writes.phases_after(moment, holder)}, first write +{first - moment:.1f} s", flush=True)
     leader.stop()  # reaped (already gone after a kill)
     replicas.start_one()  # the Deployment's replacement: a standby once its caches are filled
     return first - moment
