@@ -10,6 +10,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeAlias, TypeVar
 
 from kubernetes.client.rest import ApiException
@@ -199,21 +200,28 @@ class LeaseKube(Protocol):
 
 
 class ThreadedLeaseKube:
-    """The real API server for leader election. The Lease's own writes do not pass the write gate: they are how a
-    replica comes to lead, and a leader's renewal is what lets it keep writing."""
+    """The real API server for leader election, in threads of its own: a renewal never waits behind the reconciles'
+    calls in the default executor (under a burst it did, until the renew deadline). The Lease's own writes do not
+    pass the write gate: they are how a replica comes to lead, and a leader's renewal is what lets it keep writing."""
+
+    def __init__(self) -> None:
+        self.threads = ThreadPoolExecutor(2, "lease")
+
+    async def _call(self, call: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.threads, call, *args)
 
     async def read_lease(self, namespace: str, name: str, timeout: float) -> dict[str, Any] | None:
-        return await asyncio.to_thread(kube.read_lease, namespace, name, timeout)
+        return await self._call(kube.read_lease, namespace, name, timeout)
 
     async def create_lease(
         self, namespace: str, name: str, spec: dict[str, Any], timeout: float
     ) -> dict[str, Any] | None:
-        return await asyncio.to_thread(kube.create_lease, namespace, name, spec, timeout)
+        return await self._call(kube.create_lease, namespace, name, spec, timeout)
 
     async def replace_lease(
         self, namespace: str, name: str, spec: dict[str, Any], resource_version: str, timeout: float
     ) -> dict[str, Any] | None:
-        return await asyncio.to_thread(kube.replace_lease, namespace, name, spec, resource_version, timeout)
+        return await self._call(kube.replace_lease, namespace, name, spec, resource_version, timeout)
 
     def follow_releases(self, namespace: str, name: str, released: Callable[[], None]) -> None:
         """Call `released()` (from another thread) whenever the Lease is seen without holder, from a watch in a

@@ -19,15 +19,30 @@ from gallery_operator import API_GROUP, API_VERSION, KIND, PLURAL, SUBSCRIPTION_
 log = logging.getLogger(__name__)
 
 
-@functools.cache
-def api() -> client.ApiClient:
-    """One shared client: in-cluster credentials when running in a pod, the kubeconfig otherwise."""
+def _configuration() -> client.Configuration:
+    """In-cluster credentials when running in a pod, the kubeconfig otherwise."""
     configuration = client.Configuration()
     try:
         config.load_incluster_config(client_configuration=configuration)
     except config.ConfigException:
         config.load_kube_config(client_configuration=configuration)
+    return configuration
+
+
+@functools.cache
+def api() -> client.ApiClient:
+    """One shared client for the reconciles."""
+    configuration = _configuration()
     configuration.connection_pool_maxsize = 64
+    return client.ApiClient(configuration)
+
+
+@functools.cache
+def lease_api() -> client.ApiClient:
+    """The leader election's own client: its own connections (a busy reconcile pool never delays a renewal) and no
+    retries inside a call (a call's timeout is the time left before the renew deadline)."""
+    configuration = _configuration()
+    configuration.retries = False
     return client.ApiClient(configuration)
 
 
@@ -78,8 +93,9 @@ def _send(method: str, path: str, body: Any, content_type: str = "application/js
 
 
 def _exchange(method: str, path: str, body: Any, timeout: float) -> dict[str, Any]:
-    """One request like `_send`, bounded by `timeout` seconds, answering the API server's JSON."""
-    shared = api()
+    """One request of the leader election like `_send`, on its own client, bounded by `timeout` seconds, answering
+    the API server's JSON."""
+    shared = lease_api()
     headers = {**shared.default_headers, "Accept": "application/json", "Content-Type": "application/json"}
     shared.update_params_for_auth(headers, None, ["BearerToken"], path, method, body)
     url = shared.configuration.host + path
@@ -126,7 +142,7 @@ def replace_lease(
 def follow_lease_releases(namespace: str, name: str, released: Callable[[], None]) -> None:
     """Watch the one Lease for ever (a field selector on its name, which RBAC limited to that name allows) and call
     `released()` when it shows no holder; a broken watch is followed again after a second."""
-    coordination = _cached(client.CoordinationV1Api)
+    coordination = client.CoordinationV1Api(lease_api())
     while True:
         try:
             stream = watch.Watch().stream(
