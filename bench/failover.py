@@ -19,6 +19,7 @@ import random
 import signal
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -166,6 +167,7 @@ def create(api: client.ApiClient, name: str, site: str, image: int) -> None:
 
 def takeover(replicas: Replicas, writes: Writes, api: client.ApiClient, site: str, probe: int, kill: bool) -> float:
     """Kill (or stop) the leader, create a probe download, start a replacement; seconds to the first write."""
+    wait_until(replicas.leader, 60, "a leader")
     leader = replicas.leader()
     assert leader is not None, "no leader"
     holder = leader.settings["GALLERY_OPERATOR_LEADER_IDENTITY"]
@@ -217,7 +219,9 @@ def summary(label: str, seconds: list[float]) -> str:
 def run(count: int, kills: int, graceful: int, seed: int) -> int:
     assert count < PROBE_IMAGES, f"at most {PROBE_IMAGES - 1} downloads"
     rng = random.Random(seed)
-    with LocalCluster.create() as cluster, serve() as site:
+    workdir = Path(tempfile.mkdtemp(prefix="failover-"))  # kept: the replicas' logs
+    print(f"logs in {workdir}", flush=True)
+    with LocalCluster.create(workdir) as cluster, serve() as site:
         api = config.new_client_from_config(str(cluster.kubeconfig))
         apply_crd(api)
         make_namespace(api, NAMESPACE)
@@ -259,6 +263,8 @@ def run(count: int, kills: int, graceful: int, seed: int) -> int:
         probes += [f"probe-{kills + k:03d}" for k in range(graceful)]
         wait_until(lambda: all(p == "Succeeded" for p in phases(custom, probes)), 300, "the probes", interval=2)
         problems = outcome(api, names + probes)
+        gone = [p.log.name for p in replicas.live if p.process is not None and p.process.poll() is not None]
+        problems += [f"{name} exited by itself" for name in gone]
         writes.stopped.set()
         for process in replicas.live:
             process.stop()
