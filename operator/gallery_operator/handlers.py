@@ -63,8 +63,10 @@ def _controller(memo: Memo) -> Controller:
     return memo.controller
 
 
-@kopf.on.startup()
+@kopf.on.startup(errors=kopf.ErrorsMode.PERMANENT)
 async def startup(settings: kopf.OperatorSettings, memo: Memo, **kwargs: Any) -> None:
+    # A failed start ends the process (its Deployment starts a fresh one): retried in place, it found its metrics
+    # collector and report port taken by its own first attempt and stayed unready for ever.
     config = memo.settings
     # kopf only watches and caches here (no change handlers), so it writes nothing to the objects; any
     # bookkeeping of its own would go to annotations with our prefix, never into .status.
