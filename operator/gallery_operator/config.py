@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from gallery_operator import IMAGE
 from gallery_operator.egress import endpoint_key, entry_problem, normalize_host, s3_endpoint_address
+from gallery_operator.leadership import Timing
 
 ENV_PREFIX = "GALLERY_OPERATOR_"
 
@@ -110,6 +111,20 @@ class Settings(BaseModel):
     An endpoint written as an address is added by itself; one written as a name needs its addresses here: those
     the policy agent sees, i.e. the store's pods or hosts (a Service's cluster IP is translated before the check)."""
 
+    leader_election: bool = False
+    """Run as one of several replicas: only the holder of the Lease below reconciles and writes; the others keep
+    their caches filled and take over when it stops renewing (see leadership.py). Off: this replica leads alone."""
+    lease_name: str = "gallery-operator"
+    """Name of the leader election's Lease (coordination.k8s.io/v1), in the operator's namespace."""
+    lease_duration_seconds: Annotated[int, Field(ge=2, le=300)] = 15
+    """How long a standby waits after the last change it saw to the Lease before taking it (client-go's default)."""
+    renew_deadline_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
+    """A leader that has not renewed the Lease for this long stops writing at once and exits."""
+    retry_period_seconds: Annotated[float, Field(gt=0, le=60)] = 2.0
+    """How often each replica reads the Lease, and the leader renews it."""
+    leader_identity: str = ""
+    """This replica's name in the Lease; the host name and a random suffix when empty."""
+
     @field_validator(
         "namespaces",
         "allowed_domains",
@@ -156,6 +171,19 @@ class Settings(BaseModel):
                 f"(or set {ENV_PREFIX}NETWORK_POLICY=false)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _election_timing(self) -> Settings:
+        """The three durations keep two leaders apart only in this order (client-go checks the same)."""
+        if self.leader_election and (problem := self.election_timing().problem()):
+            raise ValueError(
+                f"{ENV_PREFIX}RETRY_PERIOD_SECONDS, {ENV_PREFIX}RENEW_DEADLINE_SECONDS and "
+                f"{ENV_PREFIX}LEASE_DURATION_SECONDS: {problem}"
+            )
+        return self
+
+    def election_timing(self) -> Timing:
+        return Timing(self.lease_duration_seconds, self.renew_deadline_seconds, self.retry_period_seconds)
 
     @field_validator("allowed_domains", "denied_domains")
     @classmethod

@@ -80,6 +80,8 @@ class Controller:
     indexed: bool = False
     """Set by the first watch event a handler sees: kopf runs handlers only after every cache has its first
     listing, and there is always a namespace to see. /readyz waits for it."""
+    leading: bool = False
+    """Reconciling (`start`); a standby keeps its caches warm and writes nothing."""
     _admission: Admission | None = None
     _parsed: dict[Key, tuple[str, int, Download | str, str]] = field(default_factory=dict)
     """Per download, the last (uid, generation) parsed, the result and its run's Job name ("" for an invalid spec):
@@ -242,6 +244,13 @@ class Controller:
     # -- process -----------------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Start reconciling (a standby's caches and memories are kept all along; it starts when it leads): every
+        download the caches hold is looked at once."""
+        self.leading = True
+        self._admission = None  # seeded again from the caches at first use, as after a restart: a standby's grants
+        # were never launched, and the old leader's Jobs hold their slots
+        for key in list(self.downloads.keys()):
+            self.work.add(key)
         self.work.start()
         loops = (self._resync(), self._refresh_positions(), self.outbox.run())
         self._tasks = [asyncio.create_task(loop) for loop in loops]
@@ -254,7 +263,8 @@ class Controller:
                 await task
 
     def alive(self) -> bool:
-        return self.work.alive() and not any(t.done() for t in self._tasks)
+        """A standby (not yet started) is alive; a leader while its reconcilers and loops run."""
+        return not self.leading or (self.work.alive() and not any(t.done() for t in self._tasks))
 
     def phases(self) -> list[str]:
         return [stored_phase(s.status) for _, values in list(self.downloads.items()) for s in values]

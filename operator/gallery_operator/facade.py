@@ -7,7 +7,10 @@ import-linter contract in pyproject.toml): the client's exceptions end here, a r
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeAlias, TypeVar
 
 from kubernetes.client.rest import ApiException
@@ -22,6 +25,49 @@ ObjectRef: TypeAlias = kube.ObjectRef
 class Refused(Exception):
     """The API server refused an object the operator made as invalid (400 or 422): the message says which object
     and gives the API server's own words."""
+
+
+class NotLeader(Exception):
+    """A write refused because this replica does not lead (or may no longer: its renew deadline passed)."""
+
+
+class WriteGate:
+    """Every write the operator makes passes here, in the thread that sends it, just before it is sent: a replica
+    that does not lead (a standby, or a leader past its renew deadline) sends nothing. `in_flight` counts the
+    writes past the gate and not yet answered, so a leader stopping gracefully releases its Lease only after its
+    last write is answered."""
+
+    def __init__(self) -> None:
+        self.may_write: Callable[[], bool] = lambda: True
+        self._lock = threading.Lock()
+        self._in_flight = 0
+
+    def run(self, call: Callable[..., T], *args: Any) -> T:
+        with self._lock:
+            if not self.may_write():
+                raise NotLeader("this replica does not hold the leader Lease: nothing is written")
+            self._in_flight += 1
+        try:
+            return call(*args)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    async def drained(self, timeout: float) -> bool:
+        """Wait (at most `timeout` seconds) until no write is under way; whether none is."""
+        deadline = time.monotonic() + timeout
+        while self._in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        return not self._in_flight
+
+
+GATE = WriteGate()
+"""The process's one write gate (election.py sets `may_write` when leader election is on)."""
+
+
+async def _write(call: Callable[..., T], *args: Any) -> T:
+    """A write, in a thread, through the gate."""
+    return await asyncio.to_thread(GATE.run, call, *args)
 
 
 class Kube(Protocol):
@@ -51,7 +97,7 @@ async def warm_up() -> None:
 async def _create(what: str, create: Callable[[dict[str, Any]], T], body: dict[str, Any]) -> T:
     """Create the worker's `what` in a thread; a 400 or 422 comes back as `Refused`, any other error as it came."""
     try:
-        return await asyncio.to_thread(create, body)
+        return await _write(create, body)
     except ApiException as error:
         if error.status not in (400, 422):
             raise
@@ -68,22 +114,22 @@ class ThreadedKube:
         await _create("claim", kube.create_pvc, pvc)
 
     async def keep_network_policy(self, policy: dict[str, Any]) -> None:
-        await asyncio.to_thread(kube.keep_network_policy, policy)
+        await _write(kube.keep_network_policy, policy)
 
     async def delete_network_policy(self, namespace: str, name: str) -> None:
-        await asyncio.to_thread(kube.delete_network_policy, namespace, name)
+        await _write(kube.delete_network_policy, namespace, name)
 
     async def delete_job(self, namespace: str, name: str) -> None:
-        await asyncio.to_thread(kube.delete_job, namespace, name)
+        await _write(kube.delete_job, namespace, name)
 
     async def set_job_suspended(self, namespace: str, name: str, suspended: bool) -> None:
-        await asyncio.to_thread(kube.set_job_suspended, namespace, name, suspended)
+        await _write(kube.set_job_suspended, namespace, name, suspended)
 
     async def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
-        await asyncio.to_thread(kube.patch_status, namespace, name, patch)
+        await _write(kube.patch_status, namespace, name, patch)
 
     async def set_finalizers(self, namespace: str, name: str, finalizers: list[str], resource_version: str) -> None:
-        await asyncio.to_thread(kube.set_finalizers, namespace, name, finalizers, resource_version)
+        await _write(kube.set_finalizers, namespace, name, finalizers, resource_version)
 
     async def list_jobs(self, namespace: str, selector: str, owner_uid: str) -> list[str]:
         return await asyncio.to_thread(kube.list_jobs, namespace, selector, owner_uid)
@@ -101,7 +147,7 @@ class ThreadedKube:
         return await asyncio.to_thread(kube.termination_messages, namespace, job_name, job_uid)
 
     async def post_event(self, reference: ObjectRef, kind: str, reason: str, message: str) -> None:
-        await asyncio.to_thread(kube.post_event, reference, kind, reason, message)
+        await _write(kube.post_event, reference, kind, reason, message)
 
     async def review_token(self, token: str, audience: str) -> dict[str, Any] | None:
         return await asyncio.to_thread(kube.review_token, token, audience)
@@ -124,16 +170,61 @@ class ThreadedSubscriptionKube:
     """The real API server for a subscription's reconcile, like ThreadedKube."""
 
     async def create_download(self, body: dict[str, Any]) -> bool:
-        return await asyncio.to_thread(kube.create_download, body)
+        return await _write(kube.create_download, body)
 
     async def delete_download(self, namespace: str, name: str, foreground: bool) -> None:
-        await asyncio.to_thread(kube.delete_download, namespace, name, foreground)
+        await _write(kube.delete_download, namespace, name, foreground)
 
     async def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
-        await asyncio.to_thread(kube.patch_subscription_status, namespace, name, patch)
+        await _write(kube.patch_subscription_status, namespace, name, patch)
 
     async def set_finalizers(self, namespace: str, name: str, finalizers: list[str], resource_version: str) -> None:
-        await asyncio.to_thread(kube.set_subscription_finalizers, namespace, name, finalizers, resource_version)
+        await _write(kube.set_subscription_finalizers, namespace, name, finalizers, resource_version)
 
     async def post_event(self, reference: ObjectRef, kind: str, reason: str, message: str) -> None:
-        await asyncio.to_thread(kube.post_subscription_event, reference, kind, reason, message)
+        await _write(kube.post_subscription_event, reference, kind, reason, message)
+
+
+class LeaseKube(Protocol):
+    """The Lease calls of leader election (election.py); ThreadedLeaseKube: kube.py. Each is bounded by `timeout`
+    seconds; a conflict (another replica changed the Lease first) answers None."""
+
+    async def read_lease(self, namespace: str, name: str, timeout: float) -> dict[str, Any] | None: ...
+    async def create_lease(
+        self, namespace: str, name: str, spec: dict[str, Any], timeout: float
+    ) -> dict[str, Any] | None: ...
+    async def replace_lease(
+        self, namespace: str, name: str, spec: dict[str, Any], resource_version: str, timeout: float
+    ) -> dict[str, Any] | None: ...
+    def follow_releases(self, namespace: str, name: str, released: Callable[[], None]) -> None: ...
+
+
+class ThreadedLeaseKube:
+    """The real API server for leader election, in threads of its own: a renewal never waits behind the reconciles'
+    calls in the default executor (under a burst it did, until the renew deadline). The Lease's own writes do not
+    pass the write gate: they are how a replica comes to lead, and a leader's renewal is what lets it keep writing."""
+
+    def __init__(self) -> None:
+        self.threads = ThreadPoolExecutor(2, "lease")
+
+    async def _call(self, call: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.threads, call, *args)
+
+    async def read_lease(self, namespace: str, name: str, timeout: float) -> dict[str, Any] | None:
+        return await self._call(kube.read_lease, namespace, name, timeout)
+
+    async def create_lease(
+        self, namespace: str, name: str, spec: dict[str, Any], timeout: float
+    ) -> dict[str, Any] | None:
+        return await self._call(kube.create_lease, namespace, name, spec, timeout)
+
+    async def replace_lease(
+        self, namespace: str, name: str, spec: dict[str, Any], resource_version: str, timeout: float
+    ) -> dict[str, Any] | None:
+        return await self._call(kube.replace_lease, namespace, name, spec, resource_version, timeout)
+
+    def follow_releases(self, namespace: str, name: str, released: Callable[[], None]) -> None:
+        """Call `released()` (from another thread) whenever the Lease is seen without holder, from a watch in a
+        thread of its own (not the executor's: it never returns)."""
+        args = (namespace, name, released)
+        threading.Thread(target=kube.follow_lease_releases, args=args, daemon=True, name="lease-watch").start()

@@ -15,6 +15,7 @@ from gallery_operator.admission import priority_ceiling
 from gallery_operator.config import Settings
 from gallery_operator.controller import Controller
 from gallery_operator.egress import namespace_rules
+from gallery_operator.election import Elector, default_identity
 from gallery_operator.jobs import LABEL_MANAGED_BY, LABEL_RUN, MANAGED_BY, owning_download_uid
 from gallery_operator.keys import Key
 from gallery_operator.networkpolicy import POLICY_NAME
@@ -53,6 +54,8 @@ class Memo:
     """Namespaces seen with egress annotations, so their removal is noticed too."""
     subscriptions: Subscriptions | None = None
     """The GallerySubscriptions' reconcile loop (subscriptions.py)."""
+    elector: Elector | None = None
+    """This replica's part in the leader election (election.py), when it is on."""
 
 
 def _controller(memo: Memo) -> Controller:
@@ -60,8 +63,10 @@ def _controller(memo: Memo) -> Controller:
     return memo.controller
 
 
-@kopf.on.startup()
+@kopf.on.startup(errors=kopf.ErrorsMode.PERMANENT)
 async def startup(settings: kopf.OperatorSettings, memo: Memo, **kwargs: Any) -> None:
+    # A failed start ends the process (its Deployment starts a fresh one): retried in place, it found its metrics
+    # collector and report port taken by its own first attempt and stayed unready for ever.
     config = memo.settings
     # kopf only watches and caches here (no change handlers), so it writes nothing to the objects; any
     # bookkeeping of its own would go to annotations with our prefix, never into .status.
@@ -86,20 +91,45 @@ async def startup(settings: kopf.OperatorSettings, memo: Memo, **kwargs: Any) ->
         namespace_ceilings=kwargs["namespace_ceiling_index"],
     )
     memo.controller = controller
-    controller.start()
     memo.subscriptions = Subscriptions(
         kwargs["gsub_index"], kwargs["gsub_run_index"], facade.ThreadedSubscriptionKube(), workers=config.concurrency
     )
-    memo.subscriptions.start()
-    memo.servers = await start_servers(config, controller)
+    memo.elector = _elector(memo) if config.leader_election else None
+    memo.servers = await start_servers(config, controller, memo.elector)
+    if memo.elector is None:
+        await _lead(memo)
+    else:
+        facade.GATE.may_write = memo.elector.may_write
+        memo.elector.start(ready=lambda: controller.indexed)
+
+
+def _elector(memo: Memo) -> Elector:
+    config = memo.settings
+    identity = config.leader_identity or default_identity()
+    lease = (config.operator_namespace, config.lease_name)
+    return Elector(facade.ThreadedLeaseKube(), *lease, identity, config.election_timing(), lambda: _lead(memo))
+
+
+async def _lead(memo: Memo) -> None:
+    """This replica leads (or runs alone): its reconcilers start, from caches kopf has kept filled."""
+    _controller(memo).start()
+    if memo.subscriptions is not None:
+        for key in list(memo.subscriptions.index.keys()):
+            memo.subscriptions.enqueue(key)
+        memo.subscriptions.start()
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: Memo, **_: Any) -> None:
+    """A graceful stop: writes stop first (the gate shuts), then the reconcilers; the Lease is released last, once
+    the last write is answered, so the standby that takes it over never writes beside this replica."""
+    was_leading = memo.elector.resign() if memo.elector is not None else False
     if memo.controller is not None:
         await memo.controller.stop()
     if memo.subscriptions is not None:
         await memo.subscriptions.stop()
+    if memo.elector is not None:
+        await memo.elector.release(was_leading)
     if memo.servers is not None:
         await memo.servers.cleanup()
 

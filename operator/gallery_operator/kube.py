@@ -7,9 +7,11 @@ import functools
 import json
 import logging
 import os
+import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
-from kubernetes import client, config
+from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
 from gallery_operator import API_GROUP, API_VERSION, KIND, PLURAL, SUBSCRIPTION_KIND, SUBSCRIPTION_PLURAL
@@ -17,15 +19,30 @@ from gallery_operator import API_GROUP, API_VERSION, KIND, PLURAL, SUBSCRIPTION_
 log = logging.getLogger(__name__)
 
 
-@functools.cache
-def api() -> client.ApiClient:
-    """One shared client: in-cluster credentials when running in a pod, the kubeconfig otherwise."""
+def _configuration() -> client.Configuration:
+    """In-cluster credentials when running in a pod, the kubeconfig otherwise."""
     configuration = client.Configuration()
     try:
         config.load_incluster_config(client_configuration=configuration)
     except config.ConfigException:
         config.load_kube_config(client_configuration=configuration)
+    return configuration
+
+
+@functools.cache
+def api() -> client.ApiClient:
+    """One shared client for the reconciles."""
+    configuration = _configuration()
     configuration.connection_pool_maxsize = 64
+    return client.ApiClient(configuration)
+
+
+@functools.cache
+def lease_api() -> client.ApiClient:
+    """The leader election's own client: its own connections (a busy reconcile pool never delays a renewal) and no
+    retries inside a call (a call's timeout is the time left before the renew deadline)."""
+    configuration = _configuration()
+    configuration.retries = False
     return client.ApiClient(configuration)
 
 
@@ -79,6 +96,74 @@ def _send(method: str, path: str, body: Any, content_type: str = "application/js
         text = answer.decode("utf-8", "replace") if isinstance(answer, bytes) else None
         raise ApiException.from_response(http_resp=response, body=text, data=None)  # says why, e.g. a 422
     return int(response.status)
+
+
+def _exchange(method: str, path: str, body: Any, timeout: float) -> dict[str, Any]:
+    """One request of the leader election like `_send`, on its own client, bounded by `timeout` seconds, answering
+    the API server's JSON."""
+    shared = lease_api()
+    headers = {**shared.default_headers, "Accept": "application/json", "Content-Type": "application/json"}
+    shared.update_params_for_auth(headers, None, ["BearerToken"], path, method, body)
+    url = shared.configuration.host + path
+    response = shared.rest_client.request(method, url, headers=headers, body=body, _request_timeout=timeout)
+    answer = response.read()
+    if not 200 <= response.status <= 299:
+        text = answer.decode("utf-8", "replace") if isinstance(answer, bytes) else None
+        raise ApiException.from_response(http_resp=response, body=text, data=None)
+    result: dict[str, Any] = json.loads(answer)
+    return result
+
+
+def _leases(namespace: str) -> str:
+    return f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+
+
+def read_lease(namespace: str, name: str, timeout: float) -> dict[str, Any] | None:
+    """The Lease, or None when there is none."""
+    found: dict[str, Any] | None = _ignore((404,), _exchange, "GET", f"{_leases(namespace)}/{name}", None, timeout)
+    return found
+
+
+def create_lease(namespace: str, name: str, spec: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+    """Create the Lease; None when one of that name exists already (another replica was first)."""
+    body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": name}, "spec": spec}
+    created: dict[str, Any] | None = _ignore((409,), _exchange, "POST", _leases(namespace), body, timeout)
+    return created
+
+
+def replace_lease(
+    namespace: str, name: str, spec: dict[str, Any], resource_version: str, timeout: float
+) -> dict[str, Any] | None:
+    """Replace the Lease's spec if it is still at `resource_version`; None when it changed meanwhile (409)."""
+    body = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": name, "namespace": namespace, "resourceVersion": resource_version},
+        "spec": spec,
+    }
+    replaced: dict[str, Any] | None = _ignore((409,), _exchange, "PUT", f"{_leases(namespace)}/{name}", body, timeout)
+    return replaced
+
+
+def follow_lease_releases(namespace: str, name: str, released: Callable[[], None]) -> None:
+    """Watch the one Lease for ever (a field selector on its name, which RBAC limited to that name allows) and call
+    `released()` when it shows no holder; a broken watch is followed again after a second."""
+    coordination = client.CoordinationV1Api(lease_api())
+    while True:
+        try:
+            stream = watch.Watch().stream(
+                coordination.list_namespaced_lease,
+                namespace,
+                field_selector=f"metadata.name={name}",
+                timeout_seconds=300,
+                _request_timeout=330,
+            )
+            for event in stream:
+                if not (event["object"].spec.holder_identity or ""):
+                    released()
+        except Exception as error:  # the loop's own reads stand in meanwhile
+            log.debug("the Lease's watch broke: %r", error)
+            time.sleep(1)
 
 
 def _ignore(statuses: tuple[int, ...], call: Any, *args: Any, **kwargs: Any) -> Any:

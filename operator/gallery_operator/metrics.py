@@ -6,7 +6,7 @@ from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator
 from typing import get_args
 
-from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -45,6 +45,11 @@ REPORTS_REFUSED = Counter(
 )
 RECONCILE_ERRORS = Counter("gallery_operator_reconcile_errors_total", "Reconciles that raised and were retried.")
 STATUS_WRITES = Counter("gallery_operator_status_writes_total", "Status patches the operator sent.")
+LEADER = Gauge("gallery_operator_leader", "1 while this replica holds the leader Lease (and so reconciles), else 0.")
+LEADERSHIP_TRANSITIONS = Counter(
+    "gallery_operator_leadership_transitions_total",
+    "Times this replica became or stopped being the leader; summed over replicas, the leadership changes.",
+)
 
 
 def record_transition(status: GalleryDownloadStatus) -> None:

@@ -31,6 +31,7 @@ from gallery_operator.workerconfig import Report
 
 if TYPE_CHECKING:
     from gallery_operator.controller import Controller
+    from gallery_operator.election import Elector
 
 log = logging.getLogger(__name__)
 POD_NAME_CLAIM = "authentication.kubernetes.io/pod-name"
@@ -143,6 +144,12 @@ class Reports:
         return Identity(key=key, run=run, pod=pod_uids[0], expires=time.monotonic() + IDENTITY_TTL)
 
     async def handle(self, request: web.Request) -> web.Response:
+        if not self.controller.leading:
+            # A standby behind the same Service: the worker posts again (its next progress report, or the final
+            # report's retries) and reaches the leader; the termination message stays the last fallback.
+            REPORTS_REFUSED.labels(reason="standby").inc()
+            headers = {"Retry-After": "1"}
+            return web.json_response({"error": "this replica is a standby; try again"}, status=503, headers=headers)
         header = request.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
             REPORTS_REFUSED.labels(reason="unauthenticated").inc()
@@ -183,16 +190,20 @@ async def _serve(app: web.Application, port: int) -> web.AppRunner:
     return runner
 
 
-async def start_servers(settings: Settings, controller: Controller) -> Servers:
+async def start_servers(settings: Settings, controller: Controller, elector: Elector | None = None) -> Servers:
+    """The endpoints. A warm standby is alive and ready (its caches are filled): a Deployment's rollout waits for it,
+    and a PodDisruptionBudget counts it."""
     reports = Reports(settings, controller)
     register_phase_collector(controller.phases)
 
+    def alive() -> bool:
+        return controller.alive() and (elector is None or elector.alive())
+
     async def healthz(_: web.Request) -> web.Response:
-        alive = controller.alive()
-        return web.Response(text="ok" if alive else "reconcilers stopped", status=200 if alive else 500)
+        return web.Response(text="ok" if alive() else "reconcilers stopped", status=200 if alive() else 500)
 
     async def readyz(_: web.Request) -> web.Response:
-        if not controller.alive():
+        if not alive():
             return web.Response(text="reconcilers stopped", status=500)
         if not controller.indexed:
             return web.Response(text="caches not yet filled", status=503)

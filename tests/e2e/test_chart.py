@@ -39,12 +39,14 @@ def test_default_render() -> None:
         "CustomResourceDefinition/gallerysubscriptions.gallery-operator.dev",
         "Deployment/gallery-gallery-operator",
         "NetworkPolicy/gallery-gallery-operator",
+        "Role/gallery-gallery-operator-leader-election",
+        "RoleBinding/gallery-gallery-operator-leader-election",
         "Service/gallery-gallery-operator",
         "ServiceAccount/gallery-gallery-operator",
     ]
     [deployment] = [d for d in documents if d["kind"] == "Deployment"]
     assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
     [container] = deployment["spec"]["template"]["spec"]["containers"]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     env = {e["name"]: e.get("value") for e in container["env"]}
@@ -122,8 +124,9 @@ def test_namespaced_render_with_monitoring_and_network_policy() -> None:
     )
     names = kinds(documents)
     assert "Role/" + "x" * 63 in names and "ClusterRole/" + "x" * 63 not in names
-    roles = [d for d in documents if d["kind"] == "Role"]
+    roles = [d for d in documents if d["kind"] == "Role" and d["metadata"]["name"] == "x" * 63]
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["media", "team-b"]
+    assert "Role/" + "x" * 46 + "-leader-election" in names  # the Lease's, in the release's namespace
     policies = [d for d in documents if d["kind"] == "NetworkPolicy"]
     assert [p["metadata"]["namespace"] for p in policies] == ["gallery-system"]  # the workers' are the operator's
     [rule] = [d for d in documents if d["kind"] == "PrometheusRule"]
@@ -139,6 +142,47 @@ def test_namespaced_render_with_monitoring_and_network_policy() -> None:
     assert env["GALLERY_OPERATOR_NAMESPACES"] == "media,team-b"
     crds = [d for d in documents if d["kind"] == "CustomResourceDefinition"]
     assert len(crds) == 2 and not [crd for crd in crds if "annotations" in crd["metadata"]]
+
+
+def test_two_replicas_elect_a_leader_spread_out_and_keep_one_through_drains() -> None:
+    documents = render("replicaCount=2", "leaderElection.leaseDurationSeconds=20")
+    [deployment] = [d for d in documents if d["kind"] == "Deployment"]
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert pod["topologySpreadConstraints"][0]["whenUnsatisfiable"] == "ScheduleAnyway"
+    env = operator_env(documents)
+    assert env["GALLERY_OPERATOR_LEADER_ELECTION"] == "true"
+    assert env["GALLERY_OPERATOR_LEASE_NAME"] == "gallery-gallery-operator"
+    assert env["GALLERY_OPERATOR_LEASE_DURATION_SECONDS"] == "20"
+    [budget] = [d for d in documents if d["kind"] == "PodDisruptionBudget"]
+    assert budget["spec"]["minAvailable"] == 1
+    [role] = [d for d in documents if d["kind"] == "Role" and d["metadata"]["name"].endswith("-leader-election")]
+    assert role["metadata"]["namespace"] == "gallery-system"
+    assert role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": ["gallery-gallery-operator"],
+            "verbs": ["get", "update", "list", "watch"],
+        },
+    ]
+    # One replica: no budget (minAvailable 1 would block every drain).
+    assert not [d for d in render() if d["kind"] == "PodDisruptionBudget"]
+
+
+def test_two_replicas_without_leader_election_are_refused() -> None:
+    result = helm(
+        "template", "gallery", str(CHART), "--kube-version", KUBE_VERSION,
+        "--set", "replicaCount=2", "--set", "leaderElection.enabled=false",
+        check=False,
+    )  # fmt: skip
+    assert result.returncode != 0 and "replicaCount above 1 needs leaderElection.enabled" in result.stderr
 
 
 def test_values_schema_rejects_typos() -> None:
@@ -241,6 +285,15 @@ def test_helm_install_runs_the_operator_under_its_rbac(
         for verb in ("list", "watch", "create", "update", "delete"):
             assert can_i(cluster, account, verb, "networkpolicies.networking.k8s.io", namespace)
         assert not can_i(cluster, account, "create", "networkpolicies.networking.k8s.io", "default")
+        # Leader election: its one Lease, in the release's namespace.
+        assert can_i(
+            cluster, account, "update", "leases.coordination.k8s.io/gallery-gallery-operator", release_namespace
+        )
+        assert not can_i(cluster, account, "update", "leases.coordination.k8s.io/other", release_namespace)
+        assert can_i(
+            cluster, account, "watch", "leases.coordination.k8s.io/gallery-gallery-operator", release_namespace
+        )
+        assert not can_i(cluster, account, "create", "leases.coordination.k8s.io", namespace)
         worker = f"system:serviceaccount:{namespace}:default"
         assert not can_i(cluster, worker, "get", "gallerydownloads.gallery-operator.dev", namespace)
         assert not can_i(cluster, worker, "get", "secrets", namespace)

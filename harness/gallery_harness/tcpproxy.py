@@ -1,0 +1,67 @@
+"""A TCP proxy on loopback that a test can cut: a process whose API server address is the proxy loses its API
+access at `cut()` (every open connection closed, new ones refused) while it keeps running, as in a network partition.
+With a function for its target it spreads connections like a Service (each new connection to the address the
+function answers then).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Callable
+
+Address = tuple[str, int]
+
+
+class TcpProxy:
+    """Forwards every connection to `target` (host, port), or to what `target()` answers for it, until `cut()`."""
+
+    def __init__(self, target: Address | Callable[[], Address], host: str = "127.0.0.1") -> None:
+        self.target = target if callable(target) else lambda: target
+        self.listener = socket.create_server((host, 0))
+        self.address: tuple[str, int] = self.listener.getsockname()[:2]
+        self.open: set[socket.socket] = set()
+        self.lock = threading.Lock()
+        self.is_cut = False
+        threading.Thread(target=self._accept, daemon=True, name="tcpproxy").start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # cut
+            try:
+                upstream = socket.create_connection(self.target(), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self.lock:
+                if self.is_cut:
+                    client.close()
+                    upstream.close()
+                    return
+                self.open |= {client, upstream}
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        """Refuse new connections and break every open one."""
+        with self.lock:
+            self.is_cut = True
+            ends, self.open = set(self.open), set()
+        self.listener.close()
+        for end in ends:
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+            end.close()

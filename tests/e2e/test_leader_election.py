@@ -1,0 +1,165 @@
+"""Two operator replicas with leader election on the local control plane: only the Lease's holder writes, a standby
+with warm caches takes over from a killed leader and finishes its downloads, a graceful stop releases the Lease, and
+a leader cut off from the API server stops before another starts."""
+
+from __future__ import annotations
+
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from gallery_harness.kube import create_claim
+from gallery_harness.localoperator import OperatorProcess
+from gallery_harness.procs import wait_until
+from gallery_harness.tcpproxy import TcpProxy
+from tests.conftest import Cluster
+from tests.e2e.conftest import Downloads, operator_for, pvc_spec
+
+LEASE = "gallery-operator-test"
+
+
+def metric(process: OperatorProcess, name: str) -> float:
+    found = re.search(rf"^{name} (\S+)$", process.metrics(), re.MULTILINE)
+    assert found is not None, f"{name} is not exported"
+    return float(found.group(1))
+
+
+def leads(process: OperatorProcess) -> bool:
+    return metric(process, "gallery_operator_leader") == 1.0
+
+
+@dataclass
+class Pair:
+    """Two replicas, `a` and `b`, electing a leader on the Lease LEASE in the test's namespace."""
+
+    cluster: Cluster
+    namespace: str
+    tmp: Path
+
+    def replica(self, identity: str, kubeconfig: Path | None = None) -> OperatorProcess:
+        settings = {
+            "GALLERY_OPERATOR_LEADER_ELECTION": "true",
+            "GALLERY_OPERATOR_LEADER_IDENTITY": identity,
+            "GALLERY_OPERATOR_OPERATOR_NAMESPACE": self.namespace,
+            "GALLERY_OPERATOR_LEASE_NAME": LEASE,
+            "GALLERY_OPERATOR_NAMESPACES": self.namespace,
+        }
+        process = operator_for(self.cluster, self.tmp / f"operator-{identity}.log", settings)
+        if kubeconfig is not None:
+            process.kubeconfig = kubeconfig
+        try:
+            process.start()  # returns when /readyz answers: a warm standby is ready too
+        except TimeoutError:  # a loaded machine: the caches take longer than the harness's 30 s to fill
+            wait_until(process.healthy, 300, f"replica {identity} to be ready")
+        return process
+
+    def holder(self) -> str:
+        coordination = client.CoordinationV1Api(self.cluster.api)
+        try:
+            return str(coordination.read_namespaced_lease(LEASE, self.namespace).spec.holder_identity or "")
+        except ApiException as error:
+            if error.status == 404:
+                return ""
+            raise
+
+
+@pytest.fixture
+def pair(cluster: Cluster, namespace: str, crd: None, no_local_operator: None, tmp_path: Path) -> Iterator[Pair]:
+    create_claim(cluster.api, namespace)
+    made = Pair(cluster, namespace, tmp_path)
+    yield made
+    for process in list(OperatorProcess.instances):
+        if process.log.parent == tmp_path:
+            process.stop()
+            OperatorProcess.instances.remove(process)
+
+
+def slow_images(site: str, first: int, count: int, seconds: float) -> list[str]:
+    return [f"{site}/slow/{n}.jpg?seconds={seconds}" for n in range(first, first + count)]
+
+
+def test_only_the_leader_writes_and_a_standby_takes_over_from_a_killed_leader(pair: Pair, site: str) -> None:
+    a = pair.replica("a")
+    wait_until(lambda: leads(a), 30, "replica a to lead")
+    b = pair.replica("b")
+    assert not leads(b) and pair.holder() == "a"
+    downloads = Downloads(pair.cluster.api, pair.namespace)
+    names = [f"d{i}" for i in range(3)]
+    for i, name in enumerate(names):
+        downloads.create(name, pvc_spec(slow_images(site, 10 * i + 1, 4, 2)))
+    wait_until(lambda: all(downloads.jobs(n) for n in names), 60, "a Job for every download")
+    # The standby wrote nothing and refuses reports with a status the worker retries (it reaches the leader).
+    assert metric(b, "gallery_operator_status_writes_total") == 0
+    request = urllib.request.Request(f"{b.report_url}", data=b"{}", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+    assert refused.value.code == 503 and refused.value.headers["Retry-After"]
+    a.kill()
+    wait_until(lambda: leads(b), 60, "replica b to take over")
+    assert pair.holder() == "b"
+    for name in names:
+        status = downloads.wait_phase(name, {"Succeeded", "Failed"}, timeout=180)
+        assert status["phase"] == "Succeeded", (name, status)
+        assert status["catalogue"]["items"] == 4
+        assert len(downloads.jobs(name)) == 1, f"{name}: a second Job after the takeover"
+    assert metric(b, "gallery_operator_leadership_transitions_total") == 1
+
+
+def test_a_graceful_stop_releases_the_lease(pair: Pair) -> None:
+    a = pair.replica("a")
+    wait_until(lambda: leads(a), 30, "replica a to lead")
+    b = pair.replica("b")
+    a.stop()  # SIGTERM, as a rollout or a drain
+    # Released, not left to expire: no one holds it (or b took it already at its next read).
+    assert pair.holder() in ("", "b")
+    wait_until(lambda: leads(b), 30, "replica b to take the released Lease")
+
+
+def proxied_kubeconfig(kubeconfig: Path, proxy: TcpProxy, path: Path) -> Path:
+    config = yaml.safe_load(kubeconfig.read_text())
+    for cluster in config["clusters"]:
+        server = urllib.parse.urlsplit(cluster["cluster"]["server"])
+        cluster["cluster"]["server"] = f"{server.scheme}://{server.hostname}:{proxy.address[1]}"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_a_partitioned_leader_stops_before_the_standby_starts(pair: Pair, site: str) -> None:
+    kubeconfig = yaml.safe_load(pair.cluster.kubeconfig.read_text())
+    server = urllib.parse.urlsplit(kubeconfig["clusters"][0]["cluster"]["server"])
+    assert server.hostname is not None and server.port is not None
+    proxy = TcpProxy((server.hostname, server.port), host=server.hostname)
+    a = pair.replica("a", proxied_kubeconfig(pair.cluster.kubeconfig, proxy, pair.tmp / "proxied.kubeconfig"))
+    wait_until(lambda: leads(a), 30, "replica a to lead")
+    pair.replica("b")
+    downloads = Downloads(pair.cluster.api, pair.namespace)
+    downloads.create("cut", pvc_spec(slow_images(site, 1, 3, 2)))
+    wait_until(lambda: downloads.jobs("cut"), 60, "the download's Job")
+    proxy.cut()  # a's API access is gone; its process lives on
+    assert a.process is not None
+    order: list[str] = []
+
+    def watch() -> bool:
+        exited = a.process is not None and a.process.poll() is not None
+        if exited and "a stopped" not in order:
+            order.append("a stopped")
+        if pair.holder() == "b" and "b leads" not in order:
+            order.append("b leads")
+        return len(order) == 2
+
+    wait_until(watch, 60, "a to stop and b to lead", interval=0.1)
+    assert order == ["a stopped", "b leads"]
+    assert a.process.returncode == 1
+    assert "lost the Lease" in a.log.read_text()
+    status = downloads.wait_phase("cut", {"Succeeded", "Failed"}, timeout=120)
+    assert status["phase"] == "Succeeded", status
+    assert len(downloads.jobs("cut")) == 1
