@@ -132,9 +132,9 @@ MODULES: tuple[Module, ...] = (
         links=("argocd-application-controller", "argocd-repo-server"),
     ),
     # Flux's source-controller and kustomize-controller for the GitOps tier (docs/flux.md), each its own module
-    # (their replace blocks differ); built on demand, when a Flux test first asks for them.
-    Module("flux-source-controller", ("github.com/fluxcd/source-controller",), on_demand=True),
-    Module("flux-kustomize-controller", ("github.com/fluxcd/kustomize-controller",), on_demand=True),
+    # (their replace blocks differ). Built by `make build` like Argo CD, so `make test`'s tests find them cached.
+    Module("flux-source-controller", ("github.com/fluxcd/source-controller",)),
+    Module("flux-kustomize-controller", ("github.com/fluxcd/kustomize-controller",)),
 )
 
 

@@ -291,5 +291,7 @@ def test_argocd_shows_subscription_progressing_and_degraded(gitops: GitOps, site
     assert health("gone")[1].startswith(f"{stalled['reason']}: "), health("gone")
     assert gitops.app_health() == "Degraded"
 
-    gitops.push(subscription_file("waiting", None) | subscription_file("gone", None), "Remove both")
+    # Not both removed: Argo CD's automated sync refuses to empty an Application (allowEmpty is off).
+    gone = {"interval": "10s", "suspend": True, "downloadTemplate": failing}
+    gitops.push(subscription_file("waiting", None) | subscription_file("gone", gone), "Remove one, suspend the other")
     client.CoreV1Api(gitops.downloads.api).delete_namespace(unwatched)
