@@ -66,8 +66,8 @@ test-fast: setup system-packages ## the unit and component tiers in FAST_WORKERS
 	$(RUN) python -m gallery_harness.build s3
 	$(RUN) pytest -m "unit or component" -n $(FAST_WORKERS) tests/unit tests/component
 
-test-real-node: build system-packages node-packages ## the project's image on a real kubelet: worker pod e2e and the lifecycle tests (root)
-	GALLERY_E2E_NODE=kubelet $(RUN) pytest tests/e2e/realnode tests/e2e/test_operator.py
+test-real-node: build system-packages node-packages ## the project's image on a real kubelet: worker pod e2e, the lifecycle tests and a Flux sync (root)
+	GALLERY_E2E_NODE=kubelet $(RUN) pytest tests/e2e/realnode tests/e2e/test_operator.py tests/e2e/test_flux.py
 
 lint: setup ## ruff, mypy and the import contracts (pyproject.toml's [tool.importlinter])
 	$(RUN) ruff check .

@@ -12,20 +12,18 @@ since the built-in destination `https://kubernetes.default.svc` needs an in-clus
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
-import subprocess
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from kubernetes import client, config
+from kubernetes import config
 
 from gallery_harness import build, procs
+from gallery_harness.kube import Kubectl, OutOfCluster, crds_established
 from gallery_harness.procs import wait_until
 
 ARGOCD_MODULE = "github.com/argoproj/argo-cd/v3"
@@ -36,17 +34,7 @@ CLUSTER_NAME = "local"
 
 def module_source() -> Path:
     """Argo CD's module source (CRDs, stock settings, hack/), from the Go module cache of its build module."""
-    module = next(m for m in build.MODULES if m.name == "argocd")
-    env = {**os.environ, **dict(module.env), "GOFLAGS": "-mod=mod"}
-    result = subprocess.run(
-        ["go", "mod", "download", "-json", ARGOCD_MODULE],
-        cwd=module.folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return Path(json.loads(result.stdout)["Dir"])
+    return build.module_source("argocd", ARGOCD_MODULE)
 
 
 def _kubeconfig_identity(kubeconfig: Path) -> tuple[str, dict[str, str]]:
@@ -106,22 +94,15 @@ def _listening(port: int) -> bool:
 
 
 @dataclass
-class ArgoCD:
+class ArgoCD(OutOfCluster):
     """A running Argo CD (application-controller, repo-server, Redis) managing the cluster of ``kubeconfig``.
 
     ``argocd_cm`` is merged into argocd-cm's data (health checks, resource customizations). ``start()`` then
     ``stop()``; Applications live in namespace ``argocd`` and name ``server`` (set by start) as their destination.
     """
 
-    kubeconfig: Path
-    workdir: Path
     argocd_cm: Mapping[str, str] = field(default_factory=dict)
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     server: str = ""
-    api: client.ApiClient | None = None
-
-    def log(self, name: str) -> Path:
-        return self.workdir / "logs" / f"{name}.log"
 
     def start(self) -> None:
         binaries = build.binary("argocd").parent
@@ -131,7 +112,7 @@ class ArgoCD:
         self._apply([yaml.safe_load(p.read_text()) for p in sorted((source / "manifests/crds").glob("*-crd.yaml"))])
         self.api = config.new_client_from_config(str(self.kubeconfig))
         crds = [f"{plural}.{GROUP}" for plural in ("applications", "applicationsets", "appprojects")]
-        wait_until(lambda: all(self._established(name) for name in crds), 60, "Argo CD's CRDs to be established")
+        wait_until(lambda: crds_established(self.api, crds), 60, "Argo CD's CRDs to be established")
         self._apply(settings_objects(source, self.argocd_cm, self.server, tls), namespace=NAMESPACE)
 
         # git-verify-wrapper.sh is read-only in the module cache: an executable copy on PATH.
@@ -152,13 +133,13 @@ class ArgoCD:
         }
 
         redis_port, repo_port = procs.free_port(), procs.free_port()
-        self._spawn(
+        self.spawn(
             "redis",
             ["redis-server", "--bind", "127.0.0.1", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
             env,
         )
         wait_until(lambda: _listening(redis_port), 30, f"redis-server (log: {self.log('redis')})")
-        self._spawn(
+        self.spawn(
             "repo-server",
             [
                 str(binaries / "argocd-repo-server"),
@@ -174,7 +155,7 @@ class ArgoCD:
         )
         wait_until(lambda: _listening(repo_port), 60, f"argocd-repo-server (log: {self.log('repo-server')})")
         metrics = procs.free_port()
-        self._spawn(
+        self.spawn(
             "application-controller",
             [
                 str(binaries / "argocd-application-controller"),
@@ -191,26 +172,12 @@ class ArgoCD:
             env,
         )
         wait_until(
-            lambda: self._serves(f"http://127.0.0.1:{metrics}/metrics"),
+            lambda: self.serves(f"http://127.0.0.1:{metrics}/metrics"),
             60,
             f"argocd-application-controller (log: {self.log('application-controller')})",
         )
 
-    def stop(self) -> None:
-        for process in reversed(list(self.processes.values())):
-            procs.stop(process)
-        self.processes.clear()
-
-    def check_alive(self) -> None:
-        for name, process in self.processes.items():
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited {process.returncode}: {self.log(name).read_text()[-3000:]}")
-
     # -- Applications ----------------------------------------------------------------------------
-
-    @property
-    def custom(self) -> client.CustomObjectsApi:
-        return client.CustomObjectsApi(self.api)
 
     def apply_application(self, application: Mapping[str, Any]) -> None:
         self._apply([dict(application)], namespace=NAMESPACE)
@@ -233,29 +200,8 @@ class ArgoCD:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _spawn(self, name: str, argv: list[str], env: Mapping[str, str]) -> None:
-        self.processes[name] = procs.spawn(argv, self.log(name), env=env, cwd=self.workdir)
-
-    def _established(self, name: str) -> bool:
-        conditions = client.ApiextensionsV1Api(self.api).read_custom_resource_definition(name).status.conditions
-        return any(c.type == "Established" and c.status == "True" for c in conditions or [])
-
-    def _serves(self, url: str) -> bool:
-        self.check_alive()
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
-
     def _apply(self, documents: list[Any], namespace: str | None = None) -> None:
-        manifest = yaml.safe_dump_all(documents)
-        args = ["apply", "--server-side", "--force-conflicts", "--field-manager=gallery-tests", "-f", "-"]
-        self._kubectl(*args, *(["-n", namespace] if namespace else []), input_text=manifest)
+        Kubectl(self.kubeconfig).apply(documents, namespace)
 
-    def _kubectl(self, *args: str, check: bool = True, input_text: str | None = None) -> str:
-        command = [str(build.binary("kubectl")), f"--kubeconfig={self.kubeconfig}", *args]
-        result = subprocess.run(command, input=input_text, capture_output=True, text=True, check=False)
-        if check and result.returncode != 0:
-            raise RuntimeError(f"kubectl {' '.join(args[:3])} failed: {result.stderr.strip()}")
-        return result.stdout
+    def _kubectl(self, *args: str, check: bool = True) -> str:
+        return Kubectl(self.kubeconfig).run(*args, check=check)

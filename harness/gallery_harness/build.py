@@ -10,6 +10,7 @@ Usage: ``python harness/gallery_harness/build.py`` (builds what is missing, prin
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -130,6 +131,10 @@ MODULES: tuple[Module, ...] = (
         env=(("GOTOOLCHAIN", "go1.27.3"),),
         links=("argocd-application-controller", "argocd-repo-server"),
     ),
+    # Flux's source-controller and kustomize-controller for the GitOps tier (docs/flux.md), each its own module
+    # (their replace blocks differ). Built by `make build` like Argo CD, so `make test`'s tests find them cached.
+    Module("flux-source-controller", ("github.com/fluxcd/source-controller",)),
+    Module("flux-kustomize-controller", ("github.com/fluxcd/kustomize-controller",)),
 )
 
 
@@ -171,6 +176,22 @@ def binary(name: str) -> Path:
         if name in module.binaries():
             return build(module) / name
     raise KeyError(f"no Go module builds a binary named {name!r}")
+
+
+def module_source(name: str, go_module: str) -> Path:
+    """The source folder of ``go_module`` at the version the harness module ``name`` pins (its CRDs, stock
+    manifests, scripts), from the Go module cache (downloaded if missing)."""
+    module = next(m for m in MODULES if m.name == name)
+    env = {**os.environ, **dict(module.env), "GOFLAGS": "-mod=mod"}
+    result = subprocess.run(
+        ["go", "mod", "download", "-json", go_module],
+        cwd=module.folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return Path(json.loads(result.stdout)["Dir"])
 
 
 def build_all() -> dict[str, Path]:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import yaml
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
+from gallery_harness import build, procs
 from gallery_harness.procs import wait_until
 
 
@@ -64,3 +69,69 @@ def create_claim(api: client.ApiClient, namespace: str, name: str = "media", siz
             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}},
         },
     )
+
+
+@dataclass(frozen=True)
+class Kubectl:
+    """kubectl on one kubeconfig: what the GitOps harnesses (Argo CD, Flux) install their CRDs and settings with."""
+
+    kubeconfig: Path
+
+    def run(self, *args: str, check: bool = True, input_text: str | None = None) -> str:
+        command = [str(build.binary("kubectl")), f"--kubeconfig={self.kubeconfig}", *args]
+        result = subprocess.run(command, input=input_text, capture_output=True, text=True, check=False)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args[:3])} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def apply(self, documents: Sequence[Any], namespace: str | None = None) -> None:
+        """Server-side apply of ``documents`` (as the field manager gallery-tests)."""
+        manifest = yaml.safe_dump_all(list(documents))
+        args = ["apply", "--server-side", "--force-conflicts", "--field-manager=gallery-tests", "-f", "-"]
+        self.run(*args, *(["-n", namespace] if namespace else []), input_text=manifest)
+
+
+def crds_established(api: client.ApiClient, names: Sequence[str]) -> bool:
+    """True when every CRD of ``names`` (plural.group) is Established."""
+    extensions = client.ApiextensionsV1Api(api)
+    for name in names:
+        conditions = extensions.read_custom_resource_definition(name).status.conditions
+        if not any(c.type == "Established" and c.status == "True" for c in conditions or []):
+            return False
+    return True
+
+
+@dataclass
+class OutOfCluster:
+    """Controllers that manage a cluster from outside it (Argo CD, Flux): processes started by :meth:`spawn`, each
+    logging to ``workdir/logs/<name>.log``, checked together and stopped together."""
+
+    kubeconfig: Path
+    workdir: Path
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, kw_only=True)
+    api: client.ApiClient | None = field(default=None, kw_only=True)
+
+    def log(self, name: str) -> Path:
+        return self.workdir / "logs" / f"{name}.log"
+
+    def spawn(self, name: str, argv: list[str], env: Mapping[str, str]) -> None:
+        self.processes[name] = procs.spawn(argv, self.log(name), env=env, cwd=self.workdir)
+
+    def stop(self) -> None:
+        for process in reversed(list(self.processes.values())):
+            procs.stop(process)
+        self.processes.clear()
+
+    def check_alive(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited {process.returncode}: {self.log(name).read_text()[-3000:]}")
+
+    def serves(self, url: str) -> bool:
+        """The endpoint answers 200 (and every process still runs)."""
+        self.check_alive()
+        return procs.serves(url)
+
+    @property
+    def custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api)

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -64,6 +65,15 @@ def stop(process: subprocess.Popen[bytes], grace: float = 5.0) -> int | None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     return process.wait()
+
+
+def serves(url: str) -> bool:
+    """True when ``url`` answers 200 (a component's health or metrics endpoint is up)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
 
 
 def wait_until(

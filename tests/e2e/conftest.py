@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 
 from gallery_harness import REPO_ROOT
@@ -80,6 +81,28 @@ def s3_server(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Ite
 def pvc_spec(urls: list[str], **extra: Any) -> dict[str, Any]:
     """A download of ``urls`` into the test namespace's claim `media`, without retries (tests want quick ends)."""
     return {"urls": urls, "target": {"pvc": {"claimName": "media"}}, "options": {"retries": 0}, **extra}
+
+
+GITOPS_FOLDER = "downloads/media"
+"""The folder of the GitOps tests' repository that Argo CD and Flux sync (docs/argocd.md, docs/flux.md)."""
+
+
+def _gitops_file(kind: str, name: str, spec: dict[str, Any] | None) -> dict[str, str | None]:
+    if spec is None:  # removed from git
+        return {f"{GITOPS_FOLDER}/{name}.yaml": None}
+    document = {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": kind, "metadata": {"name": name}, "spec": spec}
+    return {f"{GITOPS_FOLDER}/{name}.yaml": yaml.safe_dump(document)}
+
+
+def download_file(name: str, spec: dict[str, Any] | None) -> dict[str, str | None]:
+    """A GalleryDownload's file in the GitOps folder (None: the file removed), into the claim `media`, no retries."""
+    full = None if spec is None else {"target": {"pvc": {"claimName": "media"}}, "options": {"retries": 0}, **spec}
+    return _gitops_file("GalleryDownload", name, full)
+
+
+def subscription_file(name: str, spec: dict[str, Any] | None) -> dict[str, str | None]:
+    """A GallerySubscription's file in the GitOps folder (None: the file removed)."""
+    return _gitops_file("GallerySubscription", name, spec)
 
 
 @dataclass

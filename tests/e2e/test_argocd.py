@@ -28,15 +28,14 @@ from gallery_harness.gitserver import GitRepository, GitServer
 from gallery_harness.kube import absent, create_claim, create_namespace
 from gallery_harness.localoperator import OperatorProcess
 from gallery_harness.procs import wait_until
-from gallery_operator import API_GROUP, API_VERSION
+from gallery_operator import API_GROUP, API_VERSION, SUBSCRIPTION_PLURAL
 from tests.conftest import Cluster
-from tests.e2e.conftest import REPO, Downloads
+from tests.e2e.conftest import GITOPS_FOLDER, REPO, Downloads, download_file, subscription_file
 
 pytestmark = pytest.mark.e2e
 
 DOC = REPO / "docs" / "argocd.md"
 CHART = REPO / "charts" / "gallery-operator"
-DOWNLOADS_PATH = "downloads/media"
 
 
 def doc_documents() -> list[dict[str, Any]]:
@@ -85,6 +84,11 @@ class GitOps:
         health = self.resource(name, kind).get("health") or {}
         return str(health.get("status", "")), str(health.get("message", ""))
 
+    def subscription_status(self, name: str) -> dict[str, Any]:
+        custom = client.CustomObjectsApi(self.downloads.api)
+        found = custom.get_namespaced_custom_object(API_GROUP, API_VERSION, self.namespace, SUBSCRIPTION_PLURAL, name)
+        return dict(found.get("status") or {})
+
     def app_health(self, application: str = "media-downloads") -> str:
         return str(self.argocd.application(application).get("status", {}).get("health", {}).get("status", ""))
 
@@ -100,16 +104,6 @@ class GitOps:
         self.repo.commit(files, message)
         self.argocd.refresh("media-downloads")
         wait_until(self.synced, 120, f"Argo CD to sync {self.repo.commits[-1]} (log: {self.argocd.workdir})")
-
-
-def download_file(name: str, spec: dict[str, Any]) -> dict[str, str | None]:
-    document = {
-        "apiVersion": f"{API_GROUP}/{API_VERSION}",
-        "kind": "GalleryDownload",
-        "metadata": {"name": name},
-        "spec": {"target": {"pvc": {"claimName": "media"}}, "options": {"retries": 0}, **spec},
-    }
-    return {f"{DOWNLOADS_PATH}/{name}.yaml": yaml.safe_dump(document)}
 
 
 def _cleanup(cluster: Cluster, argocd: ArgoCD, namespaces: list[str], release: str) -> None:
@@ -146,7 +140,7 @@ def gitops(cluster: Cluster, site: str, tmp_path_factory: pytest.TempPathFactory
     with GitServer(workdir / "git") as server:
         repo = server.repository("gitops", workdir / "worktree")
         repo.copy_tree(CHART, "charts/gallery-operator")
-        repo.commit({f"{DOWNLOADS_PATH}/README.md": "GalleryDownloads of the media team.\n"}, "The chart, a folder")
+        repo.commit({f"{GITOPS_FOLDER}/README.md": "GalleryDownloads of the media team.\n"}, "The chart, a folder")
         argocd = ArgoCD(cluster.kubeconfig, workdir / "argocd", argocd_cm)
         try:
             argocd.start()
@@ -239,7 +233,7 @@ def test_pruning_a_download_from_git_runs_its_deletion_policy(gitops: GitOps, si
     assert (claim / "kept" / "2111.jpg").exists()
     assert (claim / "wiped" / "2112.jpg").exists()
 
-    gitops.push({f"{DOWNLOADS_PATH}/kept.yaml": None, f"{DOWNLOADS_PATH}/wiped.yaml": None}, "Remove both")
+    gitops.push({**download_file("kept", None), **download_file("wiped", None)}, "Remove both")
     for name in ("kept", "wiped"):
 
         def pruned(name: str = name) -> bool:
@@ -252,16 +246,6 @@ def test_pruning_a_download_from_git_runs_its_deletion_policy(gitops: GitOps, si
     core = client.CoreV1Api(gitops.downloads.api)
     events = core.list_namespaced_event(gitops.namespace, field_selector="involvedObject.name=wiped").items
     assert "DataDeleted" in {e.reason for e in events}
-
-
-def subscription_file(name: str, spec: dict[str, Any]) -> dict[str, str | None]:
-    document = {
-        "apiVersion": f"{API_GROUP}/{API_VERSION}",
-        "kind": "GallerySubscription",
-        "metadata": {"name": name},
-        "spec": spec,
-    }
-    return {f"{DOWNLOADS_PATH}/{name}.yaml": yaml.safe_dump(document)}
 
 
 def test_argocd_shows_subscription_health(gitops: GitOps, site: str) -> None:
@@ -277,3 +261,37 @@ def test_argocd_shows_subscription_health(gitops: GitOps, site: str) -> None:
 
     wait_until(lambda: health("held") == "Suspended", 90, "the suspended subscription to show Suspended")
     wait_until(lambda: health("library") == "Healthy", 120, "the subscription to show Healthy")
+
+
+def test_argocd_shows_subscription_progressing_and_degraded(gitops: GitOps, site: str) -> None:
+    # A subscription in a namespace the chart's operator does not watch is never picked up: Progressing.
+    unwatched = f"{gitops.namespace}-unwatched"
+    create_namespace(gitops.downloads.api, unwatched)
+    template = {"urls": [f"{site}/img/2131.jpg"], "target": {"pvc": {"claimName": "media"}}}
+    [(path, text)] = subscription_file("waiting", {"interval": "12h", "downloadTemplate": template}).items()
+    document = yaml.safe_load(text or "")
+    document["metadata"]["namespace"] = unwatched
+    waiting: dict[str, str | None] = {path: yaml.safe_dump(document)}
+    # A subscription whose every run fails for a permanent reason (the page is gone) stalls after three runs.
+    failing = {"urls": [f"{site}/missing/2132.jpg"], "target": {"pvc": {"claimName": "media"}}}
+    failing |= {"options": {"retries": 0}}
+    gitops.push(
+        waiting | subscription_file("gone", {"interval": "10s", "jitter": "0s", "downloadTemplate": failing}),
+        "A subscription nobody picks up, one that keeps failing",
+    )
+
+    def health(name: str) -> tuple[str, str]:
+        return gitops.health(name, "GallerySubscription")
+
+    wait_until(lambda: health("waiting")[0] == "Progressing", 90, "the unobserved subscription to show Progressing")
+    assert "Waiting for the operator" in health("waiting")[1]
+    wait_until(lambda: health("gone")[0] == "Degraded", 240, "the failing subscription to show Degraded")
+    stalled = next(c for c in gitops.subscription_status("gone")["conditions"] if c["type"] == "Stalled")
+    assert stalled["status"] == "True"
+    assert health("gone")[1].startswith(f"{stalled['reason']}: "), health("gone")
+    assert gitops.app_health() == "Degraded"
+
+    # Not both removed: Argo CD's automated sync refuses to empty an Application (allowEmpty is off).
+    gone = {"interval": "10s", "suspend": True, "downloadTemplate": failing}
+    gitops.push(subscription_file("waiting", None) | subscription_file("gone", gone), "Remove one, suspend the other")
+    client.CoreV1Api(gitops.downloads.api).delete_namespace(unwatched)

@@ -95,7 +95,14 @@ def _status_schema() -> dict[str, Any]:
     conditions = schema["properties"]["conditions"]
     conditions["x-kubernetes-list-type"] = "map"
     conditions["x-kubernetes-list-map-keys"] = ["type"]
-    return schema
+    return _unobserved_by_default(schema)
+
+
+def _unobserved_by_default(status_schema: dict[str, Any]) -> dict[str, Any]:
+    """The API server serves an object the operator has not written yet with the status's defaults (observedGeneration
+    0, behind every generation), not without a status: kstatus, which Flux's health checks use, calls an object
+    without a status Current, and Flux polls what it applied before the operator's first write (docs/flux.md)."""
+    return {**status_schema, "default": {}}
 
 
 def build_crd() -> dict[str, Any]:
@@ -190,7 +197,7 @@ def build_subscription_crd() -> dict[str, Any]:
         "A GalleryDownload run on a schedule, keeping a library in sync: each run fetches what is new."
     )
     root["properties"]["spec"] = spec_schema
-    root["properties"]["status"] = status_schema
+    root["properties"]["status"] = _unobserved_by_default(status_schema)
     return crd
 
 
