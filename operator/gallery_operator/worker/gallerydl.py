@@ -124,6 +124,11 @@ def _track_items(pathfmt: Any, sink: Sink, source: Callable[[], str], hosts: Hos
         item = next_item(pathfmt.gallery_item, mode, pathfmt.part_size, fresh, pathfmt.filename)
         if item is None:
             item = ItemBytes(sink, None, hashing=False)  # counted, and hashed from disk afterwards
+        if "r" not in mode:
+            # gallery-dl makes a missing folder when opening fails, without exist_ok: with items transferred at
+            # once, a sibling making it first failed this item with FileExistsError (and its finalize, moving a
+            # .part file, took that error for a vanished file). The folder is made first, by whichever comes.
+            Path(pathfmt.realdirectory).mkdir(parents=True, exist_ok=True)
         handle = original(mode)
         pathfmt.gallery_item = item
         return _ItemFile(handle, item, hosts) if handle is not None else None
