@@ -96,7 +96,9 @@ def test_malformed_reports_from_a_real_worker_are_refused_and_harm_nothing(
     cluster: Cluster, downloads: Downloads, operator: OperatorProcess, site: str
 ) -> None:
     urls = [f"{site}/slow/{n}.jpg?seconds=2" for n in range(7501, 7501 + ITEMS)]
-    downloads.create("reported", pvc_spec(urls))
+    spec = pvc_spec(urls)
+    spec["options"]["concurrency"] = 1  # one item after another: the worker runs 16 s, while every body lands
+    downloads.create("reported", spec)
     token = worker_token(cluster, downloads.namespace, "reported")
     answers: list[int] = []
 
