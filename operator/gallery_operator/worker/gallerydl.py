@@ -242,11 +242,12 @@ class _RecordingJob(job.DownloadJob):  # type: ignore[misc]
             self.item_pause, self.__dict__["sleep"] = self.__dict__.get("sleep"), None
             if self.__dict__.get("archive") is not None:
                 self.__dict__["archive"] = _LockedArchive(self.__dict__["archive"])
-                # An item enters the archive after the catalogue (in gallery order), not when its file is finished:
-                # a pod killed while earlier items are still in flight leaves no archived item the catalogue lacks,
-                # which the next pod would skip without counting.
+                # An item enters the archive in its turn (gallery order), just before its catalogue record, as
+                # gallery-dl does one item at a time, not when its file is finished: a pod killed while earlier
+                # items are still in flight leaves no archived item the catalogue lacks (the next pod would skip it
+                # uncounted), and the state an S3 target uploads with the record already holds the entry.
                 if self.__dict__.get("_archive_write_file"):
-                    self.__dict__["_archive_write_file"], self.__dict__["_archive_write_after"] = False, True
+                    self.__dict__["_archive_write_file"], self.__dict__["_archive_in_turn"] = False, True
 
     def _wrap(self, pathfmt: Any) -> None:
         _track_items(pathfmt, self.sink, lambda: self.current_url, self.hosts)
@@ -314,6 +315,8 @@ class _RecordingJob(job.DownloadJob):  # type: ignore[misc]
             self._report_stored(pathfmt)
             return
         with self.transfers.in_turn(index):
+            if self.__dict__.get("_archive_in_turn"):
+                self.__dict__["archive"].add(pathfmt.kwdict)
             self._report_stored(pathfmt)
 
     def _report_stored(self, pathfmt: Any) -> None:
