@@ -191,9 +191,11 @@ def test_a_redirect_out_of_the_allowed_domains_is_blocked_in_a_pool(tmp_path: Pa
 
 
 def test_a_429_with_retry_after_pauses_every_fetcher_of_the_host(tmp_path: Path, site: str) -> None:
-    """Image 3 is refused once with `429, Retry-After: 2`: from that answer on, the site's request log shows no
-    request from any transfer for two seconds (a margin for requests already on the wire), then the rest."""
-    links = [f"/img/{n}.jpg" for n in (1, 2)] + ["/busy/3.jpg?after=2"] + [f"/img/{n}.jpg" for n in range(4, 31)]
+    """Image 4293 (third in the gallery) is refused once with `429, Retry-After: 2`: from that answer on, the site's
+    request log shows no request from any transfer for two seconds (a margin for requests already on the wire), then
+    the rest."""
+    # The site refuses each /busy/ path once per process: a number no other test asks for.
+    links = [f"/img/{n}.jpg" for n in (1, 2)] + ["/busy/4293.jpg?after=2"] + [f"/img/{n}.jpg" for n in range(4, 31)]
     options = {"retries": 2, "concurrency": 4, "galleryDl": {"sleep-429": 1, "retry-codes": [429]}}
     spec = {"urls": [site + page("/p/busy.html", links)], "options": options}
     started = len(Handler.log)
