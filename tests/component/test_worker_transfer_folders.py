@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from gallery_dl import config, extractor, path
 
-from gallery_operator.worker.gallerydl import _track_items
+from gallery_operator.worker.gallerydl import track_items
 
 pytestmark = pytest.mark.component
 
@@ -41,7 +41,7 @@ def _open_together(pathfmt: Any, sink: _Sink, number: int) -> list[BaseException
 
     def transfer(index: int) -> None:
         item = copy.copy(pathfmt)
-        _track_items(item, sink, lambda: f"http://site.test/{number}/{index}.jpg")  # type: ignore[arg-type]
+        track_items(item, sink, lambda: f"http://site.test/{number}/{index}.jpg")  # type: ignore[arg-type]
         item.set_filename({"category": "danbooru", "id": index, "md5": str(index), "extension": "jpg"})
         item.build_path()
         barrier.wait()

@@ -110,7 +110,7 @@ class _ItemFile(ItemFile):
             raise exception.StopExtraction() from None
 
 
-def _track_items(pathfmt: Any, sink: Sink, source: Callable[[], str], hosts: Hosts | None = None) -> None:
+def track_items(pathfmt: Any, sink: Sink, source: Callable[[], str], hosts: Hosts | None = None) -> None:
     """Wrap gallery-dl's PathFormat.open so every download goes through an ItemFile. A fresh download ("w+b")
     starts a new item; a resumed one ("r+b", after a cut connection) continues the item it left off, or, for a
     partial file from an earlier pod, is counted but hashed from disk afterwards."""
@@ -250,7 +250,7 @@ class _RecordingJob(job.DownloadJob):  # type: ignore[misc]
                     self.__dict__["_archive_write_file"], self.__dict__["_archive_in_turn"] = False, True
 
     def _wrap(self, pathfmt: Any) -> None:
-        _track_items(pathfmt, self.sink, lambda: self.current_url, self.hosts)
+        track_items(pathfmt, self.sink, lambda: self.current_url, self.hosts)
         _place_items(pathfmt, self.sink, lambda: self.current_url)
 
     def _copy_pathfmt(self) -> Any:
