@@ -49,6 +49,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if tier in WITHOUT_A_CLUSTER and "cluster" in getattr(item, "fixturenames", ()):
             raise pytest.UsageError(f"{item.nodeid}: a {tier} test runs without a control plane (uses `cluster`)")
         item.add_marker(tier)
+    # Tests that stop and restart the session's API server run last: the rest of the session does not run against
+    # a control plane (and a node agent) that lived through the restart.
+    items.sort(key=lambda item: item.get_closest_marker("restarts_api") is not None)
 
 
 @dataclass

@@ -18,6 +18,7 @@ RUNNING = 3
 ITEMS = 3
 
 
+@pytest.mark.restarts_api
 @pytest.mark.parametrize("down_seconds", [0, 20], ids=["restart", "outage-20s"])
 def test_the_operator_misses_no_transition_across_an_api_outage(
     cluster: Cluster, downloads: Downloads, operator: OperatorProcess, site: str, down_seconds: int
