@@ -19,9 +19,6 @@ PRODUCT_PACKAGES = ("gallery_operator", "gallery_harness")
 TESTS = REPO_ROOT / "tests"
 OWN = frozenset({"self", "cls"})
 """A test's own classes keep their own private attributes."""
-KNOWN = frozenset({"tests/unit/test_worker_stop.py: import _ItemFile"})
-"""Left on purpose, with the reason: gallery-dl's item file class (worker/gallerydl.py) is being reworked on another
-branch (concurrent transfers); it becomes public when that lands. Nothing else may join this list."""
 
 
 def private(name: str) -> bool:
@@ -88,7 +85,6 @@ def offences(tests: Path, roots: tuple[Path, ...]) -> tuple[list[str], list[str]
         reads += [
             f"{where}:{line}: {what}"
             for line, what in sorted(private_reads(tree, product_private))
-            if f"{where}: {what}" not in KNOWN
         ]
         imports += [f"{where}:{line}: {what}" for line, what in sorted(imports_of_test_modules(tree))]
     return reads, imports
