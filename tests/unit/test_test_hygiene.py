@@ -82,10 +82,7 @@ def offences(tests: Path, roots: tuple[Path, ...]) -> tuple[list[str], list[str]
     reads, imports = [], []
     for path, tree in modules(tests):
         where = path.relative_to(tests.parent)
-        reads += [
-            f"{where}:{line}: {what}"
-            for line, what in sorted(private_reads(tree, product_private))
-        ]
+        reads += [f"{where}:{line}: {what}" for line, what in sorted(private_reads(tree, product_private))]
         imports += [f"{where}:{line}: {what}" for line, what in sorted(imports_of_test_modules(tree))]
     return reads, imports
 
