@@ -56,9 +56,8 @@ def reasons_by_case(tmp_path: Path, engine: str, urls: dict[str, str]) -> tuple[
     assert report["itemsFailed"] == len(report.get("failures", [])), report  # none dropped from the message
     found: dict[str, str] = {}
     for failure in report.get("failures", []):
-        [case] = [case for case in urls if f"/{case}/" in failure["url"] or f"/{case}." in failure["url"]] or [
-            failure["url"]
-        ]
+        named = urllib.parse.unquote(failure["url"])  # a redirect's own URL carries its target encoded
+        [case] = [case for case in urls if f"/{case}/" in named or f"/{case}." in named] or [failure["url"]]
         assert case not in found, (case, report["failures"])
         found[case] = failure["reason"]
     return code, report, found
@@ -142,11 +141,18 @@ def untrusted_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_tls_and_dns_failures_are_network_errors(tmp_path: Path, hostile: str, untrusted_tls: str, engine: str) -> None:
-    plain = hostile.replace("http://", "https://")  # a TLS handshake with a server that speaks plain HTTP
-    failing = (f"{plain}/ok/t.mp4", f"{untrusted_tls}/ok/t.mp4", "http://no-such-host.invalid/x.mp4")
-    for url in (*failing, *(f"{hostile}/to/{urllib.parse.quote(u, safe='')}" for u in failing)):  # and redirected
-        code, outcome, reasons = failure_reasons(tmp_path, engine, url)
-        assert (outcome, reasons, code) == ("Failed", ["NetworkError"], 1), url
+    """A TLS handshake with a server that speaks plain HTTP, a certificate nobody trusts and a name that does not
+    resolve, each met at once and behind a redirect: in one run (as the transport faults above), each its URL's
+    NetworkError."""
+    plain = hostile.replace("http://", "https://")
+    failing = {"tls-plain": f"{plain}/ok/{{}}.mp4", "tls-untrusted": f"{untrusted_tls}/ok/{{}}.mp4"}
+    failing["dns"] = "http://no-such-host.invalid/{}.mp4"
+    cases = {case: url.format(case) for case, url in failing.items()}
+    for case, url in failing.items():
+        cases[f"{case}-redirected"] = f"{hostile}/to/{urllib.parse.quote(url.format(f'{case}-redirected'), safe='')}"
+    code, report, reasons = reasons_by_case(tmp_path, engine, cases)
+    assert reasons == dict.fromkeys(cases, "NetworkError"), reasons
+    assert (report["outcome"], report["itemsDone"], code) == ("Failed", 0, 1)
 
 
 def test_an_error_that_escapes_the_run_is_reported_as_internal(tmp_path: Path, hostile: str) -> None:

@@ -12,12 +12,12 @@ from gallery_dl import exception
 
 import gallery_operator.worker.items
 from gallery_operator.worker.engines import Stopped
-from gallery_operator.worker.gallerydl import _ItemFile
+from gallery_operator.worker.gallerydl import GalleryDlItemFile
 from gallery_operator.worker.items import ItemBytes, ItemFile
 from tests.unit.worker_runs import claim_run
 
 
-@pytest.mark.parametrize(("file_type", "raised"), [(ItemFile, Stopped), (_ItemFile, exception.StopExtraction)])
+@pytest.mark.parametrize(("file_type", "raised"), [(ItemFile, Stopped), (GalleryDlItemFile, exception.StopExtraction)])
 def test_crossing_the_byte_limit_stops_the_write(tmp_path: Path, file_type: type[ItemFile], raised: type) -> None:
     run = claim_run(tmp_path, limits={"maxBytes": "16"})
     with (tmp_path / "item.part").open("wb") as handle:

@@ -5,15 +5,21 @@
 
 from __future__ import annotations
 
+import ast
 import copy
+import inspect
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
 
 from gallery_operator import API_GROUP, API_VERSION, KIND, PLURAL, SUBSCRIPTION_KIND, SUBSCRIPTION_PLURAL
-from gallery_operator.api.spec import GalleryDownloadSpec
+from gallery_operator.api.spec import ApiModel, EngineOptions, GalleryDownloadSpec
 from gallery_operator.api.status import GalleryDownloadStatus
 from gallery_operator.api.subscription import SPEC_RULES, GallerySubscriptionSpec, GallerySubscriptionStatus
 
@@ -83,9 +89,46 @@ def _resolve(node: Any, definitions: dict[str, Any]) -> Any:
     return result
 
 
-def openapi_schema(model: type[Any]) -> dict[str, Any]:
+def field_docstrings(model: type[BaseModel]) -> dict[str, str]:
+    """Field name -> the docstring under the field in the class body (a subclass's own over its parents')."""
+    found: dict[str, str] = {}
+    for owner in reversed(model.__mro__):
+        if not (isinstance(owner, type) and issubclass(owner, ApiModel | EngineOptions)):
+            continue
+        [body] = ast.parse(textwrap.dedent(inspect.getsource(owner))).body
+        assert isinstance(body, ast.ClassDef)
+        for field, text in zip(body.body, body.body[1:], strict=False):
+            if (
+                isinstance(field, ast.AnnAssign)
+                and isinstance(field.target, ast.Name)
+                and isinstance(text, ast.Expr)
+                and isinstance(text.value, ast.Constant)
+                and isinstance(text.value.value, str)
+            ):
+                found[field.target.id] = inspect.cleandoc(text.value.value)
+    return found
+
+
+class _Described(GenerateJsonSchema):
+    """pydantic's JSON schema, with each field's docstring as its description (unless the field states one)."""
+
+    def model_schema(self, schema: core_schema.ModelSchema) -> JsonSchemaValue:
+        json_schema = super().model_schema(schema)
+        model: type[BaseModel] = schema["cls"]
+        properties = json_schema.get("properties", {})
+        for name, text in field_docstrings(model).items():
+            field = model.model_fields.get(name)
+            if field is None or field.description is not None:
+                continue
+            described = properties.get(field.alias or name)
+            if described is not None:
+                described.setdefault("description", text)
+        return json_schema
+
+
+def openapi_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The structural OpenAPI v3 schema of a pydantic model, descriptions included."""
-    schema = model.model_json_schema(by_alias=True, mode="validation")
+    schema = model.model_json_schema(by_alias=True, mode="validation", schema_generator=_Described)
     resolved: dict[str, Any] = _resolve(schema, schema.get("$defs", {}))
     return resolved
 

@@ -74,14 +74,16 @@ def _presence_rules(schema: dict[str, Any], model: type[BaseModel]) -> None:
 
 
 class ApiModel(BaseModel):
-    """camelCase on the wire, snake_case in Python; unknown fields are errors (the CRD prunes them anyway)."""
+    """camelCase on the wire, snake_case in Python; unknown fields are errors (the CRD prunes them anyway). A
+    field's docstring is its description in the CRD: api/crd.py reads it from the source (pydantic's
+    use_attribute_docstrings would parse the source in every process that imports the models, the worker's start
+    included)."""
 
     model_config = ConfigDict(
         alias_generator=to_camel,
         populate_by_name=True,
         extra="forbid",
         frozen=True,
-        use_attribute_docstrings=True,
         json_schema_extra=_presence_rules,
     )
     PRESENCE: ClassVar[Presence | None] = None
@@ -256,7 +258,7 @@ class EngineOptions(BaseModel):
     a typed value. Unknown keys are refused (kubectl's strict field validation names them at admission; the API
     server prunes them for other clients) and refused again by the worker before an engine is configured."""
 
-    model_config = ConfigDict(populate_by_name=True, extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", frozen=True)
 
     def engine_options(self) -> dict[str, Any]:
         """The options that are set, under the engine's names."""

@@ -92,7 +92,7 @@ def _place_items(pathfmt: Any, sink: Sink, source: Callable[[], str]) -> None:
     pathfmt.build_path = build_path
 
 
-class _ItemFile(ItemFile):
+class GalleryDlItemFile(ItemFile):
     """An ItemFile whose run-stopping write ends the download as gallery-dl's own downloaders expect:
     StopExtraction, which its HTTP downloader answers by closing the response and keeping the .part file. With
     ``hosts``, the bytes are paced by their host's shared rate (options.rateLimit for all transfers together)."""
@@ -131,7 +131,7 @@ def track_items(pathfmt: Any, sink: Sink, source: Callable[[], str], hosts: Host
             Path(pathfmt.realdirectory).mkdir(parents=True, exist_ok=True)
         handle = original(mode)
         pathfmt.gallery_item = item
-        return _ItemFile(handle, item, hosts) if handle is not None else None
+        return GalleryDlItemFile(handle, item, hosts) if handle is not None else None
 
     pathfmt.open = open_item
 
