@@ -219,6 +219,21 @@ class _RecordingJob(job.DownloadJob):  # type: ignore[misc]
     def current_url(self, value: str) -> None:
         self.__dict__["_current_url"] = value
 
+    # gallery-dl's count of known items in a row (the stop rule, `skip: "abort:N"`). With transfers it is kept by the
+    # engine's thread alone, in gallery order (`_known_in_order`): a pool thread's writes (the reset when its item's
+    # download ends, which may be long after later items were looked at) are dropped and it reads 0.
+    @property
+    def _skipcnt(self) -> int:
+        return 0 if self._on_pool_thread() else int(self.__dict__.get("_known_in_a_row", 0))
+
+    @_skipcnt.setter
+    def _skipcnt(self, value: int) -> None:
+        if not self._on_pool_thread():
+            self.__dict__["_known_in_a_row"] = value
+
+    def _on_pool_thread(self) -> bool:
+        return getattr(self._thread, "index", None) is not None
+
     @property
     def downloaders(self) -> dict[str, Any]:
         if getattr(self, "transfers", None) is None:
@@ -282,8 +297,28 @@ class _RecordingJob(job.DownloadJob):  # type: ignore[misc]
             self.current_url = item_url
             super().handle_url(item_url, kwdict)
             return
+        if self._known_in_order(item_url, kwdict):
+            return
         transfer = functools.partial(self._transfer, item_url, kwdict, self._copy_pathfmt())
         self.transfers.submit(transfer)
+
+    def _known_in_order(self, item_url: str, kwdict: dict[str, Any]) -> bool:
+        """On the engine's thread, in gallery order: an item the archive holds is skipped here (counted by the stop
+        rule, which may end the run), and any other item breaks the run of known ones before it goes to the pool,
+        as gallery-dl counts them one item at a time."""
+        archive = self.__dict__.get("archive")
+        if archive is None:
+            return False
+        if self.pathfmt is None:
+            self.initialize()
+        self.pathfmt.set_filename(kwdict)
+        if not archive.check(kwdict):
+            self._skipcnt = 0
+            return False
+        self.current_url = item_url
+        self.pathfmt.fix_extension()
+        self.handle_skip()
+        return True
 
     def _transfer(self, item_url: str, kwdict: dict[str, Any], pathfmt: Any, index: int) -> None:
         """One item's handling on a pool thread."""
