@@ -196,7 +196,7 @@ class LeaseKube(Protocol):
     async def replace_lease(
         self, namespace: str, name: str, spec: dict[str, Any], resource_version: str, timeout: float
     ) -> dict[str, Any] | None: ...
-    def follow_releases(self, namespace: str, name: str, released: Callable[[], None]) -> None: ...
+    def follow(self, namespace: str, name: str, changed: Callable[[dict[str, Any]], None]) -> None: ...
 
 
 class ThreadedLeaseKube:
@@ -223,8 +223,8 @@ class ThreadedLeaseKube:
     ) -> dict[str, Any] | None:
         return await self._call(kube.replace_lease, namespace, name, spec, resource_version, timeout)
 
-    def follow_releases(self, namespace: str, name: str, released: Callable[[], None]) -> None:
-        """Call `released()` (from another thread) whenever the Lease is seen without holder, from a watch in a
-        thread of its own (not the executor's: it never returns)."""
-        args = (namespace, name, released)
-        threading.Thread(target=kube.follow_lease_releases, args=args, daemon=True, name="lease-watch").start()
+    def follow(self, namespace: str, name: str, changed: Callable[[dict[str, Any]], None]) -> None:
+        """Call `changed(body)` (from another thread) with every version of the Lease a watch shows, from a thread
+        of its own (not the executor's: it never returns)."""
+        args = (namespace, name, changed)
+        threading.Thread(target=kube.follow_lease, args=args, daemon=True, name="lease-watch").start()

@@ -100,6 +100,7 @@ async def startup(settings: kopf.OperatorSettings, memo: Memo, **kwargs: Any) ->
         await _lead(memo)
     else:
         facade.GATE.may_write = memo.elector.may_write
+        controller.stand_by()
         memo.elector.start(ready=lambda: controller.indexed)
 
 

@@ -145,10 +145,12 @@ def replace_lease(
     return replaced
 
 
-def follow_lease_releases(namespace: str, name: str, released: Callable[[], None]) -> None:
+def follow_lease(namespace: str, name: str, changed: Callable[[dict[str, Any]], None]) -> None:
     """Watch the one Lease for ever (a field selector on its name, which RBAC limited to that name allows) and call
-    `released()` when it shows no holder; a broken watch is followed again after a second."""
-    coordination = client.CoordinationV1Api(lease_api())
+    `changed(body)` with every version of it the watch shows (a plain dict, as a read answers); a broken watch is
+    followed again after a second."""
+    shared = lease_api()
+    coordination = client.CoordinationV1Api(shared)
     while True:
         try:
             stream = watch.Watch().stream(
@@ -159,8 +161,8 @@ def follow_lease_releases(namespace: str, name: str, released: Callable[[], None
                 _request_timeout=330,
             )
             for event in stream:
-                if not (event["object"].spec.holder_identity or ""):
-                    released()
+                if event["type"] in ("ADDED", "MODIFIED"):
+                    changed(shared.sanitize_for_serialization(event["object"]))
         except Exception as error:  # the loop's own reads stand in meanwhile
             log.debug("the Lease's watch broke: %r", error)
             time.sleep(1)

@@ -124,3 +124,17 @@ def writes_until(renewal_started: float, timing: Timing) -> float:
     """Until when (monotonic) a leader whose successful renewal (or acquisition) started at `renewal_started` may
     write."""
     return renewal_started + timing.renew_deadline
+
+
+WAKE_MARGIN = 0.01
+"""Seconds past a Lease's expiry at which a standby looks: its timer never fires before the expiry it waits for."""
+
+
+def next_look(record: LeaseRecord | None, me: str, seen_at: float, now: float, timing: Timing) -> float:
+    """Seconds until `me` next looks at the Lease: a retry period, or less when a Lease held by another expires
+    sooner (its record unchanged for its duration since `seen_at`), so a standby takes it the moment it may rather
+    than at its next read."""
+    if record is None or not record.holder or record.holder == me:
+        return timing.retry_period
+    expires = seen_at + max(record.duration, 1)
+    return min(timing.retry_period, max(0.0, expires - now) + WAKE_MARGIN)

@@ -69,10 +69,15 @@ class WorkQueue(Generic[K]):
         asyncio.get_running_loop().call_later(delay, self.add, key)
 
     def drain(self) -> list[K]:
-        """Take every waiting key out without handling it: for an owner that runs the handler itself.
-        The lanes' entries left behind are skipped when taken, as for a key that moved lanes."""
+        """Take every waiting key out without handling it, in the order they came: for an owner whose workers do
+        not run (a test that runs the handler itself; a standby judging its queue before it leads)."""
+        if self._tasks:
+            raise RuntimeError("drain() is for a queue whose workers do not run")
         keys = list(self._queued)
         self._queued.clear()
+        self._urgent.clear()
+        self._background.clear()
+        self._items = asyncio.Semaphore(0)
         return keys
 
     def __len__(self) -> int:
