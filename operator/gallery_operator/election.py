@@ -33,11 +33,13 @@ from gallery_operator.leadership import (
     LeaseRecord,
     Move,
     Timing,
+    lease_body,
     lease_spec,
     next_look,
     next_move,
     observed_at,
     released_spec,
+    report_target,
     writes_until,
 )
 
@@ -73,9 +75,10 @@ class Elector:
         timing: Timing,
         lead: Callable[[], Awaitable[None]],
         lost: Callable[[], None] = exit_now,
+        report_url: str = "",
     ) -> None:
         self.kube, self.namespace, self.name, self.identity, self.timing = kube, namespace, name, identity, timing
-        self.lead, self.lost = lead, lost
+        self.lead, self.lost, self.report_url = lead, lost, report_url
         self.leading = False
         self._until = 0.0
         """Monotonic time until which this replica may write (see leadership.writes_until)."""
@@ -167,10 +170,11 @@ class Elector:
             return
         spec = lease_spec(move, record, self.identity, self.timing, stamp())
         timeout = self._attempt_timeout()
+        lease = lease_body(spec, self.report_url)
         if record is None:
-            written = await self.kube.create_lease(self.namespace, self.name, spec, timeout)
+            written = await self.kube.create_lease(self.namespace, self.name, lease, timeout)
         else:
-            written = await self.kube.replace_lease(self.namespace, self.name, spec, record.resource_version, timeout)
+            written = await self.kube.replace_lease(self.namespace, self.name, lease, record.resource_version, timeout)
         if written is None:  # changed by another meanwhile: read before acting again
             self._record, self._stale = (None, True) if self.leading else (self._record, True)
             return
@@ -182,6 +186,10 @@ class Elector:
             metrics.LEADERSHIP_TRANSITIONS.inc()
             log.info("leading: took the Lease %s/%s as %s", self.namespace, self.name, self.identity)
             await self.lead()
+
+    def report_target(self) -> str | None:
+        """Where this replica, while it does not lead, forwards a worker's report (leadership.report_target)."""
+        return None if self.leading else report_target(self._record, self.identity)
 
     def _lose(self, why: str) -> None:
         self.leading = False
@@ -215,7 +223,8 @@ class Elector:
             return
         spec = released_spec(record, stamp())
         try:
-            await self.kube.replace_lease(self.namespace, self.name, spec, record.resource_version, 2.0)
+            lease = lease_body(spec, "")
+            await self.kube.replace_lease(self.namespace, self.name, lease, record.resource_version, 2.0)
             log.info("released the Lease %s/%s", self.namespace, self.name)
         except Exception as error:  # the Lease then expires as after a crash
             log.warning("could not release the Lease %s/%s: %s", self.namespace, self.name, repr(error))

@@ -187,14 +187,15 @@ class ThreadedSubscriptionKube:
 
 class LeaseKube(Protocol):
     """The Lease calls of leader election (election.py); ThreadedLeaseKube: kube.py. Each is bounded by `timeout`
-    seconds; a conflict (another replica changed the Lease first) answers None."""
+    seconds; a conflict (another replica changed the Lease first) answers None. A `lease` written is its spec and its
+    annotations (leadership.lease_body)."""
 
     async def read_lease(self, namespace: str, name: str, timeout: float) -> dict[str, Any] | None: ...
     async def create_lease(
-        self, namespace: str, name: str, spec: dict[str, Any], timeout: float
+        self, namespace: str, name: str, lease: dict[str, Any], timeout: float
     ) -> dict[str, Any] | None: ...
     async def replace_lease(
-        self, namespace: str, name: str, spec: dict[str, Any], resource_version: str, timeout: float
+        self, namespace: str, name: str, lease: dict[str, Any], resource_version: str, timeout: float
     ) -> dict[str, Any] | None: ...
     def follow(self, namespace: str, name: str, changed: Callable[[dict[str, Any]], None]) -> None: ...
 
@@ -214,14 +215,14 @@ class ThreadedLeaseKube:
         return await self._call(kube.read_lease, namespace, name, timeout)
 
     async def create_lease(
-        self, namespace: str, name: str, spec: dict[str, Any], timeout: float
+        self, namespace: str, name: str, lease: dict[str, Any], timeout: float
     ) -> dict[str, Any] | None:
-        return await self._call(kube.create_lease, namespace, name, spec, timeout)
+        return await self._call(kube.create_lease, namespace, name, lease, timeout)
 
     async def replace_lease(
-        self, namespace: str, name: str, spec: dict[str, Any], resource_version: str, timeout: float
+        self, namespace: str, name: str, lease: dict[str, Any], resource_version: str, timeout: float
     ) -> dict[str, Any] | None:
-        return await self._call(kube.replace_lease, namespace, name, spec, resource_version, timeout)
+        return await self._call(kube.replace_lease, namespace, name, lease, resource_version, timeout)
 
     def follow(self, namespace: str, name: str, changed: Callable[[dict[str, Any]], None]) -> None:
         """Call `changed(body)` (from another thread) with every version of the Lease a watch shows, from a thread

@@ -118,7 +118,8 @@ def _elector(memo: Memo) -> Elector:
     config = memo.settings
     identity = config.leader_identity or default_identity()
     lease = (config.operator_namespace, config.lease_name)
-    return Elector(facade.ThreadedLeaseKube(), *lease, identity, config.election_timing(), lambda: _lead(memo))
+    timing, url = config.election_timing(), config.peer_report_url
+    return Elector(facade.ThreadedLeaseKube(), *lease, identity, timing, lambda: _lead(memo), report_url=url)
 
 
 async def _lead(memo: Memo) -> None:
