@@ -11,6 +11,8 @@ import re
 import urllib.error
 import urllib.request
 
+from kubernetes import client
+
 from gallery_harness.localoperator import OperatorProcess
 from gallery_harness.procs import wait_until
 from gallery_harness.tcpproxy import TcpProxy
@@ -79,4 +81,7 @@ def test_a_standby_forwards_worker_reports_to_the_leader_which_authenticates_the
     assert counted(b, "gallery_operator_reports_forwarded_total", 'answer="200"') >= 1
     assert counted(b, "gallery_operator_reports_refused_total", 'reason="standby"') == refused_by_standby
     assert metric(b, "gallery_operator_status_writes_total") == 0  # the standby wrote nothing itself
+    # kopf posted no Event of its own, on either replica (every Event is the operator's own, past the write gate).
+    events = client.CoreV1Api(pair.cluster.api).list_namespaced_event(pair.namespace).items
+    assert events and not [e for e in events if (e.reporting_component or e.source.component or "") == "kopf"]
     proxy.cut()
