@@ -58,6 +58,8 @@ TYPED_STATUSES = 1024
 
 PREPLAN_SECONDS = 1.0
 """How often a standby judges the keys its queue gathered (see Controller.preplan)."""
+PREPLAN_BATCH = 200
+"""How many keys a standby judges before it lets the event loop run (its Lease, its watches, /healthz)."""
 
 
 def now() -> str:
@@ -259,15 +261,16 @@ class Controller:
     async def _preplan_loop(self) -> None:
         while True:
             await asyncio.sleep(PREPLAN_SECONDS)
-            if self.indexed:
-                self.preplan()
+            while self.indexed and self.preplan(PREPLAN_BATCH):
+                await asyncio.sleep(0)  # a long queue (the first listing) is judged in batches: the loop stays free
 
-    def preplan(self) -> None:
-        """A standby's look at the keys queued since its last look: gather (from the caches and memories only) and
-        the plan, nothing applied. A key whose reconcile would write (or must read the API to know) waits for the
-        takeover in `_pending`; one that would write nothing is dropped from it (its next watch event brings it
-        back)."""
-        for key in self.work.drain():
+    def preplan(self, limit: int | None = None) -> bool:
+        """A standby's look at the keys queued since its last look (at most `limit`; whether some are left): gather
+        (from the caches and memories only) and the plan, nothing applied. A key whose reconcile would write (or
+        must read the API to know) waits for the takeover in `_pending`; one that would write nothing is dropped
+        from it (its next watch event brings it back). Keys not judged yet stay queued (a takeover takes them
+        first)."""
+        for key in self.work.drain(limit):
             try:
                 writes = self._would_write(key)
             except Exception:  # judged wrongly is only judged late: the leader reconciles it anyway
@@ -277,6 +280,7 @@ class Controller:
                 self._pending[key] = None
             else:
                 self._pending.pop(key, None)
+        return len(self.work) > 0
 
     def pending(self) -> list[Key]:
         """The keys a standby judged to write at its takeover, in the order judged (read-only)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections import deque
@@ -68,16 +69,19 @@ class WorkQueue(Generic[K]):
     def add_after(self, key: K, delay: float) -> None:
         asyncio.get_running_loop().call_later(delay, self.add, key)
 
-    def drain(self) -> list[K]:
-        """Take every waiting key out without handling it, in the order they came: for an owner whose workers do
-        not run (a test that runs the handler itself; a standby judging its queue before it leads)."""
+    def drain(self, limit: int | None = None) -> list[K]:
+        """Take the waiting keys out (at most `limit`) without handling them, in the order they came: for an owner
+        whose workers do not run (a test that runs the handler itself; a standby judging its queue before it
+        leads). The lanes' entries of keys taken are skipped when taken, and dropped once nothing waits."""
         if self._tasks:
             raise RuntimeError("drain() is for a queue whose workers do not run")
-        keys = list(self._queued)
-        self._queued.clear()
-        self._urgent.clear()
-        self._background.clear()
-        self._items = asyncio.Semaphore(0)
+        keys = list(itertools.islice(self._queued, limit))
+        for key in keys:
+            del self._queued[key]
+        if not self._queued:
+            self._urgent.clear()
+            self._background.clear()
+            self._items = asyncio.Semaphore(0)
         return keys
 
     def __len__(self) -> int:

@@ -158,3 +158,16 @@ def test_a_takeover_reconciles_the_kept_keys_first_and_every_other_download_once
     assert controller.handled[:2] == [keys["ended"], keys["new"]]
     assert sorted(controller.handled[2:]) == sorted([keys["settled"], keys["running"]])
     assert [c for c, _ in fake.calls].count("termination_messages") == 1
+
+
+def test_a_long_queue_is_judged_in_batches_and_the_keys_not_judged_yet_stay_queued() -> None:
+    controller, fake, keys = standby_world()
+    for key in keys.values():
+        controller.enqueue(key)
+    assert controller.preplan(2)  # settled and running judged (dropped); the rest wait
+    assert controller.pending() == [] and len(controller.work) == 3
+    assert controller.preplan(2)
+    assert controller.pending() == [keys["ended"], keys["new"]] and len(controller.work) == 1
+    assert not controller.preplan(2)  # the deleted download's key: dropped
+    assert controller.pending() == [keys["ended"], keys["new"]] and len(controller.work) == 0
+    assert fake.calls == []
