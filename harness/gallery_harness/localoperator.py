@@ -59,6 +59,8 @@ class OperatorProcess:
             "KUBECONFIG": str(self.kubeconfig),
             "GALLERY_OPERATOR_REPORT_PORT": str(report_port),
             "GALLERY_OPERATOR_REPORT_URL": self.report_url,
+            # Where another local replica forwards reports when this one leads (leader election).
+            "GALLERY_OPERATOR_PEER_REPORT_URL": f"http://127.0.0.1:{report_port}/report",
             "GALLERY_OPERATOR_HEALTH_PORT": str(self.health_port),
             "GALLERY_OPERATOR_METRICS_PORT": str(self.metrics_port),
             "GALLERY_OPERATOR_ALLOW_PRIVATE_NETWORKS": "true",

@@ -124,6 +124,10 @@ class Settings(BaseModel):
     """How often each replica reads the Lease, and the leader renews it."""
     leader_identity: str = ""
     """This replica's name in the Lease; the host name and a random suffix when empty."""
+    peer_report_url: str = ""
+    """Where the other replicas reach this replica's report endpoint (the chart: the pod's address and the report
+    port). The leader records it on the Lease; a standby forwards the worker reports it receives there. Empty: a
+    standby answers 503 and the worker posts again."""
 
     @field_validator(
         "namespaces",

@@ -37,6 +37,7 @@ from gallery_operator.networkpolicy import (
     worker_policy_spec,
 )
 from gallery_operator.plan import (
+    CleanupReads,
     Decision,
     Situation,
     parsed,
@@ -53,6 +54,12 @@ log = logging.getLogger(__name__)
 
 TYPED_STATUSES = 1024
 """How many downloads' typed previous statuses are kept (see Controller._typed): about 5 MB."""
+
+
+PREPLAN_SECONDS = 1.0
+"""How often a standby judges the keys its queue gathered (see Controller.preplan)."""
+PREPLAN_BATCH = 200
+"""How many keys a standby judges before it lets the event loop run (its Lease, its watches, /healthz)."""
 
 
 def now() -> str:
@@ -99,6 +106,8 @@ class Controller:
     _settled: dict[Key, tuple[Any, ...]] = field(default_factory=dict)
     """What each download's last reconcile saw (see _fingerprint): a resync skips downloads that still match."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _pending: dict[Key, None] = field(default_factory=dict)
+    """A standby's keys whose reconcile would write, in the order judged (see preplan): a takeover's first work."""
     _walls: dict[str, bool] = field(default_factory=dict)
     """Per namespace, whether its worker NetworkPolicy is in shape as this operator last wrote or judged it; any
     watch event of the policy drops the entry (the cache is as new as this then)."""
@@ -243,14 +252,69 @@ class Controller:
 
     # -- process -----------------------------------------------------------------------------------
 
+    def stand_by(self) -> None:
+        """A standby (leader election): its queue fills from the watches as a leader's would, and every
+        PREPLAN_SECONDS it judges what came (see preplan), so that a takeover's first reconciles are the ones that
+        write."""
+        self._tasks = [asyncio.create_task(self._preplan_loop(), name="preplan")]
+
+    async def _preplan_loop(self) -> None:
+        while True:
+            await asyncio.sleep(PREPLAN_SECONDS)
+            while self.indexed and self.preplan(PREPLAN_BATCH):
+                await asyncio.sleep(0)  # a long queue (the first listing) is judged in batches: the loop stays free
+
+    def preplan(self, limit: int | None = None) -> bool:
+        """A standby's look at the keys queued since its last look (at most `limit`; whether some are left): gather
+        (from the caches and memories only) and the plan, nothing applied. A key whose reconcile would write (or
+        must read the API to know) waits for the takeover in `_pending`; one that would write nothing is dropped
+        from it (its next watch event brings it back). Keys not judged yet stay queued (a takeover takes them
+        first)."""
+        for key in self.work.drain(limit):
+            try:
+                writes = self._would_write(key)
+            except Exception:  # judged wrongly is only judged late: the leader reconciles it anyway
+                log.exception("pre-planning %s failed", key)
+                writes = True
+            if writes:
+                self._pending[key] = None
+            else:
+                self._pending.pop(key, None)
+        return len(self.work) > 0
+
+    def pending(self) -> list[Key]:
+        """The keys a standby judged to write at its takeover, in the order judged (read-only)."""
+        return list(self._pending)
+
+    def _would_write(self, key: Key) -> bool:
+        """Whether reconciling `key` now would write something, or must read the API server to know."""
+        if not key[1]:
+            return True  # a namespace's wall: cheap to look at, and a write when it is out of shape
+        snapshot = self._snapshot(key)
+        if snapshot is None:
+            self._forget(key)
+            return False
+        situation, cleanup, ended = self._recalled(snapshot)
+        if cleanup is not None or ended is not None:
+            return True
+        decision = plan(situation, self.settings, self.egress.rules_for(snapshot.namespace))
+        return bool(decision.actions) or decision.again_after is not None
+
     def start(self) -> None:
-        """Start reconciling (a standby's caches and memories are kept all along; it starts when it leads): every
-        download the caches hold is looked at once."""
+        """Start reconciling (a standby's caches and memories are kept all along; it starts when it leads): first
+        the keys a standby judged to write (and those it had not judged yet), then, in the background lane, every
+        other download the caches hold, once."""
+        for task in self._tasks:
+            task.cancel()  # the standby's pre-planning
         self.leading = True
         self._admission = None  # seeded again from the caches at first use, as after a restart: a standby's grants
         # were never launched, and the old leader's Jobs hold their slots
-        for key in list(self.downloads.keys()):
+        log.info("leading: %d keys to reconcile first, then the other downloads", len(self._pending) + len(self.work))
+        for key in self._pending:
             self.work.add(key)
+        self._pending.clear()
+        for key in list(self.downloads.keys()):
+            self.work.add(key, background=True)
         self.work.start()
         loops = (self._resync(), self._refresh_positions(), self.outbox.run())
         self._tasks = [asyncio.create_task(loop) for loop in loops]
@@ -263,8 +327,9 @@ class Controller:
                 await task
 
     def alive(self) -> bool:
-        """A standby (not yet started) is alive; a leader while its reconcilers and loops run."""
-        return not self.leading or (self.work.alive() and not any(t.done() for t in self._tasks))
+        """A standby while it pre-plans (or before `stand_by`); a leader while its reconcilers and loops run."""
+        loops = not any(t.done() for t in self._tasks)
+        return loops if not self.leading else self.work.alive() and loops
 
     def phases(self) -> list[str]:
         return [stored_phase(s.status) for _, values in list(self.downloads.items()) for s in values]
@@ -443,9 +508,10 @@ class Controller:
         applied = await self._apply(key, situation, decision)
         self._commit(key, situation, decision, applied)
 
-    async def _gather(self, key: Key, snapshot: DownloadSnapshot) -> Situation:
-        """What the plan decides from: the caches, the memories (the report held, admission's answer), the last
-        worker's termination message, and for a deletion under policy Delete what the cleanup sees."""
+    def _recalled(self, snapshot: DownloadSnapshot) -> tuple[Situation, CleanupReads | None, JobSnapshot | None]:
+        """Gather's part from the caches and the memories (no API call): the situation with the report held and
+        admission's answer, what a deletion's cleanup must read, and the ended Job whose last worker's termination
+        message must be read (plan.unrecorded_end)."""
         _, _, parsed, job = self._parsed_entry(snapshot)
         download = self._terminal_outcome(snapshot) or parsed
         jobs: tuple[JobSnapshot, ...] = ()
@@ -454,14 +520,19 @@ class Controller:
             jobs, blocked = self._jobs_of(download), self._blocked(download)
         previous, walled = self._previous(snapshot), self.walled(snapshot.namespace)
         situation = Situation(snapshot, download, previous, now(), jobs, blocked=blocked, walled=walled)
-        recalled = recall(situation, self.inbox, self.admission)
-        situation = recalled.situation
+        recalled = recall(situation, self.inbox, self.admission, job)
         for other in recalled.granted:
             self.enqueue(other)
-        if recalled.cleanup is not None:
-            return replace(situation, cleanup=await cleanup_seen(self.api, recalled.cleanup))
-        if isinstance(download, Download) and jobs:
-            report = await self._final_report(download, job, situation)
+        return recalled.situation, recalled.cleanup, recalled.ended
+
+    async def _gather(self, key: Key, snapshot: DownloadSnapshot) -> Situation:
+        """What the plan decides from: the caches, the memories (the report held, admission's answer), the last
+        worker's termination message, and for a deletion under policy Delete what the cleanup sees."""
+        situation, cleanup, ended = self._recalled(snapshot)
+        if cleanup is not None:
+            return replace(situation, cleanup=await cleanup_seen(self.api, cleanup))
+        if ended is not None and isinstance(situation.download, Download):
+            report = await self._final_report(situation.download, ended, situation.report)
             if report is not situation.report:
                 situation = replace(situation, report=report)
         return situation
@@ -501,15 +572,11 @@ class Controller:
             self.work.add_after(key, decision.again_after)
         self._settled[key] = self._fingerprint(snapshot, situation.report)
 
-    async def _final_report(self, download: Download, job: str, situation: Situation) -> Report | None:
-        """The held report of the current run; when its Job (named `job`) has ended without a final one, the last
-        worker's termination message (only from pods that Job, by uid, controls). (Admission's answer does not
-        depend on it: a download whose current Job exists wants no slot.)"""
-        report = situation.report
-        current = next((j for j in situation.jobs if j.name == job), None)
-        if current is None or not current.view.finished or (report and report.final):
-            return report
-        messages = await self.api.termination_messages(download.namespace, current.name, current.uid)
+    async def _final_report(self, download: Download, ended: JobSnapshot, report: Report | None) -> Report | None:
+        """The run's final report from the termination messages of the pods its ended Job (by uid) controls, else
+        the report held. (Admission's answer does not depend on it: a download whose current Job exists wants no
+        slot.)"""
+        messages = await self.api.termination_messages(download.namespace, ended.name, ended.uid)
         final = final_report(messages, run_id(download))
         if final is None:
             return report

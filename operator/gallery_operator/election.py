@@ -1,5 +1,7 @@
 """Leader election, the loop: every retry period a replica reads the Lease and, as leadership.py decides, creates,
-takes or renews it (a replace at the resourceVersion read) or waits. The leader writes (the facade's write gate asks
+takes or renews it (a replace at the resourceVersion read) or waits. A watch of the Lease shows a standby every
+change as it happens: it takes a released Lease at once, and an expired one the moment it expires (from the record
+the watch showed, without reading it first). The leader writes (the facade's write gate asks
 `may_write`) only until its renew deadline after the start of its last successful renewal; a leader that reaches
 it, or reads the Lease held by another, has lost: the gate is already shut, and the process exits at once (the
 Deployment starts it again, as a standby with fresh memories). A graceful stop fences the writes, waits for the
@@ -23,6 +25,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from gallery_operator import metrics
 from gallery_operator.facade import GATE, LeaseKube
@@ -30,10 +33,13 @@ from gallery_operator.leadership import (
     LeaseRecord,
     Move,
     Timing,
+    lease_body,
     lease_spec,
+    next_look,
     next_move,
     observed_at,
     released_spec,
+    report_target,
     writes_until,
 )
 
@@ -69,14 +75,19 @@ class Elector:
         timing: Timing,
         lead: Callable[[], Awaitable[None]],
         lost: Callable[[], None] = exit_now,
+        report_url: str = "",
     ) -> None:
         self.kube, self.namespace, self.name, self.identity, self.timing = kube, namespace, name, identity, timing
-        self.lead, self.lost = lead, lost
+        self.lead, self.lost, self.report_url = lead, lost, report_url
         self.leading = False
         self._until = 0.0
         """Monotonic time until which this replica may write (see leadership.writes_until)."""
         self._record: LeaseRecord | None = None
         self._seen_at = 0.0
+        self._stale = False
+        """The last attempt's write met a conflict: the next attempt reads the Lease before acting."""
+        self._released = asyncio.Event()
+        """Set when the watch shows the Lease without a holder: a standby looks at once."""
         self._task: asyncio.Task[None] | None = None
         metrics.LEADER.set(0)
 
@@ -95,13 +106,14 @@ class Elector:
         while not ready():
             await asyncio.sleep(0.1)
         log.info("campaigning for the Lease %s/%s as %s", self.namespace, self.name, self.identity)
-        loop, released = asyncio.get_running_loop(), asyncio.Event()
-        # A released Lease is taken at once, not at the next read: a graceful takeover in well under 3 s.
+        loop = asyncio.get_running_loop()
+        # Every change to the Lease arrives by watch as well: a released Lease is taken at once, and a standby
+        # counts the holder's silence from the moment it saw the last renewal, not from its next read.
 
-        def wake() -> None:
-            loop.call_soon_threadsafe(released.set)
+        def changed(body: dict[str, Any]) -> None:
+            loop.call_soon_threadsafe(self._watched, body)
 
-        self.kube.follow_releases(self.namespace, self.name, wake)
+        self.kube.follow(self.namespace, self.name, changed)
         while True:
             try:
                 await asyncio.wait_for(self._attempt(), self._attempt_timeout())
@@ -110,9 +122,20 @@ class Elector:
             if self.leading and not self.may_write():
                 self._lose(f"not renewed within the renew deadline ({self.timing.renew_deadline} s)")
                 return
+            pause = next_look(self._record, self.identity, self._seen_at, time.monotonic(), self.timing)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(released.wait(), self.timing.retry_period)
-            released.clear()
+                await asyncio.wait_for(self._released.wait(), pause)
+            self._released.clear()
+
+    def _watched(self, body: dict[str, Any]) -> None:
+        """A version of the Lease the watch showed (a leader keeps the record it wrote itself)."""
+        if self.leading:
+            return
+        record = LeaseRecord.of(body)
+        self._seen_at = observed_at(self._record, self._seen_at, record, time.monotonic())
+        self._record = record
+        if not record.holder:
+            self._released.set()
 
     def _attempt_timeout(self) -> float:
         """A leader's attempt ends by its deadline; a standby's within a retry period (but never under a second)."""
@@ -120,15 +143,25 @@ class Elector:
             return max(0.05, self._until - time.monotonic())
         return max(1.0, self.timing.retry_period)
 
+    def _known(self, now: float) -> LeaseRecord | None:
+        """The record an attempt may act on without reading the Lease first: the leader's own (client-go's fast
+        path: renew what it wrote), or a standby's last sight of a Lease it may take now (expired or released, as the
+        watch or the last read showed it; a conflict says it changed, and the next attempt reads)."""
+        record = self._record
+        if record is None or self._stale:
+            return None
+        if self.leading or next_move(record, self.identity, self._seen_at, now) is Move.TAKE:
+            return record
+        return None
+
     async def _attempt(self) -> None:
         started = time.monotonic()
-        if self.leading and self._record is not None:
-            record: LeaseRecord | None = self._record  # client-go's fast path: renew what it wrote, unread
-        else:
+        record = self._known(started)
+        if record is None:
             body = await self.kube.read_lease(self.namespace, self.name, self._attempt_timeout())
             record = LeaseRecord.of(body) if body is not None else None
             self._seen_at = observed_at(self._record, self._seen_at, record, started)
-            self._record = record
+            self._record, self._stale = record, False
         if self.leading and (record is None or record.holder != self.identity):
             self._lose(f"the Lease is held by {record.holder if record else 'nobody'!r}")
             return
@@ -137,12 +170,13 @@ class Elector:
             return
         spec = lease_spec(move, record, self.identity, self.timing, stamp())
         timeout = self._attempt_timeout()
+        lease = lease_body(spec, self.report_url)
         if record is None:
-            written = await self.kube.create_lease(self.namespace, self.name, spec, timeout)
+            written = await self.kube.create_lease(self.namespace, self.name, lease, timeout)
         else:
-            written = await self.kube.replace_lease(self.namespace, self.name, spec, record.resource_version, timeout)
-        if written is None:
-            self._record = None if self.leading else self._record  # changed by another: a leader reads it next
+            written = await self.kube.replace_lease(self.namespace, self.name, lease, record.resource_version, timeout)
+        if written is None:  # changed by another meanwhile: read before acting again
+            self._record, self._stale = (None, True) if self.leading else (self._record, True)
             return
         self._record, self._seen_at = LeaseRecord.of(written), started
         self._until = writes_until(started, self.timing)
@@ -152,6 +186,10 @@ class Elector:
             metrics.LEADERSHIP_TRANSITIONS.inc()
             log.info("leading: took the Lease %s/%s as %s", self.namespace, self.name, self.identity)
             await self.lead()
+
+    def report_target(self) -> str | None:
+        """Where this replica, while it does not lead, forwards a worker's report (leadership.report_target)."""
+        return None if self.leading else report_target(self._record, self.identity)
 
     def _lose(self, why: str) -> None:
         self.leading = False
@@ -185,7 +223,8 @@ class Elector:
             return
         spec = released_spec(record, stamp())
         try:
-            await self.kube.replace_lease(self.namespace, self.name, spec, record.resource_version, 2.0)
+            lease = lease_body(spec, "")
+            await self.kube.replace_lease(self.namespace, self.name, lease, record.resource_version, 2.0)
             log.info("released the Lease %s/%s", self.namespace, self.name)
         except Exception as error:  # the Lease then expires as after a crash
             log.warning("could not release the Lease %s/%s: %s", self.namespace, self.name, repr(error))

@@ -187,16 +187,17 @@ class ThreadedSubscriptionKube:
 
 class LeaseKube(Protocol):
     """The Lease calls of leader election (election.py); ThreadedLeaseKube: kube.py. Each is bounded by `timeout`
-    seconds; a conflict (another replica changed the Lease first) answers None."""
+    seconds; a conflict (another replica changed the Lease first) answers None. A `lease` written is its spec and its
+    annotations (leadership.lease_body)."""
 
     async def read_lease(self, namespace: str, name: str, timeout: float) -> dict[str, Any] | None: ...
     async def create_lease(
-        self, namespace: str, name: str, spec: dict[str, Any], timeout: float
+        self, namespace: str, name: str, lease: dict[str, Any], timeout: float
     ) -> dict[str, Any] | None: ...
     async def replace_lease(
-        self, namespace: str, name: str, spec: dict[str, Any], resource_version: str, timeout: float
+        self, namespace: str, name: str, lease: dict[str, Any], resource_version: str, timeout: float
     ) -> dict[str, Any] | None: ...
-    def follow_releases(self, namespace: str, name: str, released: Callable[[], None]) -> None: ...
+    def follow(self, namespace: str, name: str, changed: Callable[[dict[str, Any]], None]) -> None: ...
 
 
 class ThreadedLeaseKube:
@@ -214,17 +215,17 @@ class ThreadedLeaseKube:
         return await self._call(kube.read_lease, namespace, name, timeout)
 
     async def create_lease(
-        self, namespace: str, name: str, spec: dict[str, Any], timeout: float
+        self, namespace: str, name: str, lease: dict[str, Any], timeout: float
     ) -> dict[str, Any] | None:
-        return await self._call(kube.create_lease, namespace, name, spec, timeout)
+        return await self._call(kube.create_lease, namespace, name, lease, timeout)
 
     async def replace_lease(
-        self, namespace: str, name: str, spec: dict[str, Any], resource_version: str, timeout: float
+        self, namespace: str, name: str, lease: dict[str, Any], resource_version: str, timeout: float
     ) -> dict[str, Any] | None:
-        return await self._call(kube.replace_lease, namespace, name, spec, resource_version, timeout)
+        return await self._call(kube.replace_lease, namespace, name, lease, resource_version, timeout)
 
-    def follow_releases(self, namespace: str, name: str, released: Callable[[], None]) -> None:
-        """Call `released()` (from another thread) whenever the Lease is seen without holder, from a watch in a
-        thread of its own (not the executor's: it never returns)."""
-        args = (namespace, name, released)
-        threading.Thread(target=kube.follow_lease_releases, args=args, daemon=True, name="lease-watch").start()
+    def follow(self, namespace: str, name: str, changed: Callable[[dict[str, Any]], None]) -> None:
+        """Call `changed(body)` (from another thread) with every version of the Lease a watch shows, from a thread
+        of its own (not the executor's: it never returns)."""
+        args = (namespace, name, changed)
+        threading.Thread(target=kube.follow_lease, args=args, daemon=True, name="lease-watch").start()

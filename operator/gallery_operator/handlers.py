@@ -63,20 +63,30 @@ def _controller(memo: Memo) -> Controller:
     return memo.controller
 
 
+def configure(settings: kopf.OperatorSettings) -> None:
+    """kopf's settings for this operator."""
+    # kopf only watches and caches here (no change handlers), so it writes nothing to the objects; any
+    # bookkeeping of its own would go to annotations with our prefix, never into .status.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)
+    settings.persistence.diffbase_storage = NoDiffBase(prefix=API_GROUP, key="last-handled-configuration")
+    # kopf posts no Event of its own (kopf.event() and friends, or log messages of its per-object loggers): it would
+    # post past the facade's write gate, from a standby too. Every Event the operator posts is its own, gated; a
+    # handler's failure is logged. kopf.warn() looks only at the level, hence a level above every message's.
+    settings.posting.enabled = False
+    settings.posting.loggers = False
+    settings.posting.level = logging.CRITICAL + 1
+    settings.peering.standalone = True
+    settings.watching.server_timeout = 300
+    settings.execution.max_workers = 8
+    settings.batching.worker_limit = 1000
+
+
 @kopf.on.startup(errors=kopf.ErrorsMode.PERMANENT)
 async def startup(settings: kopf.OperatorSettings, memo: Memo, **kwargs: Any) -> None:
     # A failed start ends the process (its Deployment starts a fresh one): retried in place, it found its metrics
     # collector and report port taken by its own first attempt and stayed unready for ever.
     config = memo.settings
-    # kopf only watches and caches here (no change handlers), so it writes nothing to the objects; any
-    # bookkeeping of its own would go to annotations with our prefix, never into .status.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)
-    settings.persistence.diffbase_storage = NoDiffBase(prefix=API_GROUP, key="last-handled-configuration")
-    settings.posting.level = logging.WARNING
-    settings.peering.standalone = True
-    settings.watching.server_timeout = 300
-    settings.execution.max_workers = 8
-    settings.batching.worker_limit = 1000
+    configure(settings)
     # kopf passes each index by its function's name; they fill before any other handler runs.
     # API calls run in threads (the kubernetes client is synchronous): one per reconciler.
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(config.concurrency, "kube"))
@@ -100,6 +110,7 @@ async def startup(settings: kopf.OperatorSettings, memo: Memo, **kwargs: Any) ->
         await _lead(memo)
     else:
         facade.GATE.may_write = memo.elector.may_write
+        controller.stand_by()
         memo.elector.start(ready=lambda: controller.indexed)
 
 
@@ -107,7 +118,8 @@ def _elector(memo: Memo) -> Elector:
     config = memo.settings
     identity = config.leader_identity or default_identity()
     lease = (config.operator_namespace, config.lease_name)
-    return Elector(facade.ThreadedLeaseKube(), *lease, identity, config.election_timing(), lambda: _lead(memo))
+    timing, url = config.election_timing(), config.peer_report_url
+    return Elector(facade.ThreadedLeaseKube(), *lease, identity, timing, lambda: _lead(memo), report_url=url)
 
 
 async def _lead(memo: Memo) -> None:

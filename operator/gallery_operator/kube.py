@@ -124,31 +124,33 @@ def read_lease(namespace: str, name: str, timeout: float) -> dict[str, Any] | No
     return found
 
 
-def create_lease(namespace: str, name: str, spec: dict[str, Any], timeout: float) -> dict[str, Any] | None:
-    """Create the Lease; None when one of that name exists already (another replica was first)."""
-    body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": name}, "spec": spec}
+def create_lease(namespace: str, name: str, lease: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+    """Create the Lease (`lease`: its spec and annotations); None when one of that name exists already (another
+    replica was first)."""
+    meta = {"name": name, "annotations": lease["annotations"]}
+    body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta, "spec": lease["spec"]}
     created: dict[str, Any] | None = _ignore((409,), _exchange, "POST", _leases(namespace), body, timeout)
     return created
 
 
 def replace_lease(
-    namespace: str, name: str, spec: dict[str, Any], resource_version: str, timeout: float
+    namespace: str, name: str, lease: dict[str, Any], resource_version: str, timeout: float
 ) -> dict[str, Any] | None:
-    """Replace the Lease's spec if it is still at `resource_version`; None when it changed meanwhile (409)."""
-    body = {
-        "apiVersion": "coordination.k8s.io/v1",
-        "kind": "Lease",
-        "metadata": {"name": name, "namespace": namespace, "resourceVersion": resource_version},
-        "spec": spec,
-    }
+    """Replace the Lease's spec and annotations if it is still at `resource_version`; None when it changed meanwhile
+    (409)."""
+    meta = {"name": name, "namespace": namespace, "resourceVersion": resource_version}
+    meta["annotations"] = lease["annotations"]
+    body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta, "spec": lease["spec"]}
     replaced: dict[str, Any] | None = _ignore((409,), _exchange, "PUT", f"{_leases(namespace)}/{name}", body, timeout)
     return replaced
 
 
-def follow_lease_releases(namespace: str, name: str, released: Callable[[], None]) -> None:
+def follow_lease(namespace: str, name: str, changed: Callable[[dict[str, Any]], None]) -> None:
     """Watch the one Lease for ever (a field selector on its name, which RBAC limited to that name allows) and call
-    `released()` when it shows no holder; a broken watch is followed again after a second."""
-    coordination = client.CoordinationV1Api(lease_api())
+    `changed(body)` with every version of it the watch shows (a plain dict, as a read answers); a broken watch is
+    followed again after a second."""
+    shared = lease_api()
+    coordination = client.CoordinationV1Api(shared)
     while True:
         try:
             stream = watch.Watch().stream(
@@ -159,8 +161,8 @@ def follow_lease_releases(namespace: str, name: str, released: Callable[[], None
                 _request_timeout=330,
             )
             for event in stream:
-                if not (event["object"].spec.holder_identity or ""):
-                    released()
+                if event["type"] in ("ADDED", "MODIFIED"):
+                    changed(shared.sanitize_for_serialization(event["object"]))
         except Exception as error:  # the loop's own reads stand in meanwhile
             log.debug("the Lease's watch broke: %r", error)
             time.sleep(1)

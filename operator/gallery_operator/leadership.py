@@ -17,6 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+REPORT_URL_ANNOTATION = "gallery-operator.dev/report-url"
+"""The Lease's annotation by which its holder says where standbys forward worker reports (its peer report URL)."""
+
 
 @dataclass(frozen=True)
 class Timing:
@@ -49,6 +52,8 @@ class LeaseRecord:
     renewed: str
     transitions: int
     resource_version: str
+    report_url: str = ""
+    """Where the holder takes forwarded worker reports (REPORT_URL_ANNOTATION), "" when it said nothing."""
 
     @classmethod
     def of(cls, body: Mapping[str, Any]) -> LeaseRecord:
@@ -61,6 +66,7 @@ class LeaseRecord:
             renewed=str(spec.get("renewTime") or ""),
             transitions=int(spec.get("leaseTransitions") or 0),
             resource_version=str(meta.get("resourceVersion") or ""),
+            report_url=str((meta.get("annotations") or {}).get(REPORT_URL_ANNOTATION) or ""),
         )
 
 
@@ -108,6 +114,12 @@ def lease_spec(move: Move, record: LeaseRecord | None, me: str, timing: Timing, 
     }
 
 
+def lease_body(spec: dict[str, Any], report_url: str) -> dict[str, Any]:
+    """What a replica writes to the Lease: the spec, and as its holder where standbys forward worker reports (no
+    annotation when it says nowhere, as in a release)."""
+    return {"spec": spec, "annotations": {REPORT_URL_ANNOTATION: report_url} if report_url else {}}
+
+
 def released_spec(record: LeaseRecord, stamp: str) -> dict[str, Any]:
     """The spec a leader stopping gracefully leaves (client-go's release): no holder, so a standby takes the Lease
     at its next read instead of waiting for it to expire."""
@@ -124,3 +136,25 @@ def writes_until(renewal_started: float, timing: Timing) -> float:
     """Until when (monotonic) a leader whose successful renewal (or acquisition) started at `renewal_started` may
     write."""
     return renewal_started + timing.renew_deadline
+
+
+WAKE_MARGIN = 0.01
+"""Seconds past a Lease's expiry at which a standby looks: its timer never fires before the expiry it waits for."""
+
+
+def next_look(record: LeaseRecord | None, me: str, seen_at: float, now: float, timing: Timing) -> float:
+    """Seconds until `me` next looks at the Lease: a retry period, or less when a Lease held by another expires
+    sooner (its record unchanged for its duration since `seen_at`), so a standby takes it the moment it may rather
+    than at its next read."""
+    if record is None or not record.holder or record.holder == me:
+        return timing.retry_period
+    expires = seen_at + max(record.duration, 1)
+    return min(timing.retry_period, max(0.0, expires - now) + WAKE_MARGIN)
+
+
+def report_target(record: LeaseRecord | None, me: str) -> str | None:
+    """Where `me`, not leading, forwards a worker's report: the report URL the Lease's holder recorded, or None
+    when nobody (else) holds the Lease or its holder recorded none."""
+    if record is None or not record.holder or record.holder == me or not record.report_url:
+        return None
+    return record.report_url

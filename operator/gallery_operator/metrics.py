@@ -35,6 +35,11 @@ RECONCILE = Histogram(
     "Time of one reconcile of one download.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+REPORTS_FORWARDED = Counter(
+    "gallery_operator_reports_forwarded_total",
+    "Worker reports a standby relayed to the leader, by the leader's HTTP answer.",
+    ["answer"],
+)
 REPORTS_REFUSED = Counter(
     "gallery_operator_reports_refused_total",
     "Reports refused at the report endpoint, by why: unauthenticated, and before any TokenReview malformed-token,"

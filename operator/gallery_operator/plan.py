@@ -120,17 +120,19 @@ def cleanup_reads(situation: Situation) -> CleanupReads | None:
 @dataclass(frozen=True)
 class Recalled:
     """What gather learns from the core in one question: the situation with the memories' answers, the other
-    downloads admission granted a slot meanwhile (to be reconciled), and what a deletion's cleanup must read."""
+    downloads admission granted a slot meanwhile (to be reconciled), what a deletion's cleanup must read, and the
+    ended Job whose last worker's termination message must be read (`unrecorded_end`)."""
 
     situation: Situation
     granted: list[Key]
     cleanup: CleanupReads | None
+    ended: JobSnapshot | None = None
 
 
-def recall(situation: Situation, inbox: Inbox, admission: Admission) -> Recalled:
+def recall(situation: Situation, inbox: Inbox, admission: Admission, job: str = "") -> Recalled:
     """The memories' answers for one download: the worker's report held for it (dropped once it is deleted), and
-    admission's (`wants_job` asks it for a slot, or gives back what the download held). No I/O: the memories are
-    the core's own in-memory state."""
+    admission's (`wants_job` asks it for a slot, or gives back what the download held); `job` names the current
+    run's Job. No I/O: the memories are the core's own in-memory state."""
     key = situation.snapshot.key
     if situation.snapshot.deleting:
         inbox.drop(key)
@@ -139,7 +141,8 @@ def recall(situation: Situation, inbox: Inbox, admission: Admission) -> Recalled
         report = inbox.get(key) if isinstance(situation.download, Download) else None
     asked = replace(situation, report=report) if report is not None else situation
     slot, granted = admission.ask(key, wants_job(asked))
-    return Recalled(replace(asked, slot=slot), granted, cleanup_reads(situation))
+    recalled = replace(asked, slot=slot)
+    return Recalled(recalled, granted, cleanup_reads(situation), unrecorded_end(recalled, job))
 
 
 def current_job(download: Download, jobs: Sequence[JobSnapshot]) -> JobSnapshot | None:
@@ -158,6 +161,20 @@ def current_report(situation: Situation) -> Report | None:
     if report is None or isinstance(download, str) or report.run != run_id(download):
         return None
     return report
+
+
+def unrecorded_end(situation: Situation, job: str) -> JobSnapshot | None:
+    """The current run's Job (named `job`) when it has ended without a final report held and the status does not
+    record the run's end yet: its last worker's termination message is then read as the final report. Once the end
+    is recorded nothing is read (it was recorded from the best report there was), so a settled download costs no
+    API call however often it is looked at."""
+    download, report = situation.download, situation.report
+    current = next((j for j in situation.jobs if j.name == job), None)
+    if current is None or not current.view.finished or (report is not None and report.final):
+        return None
+    if not isinstance(download, Download) or finished(download, situation.previous):
+        return None
+    return current
 
 
 def wants_job(situation: Situation) -> Candidate | None:

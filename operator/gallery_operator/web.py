@@ -16,16 +16,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from aiohttp import web
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from gallery_operator.config import Settings
 from gallery_operator.keys import Key
-from gallery_operator.metrics import REPORTS_REFUSED, register_phase_collector
+from gallery_operator.metrics import REPORTS_FORWARDED, REPORTS_REFUSED, register_phase_collector
 from gallery_operator.reportgate import Claimed, SourceBudgets, precheck
 from gallery_operator.workerconfig import Report
 
@@ -42,6 +43,10 @@ MAX_CACHED = 10_000
 REVIEWS_AT_ONCE = 4
 REVIEWS_PER_SECOND = 50
 MAX_REPORT_BYTES = 256 * 1024
+FORWARDED_HEADER = "X-Gallery-Operator-Forwarded"
+"""Marks a report a standby forwarded: a replica that receives one does not forward it again (no loops)."""
+FORWARDS_AT_ONCE = 32
+FORWARD_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -63,9 +68,15 @@ class Reports:
     and per claimed namespace, at most a few run at once and at most REVIEWS_PER_SECOND start per second, so a stream
     of made-up tokens costs the API server little and locks no other source's workers out."""
 
-    def __init__(self, settings: Settings, controller: Controller) -> None:
+    def __init__(
+        self, settings: Settings, controller: Controller, report_target: Callable[[], str | None] = lambda: None
+    ) -> None:
         self.settings = settings
         self.controller = controller
+        self.report_target = report_target
+        """Where a standby forwards reports (the leader's report URL from the Lease), or None."""
+        self.forwards = asyncio.Semaphore(FORWARDS_AT_ONCE)
+        self.session: ClientSession | None = None
         self.identities: dict[str, Identity] = {}
         self.refusals: dict[str, float] = {}
         self.reviews = asyncio.Semaphore(REVIEWS_AT_ONCE)
@@ -144,13 +155,9 @@ class Reports:
         return Identity(key=key, run=run, pod=pod_uids[0], expires=time.monotonic() + IDENTITY_TTL)
 
     async def handle(self, request: web.Request) -> web.Response:
-        if not self.controller.leading:
-            # A standby behind the same Service: the worker posts again (its next progress report, or the final
-            # report's retries) and reaches the leader; the termination message stays the last fallback.
-            REPORTS_REFUSED.labels(reason="standby").inc()
-            headers = {"Retry-After": "1"}
-            return web.json_response({"error": "this replica is a standby; try again"}, status=503, headers=headers)
         header = request.headers.get("Authorization", "")
+        if not self.controller.leading:
+            return await self.forward(request, header)
         if not header.startswith("Bearer "):
             REPORTS_REFUSED.labels(reason="unauthenticated").inc()
             return web.json_response({"error": "a bearer token is required"}, status=401)
@@ -173,14 +180,52 @@ class Reports:
             return web.json_response({"error": "the report is not for the download's current run"}, status=403)
         return web.json_response({"accepted": True})
 
+    async def forward(self, request: web.Request, header: str) -> web.Response:
+        """A standby behind the same Service relays a worker's report to the leader, as it came (the token, the
+        body): the leader authenticates and applies it as any report, and its answer goes back to the worker. The
+        standby trusts nothing in it and holds nothing. Without a leader to forward to (none recorded, or a report
+        forwarded already), or when the leader does not answer, 503: the worker posts again; the termination
+        message stays the last fallback."""
+        target = self.report_target()
+        if target is None or request.headers.get(FORWARDED_HEADER) or self.forwards.locked():
+            return self._standby_refusal()
+        if not header.startswith("Bearer "):
+            REPORTS_REFUSED.labels(reason="unauthenticated").inc()
+            return web.json_response({"error": "a bearer token is required"}, status=401)
+        body = await request.read()  # at most MAX_REPORT_BYTES: the app's own limit answers 413 beyond it
+        headers = {"Authorization": header, "Content-Type": request.content_type, FORWARDED_HEADER: "1"}
+        try:
+            async with self.forwards:
+                if self.session is None:
+                    self.session = ClientSession(timeout=ClientTimeout(total=FORWARD_TIMEOUT_SECONDS))
+                async with self.session.post(target, data=body, headers=headers, allow_redirects=False) as answer:
+                    relayed = await answer.read()
+                    status, kind = answer.status, answer.content_type
+                    retry = answer.headers.get("Retry-After")
+        except (ClientError, TimeoutError) as error:
+            log.info("could not forward a report to the leader at %s: %r", target, error)
+            return self._standby_refusal()
+        REPORTS_FORWARDED.labels(answer=str(status)).inc()
+        retry_after = {"Retry-After": retry} if retry else None
+        return web.Response(body=relayed, status=status, content_type=kind, headers=retry_after)
+
+    @staticmethod
+    def _standby_refusal() -> web.Response:
+        REPORTS_REFUSED.labels(reason="standby").inc()
+        headers = {"Retry-After": "1"}
+        return web.json_response({"error": "this replica is a standby; try again"}, status=503, headers=headers)
+
 
 @dataclass
 class Servers:
     runners: list[web.AppRunner]
+    reports: Reports | None = None
 
     async def cleanup(self) -> None:
         for runner in self.runners:
             await runner.cleanup()
+        if self.reports is not None and self.reports.session is not None:
+            await self.reports.session.close()
 
 
 async def _serve(app: web.Application, port: int) -> web.AppRunner:
@@ -193,7 +238,7 @@ async def _serve(app: web.Application, port: int) -> web.AppRunner:
 async def start_servers(settings: Settings, controller: Controller, elector: Elector | None = None) -> Servers:
     """The endpoints. A warm standby is alive and ready (its caches are filled): a Deployment's rollout waits for it,
     and a PodDisruptionBudget counts it."""
-    reports = Reports(settings, controller)
+    reports = Reports(settings, controller, elector.report_target if elector is not None else lambda: None)
     register_phase_collector(controller.phases)
 
     def alive() -> bool:
@@ -226,4 +271,4 @@ async def start_servers(settings: Settings, controller: Controller, elector: Ele
         metrics_app = web.Application()
         metrics_app.router.add_get("/metrics", metrics)
         runners.append(await _serve(metrics_app, settings.metrics_port))
-    return Servers(runners)
+    return Servers(runners, reports)

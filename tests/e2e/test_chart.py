@@ -82,7 +82,8 @@ def test_the_report_port_takes_worker_pods_only_and_the_operator_keeps_the_worke
                         "app.kubernetes.io/component": "worker",
                     }
                 },
-            }
+            },
+            {"podSelector": policy["spec"]["podSelector"]},  # the other replicas (a standby forwards reports)
         ],
         "ports": [{"protocol": "TCP", "port": 9443}],
     }
@@ -94,6 +95,7 @@ def test_the_report_port_takes_worker_pods_only_and_the_operator_keeps_the_worke
     assert env["GALLERY_OPERATOR_DNS_POD_LABELS"] == "k8s-app=kube-dns"
     assert env["GALLERY_OPERATOR_S3_PRIVATE_CIDRS"] == "10.9.0.0/16"
     assert env["GALLERY_OPERATOR_OPERATOR_NAMESPACE"] == "gallery-system"
+    assert env["GALLERY_OPERATOR_PEER_REPORT_URL"] == "http://$(POD_IP):9443/report"  # the pod's address (POD_IP)
     labels = dict(pair.split("=") for pair in env["GALLERY_OPERATOR_OPERATOR_POD_LABELS"].split(","))
     assert labels == policy["spec"]["podSelector"]["matchLabels"]  # the workers' rule finds the operator's pods
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from gallery_operator.config import load_settings
@@ -9,10 +11,13 @@ from gallery_operator.leadership import (
     LeaseRecord,
     Move,
     Timing,
+    lease_body,
     lease_spec,
+    next_look,
     next_move,
     observed_at,
     released_spec,
+    report_target,
     writes_until,
 )
 
@@ -107,3 +112,31 @@ def test_durations_that_cannot_keep_two_leaders_apart_are_refused(duration: str,
 def test_the_defaults_are_client_gos() -> None:
     settings = load_settings({"GALLERY_OPERATOR_LEADER_ELECTION": "true"})
     assert settings.election_timing() == Timing(15, 10.0, 2.0)
+
+
+def test_a_standby_looks_again_when_the_lease_it_waits_for_expires() -> None:
+    """A Lease last changed at 10 (duration 15) expires at 25: a standby looking at 24 looks again at 25, not at its
+    next read (26); within a retry period of the expiry it looks no later than the expiry (plus a hair)."""
+    wait = next_look(record("a"), "b", 10.0, 24.0, TIMING)
+    assert 1.0 <= wait <= 1.05
+    assert next_move(record("a"), "b", 10.0, 24.0 + wait) is Move.TAKE
+    assert next_look(record("a"), "b", 10.0, 20.0, TIMING) == TIMING.retry_period  # still far: the usual read
+    assert next_look(record("a"), "b", 10.0, 30.0, TIMING) <= 0.05  # expired already: at once
+
+
+def test_the_holder_and_a_replica_before_its_first_read_look_every_retry_period() -> None:
+    assert next_look(record("b"), "b", 10.0, 24.0, TIMING) == TIMING.retry_period
+    assert next_look(None, "b", 0.0, 24.0, TIMING) == TIMING.retry_period
+    assert next_look(record(""), "b", 10.0, 24.0, TIMING) == TIMING.retry_period
+
+
+def test_a_standby_forwards_reports_where_the_holder_said_and_nowhere_else() -> None:
+    written = lease_body(lease_spec(Move.TAKE, None, "a", TIMING, "t"), "http://10.0.0.5:8082/report")
+    held = LeaseRecord.of({"spec": written["spec"], "metadata": {"annotations": written["annotations"]}})  # as stored
+    assert held.report_url == "http://10.0.0.5:8082/report"
+    assert report_target(held, "b") == "http://10.0.0.5:8082/report"
+    assert report_target(held, "a") is None  # the holder itself applies reports
+    assert report_target(dataclasses.replace(held, holder=""), "b") is None  # released: nobody leads
+    assert report_target(dataclasses.replace(held, report_url=""), "b") is None  # said nowhere (an older holder)
+    assert report_target(None, "b") is None
+    assert lease_body(released_spec(held, "t"), "")["annotations"] == {}
