@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.worker import LAST_PEAK, MEMORY_TARGET_MB, gallery_pair, timed, worker_into_claim
+from bench.worker import LAST_CPU, LAST_PEAK, MEMORY_TARGET_MB, gallery_pair, own_cpu, timed, worker_into_claim
 from gallery_harness.site import serve
 
 Round = tuple[float, float, float]
@@ -30,10 +30,13 @@ def gallery(files: int, latency: float, concurrency: int | None) -> Round:
         serve(port=80, host="127.0.0.2", latency=latency) as site,
         tempfile.TemporaryDirectory(prefix="bench-concurrency-") as tmp,
     ):
+        here = own_cpu()
         cli_time, _, worker_time, worker_mb = gallery_pair(Path(tmp), site, files, options)
+        site_cpu, worker_cpu = own_cpu() - here, LAST_CPU[0]
     print(
         f"{files} x 20 KiB at {latency * 1000:.0f} ms a request: gallery-dl CLI {cli_time:.2f} s; worker "
-        f"{worker_time:.2f} s (peak {worker_mb:.0f} MB); ratio {cli_time / worker_time:.2f}",
+        f"{worker_time:.2f} s (peak {worker_mb:.0f} MB, CPU {worker_cpu:.2f} s; the site's CPU for both "
+        f"{site_cpu:.2f} s); ratio {cli_time / worker_time:.2f}",
         flush=True,
     )
     return cli_time, worker_time, worker_mb
