@@ -50,10 +50,12 @@ def capped(mib: int, rate: int | None) -> Round:
         curl_time, _ = timed(["curl", "-sS", "-o", str(folder / "curl.mp4"), url])
         (folder / "curl.mp4").unlink()
         worker_time, worker_mb = worker_into_claim(folder, url, {}), LAST_PEAK[0]
+        worker_cpu = LAST_CPU[0]
         assert (folder / "claim" / f"{mib}.mp4").stat().st_size == mib * 1024 * 1024
     cap = f"{rate * 8 / 1e9:.2f} Gbit/s cap" if rate else "no cap"
     print(
-        f"{mib} MiB, {cap}: curl {curl_time:.2f} s; worker {worker_time:.2f} s (peak {worker_mb:.0f} MB); "
+        f"{mib} MiB, {cap}: curl {curl_time:.2f} s; worker {worker_time:.2f} s (peak {worker_mb:.0f} MB, CPU "
+        f"{worker_cpu:.2f} s); "
         f"ratio {curl_time / worker_time:.2f}",
         flush=True,
     )
