@@ -38,6 +38,8 @@ WALL_RATIOS: list[float] = []
 """download: curl's process time over the worker's, per round (start-up included)."""
 
 
+LAST_PEAK: list[float] = [0.0]
+"""Peak MB of the last worker `worker_into_claim` ran."""
 LAST_CPU: list[float] = [0.0]
 """CPU seconds (user + system) of the last child `timed` waited for."""
 
@@ -105,10 +107,8 @@ def download(mib: int) -> Round:
         curl_cpu = {"curl": LAST_CPU[0], "site (this process)": own_cpu() - here}
         curl_transfer = transfer_seconds(f"/big/{mib}.mp4")
         (folder / "curl.mp4").unlink()
-        spec = {"urls": [url], "target": {"pvc": {"claimName": "x"}}, "options": {"retries": 0}}
-        storage = PvcStorage(root=str(folder / "claim"), location="pvc://x/dl")
         here = own_cpu()
-        worker_time, worker_mb = timed(worker_command(), worker_env(folder, spec, storage))
+        worker_time, worker_mb = worker_into_claim(folder, url, {}), LAST_PEAK[0]
         worker_cpu = {"worker": LAST_CPU[0], "site (this process)": own_cpu() - here}
         worker_transfer = transfer_seconds(f"/big/{mib}.mp4")
         assert (folder / "claim" / f"{mib}.mp4").stat().st_size == mib * 1024 * 1024
@@ -165,25 +165,35 @@ def cpu_text(used: dict[str, float]) -> str:
     return ", ".join(f"{name} {seconds:.2f} s" for name, seconds in used.items())
 
 
-def gallery(files: int) -> Round:
-    """The gallery-dl command line's generic extractor cannot take a host with a port, so the site listens on
-    port 80 of 127.0.0.2 for this one (the benchmark runs as root on the project's machines)."""
-    with serve(port=80, host="127.0.0.2") as site, tempfile.TemporaryDirectory(prefix="bench-worker-") as tmp:
-        folder = Path(tmp)
-        page = f"{site}/gallery/?n={files}&size=20480"
-        cli = Path(sys.executable).parent / "gallery-dl"
-        cli_time, cli_mb = timed([str(cli), "--quiet", "-d", str(folder / "cli"), f"generic:{page}"])
-        cli_files = sum(1 for p in (folder / "cli").rglob("*.jpg"))
-        spec = {
-            "urls": [page],
-            "engine": "gallery-dl",
-            "target": {"pvc": {"claimName": "x"}},
-            "options": {"retries": 0},
-        }
-        storage = PvcStorage(root=str(folder / "claim"), location="pvc://x/dl")
-        worker_time, worker_mb = timed(worker_command(), worker_env(folder, spec, storage))
-        worker_files = sum(1 for p in (folder / "claim").glob("*.jpg"))
+def worker_into_claim(folder: Path, url: str, options: dict[str, object], engine: str | None = None) -> float:
+    """The worker downloading ``url`` into the claim folder ``folder``/claim: its seconds (its peak MB in
+    LAST_PEAK)."""
+    spec: dict[str, Any] = {"urls": [url], "target": {"pvc": {"claimName": "x"}}, "options": {"retries": 0, **options}}
+    if engine is not None:
+        spec["engine"] = engine
+    storage = PvcStorage(root=str(folder / "claim"), location="pvc://x/dl")
+    seconds, LAST_PEAK[0] = timed(worker_command(), worker_env(folder, spec, storage))
+    return seconds
+
+
+def gallery_pair(folder: Path, site: str, files: int, options: dict[str, object]) -> tuple[float, float, float, float]:
+    """A page of ``files`` 20 KiB images: the gallery-dl command line, then the worker, both counted whole.
+    (CLI seconds, CLI peak MB, worker seconds, worker peak MB). The command line's generic extractor cannot take a
+    host with a port, so ``site`` listens on port 80 of 127.0.0.2 (the benchmarks run as root on the project's
+    machines)."""
+    page = f"{site}/gallery/?n={files}&size=20480"
+    cli = Path(sys.executable).parent / "gallery-dl"
+    cli_time, cli_mb = timed([str(cli), "--quiet", "-d", str(folder / "cli"), f"generic:{page}"])
+    cli_files = sum(1 for p in (folder / "cli").rglob("*.jpg"))
+    worker_time = worker_into_claim(folder, page, options, engine="gallery-dl")
+    worker_files = sum(1 for p in (folder / "claim").glob("*.jpg"))
     assert cli_files == worker_files == files, (cli_files, worker_files)
+    return cli_time, cli_mb, worker_time, LAST_PEAK[0]
+
+
+def gallery(files: int) -> Round:
+    with serve(port=80, host="127.0.0.2") as site, tempfile.TemporaryDirectory(prefix="bench-worker-") as tmp:
+        cli_time, cli_mb, worker_time, worker_mb = gallery_pair(Path(tmp), site, files, {})
     print(
         f"{files} files of 20 KiB: gallery-dl CLI {cli_time:.2f} s ({files / cli_time:.0f} items/s, "
         f"peak {cli_mb:.0f} MB); worker with sha256 and a catalogue record each {worker_time:.2f} s "

@@ -17,37 +17,26 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.worker import MEMORY_TARGET_MB, timed, worker_command, worker_env
+from bench.worker import LAST_CPU, LAST_PEAK, MEMORY_TARGET_MB, gallery_pair, own_cpu, timed, worker_into_claim
 from gallery_harness.site import serve
-from gallery_operator.workerconfig import PvcStorage
 
 Round = tuple[float, float, float]
 """(baseline seconds, worker seconds, worker peak MB)"""
 
 
 def gallery(files: int, latency: float, concurrency: int | None) -> Round:
-    """The gallery-dl command line's generic extractor cannot take a host with a port, so the site listens on port 80
-    of 127.0.0.2 (the benchmark runs as root on the project's machines)."""
+    options: dict[str, object] = {} if concurrency is None else {"concurrency": concurrency}
     with (
         serve(port=80, host="127.0.0.2", latency=latency) as site,
         tempfile.TemporaryDirectory(prefix="bench-concurrency-") as tmp,
     ):
-        folder = Path(tmp)
-        page = f"{site}/gallery/?n={files}&size=20480"
-        cli = Path(sys.executable).parent / "gallery-dl"
-        cli_time, _ = timed([str(cli), "--quiet", "-d", str(folder / "cli"), f"generic:{page}"])
-        cli_files = sum(1 for p in (folder / "cli").rglob("*.jpg"))
-        options: dict[str, object] = {"retries": 0}
-        if concurrency is not None:
-            options["concurrency"] = concurrency
-        spec = {"urls": [page], "engine": "gallery-dl", "target": {"pvc": {"claimName": "x"}}, "options": options}
-        storage = PvcStorage(root=str(folder / "claim"), location="pvc://x/dl")
-        worker_time, worker_mb = timed(worker_command(), worker_env(folder, spec, storage))
-        worker_files = sum(1 for p in (folder / "claim").glob("*.jpg"))
-    assert cli_files == worker_files == files, (cli_files, worker_files)
+        here = own_cpu()
+        cli_time, _, worker_time, worker_mb = gallery_pair(Path(tmp), site, files, options)
+        site_cpu, worker_cpu = own_cpu() - here, LAST_CPU[0]
     print(
         f"{files} x 20 KiB at {latency * 1000:.0f} ms a request: gallery-dl CLI {cli_time:.2f} s; worker "
-        f"{worker_time:.2f} s (peak {worker_mb:.0f} MB); ratio {cli_time / worker_time:.2f}",
+        f"{worker_time:.2f} s (peak {worker_mb:.0f} MB, CPU {worker_cpu:.2f} s; the site's CPU for both "
+        f"{site_cpu:.2f} s); ratio {cli_time / worker_time:.2f}",
         flush=True,
     )
     return cli_time, worker_time, worker_mb
@@ -60,13 +49,13 @@ def capped(mib: int, rate: int | None) -> Round:
         url = f"{site}/big/{mib}.mp4"
         curl_time, _ = timed(["curl", "-sS", "-o", str(folder / "curl.mp4"), url])
         (folder / "curl.mp4").unlink()
-        spec = {"urls": [url], "target": {"pvc": {"claimName": "x"}}, "options": {"retries": 0}}
-        storage = PvcStorage(root=str(folder / "claim"), location="pvc://x/dl")
-        worker_time, worker_mb = timed(worker_command(), worker_env(folder, spec, storage))
+        worker_time, worker_mb = worker_into_claim(folder, url, {}), LAST_PEAK[0]
+        worker_cpu = LAST_CPU[0]
         assert (folder / "claim" / f"{mib}.mp4").stat().st_size == mib * 1024 * 1024
     cap = f"{rate * 8 / 1e9:.2f} Gbit/s cap" if rate else "no cap"
     print(
-        f"{mib} MiB, {cap}: curl {curl_time:.2f} s; worker {worker_time:.2f} s (peak {worker_mb:.0f} MB); "
+        f"{mib} MiB, {cap}: curl {curl_time:.2f} s; worker {worker_time:.2f} s (peak {worker_mb:.0f} MB, CPU "
+        f"{worker_cpu:.2f} s); "
         f"ratio {curl_time / worker_time:.2f}",
         flush=True,
     )

@@ -1,5 +1,6 @@
 """A TCP proxy on loopback that a test can cut: a process whose API server address is the proxy loses its API
-access at `cut()` (every open connection closed, new ones refused) while it keeps running, as in a network partition.
+access at `cut()` (every open connection closed, new ones refused) while it keeps running, as in a network partition;
+or stalls between `pause()` and `resume()` (nothing moves, connections stay open), as a peer that stops reading.
 With a function for its target it spreads connections like a Service (each new connection to the address the
 function answers then).
 """
@@ -24,6 +25,11 @@ class TcpProxy:
         self.open: set[socket.socket] = set()
         self.lock = threading.Lock()
         self.is_cut = False
+        self.flowing = threading.Event()
+        self.flowing.set()
+        self.sent = 0
+        """Bytes forwarded from clients so far."""
+        self.pause_at: int | None = None
         threading.Thread(target=self._accept, daemon=True, name="tcpproxy").start()
 
     def _accept(self) -> None:
@@ -44,16 +50,38 @@ class TcpProxy:
                     upstream.close()
                     return
                 self.open |= {client, upstream}
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+            for source, sink, outgoing in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pipe, args=(source, sink, outgoing), daemon=True).start()
 
-    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket, outgoing: bool) -> None:
         with contextlib.suppress(OSError):
-            while data := source.recv(65536):
+            while self.flowing.wait() and (data := source.recv(65536)):
                 sink.sendall(data)
+                if outgoing:
+                    self._count(len(data))
         for end in (source, sink):
             with contextlib.suppress(OSError):
                 end.shutdown(socket.SHUT_RDWR)
+
+    def _count(self, size: int) -> None:
+        with self.lock:
+            self.sent += size
+            if self.pause_at is not None and self.sent >= self.pause_at:
+                self.flowing.clear()
+
+    def pause(self, after: int = 0) -> None:
+        """Stop moving bytes either way once clients have sent ``after`` more bytes (connections stay open): a
+        sender's writes block when the socket buffers fill, as with a stalled peer. Each pipe stops before its next
+        read."""
+        with self.lock:
+            self.pause_at = self.sent + after
+            if after <= 0:
+                self.flowing.clear()
+
+    def resume(self) -> None:
+        with self.lock:
+            self.pause_at = None
+            self.flowing.set()
 
     def cut(self) -> None:
         """Refuse new connections and break every open one."""

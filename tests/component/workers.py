@@ -23,11 +23,12 @@ def start_worker(
     *args: str,
     env: dict[str, str] | None = None,
     egress: Egress = LOCAL_SITE,
+    **config_fields: Any,
 ) -> subprocess.Popen[str]:
+    """``config_fields``: more of WorkerConfig's fields (a report endpoint, for one)."""
     full = {"target": {"pvc": {"claimName": "x"}}, "options": {"retries": 0}, **spec}
-    config = WorkerConfig(
-        namespace="ns", name="dl", uid="u", run="run1", spec=parse_spec(full), storage=storage, egress=egress
-    )
+    names: dict[str, Any] = {"namespace": "ns", "name": "dl", "uid": "u", "run": "run1"}
+    config = WorkerConfig(**names, spec=parse_spec(full), storage=storage, egress=egress, **config_fields)
     (tmp / "termination-log").unlink(missing_ok=True)
     return subprocess.Popen(
         [sys.executable, "-m", "gallery_operator.worker", *args],

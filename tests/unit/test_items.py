@@ -41,9 +41,13 @@ class RecordingUpload:
         self.received = bytearray()
         self.started = False
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, on_disk: object) -> bool:
+        streaming, self.started = self.started, True
         self.received += data
-        self.started = True
+        return streaming
+
+    def park(self, on_disk: object) -> None:
+        pass
 
     def abort(self) -> None:
         self.received.clear()

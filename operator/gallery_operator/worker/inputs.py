@@ -29,6 +29,8 @@ SCRATCH_ENV = "GALLERY_WORKER_SCRATCH"
 """The scratch folder (an emptyDir at SCRATCH_MOUNT in a pod)."""
 COOKIES_DIR_ENV = "GALLERY_WORKER_COOKIES_DIR"
 """The folder of the cookies Secret's file (COOKIES_MOUNT in a pod)."""
+TOKEN_DIR_ENV = "GALLERY_WORKER_TOKEN_DIR"  # noqa: S105 - a variable's name, not a secret
+"""The folder of the projected report token (TOKEN_MOUNT in a pod; moved by tests that read the reports)."""
 S3_SECRET_ENVS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID")
 """The S3 credentials a pod may hold (boto3 reads them itself; they are read here only to be redacted; the key id
 is no secret, but nothing is lost by hiding it)."""
@@ -121,7 +123,7 @@ def read(config: str | None = None) -> Inputs:
         termination_log=Path(environ.get(TERMINATION_LOG_ENV, "/dev/termination-log")),
         scratch=Path(environ.get(SCRATCH_ENV, SCRATCH_MOUNT)),
         cookies_file=Path(environ.get(COOKIES_DIR_ENV, COOKIES_MOUNT)) / COOKIES_FILE,
-        report_token=Path(TOKEN_MOUNT) / TOKEN_FILE,
+        report_token=Path(environ.get(TOKEN_DIR_ENV, TOKEN_MOUNT)) / TOKEN_FILE,
         username=environ.get(USERNAME_ENV),
         password=environ.get(PASSWORD_ENV),
         tokens=tokens,

@@ -88,6 +88,32 @@ class FileFollower:
         return not self.failed
 
 
+class Budget:
+    """Bytes held at once by all transfers of the process (the digest's queued chunks): ``take`` waits while the
+    budget is spent, so a digest that falls behind stops the downloads that feed it rather than growing. One
+    chunk larger than the whole budget passes when nothing else is held."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self.changed = threading.Condition()
+
+    def take(self, size: int) -> None:
+        with self.changed:
+            self.changed.wait_for(lambda: self.held == 0 or self.held + size <= self.limit)
+            self.held += size
+
+    def give(self, size: int) -> None:
+        with self.changed:
+            self.held -= size
+            self.changed.notify_all()
+
+
+DIGEST_QUEUE_BYTES = 16 * 1024 * 1024
+DIGEST_QUEUE = Budget(DIGEST_QUEUE_BYTES)
+"""The chunks waiting for their digest, all items together (items in flight share it)."""
+
+
 class ItemBytes:
     """Everything written for one item's file, across re-opens of its ``.part`` file by gallery-dl's retries.
 
@@ -99,7 +125,6 @@ class ItemBytes:
     """
 
     INLINE_BYTES = 4 * 1024 * 1024
-    QUEUED_CHUNKS = 16
 
     def __init__(
         self,
@@ -126,10 +151,12 @@ class ItemBytes:
         assert self.digest is not None
         while (chunk := chunks.get()) is not None:
             self.digest.update(chunk)
+            DIGEST_QUEUE.give(len(chunk))
 
-    def take(self, data: bytes) -> bool:
+    def take(self, data: bytes, on_disk: Any = None) -> bool:
         """Count written bytes and hand them to the upload stream; True when it took them and they need not be on
-        disk. The caller hashes them (``hash``) once they are where they stay."""
+        disk (``on_disk``, the file they are written to otherwise). The caller hashes them (``hash``) once they are
+        where they stay."""
         self.size += len(data)
         if self.counting and self.sink.count(len(data)):
             raise Stopped  # the engine's adapter ends this download (gallery-dl keeps its .part file)
@@ -137,14 +164,12 @@ class ItemBytes:
             raise Stopped  # as for the byte limit: the run stops, the .part file is not kept
         if self.upload is None:
             return False
-        streaming = self.upload.started
         try:
-            self.upload.write(data)
+            return self.upload.write(data, on_disk)
         except Exception as error:
             # Ends gallery-dl's extraction as an unexpected error; the message makes it a StorageError of the
             # item's own URL (the first URL in it), not of the bucket's.
             raise StorageFailed(f"storage error for {self.source_url}: {error}") from error
-        return streaming
 
     def hash(self, data: bytes, on_disk: Any = None) -> None:
         """Hash the bytes just taken: ``on_disk`` is the file object they were written to, when the item's bytes
@@ -185,12 +210,14 @@ class ItemBytes:
 
     def _enqueue(self, data: bytes) -> None:
         if self._queue is None:
-            self._queue = queue.Queue(maxsize=self.QUEUED_CHUNKS)  # bounded: memory stays flat
+            self._queue = queue.Queue()  # bounded by DIGEST_QUEUE, shared by all items: memory stays flat
             self._thread = threading.Thread(
                 target=self._hash_in_background, args=(self._queue,), name="sha256", daemon=True
             )
             self._thread.start()
-        self._queue.put(bytes(data))
+        chunk = bytes(data)
+        DIGEST_QUEUE.take(len(chunk))
+        self._queue.put(chunk)
 
     def discard(self) -> None:
         """Never to be stored (its file starts over, or another one follows): out of the in-flight count, and its
@@ -234,7 +261,7 @@ class ItemFile:
         self._item = item
 
     def write(self, data: bytes) -> int:
-        if self._item.take(data):
+        if self._item.take(data, self._handle):
             self._handle.seek(len(data), os.SEEK_CUR)
             self._item.hash(data)
             return len(data)
@@ -250,8 +277,14 @@ class ItemFile:
         return self
 
     def _finish(self) -> None:
-        if self._item.upload is not None and self._item.upload.started and not self._handle.closed:
-            self._handle.truncate(self._handle.tell())  # the file's length, past the skipped bytes
+        upload = self._item.upload
+        if upload is not None and upload.started and not self._handle.closed:
+            end = self._handle.tell()
+            try:
+                upload.park(self._handle)  # the part being filled into the file, its buffer back
+            except OSError as error:
+                raise StorageFailed(f"storage error for {self._item.source_url}: {error}") from error
+            self._handle.truncate(end)  # the file's length, past the skipped bytes
 
     def __exit__(self, *exc: object) -> None:
         self._finish()

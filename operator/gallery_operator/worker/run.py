@@ -50,6 +50,9 @@ class Run:
         self.placement = Placement(self.root, self.catalogue, self.redactor, prefix)
         self.limits = Limits(config.spec.limits, self._stopped)
         self.lock = threading.Lock()
+        self.bytes_reported = 0
+        """The highest bytesDone a running report gave: with items in flight it counts their bytes, which a limit
+        or a failure may drop again; running reports never go below it."""
         self.items_failed = 0
         self.counted: dict[str, int | None] = {}
         """Paths counted as done by this pod -> the size stored (None for an item skipped as stored earlier)."""
@@ -219,7 +222,7 @@ class Run:
             final=final,
             items_done=limits.items_done,
             items_failed=self.items_failed,
-            bytes_done=limits.bytes_done if final else limits.bytes_done + max(0, limits.bytes_in_flight),
+            bytes_done=limits.bytes_done if final else self._running_bytes(),
             catalogue_items=self.catalogue.items,
             catalogue_bytes=self.catalogue.bytes,
             catalogue_location=location,
@@ -228,6 +231,13 @@ class Run:
             outcome=outcome,  # type: ignore[arg-type]
             message=message,
         )
+
+    def _running_bytes(self) -> int:
+        """Bytes stored and in flight, never less than a running report said before (the final report's are the
+        bytes stored, exactly)."""
+        limits = self.limits
+        self.bytes_reported = max(self.bytes_reported, limits.bytes_done + max(0, limits.bytes_in_flight))
+        return self.bytes_reported
 
     def exit_code(self) -> int:
         if self.outcome() != "Failed":

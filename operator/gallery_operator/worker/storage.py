@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import threading
 import time
@@ -18,7 +19,7 @@ import urllib.parse
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from gallery_operator.worker.egress import Guard, Trust
 from gallery_operator.workerconfig import (
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 MULTIPART_THRESHOLD = 8 * 1024 * 1024
 MULTIPART_CHUNK = 8 * 1024 * 1024
+PART_BUFFERS_PER_PART_IN_FLIGHT = 2
 STATE_SYNC_SECONDS = 10.0
 STATE_FILES = (CATALOGUE_FILE, GALLERY_DL_ARCHIVE, YT_DLP_ARCHIVE)
 
@@ -61,76 +63,156 @@ class Store(Protocol):
     def delete_all(self) -> int: ...
 
 
+class PartBuffers:
+    """The part buffers of the whole process, shared by every file streaming into S3: a file takes one when its
+    bytes must be held (a part being filled past the first, or on its way up) and waits while all are out, so a
+    download that outruns the bucket, or many at once, waits instead of growing. Buffers are made when first needed
+    and kept for reuse (no allocator churn: freed 8 MiB blocks stayed resident in the allocator's arenas)."""
+
+    def __init__(self, count: int, size: int = MULTIPART_CHUNK) -> None:
+        self.count = count
+        self.size = size
+        self.free: list[bytearray] = []
+        self.made = 0
+        self.changed = threading.Condition()
+
+    def take(self) -> bytearray:
+        with self.changed:
+            self.changed.wait_for(lambda: bool(self.free) or self.made < self.count)
+            if self.free:
+                return self.free.pop()
+            self.made += 1
+        return bytearray(self.size)
+
+    def give(self, buffer: bytearray) -> None:
+        if len(buffer) < self.size:  # cut to a final part's length: back to a whole part's (zeros from calloc)
+            buffer.extend(bytes(self.size - len(buffer)))
+        with self.changed:
+            self.free.append(buffer)
+            self.changed.notify()
+
+
 class PartUpload:
     """One file on its way into an S3 multipart upload while the engine writes it.
 
-    Bytes are buffered until a part is full; the upload starts with the first full part (smaller files never start
-    one and are uploaded from disk when finished). Parts go up on the store's threads; a semaphore bounds the parts
-    held in memory, so a fast download waits for a slow bucket instead of growing.
+    The first part's bytes land on disk (the engine may read a file's header back); when the file grows past one
+    part they are read back into a buffer and the upload starts. From then on bytes go into part buffers (the
+    store's ``buffers``, shared by all files) and each full part goes up on the store's threads. When the engine
+    closes the file, the bytes of the part being filled are written to the file at their place and the buffer goes
+    back: a finished file waiting for its turn to be stored holds no buffer, whatever the concurrency.
     """
 
     def __init__(self, store: S3Store, key: str, content_type: str) -> None:
         self.store = store
         self.key = key
         self.content_type = content_type
-        self.buffer: list[bytes] = []  # the chunks of the part being filled, joined once when it is full
-        self.buffered = 0
+        self.part: bytearray | None = None
+        self.filled = 0
+        """Bytes of ``part`` taken so far; bytes past ``sent`` not in ``part`` are in the file."""
+        self.sent = 0
         self.upload_id = ""
         self.parts: list[Future[CompletedPartTypeDef]] = []
+        self.buffers: dict[int, bytearray] = {}
+        """The buffers of parts not yet uploaded, by part number: given back once, by whoever ends the part."""
         self.size = 0
 
     @property
     def started(self) -> bool:
         return bool(self.upload_id)
 
-    def write(self, data: bytes) -> None:
-        self.buffer.append(bytes(data))  # no copy for bytes; a reused buffer must not change under us
-        self.buffered += len(data)
-        self.size += len(data)
-        if self.buffered >= MULTIPART_CHUNK:  # parts may run over by one chunk: S3 needs a minimum, not a size
-            part = b"".join(self.buffer)
-            self.buffer, self.buffered = [], 0
-            self._send(part)
+    def write(self, data: bytes, on_disk: Any) -> bool:
+        """Take the engine's bytes; True when they went to the upload and need not be written to ``on_disk`` (the
+        file object the engine writes, holding the item's bytes so far)."""
+        if self.part is None:
+            if not self.started and self.size + len(data) < MULTIPART_CHUNK:
+                self.size += len(data)
+                return False
+            on_disk.flush()
+            self.part = self.store.buffers.take()
+            self.filled = read_into(self.part, file_path(on_disk), self.sent, self.size - self.sent)
+        view = memoryview(data)
+        while view:
+            if self.part is None:
+                self.part, self.filled = self.store.buffers.take(), 0
+            count = min(len(view), MULTIPART_CHUNK - self.filled)
+            self.part[self.filled : self.filled + count] = view[:count]
+            self.filled += count
+            self.size += count
+            view = view[count:]
+            if self.filled == MULTIPART_CHUNK:
+                self._send()
+        return True
 
-    def _send(self, part: bytes) -> None:
-        if not self.upload_id:
-            created = self.store.client.create_multipart_upload(
-                Bucket=self.store.storage.bucket, Key=self.key, ContentType=self.content_type
-            )
-            self.upload_id = created["UploadId"]
-        for finished in [f for f in self.parts if f.done()]:
-            finished.result()  # a failed part fails the write now, not at the end
-        self.store.slots.acquire()
+    def park(self, on_disk: Any) -> None:
+        """The engine closes the file: the bytes of the part being filled go into it, the buffer back."""
+        if self.part is None:
+            return
+        part, self.part = self.part, None
         try:
-            future = self.store.pool.submit(self._upload_part, len(self.parts) + 1, part)
-        except BaseException:
-            self.store.slots.release()
-            raise
-        self.parts.append(future)
+            on_disk.flush()
+            write_at(file_path(on_disk), memoryview(part)[: self.filled], self.sent)
+        finally:
+            self.store.buffers.give(part)
 
-    def _upload_part(self, number: int, body: bytes) -> CompletedPartTypeDef:
+    def _send(self) -> None:
+        part, length = self.part, self.filled
+        assert part is not None
+        self.part, self.filled = None, 0
+        self.sent += length
+        if length < len(part):
+            del part[length:]  # a final part, shorter: its own length
+        number = len(self.parts) + 1
+        self.buffers[number] = part
+        try:
+            if not self.upload_id:
+                created = self.store.client.create_multipart_upload(
+                    Bucket=self.store.storage.bucket, Key=self.key, ContentType=self.content_type
+                )
+                self.upload_id = created["UploadId"]
+            for finished in [f for f in self.parts if f.done()]:
+                finished.result()  # a failed part fails the write now, not at the end
+            self.parts.append(self.store.pool.submit(self._upload_part, number))
+        except BaseException:
+            self._give(number)
+            raise
+
+    def _give(self, number: int) -> None:
+        if (part := self.buffers.pop(number, None)) is not None:
+            self.store.buffers.give(part)
+
+    def _upload_part(self, number: int) -> CompletedPartTypeDef:
+        # botocore takes a bytearray as a blob (its stubs say bytes only) and sends it without a copy.
         try:
             answer = self.store.client.upload_part(
-                Bucket=self.store.storage.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=body
+                Bucket=self.store.storage.bucket,
+                Key=self.key,
+                UploadId=self.upload_id,
+                PartNumber=number,
+                Body=cast("bytes", self.buffers[number]),
             )
-            return {"PartNumber": number, "ETag": answer["ETag"]}
         finally:
-            self.store.slots.release()
+            self._give(number)
+        return {"PartNumber": number, "ETag": answer["ETag"]}
 
-    def complete(self) -> None:
-        if self.buffer or not self.parts:
-            self._send(b"".join(self.buffer))
-            self.buffer, self.buffered = [], 0
+    def complete(self, path: Path) -> None:
+        """Send the last part (from the finished file at ``path`` when it was parked there) and finish the upload."""
+        if self.part is None and self.size > self.sent:
+            self.part = self.store.buffers.take()
+            self.filled = read_into(self.part, str(path), self.sent, self.size - self.sent)
+        if self.part is not None:
+            self._send()
         parts = [future.result() for future in self.parts]
         self.store.client.complete_multipart_upload(
             Bucket=self.store.storage.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": parts}
         )
 
     def abort(self) -> None:
-        self.buffer, self.buffered = [], 0
-        for future in self.parts:
+        if self.part is not None:
+            self.store.buffers.give(self.part)
+            self.part = None
+        for number, future in enumerate(self.parts, start=1):
             if future.cancel():
-                self.store.slots.release()  # never ran, so never released its slot
+                self._give(number)  # never ran
         if self.upload_id:
             for future in self.parts:
                 with contextlib.suppress(Exception):
@@ -139,6 +221,41 @@ class PartUpload:
                 self.store.client.abort_multipart_upload(
                     Bucket=self.store.storage.bucket, Key=self.key, UploadId=self.upload_id
                 )
+
+
+def file_path(handle: Any) -> str:
+    """A path that opens the file of ``handle`` again: its name, or for a file object made from a descriptor (yt-dlp's)
+    the descriptor's entry in /proc."""
+    name = handle.name
+    return f"/proc/self/fd/{name}" if isinstance(name, int) else os.fsdecode(name)
+
+
+def read_into(buffer: bytearray, path: str, offset: int, length: int) -> int:
+    """Read ``length`` bytes at ``offset`` of the file at ``path`` into ``buffer`` (the engine's own file object
+    may be write-only)."""
+    view = memoryview(buffer)
+    descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        done = 0
+        while done < length:
+            count = os.preadv(descriptor, [view[done:length]], offset + done)
+            if count == 0:
+                raise OSError(f"the file ended {length - done} bytes short of the part being sent")
+            done += count
+    finally:
+        os.close(descriptor)
+    return length
+
+
+def write_at(path: str, data: memoryview, offset: int) -> None:
+    """Write ``data`` at ``offset`` of the file at ``path`` (its own descriptor: the engine's may append only)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        while data:
+            written = os.pwrite(descriptor, data, offset)
+            data, offset = data[written:], offset + written
+    finally:
+        os.close(descriptor)
 
 
 class ClaimStore:
@@ -225,10 +342,10 @@ class S3Store:
         )
         self.lock = threading.Lock()
         self.last_sync = 0.0
-        # Parts on their way, each on a thread of its own: memory stays near parts_in_flight x 8 MiB plus what the
-        # client copies, and a fast download waits for a slow bucket.
+        # Parts on their way, each on a thread of its own; the buffers, twice as many (as many being filled as going
+        # up), are all the memory streamed files hold, whatever the number of files in flight.
         self.pool = ThreadPoolExecutor(max_workers=storage.parts_in_flight, thread_name_prefix="s3-part")
-        self.slots = threading.BoundedSemaphore(storage.parts_in_flight)
+        self.buffers = PartBuffers(PART_BUFFERS_PER_PART_IN_FLIGHT * storage.parts_in_flight)
         self.streams: dict[str, PartUpload] = {}
         """Uploads in progress, by key."""
 
@@ -265,7 +382,7 @@ class S3Store:
                 upload.abort()
                 raise RuntimeError(f"the streamed upload of {relative} does not match the finished file")
             try:
-                upload.complete()
+                upload.complete(path)
             except BaseException:
                 upload.abort()
                 raise

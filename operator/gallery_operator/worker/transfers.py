@@ -1,7 +1,9 @@
 """A bounded pool for the transfers of one run's items (options.concurrency): the engine extracts on its own thread
 and hands each item to the pool; at most ``size`` items move at once, their results are committed in the order the
 engine handed them in (the catalogue's order is the gallery's, whatever finishes first), and never more items start
-than the run's item limit still allows."""
+than the run's item limit still allows. An item that finished moving waits for its turn without holding one of the
+``size`` slots, up to ``size`` x BACKLOG_PER_SLOT such items (their files on disk): one slow item stalls the pool
+only after that many more."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+
+BACKLOG_PER_SLOT = 4
 
 
 class Transfers:
@@ -24,18 +28,22 @@ class Transfers:
         self.room = room
         self.changed = threading.Condition()
         self.running = 0
+        self.waiting = 0
+        """Items that finished moving and wait for their turn (not counted in ``running``)."""
+        self.backlog = size * BACKLOG_PER_SLOT
         self.handed = 0
         self.turn = 0
         """The index whose commit comes next."""
         self.finished: set[int] = set()
         self.error: BaseException | None = None
-        self.pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="transfer")
+        self.pool = ThreadPoolExecutor(max_workers=size + self.backlog, thread_name_prefix="transfer")
 
     def _has_room(self) -> bool:
-        if self.running >= self.size:
+        held = self.running + self.waiting
+        if self.running >= self.size or held >= self.size + self.backlog:
             return False
         room = self.room()
-        return room is None or self.running < room or self.running == 0
+        return room is None or held < room or held == 0
 
     def submit(self, transfer: Callable[[int], None]) -> None:
         """Run ``transfer(index)`` on a pool thread once there is room (the engine's thread waits until then)."""
@@ -70,9 +78,14 @@ class Transfers:
 
     @contextlib.contextmanager
     def in_turn(self, index: int) -> Iterator[None]:
-        """The block runs once every item handed in before ``index`` is finished (stored, skipped or failed)."""
+        """The block runs once every item handed in before ``index`` is finished (stored, skipped or failed); until
+        then the item's slot is free for the next item."""
         with self.changed:
-            self.changed.wait_for(lambda: self.turn == index)
+            if self.turn != index:
+                self.running, self.waiting = self.running - 1, self.waiting + 1
+                self.changed.notify_all()
+                self.changed.wait_for(lambda: self.turn == index)
+                self.running, self.waiting = self.running + 1, self.waiting - 1
         yield
 
     def raise_pending(self) -> None:
@@ -85,7 +98,7 @@ class Transfers:
     def drain(self) -> None:
         """Wait until no item is in flight."""
         with self.changed:
-            self.changed.wait_for(lambda: self.running == 0)
+            self.changed.wait_for(lambda: self.running + self.waiting == 0)
 
     def close(self) -> None:
         self.drain()
