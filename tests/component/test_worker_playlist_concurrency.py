@@ -5,13 +5,18 @@ loopback (with latency where a test needs entries to overlap), the real S3 serve
 from __future__ import annotations
 
 import hashlib
+import html
+import json
+import signal
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from gallery_harness.s3server import S3Server
 from gallery_harness.site import Handler, Logged, image_bytes
-from tests.component.test_worker_concurrency import slow_site
-from tests.component.workers import catalogue, claim, run_worker
+from gallery_operator.workerconfig import S3Storage
+from tests.component.test_worker_concurrency import slow_site, wait_for_lines
+from tests.component.workers import catalogue, claim, run_worker, start_worker
 
 CLIP = 20480
 __all__ = ["slow_site"]  # the fixture: the site 20 ms away, each response at most 2 MB/s
@@ -81,3 +86,121 @@ def test_concurrency_one_takes_the_entries_one_after_another(tmp_path: Path, slo
     order = [int(entry.path.rsplit("/", 1)[1].split(".")[0]) for entry in clip_requests(Handler.log[started:])]
     assert order == sorted(order) and set(order) == set(range(1, 9)), order
     assert most_at_once(Handler.log[started:], 0.015) == 1
+
+
+def rss(site: str, path: str, links: list[str], numbers: list[int] | None = None) -> str:
+    """An RSS feed on the site at ``path`` whose entries link ``links`` (paths of the site), in that order; the
+    entry of number n (``numbers``, else 1, 2 ...) is titled `Clip n`, with the guid `clip-n`."""
+    items = "".join(
+        f"<item><title>Clip {n}</title><link>{html.escape(site + link)}</link><guid>clip-{n}</guid></item>"
+        for n, link in zip(numbers or range(1, len(links) + 1), links, strict=True)
+    )
+    body = f'<?xml version="1.0"?><rss version="2.0"><channel><title>Clips</title>{items}</channel></rss>'
+    Handler.files[path] = (body.encode(), "application/rss+xml")
+    return site + path
+
+
+def test_max_items_is_exact(tmp_path: Path, slow_site: str) -> None:
+    code, report = run_worker(tmp_path, playlist(slow_site, 30, limits={"maxItems": 5}), claim(tmp_path))
+    assert code == 0 and report["itemsDone"] == 5, report
+    assert [f["reason"] for f in report["failures"]] == ["LimitExceeded"]
+    assert_files_are_the_catalogue(tmp_path / "claim", 5)
+
+
+def test_max_bytes_is_never_passed(tmp_path: Path, slow_site: str) -> None:
+    """No more than maxBytes stored, the entry that crossed it not kept, files and catalogue the same."""
+    limit = 5 * CLIP + 100
+    spec = playlist(slow_site, 30, limits={"maxBytes": str(limit)})
+    code, report = run_worker(tmp_path, spec, claim(tmp_path))
+    assert code == 0 and report["failures"][0]["reason"] == "LimitExceeded", report
+    records = catalogue(tmp_path / "claim")
+    assert sum(r["size"] for r in records) <= limit and report["bytesDone"] <= limit
+    assert len(records) == report["itemsDone"] >= 1
+    assert clip_numbers(records) == list(range(1, len(records) + 1))
+    assert sorted(media(tmp_path / "claim")) == sorted(r["path"] for r in records)
+
+
+def test_an_endless_entry_stops_the_run_at_the_item_time_limit(tmp_path: Path, site: str) -> None:
+    links = ["/clip/1.mp4", "/endless/2.mp4", "/clip/3.mp4"]
+    spec = {"urls": [rss(site, "/p/endless.rss", links)], "engine": "yt-dlp", "options": {"concurrency": 4}}
+    _, report = run_worker(tmp_path, {**spec, "limits": {"maxItemSeconds": 1}}, claim(tmp_path))
+    limited = [f for f in report["failures"] if f["reason"] == "LimitExceeded"]
+    assert limited and "limits.maxItemSeconds reached" in limited[0]["message"], report["failures"]
+    records = catalogue(tmp_path / "claim")
+    assert "Clip_2 [clip-2].mp4" not in media(tmp_path / "claim")
+    assert sorted(media(tmp_path / "claim")) == sorted(r["path"] for r in records)
+    assert clip_numbers(records) in ([], [1], [1, 3])
+
+
+def test_the_stop_rule_ends_the_listing_at_the_first_known_entry(tmp_path: Path, slow_site: str) -> None:
+    """Clip 5 was stored by an earlier run; with stopAfterKnown the next run stores the clips before it and none
+    after it, although entries after it may be in flight when it is found known."""
+    storage = claim(tmp_path)
+    links = [f"/clip/{n}.mp4?size={CLIP}" for n in range(1, 13)]
+    earlier = {"urls": [rss(slow_site, "/p/known-one.rss", links[4:5], [5])], "engine": "yt-dlp"}
+    code, report = run_worker(tmp_path, {**earlier, "options": {"concurrency": 4}}, storage)
+    assert (code, report["itemsDone"]) == (0, 1), report
+    spec = {"urls": [rss(slow_site, "/p/known.rss", links)], "engine": "yt-dlp"}
+    code, report = run_worker(tmp_path, {**spec, "options": {"concurrency": 4, "stopAfterKnown": 1}}, storage)
+    assert code == 0, report
+    records = catalogue(tmp_path / "claim")
+    assert clip_numbers(records) == [5, 1, 2, 3, 4]
+    assert sorted(media(tmp_path / "claim")) == sorted(r["path"] for r in records)
+
+
+def test_a_killed_run_resumes_on_a_claim(tmp_path: Path, slow_site: str) -> None:
+    """SIGKILL mid-playlist with entries in flight; the next pod skips what is stored, finishes the partial files,
+    and the claim ends with every clip once, in playlist order."""
+    size = 300_000
+    spec, storage = playlist(slow_site, 40, size=size), claim(tmp_path)
+    process = start_worker(tmp_path, spec, storage)
+    wait_for_lines(tmp_path / "claim" / ".gallery-operator" / "catalogue.jsonl", 6, process)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    assert len(catalogue(tmp_path / "claim")) < 40
+    code, report = run_worker(tmp_path, spec, storage)
+    assert (code, report["outcome"]) == (0, "Succeeded"), report
+    assert_files_are_the_catalogue(tmp_path / "claim", 40, size)
+
+
+def test_a_killed_run_resumes_on_s3(tmp_path: Path, slow_site: str, s3_server: S3Server) -> None:
+    s3 = s3_server.client()
+    s3.create_bucket(Bucket="playlist")
+    storage = S3Storage(bucket="playlist", prefix="dl", endpoint=s3_server.endpoint, force_path_style=True)
+    env = {"AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key}
+    size = 300_000
+    spec = playlist(slow_site, 40, size=size)
+    process = start_worker(tmp_path, spec, storage, env=env)
+    wait_for_lines(tmp_path / "scratch" / "staging" / ".gallery-operator" / "catalogue.jsonl", 6, process)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    (tmp_path / "scratch").rename(tmp_path / "old-scratch")  # a new pod: nothing but what the bucket holds
+    code, report = run_worker(tmp_path, spec, storage, env=env)
+    assert (code, report["outcome"]) == (0, "Succeeded"), report["failures"]
+    body = s3.get_object(Bucket="playlist", Key="dl/.gallery-operator/catalogue.jsonl")["Body"].read()
+    records = [json.loads(line) for line in body.splitlines()]
+    assert sorted(clip_numbers(records)) == list(range(1, 41))
+    assert len({r["path"] for r in records}) == 40
+    for record in records:
+        data = s3.get_object(Bucket="playlist", Key=f"dl/{record['path']}")["Body"].read()
+        assert (len(data), hashlib.sha256(data).hexdigest()) == (record["size"], record["sha256"])
+        assert data == image_bytes(clip_numbers([record])[0], size)
+
+
+def test_a_429_with_retry_after_pauses_every_fetcher_of_the_host(tmp_path: Path, site: str) -> None:
+    """Clip 3 is refused once with `429, Retry-After: 2`: from that answer on, the site's request log shows no
+    request from any entry's transfer for two seconds (a margin for requests already on the wire), then the rest;
+    the refused entry is tried again and stored."""
+    # The site refuses each /busy/ path once per process: a number no other test asks for.
+    links = [f"/clip/{n}.mp4?size={CLIP}" for n in range(1, 31)]
+    links[2] = f"/busy/4292.mp4?after=2&size={CLIP}"
+    spec = {"urls": [rss(site, "/p/busy.rss", links)], "engine": "yt-dlp", "options": {"retries": 2}}
+    started = len(Handler.log)
+    code, report = run_worker(tmp_path, spec, claim(tmp_path))
+    assert (code, report["itemsDone"]) == (0, 30), report["failures"]
+    log = Handler.log[started:]
+    refused = next(entry.at for entry in log if entry.status == 429)
+    during = [entry for entry in log if refused + 0.2 < entry.at < refused + 1.9]
+    after = [entry for entry in log if entry.at >= refused + 1.9]
+    assert during == [], during
+    assert len(after) >= 10  # the rest of the playlist came after the pause

@@ -404,9 +404,26 @@ class YtDlp:
         return reason in TRANSIENT and attempt < self.retries and not stored and not sink.should_stop()
 
 
+def _quiet_prints(ydl: Any) -> None:
+    """yt-dlp renders an info dict's format, thumbnail and subtitle tables at every stage of every video for its
+    print templates (``forceprint``, ``print_to_file``), and then prints nothing when there are none, as in every
+    worker run: a sixth of its CPU per video of a small playlist. The tables are rendered only for a template."""
+    forceprint = ydl._forceprint
+
+    def printed(key: str, info: Any) -> Any:
+        params = ydl.params
+        forced = key == "video" and any(value for name, value in params.items() if name.startswith("force"))
+        if forced or params.get("forceprint", {}).get(key) or params.get("print_to_file", {}).get(key):
+            return forceprint(key, info)
+        return info  # what the caller reads of it only when a force option is on (above)
+
+    ydl._forceprint = printed
+
+
 def _prepare(ydl: Any, record: _Record, sink: Sink) -> None:
     """A YoutubeDL of the run: web schemes only, names placed, direct files through an ItemFile, files reported."""
     _web_schemes_only(ydl)
+    _quiet_prints(ydl)
     ydl.process_info = record.direct.process_info(ydl, ydl.process_info)
     _place_videos(ydl, sink)  # outermost: names are settled before the direct-file plan is made
     ydl.add_post_processor(record, when="after_move")
