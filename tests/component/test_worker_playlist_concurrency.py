@@ -14,7 +14,7 @@ from typing import Any
 
 from gallery_harness.s3server import S3Server
 from gallery_harness.site import Handler, Logged, image_bytes
-from gallery_operator.workerconfig import S3Storage
+from gallery_operator.workerconfig import Egress, S3Storage
 from tests.component.test_worker_concurrency import slow_site, wait_for_lines
 from tests.component.workers import catalogue, claim, run_worker, start_worker
 
@@ -204,3 +204,30 @@ def test_a_429_with_retry_after_pauses_every_fetcher_of_the_host(tmp_path: Path,
     after = [entry for entry in log if entry.at >= refused + 1.9]
     assert during == [], during
     assert len(after) >= 10  # the rest of the playlist came after the pause
+
+
+def test_a_redirect_out_of_the_allowed_domains_is_blocked_on_a_pool_thread(tmp_path: Path, site: str) -> None:
+    """Every pool thread's connections pass the egress guard, redirects included: an entry that redirects to an
+    address the rules refuse is Blocked, and nothing of it is stored."""
+    port = site.rsplit(":", 1)[1]
+    local = f"http://localhost:{port}"
+    links = [*(f"/clip/{n}.mp4" for n in range(1, 7)), f"/redirect/x.mp4?to=http://127.0.0.1:{port}/clip/9.mp4"]
+    rules = Egress(allow_private_networks=True, allowed_domains=["localhost"])
+    spec = {"urls": [rss(local, "/p/escape.rss", links)], "engine": "yt-dlp", "options": {"concurrency": 4}}
+    _, report = run_worker(tmp_path, spec, claim(tmp_path), egress=rules)
+    blocked = [f for f in report["failures"] if f["reason"] == "Blocked"]
+    assert blocked and "127.0.0.1 is not on the allowed list" in blocked[0]["message"], report["failures"]
+    records = catalogue(tmp_path / "claim")
+    assert 7 not in clip_numbers(records) and 9 not in clip_numbers(records)
+    assert sorted(media(tmp_path / "claim")) == sorted(r["path"] for r in records)
+    assert not [p for p in media(tmp_path / "claim") if "clip-7" in p]
+
+
+def test_entries_with_the_same_name_never_share_a_path(tmp_path: Path, slow_site: str) -> None:
+    """Eight entries with one title and one id (each links its own clip), transferred at once: each is stored under a
+    path of its own with its own bytes, in playlist order."""
+    links = [f"/clip/{n}.mp4?size={CLIP}" for n in range(1, 9)]
+    spec = {"urls": [rss(slow_site, "/p/same.rss", links, [1] * 8)], "engine": "yt-dlp"}
+    code, report = run_worker(tmp_path, {**spec, "options": {"concurrency": 4}}, claim(tmp_path))
+    assert (code, report["itemsDone"]) == (0, 8), report
+    assert_files_are_the_catalogue(tmp_path / "claim", 8)
