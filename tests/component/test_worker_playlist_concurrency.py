@@ -142,7 +142,7 @@ def test_the_stop_rule_ends_the_listing_at_the_first_known_entry(tmp_path: Path,
     assert (code, report["itemsDone"]) == (0, 1), report
     spec = {"urls": [rss(slow_site, "/p/known.rss", links)], "engine": "yt-dlp"}
     code, report = run_worker(tmp_path, {**spec, "options": {"concurrency": 4, "stopAfterKnown": 1}}, storage)
-    assert code == 0, report
+    assert (code, report["itemsDone"]) == (0, 5), report  # clips 1 to 4, and clip 5 skipped as stored
     records = catalogue(tmp_path / "claim")
     assert clip_numbers(records) == [5, 1, 2, 3, 4]
     assert sorted(media(tmp_path / "claim")) == sorted(r["path"] for r in records)

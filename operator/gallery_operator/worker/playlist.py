@@ -187,18 +187,24 @@ class Entries:
             return self.stop_at is not None and index > self.stop_at
 
     @contextlib.contextmanager
-    def turn(self, path: str) -> Iterator[None]:
-        """Around the report of a stored file: on a pool thread, once every earlier entry is finished. An entry
-        after the one that ended the listing is not stored: its file goes, and its processing ends there (no
-        archive entry)."""
+    def in_order(self) -> Iterator[bool]:
+        """On a pool thread, the block runs once every earlier entry is finished; it is told whether the entry still
+        counts (False after the entry that ended the listing). Elsewhere it runs at once, and counts."""
         index = getattr(self.local, "index", None)
         if index is None:
-            yield
+            yield True
             return
+        with self.transfers.in_turn(index):
+            yield not self._beyond_stop(index)
+
+    @contextlib.contextmanager
+    def turn(self, path: str) -> Iterator[None]:
+        """Around the report of a stored file, in the entry's order. An entry after the one that ended the listing
+        is not stored: its file goes, and its processing ends there (no archive entry)."""
         from yt_dlp.utils import DownloadCancelled  # noqa: PLC0415 - imported by the run only
 
-        with self.transfers.in_turn(index):
-            if self._beyond_stop(index):
+        with self.in_order() as counts:
+            if not counts:
                 Path(path).unlink(missing_ok=True)
                 raise DownloadCancelled(BEYOND_STOP)
             yield

@@ -214,10 +214,15 @@ class _Logger:
     def __init__(self, sink: Sink, url: str) -> None:
         self.sink = sink
         self.url = url
+        self.in_order: Callable[[], contextlib.AbstractContextManager[bool]] = lambda: contextlib.nullcontext(True)
+        """Whether a skipped entry counts, decided in its turn when entries are transferred at once (an entry after
+        the one that ended the listing does not: worker/playlist.py)."""
 
     def debug(self, message: str) -> None:
         if "has already been recorded in the archive" in message:
-            self.sink.skipped(None, self.url)
+            with self.in_order() as counts:
+                if counts:
+                    self.sink.skipped(None, self.url)
 
     def info(self, message: str) -> None:
         self.debug(message)
@@ -358,7 +363,8 @@ class YtDlp:
         direct = _DirectFiles(sink, url)
         record = _Record(sink, url, direct)
         cookies, login = self.credentials_for(url)
-        opts = {**self.base, **cookies, "logger": _Logger(sink, url), "match_filter": _Admission(sink, url)}
+        logger = _Logger(sink, url)
+        opts = {**self.base, **cookies, "logger": logger, "match_filter": _Admission(sink, url)}
         opts["progress_hooks"] = [_ByteCounter(sink, DownloadCancelled)]
         # yt-dlp retries fragments and downloads, but not the first request for a page (its extractors' probe): a
         # transient failure before anything was stored is retried here, the whole extraction, with backoff. (After
@@ -366,7 +372,7 @@ class YtDlp:
         with _patched(direct, login, self.sites() if login else frozenset()):
             for attempt in range(self.retries + 1):
                 record.stored = False
-                failure = _extract(url, opts, record, sink, self._pool(opts, record, sink))
+                failure = _extract(url, opts, record, sink, self._pool(opts, record, logger, sink))
                 if failure is None:
                     return
                 reason, message = failure
@@ -375,7 +381,9 @@ class YtDlp:
                     return
                 time.sleep(min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2**attempt))
 
-    def _pool(self, opts: dict[str, Any], record: _Record, sink: Sink) -> Callable[[Any], Entries | None]:
+    def _pool(
+        self, opts: dict[str, Any], record: _Record, logger: _Logger, sink: Sink
+    ) -> Callable[[Any], Entries | None]:
         """What makes the pool of a playlist's entries for the engine thread's YoutubeDL (None: concurrency 1, the
         entries one after another as yt-dlp takes them)."""
         concurrency = self.spec.options.concurrency
@@ -394,7 +402,7 @@ class YtDlp:
                 pause=float(self.spec.options.sleep_seconds),
                 retries=self.retries,
             )
-            record.turn = entries.turn
+            record.turn, logger.in_order = entries.turn, entries.in_order
             return entries
 
         return pool
