@@ -8,18 +8,36 @@ import hashlib
 import html
 import json
 import signal
+import subprocess
+import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from gallery_harness.s3server import S3Server
-from gallery_harness.site import Handler, Logged, image_bytes
+from gallery_harness.site import Handler, Logged, image_bytes, serve
 from gallery_operator.workerconfig import Egress, S3Storage
-from tests.component.test_worker_concurrency import slow_site, wait_for_lines
 from tests.component.workers import catalogue, claim, run_worker, start_worker
 
 CLIP = 20480
-__all__ = ["slow_site"]  # the fixture: the site 20 ms away, each response at most 2 MB/s
+
+
+@pytest.fixture(scope="module")
+def slow_site() -> Iterator[str]:
+    """The site 20 ms away a request, each answer at most 2 MB/s: entries overlap, a playlist takes a while."""
+    with serve(latency=0.02, bandwidth=2_000_000) as url:
+        yield url
+
+
+def wait_for_catalogue(path: Path, count: int, process: subprocess.Popen[str]) -> None:
+    """Until the catalogue at ``path`` holds ``count`` records; the worker must not end before."""
+    while not (path.is_file() and len(path.read_text().splitlines()) >= count):
+        if process.poll() is not None:
+            raise AssertionError(f"the worker ended before {count} entries: {process.communicate()[1][-2000:]}")
+        time.sleep(0.05)
 
 
 def playlist(site: str, count: int, concurrency: int = 4, size: int = CLIP, **spec: Any) -> dict[str, Any]:
@@ -154,7 +172,7 @@ def test_a_killed_run_resumes_on_a_claim(tmp_path: Path, slow_site: str) -> None
     size = 300_000
     spec, storage = playlist(slow_site, 40, size=size), claim(tmp_path)
     process = start_worker(tmp_path, spec, storage)
-    wait_for_lines(tmp_path / "claim" / ".gallery-operator" / "catalogue.jsonl", 6, process)
+    wait_for_catalogue(tmp_path / "claim" / ".gallery-operator" / "catalogue.jsonl", 6, process)
     process.send_signal(signal.SIGKILL)
     process.communicate()
     assert len(catalogue(tmp_path / "claim")) < 40
@@ -171,7 +189,7 @@ def test_a_killed_run_resumes_on_s3(tmp_path: Path, slow_site: str, s3_server: S
     size = 300_000
     spec = playlist(slow_site, 40, size=size)
     process = start_worker(tmp_path, spec, storage, env=env)
-    wait_for_lines(tmp_path / "scratch" / "staging" / ".gallery-operator" / "catalogue.jsonl", 6, process)
+    wait_for_catalogue(tmp_path / "scratch" / "staging" / ".gallery-operator" / "catalogue.jsonl", 6, process)
     process.send_signal(signal.SIGKILL)
     process.communicate()
     (tmp_path / "scratch").rename(tmp_path / "old-scratch")  # a new pod: nothing but what the bucket holds
