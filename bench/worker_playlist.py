@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.worker import MEMORY_TARGET_MB, timed, worker_command, worker_env
+from bench.worker import LAST_CPU, MEMORY_TARGET_MB, timed, worker_command, worker_env
 from gallery_harness.site import serve
 from gallery_operator.workerconfig import PvcStorage
 
@@ -33,6 +33,7 @@ def playlist(videos: int, size: int, latency: float, concurrency: int | None) ->
         cli = Path(sys.executable).parent / "yt-dlp"
         command = [str(cli), "--quiet", "--no-progress", "--no-cache-dir", "-P", str(folder / "cli"), feed]
         cli_time, _ = timed(command)
+        cli_cpu = LAST_CPU[0]
         cli_files = sum(1 for _ in (folder / "cli").glob("*.mp4"))
         options: dict[str, object] = {"retries": 0}
         if concurrency is not None:
@@ -40,11 +41,13 @@ def playlist(videos: int, size: int, latency: float, concurrency: int | None) ->
         spec = {"urls": [feed], "engine": "yt-dlp", "target": {"pvc": {"claimName": "x"}}, "options": options}
         storage = PvcStorage(root=str(folder / "claim"), location="pvc://x/dl")
         worker_time, worker_mb = timed(worker_command(), worker_env(folder, spec, storage))
+        worker_cpu = LAST_CPU[0]
         worker_files = sum(1 for _ in (folder / "claim").glob("*.mp4"))
     assert cli_files == worker_files == videos, (cli_files, worker_files)
     print(
-        f"{videos} clips of {size} B at {latency * 1000:.0f} ms a request: yt-dlp CLI {cli_time:.2f} s; worker "
-        f"{worker_time:.2f} s (peak {worker_mb:.0f} MB); ratio {cli_time / worker_time:.2f}",
+        f"{videos} clips of {size} B at {latency * 1000:.0f} ms a request: yt-dlp CLI {cli_time:.2f} s "
+        f"(CPU {cli_cpu:.2f} s); worker {worker_time:.2f} s (CPU {worker_cpu:.2f} s, peak {worker_mb:.0f} MB); "
+        f"ratio {cli_time / worker_time:.2f}",
         flush=True,
     )
     return cli_time, worker_time, worker_mb

@@ -20,9 +20,11 @@ import pytest
 from gallery_harness.s3server import S3Server
 from gallery_harness.site import Handler, Logged, image_bytes, serve
 from gallery_operator.workerconfig import Egress, S3Storage
+from tests.component.hostile_secrets import pod_env
 from tests.component.workers import catalogue, claim, run_worker, start_worker
 
 CLIP = 20480
+COOKIE = "p00l-member-c00kie"
 
 
 @pytest.fixture(scope="module")
@@ -249,3 +251,30 @@ def test_entries_with_the_same_name_never_share_a_path(tmp_path: Path, slow_site
     code, report = run_worker(tmp_path, {**spec, "options": {"concurrency": 4}}, claim(tmp_path))
     assert (code, report["itemsDone"]) == (0, 8), report
     assert_files_are_the_catalogue(tmp_path / "claim", 8)
+
+
+@pytest.mark.parametrize(("auth_site", "sent"), [("Vimeo", False), ("generic", True)])
+def test_entries_on_pool_threads_get_the_credentials_only_of_their_site(
+    tmp_path: Path, site: str, auth_site: str, sent: bool
+) -> None:
+    """A feed of four videos that note the headers they receive, transferred four at a time: credentials for Vimeo
+    reach none of the requests of any pool thread; for the generic extractor (the feed's own), the cookie jar and
+    login the pool threads share reach every one of them."""
+    links = [f"/cred/v.mp4?n={n}" for n in range(1, 5)]
+    spec = {
+        "urls": [rss(site, "/p/cred.rss", links)],
+        "engine": "yt-dlp",
+        "auth": {"site": auth_site},
+        "options": {"concurrency": 4},
+    }
+    Handler.received = []
+    try:
+        code, report = run_worker(
+            tmp_path, spec, claim(tmp_path), env=pod_env(tmp_path, site, ("member", COOKIE), "pa55-p00l")
+        )
+        requests = [headers for path, headers in Handler.received if path == "/cred/v.mp4"]
+    finally:
+        Handler.received = []
+    assert (code, report["itemsDone"]) == (0, 4), report
+    assert len(requests) >= 8  # each entry's look at its link, and its download
+    assert {COOKIE in headers for headers in requests} == {sent}
