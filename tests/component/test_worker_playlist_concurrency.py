@@ -278,3 +278,18 @@ def test_entries_on_pool_threads_get_the_credentials_only_of_their_site(
     assert (code, report["itemsDone"]) == (0, 4), report
     assert len(requests) >= 8  # each entry's look at its link, and its download
     assert {COOKIE in headers for headers in requests} == {sent}
+
+
+def test_a_trickling_entry_fails_at_the_low_speed_limit(tmp_path: Path, slow_site: str) -> None:
+    """Entry 4 sends a byte every half second (60 bytes, then a page yt-dlp cannot take): on its pool thread it
+    fails as Timeout at the low-speed limit (well inside timeoutSeconds; urllib3 words it "Read timed out"), the
+    entries before it are stored in order, and nothing of it is kept."""
+    links = [*(f"/clip/{n}.mp4?size={CLIP}" for n in (1, 2, 3)), "/trickle/4.jpg?every=0.5"]
+    links += [f"/clip/{n}.mp4?size={CLIP}" for n in (5, 6)]
+    options = {"concurrency": 4, "timeoutSeconds": 30, "lowSpeedLimit": 100, "lowSpeedSeconds": 3}
+    spec = {"urls": [rss(slow_site, "/p/trickle.rss", links)], "engine": "yt-dlp", "options": options}
+    _, report = run_worker(tmp_path, spec, claim(tmp_path))
+    assert [f["reason"] for f in report["failures"]] == ["Timeout"], report["failures"]
+    records = catalogue(tmp_path / "claim")
+    assert clip_numbers(records)[:3] == [1, 2, 3] and 4 not in clip_numbers(records)
+    assert sorted(media(tmp_path / "claim")) == sorted(r["path"] for r in records)
