@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import itertools
 import json
 import signal
 import subprocess
@@ -293,3 +294,21 @@ def test_a_trickling_entry_fails_at_the_low_speed_limit(tmp_path: Path, slow_sit
     records = catalogue(tmp_path / "claim")
     assert clip_numbers(records)[:3] == [1, 2, 3] and 4 not in clip_numbers(records)
     assert sorted(media(tmp_path / "claim")) == sorted(r["path"] for r in records)
+
+
+def test_sleep_seconds_spaces_the_downloads_of_the_host_whatever_the_concurrency(tmp_path: Path, site: str) -> None:
+    """sleepSeconds 0.4 with four entries at once: the downloads of the host start 0.4 s apart (the site's request log:
+    each clip is asked for twice, yt-dlp's look at the link and then its download), not four together."""
+    started = len(Handler.log)
+    spec = playlist(site, 6, options={"sleepSeconds": 0.4})
+    code, report = run_worker(tmp_path, spec, claim(tmp_path))
+    assert (code, report["itemsDone"]) == (0, 6), report
+    seen: Counter[str] = Counter()
+    downloads = []
+    for entry in clip_requests(Handler.log[started:]):
+        seen[entry.path] += 1
+        if seen[entry.path] == 2:
+            downloads.append(entry.at)
+    assert len(downloads) == 6
+    gaps = [later - earlier for earlier, later in itertools.pairwise(downloads)]
+    assert min(gaps) > 0.3, gaps
