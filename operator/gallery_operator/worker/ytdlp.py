@@ -186,15 +186,20 @@ class _Record:
         self._downloader = downloader
 
     def run(self, info: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
-        path = info.get("filepath")
-        if path:
-            try:
-                with self.turn(path):
-                    self._report(info, path)
-            except BaseException:
-                self.direct.discard(path)
-                raise
+        if path := info.get("filepath"):
+            self.settle(info, path, report=True)
         return [], info
+
+    def settle(self, info: dict[str, Any], path: str, report: bool) -> None:
+        """In the entry's turn (see ``turn``): the file at ``path`` reported when ``report``; a file that is not to be
+        stored has its streamed bytes dropped."""
+        try:
+            with self.turn(path):
+                if report:
+                    self._report(info, path)
+        except BaseException:
+            self.direct.discard(str(info.get("_filename") or path))
+            raise
 
     def _report(self, info: dict[str, Any], path: str) -> None:
         self.stored = True
@@ -205,6 +210,25 @@ class _Record:
         extractor = str(info.get("extractor_key") or "generic")
         sidecar = (media.with_name(media.stem + ".info.json"), full)
         self.sink.stored(media, source, "yt-dlp", extractor, metadata, self.direct.sha256(path), sidecar)
+
+
+class _InTurn:
+    """The post-processor that waits for a playlist entry's turn ("post_process": after yt-dlp's own fix-ups, before
+    it moves the file from the scratch folder to its final name), when entries are transferred at once. A file thus
+    reaches its final name only just before its report, as one entry at a time: a pod killed while entries wait for
+    their turn leaves their files in the scratch folder, not finished files at final names the catalogue lacks (which
+    the next pod would have to name anew)."""
+
+    def __init__(self, record: _Record) -> None:
+        self.record = record
+
+    def set_downloader(self, downloader: Any) -> None:
+        pass
+
+    def run(self, info: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+        if path := info.get("filepath"):
+            self.record.settle(info, path, report=False)
+        return [], info
 
 
 class _Logger:
@@ -434,6 +458,7 @@ def _prepare(ydl: Any, record: _Record, sink: Sink) -> None:
     _quiet_prints(ydl)
     ydl.process_info = record.direct.process_info(ydl, ydl.process_info)
     _place_videos(ydl, sink)  # outermost: names are settled before the direct-file plan is made
+    ydl.add_post_processor(_InTurn(record), when="post_process")
     ydl.add_post_processor(record, when="after_move")
 
 
