@@ -21,10 +21,12 @@ def page(numbers: list[int]) -> bytes:
     return f"<html><head><title>Newest first</title></head><body>{links}</body></html>".encode()
 
 
-def two_runs(tmp_path: Path, spec: dict[str, Any], publish: Any, stop: int | None) -> tuple[dict[str, Any], Path]:
+def two_runs(
+    tmp_path: Path, spec: dict[str, Any], publish: Any, stop: int | None, **more: Any
+) -> tuple[dict[str, Any], Path]:
     root = tmp_path / "claim"
     storage = PvcStorage(root=str(root), location="pvc://media/sub")
-    options = {"retries": 0, **({"stopAfterKnown": stop} if stop else {})}
+    options = {"retries": 0, **({"stopAfterKnown": stop} if stop else {}), **more}
     publish([3, 2, 1])
     code, first = run_worker(tmp_path, {**spec, "options": options}, storage)
     assert (code, first["outcome"]) == (0, "Succeeded"), first
@@ -42,7 +44,9 @@ def test_yt_dlp_stops_at_the_first_known_entry(tmp_path: Path, site: str, stop: 
         Handler.files[path] = (feed(site, numbers), "application/rss+xml")
 
     before = Handler.hits.get("/big/1.mp4", 0)
-    second, root = two_runs(tmp_path, {"urls": [f"{site}{path}"], "engine": "yt-dlp"}, publish, stop)
+    # One entry at a time, so the requests are counted exactly (with a pool, entries after the known one that are in
+    # flight are looked at too: tests/component/test_worker_playlist_concurrency.py holds the stop rule there).
+    second, root = two_runs(tmp_path, {"urls": [f"{site}{path}"], "engine": "yt-dlp"}, publish, stop, concurrency=1)
     assert len(catalogue(root)) == 5  # every episode stored once
     requests = Handler.hits.get("/big/1.mp4", 0) - before
     # A new episode costs two requests (yt-dlp's look at the link, then the download), a known one looked at one

@@ -146,7 +146,7 @@ def download_all(config: WorkerConfig, pod: Inputs, run: Run, lookahead: Lookahe
         spec.engine,
         [
             GalleryDl(spec, run.root, run.state, scratch, credentials, pod.requests, lookahead, hosts),
-            YtDlp(spec, run.root, run.state, scratch, credentials),
+            YtDlp(spec, run.root, run.state, scratch, credentials, hosts),
         ],
     )
     if unknown := chain.unknown_site(spec.auth.site if spec.auth else None):

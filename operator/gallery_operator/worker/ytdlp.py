@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -12,16 +14,14 @@ from gallery_operator.api.spec import GalleryDownloadSpec
 from gallery_operator.worker import options, programs, transport
 from gallery_operator.worker.engines import Sink
 from gallery_operator.worker.failures import classify, reason_for_error, redirect_loop
+from gallery_operator.worker.hosts import Hosts
 from gallery_operator.worker.items import ItemBytes, ItemFile, next_item
 from gallery_operator.worker.names import url_hash
+from gallery_operator.worker.playlist import RETRY_BASE_SECONDS, RETRY_CAP_SECONDS, TRANSIENT, Entries
 
 NAMING_FIELDS = ("title", "fulltitle", "id", "display_id")
 """Fields of yt-dlp's info dict that file names are made of (the output template in worker/options.py)."""
 WEB_SCHEMES = ("http", "https", "data")
-TRANSIENT: frozenset[str] = frozenset({"NetworkError", "Timeout", "RateLimited"})
-"""Failures worth another try of a whole extraction."""
-RETRY_BASE_SECONDS = 0.5
-RETRY_CAP_SECONDS = 30.0
 LIVE_REFUSED = (
     "live streams are not downloaded: they have no end, and yt-dlp would hand them to ffmpeg, which connects past "
     "the egress rules"
@@ -41,10 +41,20 @@ class _DirectFiles:
     def __init__(self, sink: Sink, url: str) -> None:
         self.sink = sink
         self.url = url
-        self.plan: tuple[str, str] | None = None
-        """(temp file name, final path) of the media file of the video being processed, when it qualifies."""
+        self._local = threading.local()
         self.items: dict[str, ItemBytes] = {}
         """Final path -> what was written for it."""
+
+    @property
+    def plan(self) -> tuple[str, str] | None:
+        """(temp file name, final path) of the media file of the video this thread processes, when it qualifies
+        (playlist entries are processed on threads of their own: worker/playlist.py)."""
+        plan: tuple[str, str] | None = getattr(self._local, "plan", None)
+        return plan
+
+    @plan.setter
+    def plan(self, value: tuple[str, str] | None) -> None:
+        self._local.plan = value
 
     @staticmethod
     def qualifies(info: Mapping[str, Any]) -> bool:
@@ -94,6 +104,12 @@ class _DirectFiles:
         """The digest of a finished file written through an ItemFile, else None (to be read from disk)."""
         item = self.items.pop(_normal(path), None)
         return item.sha256() if item is not None else None
+
+    def discard(self, path: str) -> None:
+        """A finished file that is not stored after all (an entry past the end of the listing)."""
+        item = self.items.pop(_normal(path), None)
+        if item is not None:
+            item.discard()
 
 
 def _web_schemes_only(ydl: Any) -> None:
@@ -163,21 +179,55 @@ class _Record:
         self.stored = False
         """Whether the current attempt stored anything."""
         self._downloader: Any = None
+        self.turn: Callable[[str], contextlib.AbstractContextManager[None]] = lambda path: contextlib.nullcontext()
+        """Around each report: a playlist entry's turn when entries are transferred at once (worker/playlist.py)."""
 
     def set_downloader(self, downloader: Any) -> None:
         self._downloader = downloader
 
     def run(self, info: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
-        path = info.get("filepath")
-        if path:
-            self.stored = True
-            metadata = {k: v for k in RECORDED_FIELDS if (v := info.get(k)) is not None}
-            source = str(info.get("webpage_url") or info.get("url") or self.url)
-            media = Path(path)
-            full = self._downloader.sanitize_info(info) if self._downloader is not None else {}
-            extractor = str(info.get("extractor_key") or "generic")
-            sidecar = (media.with_name(media.stem + ".info.json"), full)
-            self.sink.stored(media, source, "yt-dlp", extractor, metadata, self.direct.sha256(path), sidecar)
+        if path := info.get("filepath"):
+            self.settle(info, path, report=True)
+        return [], info
+
+    def settle(self, info: dict[str, Any], path: str, report: bool) -> None:
+        """In the entry's turn (see ``turn``): the file at ``path`` reported when ``report``; a file that is not to be
+        stored has its streamed bytes dropped."""
+        try:
+            with self.turn(path):
+                if report:
+                    self._report(info, path)
+        except BaseException:
+            self.direct.discard(str(info.get("_filename") or path))
+            raise
+
+    def _report(self, info: dict[str, Any], path: str) -> None:
+        self.stored = True
+        metadata = {k: v for k in RECORDED_FIELDS if (v := info.get(k)) is not None}
+        source = str(info.get("webpage_url") or info.get("url") or self.url)
+        media = Path(path)
+        full = self._downloader.sanitize_info(info) if self._downloader is not None else {}
+        extractor = str(info.get("extractor_key") or "generic")
+        sidecar = (media.with_name(media.stem + ".info.json"), full)
+        self.sink.stored(media, source, "yt-dlp", extractor, metadata, self.direct.sha256(path), sidecar)
+
+
+class _InTurn:
+    """The post-processor that waits for a playlist entry's turn ("post_process": after yt-dlp's own fix-ups, before
+    it moves the file from the scratch folder to its final name), when entries are transferred at once. A file thus
+    reaches its final name only just before its report, as one entry at a time: a pod killed while entries wait for
+    their turn leaves their files in the scratch folder, not finished files at final names the catalogue lacks (which
+    the next pod would have to name anew)."""
+
+    def __init__(self, record: _Record) -> None:
+        self.record = record
+
+    def set_downloader(self, downloader: Any) -> None:
+        pass
+
+    def run(self, info: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+        if path := info.get("filepath"):
+            self.record.settle(info, path, report=False)
         return [], info
 
 
@@ -188,10 +238,15 @@ class _Logger:
     def __init__(self, sink: Sink, url: str) -> None:
         self.sink = sink
         self.url = url
+        self.in_order: Callable[[], contextlib.AbstractContextManager[bool]] = lambda: contextlib.nullcontext(True)
+        """Whether a skipped entry counts, decided in its turn when entries are transferred at once (an entry after
+        the one that ended the listing does not: worker/playlist.py)."""
 
     def debug(self, message: str) -> None:
         if "has already been recorded in the archive" in message:
-            self.sink.skipped(None, self.url)
+            with self.in_order() as counts:
+                if counts:
+                    self.sink.skipped(None, self.url)
 
     def info(self, message: str) -> None:
         self.debug(message)
@@ -272,10 +327,18 @@ class YtDlp:
     name = "yt-dlp"
 
     def __init__(
-        self, spec: GalleryDownloadSpec, root: Path, state: Path, scratch: Path, credentials: options.Credentials
+        self,
+        spec: GalleryDownloadSpec,
+        root: Path,
+        state: Path,
+        scratch: Path,
+        credentials: options.Credentials,
+        hosts: Hosts | None = None,
     ) -> None:
         self.spec = spec
         self.credentials = credentials
+        self.hosts = hosts
+        """The pod's politeness per host (options.concurrency > 1), for a playlist's entries in the pool."""
         self.base = options.yt_dlp_options(spec, root, state, scratch, self.credentials)
         if (ffmpeg := programs.location()) is not None:
             self.base["ffmpeg_location"] = ffmpeg  # the one the program wall admits, not a search of PATH
@@ -324,7 +387,8 @@ class YtDlp:
         direct = _DirectFiles(sink, url)
         record = _Record(sink, url, direct)
         cookies, login = self.credentials_for(url)
-        opts = {**self.base, **cookies, "logger": _Logger(sink, url), "match_filter": _Admission(sink, url)}
+        logger = _Logger(sink, url)
+        opts = {**self.base, **cookies, "logger": logger, "match_filter": _Admission(sink, url)}
         opts["progress_hooks"] = [_ByteCounter(sink, DownloadCancelled)]
         # yt-dlp retries fragments and downloads, but not the first request for a page (its extractors' probe): a
         # transient failure before anything was stored is retried here, the whole extraction, with backoff. (After
@@ -332,7 +396,7 @@ class YtDlp:
         with _patched(direct, login, self.sites() if login else frozenset()):
             for attempt in range(self.retries + 1):
                 record.stored = False
-                failure = _extract(url, opts, direct, record, sink)
+                failure = _extract(url, opts, record, sink, self._pool(opts, record, logger, sink))
                 if failure is None:
                     return
                 reason, message = failure
@@ -341,34 +405,97 @@ class YtDlp:
                     return
                 time.sleep(min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2**attempt))
 
+    def _pool(
+        self, opts: dict[str, Any], record: _Record, logger: _Logger, sink: Sink
+    ) -> Callable[[Any], Entries | None]:
+        """What makes the pool of a playlist's entries for the engine thread's YoutubeDL (None: concurrency 1, the
+        entries one after another as yt-dlp takes them)."""
+        concurrency = self.spec.options.concurrency
+
+        def pool(ydl: Any) -> Entries | None:
+            if concurrency == 1:
+                return None
+            entries = Entries(
+                ydl,
+                opts,
+                sink,
+                functools.partial(_prepare, record=record, sink=sink),
+                lambda error: _failure(error)[0],
+                size=concurrency,
+                hosts=self.hosts,
+                pause=float(self.spec.options.sleep_seconds),
+                retries=self.retries,
+            )
+            record.turn, logger.in_order = entries.turn, entries.in_order
+            return entries
+
+        return pool
+
     def _again(self, reason: str, attempt: int, stored: bool, sink: Sink) -> bool:
         """Whether a failed extraction is tried again: transient, retries left, nothing stored, no limit hit."""
         return reason in TRANSIENT and attempt < self.retries and not stored and not sink.should_stop()
 
 
+def _quiet_prints(ydl: Any) -> None:
+    """yt-dlp renders an info dict's format, thumbnail and subtitle tables at every stage of every video for its
+    print templates (``forceprint``, ``print_to_file``), and then prints nothing when there are none, as in every
+    worker run: a sixth of its CPU per video of a small playlist. The tables are rendered only for a template."""
+    forceprint = ydl._forceprint
+
+    def printed(key: str, info: Any) -> Any:
+        params = ydl.params
+        forced = key == "video" and any(value for name, value in params.items() if name.startswith("force"))
+        if forced or params.get("forceprint", {}).get(key) or params.get("print_to_file", {}).get(key):
+            return forceprint(key, info)
+        return info  # what the caller reads of it only when a force option is on (above)
+
+    ydl._forceprint = printed
+
+
+def _prepare(ydl: Any, record: _Record, sink: Sink) -> None:
+    """A YoutubeDL of the run: web schemes only, names placed, direct files through an ItemFile, files reported."""
+    _web_schemes_only(ydl)
+    _quiet_prints(ydl)
+    ydl.process_info = record.direct.process_info(ydl, ydl.process_info)
+    _place_videos(ydl, sink)  # outermost: names are settled before the direct-file plan is made
+    ydl.add_post_processor(_InTurn(record), when="post_process")
+    ydl.add_post_processor(record, when="after_move")
+
+
+def _failure(error: Any) -> tuple[str, str]:
+    """(reason, message) of a DownloadError. yt-dlp's retry loop reports a failed download as text only: its
+    transport error is the one worker/transport.py kept on the thread that failed (kept on the error, for the
+    engine thread to classify a pool thread's failure alike)."""
+    cause = getattr(error, "gallery_cause", None) or (error.exc_info[1] if error.exc_info else None)
+    error.gallery_cause = cause = cause or transport.last_error()
+    message = str(error).removeprefix("ERROR: ").strip()
+    return classify(message, error=cause), message
+
+
 def _extract(
-    url: str, opts: dict[str, Any], direct: _DirectFiles, record: _Record, sink: Sink
+    url: str, opts: dict[str, Any], record: _Record, sink: Sink, pool: Callable[[Any], Entries | None]
 ) -> tuple[str, str] | None:
     """One extraction of ``url`` (downloads included): None when it ended (or the run's limit cancelled it,
-    recorded by the run), else the failure's (reason, message)."""
+    recorded by the run), else the failure's (reason, message). A playlist's entries go to ``pool``'s pool when it
+    makes one; an entry's failure there is the extraction's, as it would be one entry after another."""
     import yt_dlp  # noqa: PLC0415 - imported by the run only
     from yt_dlp.utils import DownloadCancelled, DownloadError  # noqa: PLC0415
 
     with yt_dlp.YoutubeDL(opts) as ydl:
-        _web_schemes_only(ydl)
-        ydl.process_info = direct.process_info(ydl, ydl.process_info)
-        _place_videos(ydl, sink)  # outermost: names are settled before the direct-file plan is made
-        ydl.add_post_processor(record, when="after_move")
+        _prepare(ydl, record, sink)
+        entries = pool(ydl)
         try:
-            ydl.extract_info(url, download=True)
+            try:
+                ydl.extract_info(url, download=True)
+            finally:
+                if entries is not None:
+                    entries.close()
+            if entries is not None:
+                entries.raise_pending()
         except DownloadCancelled:
             return None
         except DownloadError as error:
-            # yt-dlp's retry loop reports a failed download as text only: its transport error is the one
-            # worker/transport.py kept.
-            cause = (error.exc_info[1] if error.exc_info else None) or transport.last_error()
-            message = str(error).removeprefix("ERROR: ").strip()
-            return classify(message, error=cause), message
+            return _failure(error)
         except Exception as error:  # a transport error yt-dlp lets through (not a DownloadError)
             if (reason := reason_for_error(error)) is None:
                 raise
