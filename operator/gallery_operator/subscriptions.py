@@ -79,6 +79,8 @@ class Subscriptions:
         self.due: set[Key] = set()
         """Subscriptions their timer (a tick, or a look again) queued and no reconcile has taken up yet."""
         self.timers: dict[Key, asyncio.TimerHandle] = {}
+        self.fired: dict[Key, datetime] = {}
+        """When each queued subscription's timer fired (for the log line of the run it makes)."""
 
     def start(self) -> None:
         self.queue.start()
@@ -102,10 +104,12 @@ class Subscriptions:
 
     async def reconcile(self, key: Key) -> None:
         self.due.discard(key)
+        taken = datetime.now(UTC)
         snapshot = self.snapshot(key)
         if snapshot is None:
             self.written.pop(key, None)
             self.held.pop(key, None)
+            self.fired.pop(key, None)
             timer = self.timers.pop(key, None)
             if timer is not None:
                 timer.cancel()
@@ -119,12 +123,17 @@ class Subscriptions:
         )
         held = self.held.get(key)
         previous = held.status if held and held.status is not None else self.written.get(key, snapshot.status)
-        situation = SubscriptionSituation(snapshot, parse(snapshot), previous, datetime.now(UTC), runs)
+        situation = SubscriptionSituation(snapshot, parse(snapshot), previous, taken, runs)
         plan = plan_subscription(situation)
-        await self.apply(snapshot, plan)
+        await self.apply(snapshot, plan, (self.fired.pop(key, None), taken))
         self._look_again(key, plan.requeue_after)
 
-    async def apply(self, snapshot: SubscriptionSnapshot, plan: SubscriptionPlan) -> None:
+    async def apply(
+        self,
+        snapshot: SubscriptionSnapshot,
+        plan: SubscriptionPlan,
+        woken: tuple[datetime | None, datetime] | None = None,
+    ) -> None:
         """The plan's changes to the cluster first, then its report (status and Events): held back while other
         subscriptions whose timer fired wait in the queue, so a thousand runs due on one tick are created before any
         of their reports is written (a report written late is harmless: a run the status does not name yet is
@@ -137,9 +146,7 @@ class Subscriptions:
                 case SetFinalizers(finalizers, resource_version):
                     await self.kube.set_finalizers(namespace, name, list(finalizers), resource_version)
                 case CreateRun(body, due):
-                    created = await self.kube.create_download(body)
-                    if created and due is not None:
-                        metrics.SUBSCRIPTION_LAG.observe(max(0.0, (datetime.now(UTC) - due).total_seconds()))
+                    await self._create(body, due, woken)
                 case DeleteRun(run, foreground):
                     await self.kube.delete_download(namespace, run, foreground)
                 case WriteStatus(status):
@@ -162,6 +169,25 @@ class Subscriptions:
             return
         await self._report(snapshot, report)
 
+    async def _create(
+        self, body: dict[str, Any], due: datetime | None, woken: tuple[datetime | None, datetime] | None
+    ) -> None:
+        """Create a run; for a scheduled one, its lag goes to the metrics and, step by step, to the log."""
+        called = datetime.now(UTC)
+        created = await self.kube.create_download(body)
+        if not created or due is None:
+            return
+        done = datetime.now(UTC)
+        metrics.SUBSCRIPTION_LAG.observe(max(0.0, (done - due).total_seconds()))
+        fired, taken = woken or (None, called)
+        steps = [("timer", fired), ("reconcile", taken), ("call", called), ("created", done)]
+        log.info(
+            "run %s created; after its due time %s: %s",
+            body["metadata"]["name"],
+            due.isoformat(),
+            ", ".join(f"{step} +{(moment - due).total_seconds():.3f}s" for step, moment in steps if moment is not None),
+        )
+
     async def _report(self, snapshot: SubscriptionSnapshot, report: Held) -> None:
         if report.status is not None:
             before = self.written.get(snapshot.key, snapshot.status)
@@ -182,4 +208,5 @@ class Subscriptions:
     def fire(self, key: Key) -> None:
         """The subscription's timer: its tick (or a look again) is due."""
         self.due.add(key)
+        self.fired[key] = datetime.now(UTC)
         self.enqueue(key)
