@@ -1,11 +1,12 @@
 """Subscription schedule lag on the local control plane, against CronJobs on the same schedule in the same run.
 
-uv run python -m bench.subscriptions lag [--count 1000] [--jitter 0s] [--log operator.log]
+uv run python -m bench.subscriptions lag [--count 1000] [--jitter 0s|default|<duration>] [--log operator.log]
 
 `count` GallerySubscriptions and `count` CronJobs, all on the same minute. A subscription's tick falls due at the
 tick plus its own spread (a stable offset below `jitter`, from its uid: schedule.spread); its lag is measured from
 that moment, so it is what comes beyond the configured spread (with `--jitter 0s`, the default here, every offset
-is 0 and all the runs fall due in the same second, as the CronJobs' Jobs do). Each lag is measured twice: to the
+is 0 and all the runs fall due in the same second, as the CronJobs' Jobs do; `--jitter default` leaves the field out:
+for an hourly schedule, offsets up to five minutes). Each lag is measured twice: to the
 child's `creationTimestamp` (the API server's clock, whole seconds, rounded down: "created") and to the moment a
 watch in this process sees the child ("seen"). Children: the run's GalleryDownload, the CronJob's Job (suspended;
 the control plane has no node: no pod runs for either kind). Operator CPU and peak RSS over the period (creation,
@@ -25,7 +26,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,8 @@ from gallery_harness.controlplane import LocalCluster
 from gallery_harness.localoperator import OperatorProcess, apply_crd
 from gallery_harness.procs import cpu_seconds, wait_until
 from gallery_operator import API_GROUP, API_VERSION, PLURAL, SUBSCRIPTION_PLURAL
-from gallery_operator.api.subscription import duration_seconds
-from gallery_operator.schedule import parse_time, spread
+from gallery_operator.api.subscription import parse_subscription_spec
+from gallery_operator.schedule import Schedule, parse_time
 
 LEAD_SECONDS = 200
 """At least this long between the start of creation and the tick (creating 2,000 objects takes a while)."""
@@ -55,7 +56,8 @@ def subscription(n: int, schedule: str, jitter: str) -> dict[str, Any]:
         "apiVersion": f"{API_GROUP}/{API_VERSION}",
         "kind": "GallerySubscription",
         "metadata": {"name": f"sub-{n:05d}"},
-        "spec": {"schedule": schedule, "jitter": jitter, "startingDeadlineSeconds": 600, "downloadTemplate": template},
+        "spec": {"schedule": schedule, "startingDeadlineSeconds": 600, "downloadTemplate": template}
+        | ({} if jitter == "default" else {"jitter": jitter}),
     }
 
 
@@ -127,12 +129,14 @@ def steps(log: Path) -> None:
 def create_all(api: client.ApiClient, count: int, schedule: str, jitter: str) -> dict[str, float]:
     """The subscriptions and CronJobs, interleaved; each subscription's spread offset (seconds) by name."""
     custom, batch = client.CustomObjectsApi(api), client.BatchV1Api(api)
-    bound = timedelta(seconds=duration_seconds(jitter))
     offsets = {}
     for n in range(count):
         body = subscription(n, schedule, jitter)
         made = custom.create_namespaced_custom_object(API_GROUP, API_VERSION, "subs", SUBSCRIPTION_PLURAL, body)
-        offsets[body["metadata"]["name"]] = spread(made["metadata"]["uid"], bound).total_seconds()
+        meta = made["metadata"]
+        # The operator's own arithmetic: the spread this subscription's uid gets under its jitter (or the default).
+        due = Schedule.of(parse_subscription_spec(body["spec"]), meta["uid"], parse_time(meta["creationTimestamp"]))
+        offsets[meta["name"]] = due.spread.total_seconds()
         batch.create_namespaced_cron_job("cron", cronjob(n, schedule))
     return offsets
 
@@ -201,7 +205,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("benchmark", choices=["lag"])
     parser.add_argument("--count", type=int, default=1000)
-    parser.add_argument("--jitter", default="0s", help="every subscription's `jitter` (its spread's bound)")
+    parser.add_argument(
+        "--jitter",
+        default="0s",
+        help="every subscription's `jitter` (its spread's bound); `default`: the field left out",
+    )
     parser.add_argument("--lead", type=float, default=LEAD_SECONDS, help="seconds from creation to the tick (at least)")
     parser.add_argument("--log", type=Path, help="keep the operator's log here")
     options = parser.parse_args()

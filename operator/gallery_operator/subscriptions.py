@@ -9,6 +9,7 @@ ordinary downloads: the download controller admits, runs and reports them like a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,6 +39,10 @@ from gallery_operator.subscription_plan import (
 from gallery_operator.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
+
+MAX_YIELD_SECONDS = 30.0
+"""The longest a download reconcile waits for due subscription ticks to be taken up (see Subscriptions.ticks_first):
+a download is never starved by a stream of ticks."""
 
 
 def owning_subscription(body: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -79,6 +84,9 @@ class Subscriptions:
         self.due: set[Key] = set()
         """Subscriptions their timer (a tick, or a look again) queued and no reconcile has taken up yet."""
         self.timers: dict[Key, asyncio.TimerHandle] = {}
+        self.quiet = asyncio.Event()
+        """Set while ``due`` is empty."""
+        self.quiet.set()
         self.fired: dict[Key, datetime] = {}
         """When each queued subscription's timer fired (for the log line of the run it makes)."""
 
@@ -88,22 +96,36 @@ class Subscriptions:
     async def stop(self) -> None:
         for timer in self.timers.values():
             timer.cancel()
+        self.due.clear()
+        self.quiet.set()
         await self.queue.stop()
 
     def enqueue(self, key: Key) -> None:
         self.queue.add(key)
 
     def observe_run(self, namespace: str, body: Mapping[str, Any]) -> None:
-        """A GalleryDownload changed: when a subscription controls it, that subscription is looked at."""
+        """A GalleryDownload changed: when a subscription controls it, that subscription is looked at, after the
+        subscriptions whose timer fired (a run's news never delays another's tick; a thousand runs created on one
+        tick are a thousand such events)."""
         owner = owning_subscription(body)
         if owner is not None:
-            self.enqueue(Key(namespace, owner[0]))
+            self.queue.add(Key(namespace, owner[0]), background=True)
+
+    async def ticks_first(self) -> None:
+        """The download controller's gate (WorkQueue.yield_to): a download reconcile waits while subscriptions whose
+        timer fired wait for theirs (at most MAX_YIELD_SECONDS), so on a tick the API calls go to the runs'
+        creations first and the new runs' own reconciles (a Queued status each) come after them."""
+        if not self.quiet.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.quiet.wait(), MAX_YIELD_SECONDS)
 
     def snapshot(self, key: Key) -> SubscriptionSnapshot | None:
         return next(iter(self.index.get(key, ())), None)
 
     async def reconcile(self, key: Key) -> None:
         self.due.discard(key)
+        if not self.due:
+            self.quiet.set()
         taken = datetime.now(UTC)
         snapshot = self.snapshot(key)
         if snapshot is None:
@@ -208,5 +230,6 @@ class Subscriptions:
     def fire(self, key: Key) -> None:
         """The subscription's timer: its tick (or a look again) is due."""
         self.due.add(key)
+        self.quiet.clear()
         self.fired[key] = datetime.now(UTC)
         self.enqueue(key)
