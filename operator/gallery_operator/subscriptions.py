@@ -126,7 +126,7 @@ class Subscriptions:
         self.due.discard(key)
         if not self.due:
             self.quiet.set()
-        taken = datetime.now(UTC)
+        taken, clock = datetime.now(UTC), asyncio.get_running_loop().time()
         snapshot = self.snapshot(key)
         if snapshot is None:
             self.written.pop(key, None)
@@ -148,7 +148,7 @@ class Subscriptions:
         situation = SubscriptionSituation(snapshot, parse(snapshot), previous, taken, runs)
         plan = plan_subscription(situation)
         await self.apply(snapshot, plan, (self.fired.pop(key, None), taken))
-        self._look_again(key, plan.requeue_after)
+        self._look_again(key, plan.requeue_after, clock)
 
     async def apply(
         self,
@@ -219,13 +219,16 @@ class Subscriptions:
         for event in report.events:
             await self.kube.post_event(snapshot, event.kind, event.reason, event.message)
 
-    def _look_again(self, key: Key, seconds: float | None) -> None:
+    def _look_again(self, key: Key, seconds: float | None, since: float) -> None:
+        """Queue the subscription ``seconds`` after the loop time ``since`` (when its plan read the clock): the
+        timer counts from the plan's "now", so the time its apply took (status writes under load) never delays the
+        next tick."""
         timer = self.timers.pop(key, None)
         if timer is not None:
             timer.cancel()
         if seconds is not None:
             loop = asyncio.get_running_loop()
-            self.timers[key] = loop.call_later(max(0.0, seconds), self.fire, key)
+            self.timers[key] = loop.call_at(since + max(0.0, seconds), self.fire, key)
 
     def fire(self, key: Key) -> None:
         """The subscription's timer: its tick (or a look again) is due."""

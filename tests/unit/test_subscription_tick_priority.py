@@ -141,3 +141,36 @@ def test_a_runs_event_queues_its_subscription_behind_the_due_ones() -> None:
     asyncio.run(scenario())
     created = [name for call, name in facade.calls if call == "create_download"]
     assert [name.rsplit("-", 1)[0] for name in created] == ["sub-a", "sub-b"], created
+
+
+class SlowKube(RecordingKube):
+    """A creation that takes two hours of the event loop's clock (an API server under load, exaggerated)."""
+
+    def __init__(self, clock: list[float]) -> None:
+        super().__init__()
+        self.clock = clock
+
+    async def create_download(self, body: dict[str, Any]) -> bool:
+        self.clock[0] += 7200.0
+        return await super().create_download(body)
+
+
+def test_the_next_look_counts_from_the_plans_now_not_from_the_end_of_its_writes() -> None:
+    """The timer is set for the plan's own moment plus its wait: a slow apply does not push the next tick back."""
+    clock = [0.0]
+    subscription = due("sub-a")
+    loop = Subscriptions({subscription.key: [subscription]}, {}, SlowKube(clock))
+
+    async def scenario() -> tuple[float, float]:
+        events = asyncio.get_running_loop()
+        real = events.time
+        events.time = lambda: real() + clock[0]  # type: ignore[method-assign]
+        started = events.time()
+        await loop.reconcile(subscription.key)
+        when = loop.timers[subscription.key].when()
+        await loop.stop()
+        return started, when
+
+    started, when = asyncio.run(scenario())
+    # The run was created, so the plan looks again within 30 s of its now; the apply took 7200 s of loop time.
+    assert when - started <= 60.0, when - started
