@@ -1,6 +1,6 @@
 """Subscription schedule lag on the local control plane, against CronJobs on the same schedule in the same run.
 
-uv run python -m bench.subscriptions lag [--count 1000] [--jitter 0s|default|<duration>] [--log operator.log]
+uv run python -m bench.subscriptions lag [--count 1000] [--jitter 0s|default|<duration>] [--workers 16] [--log PATH]
 
 `count` GallerySubscriptions and `count` CronJobs, all on the same minute. A subscription's tick falls due at the
 tick plus its own spread (a stable offset below `jitter`, from its uid: schedule.spread); its lag is measured from
@@ -184,14 +184,14 @@ def measure(api: client.ApiClient, operator: OperatorProcess, count: int, jitter
         stop.set()
 
 
-def lag(count: int, jitter: str, keep_log: Path | None, lead: float) -> None:
-    print(f"load at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+def lag(count: int, jitter: str, keep_log: Path | None, lead: float, workers: int) -> None:
+    print(f"load at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; subscription workers {workers}", flush=True)
     with LocalCluster.create(with_node=False) as cluster:
         api = config.new_client_from_config(str(cluster.kubeconfig))
         apply_crd(api)
         make_namespace(api, "subs")
         make_namespace(api, "cron")
-        operator = operator_for(cluster, cluster.workdir)
+        operator = operator_for(cluster, cluster.workdir, subscription_concurrency=str(workers))
         try:
             measure(api, operator, count, jitter, lead)
         finally:
@@ -211,9 +211,10 @@ def main() -> int:
         help="every subscription's `jitter` (its spread's bound); `default`: the field left out",
     )
     parser.add_argument("--lead", type=float, default=LEAD_SECONDS, help="seconds from creation to the tick (at least)")
+    parser.add_argument("--workers", type=int, default=16, help="the operator's SUBSCRIPTION_CONCURRENCY")
     parser.add_argument("--log", type=Path, help="keep the operator's log here")
     options = parser.parse_args()
-    lag(options.count, options.jitter, options.log, options.lead)
+    lag(options.count, options.jitter, options.log, options.lead, options.workers)
     return 0
 
 

@@ -93,10 +93,9 @@ async def startup(settings: kopf.OperatorSettings, memo: Memo, **kwargs: Any) ->
     memo.controller = controller
     # The subscriptions' calls in threads of their own, and the downloads' reconciles after due ticks are taken up:
     # a tick's runs are created first (docs/architecture.md, "Runs before reports").
-    subscription_kube = facade.ThreadedSubscriptionKube(ThreadPoolExecutor(config.concurrency, "kube-subscriptions"))
-    memo.subscriptions = Subscriptions(
-        kwargs["gsub_index"], kwargs["gsub_run_index"], subscription_kube, workers=config.concurrency
-    )
+    workers = config.subscription_concurrency
+    subscription_kube = facade.ThreadedSubscriptionKube(ThreadPoolExecutor(workers, "kube-subscriptions"))
+    memo.subscriptions = Subscriptions(kwargs["gsub_index"], kwargs["gsub_run_index"], subscription_kube, workers)
     controller.work.yield_to(memo.subscriptions.ticks_first)
     memo.elector = _elector(memo) if config.leader_election else None
     memo.servers = await start_servers(config, controller, memo.elector)
