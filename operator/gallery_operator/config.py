@@ -57,6 +57,9 @@ class Settings(BaseModel):
     """Finished Jobs and their pods are removed this long after they end; the status keeps the record."""
     concurrency: Annotated[int, Field(ge=1, le=256)] = 16
     """Reconciles running at once."""
+    subscription_concurrency: Annotated[int, Field(ge=1, le=256)] = 16
+    """Subscription reconciles running at once, each with an API thread of its own: how many of a tick's run
+    creations are in flight together."""
     resync_seconds: Annotated[float, Field(gt=0)] = 300.0
     """Period of the safety-net resync: spread over the period, it reconciles downloads whose downloads or Jobs
     changed since their last reconcile (a missed event), after all new work."""

@@ -167,22 +167,31 @@ class SubscriptionKube(Protocol):
 
 
 class ThreadedSubscriptionKube:
-    """The real API server for a subscription's reconcile, like ThreadedKube."""
+    """The real API server for a subscription's reconcile, like ThreadedKube, in threads of its own when given an
+    executor: a tick's run creations never wait for a thread behind the download controller's calls."""
+
+    def __init__(self, executor: ThreadPoolExecutor | None = None) -> None:
+        self.executor = executor
+
+    async def _write(self, call: Callable[..., T], *args: Any) -> T:
+        if self.executor is None:
+            return await _write(call, *args)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, GATE.run, call, *args)
 
     async def create_download(self, body: dict[str, Any]) -> bool:
-        return await _write(kube.create_download, body)
+        return await self._write(kube.create_download, body)
 
     async def delete_download(self, namespace: str, name: str, foreground: bool) -> None:
-        await _write(kube.delete_download, namespace, name, foreground)
+        await self._write(kube.delete_download, namespace, name, foreground)
 
     async def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
-        await _write(kube.patch_subscription_status, namespace, name, patch)
+        await self._write(kube.patch_subscription_status, namespace, name, patch)
 
     async def set_finalizers(self, namespace: str, name: str, finalizers: list[str], resource_version: str) -> None:
-        await _write(kube.set_subscription_finalizers, namespace, name, finalizers, resource_version)
+        await self._write(kube.set_subscription_finalizers, namespace, name, finalizers, resource_version)
 
     async def post_event(self, reference: ObjectRef, kind: str, reason: str, message: str) -> None:
-        await _write(kube.post_subscription_event, reference, kind, reason, message)
+        await self._write(kube.post_subscription_event, reference, kind, reason, message)
 
 
 class LeaseKube(Protocol):

@@ -101,9 +101,12 @@ async def startup(settings: kopf.OperatorSettings, memo: Memo, **kwargs: Any) ->
         namespace_ceilings=kwargs["namespace_ceiling_index"],
     )
     memo.controller = controller
-    memo.subscriptions = Subscriptions(
-        kwargs["gsub_index"], kwargs["gsub_run_index"], facade.ThreadedSubscriptionKube(), workers=config.concurrency
-    )
+    # The subscriptions' calls in threads of their own, and the downloads' reconciles after due ticks are taken up:
+    # a tick's runs are created first (docs/architecture.md, "Runs before reports").
+    workers = config.subscription_concurrency
+    subscription_kube = facade.ThreadedSubscriptionKube(ThreadPoolExecutor(workers, "kube-subscriptions"))
+    memo.subscriptions = Subscriptions(kwargs["gsub_index"], kwargs["gsub_run_index"], subscription_kube, workers)
+    controller.work.yield_to(memo.subscriptions.ticks_first)
     memo.elector = _elector(memo) if config.leader_election else None
     memo.servers = await start_servers(config, controller, memo.elector)
     if memo.elector is None:

@@ -9,6 +9,7 @@ ordinary downloads: the download controller admits, runs and reports them like a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,6 +39,10 @@ from gallery_operator.subscription_plan import (
 from gallery_operator.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
+
+MAX_YIELD_SECONDS = 30.0
+"""The longest a download reconcile waits for due subscription ticks to be taken up (see Subscriptions.ticks_first):
+a download is never starved by a stream of ticks."""
 
 
 def owning_subscription(body: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -79,6 +84,11 @@ class Subscriptions:
         self.due: set[Key] = set()
         """Subscriptions their timer (a tick, or a look again) queued and no reconcile has taken up yet."""
         self.timers: dict[Key, asyncio.TimerHandle] = {}
+        self.quiet = asyncio.Event()
+        """Set while ``due`` is empty."""
+        self.quiet.set()
+        self.fired: dict[Key, datetime] = {}
+        """When each queued subscription's timer fired (for the log line of the run it makes)."""
 
     def start(self) -> None:
         self.queue.start()
@@ -86,26 +96,42 @@ class Subscriptions:
     async def stop(self) -> None:
         for timer in self.timers.values():
             timer.cancel()
+        self.due.clear()
+        self.quiet.set()
         await self.queue.stop()
 
     def enqueue(self, key: Key) -> None:
         self.queue.add(key)
 
     def observe_run(self, namespace: str, body: Mapping[str, Any]) -> None:
-        """A GalleryDownload changed: when a subscription controls it, that subscription is looked at."""
+        """A GalleryDownload changed: when a subscription controls it, that subscription is looked at, after the
+        subscriptions whose timer fired (a run's news never delays another's tick; a thousand runs created on one
+        tick are a thousand such events)."""
         owner = owning_subscription(body)
         if owner is not None:
-            self.enqueue(Key(namespace, owner[0]))
+            self.queue.add(Key(namespace, owner[0]), background=True)
+
+    async def ticks_first(self) -> None:
+        """The download controller's gate (WorkQueue.yield_to): a download reconcile waits while subscriptions whose
+        timer fired wait for theirs (at most MAX_YIELD_SECONDS), so on a tick the API calls go to the runs'
+        creations first and the new runs' own reconciles (a Queued status each) come after them."""
+        if not self.quiet.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.quiet.wait(), MAX_YIELD_SECONDS)
 
     def snapshot(self, key: Key) -> SubscriptionSnapshot | None:
         return next(iter(self.index.get(key, ())), None)
 
     async def reconcile(self, key: Key) -> None:
         self.due.discard(key)
+        if not self.due:
+            self.quiet.set()
+        taken, clock = datetime.now(UTC), asyncio.get_running_loop().time()
         snapshot = self.snapshot(key)
         if snapshot is None:
             self.written.pop(key, None)
             self.held.pop(key, None)
+            self.fired.pop(key, None)
             timer = self.timers.pop(key, None)
             if timer is not None:
                 timer.cancel()
@@ -119,12 +145,17 @@ class Subscriptions:
         )
         held = self.held.get(key)
         previous = held.status if held and held.status is not None else self.written.get(key, snapshot.status)
-        situation = SubscriptionSituation(snapshot, parse(snapshot), previous, datetime.now(UTC), runs)
+        situation = SubscriptionSituation(snapshot, parse(snapshot), previous, taken, runs)
         plan = plan_subscription(situation)
-        await self.apply(snapshot, plan)
-        self._look_again(key, plan.requeue_after)
+        await self.apply(snapshot, plan, (self.fired.pop(key, None), taken))
+        self._look_again(key, plan.requeue_after, clock)
 
-    async def apply(self, snapshot: SubscriptionSnapshot, plan: SubscriptionPlan) -> None:
+    async def apply(
+        self,
+        snapshot: SubscriptionSnapshot,
+        plan: SubscriptionPlan,
+        woken: tuple[datetime | None, datetime] | None = None,
+    ) -> None:
         """The plan's changes to the cluster first, then its report (status and Events): held back while other
         subscriptions whose timer fired wait in the queue, so a thousand runs due on one tick are created before any
         of their reports is written (a report written late is harmless: a run the status does not name yet is
@@ -137,9 +168,7 @@ class Subscriptions:
                 case SetFinalizers(finalizers, resource_version):
                     await self.kube.set_finalizers(namespace, name, list(finalizers), resource_version)
                 case CreateRun(body, due):
-                    created = await self.kube.create_download(body)
-                    if created and due is not None:
-                        metrics.SUBSCRIPTION_LAG.observe(max(0.0, (datetime.now(UTC) - due).total_seconds()))
+                    await self._create(body, due, woken)
                 case DeleteRun(run, foreground):
                     await self.kube.delete_download(namespace, run, foreground)
                 case WriteStatus(status):
@@ -162,6 +191,25 @@ class Subscriptions:
             return
         await self._report(snapshot, report)
 
+    async def _create(
+        self, body: dict[str, Any], due: datetime | None, woken: tuple[datetime | None, datetime] | None
+    ) -> None:
+        """Create a run; for a scheduled one, its lag goes to the metrics and, step by step, to the log."""
+        called = datetime.now(UTC)
+        created = await self.kube.create_download(body)
+        if not created or due is None:
+            return
+        done = datetime.now(UTC)
+        metrics.SUBSCRIPTION_LAG.observe(max(0.0, (done - due).total_seconds()))
+        fired, taken = woken or (None, called)
+        steps = [("timer", fired), ("reconcile", taken), ("call", called), ("created", done)]
+        log.info(
+            "run %s created; after its due time %s: %s",
+            body["metadata"]["name"],
+            due.isoformat(),
+            ", ".join(f"{step} +{(moment - due).total_seconds():.3f}s" for step, moment in steps if moment is not None),
+        )
+
     async def _report(self, snapshot: SubscriptionSnapshot, report: Held) -> None:
         if report.status is not None:
             before = self.written.get(snapshot.key, snapshot.status)
@@ -171,15 +219,20 @@ class Subscriptions:
         for event in report.events:
             await self.kube.post_event(snapshot, event.kind, event.reason, event.message)
 
-    def _look_again(self, key: Key, seconds: float | None) -> None:
+    def _look_again(self, key: Key, seconds: float | None, since: float) -> None:
+        """Queue the subscription ``seconds`` after the loop time ``since`` (when its plan read the clock): the
+        timer counts from the plan's "now", so the time its apply took (status writes under load) never delays the
+        next tick."""
         timer = self.timers.pop(key, None)
         if timer is not None:
             timer.cancel()
         if seconds is not None:
             loop = asyncio.get_running_loop()
-            self.timers[key] = loop.call_later(max(0.0, seconds), self.fire, key)
+            self.timers[key] = loop.call_at(since + max(0.0, seconds), self.fire, key)
 
     def fire(self, key: Key) -> None:
         """The subscription's timer: its tick (or a look again) is due."""
         self.due.add(key)
+        self.quiet.clear()
+        self.fired[key] = datetime.now(UTC)
         self.enqueue(key)

@@ -5,7 +5,9 @@
 - two lanes: urgent (watch events, reports, slots granted) before background (resync, queue-position refresh), so
   a resync of ten thousand downloads never delays a new one;
 - a handler that raises is retried with exponential backoff (0.5 s doubling, at most 60 s);
-- what it measures goes to hooks the owner passes in (`failed()`, `handled(seconds)`): the queue knows no metrics.
+- what it measures goes to hooks the owner passes in (`failed()`, `handled(seconds)`): the queue knows no metrics;
+- another loop's more urgent work can go first (`yield_to`): each key taken waits for that loop's gate before its
+  handler runs (it counts as busy meanwhile, so a key added then is handled again after, never twice at once).
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ MAX_BACKOFF_SECONDS = 60.0
 
 
 def _ignore(*_: object) -> None:
+    pass
+
+
+async def _open() -> None:
     pass
 
 
@@ -54,6 +60,11 @@ class WorkQueue(Generic[K]):
         self._dirty: set[K] = set()
         self._failures: dict[K, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._gate: Callable[[], Awaitable[object]] = _open
+
+    def yield_to(self, gate: Callable[[], Awaitable[object]]) -> None:
+        """Each key taken from now on waits for ``gate()`` to return before its handler runs."""
+        self._gate = gate
 
     def add(self, key: K, background: bool = False) -> None:
         if key in self._busy:
@@ -113,6 +124,7 @@ class WorkQueue(Generic[K]):
         while True:
             key = await self._take()
             self._busy.add(key)
+            await self._gate()
             started = time.perf_counter()
             try:
                 await self._handle(key)

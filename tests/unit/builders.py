@@ -18,6 +18,7 @@ from gallery_operator.facade import Refused
 from gallery_operator.jobs import job_name
 from gallery_operator.keys import Key
 from gallery_operator.snapshots import DownloadSnapshot, JobSnapshot, JobView, PolicySnapshot
+from gallery_operator.subscription_plan import SubscriptionSnapshot
 
 CREATED = "2026-11-22T10:00:00Z"
 
@@ -220,3 +221,14 @@ def with_two_runs() -> tuple[Controller, Download]:
     controller.observe_job("ns", job_name(current), active=True, gone=False, uid="job-1", owner="uid-dl")
     controller.observe_job("ns", "dl-oldrun", active=False, gone=False, uid="job-0", owner="uid-dl")
     return controller, current
+
+
+SUBSCRIPTION_TEMPLATE = {"urls": ["https://example.org/g"], "target": {"pvc": {"claimName": "media"}}}
+
+
+def due_subscription(name: str) -> SubscriptionSnapshot:
+    """A subscription whose first tick (its creation, an interval's first) has passed: its reconcile makes a run."""
+    meta = {"namespace": "team-a", "name": name, "uid": f"uid-{name}", "generation": 1}
+    meta["creationTimestamp"] = "2026-11-22T09:00:00Z"
+    body = {"metadata": meta, "spec": {"interval": "1h", "jitter": "0s", "downloadTemplate": SUBSCRIPTION_TEMPLATE}}
+    return SubscriptionSnapshot.of(body)

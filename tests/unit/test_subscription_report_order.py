@@ -7,19 +7,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from gallery_operator.subscription_plan import SubscriptionSnapshot
 from gallery_operator.subscriptions import Subscriptions
 from tests.unit.builders import RecordingKube
-
-TEMPLATE = {"urls": ["https://example.org/g"], "target": {"pvc": {"claimName": "media"}}}
-
-
-def due(name: str) -> SubscriptionSnapshot:
-    """A subscription whose first tick (its creation, an interval's first) has passed: its reconcile makes a run."""
-    meta = {"namespace": "team-a", "name": name, "uid": f"uid-{name}", "generation": 1}
-    meta["creationTimestamp"] = "2026-11-22T09:00:00Z"
-    body = {"metadata": meta, "spec": {"interval": "1h", "jitter": "0s", "downloadTemplate": TEMPLATE}}
-    return SubscriptionSnapshot.of(body)
+from tests.unit.builders import due_subscription as due
 
 
 def burst(count: int, timers: bool = True) -> list[tuple[str, Any]]:
