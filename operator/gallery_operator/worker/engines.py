@@ -32,8 +32,11 @@ class Sink(Protocol):
         metadata: dict[str, Any],
         sha256: str | None = None,
         sidecar: tuple[Path, dict[str, Any]] | None = None,
+        in_flight: int = 0,
     ) -> None:
-        """An item is stored; ``sidecar`` is where its full metadata goes and what it is, when sidecars are on."""
+        """An item is stored; ``sidecar`` is where its full metadata goes and what it is, when sidecars are on;
+        ``in_flight`` is what the item still has in the count of bytes in flight (moved to the stored bytes in one
+        step, or released when the item is not counted)."""
         ...
 
     def skipped(self, path: Path | None, source_url: str) -> None: ...

@@ -359,11 +359,11 @@ class _RecordingJob(job.DownloadJob):  # type: ignore[misc]
         item: ItemBytes | None = pathfmt.gallery_item
         pathfmt.gallery_item = None
         digest = item.sha256() if item is not None else None
-        if item is not None:
-            self.sink.count(-item.size)  # now counted as stored
         path = Path(pathfmt.path)
         sidecar = (path.with_name(path.name + ".json"), metadata)
-        self.sink.stored(path, self.current_url, "gallery-dl", self.extractor.category, metadata, digest, sidecar)
+        category = self.extractor.category
+        in_flight = item.size if item is not None else 0  # becomes stored bytes in the same step
+        self.sink.stored(path, self.current_url, "gallery-dl", category, metadata, digest, sidecar, in_flight)
 
 
 class GalleryDl:

@@ -24,11 +24,13 @@ class Limits:
         self.bytes_in_flight = 0  # of files still being written
         self.stop_reason: str | None = None
 
-    def stored(self, size: int) -> None:
-        """An item of ``size`` bytes is stored."""
+    def stored(self, size: int, in_flight: int = 0) -> None:
+        """An item of ``size`` bytes is stored; the ``in_flight`` bytes it had counted leave that count in the same
+        step, so that no other item's check sees them in neither count (and passes maxBytes in that window)."""
         with self.lock:
             self.items_done += 1
             self.bytes_done += size
+            self.bytes_in_flight -= in_flight
         self._check()
 
     def skipped(self) -> None:

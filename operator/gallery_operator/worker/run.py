@@ -73,17 +73,38 @@ class Run:
         metadata: dict[str, Any],
         sha256: str | None = None,
         sidecar: tuple[Path, dict[str, Any]] | None = None,
+        in_flight: int = 0,
     ) -> None:
+        size: int | None = None
+        try:
+            size = self._store(path, source_url, engine, extractor, metadata, sha256, sidecar)
+        finally:
+            if size is not None:
+                self.limits.stored(size, in_flight)
+            elif in_flight:
+                self.limits.count(-in_flight)  # not counted: its bytes only leave the in-flight count
+
+    def _store(
+        self,
+        path: Path,
+        source_url: str,
+        engine: str,
+        extractor: str,
+        metadata: dict[str, Any],
+        sha256: str | None,
+        sidecar: tuple[Path, dict[str, Any]] | None,
+    ) -> int | None:
+        """The item stored and catalogued: its size, or None when it is not counted (a failure is recorded)."""
         source_url = self.redactor.values(source_url)
         relative = self.placement.relative(path)
         if relative is None:
             path.unlink(missing_ok=True)
             self.failed(source_url, "Blocked", f"the engine wrote outside the target: {path.name!r}")
-            return
+            return None
         if self.redactor.values(relative) != relative:  # named past the placement: no name shows a secret
             path.unlink(missing_ok=True)
             self.failed(source_url, "Blocked", f"the engine named a file with a secret value: {relative!r}")
-            return
+            return None
         size = path.stat().st_size
         kind = content_type(path)
         record = {
@@ -103,17 +124,17 @@ class Run:
             self.store.stored(path, relative, kind)
         except Exception as error:  # an unreachable bucket must not lose what the catalogue already holds
             self.failed(source_url, "StorageError", f"storing {relative} failed: {error}")
-            return
+            return None
         if sidecar is not None and self.config.spec.options.write_metadata:
             self._write_sidecar(*sidecar, source_url)
         if not self.catalogue.add(record) and self.catalogue.owner(relative) != source_url:
             owner = self.catalogue.owner(relative)
             self.failed(source_url, "Internal", f"not counted: {relative} is catalogued for another item ({owner})")
-            return
+            return None
         self.store.sync_state()
         with self.lock:
             self.counted[relative] = size
-        self.limits.stored(size)
+        return size
 
     def place(self, path: Path, source_url: str) -> Path:
         return self.placement.place(path, source_url)

@@ -181,6 +181,8 @@ class _Record:
         self._downloader: Any = None
         self.turn: Callable[[str], contextlib.AbstractContextManager[None]] = lambda path: contextlib.nullcontext()
         """Around each report: a playlist entry's turn when entries are transferred at once (worker/playlist.py)."""
+        self.held: Callable[[], int] = lambda: 0
+        """The bytes this thread's finished files still hold in the in-flight count (``_ByteCounter.take_held``)."""
 
     def set_downloader(self, downloader: Any) -> None:
         self._downloader = downloader
@@ -196,12 +198,15 @@ class _Record:
         try:
             with self.turn(path):
                 if report:
-                    self._report(info, path)
+                    self._report(info, path, self.held())
         except BaseException:
             self.direct.discard(str(info.get("_filename") or path))
             raise
+        finally:
+            if held := self.held():  # not stored: out of the in-flight count
+                self.sink.count(-held)
 
-    def _report(self, info: dict[str, Any], path: str) -> None:
+    def _report(self, info: dict[str, Any], path: str, in_flight: int) -> None:
         self.stored = True
         metadata = {k: v for k in RECORDED_FIELDS if (v := info.get(k)) is not None}
         source = str(info.get("webpage_url") or info.get("url") or self.url)
@@ -209,7 +214,7 @@ class _Record:
         full = self._downloader.sanitize_info(info) if self._downloader is not None else {}
         extractor = str(info.get("extractor_key") or "generic")
         sidecar = (media.with_name(media.stem + ".info.json"), full)
-        self.sink.stored(media, source, "yt-dlp", extractor, metadata, self.direct.sha256(path), sidecar)
+        self.sink.stored(media, source, "yt-dlp", extractor, metadata, self.direct.sha256(path), sidecar, in_flight)
 
 
 class _InTurn:
@@ -289,6 +294,9 @@ class _ByteCounter:
         self.cancelled = cancelled
         self.counted: dict[str, int] = {}
         self.started: dict[str, float] = {}
+        self.held: dict[int, int] = {}
+        """Per thread: bytes of finished files not yet stored, still in the in-flight count."""
+        self.lock = threading.Lock()
 
     def __call__(self, progress: dict[str, Any]) -> None:
         name = str(progress.get("tmpfilename") or progress.get("filename"))
@@ -299,9 +307,22 @@ class _ByteCounter:
                 raise self.cancelled("limits.maxBytes reached")
             if why := self.sink.overdue(self.started.setdefault(name, time.monotonic())):
                 raise self.cancelled(why)
-        else:  # finished (then stored and counted as such) or error
+        elif progress.get("status") == "finished":
+            # Still counted in flight until the entry is stored (or settled without storing) on this thread: a
+            # finished file waiting for post-processing or for its turn must not drop out of the count, or other
+            # entries' downloads pass maxBytes in that window.
+            held = self.counted.pop(name, 0)
+            with self.lock:
+                self.held[threading.get_ident()] = self.held.get(threading.get_ident(), 0) + held
+            self.started.pop(name, None)
+        else:  # error
             self.sink.count(-self.counted.pop(name, 0))
             self.started.pop(name, None)
+
+    def take_held(self) -> int:
+        """The bytes of this thread's finished files still counted in flight; they leave this counter."""
+        with self.lock:
+            return self.held.pop(threading.get_ident(), 0)
 
 
 @contextlib.contextmanager
@@ -389,7 +410,8 @@ class YtDlp:
         cookies, login = self.credentials_for(url)
         logger = _Logger(sink, url)
         opts = {**self.base, **cookies, "logger": logger, "match_filter": _Admission(sink, url)}
-        opts["progress_hooks"] = [_ByteCounter(sink, DownloadCancelled)]
+        counter = _ByteCounter(sink, DownloadCancelled)
+        opts["progress_hooks"], record.held = [counter], counter.take_held
         # yt-dlp retries fragments and downloads, but not the first request for a page (its extractors' probe): a
         # transient failure before anything was stored is retried here, the whole extraction, with backoff. (After
         # something was stored, yt-dlp's own retries have been spent on the download that failed.)
