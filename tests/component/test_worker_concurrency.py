@@ -19,7 +19,7 @@ import pytest
 from gallery_harness.s3server import S3Server
 from gallery_harness.site import Handler, image_bytes, named_bytes, serve
 from gallery_operator.workerconfig import Egress, PvcStorage, S3Storage
-from tests.component.workers import catalogue, run_worker, start_worker
+from tests.component.workers import catalogue, files_on_claim, run_worker, start_worker
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +43,6 @@ def page(path: str, links: list[str]) -> str:
 def gallery(site: str, count: int, concurrency: int = 4, **spec: Any) -> dict[str, Any]:
     options = {"retries": 0, "concurrency": concurrency, **spec.pop("options", {})}
     return {"urls": [f"{site}/gallery/?n={count}&size=20480"], "options": options, **spec}
-
-
-def files_on_claim(root: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in root.iterdir() if p.is_file()}
 
 
 def test_catalogue_keeps_the_gallery_order_when_items_finish_out_of_order(tmp_path: Path, slow_site: str) -> None:

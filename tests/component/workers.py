@@ -78,3 +78,8 @@ def feed(site: str, numbers: list[int]) -> bytes:
         for n in numbers
     )
     return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Show</title>{items}</channel></rss>'.encode()
+
+
+def files_on_claim(root: Path) -> dict[str, bytes]:
+    """The files at the top of a claim's folder (the state folder and sub-folders left out), by name."""
+    return {p.name: p.read_bytes() for p in root.iterdir() if p.is_file()}

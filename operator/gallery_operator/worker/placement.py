@@ -3,8 +3,10 @@ path outside the target (links followed)."""
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
+from typing import TextIO
 
 from gallery_operator.redaction import Redactor
 from gallery_operator.worker.catalogue import Catalogue
@@ -13,16 +15,29 @@ from gallery_operator.worker.names import MAX_NAME_BYTES, safe_name, url_hash
 MAX_KEY_BYTES = 1024
 """S3's limit on an object key (prefix, folders and name together)."""
 
+PLACED_FILE = "placed.jsonl"
+"""In the state folder: every path ``place`` gave out, written before the engine creates the file there."""
+
 
 class Placement:
     """The paths of one run's items under the target root ``root``. ``key_prefix`` is the S3 prefix when the target
     is a bucket (whose keys are limited), else None."""
 
-    def __init__(self, root: Path, catalogue: Catalogue, redactor: Redactor, key_prefix: str | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        catalogue: Catalogue,
+        redactor: Redactor,
+        key_prefix: str | None = None,
+        journal: Path | None = None,
+    ) -> None:
         self.root = root
         self.catalogue = catalogue
         self.redactor = redactor
         self.key_prefix = key_prefix
+        self.journal = journal
+        """Where the paths given out are written (``PLACED_FILE``), or None to keep no journal."""
+        self._journal: TextIO | None = None
         self._folders: dict[Path, Path] = {}
         self._lock = threading.Lock()
         self._given: dict[str, str] = {}
@@ -81,7 +96,43 @@ class Placement:
             self._given[str(self.planned(candidate))] = source_url
             if candidate.name != path.name:
                 self.original_names[str(candidate)] = path.name
+            self._write_down(candidate)
         return candidate
+
+    def _write_down(self, path: Path) -> None:
+        """The path goes into the journal before the engine creates the file (flushed: a killed pod leaves it)."""
+        if self.journal is None:
+            return
+        if self._journal is None:
+            self._journal = self.journal.open("a", encoding="utf-8")
+        self._journal.write(json.dumps({"path": self.planned(path)}) + "\n")
+        self._journal.flush()
+
+    def clear_leftovers(self) -> list[str]:
+        """Before the run: files an earlier pod of this download was given a path for and never catalogued (killed
+        between the file's final name and its record) are removed, so that their items are fetched again under
+        their own names instead of beside an unknown file. Only paths from this download's own journal, inside the
+        target, never a catalogued one; partial files (``.part``) are left to the engines, which resume them.
+        The journal then starts over. Returns the paths removed."""
+        if self.journal is None or not self.journal.exists():
+            return []
+        removed = []
+        for line in self.journal.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                relative = json.loads(line)["path"]
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut short by a killed pod
+            if not isinstance(relative, str) or self.catalogue.owner(relative) is not None:
+                continue
+            if Path(relative).parts[:1] == (self.journal.parent.name,):
+                continue  # the state folder's own files are never an item's
+            path = self.root / relative
+            if self.relative(path) != relative or not (path.is_file() or path.is_symlink()):
+                continue  # outside the target, or nothing there
+            path.unlink()
+            removed.append(relative)
+        self.journal.write_text("")
+        return removed
 
     def original_name(self, path: Path) -> str | None:
         """The name the engine wanted for the item stored at ``path``, when ``place`` chose another (asked once)."""

@@ -13,7 +13,7 @@ from gallery_operator.redaction import Redactor
 from gallery_operator.worker.catalogue import Catalogue, content_type, sha256_of
 from gallery_operator.worker.failures import permanent
 from gallery_operator.worker.limits import Limits
-from gallery_operator.worker.placement import Placement
+from gallery_operator.worker.placement import PLACED_FILE, Placement
 from gallery_operator.worker.storage import PartUpload, Store
 from gallery_operator.workerconfig import (
     CATALOGUE_DIR,
@@ -47,7 +47,9 @@ class Run:
         store.open_state()
         self.catalogue = Catalogue(self.state / CATALOGUE_FILE)
         prefix = config.storage.prefix if isinstance(config.storage, S3Storage) else None
-        self.placement = Placement(self.root, self.catalogue, self.redactor, prefix)
+        self.placement = Placement(self.root, self.catalogue, self.redactor, prefix, self.state / PLACED_FILE)
+        self.leftovers = self.placement.clear_leftovers()
+        """Files of earlier pods that were never catalogued, removed before this run (logged by the entrypoint)."""
         self.limits = Limits(config.spec.limits, self._stopped)
         self.lock = threading.Lock()
         self.bytes_reported = 0
