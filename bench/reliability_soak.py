@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from kubernetes import client, config
 
@@ -133,7 +136,15 @@ def run(minutes: float, every: float, kill_every: float) -> int:
         operator = patient_operator(cluster, max_active="5", max_active_per_namespace="5")
         soak = Soak(api, site, operator, random.Random(7))
         try:
-            trickle(soak, minutes, every, kill_every)
+            try:
+                trickle(soak, minutes, every, kill_every)
+            except Exception:
+                # What the soak saw up to the failure, and the operator's log (the cluster's folder goes with it).
+                kept = Path(tempfile.gettempdir()) / f"soak-operator-{int(time.time())}.log"
+                shutil.copy(cluster.workdir / "operator.log", kept)
+                print(f"soak failed after {soak.created} downloads; the operator's log is kept in {kept}")
+                report(soak, minutes, every)
+                raise
             ended = lambda: sum(soak.phases().get(p, 0) for p in ("Succeeded", "Failed")) >= soak.created  # noqa: E731
             wait_until(ended, 1800, "every download to end", interval=2)
             return report(soak, minutes, every)
