@@ -63,9 +63,9 @@ def start_worker_alone(
 
     A process this one starts itself runs from a vfork of it until its exec, and Linux then counts the peak resident
     size of the memory it leaves (this test process's, hundreds of MB after other tests in the same pytest worker)
-    into the child's ``ru_maxrss``: the figure was this process's peak, not the worker's. A shell's fork costs a
-    few hundred KiB, counted against the worker. The returned Popen stands for the worker itself (its pid, its
-    output); the worker ignores SIGINT (a shell's background job)."""
+    into the child's ``ru_maxrss``: the figure was this process's peak, not the worker's. The shell's fork costs a
+    few MB at most (bash's own pages), counted against the worker. The returned Popen stands for the worker itself
+    (its pid, its output); the worker ignores SIGINT (a shell's background job)."""
     libc = ctypes.CDLL(None, use_errno=True)
     read_end, write_end = os.pipe()
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
