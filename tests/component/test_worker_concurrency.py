@@ -19,7 +19,7 @@ import pytest
 from gallery_harness.s3server import S3Server
 from gallery_harness.site import Handler, image_bytes, named_bytes, serve
 from gallery_operator.workerconfig import Egress, PvcStorage, S3Storage
-from tests.component.workers import catalogue, files_on_claim, run_worker, start_worker
+from tests.component.workers import catalogue, files_on_claim, run_worker, start_worker, start_worker_alone
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +216,7 @@ def test_s3_memory_stays_flat_with_large_items_in_flight(tmp_path: Path, site: s
     env = {"AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key}
     size = 16_000_000
     spec = {"urls": [f"{site}/gallery/?n=16&size={size}"], "options": {"retries": 0, "concurrency": 4}}
-    process = start_worker(tmp_path, spec, storage, env=env)
+    process = start_worker_alone(tmp_path, spec, storage, env=env)
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     report = json.loads((tmp_path / "termination-log").read_text())

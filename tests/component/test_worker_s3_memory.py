@@ -14,7 +14,7 @@ from gallery_harness.s3server import S3Server
 from gallery_harness.site import image_bytes
 from gallery_harness.tcpproxy import TcpProxy
 from gallery_operator.workerconfig import S3Storage
-from tests.component.workers import start_worker
+from tests.component.workers import start_worker_alone
 
 MB = 1024 * 1024
 
@@ -41,7 +41,7 @@ def test_memory_stays_bounded_while_the_bucket_stops_reading(tmp_path: Path, sit
     env = {"AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key}
     size = 16_000_000
     spec = {"urls": [f"{site}/gallery/?n=16&size={size}"], "options": {"retries": 0, "concurrency": 8}}
-    process = start_worker(tmp_path, spec, storage, env=env)
+    process = start_worker_alone(tmp_path, spec, storage, env=env)
     stalled: list[float] = []
 
     def stall() -> None:

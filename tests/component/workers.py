@@ -3,6 +3,7 @@ waited for, and what it wrote (the catalogue) read back; and the fixture feeds t
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import subprocess
@@ -23,15 +24,19 @@ def start_worker(
     *args: str,
     env: dict[str, str] | None = None,
     egress: Egress = LOCAL_SITE,
+    launcher: tuple[str, ...] = (),
+    pass_fds: tuple[int, ...] = (),
     **config_fields: Any,
 ) -> subprocess.Popen[str]:
-    """``config_fields``: more of WorkerConfig's fields (a report endpoint, for one)."""
+    """``config_fields``: more of WorkerConfig's fields (a report endpoint, for one); ``launcher``: a command the
+    worker's command line is handed to (see start_worker_alone)."""
     full = {"target": {"pvc": {"claimName": "x"}}, "options": {"retries": 0}, **spec}
     names: dict[str, Any] = {"namespace": "ns", "name": "dl", "uid": "u", "run": "run1"}
     config = WorkerConfig(**names, spec=parse_spec(full), storage=storage, egress=egress, **config_fields)
     (tmp / "termination-log").unlink(missing_ok=True)
     return subprocess.Popen(
-        [sys.executable, "-m", "gallery_operator.worker", *args],
+        [*launcher, sys.executable, "-m", "gallery_operator.worker", *args],
+        pass_fds=pass_fds,
         env={
             **os.environ,
             **(env or {}),
@@ -44,6 +49,38 @@ def start_worker(
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def start_worker_alone(
+    tmp: Path, spec: dict[str, Any], storage: PvcStorage | S3Storage, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """start_worker, for a test that measures the worker's peak memory with ``os.wait4``: the worker is forked by a
+    small shell (bash: dash takes no descriptor past 9) that then leaves it to this process, so the ``ru_maxrss`` of
+    its rusage is its own peak.
+
+    A process this one starts itself runs from a vfork of it until its exec, and Linux then counts the peak resident
+    size of the memory it leaves (this test process's, hundreds of MB after other tests in the same pytest worker)
+    into the child's ``ru_maxrss``: the figure was this process's peak, not the worker's. The shell's fork costs a
+    few MB at most (bash's own pages), counted against the worker. The returned Popen stands for the worker itself
+    (its pid, its output); the worker ignores SIGINT (a shell's background job)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    read_end, write_end = os.pipe()
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+    try:
+        shell = ("/bin/bash", "-c", f'"$@" {write_end}>&- & echo $! >&{write_end}', "bash")
+        process = start_worker(tmp, spec, storage, env=env, launcher=shell, pass_fds=(write_end,))
+        os.close(write_end)
+        with os.fdopen(read_end) as answer:
+            worker = int(answer.read())
+        os.waitpid(process.pid, 0)  # the shell is gone: the worker is this process's child now
+    finally:
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+    process.pid, process.returncode = worker, None
+    return process
 
 
 def run_worker(
