@@ -22,7 +22,7 @@ from gallery_harness.s3server import S3Server
 from gallery_harness.site import Handler, Logged, image_bytes, serve
 from gallery_operator.workerconfig import Egress, S3Storage
 from tests.component.hostile_secrets import pod_env
-from tests.component.workers import catalogue, claim, run_worker, start_worker
+from tests.component.workers import assert_all_fetchers_paused, catalogue, claim, run_worker, start_worker
 
 CLIP = 20480
 COOKIE = "p00l-member-c00kie"
@@ -218,15 +218,7 @@ def test_a_429_with_retry_after_pauses_every_fetcher_of_the_host(tmp_path: Path,
     links = [f"/clip/{n}.mp4?size={CLIP}" for n in range(1, 31)]
     links[2] = f"/busy/4292.mp4?after=2&size={CLIP}"
     spec = {"urls": [rss(site, "/p/busy.rss", links)], "engine": "yt-dlp", "options": {"retries": 2}}
-    started = len(Handler.log)
-    code, report = run_worker(tmp_path, spec, claim(tmp_path))
-    assert (code, report["itemsDone"]) == (0, 30), report["failures"]
-    log = Handler.log[started:]
-    refused = next(entry.at for entry in log if entry.status == 429)
-    during = [entry for entry in log if refused + 0.2 < entry.at < refused + 1.9]
-    after = [entry for entry in log if entry.at >= refused + 1.9]
-    assert during == [], during
-    assert len(after) >= 10  # the rest of the playlist came after the pause
+    assert_all_fetchers_paused(tmp_path, spec, claim(tmp_path))
 
 
 def test_a_redirect_out_of_the_allowed_domains_is_blocked_on_a_pool_thread(tmp_path: Path, site: str) -> None:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gallery_harness.site import Handler
 from gallery_operator.api.spec import parse_spec
 from gallery_operator.workerconfig import Egress, PvcStorage, S3Storage, WorkerConfig
 
@@ -120,3 +121,18 @@ def feed(site: str, numbers: list[int]) -> bytes:
 def files_on_claim(root: Path) -> dict[str, bytes]:
     """The files at the top of a claim's folder (the state folder and sub-folders left out), by name."""
     return {p.name: p.read_bytes() for p in root.iterdir() if p.is_file()}
+
+
+def assert_all_fetchers_paused(tmp: Path, spec: dict[str, Any], storage: PvcStorage | S3Storage) -> None:
+    """Run 30 items of which one is refused once with `429, Retry-After: 2`: from that answer on, the site's request
+    log shows no request from any transfer for two seconds (a margin for requests already on the wire), then the
+    rest of the items come, and all 30 are stored."""
+    started = len(Handler.log)
+    code, report = run_worker(tmp, spec, storage)
+    assert (code, report["itemsDone"]) == (0, 30), report["failures"]
+    log = Handler.log[started:]
+    refused = next(entry.at for entry in log if entry.status == 429)
+    during = [entry for entry in log if refused + 0.2 < entry.at < refused + 1.9]
+    after = [entry for entry in log if entry.at >= refused + 1.9]
+    assert during == [], during
+    assert len(after) >= 10  # the rest of the items came after the pause
