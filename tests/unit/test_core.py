@@ -64,7 +64,7 @@ def test_engine_options_from_spec(tmp_path: Path) -> None:
     assert gdl[("extractor", "user-agent")] == "gallery-operator (+https://gallery-operator.dev)"
     assert ydl["format_sort"] == ["res:720", "ext"]
     assert gdl[("extractor", "retries")] == 2
-    # concurrency 4 (the default): the rate is the host's, shared by the transfers (worker/hosts.py), not gallery-dl's
+    # concurrency 6 (the default): the rate is the host's, shared by the transfers (worker/hosts.py), not gallery-dl's
     # per download; with one transfer at a time, gallery-dl's own, as before
     assert ("downloader", "rate") not in gdl
     single = spec.model_copy(update={"options": spec.options.model_copy(update={"concurrency": 1})})

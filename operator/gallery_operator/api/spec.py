@@ -383,10 +383,11 @@ class Options(ApiModel):
     sleep_seconds: Annotated[float, Field(ge=0, le=60)] = 0
     """Pause between items, to be polite to the remote site (between the starts of two items from one host, whatever
     the concurrency)."""
-    concurrency: Annotated[int, Field(ge=1, le=MAX_CONCURRENCY)] = 4
+    concurrency: Annotated[int, Field(ge=1, le=MAX_CONCURRENCY)] = 6
     """Items of a gallery-dl gallery, and entries of a yt-dlp playlist, transferred at once by the worker (1 to 16; 1:
-    one after another, as the engines do). Extraction stays one engine run; sleepSeconds, rateLimit and a 429 or 503
-    with Retry-After apply to each host as a whole, shared by all transfers."""
+    one after another, as the engines do). The default, 6, is as many connections to one host as a web browser
+    opens. Extraction stays one engine run; sleepSeconds, rateLimit and a 429 or 503 with Retry-After apply to each
+    host as a whole, shared by all transfers."""
     stop_after_known: Annotated[int | None, Field(ge=1, le=100_000)] = None
     """Stop after this many consecutive items that earlier runs stored (gallery-dl's `skip: abort:N` with its
     archive; yt-dlp stops at the first one, its break-on-existing with its download archive): an incremental run
