@@ -34,8 +34,9 @@ class FileFollower:
 
     BUFFER_BYTES = 1024 * 1024
     NICE = 19
-    """The download thread, and everything else the pod runs, comes first; the digest takes the CPU left over (at
-    the latest while the finished file waits for it). SCHED_IDLE measured worse (docs/benchmarks.md)."""
+    """The download thread, and everything else the pod runs, comes first; the digest takes the CPU left over while
+    the file is written. SCHED_IDLE measured worse (docs/benchmarks.md). What it has not hashed when the file is
+    finished is hashed by the thread that waits for it (``finish``), at that thread's own priority."""
 
     def __init__(self, digest: Any, path: str, start: int) -> None:
         self._digest = digest
@@ -43,6 +44,7 @@ class FileFollower:
         self._hashed = self._limit = start
         self._closing = self._cancelled = False
         self.failed = False
+        self._buffer = memoryview(bytearray(self.BUFFER_BYTES))
         self._changed = threading.Condition()
         self._thread = threading.Thread(target=self._follow, name="sha256-file", daemon=True)
         self._thread.start()
@@ -57,33 +59,42 @@ class FileFollower:
         if sys.platform == "linux":  # a thread's own nice value there (elsewhere the whole process's)
             with contextlib.suppress(OSError):
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.NICE)
-        buffer = memoryview(bytearray(self.BUFFER_BYTES))
         while True:
             with self._changed:
                 while self._hashed == self._limit and not self._closing:
                     self._changed.wait()
                 limit = self._limit
-                if self._hashed == limit or self._cancelled:
+                if self._hashed == limit or self._closing:
                     return
-            while self._hashed < limit and not self._cancelled:
-                try:
-                    count = os.preadv(self._fd, [buffer[: limit - self._hashed]], self._hashed)
-                except OSError:
-                    count = 0
-                if count == 0:
-                    self.failed = True
-                    return
-                self._digest.update(buffer[:count])
-                self._hashed += count
+            self._hash_until(limit)
+            if self.failed:
+                return
+
+    def _hash_until(self, limit: int) -> None:
+        """Hash the file from where the digest is up to ``limit``; stops after the read under way once cancelled."""
+        while self._hashed < limit and not self._cancelled:
+            try:
+                count = os.preadv(self._fd, [self._buffer[: limit - self._hashed]], self._hashed)
+            except OSError:
+                count = 0
+            if count == 0:
+                self.failed = True
+                return
+            self._digest.update(self._buffer[:count])
+            self._hashed += count
 
     def finish(self, cancel: bool = False) -> bool:
-        """Wait until every byte written so far is hashed (or, with ``cancel``, only for the read under way);
-        False when the follower failed."""
+        """Every byte written so far hashed (with ``cancel``, none more after the read under way); False when the
+        follower failed. The follower stops after its read under way and the calling thread hashes the rest: a
+        finished file waits for nothing else, and at nice 19 on a busy machine the follower would get next to no
+        CPU (a starved follower left a finished 1 GiB file waiting for its whole digest)."""
         with self._changed:
-            self._closing = True
-            self._cancelled = cancel
+            self._closing = self._cancelled = True
             self._changed.notify()
         self._thread.join()
+        if not cancel and not self.failed:
+            self._cancelled = False
+            self._hash_until(self._limit)
         os.close(self._fd)
         return not self.failed
 
