@@ -1,6 +1,8 @@
 """Subscription schedule lag on the local control plane, against CronJobs on the same schedule in the same run.
 
 uv run python -m bench.subscriptions lag [--count 1000] [--jitter 0s|default|<duration>] [--workers 16] [--log PATH]
+    [--profile PATH]
+uv run python -m bench.subscriptions creates [--count 1000] [--rounds 2]   # runs created alone, no operator
 
 `count` GallerySubscriptions and `count` CronJobs, all on the same minute. A subscription's tick falls due at the
 tick plus its own spread (a stable offset below `jitter`, from its uid: schedule.spread); its lag is measured from
@@ -11,7 +13,10 @@ child's `creationTimestamp` (the API server's clock, whole seconds, rounded down
 watch in this process sees the child ("seen"). Children: the run's GalleryDownload, the CronJob's Job (suspended;
 the control plane has no node: no pod runs for either kind). Operator CPU and peak RSS over the period (creation,
 tick, settling); the operator's own log line per run splits its lag into steps (timer fired, reconcile taken up,
-creation call sent, created).
+creation call sent, created). From one second before the tick to the last run seen: each process's CPU (operator,
+API server, etcd, controller-manager, this benchmark's watches) and the API server's requests by verb, resource and
+answer; `--profile` adds py-spy's profile of the operator over that window (py-spy installed with
+`uv tool install py-spy`, in ~/.local/bin).
 """
 
 from __future__ import annotations
