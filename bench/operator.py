@@ -6,11 +6,13 @@ uv run python -m bench.operator drain [--count 1000]       # N downloads run to 
 uv run python -m bench.operator memory [--count 2000]      # operator RSS with N downloads vs with none
 uv run python -m bench.operator latency [--count 20]       # Job Complete -> Ready=True vs pod -> Job Complete
 uv run python -m bench.operator apicost [--count 500]      # API server CPU per kind of write the operator causes
+BENCH_OPERATOR_TREE=<worktree> ... runs that worktree's operator (another revision) under this benchmark
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -69,7 +71,14 @@ def count_jobs(api: client.ApiClient, namespace: str) -> int:
 
 def operator_for(cluster: LocalCluster, workdir: Path, **settings: str) -> OperatorProcess:
     values = {f"GALLERY_OPERATOR_{k.upper()}": v for k, v in settings.items()}
-    process = OperatorProcess(cluster.kubeconfig, workdir / "operator.log", values)
+    launcher: tuple[str, ...] = ()
+    if tree := os.environ.get("BENCH_OPERATOR_TREE"):
+        # Another revision's operator (a git worktree of it), this environment's libraries: the no-regression runs.
+        # Settings it does not know are taken away (an older Settings refuses unknown GALLERY_OPERATOR_* names).
+        values["PYTHONPATH"] = str(Path(tree) / "operator")
+        unknown = os.environ.get("BENCH_OPERATOR_UNSET", "").split()
+        launcher = ("env", *(f"--unset={name}" for name in unknown))
+    process = OperatorProcess(cluster.kubeconfig, workdir / "operator.log", values, launcher=launcher)
     process.start()
     return process
 

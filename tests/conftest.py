@@ -9,6 +9,7 @@ Tiers (docs/architecture.md, "The harness and the test tiers"), assigned by fold
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +22,12 @@ from gallery_harness.controlplane import NODE_KINDS, LocalCluster
 from gallery_harness.procs import wait_until as wait_for
 from gallery_harness.s3server import S3Server
 from gallery_harness.site import serve
+
+# pytest keeps each test module's rewritten bytecode (assertion rewriting) only where Python may write bytecode: with
+# PYTHONDONTWRITEBYTECODE set (this environment sets it) every pytest process, each xdist worker included, parsed and
+# rewrote all test modules again, about 2 of the 4.4 s of CPU a collection takes. Only this process is affected: the
+# programs the tests start keep the variable (the worker's own bytecode is compiled by `make test-fast`).
+sys.dont_write_bytecode = False
 
 TESTS = Path(__file__).resolve().parent
 TIERS = ("unit", "component", "e2e", "realnode")

@@ -33,6 +33,8 @@ class OperatorProcess:
     report_url: str = ""
     ready_seconds: float = 30.0
     """How long start() waits for /readyz (benchmarks that kill and restart it on a loaded machine wait longer)."""
+    launcher: tuple[str, ...] = ()
+    """A command the operator's command line is handed to (the benchmarks' `env -u` for an older revision)."""
     instances: ClassVar[list[OperatorProcess]] = []
 
     def start(self) -> None:
@@ -69,7 +71,7 @@ class OperatorProcess:
             "GALLERY_OPERATOR_JOB_TTL_SECONDS": "600",
             **self.settings,
         }
-        self.process = procs.spawn([sys.executable, "-m", "gallery_operator"], self.log, env=env)
+        self.process = procs.spawn([*self.launcher, sys.executable, "-m", "gallery_operator"], self.log, env=env)
         wait_until(self.healthy, self.ready_seconds, f"the operator's /healthz (log: {self.log})")
 
     def healthy(self) -> bool:
