@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from gallery_operator.worker import deferred, inputs
+from gallery_operator.worker.extractor_keys import ExtractorKeys
 from gallery_operator.worker.lookahead import Lookahead
 
 
@@ -20,6 +21,7 @@ def main() -> int:
     cleanup_only = "--cleanup" in sys.argv[1:]
     # First, while this process is still small and has no threads: gallery-dl's extractor lookup on the other core.
     lookahead = Lookahead.from_config(None if cleanup_only else raw)
+    keys = ExtractorKeys.from_config(None if cleanup_only else raw)  # yt-dlp's extractor lookup, the same way
     deferred.install()  # yt-dlp's extras' crypto modules load at their first use, not at yt-dlp's import
 
     import logging  # noqa: PLC0415 - everything below is imported while the lookup runs
@@ -45,9 +47,11 @@ def main() -> int:
     if cleanup_only:
         return cleanup(config, pod)
     try:
-        return execute(config, pod, lookahead)
+        return execute(config, pod, lookahead, keys)
     except Exception as error:  # execute reports what it can; this is for what escapes it
         return report_crash(config, pod, error)
+    finally:
+        keys.close()
 
 
 if __name__ == "__main__":
