@@ -26,13 +26,13 @@ def test_a_pool_downloader_has_yt_dlp_s_own_table_for_its_parameters(allowed: li
 
 
 def test_no_extractor_instance_is_shared_with_the_engine_thread() -> None:
-    main = YoutubeDL({"quiet": True})
+    """Each extractor instance answers to its own YoutubeDL's parameters (here told apart by their timeouts)."""
+    main = YoutubeDL({"quiet": True, "socket_timeout": 3})
     engine_generic = main.get_info_extractor("Generic")  # the engine thread's instance, bound to it, in its table
-    pool = entry_downloader({"quiet": True}, list(main._ies.values()))
+    pool = entry_downloader({"quiet": True, "socket_timeout": 7}, list(main._ies.values()))
     assert table(pool) == table(main)
     generic = pool._ies["Generic"]
     assert not isinstance(generic, type)
     assert generic is not engine_generic
-    assert generic._downloader is pool
     assert pool.get_info_extractor("Generic") is generic
-    assert engine_generic._downloader is main
+    assert (generic.get_param("socket_timeout"), engine_generic.get_param("socket_timeout")) == (7, 3)
