@@ -21,8 +21,8 @@ def main() -> int:
     cleanup_only = "--cleanup" in sys.argv[1:]
     # First, while this process is still small and has no threads: gallery-dl's extractor lookup on the other core.
     lookahead = Lookahead.from_config(None if cleanup_only else raw)
-    keys = ExtractorKeys.from_config(None if cleanup_only else raw)  # yt-dlp's extractor lookup, the same way
     deferred.install()  # yt-dlp's extras' crypto modules load at their first use, not at yt-dlp's import
+    keys = ExtractorKeys.from_config(None if cleanup_only else raw)  # yt-dlp's extractor lookup, the same way
 
     import logging  # noqa: PLC0415 - everything below is imported while the lookup runs
 

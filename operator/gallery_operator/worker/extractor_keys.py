@@ -2,14 +2,15 @@
 
 For a URL without an extractor key (the spec's URL, and every entry of a feed or a generic page) yt-dlp tries its
 ~1,800 extractors' URL patterns in order, compiling each on first use: about 0.35 s of CPU before the first request,
-then about 3 ms a URL, all under the one interpreter lock that the playlist's pool threads share. The worker forks a
-child before its own imports (as worker/lookahead.py does for gallery-dl); the child imports yt-dlp, compiles the
-patterns on the pod's other core while the worker starts, and answers each URL with the key of the first extractor
-that matches it. The worker hands that key to yt-dlp (``extract_info(url, ie_key=...)``), which then checks only
-that extractor's pattern: what yt-dlp would have picked itself, as both walk the same table in the same order (the
-child sends a digest of its table's keys first; a worker whose table differs asks nothing).
+then about 3 ms a URL, all under the one interpreter lock that the playlist's pool threads share. The worker imports
+yt-dlp first (which it would do later anyway), then forks a child before its other imports and before it has any
+thread (as worker/lookahead.py does for gallery-dl); the child, sharing that import, compiles the patterns on the
+pod's other core while the worker starts, and answers each URL with the key of the first extractor that matches it.
+The worker hands that key to yt-dlp (``extract_info(url, ie_key=...)``), which then checks only that extractor's
+pattern: what yt-dlp would have picked itself, as both walk the same table in the same order (the child sends a
+digest of its table's keys first; a worker whose table differs asks nothing).
 
-The child only computes: before it imports anything, an audit hook refuses it every socket, every program start and
+The child only computes: before it does anything, an audit hook refuses it every socket, every program start and
 every file opened for writing. Without an answer (no child, a child that died or did not answer in time) the worker
 lets yt-dlp look the URL up itself, as before.
 
@@ -82,6 +83,8 @@ class ExtractorKeys:
         self.from_child: Any = None
         if not urls:
             return
+        import yt_dlp  # noqa: F401, PLC0415 - the worker's own import, before the fork: the child shares it
+
         down_read, down_write = os.pipe()
         up_read, up_write = os.pipe()
         pid = os.fork()
@@ -178,7 +181,7 @@ class ExtractorKeys:
 
 def _serve(down: int, up: int, urls: list[str]) -> None:
     confine()
-    from yt_dlp import YoutubeDL  # noqa: PLC0415 - only in the child
+    from yt_dlp import YoutubeDL  # noqa: PLC0415 - imported by the worker before the fork
 
     table = YoutubeDL({"quiet": True, "no_warnings": True})._ies
     with os.fdopen(down, "r") as questions, os.fdopen(up, "w", buffering=1) as answers:
