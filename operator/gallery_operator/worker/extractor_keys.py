@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from typing import Any
 
 ANSWER_SECONDS = 60.0
-"""How long the worker waits for one answer (the first includes the child's import of yt-dlp)."""
+"""How long the worker waits for one answer (the first includes the child's compiling of yt-dlp's patterns)."""
 REFUSED_EVENTS = (
     "socket.",
     "subprocess.",

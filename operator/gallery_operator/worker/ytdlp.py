@@ -361,9 +361,9 @@ class YtDlp:
         self.spec = spec
         self.credentials = credentials
         self.hosts = hosts
+        """The pod's politeness per host (options.concurrency > 1), for a playlist's entries in the pool."""
         self.keys = keys
         """The extractor lookup child (worker/extractor_keys.py), when the worker started one."""
-        """The pod's politeness per host (options.concurrency > 1), for a playlist's entries in the pool."""
         self.base = options.yt_dlp_options(spec, root, state, scratch, self.credentials)
         if (ffmpeg := programs.location()) is not None:
             self.base["ffmpeg_location"] = ffmpeg  # the one the program wall admits, not a search of PATH
@@ -495,7 +495,8 @@ def _keyed(ydl: Any, keys: ExtractorKeys | None) -> None:
         force_generic_extractor: bool = False,
     ) -> Any:
         if not ie_key and not force_generic_extractor and isinstance(url, str):
-            ie_key = keys.key(url)
+            found = keys.key(url)
+            ie_key = found if found in ydl._ies else None
         return extract_info(url, download, ie_key, extra_info, process, force_generic_extractor)
 
     ydl.extract_info = keyed
