@@ -10,6 +10,7 @@ import threading
 from typing import NoReturn
 
 from gallery_operator.worker import deferred, inputs
+from gallery_operator.worker.extractor_keys import ExtractorKeys
 from gallery_operator.worker.lookahead import Lookahead
 
 
@@ -26,6 +27,7 @@ def main() -> int:
     # First, while this process is still small and has no threads: gallery-dl's extractor lookup on the other core.
     lookahead = Lookahead.from_config(None if cleanup_only else raw)
     deferred.install()  # yt-dlp's extras' crypto modules load at their first use, not at yt-dlp's import
+    keys = ExtractorKeys.from_config(None if cleanup_only else raw)  # yt-dlp's extractor lookup, the same way
 
     import logging  # noqa: PLC0415 - everything below is imported while the lookup runs
 
@@ -50,9 +52,11 @@ def main() -> int:
     if cleanup_only:
         return cleanup(config, pod)
     try:
-        return execute(config, pod, lookahead)
+        return execute(config, pod, lookahead, keys)
     except Exception as error:  # execute reports what it can; this is for what escapes it
         return report_crash(config, pod, error)
+    finally:
+        keys.close()
 
 
 def leave(code: int) -> NoReturn:

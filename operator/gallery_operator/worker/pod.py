@@ -16,6 +16,7 @@ from gallery_operator.redaction import Redactor
 from gallery_operator.worker import programs, transport
 from gallery_operator.worker.egress import Blocked, Guard
 from gallery_operator.worker.engines import EngineChain
+from gallery_operator.worker.extractor_keys import ExtractorKeys
 from gallery_operator.worker.gallerydl import GalleryDl
 from gallery_operator.worker.hosts import Hosts
 from gallery_operator.worker.inputs import Inputs
@@ -65,7 +66,9 @@ def open_target(config: WorkerConfig, pod: Inputs, scratch: Path, guard: Guard) 
     return open_store(config.storage, scratch, guard, S3Defaults(pod.s3_endpoint, pod.s3_region))
 
 
-def execute(config: WorkerConfig, pod: Inputs, lookahead: Lookahead | None = None) -> int:
+def execute(
+    config: WorkerConfig, pod: Inputs, lookahead: Lookahead | None = None, keys: ExtractorKeys | None = None
+) -> int:
     """One download run, from the walls to the final report; the exit code."""
     redactor = run_redactor(pod)
     programs.install(pod.program_environment)
@@ -91,7 +94,7 @@ def execute(config: WorkerConfig, pod: Inputs, lookahead: Lookahead | None = Non
     programs.confine(run.root, pod.scratch)
     reporter = start_reporter(config, pod, run, guard)
     try:
-        download_all(config, pod, run, lookahead)
+        download_all(config, pod, run, lookahead, keys)
     except Exception as error:  # the worker's own bug: reported as such, and what was stored is kept
         log.exception("the run failed")
         run.failed(config.spec.urls[0], "Internal", f"the worker failed: {type(error).__name__}: {error}")
@@ -136,7 +139,9 @@ def polite_hosts(spec: GalleryDownloadSpec) -> Hosts | None:
     return hosts
 
 
-def download_all(config: WorkerConfig, pod: Inputs, run: Run, lookahead: Lookahead | None) -> None:
+def download_all(
+    config: WorkerConfig, pod: Inputs, run: Run, lookahead: Lookahead | None, keys: ExtractorKeys | None = None
+) -> None:
     """Every URL of the spec through the engine chain, until the run stops."""
     transport.install()
     credentials = pod.credentials(private_cookies(pod))
@@ -146,7 +151,7 @@ def download_all(config: WorkerConfig, pod: Inputs, run: Run, lookahead: Lookahe
         spec.engine,
         [
             GalleryDl(spec, run.root, run.state, scratch, credentials, pod.requests, lookahead, hosts),
-            YtDlp(spec, run.root, run.state, scratch, credentials, hosts),
+            YtDlp(spec, run.root, run.state, scratch, credentials, hosts, keys),
         ],
     )
     if unknown := chain.unknown_site(spec.auth.site if spec.auth else None):

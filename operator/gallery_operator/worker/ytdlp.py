@@ -13,6 +13,7 @@ from typing import Any
 from gallery_operator.api.spec import GalleryDownloadSpec
 from gallery_operator.worker import options, programs, transport
 from gallery_operator.worker.engines import Sink
+from gallery_operator.worker.extractor_keys import ExtractorKeys
 from gallery_operator.worker.failures import classify, reason_for_error, redirect_loop
 from gallery_operator.worker.hosts import Hosts
 from gallery_operator.worker.items import ItemBytes, ItemFile, next_item
@@ -355,11 +356,14 @@ class YtDlp:
         scratch: Path,
         credentials: options.Credentials,
         hosts: Hosts | None = None,
+        keys: ExtractorKeys | None = None,
     ) -> None:
         self.spec = spec
         self.credentials = credentials
         self.hosts = hosts
         """The pod's politeness per host (options.concurrency > 1), for a playlist's entries in the pool."""
+        self.keys = keys
+        """The extractor lookup child (worker/extractor_keys.py), when the worker started one."""
         self.base = options.yt_dlp_options(spec, root, state, scratch, self.credentials)
         if (ffmpeg := programs.location()) is not None:
             self.base["ffmpeg_location"] = ffmpeg  # the one the program wall admits, not a search of PATH
@@ -418,7 +422,7 @@ class YtDlp:
         with _patched(direct, login, self.sites() if login else frozenset()):
             for attempt in range(self.retries + 1):
                 record.stored = False
-                failure = _extract(url, opts, record, sink, self._pool(opts, record, logger, sink))
+                failure = _extract(url, opts, record, sink, self._pool(opts, record, logger, sink), self.keys)
                 if failure is None:
                     return
                 reason, message = failure
@@ -441,7 +445,7 @@ class YtDlp:
                 ydl,
                 opts,
                 sink,
-                functools.partial(_prepare, record=record, sink=sink),
+                functools.partial(_prepare, record=record, sink=sink, keys=self.keys),
                 lambda error: _failure(error)[0],
                 size=concurrency,
                 hosts=self.hosts,
@@ -474,8 +478,33 @@ def _quiet_prints(ydl: Any) -> None:
     ydl._forceprint = printed
 
 
-def _prepare(ydl: Any, record: _Record, sink: Sink) -> None:
+def _keyed(ydl: Any, keys: ExtractorKeys | None) -> None:
+    """A URL yt-dlp is given without an extractor key gets the key of the extractor yt-dlp would pick for it, as the
+    lookup child answers (worker/extractor_keys.py): yt-dlp then checks only that extractor's pattern instead of
+    compiling and trying its whole table in this process. Without an answer yt-dlp looks the URL up itself."""
+    if keys is None or not keys.matches(ydl._ies):
+        return
+    extract_info = ydl.extract_info
+
+    def keyed(
+        url: Any,
+        download: bool = True,
+        ie_key: str | None = None,
+        extra_info: Any = None,
+        process: bool = True,
+        force_generic_extractor: bool = False,
+    ) -> Any:
+        if not ie_key and not force_generic_extractor and isinstance(url, str):
+            found = keys.key(url)
+            ie_key = found if found in ydl._ies else None
+        return extract_info(url, download, ie_key, extra_info, process, force_generic_extractor)
+
+    ydl.extract_info = keyed
+
+
+def _prepare(ydl: Any, record: _Record, sink: Sink, keys: ExtractorKeys | None = None) -> None:
     """A YoutubeDL of the run: web schemes only, names placed, direct files through an ItemFile, files reported."""
+    _keyed(ydl, keys)
     _web_schemes_only(ydl)
     _quiet_prints(ydl)
     ydl.process_info = record.direct.process_info(ydl, ydl.process_info)
@@ -495,7 +524,12 @@ def _failure(error: Any) -> tuple[str, str]:
 
 
 def _extract(
-    url: str, opts: dict[str, Any], record: _Record, sink: Sink, pool: Callable[[Any], Entries | None]
+    url: str,
+    opts: dict[str, Any],
+    record: _Record,
+    sink: Sink,
+    pool: Callable[[Any], Entries | None],
+    keys: ExtractorKeys | None,
 ) -> tuple[str, str] | None:
     """One extraction of ``url`` (downloads included): None when it ended (or the run's limit cancelled it,
     recorded by the run), else the failure's (reason, message). A playlist's entries go to ``pool``'s pool when it
@@ -504,7 +538,7 @@ def _extract(
     from yt_dlp.utils import DownloadCancelled, DownloadError  # noqa: PLC0415
 
     with yt_dlp.YoutubeDL(opts) as ydl:
-        _prepare(ydl, record, sink)
+        _prepare(ydl, record, sink, keys)
         entries = pool(ydl)
         try:
             try:
