@@ -60,3 +60,9 @@ def helm(
         env["KUBECONFIG"] = str(kubeconfig)
     command = [str(build.binary("helm")), *args]
     return subprocess.run(command, input=input_text, capture_output=True, text=True, env=env, check=check)
+
+
+def operator_env(documents: list[dict[str, Any]]) -> dict[str, str]:
+    """The operator container's environment in a rendered chart, by name."""
+    [deployment] = [d for d in documents if d["kind"] == "Deployment"]
+    return {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}

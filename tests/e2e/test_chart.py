@@ -15,7 +15,7 @@ from gallery_harness import build, procs
 from gallery_harness.kube import absent, create_claim, create_namespace
 from gallery_harness.manifests import BASE, render_base
 from tests.conftest import Cluster
-from tests.e2e.charts import CHART, KUBE_VERSION, helm, render, server_dry_run
+from tests.e2e.charts import CHART, KUBE_VERSION, helm, operator_env, render, server_dry_run
 from tests.e2e.conftest import REPO, Downloads
 
 
@@ -56,11 +56,6 @@ def test_default_render() -> None:
     assert [crd["metadata"]["annotations"] for crd in crds] == [{"helm.sh/resource-policy": "keep"}] * 2
     rules = [r for d in documents if d["kind"] == "ClusterRole" for r in d["rules"]]
     assert not [r for r in rules if "secrets" in r["resources"] or "*" in r["verbs"] or "*" in r["resources"]]
-
-
-def operator_env(documents: list[dict[str, Any]]) -> dict[str, str]:
-    [deployment] = [d for d in documents if d["kind"] == "Deployment"]
-    return {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
 
 
 def test_the_report_port_takes_worker_pods_only_and_the_operator_keeps_the_workers_wall() -> None:

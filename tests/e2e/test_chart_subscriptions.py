@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gallery_operator.config import ENV_PREFIX, Settings, load_settings
-from tests.e2e.charts import CHART, helm, render
-from tests.e2e.test_chart import operator_env
+from tests.e2e.charts import CHART, helm, operator_env, render
 
 VARIABLE = f"{ENV_PREFIX}SUBSCRIPTION_CONCURRENCY"
 
