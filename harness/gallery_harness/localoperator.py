@@ -50,6 +50,11 @@ class OperatorProcess:
                     raise
 
     def _start_once(self) -> None:
+        self.launch()
+        wait_until(self.healthy, self.ready_seconds, f"the operator's /healthz (log: {self.log})")
+
+    def launch(self, *options: str) -> None:
+        """Start the process on fresh ports without waiting for it (``options``: the operator's command line)."""
         report_port = procs.free_port()
         self.report_url = f"http://{self.report_host}:{report_port}/report"
         self.health_port = procs.free_port()
@@ -69,8 +74,7 @@ class OperatorProcess:
             "GALLERY_OPERATOR_JOB_TTL_SECONDS": "600",
             **self.settings,
         }
-        self.process = procs.spawn([sys.executable, "-m", "gallery_operator"], self.log, env=env)
-        wait_until(self.healthy, self.ready_seconds, f"the operator's /healthz (log: {self.log})")
+        self.process = procs.spawn([sys.executable, "-m", "gallery_operator", *options], self.log, env=env)
 
     def healthy(self) -> bool:
         assert self.process is not None

@@ -78,7 +78,11 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.peering.standalone = True
     settings.watching.server_timeout = 300
     settings.execution.max_workers = 8
-    settings.batching.worker_limit = 1000
+    # No cap on kopf's per-object workers: until its caches are filled, each object's worker waits for every other
+    # object's first event to be indexed, so with a cap (it was 1,000) a first listing of more objects than the cap
+    # left the capped workers waiting for objects whose workers could never start: never ready, never acting.
+    # A worker ends a few seconds after its object's last event.
+    settings.queueing.worker_limit = None
 
 
 @kopf.on.startup(errors=kopf.ErrorsMode.PERMANENT)
