@@ -4,7 +4,8 @@ Every start must answer /readyz 200 and then act (a download created after it be
 its bound; a start that does not is stuck: its stacks (py-spy, when it is on PATH) and its log are kept, and the
 storm stops there.
 
-uv run python -m bench.reliability_restart_storm --cycles 40 --keep /tmp/storm [--election] [--namespaced]
+uv run python -m bench.reliability_restart_storm --keep /tmp/storm [--cycles 40] [--backlog 1500] [--election]
+    [--namespaced]
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 from kubernetes import client, config
 
-from bench.operator import make_namespace
+from bench.operator import create_downloads, make_namespace
 from gallery_harness.controlplane import LocalCluster
 from gallery_harness.kube import create_namespace
 from gallery_harness.localoperator import OperatorProcess, apply_crd
@@ -143,6 +144,9 @@ def run(options: argparse.Namespace) -> int:
         api = config.new_client_from_config(str(cluster.kubeconfig))
         apply_crd(api)
         make_namespace(api, NAMESPACE)
+        if options.backlog:  # downloads that exist at every start (they fail at once: nothing answers there)
+            make_namespace(api, "backlog")
+            create_downloads(api, "backlog", options.backlog)
         settings = {"GALLERY_OPERATOR_MAX_ACTIVE": "10", "GALLERY_OPERATOR_MAX_ACTIVE_PER_NAMESPACE": "10"}
         if options.election:
             create_namespace(api, "gallery-operator")
@@ -177,6 +181,7 @@ def main() -> int:
     parser.add_argument("--every", type=float, default=3.0, help="seconds between the feeder's downloads")
     parser.add_argument("--ready-seconds", type=float, default=120.0)
     parser.add_argument("--act-seconds", type=float, default=60.0)
+    parser.add_argument("--backlog", type=int, default=0, help="downloads created before the first start")
     parser.add_argument("--election", action="store_true", help="leader election on (the chart's default)")
     parser.add_argument("--namespaced", action="store_true", help="watch the one namespace (not cluster-wide)")
     return run(parser.parse_args())
