@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -35,12 +36,13 @@ class OperatorProcess:
     """How long start() waits for /readyz (benchmarks that kill and restart it on a loaded machine wait longer)."""
     instances: ClassVar[list[OperatorProcess]] = []
 
-    def start(self) -> None:
+    def start(self, up: Callable[[], bool] | None = None) -> None:
+        """Start the process and wait until ``up()`` (default: /readyz answers 200)."""
         if self not in OperatorProcess.instances:
             OperatorProcess.instances.append(self)
         for attempt in range(3):
             try:
-                self._start_once()
+                self._start_once(up or self.healthy)
                 return
             except TimeoutError:
                 # A free port can be taken by another process between picking it and the operator binding it (the
@@ -49,9 +51,9 @@ class OperatorProcess:
                 if attempt == 2 or not lost_port or "address already in use" not in self.log.read_text()[-3000:]:
                     raise
 
-    def _start_once(self) -> None:
+    def _start_once(self, up: Callable[[], bool]) -> None:
         self.launch()
-        wait_until(self.healthy, self.ready_seconds, f"the operator's /healthz (log: {self.log})")
+        wait_until(up, self.ready_seconds, f"the operator's /healthz (log: {self.log})")
 
     def launch(self, *options: str) -> None:
         """Start the process on fresh ports without waiting for it (``options``: the operator's command line)."""

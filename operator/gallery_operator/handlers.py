@@ -141,11 +141,12 @@ INDEXED: Counter[str] = Counter()
 async def _report_start(controller: Controller) -> None:
     """Until the caches are filled (kopf runs handlers only once every first listing is indexed), a warning every
     START_REPORT_SECONDS with the index events seen so far; at the ready deadline an error: the start is stuck and
-    /healthz answers 500 from then on (Controller.stuck_starting)."""
+    /healthz answers 500 from then on (Controller.stuck_starting). Once they are filled, how long that took."""
     deadline = controller.began + controller.settings.ready_deadline_seconds
+    next_report = controller.began + START_REPORT_SECONDS
     while not controller.indexed:
-        left = deadline - time.monotonic()
-        if left < 0:
+        now = time.monotonic()
+        if now > deadline:
             log.error(
                 "not ready %.0f s after start-up began: the caches are not filled (index events so far: %s); "
                 "/healthz answers 500 so that the process is restarted",
@@ -153,10 +154,12 @@ async def _report_start(controller: Controller) -> None:
                 _seen(),
             )
             return
-        await asyncio.sleep(min(START_REPORT_SECONDS, left + 0.5))
-        if not controller.indexed and time.monotonic() < deadline:
+        if now > next_report:
             log.warning("the caches are still filling (index events so far: %s)", _seen())
-    log.info("ready: the caches are filled (index events so far: %s)", _seen())
+            next_report = now + START_REPORT_SECONDS
+        await asyncio.sleep(0.5)
+    took = time.monotonic() - controller.began
+    log.info("ready %.1f s after start-up began: the caches are filled (index events: %s)", took, _seen())
 
 
 def _seen() -> str:

@@ -104,10 +104,14 @@ def test_a_start_that_cannot_fill_its_caches_fails_its_liveness_probe_and_says_w
     proxy.pause()
     kubeconfig = proxied_kubeconfig(cluster.kubeconfig, proxy, tmp_path / "stalled.kubeconfig")
     settings = {"GALLERY_OPERATOR_NAMESPACES": namespace, "GALLERY_OPERATOR_READY_DEADLINE_SECONDS": "5"}
-    operator = OperatorProcess(kubeconfig, tmp_path / "operator.log", settings)
-    operator.launch()
+    operator = OperatorProcess(kubeconfig, tmp_path / "operator.log", settings, ready_seconds=120)
+
+    def failing() -> bool:
+        assert operator.process is not None and operator.process.poll() is None, "the operator exited"
+        return answer(operator, "/healthz")[0] == 500
+
     try:
-        wait_until(lambda: answer(operator, "/healthz")[0] == 500, 120, "/healthz to answer 500", interval=0.5)
+        operator.start(up=failing)  # (started again on new ports if one was taken meanwhile)
         assert answer(operator, "/healthz") == (500, "caches not filled 5 s after start-up began")
         assert answer(operator, "/readyz")[0] == 500
         wait_until(lambda: "not ready 5 s after start-up began" in operator.log.read_text(), 30, "the log's why")
