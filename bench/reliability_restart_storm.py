@@ -24,7 +24,7 @@ from typing import Any
 
 from kubernetes import client, config
 
-from bench.operator import create_downloads, make_namespace
+from bench.operator import create_downloads, make_namespace, status_mb
 from gallery_harness.controlplane import LocalCluster
 from gallery_harness.kube import create_namespace
 from gallery_harness.localoperator import OperatorProcess, apply_crd
@@ -130,7 +130,9 @@ def cycle(n: int, operator: OperatorProcess, feeder: Feeder, ready_bound: float,
     acted = wait_for(lambda: feeder.phase(name) is not None, act_bound)
     if acted is None:
         return f"start {n}: ready after {took:.1f} s, but download {name} had no status after {act_bound:.0f} s"
-    print(f"start {n}: ready after {took:.1f} s, acted {acted:.1f} s later", flush=True)
+    assert operator.process is not None
+    peak = status_mb(operator.process.pid, "VmHWM")
+    print(f"start {n}: ready after {took:.1f} s, acted {acted:.1f} s later (peak RSS {peak:.0f} MB)", flush=True)
     time.sleep(random.uniform(0.0, 15.0))
     operator.kill()
     return None
