@@ -59,7 +59,7 @@ class Memo:
     elector: Elector | None = None
     """This replica's part in the leader election (election.py), when it is on."""
     watchdog: asyncio.Task[None] | None = None
-    """Says, while the caches fill, what they hold (see _report_start)."""
+    """Says, while the caches fill, what they hold (see report_start)."""
 
 
 def _controller(memo: Memo) -> Controller:
@@ -123,7 +123,7 @@ async def startup(settings: kopf.OperatorSettings, memo: Memo, **kwargs: Any) ->
     controller.work.yield_to(memo.subscriptions.ticks_first)
     memo.elector = _elector(memo) if config.leader_election else None
     memo.servers = await start_servers(config, controller, memo.elector)
-    memo.watchdog = asyncio.create_task(_report_start(controller), name="start-up report")
+    memo.watchdog = asyncio.create_task(report_start(controller), name="start-up report")
     if memo.elector is None:
         await _lead(memo)
     else:
@@ -138,7 +138,7 @@ INDEXED: Counter[str] = Counter()
 """Index events by kind since the process began: what a slow or stuck start has seen of each first listing."""
 
 
-async def _report_start(controller: Controller) -> None:
+async def report_start(controller: Controller) -> None:
     """Until the caches are filled (kopf runs handlers only once every first listing is indexed), a warning every
     START_REPORT_SECONDS with the index events seen so far; at the ready deadline an error: the start is stuck and
     /healthz answers 500 from then on (Controller.stuck_starting). Once they are filled, how long that took."""

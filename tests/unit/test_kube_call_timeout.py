@@ -7,9 +7,11 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from kubernetes import client
+import yaml
+from kubernetes.config import kube_config
 
 from gallery_operator import kube
 
@@ -40,15 +42,21 @@ def silent_server() -> Iterator[int]:
 
 
 @pytest.fixture
-def silent_cluster(silent_server: int, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The shared client built for an API server at the silent port."""
-
-    def configuration() -> client.Configuration:
-        made = client.Configuration()
-        made.host = f"http://127.0.0.1:{silent_server}"
-        return made
-
-    monkeypatch.setattr(kube, "_configuration", configuration)
+def silent_cluster(silent_server: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The shared client built from a kubeconfig naming an API server at the silent port."""
+    cluster = {"name": "silent", "cluster": {"server": f"http://127.0.0.1:{silent_server}"}}
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [cluster],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "silent", "user": "u"}}],
+        "current-context": "c",
+    }
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(kubeconfig))
+    # (the kubernetes package reads $KUBECONFIG once, at import)
+    monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(path))
     monkeypatch.setattr(kube, "CALL_TIMEOUT", (1.0, 1.0))
     kube.api.cache_clear()
     kube.forget_clients()

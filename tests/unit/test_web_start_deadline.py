@@ -57,7 +57,7 @@ def test_the_start_report_says_what_the_caches_hold_when_the_deadline_passes(cap
     handlers.INDEXED.clear()
     handlers.INDEXED.update({"gallerydownloads": 1000, "namespaces": 12})
     with caplog.at_level(logging.INFO, logger="gallery_operator.handlers"):
-        asyncio.run(handlers._report_start(controller))
+        asyncio.run(handlers.report_start(controller))
     [record] = caplog.records
     assert record.levelno == logging.ERROR
     assert record.getMessage() == (
@@ -72,7 +72,7 @@ def test_the_start_report_says_how_long_a_start_took(caplog: pytest.LogCaptureFi
     handlers.INDEXED.clear()
     handlers.INDEXED.update({"jobs": 3})
     with caplog.at_level(logging.INFO, logger="gallery_operator.handlers"):
-        asyncio.run(handlers._report_start(controller))
+        asyncio.run(handlers.report_start(controller))
     [record] = caplog.records
     assert record.levelno == logging.INFO
     assert record.getMessage().startswith("ready ")
