@@ -1,8 +1,8 @@
 """Restart storm: the operator SIGKILLed and started again many times in a row, at random moments (during its
 start-up, right after it became ready, while downloads and a subscription are live), on one local control plane.
-Every start must answer /readyz 200 and then act (a download created after it became ready gets a status) within
-its bound; a start that does not is stuck: its stacks (py-spy, when it is on PATH) and its log are kept, and the
-storm stops there.
+Every start must answer /readyz 200 and then act (write the status of a download created after it became ready)
+within its bound; a start that does not is stuck: its stacks (py-spy, when it is on PATH) and its log are kept, and
+the storm stops there.
 
 uv run python -m bench.reliability_restart_storm --keep /tmp/storm [--cycles 40] [--backlog 1500] [--election]
     [--namespaced]
@@ -63,9 +63,10 @@ class Feeder(threading.Thread):
             except Exception as error:  # the API server under load: the next one goes
                 print(f"feeder: {error!r}", flush=True)
 
-    def phase(self, name: str) -> str | None:
+    def observed(self, name: str) -> bool:
+        """Whether the operator wrote the download's status (the API server's defaults say Pending, generation 0)."""
         body = self.custom.get_namespaced_custom_object(API_GROUP, API_VERSION, NAMESPACE, PLURAL, name)
-        return (body.get("status") or {}).get("phase")
+        return bool((body.get("status") or {}).get("observedGeneration"))
 
 
 def subscription(api: client.ApiClient, site: str) -> None:
@@ -127,7 +128,7 @@ def cycle(n: int, operator: OperatorProcess, feeder: Feeder, ready_bound: float,
     if took is None:
         return f"start {n}: /readyz not 200 after {ready_bound:.0f} s (/healthz {probe(operator, '/healthz')})"
     name = feeder.create("probe")
-    acted = wait_for(lambda: feeder.phase(name) is not None, act_bound)
+    acted = wait_for(lambda: feeder.observed(name), act_bound)
     if acted is None:
         return f"start {n}: ready after {took:.1f} s, but download {name} had no status after {act_bound:.0f} s"
     assert operator.process is not None
