@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -37,12 +38,13 @@ class OperatorProcess:
     """A command the operator's command line is handed to (the benchmarks' `env -u` for an older revision)."""
     instances: ClassVar[list[OperatorProcess]] = []
 
-    def start(self) -> None:
+    def start(self, up: Callable[[], bool] | None = None) -> None:
+        """Start the process and wait until ``up()`` (default: /readyz answers 200)."""
         if self not in OperatorProcess.instances:
             OperatorProcess.instances.append(self)
         for attempt in range(3):
             try:
-                self._start_once()
+                self._start_once(up or self.healthy)
                 return
             except TimeoutError:
                 # A free port can be taken by another process between picking it and the operator binding it (the
@@ -51,7 +53,12 @@ class OperatorProcess:
                 if attempt == 2 or not lost_port or "address already in use" not in self.log.read_text()[-3000:]:
                     raise
 
-    def _start_once(self) -> None:
+    def _start_once(self, up: Callable[[], bool]) -> None:
+        self.launch()
+        wait_until(up, self.ready_seconds, f"the operator's /healthz (log: {self.log})")
+
+    def launch(self, *options: str) -> None:
+        """Start the process on fresh ports without waiting for it (``options``: the operator's command line)."""
         report_port = procs.free_port()
         self.report_url = f"http://{self.report_host}:{report_port}/report"
         self.health_port = procs.free_port()
@@ -71,8 +78,9 @@ class OperatorProcess:
             "GALLERY_OPERATOR_JOB_TTL_SECONDS": "600",
             **self.settings,
         }
-        self.process = procs.spawn([*self.launcher, sys.executable, "-m", "gallery_operator"], self.log, env=env)
-        wait_until(self.healthy, self.ready_seconds, f"the operator's /healthz (log: {self.log})")
+        self.process = procs.spawn(
+            [*self.launcher, sys.executable, "-m", "gallery_operator", *options], self.log, env=env
+        )
 
     def healthy(self) -> bool:
         assert self.process is not None

@@ -10,7 +10,11 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import urllib.parse
 from collections.abc import Callable
+from pathlib import Path
+
+import yaml
 
 Address = tuple[str, int]
 
@@ -93,3 +97,13 @@ class TcpProxy:
             with contextlib.suppress(OSError):
                 end.shutdown(socket.SHUT_RDWR)
             end.close()
+
+
+def proxied_kubeconfig(kubeconfig: Path, proxy: TcpProxy, path: Path) -> Path:
+    """A copy of ``kubeconfig`` (written to ``path``) whose API server address is the proxy's."""
+    config = yaml.safe_load(kubeconfig.read_text())
+    for cluster in config["clusters"]:
+        server = urllib.parse.urlsplit(cluster["cluster"]["server"])
+        cluster["cluster"]["server"] = f"{server.scheme}://{server.hostname}:{proxy.address[1]}"
+    path.write_text(yaml.safe_dump(config))
+    return path

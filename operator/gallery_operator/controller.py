@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import datetime
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
@@ -89,6 +90,8 @@ class Controller:
     listing, and there is always a namespace to see. /readyz waits for it."""
     leading: bool = False
     """Reconciling (`start`); a standby keeps its caches warm and writes nothing."""
+    began: float = field(default_factory=time.monotonic)
+    """When start-up began (monotonic): readiness is due within `ready_deadline_seconds` of it."""
     _admission: Admission | None = None
     _parsed: dict[Key, tuple[str, int, Download | str, str]] = field(default_factory=dict)
     """Per download, the last (uid, generation) parsed, the result and its run's Job name ("" for an invalid spec):
@@ -325,6 +328,11 @@ class Controller:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    def stuck_starting(self) -> bool:
+        """Not ready `ready_deadline_seconds` after start-up began: a start that may wait for ever, which only a
+        new process ends (/healthz answers 500)."""
+        return not self.indexed and time.monotonic() - self.began > self.settings.ready_deadline_seconds
 
     def alive(self) -> bool:
         """A standby while it pre-plans (or before `stand_by`); a leader while its reconcilers and loops run."""

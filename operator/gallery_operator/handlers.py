@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +58,8 @@ class Memo:
     """The GallerySubscriptions' reconcile loop (subscriptions.py)."""
     elector: Elector | None = None
     """This replica's part in the leader election (election.py), when it is on."""
+    watchdog: asyncio.Task[None] | None = None
+    """Says, while the caches fill, what they hold (see report_start)."""
 
 
 def _controller(memo: Memo) -> Controller:
@@ -77,8 +81,18 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.posting.level = logging.CRITICAL + 1
     settings.peering.standalone = True
     settings.watching.server_timeout = 300
+    # No wait of kopf's is unbounded: a watch stream (or a listing's request) on a connection that died without a
+    # reset is cut and started again, instead of holding its cache (and, before the first listing, readiness).
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 30
+    settings.networking.connect_timeout = 30
+    settings.networking.request_timeout = 60
     settings.execution.max_workers = 8
-    settings.batching.worker_limit = 1000
+    # No cap on kopf's per-object workers: until its caches are filled, each object's worker waits for every other
+    # object's first event to be indexed, so with a cap (it was 1,000) a first listing of more objects than the cap
+    # left the capped workers waiting for objects whose workers could never start: never ready, never acting.
+    # A worker ends a few seconds after its object's last event.
+    settings.queueing.worker_limit = None
 
 
 @kopf.on.startup(errors=kopf.ErrorsMode.PERMANENT)
@@ -109,12 +123,47 @@ async def startup(settings: kopf.OperatorSettings, memo: Memo, **kwargs: Any) ->
     controller.work.yield_to(memo.subscriptions.ticks_first)
     memo.elector = _elector(memo) if config.leader_election else None
     memo.servers = await start_servers(config, controller, memo.elector)
+    memo.watchdog = asyncio.create_task(report_start(controller), name="start-up report")
     if memo.elector is None:
         await _lead(memo)
     else:
         facade.GATE.may_write = memo.elector.may_write
         controller.stand_by()
         memo.elector.start(ready=lambda: controller.indexed)
+
+
+START_REPORT_SECONDS = 30.0
+"""How often a start whose caches are not filled yet says what they hold."""
+INDEXED: Counter[str] = Counter()
+"""Index events by kind since the process began: what a slow or stuck start has seen of each first listing."""
+
+
+async def report_start(controller: Controller) -> None:
+    """Until the caches are filled (kopf runs handlers only once every first listing is indexed), a warning every
+    START_REPORT_SECONDS with the index events seen so far; at the ready deadline an error: the start is stuck and
+    /healthz answers 500 from then on (Controller.stuck_starting). Once they are filled, how long that took."""
+    deadline = controller.began + controller.settings.ready_deadline_seconds
+    next_report = controller.began + START_REPORT_SECONDS
+    while not controller.indexed:
+        now = time.monotonic()
+        if now > deadline:
+            log.error(
+                "not ready %.0f s after start-up began: the caches are not filled (index events so far: %s); "
+                "/healthz answers 500 so that the process is restarted",
+                controller.settings.ready_deadline_seconds,
+                _seen(),
+            )
+            return
+        if now > next_report:
+            log.warning("the caches are still filling (index events so far: %s)", _seen())
+            next_report = now + START_REPORT_SECONDS
+        await asyncio.sleep(0.5)
+    took = time.monotonic() - controller.began
+    log.info("ready %.1f s after start-up began: the caches are filled (index events: %s)", took, _seen())
+
+
+def _seen() -> str:
+    return ", ".join(f"{kind} {count}" for kind, count in sorted(INDEXED.items())) or "none"
 
 
 def _elector(memo: Memo) -> Elector:
@@ -139,6 +188,8 @@ async def cleanup(memo: Memo, **_: Any) -> None:
     """A graceful stop: writes stop first (the gate shuts), then the reconcilers; the Lease is released last, once
     the last write is answered, so the standby that takes it over never writes beside this replica."""
     was_leading = memo.elector.resign() if memo.elector is not None else False
+    if memo.watchdog is not None:
+        memo.watchdog.cancel()
     if memo.controller is not None:
         await memo.controller.stop()
     if memo.subscriptions is not None:
@@ -157,6 +208,7 @@ def _key(body: kopf.Body) -> Key:
 @kopf.index(*GD)
 async def gd_index(body: kopf.Body, **_: Any) -> dict[Key, DownloadSnapshot]:
     """The operator's cache of downloads, by (namespace, name)."""
+    INDEXED["gallerydownloads"] += 1
     return {_key(body): DownloadSnapshot.of(body)}
 
 
@@ -170,6 +222,7 @@ async def gd_namespace_index(namespace: str | None, name: str, **_: Any) -> dict
 async def policy_index(body: kopf.Body, name: str, **_: Any) -> dict[str, PolicySnapshot]:
     """The worker NetworkPolicy of each namespace, by its name (so a copy without the operator's labels is seen
     too, and put back in shape)."""
+    INDEXED["networkpolicies"] += 1
     return {str(body.metadata.namespace): PolicySnapshot.of(body)} if name == POLICY_NAME else {}
 
 
@@ -185,6 +238,7 @@ async def job_index(body: kopf.Body, **_: Any) -> dict[str, JobSnapshot]:
     """The operator's cache of worker Jobs, by the uid of the download that controls them. The labels only narrow
     the watch: a Job counts only when a GalleryDownload is its controller (checked against the download's namespace
     where it is used), so a Job a tenant labels like a worker is neither counted nor deleted."""
+    INDEXED["jobs"] += 1
     owner = owning_download_uid(body.metadata)
     if owner is None:
         return {}
@@ -194,6 +248,7 @@ async def job_index(body: kopf.Body, **_: Any) -> dict[str, JobSnapshot]:
 @kopf.index("", "v1", "namespaces")
 async def namespace_index(name: str, annotations: kopf.Annotations, **_: Any) -> dict[str, Any]:
     """Namespaces whose annotations tighten the egress rules: name -> NamespaceRules."""
+    INDEXED["namespaces"] += 1
     rules = namespace_rules(annotations)
     return {name: rules} if rules is not None else {}
 
@@ -262,6 +317,7 @@ async def on_job(body: kopf.Body, type: str, memo: Memo, **_: Any) -> None:
 @kopf.index(*GSUB)
 async def gsub_index(body: kopf.Body, **_: Any) -> dict[tuple[str, str], SubscriptionSnapshot]:
     """The operator's cache of subscriptions, by (namespace, name)."""
+    INDEXED["gallerysubscriptions"] += 1
     return {_key(body): SubscriptionSnapshot.of(body)}
 
 

@@ -29,12 +29,24 @@ def _configuration() -> client.Configuration:
     return configuration
 
 
+CALL_TIMEOUT = (10.0, 60.0)
+"""Connect and read timeouts (seconds) of every call of the shared client that sets none: a call on a connection that
+died without a reset fails (its reconcile is retried) instead of holding its thread, and its reconciler, for ever."""
+
+
 @functools.cache
 def api() -> client.ApiClient:
-    """One shared client for the reconciles."""
+    """One shared client for the reconciles; no call of it waits for ever (CALL_TIMEOUT)."""
     configuration = _configuration()
     configuration.connection_pool_maxsize = 64
-    return client.ApiClient(configuration)
+    shared = client.ApiClient(configuration)
+    request = shared.rest_client.request
+
+    def bounded(*args: Any, _request_timeout: Any = None, **kwargs: Any) -> Any:
+        return request(*args, _request_timeout=_request_timeout or CALL_TIMEOUT, **kwargs)
+
+    shared.rest_client.request = bounded
+    return shared
 
 
 @functools.cache

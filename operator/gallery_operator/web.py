@@ -241,15 +241,21 @@ async def start_servers(settings: Settings, controller: Controller, elector: Ele
     reports = Reports(settings, controller, elector.report_target if elector is not None else lambda: None)
     register_phase_collector(controller.phases)
 
-    def alive() -> bool:
-        return controller.alive() and (elector is None or elector.alive())
+    def trouble() -> str | None:
+        """Why this process should be restarted, or None."""
+        if controller.stuck_starting():
+            return f"caches not filled {settings.ready_deadline_seconds:.0f} s after start-up began"
+        if not controller.alive() or (elector is not None and not elector.alive()):
+            return "reconcilers stopped"
+        return None
 
     async def healthz(_: web.Request) -> web.Response:
-        return web.Response(text="ok" if alive() else "reconcilers stopped", status=200 if alive() else 500)
+        why = trouble()
+        return web.Response(text="ok", status=200) if why is None else web.Response(text=why, status=500)
 
     async def readyz(_: web.Request) -> web.Response:
-        if not alive():
-            return web.Response(text="reconcilers stopped", status=500)
+        if (why := trouble()) is not None:
+            return web.Response(text=why, status=500)
         if not controller.indexed:
             return web.Response(text="caches not yet filled", status=503)
         return web.Response(text="ok")

@@ -7,13 +7,12 @@ from __future__ import annotations
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 import yaml
 
 from gallery_harness.procs import wait_until
-from gallery_harness.tcpproxy import TcpProxy
+from gallery_harness.tcpproxy import TcpProxy, proxied_kubeconfig
 from tests.e2e.conftest import Downloads, pvc_spec
 from tests.e2e.election_support import Pair, leads, metric, pair, slow_images
 
@@ -56,15 +55,6 @@ def test_a_graceful_stop_releases_the_lease(pair: Pair) -> None:
     # Released, not left to expire: no one holds it (or b took it already at its next read).
     assert pair.holder() in ("", "b")
     wait_until(lambda: leads(b), 30, "replica b to take the released Lease")
-
-
-def proxied_kubeconfig(kubeconfig: Path, proxy: TcpProxy, path: Path) -> Path:
-    config = yaml.safe_load(kubeconfig.read_text())
-    for cluster in config["clusters"]:
-        server = urllib.parse.urlsplit(cluster["cluster"]["server"])
-        cluster["cluster"]["server"] = f"{server.scheme}://{server.hostname}:{proxy.address[1]}"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 def test_a_partitioned_leader_stops_before_the_standby_starts(pair: Pair, site: str) -> None:
