@@ -115,8 +115,9 @@ class Settings(BaseModel):
     the policy agent sees, i.e. the store's pods or hosts (a Service's cluster IP is translated before the check)."""
 
     ready_deadline_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0
-    """A start whose caches are not filled this long after its start-up handler began is stuck: from then on /healthz
-    answers 500 (the liveness probe restarts the process) and the log says what the caches hold so far."""
+    """A start whose caches are not filled, and whose first listings have brought no object for this long (counted from
+    its start-up handler at the earliest), is stuck: from then on /healthz answers 500 (the liveness probe restarts the
+    process) and the log says what the caches hold so far. A start whose listings still grow is slow, not stuck."""
     leader_election: bool = False
     """Run as one of several replicas: only the holder of the Lease below reconciles and writes; the others keep
     their caches filled and take over when it stops renewing (see leadership.py). Off: this replica leads alone."""

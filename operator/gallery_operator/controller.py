@@ -11,7 +11,7 @@ import contextlib
 import datetime
 import logging
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -68,6 +68,22 @@ def now() -> str:
 
 
 @dataclass
+class StartProgress:
+    """Index events by kind since the process began, and when the last one came: a start whose first listings
+    still grow is slow (many objects, a busy API server), not stuck."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    last: float = field(default_factory=time.monotonic)
+
+    def seen(self, kind: str) -> None:
+        self.counts[kind] += 1
+        self.last = time.monotonic()
+
+    def __str__(self) -> str:
+        return ", ".join(f"{kind} {count}" for kind, count in sorted(self.counts.items())) or "none"
+
+
+@dataclass
 class Controller:
     settings: Settings
     downloads: Mapping[Key, Collection[DownloadSnapshot]]
@@ -91,7 +107,10 @@ class Controller:
     leading: bool = False
     """Reconciling (`start`); a standby keeps its caches warm and writes nothing."""
     began: float = field(default_factory=time.monotonic)
-    """When start-up began (monotonic): readiness is due within `ready_deadline_seconds` of it."""
+    """When start-up began (monotonic)."""
+    progress: StartProgress = field(default_factory=StartProgress)
+    """What the first listings have brought so far: readiness is due within `ready_deadline_seconds` of start-up
+    or of the last index event, whichever is later."""
     _admission: Admission | None = None
     _parsed: dict[Key, tuple[str, int, Download | str, str]] = field(default_factory=dict)
     """Per download, the last (uid, generation) parsed, the result and its run's Job name ("" for an invalid spec):
@@ -330,9 +349,11 @@ class Controller:
                 await task
 
     def stuck_starting(self) -> bool:
-        """Not ready `ready_deadline_seconds` after start-up began: a start that may wait for ever, which only a
-        new process ends (/healthz answers 500)."""
-        return not self.indexed and time.monotonic() - self.began > self.settings.ready_deadline_seconds
+        """Not ready, and no index event for `ready_deadline_seconds` since start-up began: a start that may wait for
+        ever, which only a new process ends (/healthz answers 500). A start over many objects whose first listings
+        still grow is not stuck, however long it takes (a restart would only begin the listings again)."""
+        quiet_since = max(self.began, self.progress.last)
+        return not self.indexed and time.monotonic() - quiet_since > self.settings.ready_deadline_seconds
 
     def alive(self) -> bool:
         """A standby while it pre-plans (or before `stand_by`); a leader while its reconcilers and loops run."""

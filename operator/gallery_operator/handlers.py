@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +14,7 @@ import kopf
 from gallery_operator import API_GROUP, API_VERSION, PLURAL, SUBSCRIPTION_PLURAL, facade
 from gallery_operator.admission import priority_ceiling
 from gallery_operator.config import Settings
-from gallery_operator.controller import Controller
+from gallery_operator.controller import Controller, StartProgress
 from gallery_operator.egress import namespace_rules
 from gallery_operator.election import Elector, default_identity
 from gallery_operator.jobs import LABEL_MANAGED_BY, LABEL_RUN, MANAGED_BY, owning_download_uid
@@ -113,6 +112,7 @@ async def startup(settings: kopf.OperatorSettings, memo: Memo, **kwargs: Any) ->
         policies=kwargs["policy_index"],
         namespace_downloads=kwargs["gd_namespace_index"],
         namespace_ceilings=kwargs["namespace_ceiling_index"],
+        progress=PROGRESS,
     )
     memo.controller = controller
     # The subscriptions' calls in threads of their own, and the downloads' reconciles after due ticks are taken up:
@@ -134,36 +134,33 @@ async def startup(settings: kopf.OperatorSettings, memo: Memo, **kwargs: Any) ->
 
 START_REPORT_SECONDS = 30.0
 """How often a start whose caches are not filled yet says what they hold."""
-INDEXED: Counter[str] = Counter()
+PROGRESS = StartProgress()
 """Index events by kind since the process began: what a slow or stuck start has seen of each first listing."""
 
 
 async def report_start(controller: Controller) -> None:
     """Until the caches are filled (kopf runs handlers only once every first listing is indexed), a warning every
-    START_REPORT_SECONDS with the index events seen so far; at the ready deadline an error: the start is stuck and
-    /healthz answers 500 from then on (Controller.stuck_starting). Once they are filled, how long that took."""
-    deadline = controller.began + controller.settings.ready_deadline_seconds
+    START_REPORT_SECONDS with the index events seen so far; once no index event has come for the ready deadline, an
+    error: the start is stuck and /healthz answers 500 from then on (Controller.stuck_starting). Once they are
+    filled, how long that took."""
     next_report = controller.began + START_REPORT_SECONDS
     while not controller.indexed:
         now = time.monotonic()
-        if now > deadline:
+        if controller.stuck_starting():
             log.error(
-                "not ready %.0f s after start-up began: the caches are not filled (index events so far: %s); "
-                "/healthz answers 500 so that the process is restarted",
+                "not ready %.0f s after start-up began, and no cache has grown for %.0f s: the caches are not "
+                "filled (index events so far: %s); /healthz answers 500 so that the process is restarted",
+                now - controller.began,
                 controller.settings.ready_deadline_seconds,
-                _seen(),
+                controller.progress,
             )
             return
         if now > next_report:
-            log.warning("the caches are still filling (index events so far: %s)", _seen())
+            log.warning("the caches are still filling (index events so far: %s)", controller.progress)
             next_report = now + START_REPORT_SECONDS
         await asyncio.sleep(0.5)
     took = time.monotonic() - controller.began
-    log.info("ready %.1f s after start-up began: the caches are filled (index events: %s)", took, _seen())
-
-
-def _seen() -> str:
-    return ", ".join(f"{kind} {count}" for kind, count in sorted(INDEXED.items())) or "none"
+    log.info("ready %.1f s after start-up began: the caches are filled (index events: %s)", took, controller.progress)
 
 
 def _elector(memo: Memo) -> Elector:
@@ -208,7 +205,7 @@ def _key(body: kopf.Body) -> Key:
 @kopf.index(*GD)
 async def gd_index(body: kopf.Body, **_: Any) -> dict[Key, DownloadSnapshot]:
     """The operator's cache of downloads, by (namespace, name)."""
-    INDEXED["gallerydownloads"] += 1
+    PROGRESS.seen("gallerydownloads")
     return {_key(body): DownloadSnapshot.of(body)}
 
 
@@ -222,7 +219,7 @@ async def gd_namespace_index(namespace: str | None, name: str, **_: Any) -> dict
 async def policy_index(body: kopf.Body, name: str, **_: Any) -> dict[str, PolicySnapshot]:
     """The worker NetworkPolicy of each namespace, by its name (so a copy without the operator's labels is seen
     too, and put back in shape)."""
-    INDEXED["networkpolicies"] += 1
+    PROGRESS.seen("networkpolicies")
     return {str(body.metadata.namespace): PolicySnapshot.of(body)} if name == POLICY_NAME else {}
 
 
@@ -238,7 +235,7 @@ async def job_index(body: kopf.Body, **_: Any) -> dict[str, JobSnapshot]:
     """The operator's cache of worker Jobs, by the uid of the download that controls them. The labels only narrow
     the watch: a Job counts only when a GalleryDownload is its controller (checked against the download's namespace
     where it is used), so a Job a tenant labels like a worker is neither counted nor deleted."""
-    INDEXED["jobs"] += 1
+    PROGRESS.seen("jobs")
     owner = owning_download_uid(body.metadata)
     if owner is None:
         return {}
@@ -248,7 +245,7 @@ async def job_index(body: kopf.Body, **_: Any) -> dict[str, JobSnapshot]:
 @kopf.index("", "v1", "namespaces")
 async def namespace_index(name: str, annotations: kopf.Annotations, **_: Any) -> dict[str, Any]:
     """Namespaces whose annotations tighten the egress rules: name -> NamespaceRules."""
-    INDEXED["namespaces"] += 1
+    PROGRESS.seen("namespaces")
     rules = namespace_rules(annotations)
     return {name: rules} if rules is not None else {}
 
@@ -317,7 +314,7 @@ async def on_job(body: kopf.Body, type: str, memo: Memo, **_: Any) -> None:
 @kopf.index(*GSUB)
 async def gsub_index(body: kopf.Body, **_: Any) -> dict[tuple[str, str], SubscriptionSnapshot]:
     """The operator's cache of subscriptions, by (namespace, name)."""
-    INDEXED["gallerysubscriptions"] += 1
+    PROGRESS.seen("gallerysubscriptions")
     return {_key(body): SubscriptionSnapshot.of(body)}
 
 

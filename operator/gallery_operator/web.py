@@ -244,7 +244,7 @@ async def start_servers(settings: Settings, controller: Controller, elector: Ele
     def trouble() -> str | None:
         """Why this process should be restarted, or None."""
         if controller.stuck_starting():
-            return f"caches not filled {settings.ready_deadline_seconds:.0f} s after start-up began"
+            return f"caches not filled, and none has grown for {settings.ready_deadline_seconds:.0f} s"
         if not controller.alive() or (elector is not None and not elector.alive()):
             return "reconcilers stopped"
         return None

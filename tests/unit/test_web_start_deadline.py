@@ -1,5 +1,6 @@
-"""A start that cannot fill its caches: past READY_DEADLINE_SECONDS /healthz fails (so a liveness probe restarts the
-process) and the log says why; a start that fills them in time stays healthy. Real HTTP on loopback; the start's age is
+"""A start that cannot fill its caches: once no first listing has grown for READY_DEADLINE_SECONDS /healthz fails (so a
+liveness probe restarts the process) and the log says why; a start that fills them in time, or whose listings still
+grow, stays healthy. Real HTTP on loopback; the start's age is
 set, not waited for."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 from gallery_harness.procs import free_port
 from gallery_operator import handlers, web
 from gallery_operator.config import Settings
-from gallery_operator.controller import Controller
+from gallery_operator.controller import Controller, StartProgress
 
 
 def answer(url: str) -> tuple[int, str]:
@@ -38,7 +39,10 @@ def test_healthz_fails_once_a_start_is_past_its_ready_deadline(monkeypatch: pyte
         base = f"http://127.0.0.1:{health}"
         try:
             seen = [await asyncio.to_thread(answer, f"{base}/healthz")]  # 59 s to go: alive, not ready
-            controller.began = time.monotonic() - 61  # the caches still not filled a minute on
+            controller.progress.seen("gallerydownloads")  # a listing that grows 59 s on: slow, not stuck
+            controller.began = time.monotonic() - 119
+            seen += [await asyncio.to_thread(answer, f"{base}/healthz")]
+            controller.began = controller.progress.last = time.monotonic() - 61  # nothing new for a minute
             seen += [await asyncio.to_thread(answer, f"{base}/{path}") for path in ("healthz", "readyz")]
             controller.indexed = True  # they were filled after all
             seen += [await asyncio.to_thread(answer, f"{base}/{path}") for path in ("healthz", "readyz")]
@@ -47,30 +51,31 @@ def test_healthz_fails_once_a_start_is_past_its_ready_deadline(monkeypatch: pyte
         finally:
             await servers.cleanup()
 
-    stuck = (500, "caches not filled 60 s after start-up began")
-    assert asyncio.run(scenario()) == [(200, "ok"), stuck, stuck, (200, "ok"), (200, "ok")]
+    stuck = (500, "caches not filled, and none has grown for 60 s")
+    assert asyncio.run(scenario()) == [(200, "ok"), (200, "ok"), stuck, stuck, (200, "ok"), (200, "ok")]
 
 
 def test_the_start_report_says_what_the_caches_hold_when_the_deadline_passes(caplog: pytest.LogCaptureFixture) -> None:
-    controller = Controller(Settings(ready_deadline_seconds=60), {}, {})
-    controller.began = time.monotonic() - 61
-    handlers.INDEXED.clear()
-    handlers.INDEXED.update({"gallerydownloads": 1000, "namespaces": 12})
+    progress = StartProgress()
+    progress.counts.update({"gallerydownloads": 1000, "namespaces": 12})
+    controller = Controller(Settings(ready_deadline_seconds=60), {}, {}, progress=progress)
+    controller.began = progress.last = time.monotonic() - 61
     with caplog.at_level(logging.INFO, logger="gallery_operator.handlers"):
         asyncio.run(handlers.report_start(controller))
     [record] = caplog.records
     assert record.levelno == logging.ERROR
     assert record.getMessage() == (
-        "not ready 60 s after start-up began: the caches are not filled (index events so far: gallerydownloads 1000, "
-        "namespaces 12); /healthz answers 500 so that the process is restarted"
+        "not ready 61 s after start-up began, and no cache has grown for 60 s: the caches are not filled (index "
+        "events so far: gallerydownloads 1000, namespaces 12); /healthz answers 500 so that the process is restarted"
     )
 
 
 def test_the_start_report_says_how_long_a_start_took(caplog: pytest.LogCaptureFixture) -> None:
-    controller = Controller(Settings(), {}, {})
+    progress = StartProgress()
+    progress.seen("jobs")
+    progress.counts.update({"jobs": 2})
+    controller = Controller(Settings(), {}, {}, progress=progress)
     controller.indexed = True
-    handlers.INDEXED.clear()
-    handlers.INDEXED.update({"jobs": 3})
     with caplog.at_level(logging.INFO, logger="gallery_operator.handlers"):
         asyncio.run(handlers.report_start(controller))
     [record] = caplog.records
