@@ -17,6 +17,11 @@ from gallery_operator.leadership import Timing
 ENV_PREFIX = "GALLERY_OPERATOR_"
 
 
+START_CEILING = 4
+"""A start not ready after this many ready deadlines (READY_DEADLINE_SECONDS) is stuck, however many new objects its
+first listings still bring."""
+
+
 class Settings(BaseModel):
     """Every knob of the operator. The Helm chart sets them from values.yaml."""
 

@@ -21,7 +21,7 @@ from gallery_operator.admission import Admission, Candidate, Granted, seeded
 from gallery_operator.api.status import GalleryDownloadStatus, echoes, stored_phase
 from gallery_operator.apply import Applied, Outbox, apply, apply_wall
 from gallery_operator.cleanup import cleanup_seen
-from gallery_operator.config import Settings
+from gallery_operator.config import START_CEILING, Settings
 from gallery_operator.download import Download
 from gallery_operator.egress import EgressPolicy, NamespaceRules
 from gallery_operator.facade import Kube, ThreadedKube
@@ -69,15 +69,24 @@ def now() -> str:
 
 @dataclass
 class StartProgress:
-    """Index events by kind since the process began, and when the last one came: a start whose first listings
-    still grow is slow (many objects, a busy API server), not stuck."""
+    """Objects seen by kind since the process began (each once, by uid), and when the last new one came: a start
+    whose first listings still bring new objects is slow (many objects, a busy API server), not stuck. Changes to
+    objects already seen do not count, so a tenant editing its own objects cannot keep a stuck start looking busy."""
 
     counts: Counter[str] = field(default_factory=Counter)
     last: float = field(default_factory=time.monotonic)
+    _uids: set[tuple[str, str | None]] | None = field(default_factory=set)
 
-    def seen(self, kind: str) -> None:
+    def seen(self, kind: str, uid: str | None) -> None:
+        if self._uids is None or (kind, uid) in self._uids:
+            return
+        self._uids.add((kind, uid))
         self.counts[kind] += 1
         self.last = time.monotonic()
+
+    def finish(self) -> None:
+        """The caches are filled: no more counting (and the uids are let go)."""
+        self._uids = None
 
     def __str__(self) -> str:
         return ", ".join(f"{kind} {count}" for kind, count in sorted(self.counts.items())) or "none"
@@ -349,11 +358,13 @@ class Controller:
                 await task
 
     def stuck_starting(self) -> bool:
-        """Not ready, and no index event for `ready_deadline_seconds` since start-up began: a start that may wait for
-        ever, which only a new process ends (/healthz answers 500). A start over many objects whose first listings
-        still grow is not stuck, however long it takes (a restart would only begin the listings again)."""
-        quiet_since = max(self.began, self.progress.last)
-        return not self.indexed and time.monotonic() - quiet_since > self.settings.ready_deadline_seconds
+        """Not ready, and no new object for `ready_deadline_seconds` since start-up began (or START_CEILING times
+        that since it began): a start that may wait for ever, which only a new process ends (/healthz answers 500).
+        A start over many objects whose first listings still grow is not stuck before the ceiling (a restart would
+        only begin the listings again)."""
+        now, deadline = time.monotonic(), self.settings.ready_deadline_seconds
+        quiet = now - max(self.began, self.progress.last) > deadline
+        return not self.indexed and (quiet or now - self.began > START_CEILING * deadline)
 
     def alive(self) -> bool:
         """A standby while it pre-plans (or before `stand_by`); a leader while its reconcilers and loops run."""

@@ -86,6 +86,10 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.watching.connect_timeout = 30
     settings.networking.connect_timeout = 30
     settings.networking.request_timeout = 60
+    # First listings in pages of 500: each page is its own request (bounded by the timeout above, however many objects
+    # the cluster holds), and its objects reach the caches before the next page is asked for, so a long listing
+    # shows as progress (StartProgress) instead of one request that may be cut and begun again for ever.
+    settings.watching.chunk_size = LISTING_PAGE
     settings.execution.max_workers = 8
     # No cap on kopf's per-object workers: until its caches are filled, each object's worker waits for every other
     # object's first event to be indexed, so with a cap (it was 1,000) a first listing of more objects than the cap
@@ -132,35 +136,38 @@ async def startup(settings: kopf.OperatorSettings, memo: Memo, **kwargs: Any) ->
         memo.elector.start(ready=lambda: controller.indexed)
 
 
+LISTING_PAGE = 500
+"""Objects per request of kopf's first listings (the API server's `limit`)."""
 START_REPORT_SECONDS = 30.0
 """How often a start whose caches are not filled yet says what they hold."""
 PROGRESS = StartProgress()
-"""Index events by kind since the process began: what a slow or stuck start has seen of each first listing."""
+"""Objects seen by kind since the process began: what a slow or stuck start has of each first listing."""
 
 
 async def report_start(controller: Controller) -> None:
     """Until the caches are filled (kopf runs handlers only once every first listing is indexed), a warning every
-    START_REPORT_SECONDS with the index events seen so far; once no index event has come for the ready deadline, an
-    error: the start is stuck and /healthz answers 500 from then on (Controller.stuck_starting). Once they are
-    filled, how long that took."""
+    START_REPORT_SECONDS with the objects seen so far; once no new object has come for the ready deadline (or four
+    times that has passed), an error: the start is stuck and /healthz answers 500 from then on
+    (Controller.stuck_starting). Once they are filled, how long that took."""
     next_report = controller.began + START_REPORT_SECONDS
     while not controller.indexed:
         now = time.monotonic()
         if controller.stuck_starting():
             log.error(
                 "not ready %.0f s after start-up began, and no cache has grown for %.0f s: the caches are not "
-                "filled (index events so far: %s); /healthz answers 500 so that the process is restarted",
+                "filled (objects seen so far: %s); /healthz answers 500 so that the process is restarted",
                 now - controller.began,
                 controller.settings.ready_deadline_seconds,
                 controller.progress,
             )
             return
         if now > next_report:
-            log.warning("the caches are still filling (index events so far: %s)", controller.progress)
+            log.warning("the caches are still filling (objects seen so far: %s)", controller.progress)
             next_report = now + START_REPORT_SECONDS
         await asyncio.sleep(0.5)
     took = time.monotonic() - controller.began
-    log.info("ready %.1f s after start-up began: the caches are filled (index events: %s)", took, controller.progress)
+    log.info("ready %.1f s after start-up began: the caches are filled (objects seen: %s)", took, controller.progress)
+    controller.progress.finish()
 
 
 def _elector(memo: Memo) -> Elector:
@@ -205,7 +212,7 @@ def _key(body: kopf.Body) -> Key:
 @kopf.index(*GD)
 async def gd_index(body: kopf.Body, **_: Any) -> dict[Key, DownloadSnapshot]:
     """The operator's cache of downloads, by (namespace, name)."""
-    PROGRESS.seen("gallerydownloads")
+    PROGRESS.seen("gallerydownloads", body.metadata.uid)
     return {_key(body): DownloadSnapshot.of(body)}
 
 
@@ -219,7 +226,7 @@ async def gd_namespace_index(namespace: str | None, name: str, **_: Any) -> dict
 async def policy_index(body: kopf.Body, name: str, **_: Any) -> dict[str, PolicySnapshot]:
     """The worker NetworkPolicy of each namespace, by its name (so a copy without the operator's labels is seen
     too, and put back in shape)."""
-    PROGRESS.seen("networkpolicies")
+    PROGRESS.seen("networkpolicies", body.metadata.uid)
     return {str(body.metadata.namespace): PolicySnapshot.of(body)} if name == POLICY_NAME else {}
 
 
@@ -235,7 +242,7 @@ async def job_index(body: kopf.Body, **_: Any) -> dict[str, JobSnapshot]:
     """The operator's cache of worker Jobs, by the uid of the download that controls them. The labels only narrow
     the watch: a Job counts only when a GalleryDownload is its controller (checked against the download's namespace
     where it is used), so a Job a tenant labels like a worker is neither counted nor deleted."""
-    PROGRESS.seen("jobs")
+    PROGRESS.seen("jobs", body.metadata.uid)
     owner = owning_download_uid(body.metadata)
     if owner is None:
         return {}
@@ -243,9 +250,9 @@ async def job_index(body: kopf.Body, **_: Any) -> dict[str, JobSnapshot]:
 
 
 @kopf.index("", "v1", "namespaces")
-async def namespace_index(name: str, annotations: kopf.Annotations, **_: Any) -> dict[str, Any]:
+async def namespace_index(name: str, uid: str | None, annotations: kopf.Annotations, **_: Any) -> dict[str, Any]:
     """Namespaces whose annotations tighten the egress rules: name -> NamespaceRules."""
-    PROGRESS.seen("namespaces")
+    PROGRESS.seen("namespaces", uid)
     rules = namespace_rules(annotations)
     return {name: rules} if rules is not None else {}
 
@@ -314,7 +321,7 @@ async def on_job(body: kopf.Body, type: str, memo: Memo, **_: Any) -> None:
 @kopf.index(*GSUB)
 async def gsub_index(body: kopf.Body, **_: Any) -> dict[tuple[str, str], SubscriptionSnapshot]:
     """The operator's cache of subscriptions, by (namespace, name)."""
-    PROGRESS.seen("gallerysubscriptions")
+    PROGRESS.seen("gallerysubscriptions", body.metadata.uid)
     return {_key(body): SubscriptionSnapshot.of(body)}
 
 

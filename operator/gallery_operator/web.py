@@ -24,7 +24,7 @@ from aiohttp import ClientError, ClientSession, ClientTimeout, web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
-from gallery_operator.config import Settings
+from gallery_operator.config import START_CEILING, Settings
 from gallery_operator.keys import Key
 from gallery_operator.metrics import REPORTS_FORWARDED, REPORTS_REFUSED, register_phase_collector
 from gallery_operator.reportgate import Claimed, SourceBudgets, precheck
@@ -244,7 +244,9 @@ async def start_servers(settings: Settings, controller: Controller, elector: Ele
     def trouble() -> str | None:
         """Why this process should be restarted, or None."""
         if controller.stuck_starting():
-            return f"caches not filled, and none has grown for {settings.ready_deadline_seconds:.0f} s"
+            deadline = settings.ready_deadline_seconds
+            ceiling = START_CEILING * deadline
+            return f"caches not filled: no new object for {deadline:.0f} s, or {ceiling:.0f} s since start"
         if not controller.alive() or (elector is not None and not elector.alive()):
             return "reconcilers stopped"
         return None

@@ -112,7 +112,7 @@ def test_a_start_that_cannot_fill_its_caches_fails_its_liveness_probe_and_says_w
 
     try:
         operator.start(up=failing)  # (started again on new ports if one was taken meanwhile)
-        assert answer(operator, "/healthz") == (500, "caches not filled, and none has grown for 5 s")
+        assert answer(operator, "/healthz") == (500, "caches not filled: no new object for 5 s, or 20 s since start")
         assert answer(operator, "/readyz")[0] == 500
         wait_until(lambda: "no cache has grown for 5 s" in operator.log.read_text(), 30, "the log's why")
     finally:
@@ -120,4 +120,4 @@ def test_a_start_that_cannot_fill_its_caches_fails_its_liveness_probe_and_says_w
         proxy.cut()
     [line] = [json.loads(x) for x in operator.log.read_text().splitlines() if "no cache has grown for 5 s" in x]
     assert line["level"] == "error"
-    assert "the caches are not filled (index events so far: none)" in line["message"]
+    assert "the caches are not filled (objects seen so far: none)" in line["message"]

@@ -39,7 +39,7 @@ def test_healthz_fails_once_a_start_is_past_its_ready_deadline(monkeypatch: pyte
         base = f"http://127.0.0.1:{health}"
         try:
             seen = [await asyncio.to_thread(answer, f"{base}/healthz")]  # 59 s to go: alive, not ready
-            controller.progress.seen("gallerydownloads")  # a listing that grows 59 s on: slow, not stuck
+            controller.progress.seen("gallerydownloads", "uid-1")  # a listing that grows 59 s on: slow, not stuck
             controller.began = time.monotonic() - 119
             seen += [await asyncio.to_thread(answer, f"{base}/healthz")]
             controller.began = controller.progress.last = time.monotonic() - 61  # nothing new for a minute
@@ -51,7 +51,7 @@ def test_healthz_fails_once_a_start_is_past_its_ready_deadline(monkeypatch: pyte
         finally:
             await servers.cleanup()
 
-    stuck = (500, "caches not filled, and none has grown for 60 s")
+    stuck = (500, "caches not filled: no new object for 60 s, or 240 s since start")
     assert asyncio.run(scenario()) == [(200, "ok"), (200, "ok"), stuck, stuck, (200, "ok"), (200, "ok")]
 
 
@@ -65,15 +65,15 @@ def test_the_start_report_says_what_the_caches_hold_when_the_deadline_passes(cap
     [record] = caplog.records
     assert record.levelno == logging.ERROR
     assert record.getMessage() == (
-        "not ready 61 s after start-up began, and no cache has grown for 60 s: the caches are not filled (index "
-        "events so far: gallerydownloads 1000, namespaces 12); /healthz answers 500 so that the process is restarted"
+        "not ready 61 s after start-up began, and no cache has grown for 60 s: the caches are not filled (objects "
+        "seen so far: gallerydownloads 1000, namespaces 12); /healthz answers 500 so that the process is restarted"
     )
 
 
 def test_the_start_report_says_how_long_a_start_took(caplog: pytest.LogCaptureFixture) -> None:
     progress = StartProgress()
-    progress.seen("jobs")
-    progress.counts.update({"jobs": 2})
+    for uid in ("a", "b", "c", "a"):  # an object seen again (a change) is not counted twice
+        progress.seen("jobs", uid)
     controller = Controller(Settings(), {}, {}, progress=progress)
     controller.indexed = True
     with caplog.at_level(logging.INFO, logger="gallery_operator.handlers"):
@@ -81,4 +81,29 @@ def test_the_start_report_says_how_long_a_start_took(caplog: pytest.LogCaptureFi
     [record] = caplog.records
     assert record.levelno == logging.INFO
     assert record.getMessage().startswith("ready ")
-    assert record.getMessage().endswith(" s after start-up began: the caches are filled (index events: jobs 3)")
+    assert record.getMessage().endswith(" s after start-up began: the caches are filled (objects seen: jobs 3)")
+
+
+def test_changes_to_objects_already_seen_do_not_keep_a_stuck_start_alive() -> None:
+    """One kind's listing never ends; a tenant edits its own downloads every few seconds: each edit is an index event
+    of an object already seen, so the start still counts as quiet and is stuck at its deadline."""
+    controller = Controller(Settings(ready_deadline_seconds=60), {}, {})
+    controller.progress.seen("gallerydownloads", "mine")
+    controller.began = controller.progress.last = time.monotonic() - 61
+    controller.progress.seen("gallerydownloads", "mine")  # the tenant's edit
+    assert controller.stuck_starting()
+    controller.progress.seen("gallerydownloads", "new")  # a new object: the listing moves
+    assert not controller.stuck_starting()
+
+
+def test_a_start_that_keeps_seeing_new_objects_is_stuck_at_the_ceiling() -> None:
+    """New objects without end (created as fast as they are listed) do not hold off the restart for ever."""
+    controller = Controller(Settings(ready_deadline_seconds=60), {}, {})
+    controller.began = time.monotonic() - 239
+    controller.progress.seen("gallerydownloads", "one")
+    assert not controller.stuck_starting()
+    controller.began = time.monotonic() - 241
+    controller.progress.seen("gallerydownloads", "two")
+    assert controller.stuck_starting()
+    controller.indexed = True
+    assert not controller.stuck_starting()
