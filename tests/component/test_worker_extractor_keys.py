@@ -5,10 +5,12 @@ once the child is gone, and a child that can open no socket, start no program an
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,6 +70,25 @@ def test_without_the_child_there_is_no_answer_and_no_process_left() -> None:
     child.close()
 
 
+def test_a_url_longer_than_a_question_is_not_asked_and_the_pipe_stays_in_step() -> None:
+    """A site's entry URL larger than the pipe's buffer, while the child is not reading (stopped here): the worker
+    does not write it (a blocked write held every pool thread behind the lock), yt-dlp looks it up itself, and the
+    next question gets its own answer."""
+    child = ExtractorKeys(URLS[:1])
+    try:
+        assert child.key(URLS[0]) == "Youtube"
+        os.kill(child.pid, signal.SIGSTOP)
+        answers: list[str | None] = []
+        asking = threading.Thread(target=lambda: answers.append(child.key("https://x/" + "a" * 200_000)), daemon=True)
+        asking.start()
+        asking.join(30)  # a hang detector, not a speed check: the old code blocked here until the child read
+        assert answers == [None]
+        os.kill(child.pid, signal.SIGCONT)
+        assert child.key(URLS[3]) == "Vimeo"
+    finally:
+        child.close()
+
+
 def test_no_child_for_another_engine() -> None:
     others = ['{"spec": {"engine": "gallery-dl", "urls": ["https://a/"]}}', '{"spec": {"urls": ["https://a/"]}}', "{"]
     for raw in others:
@@ -91,6 +112,18 @@ def test_no_child_for_another_engine() -> None:
         "os.open(TARGET, os.O_WRONLY | os.O_CREAT)",
         "pathlib.Path(TARGET).write_text('x')",
         "ctypes.CDLL(None)",
+        # found by a hostile review: doors without an open for writing, or without an audit event
+        "multiprocessing.util.spawnv_passfds(b'/bin/sh', [b'sh', b'-c', b'echo x > ' + TARGET.encode() + b'.sh'], [])",
+        "os.truncate(TARGET, 0)",
+        "os.rename(TARGET, TARGET + '.moved')",
+        "os.remove(TARGET)",
+        "os.mkdir(TARGET + '.d')",
+        "os.symlink(TARGET, TARGET + '.link')",
+        "os.link(TARGET, TARGET + '.hard')",
+        "os.chmod(TARGET, 0o777)",
+        "os.utime(TARGET, (0, 0))",
+        "shutil.rmtree(os.path.dirname(TARGET))",
+        "os.kill(os.getppid(), 0)",
     ],
 )
 def test_the_child_can_open_no_socket_start_no_program_and_write_no_file(tmp_path: Path, attempt: str) -> None:
@@ -99,7 +132,7 @@ def test_the_child_can_open_no_socket_start_no_program_and_write_no_file(tmp_pat
     target = tmp_path / "written"
     target.write_text("before")
     script = textwrap.dedent(f"""
-        import ctypes, os, pathlib, socket, subprocess
+        import ctypes, multiprocessing.util, os, pathlib, shutil, socket, subprocess
         from gallery_operator.worker.extractor_keys import confine
         PORT, TARGET = {listener.getsockname()[1]}, {str(target)!r}
         confine()
@@ -117,3 +150,23 @@ def test_the_child_can_open_no_socket_start_no_program_and_write_no_file(tmp_pat
         listener.close()
     assert result.stdout.startswith("refused:"), (result.stdout, result.stderr[-2000:])
     assert target.read_text() == "before"
+    assert [p.name for p in tmp_path.iterdir()] == ["written"]
+    assert oct(target.stat().st_mode & 0o777) != oct(0o777) and target.stat().st_mtime > 0
+
+
+def test_the_child_writes_nowhere_and_may_start_no_process_below_python() -> None:
+    """The running child's standard streams lead to /dev/null (it is forked before the worker's output is redacted),
+    and the kernel holds its limits: no new process, no byte written to a file (read from /proc, as the kernel
+    keeps them)."""
+    child = ExtractorKeys(URLS[:1])
+    try:
+        assert child.key(URLS[0]) is not None  # it has started and confined itself
+        for fd in (0, 1, 2):
+            assert str(Path(f"/proc/{child.pid}/fd/{fd}").readlink()) == os.devnull
+        limits = Path(f"/proc/{child.pid}/limits").read_text().splitlines()
+        assert [line.split()[-3:-1] for line in limits if line.startswith(("Max processes", "Max file size"))] == [
+            ["0", "0"],
+            ["0", "0"],
+        ]
+    finally:
+        child.close()

@@ -10,9 +10,10 @@ The worker hands that key to yt-dlp (``extract_info(url, ie_key=...)``), which t
 pattern: what yt-dlp would have picked itself, as both walk the same table in the same order (the child sends a
 digest of its table's keys first; a worker whose table differs asks nothing).
 
-The child only computes: before it does anything, an audit hook refuses it every socket, every program start and
-every file opened for writing. Without an answer (no child, a child that died or did not answer in time) the worker
-lets yt-dlp look the URL up itself, as before.
+The child only computes: before it does anything its standard streams are pointed at /dev/null, the kernel's
+limits allow it no new process and no byte written to a file, and an audit hook refuses it every socket, every
+program start, every file written or changed and every signal. Without an answer (no child, a child that died or
+did not answer in time) the worker lets yt-dlp look the URL up itself, as before.
 
 Only the standard library may be imported at module level here: this runs before everything else.
 """
@@ -33,6 +34,8 @@ from typing import Any
 
 ANSWER_SECONDS = 60.0
 """How long the worker waits for one answer (the first includes the child's compiling of yt-dlp's patterns)."""
+QUESTION_BYTES = 8192
+"""The longest question asked (a JSON-quoted URL, far inside a pipe's buffer): longer URLs yt-dlp looks up itself."""
 REFUSED_EVENTS = (
     "socket.",
     "subprocess.",
@@ -44,6 +47,28 @@ REFUSED_EVENTS = (
     "os.forkpty",
     "pty.",
     "ctypes.",
+    # a file or folder changed without an open for writing
+    "os.truncate",
+    "os.remove",
+    "os.rename",
+    "os.rmdir",
+    "os.mkdir",
+    "os.symlink",
+    "os.link",
+    "os.chmod",
+    "os.lchmod",
+    "os.chown",
+    "os.lchown",
+    "os.chflags",
+    "os.lchflags",
+    "os.utime",
+    "os.setxattr",
+    "os.removexattr",
+    "shutil.",
+    # a signal to the worker or anything else
+    "os.kill",
+    "os.killpg",
+    "signal.pthread_kill",
 )
 
 
@@ -53,7 +78,16 @@ def table_digest(keys: Iterable[str]) -> str:
 
 
 def confine() -> None:
-    """For the rest of this process: no socket, no program, no file opened for writing (the lookup child)."""
+    """For the rest of this process: no socket, no program, no file written or changed, no signal sent (the lookup
+    child). Below Python, the kernel's limits: no new process (RLIMIT_NPROC 0, for a user without the capability
+    to exceed it, as the worker's pod runs) and no byte written to any file (RLIMIT_FSIZE 0; pipes are not files)."""
+    import _posixsubprocess  # noqa: PLC0415 - starts a program without an audit event (multiprocessing's spawn)
+    import resource  # noqa: PLC0415
+
+    for limit in (resource.RLIMIT_NPROC, resource.RLIMIT_FSIZE):
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(limit, (0, 0))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of ending us
 
     def refuse(event: str, args: tuple[Any, ...]) -> None:
         if event.startswith(REFUSED_EVENTS):
@@ -61,7 +95,20 @@ def confine() -> None:
         if event == "open" and not isinstance(args[0], int) and _writes(args):  # its own pipe's end stays usable
             raise PermissionError(f"the extractor lookup child may not write {args[0]!r}")
 
+    def no_program(*_: Any) -> int:
+        raise PermissionError("the extractor lookup child may not start a program")
+
+    _posixsubprocess.fork_exec = no_program
     sys.addaudithook(refuse)
+
+
+def _detach_output() -> None:
+    """The child's standard streams lead nowhere: what it prints would reach the pod's log unredacted (it is forked
+    before the worker's redaction of its output is installed)."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
 
 
 def _writes(args: tuple[Any, ...]) -> bool:
@@ -126,16 +173,23 @@ class ExtractorKeys:
         return self.digest
 
     def key(self, url: str) -> str | None:
-        """The key of the first extractor whose pattern matches ``url``, or None (no child, no answer, no match)."""
+        """The key of the first extractor whose pattern matches ``url``, or None (no child, no answer, no match, or a
+        URL too long to ask about: a question must fit the pipe, so that writing it never waits on the child)."""
+        question = json.dumps(url) + "\n"
+        if len(question) > QUESTION_BYTES:
+            return None
         with self.lock:
             if not self._digest() or self.to_child is None:
                 return None
             try:
-                self.to_child.write(json.dumps(url) + "\n")
+                self.to_child.write(question)
+                answer = self._read_line()
             except OSError:
                 self._stop()
                 return None
-            answer = self._read_line()
+            except BaseException:  # an answer left in the pipe would be taken as the next URL's
+                self._stop()
+                raise
         try:
             found = json.loads(answer) if answer is not None else None
         except ValueError:
@@ -180,6 +234,7 @@ class ExtractorKeys:
 
 
 def _serve(down: int, up: int, urls: list[str]) -> None:
+    _detach_output()
     confine()
     from yt_dlp import YoutubeDL  # noqa: PLC0415 - imported by the worker before the fork
 
