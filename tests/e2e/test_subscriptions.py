@@ -263,6 +263,14 @@ def test_an_operator_killed_between_a_tick_and_its_run_makes_the_run_once_on_res
     core = client.CoreV1Api(cluster.api)
     quota = {"metadata": {"name": "no-runs"}, "spec": {"hard": {"count/gallerydownloads.gallery-operator.dev": "0"}}}
     core.create_namespaced_resource_quota(subscriptions.namespace, quota)
+    # The API server enforces a quota only once the quota controller has written its status: before that a run
+    # created at the first tick got through (seen in a fresh-clone run on a loaded machine).
+    wait_until(
+        lambda: (core.read_namespaced_resource_quota("no-runs", subscriptions.namespace).status.hard or {}) != {},
+        60,
+        "the quota in force",
+        interval=0.2,
+    )
     spec = {"interval": "1h", "jitter": "0s", "downloadTemplate": {**template(site), "urls": [f"{site}/img/82.jpg"]}}
     subscriptions.create("killed", spec)
     tick = parse_time(subscriptions.get("killed")["metadata"]["creationTimestamp"])  # an interval's first tick
