@@ -43,7 +43,8 @@ def api() -> client.ApiClient:
     request = shared.rest_client.request
 
     def bounded(*args: Any, _request_timeout: Any = None, **kwargs: Any) -> Any:
-        return request(*args, _request_timeout=_request_timeout or CALL_TIMEOUT, **kwargs)
+        bound = CALL_TIMEOUT if _request_timeout is None else _request_timeout  # a caller's own timeout stands
+        return request(*args, _request_timeout=bound, **kwargs)
 
     shared.rest_client.request = bounded
     return shared
