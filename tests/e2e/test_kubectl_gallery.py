@@ -65,10 +65,21 @@ def enforce_restricted(cluster: Cluster, namespace: str) -> None:
     core = client.CoreV1Api(cluster.api)
     core.patch_namespace(namespace, {"metadata": {"labels": labels}})
     plain = {"metadata": {"name": "plain"}, "spec": {"containers": [{"name": "c", "image": "x", "command": ["true"]}]}}
-    with pytest.raises(ApiException) as refused:
-        core.create_namespaced_pod(namespace, plain, dry_run="All")
-    assert refused.value.status == 403
-    assert 'violates PodSecurity "restricted:latest"' in json.loads(refused.value.body)["message"]
+    refusals: list[ApiException] = []
+
+    def refused() -> bool:
+        # Pod Security admission reads the namespace's labels from the API server's informer cache, so the patch
+        # takes effect a moment later; until then the dry run is admitted (and creates nothing).
+        try:
+            core.create_namespaced_pod(namespace, plain, dry_run="All")
+        except ApiException as error:
+            refusals.append(error)
+            return True
+        return False
+
+    wait_until(refused, 30, "the restricted profile to be enforced")
+    assert refusals[-1].status == 403
+    assert 'violates PodSecurity "restricted:latest"' in json.loads(refusals[-1].body)["message"]
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:
@@ -131,7 +142,8 @@ def test_an_interrupted_catalogue_leaves_no_pod(
 ) -> None:
     downloads.create("waiting", pvc_spec(["https://example.org/a.jpg"], suspend=True))
     make_fifo_catalogue(cluster, namespace, "waiting")
-    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+    # faulthandler: a plugin that does not end is made to print every thread's stack (SIGABRT) for the report.
+    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "PYTHONFAULTHANDLER": "1"}
     plugin = subprocess.Popen(
         [str(Path(sys.executable).parent / "kubectl-gallery"), "-n", namespace, "catalogue", "waiting"],
         env=env,
@@ -148,7 +160,11 @@ def test_an_interrupted_catalogue_leaves_no_pod(
     try:
         wait_until(reader_running, 60, "the reader pod to run")
         plugin.send_signal(stop)
-        _, stderr = plugin.communicate(timeout=60)
+        try:
+            _, stderr = plugin.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            plugin.send_signal(signal.SIGABRT)
+            pytest.fail(f"the plugin did not end 60 s after {stop.name}; its stacks:\n{plugin.communicate()[1]}")
     finally:
         plugin.kill()
     assert plugin.returncode == 130, stderr

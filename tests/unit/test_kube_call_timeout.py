@@ -4,59 +4,21 @@ holding its thread and its reconciler for ever. Before, the client's calls had n
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 from kubernetes.config import kube_config
 
 from gallery_operator import kube
 
 
 @pytest.fixture
-def silent_server() -> Iterator[int]:
-    """A port on loopback that accepts connections and never answers."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(listener.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1]
-    stop.set()
-    thread.join()
-    for connection in held:
-        connection.close()
-    listener.close()
-
-
-@pytest.fixture
-def silent_cluster(silent_server: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The shared client built from a kubeconfig naming an API server at the silent port."""
-    cluster = {"name": "silent", "cluster": {"server": f"http://127.0.0.1:{silent_server}"}}
-    kubeconfig = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [cluster],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "c", "context": {"cluster": "silent", "user": "u"}}],
-        "current-context": "c",
-    }
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump(kubeconfig))
+def silent_cluster(silent_kubeconfig: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The shared client built from a kubeconfig naming a silent API server."""
     # (the kubernetes package reads $KUBECONFIG once, at import)
-    monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(path))
+    monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(silent_kubeconfig))
     monkeypatch.setattr(kube, "CALL_TIMEOUT", (1.0, 1.0))
     kube.api.cache_clear()
     kube.forget_clients()

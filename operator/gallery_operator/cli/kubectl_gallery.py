@@ -23,12 +23,14 @@ import json
 import secrets
 import signal
 import sys
+import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, NoReturn, TextIO
+from typing import Any, Literal, TextIO
 
+import urllib3
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from pydantic import ValidationError
@@ -68,10 +70,25 @@ class Kube:
         return client.CustomObjectsApi(self.api)
 
 
+CALL_TIMEOUT = (10.0, 30.0)
+"""Connect and read timeouts (seconds) of every API call the plugin makes: none waits for ever on a connection that
+died without a reset, so the reader pod's removal and a noted Ctrl-C always come."""
+
+
+def bounded(api: client.ApiClient) -> client.ApiClient:
+    request = api.rest_client.request
+
+    def with_timeout(*args: Any, _request_timeout: Any = None, **kwargs: Any) -> Any:
+        return request(*args, _request_timeout=CALL_TIMEOUT if _request_timeout is None else _request_timeout, **kwargs)
+
+    api.rest_client.request = with_timeout
+    return api
+
+
 def connect(kubeconfig: str | None, context: str | None, namespace: str | None) -> Kube:
     """A client as the user's kubeconfig says, in the namespace given or the context's (else `default`)."""
     try:
-        api = config.new_client_from_config(config_file=kubeconfig, context=context)
+        api = bounded(config.new_client_from_config(config_file=kubeconfig, context=context))
         if namespace is None:
             _, active = config.list_kube_config_contexts(config_file=kubeconfig)
             chosen = active
@@ -103,6 +120,10 @@ def api_call(verb: str, what: str, namespace: str, missing: str | None = None) -
         if error.status == 404 and missing is not None:
             raise PluginError(missing) from error
         raise refused(error, verb, what, namespace) from error
+    except urllib3.exceptions.HTTPError as error:  # refused, reset or timed out (CALL_TIMEOUT), after the retries
+        raise PluginError(
+            f"cannot {verb} {what} in namespace {namespace}: the API server did not answer: {error}"
+        ) from error
 
 
 def read_download(kube: Kube, name: str) -> dict[str, Any]:
@@ -239,37 +260,50 @@ def reader_pod(pod: str, download: str, claim: str, folder: str, image: str) -> 
     }
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 @contextlib.contextmanager
-def interrupts_as_keyboard_interrupt() -> Iterator[None]:
-    """SIGTERM (and SIGHUP) end the plugin like Ctrl-C, so that its cleanup runs."""
+def interrupts_noted() -> Iterator[threading.Event]:
+    """Ctrl-C, SIGTERM and SIGHUP are noted while the reader pod exists and acted on between API calls, never inside
+    one. An interrupt raised at an arbitrary point of the HTTP client can leave its connection pool's lock held, and
+    the call that removes the pod would then wait for ever; every call is bounded (CALL_TIMEOUT), so a noted
+    interrupt is acted on within one call's time."""
+    asked = threading.Event()
 
-    def stop(*_: object) -> NoReturn:
-        raise KeyboardInterrupt
+    def note(*_: object) -> None:
+        asked.set()
 
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {s: signal.signal(s, note) for s in STOP_SIGNALS}
     try:
-        yield
+        yield asked
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
 
 
+def stop_if_asked(asked: threading.Event) -> None:
+    if asked.is_set():
+        raise KeyboardInterrupt
+
+
 def read_claim(kube: Kube, name: str, claim: str, folder: str, image: str, timeout: float) -> str:
-    # The name is chosen here, not by the API server (generateName), so the pod can be removed even when an
-    # interrupt lands while its creation is on the wire.
+    # The name is chosen here, not by the API server (generateName), so the pod can be removed even when the call
+    # that creates it fails on the wire (a timeout) after the API server has stored it.
     pod = f"gallery-catalogue-{name[:30].rstrip('-.')}-{secrets.token_hex(4)}"
-    with interrupts_as_keyboard_interrupt():
+    with interrupts_noted() as asked:
         try:
             kube.core.create_namespaced_pod(kube.namespace, reader_pod(pod, name, claim, folder, image))
         except ApiException as error:
             raise refused(error, "create", "pods", kube.namespace) from error  # nothing was created
         except BaseException:
-            remove_pod(kube, pod)  # interrupted while the creation was on the wire: the pod may exist
+            remove_pod(kube, pod)  # the creation may have reached the API server
             raise
         try:
-            phase = wait_for_end(kube, pod, timeout)
+            phase = wait_for_end(kube, pod, timeout, asked)
             with api_call("get", "pods/log", kube.namespace):
                 log = str(kube.core.read_namespaced_pod_log(pod, kube.namespace, container=READER_CONTAINER))
+            stop_if_asked(asked)
             if phase != "Succeeded":
                 where = f"pvc://{claim}/{folder}/{CATALOGUE_DIR}/{CATALOGUE_FILE}"
                 raise PluginError(f"cannot read {where} (nothing stored yet?): {log.strip()[-300:]}")
@@ -278,34 +312,33 @@ def read_claim(kube: Kube, name: str, claim: str, folder: str, image: str, timeo
             remove_pod(kube, pod)
 
 
-def wait_for_end(kube: Kube, pod: str, timeout: float) -> str:
+def wait_for_end(kube: Kube, pod: str, timeout: float, asked: threading.Event) -> str:
     deadline = time.monotonic() + timeout
     while True:
+        stop_if_asked(asked)
         with api_call("get", "pods", kube.namespace):
             status = kube.core.read_namespaced_pod(pod, kube.namespace).status
+        stop_if_asked(asked)
         if status.phase in ("Succeeded", "Failed"):
             return str(status.phase)
         if time.monotonic() > deadline:
             reason = next((c.message for c in status.conditions or [] if c.status != "True" and c.message), "")
             raise PluginError(f"the reader pod {pod} did not finish in {timeout:.0f}s (phase {status.phase}) {reason}")
-        time.sleep(0.5)
+        asked.wait(0.5)
 
 
 def remove_pod(kube: Kube, pod: str) -> None:
-    """Delete the reader pod now; interrupts while this runs are held back until it is done."""
-    held = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    """Delete the reader pod now (called with interrupts noted, so none lands inside the call)."""
     try:
         kube.core.delete_namespaced_pod(pod, kube.namespace, grace_period_seconds=0)
-    except ApiException as error:
-        if error.status != 404:
+    except (ApiException, OSError, urllib3.exceptions.HTTPError) as error:
+        if getattr(error, "status", None) != 404:
+            said = f"{error.status} {error.reason}" if isinstance(error, ApiException) else shown(error)
             print(
-                f"kubectl-gallery: could not remove the reader pod {pod}: {error.status} {error.reason};"
+                f"kubectl-gallery: could not remove the reader pod {pod}: {said};"
                 f" remove it with: kubectl -n {kube.namespace} delete pod {pod}",
                 file=sys.stderr,
             )
-    finally:
-        for number, handler in held.items():
-            signal.signal(number, handler)
 
 
 def shown(value: object) -> str:
