@@ -32,7 +32,7 @@ class OperatorProcess:
     health_port: int = 0
     metrics_port: int = 0
     report_url: str = ""
-    ready_seconds: float = 30.0
+    ready_seconds: float = 60.0
     """How long start() waits for /readyz (benchmarks that kill and restart it on a loaded machine wait longer)."""
     launcher: tuple[str, ...] = ()
     """A command the operator's command line is handed to (the benchmarks' `env -u` for an older revision)."""
@@ -104,10 +104,13 @@ class OperatorProcess:
             self.process.wait()
             self.process = None
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 5.0) -> int | None:
+        """SIGTERM, SIGKILL after ``grace`` seconds (a pod's is 30 s); the exit code (-9: it was killed)."""
+        code = None
         if self.process is not None:
-            procs.stop(self.process)
+            code = procs.stop(self.process, grace)
             self.process = None
+        return code
 
 
 def operator_for(kubeconfig: Path, local: LocalCluster | None, log: Path, settings: dict[str, str]) -> OperatorProcess:
