@@ -6,16 +6,25 @@ import contextlib
 import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
 
+@dataclass
+class SilentApi:
+    kubeconfig: Path
+    """A kubeconfig (namespace `ns`) naming the server."""
+    connections: list[socket.socket]
+    """The connections it took so far."""
+
+
 @pytest.fixture
-def silent_kubeconfig(tmp_path: Path) -> Iterator[Path]:
-    """A kubeconfig (namespace `ns`) naming an API server on loopback that accepts every connection, reads the
-    request and never answers, as a connection that died without a reset looks."""
+def silent_api(tmp_path: Path) -> Iterator[SilentApi]:
+    """An API server on loopback that accepts every connection and never answers, as a connection that died without
+    a reset looks."""
     listener = socket.create_server(("127.0.0.1", 0))
     held: list[socket.socket] = []
     stop = threading.Event()
@@ -39,7 +48,7 @@ def silent_kubeconfig(tmp_path: Path) -> Iterator[Path]:
         "current-context": "c",
     }
     path.write_text(yaml.safe_dump(config))
-    yield path
+    yield SilentApi(path, held)
     stop.set()
     thread.join()
     for connection in held:

@@ -6,19 +6,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from kubernetes.config import kube_config
 
 from gallery_operator import kube
+from tests.unit.conftest import SilentApi
 
 
 @pytest.fixture
-def silent_cluster(silent_kubeconfig: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def silent_cluster(silent_api: SilentApi, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The shared client built from a kubeconfig naming a silent API server."""
     # (the kubernetes package reads $KUBECONFIG once, at import)
-    monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(silent_kubeconfig))
+    monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(silent_api.kubeconfig))
     monkeypatch.setattr(kube, "CALL_TIMEOUT", (1.0, 1.0))
     kube.api.cache_clear()
     kube.forget_clients()

@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import contextlib
 import io
+import signal
+import subprocess
+import sys
 import threading
-from pathlib import Path
+import time
 
 import pytest
 
+from gallery_harness.procs import wait_until
 from gallery_operator.cli import kubectl_gallery
+from tests.unit.conftest import SilentApi
 
 
 def test_a_silent_api_server_ends_the_plugin_with_an_error(
-    silent_kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
+    silent_api: SilentApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(kubectl_gallery, "CALL_TIMEOUT", (1.0, 0.5))
     ended: list[int] = []
@@ -22,10 +27,39 @@ def test_a_silent_api_server_ends_the_plugin_with_an_error(
 
     def run() -> None:
         with contextlib.redirect_stderr(stderr):
-            ended.append(kubectl_gallery.main(["--kubeconfig", str(silent_kubeconfig), "status", "album"]))
+            ended.append(kubectl_gallery.main(["--kubeconfig", str(silent_api.kubeconfig), "status", "album"]))
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     thread.join(30)  # urllib3 tries a GET four times: about 2 s with the timeout above
     assert ended == [1], "the plugin still waits for the silent API server"
     assert "get gallerydownloads in namespace ns: the API server did not answer" in stderr.getvalue()
+
+
+WAITS_FOR_THE_POD = """
+import sys
+from gallery_operator.cli import kubectl_gallery
+kubectl_gallery.CALL_TIMEOUT = (60.0, 60.0)
+kube = kubectl_gallery.connect(sys.argv[1], None, None)
+kubectl_gallery.read_claim(kube, "album", "claim", "album", "image", 60)
+"""
+
+
+def test_a_second_interrupt_ends_a_plugin_waiting_on_a_call(silent_api: SilentApi) -> None:
+    """The first Ctrl-C is noted while the reader pod's creation waits on the API server (the plugin goes on to
+    remove the pod after the call); a second one ends it at once and names the pod it may leave."""
+    plugin = subprocess.Popen(
+        [sys.executable, "-c", WAITS_FOR_THE_POD, str(silent_api.kubeconfig)], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_until(lambda: silent_api.connections, 60, "the reader pod's creation on the wire")
+        plugin.send_signal(signal.SIGINT)
+        time.sleep(1)
+        assert plugin.poll() is None, "the first interrupt ended the plugin inside a call"
+        plugin.send_signal(signal.SIGINT)
+        _, stderr = plugin.communicate(timeout=30)
+    finally:
+        plugin.kill()
+    assert plugin.returncode == 130
+    assert "interrupted again; the reader pod gallery-catalogue-album-" in stderr
+    assert "kubectl -n ns delete pod gallery-catalogue-album-" in stderr

@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import datetime
 import json
+import os
 import secrets
 import signal
 import sys
@@ -264,14 +265,18 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @contextlib.contextmanager
-def interrupts_noted() -> Iterator[threading.Event]:
+def interrupts_noted(left_behind: str) -> Iterator[threading.Event]:
     """Ctrl-C, SIGTERM and SIGHUP are noted while the reader pod exists and acted on between API calls, never inside
     one. An interrupt raised at an arbitrary point of the HTTP client can leave its connection pool's lock held, and
     the call that removes the pod would then wait for ever; every call is bounded (CALL_TIMEOUT), so a noted
-    interrupt is acted on within one call's time."""
+    interrupt is acted on within one call's time. A second interrupt ends the plugin at once, saying what it leaves
+    (``left_behind``)."""
     asked = threading.Event()
 
     def note(*_: object) -> None:
+        if asked.is_set():
+            os.write(2, f"kubectl-gallery: interrupted again; {left_behind}\n".encode())
+            os._exit(130)
         asked.set()
 
     previous = {s: signal.signal(s, note) for s in STOP_SIGNALS}
@@ -291,7 +296,8 @@ def read_claim(kube: Kube, name: str, claim: str, folder: str, image: str, timeo
     # The name is chosen here, not by the API server (generateName), so the pod can be removed even when the call
     # that creates it fails on the wire (a timeout) after the API server has stored it.
     pod = f"gallery-catalogue-{name[:30].rstrip('-.')}-{secrets.token_hex(4)}"
-    with interrupts_noted() as asked:
+    left = f"the reader pod {pod} may be left: kubectl -n {kube.namespace} delete pod {pod}"
+    with interrupts_noted(left) as asked:
         try:
             kube.core.create_namespaced_pod(kube.namespace, reader_pod(pod, name, claim, folder, image))
         except ApiException as error:
