@@ -40,7 +40,13 @@ def gallery_dl_classes() -> dict[str, Any]:
     from gallery_dl import extractor  # noqa: PLC0415
 
     classes = [
-        [cls.__module__, cls.__name__, cls.pattern.pattern, cls.pattern.flags, condition(cls.pattern.pattern)]
+        [
+            cls.__module__,
+            cls.__name__,
+            cls.pattern.pattern,
+            cls.pattern.flags,
+            condition(cls.pattern.pattern, cls.pattern.flags),
+        ]
         for cls in extractor._list_classes()
     ]
     return {"version": gallery_dl.version.__version__, "modules": list(extractor.modules), "classes": classes}
