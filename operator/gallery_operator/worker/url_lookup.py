@@ -48,15 +48,18 @@ def yt_dlp_key(table: Iterable[tuple[str, Any]], url: str) -> str | None:
 
 @functools.cache
 def _plain_yt_dlp_methods() -> frozenset[Any]:
-    """yt-dlp's own ``suitable`` and ``_match_valid_url`` (of its lazy and its real extractor base classes)."""
+    """yt-dlp's own ``suitable`` and ``_match_valid_url`` (of its real and, when it has them, its lazy extractors'
+    base class)."""
     from yt_dlp.extractor.common import InfoExtractor  # noqa: PLC0415 - the engine is imported by its run
-    from yt_dlp.extractor.lazy_extractors import LazyLoadExtractor  # noqa: PLC0415
 
-    return frozenset(
-        vars(base)[name].__func__
-        for base in (InfoExtractor, LazyLoadExtractor)
-        for name in ("suitable", "_match_valid_url")
-    )
+    bases: list[type] = [InfoExtractor]
+    try:
+        from yt_dlp.extractor.lazy_extractors import LazyLoadExtractor  # noqa: PLC0415
+    except ImportError:  # a yt-dlp built without lazy extractors: its real classes only
+        pass
+    else:
+        bases.append(LazyLoadExtractor)
+    return frozenset(vars(base)[name].__func__ for base in bases for name in ("suitable", "_match_valid_url"))
 
 
 def _cannot_match(extractor: Any, text: str, patterns: dict[str, Any], plain: frozenset[Any]) -> bool:
