@@ -36,6 +36,9 @@ HOSTILE = [
     "ytsearch:cats",
     "",
     "\ufeffhttps://vimeo.com/1",
+    # longer than the index is used for (the engine's own search), and just inside
+    "https://vimeo.com/" + "1" * 9000,
+    "https://vimeo.com/" + "1" * 8000,
 ]
 
 

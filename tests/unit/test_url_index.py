@@ -58,6 +58,7 @@ def test_a_condition_refuses_what_cannot_match() -> None:
     assert not holds(condition(r"(?i)https?://(?:www\.)?vk\.com/video"), "https://vimeo.com/video")
     assert not holds(condition(r"(?:peertube:\w+|https?://(?:one|two)\.tube/w/)"), "https://three.tube/w/")
     assert folded("https://v\u0131meo.com/1") is None  # not ASCII: the engine's own search, no condition asked
+    assert folded("https://vimeo.com/" + "1" * 9000) is None  # too long to check: the engine's own search
 
 
 def test_no_condition_refuses_a_url_its_pattern_matches() -> None:

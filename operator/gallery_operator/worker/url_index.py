@@ -10,7 +10,7 @@ the pattern matches must contain, as clauses of substrings of which at least one
 pattern's condition cannot match it, so its extractor is skipped unseen; every other extractor is tried with the
 engine's own pattern, in the engine's order. The first match is thus the engine's own.
 
-The condition is checked on the URL in lower case, and only for ASCII URLs: a case-insensitive pattern matches
+The condition is checked on the URL in lower case, and only for ASCII URLs of at most LONGEST_URL characters: a case-insensitive pattern matches
 letters that are not ASCII with ASCII ones (``(?i)s`` matches the long s U+017F, ``(?i)i`` the dotless i U+0131,
 ``(?i)k`` the Kelvin sign), which no lower-casing of the URL reproduces, so a URL with any character outside ASCII
 gets the engine's whole search. Literal characters outside ASCII are not part of any condition; everything that is
@@ -29,14 +29,17 @@ Clause = tuple[str, ...]
 """At least one of these (lower-case) substrings is in every URL the pattern matches."""
 Condition = tuple[Clause, ...]
 """Every clause holds for every URL the pattern matches (an empty condition holds for every URL)."""
+LONGEST_URL = 8192
+"""URLs longer than this get the engine's own search: checking a condition costs a scan of the URL per literal
+(about 11,000 literals for yt-dlp), and a site's playlist may hand the worker entry URLs of any length."""
 CLAUSES_KEPT = 3
 """The most selective clauses kept per pattern (fewer clauses ask less, so any subset stays a necessary condition)."""
 
 
 def folded(url: str) -> str | None:
-    """The URL as conditions are checked against it, or None when it has a character outside ASCII (no skipping:
-    the engine's own search)."""
-    return url.lower() if url.isascii() else None
+    """The URL as conditions are checked against it, or None when it has a character outside ASCII or is longer
+    than LONGEST_URL (no skipping: the engine's own search)."""
+    return url.lower() if url.isascii() and len(url) <= LONGEST_URL else None
 
 
 def holds(condition: Condition, url: str) -> bool:
