@@ -10,12 +10,12 @@ the pattern matches must contain, as clauses of substrings of which at least one
 pattern's condition cannot match it, so its extractor is skipped unseen; every other extractor is tried with the
 engine's own pattern, in the engine's order. The first match is thus the engine's own.
 
-The condition is checked on the URL in lower case, and only for ASCII URLs of at most LONGEST_URL characters: a case-insensitive pattern matches
-letters that are not ASCII with ASCII ones (``(?i)s`` matches the long s U+017F, ``(?i)i`` the dotless i U+0131,
-``(?i)k`` the Kelvin sign), which no lower-casing of the URL reproduces, so a URL with any character outside ASCII
-gets the engine's whole search. Literal characters outside ASCII are not part of any condition; everything that is
-not a literal (classes, repeats that may be absent, look-arounds, back-references, conditionals) adds nothing, so a
-condition only ever asks for less than the pattern does.
+The condition is checked on the URL in lower case, and only for ASCII URLs of at most LONGEST_URL characters: a
+case-insensitive pattern matches letters that are not ASCII with ASCII ones (``(?i)s`` matches the long s U+017F,
+``(?i)i`` the dotless i U+0131, ``(?i)k`` the Kelvin sign), which no lower-casing of the URL reproduces, so a URL
+with any character outside ASCII gets the engine's whole search. Literal characters outside ASCII are not part of
+any condition; everything that is not a literal (classes, repeats that may be absent, look-arounds,
+back-references, conditionals) adds nothing, so a condition only ever asks for less than the pattern does.
 
 Only the standard library is imported here; ``re._parser`` only when an index is built.
 """
