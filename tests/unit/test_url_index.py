@@ -57,7 +57,8 @@ def test_a_condition_asks_only_what_every_match_has(pattern: str, matching: str)
 def test_a_condition_refuses_what_cannot_match() -> None:
     assert not holds(condition(r"(?i)https?://(?:www\.)?vk\.com/video"), "https://vimeo.com/video")
     assert not holds(condition(r"(?:peertube:\w+|https?://(?:one|two)\.tube/w/)"), "https://three.tube/w/")
-    assert folded("https://v\u0131meo.com/1") is None  # not ASCII: the engine's own search, no condition asked
+    assert not holds(condition(r"(?i)https?://vimeo\.com/"), folded("https://v\u0131mxo.com/") or "")
+    assert folded("https://v\u0131meo.\u212aom/\u017f\u00e9") == "https://vimeo.kom/s\u00e9"  # as re matches them
     assert folded("https://vimeo.com/" + "1" * 9000) is None  # too long to check: the engine's own search
 
 

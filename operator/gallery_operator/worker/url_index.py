@@ -10,18 +10,21 @@ the pattern matches must contain, as clauses of substrings of which at least one
 pattern's condition cannot match it, so its extractor is skipped unseen; every other extractor is tried with the
 engine's own pattern, in the engine's order. The first match is thus the engine's own.
 
-The condition is checked on the URL in lower case, and only for ASCII URLs of at most LONGEST_URL characters: a
-case-insensitive pattern matches letters that are not ASCII with ASCII ones (``(?i)s`` matches the long s U+017F,
-``(?i)i`` the dotless i U+0131, ``(?i)k`` the Kelvin sign), which no lower-casing of the URL reproduces, so a URL
-with any character outside ASCII gets the engine's whole search. Literal characters outside ASCII are not part of
-any condition; everything that is not a literal (classes, repeats that may be absent, look-arounds,
-back-references, conditionals) adds nothing, so a condition only ever asks for less than the pattern does.
+The condition is checked on the URL in lower case, after each character that ``re`` matches case-insensitively
+with an ASCII letter is turned into that letter (``(?i)s`` matches the long s U+017F, ``(?i)i`` the dotless i
+U+0131, ``(?i)k`` the Kelvin sign: lower-casing alone misses those), asked of ``re`` itself for each character of
+the URL outside ASCII; URLs longer than LONGEST_URL characters get the engine's whole search. Literal characters
+outside ASCII are not part of any condition; everything that is not a literal (classes, repeats that may be absent,
+look-arounds, back-references, conditionals) adds nothing, so a condition only ever asks for less than the pattern
+does.
 
 Only the standard library is imported here; ``re._parser`` only when an index is built.
 """
 
 from __future__ import annotations
 
+import re
+import string
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -37,9 +40,21 @@ CLAUSES_KEPT = 3
 
 
 def folded(url: str) -> str | None:
-    """The URL as conditions are checked against it, or None when it has a character outside ASCII or is longer
-    than LONGEST_URL (no skipping: the engine's own search)."""
-    return url.lower() if url.isascii() and len(url) <= LONGEST_URL else None
+    """The URL as conditions are checked against it: each character that a case-insensitive pattern matches with an
+    ASCII letter turned into that letter, then lower case; None when it is longer than LONGEST_URL (no skipping:
+    the engine's own search)."""
+    if len(url) > LONGEST_URL:
+        return None
+    if url.isascii():
+        return url.lower()
+    table: dict[int, str] = {}
+    for char in {char for char in url if not char.isascii()}:
+        letters = [letter for letter in string.ascii_lowercase if re.fullmatch(f"(?i){letter}", char)]
+        if len(letters) > 1:
+            return None  # not seen in any Python: one character would stand for two letters
+        if letters:
+            table[ord(char)] = letters[0]
+    return url.translate(table).lower()
 
 
 def holds(condition: Condition, url: str) -> bool:
