@@ -10,7 +10,7 @@ export UV_PYTHON := $(shell $$(command -v python3.11 2>/dev/null || command -v $
 export UV_PYTHON_DOWNLOADS := never
 RUN := $(UV) run --frozen
 
-.PHONY: help setup system-packages node-packages crds manifests build demo test test-fast test-real-node lint unit component e2e cluster-start cluster-stop cluster-status clean reliability
+.PHONY: help setup system-packages node-packages crds url-index manifests build demo test test-fast test-real-node lint unit component e2e cluster-start cluster-stop cluster-status clean reliability
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ node-packages: ## Debian packages of the real node (containerd, runc, CNI plugin
 crds: setup ## regenerate crds/ from the pydantic models
 	$(RUN) python -m gallery_operator.api.crd crds/gallerydownloads.gallery-operator.dev.yaml charts/gallery-operator/files/crd.yaml
 	$(RUN) python -m gallery_operator.api.crd --subscription crds/gallerysubscriptions.gallery-operator.dev.yaml charts/gallery-operator/files/crd-subscription.yaml
+
+url-index: setup ## regenerate the index of the engines' URL patterns (worker/url_index_*.json) after an engine upgrade
+	$(RUN) python -m gallery_operator.worker.url_index_build
 
 manifests: build ## regenerate manifests/base from the Helm chart
 	$(RUN) python -m gallery_harness.manifests

@@ -48,11 +48,11 @@ def test_the_config_variable_is_the_operator_s() -> None:
     assert inputs.CONFIG_ENV == workerconfig.CONFIG_ENV
 
 
-def test_importing_the_inputs_imports_nothing_before_the_lookahead_forks() -> None:
-    """The entrypoint reads its configuration and forks gallery-dl's lookup before anything else is imported: the
-    inputs module brings no module of its own (urllib, dataclasses, pydantic come later, when they are needed)."""
+def test_importing_the_inputs_imports_nothing_of_its_own() -> None:
+    """The entrypoint reads its configuration before anything else is imported: the inputs module brings no module
+    of its own (urllib, dataclasses, pydantic come later, when they are needed)."""
     code = (
-        "import sys, pathlib, gallery_operator.worker.lookahead; before = set(sys.modules); "
+        "import sys, pathlib, os, typing, __future__, gallery_operator.worker; before = set(sys.modules); "
         "import gallery_operator.worker.inputs; print(sorted(set(sys.modules) - before))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

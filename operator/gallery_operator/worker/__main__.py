@@ -10,8 +10,6 @@ import threading
 from typing import NoReturn
 
 from gallery_operator.worker import deferred, inputs
-from gallery_operator.worker.extractor_keys import ExtractorKeys
-from gallery_operator.worker.lookahead import Lookahead
 
 
 def main() -> int:
@@ -24,12 +22,9 @@ def main() -> int:
         return 0
     raw = inputs.config_json()  # read here before anything heavy is imported
     cleanup_only = "--cleanup" in sys.argv[1:]
-    # First, while this process is still small and has no threads: gallery-dl's extractor lookup on the other core.
-    lookahead = Lookahead.from_config(None if cleanup_only else raw)
     deferred.install()  # yt-dlp's extras' crypto modules load at their first use, not at yt-dlp's import
-    keys = ExtractorKeys.from_config(None if cleanup_only else raw)  # yt-dlp's extractor lookup, the same way
 
-    import logging  # noqa: PLC0415 - everything below is imported while the lookup runs
+    import logging  # noqa: PLC0415
 
     from pydantic import ValidationError  # noqa: PLC0415
 
@@ -52,11 +47,9 @@ def main() -> int:
     if cleanup_only:
         return cleanup(config, pod)
     try:
-        return execute(config, pod, lookahead, keys)
+        return execute(config, pod)
     except Exception as error:  # execute reports what it can; this is for what escapes it
         return report_crash(config, pod, error)
-    finally:
-        keys.close()
 
 
 def leave(code: int) -> NoReturn:

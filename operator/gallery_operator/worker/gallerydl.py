@@ -5,7 +5,6 @@ from __future__ import annotations
 import collections
 import copy
 import functools
-import importlib
 import logging
 import os
 import re
@@ -17,7 +16,6 @@ from typing import Any
 
 from gallery_dl import config, exception, extractor, job
 from gallery_dl.extractor.generic import GenericExtractor
-from gallery_dl.text import re_compile
 
 from gallery_operator.api.spec import GalleryDownloadSpec
 from gallery_operator.worker import options, transport
@@ -26,8 +24,8 @@ from gallery_operator.worker.failures import classify
 from gallery_operator.worker.hosts import Hosts
 from gallery_operator.worker.inputs import RequestsEnvironment
 from gallery_operator.worker.items import ItemBytes, ItemFile, next_item
-from gallery_operator.worker.lookahead import Lookahead
 from gallery_operator.worker.transfers import Transfers
+from gallery_operator.worker.url_lookup import gallery_dl_find
 
 _URL_IN_MESSAGE = re.compile(r"https?://[^\s'\"]+")
 
@@ -379,11 +377,9 @@ class GalleryDl:
         scratch: Path,
         credentials: options.Credentials,
         requests: RequestsEnvironment,
-        lookahead: Lookahead | None = None,
         hosts: Hosts | None = None,
     ) -> None:
         config.clear()
-        self.lookahead = lookahead
         self.hosts = hosts
         self.concurrency = spec.options.concurrency
         sites = options.credential_sites(spec, self.category) if credentials.any() else frozenset()
@@ -399,25 +395,9 @@ class GalleryDl:
             config.set(path[:-1], path[-1], value)
 
     def find(self, url: str) -> Any:
-        """gallery-dl's extractor for the URL, from the lookahead when it has the answer (importing only that
-        module), else by gallery-dl's own search."""
-        answers = self.lookahead.result() if self.lookahead is not None else {}
-        if url not in answers:
-            return extractor.find(url)
-        found = answers[url]
-        if found is None:
-            return None
-        module = importlib.import_module(found[0])
-        # gallery-dl compiles the patterns of a module's classes when it lists the module, and extractors use each
-        # other's (Reddit's items() matches links with RedditSubmissionExtractor.pattern.match): compile all of
-        # them, as gallery-dl would, so that a later listing finds them compiled too.
-        for member in vars(module).values():
-            pattern = vars(member).get("pattern") if isinstance(member, type) else None
-            if isinstance(pattern, str) and member.__module__ == module.__name__:
-                setattr(member, "pattern", re_compile(pattern))  # noqa: B010 - any class of the module
-        cls = getattr(module, found[1])
-        match = cls.pattern.match(url)
-        return cls(match) if match else extractor.find(url)
+        """gallery-dl's extractor for the URL, as its own search finds it (worker/url_lookup.py: the patterns that
+        cannot match are skipped unseen, and only the modules of those that may are imported)."""
+        return gallery_dl_find(url)
 
     def supports(self, url: str) -> bool:
         return self.find(url) is not None

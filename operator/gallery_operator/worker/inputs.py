@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
 CONFIG_ENV = "GALLERY_WORKER_CONFIG"
 """workerconfig.CONFIG_ENV (a test holds them equal). The entrypoint reads the configuration before anything heavy
-is imported, so this module imports at its top only what the entrypoint imported before it forks the lookahead
-(tuples rather than dataclasses, whose import brings `inspect`; urllib when it is asked)."""
+is imported, so this module imports at its top only a few small modules of the standard library (tuples rather
+than dataclasses, whose import brings `inspect`; urllib when it is asked)."""
 
 LOG_FORMAT_ENV = "GALLERY_WORKER_LOG_FORMAT"
 """`json` (the default, what a pod logs) or anything else for plain text (tests and benchmarks)."""

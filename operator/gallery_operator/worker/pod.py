@@ -15,18 +15,14 @@ from gallery_operator.api.status import Failure
 from gallery_operator.redaction import Redactor
 from gallery_operator.worker import programs, transport
 from gallery_operator.worker.egress import Blocked, Guard
-from gallery_operator.worker.engines import EngineChain
-from gallery_operator.worker.extractor_keys import ExtractorKeys
-from gallery_operator.worker.gallerydl import GalleryDl
+from gallery_operator.worker.engines import Engine, EngineChain
 from gallery_operator.worker.hosts import Hosts
 from gallery_operator.worker.inputs import Inputs
-from gallery_operator.worker.lookahead import Lookahead
 from gallery_operator.worker.pace import LowSpeedLimit
 from gallery_operator.worker.redact import pod_redactor, redact_output
 from gallery_operator.worker.reporting import Reporter, report_trust, terminate
 from gallery_operator.worker.run import Run
 from gallery_operator.worker.storage import S3Defaults, Store, open_store
-from gallery_operator.worker.ytdlp import YtDlp
 from gallery_operator.workerconfig import COOKIES_FILE, EXIT_OK, EXIT_PERMANENT, EXIT_RETRYABLE, Report, WorkerConfig
 
 log = logging.getLogger("gallery_operator.worker")
@@ -66,9 +62,7 @@ def open_target(config: WorkerConfig, pod: Inputs, scratch: Path, guard: Guard) 
     return open_store(config.storage, scratch, guard, S3Defaults(pod.s3_endpoint, pod.s3_region))
 
 
-def execute(
-    config: WorkerConfig, pod: Inputs, lookahead: Lookahead | None = None, keys: ExtractorKeys | None = None
-) -> int:
+def execute(config: WorkerConfig, pod: Inputs) -> int:
     """One download run, from the walls to the final report; the exit code."""
     redactor = run_redactor(pod)
     programs.install(pod.program_environment)
@@ -94,7 +88,7 @@ def execute(
     programs.confine(run.root, pod.scratch)
     reporter = start_reporter(config, pod, run, guard)
     try:
-        download_all(config, pod, run, lookahead, keys)
+        download_all(config, pod, run)
     except Exception as error:  # the worker's own bug: reported as such, and what was stored is kept
         log.exception("the run failed")
         run.failed(config.spec.urls[0], "Internal", f"the worker failed: {type(error).__name__}: {error}")
@@ -139,21 +133,28 @@ def polite_hosts(spec: GalleryDownloadSpec) -> Hosts | None:
     return hosts
 
 
-def download_all(
-    config: WorkerConfig, pod: Inputs, run: Run, lookahead: Lookahead | None, keys: ExtractorKeys | None = None
-) -> None:
+def engines(config: WorkerConfig, pod: Inputs, run: Run, hosts: Hosts | None) -> list[Engine]:
+    """The engines the spec's choice may use (`auto`: both), each imported only then: a yt-dlp run never loads
+    gallery-dl, a gallery-dl run never loads yt-dlp."""
+    spec, scratch = config.spec, pod.scratch
+    credentials = pod.credentials(private_cookies(pod))
+    chosen: list[Engine] = []
+    if spec.engine in ("auto", "gallery-dl"):
+        from gallery_operator.worker.gallerydl import GalleryDl  # noqa: PLC0415 - imports gallery-dl
+
+        chosen.append(GalleryDl(spec, run.root, run.state, scratch, credentials, pod.requests, hosts))
+    if spec.engine in ("auto", "yt-dlp"):
+        from gallery_operator.worker.ytdlp import YtDlp  # noqa: PLC0415 - yt-dlp itself is imported by its run
+
+        chosen.append(YtDlp(spec, run.root, run.state, scratch, credentials, hosts))
+    return chosen
+
+
+def download_all(config: WorkerConfig, pod: Inputs, run: Run) -> None:
     """Every URL of the spec through the engine chain, until the run stops."""
     transport.install()
-    credentials = pod.credentials(private_cookies(pod))
-    spec, scratch = config.spec, pod.scratch
-    hosts = polite_hosts(spec)
-    chain = EngineChain(
-        spec.engine,
-        [
-            GalleryDl(spec, run.root, run.state, scratch, credentials, pod.requests, lookahead, hosts),
-            YtDlp(spec, run.root, run.state, scratch, credentials, hosts, keys),
-        ],
-    )
+    spec = config.spec
+    chain = EngineChain(spec.engine, engines(config, pod, run, polite_hosts(spec)))
     if unknown := chain.unknown_site(spec.auth.site if spec.auth else None):
         run.failed(spec.urls[0], "InvalidSpec", unknown)
     for url in spec.urls if not unknown else ():

@@ -13,12 +13,12 @@ from typing import Any
 from gallery_operator.api.spec import GalleryDownloadSpec
 from gallery_operator.worker import options, programs, transport
 from gallery_operator.worker.engines import Sink
-from gallery_operator.worker.extractor_keys import ExtractorKeys
 from gallery_operator.worker.failures import classify, reason_for_error, redirect_loop
 from gallery_operator.worker.hosts import Hosts
 from gallery_operator.worker.items import ItemBytes, ItemFile, next_item
 from gallery_operator.worker.names import url_hash
 from gallery_operator.worker.playlist import RETRY_BASE_SECONDS, RETRY_CAP_SECONDS, TRANSIENT, Entries
+from gallery_operator.worker.url_lookup import yt_dlp_key
 
 NAMING_FIELDS = ("title", "fulltitle", "id", "display_id")
 """Fields of yt-dlp's info dict that file names are made of (the output template in worker/options.py)."""
@@ -356,14 +356,11 @@ class YtDlp:
         scratch: Path,
         credentials: options.Credentials,
         hosts: Hosts | None = None,
-        keys: ExtractorKeys | None = None,
     ) -> None:
         self.spec = spec
         self.credentials = credentials
         self.hosts = hosts
         """The pod's politeness per host (options.concurrency > 1), for a playlist's entries in the pool."""
-        self.keys = keys
-        """The extractor lookup child (worker/extractor_keys.py), when the worker started one."""
         self.base = options.yt_dlp_options(spec, root, state, scratch, self.credentials)
         if (ffmpeg := programs.location()) is not None:
             self.base["ffmpeg_location"] = ffmpeg  # the one the program wall admits, not a search of PATH
@@ -376,7 +373,10 @@ class YtDlp:
         if url not in self._keys:
             from yt_dlp.extractor import gen_extractor_classes  # noqa: PLC0415 - imported late, as in run()
 
-            self._keys[url] = next(str(ie.ie_key()) for ie in gen_extractor_classes() if ie.suitable(url))
+            found = yt_dlp_key(((str(ie.ie_key()), ie) for ie in gen_extractor_classes()), url)
+            if found is None:
+                raise LookupError(f"no yt-dlp extractor for {url}")  # its generic extractor takes any URL
+            self._keys[url] = found
         return self._keys[url]
 
     def knows(self, site: str) -> bool:
@@ -422,7 +422,7 @@ class YtDlp:
         with _patched(direct, login, self.sites() if login else frozenset()):
             for attempt in range(self.retries + 1):
                 record.stored = False
-                failure = _extract(url, opts, record, sink, self._pool(opts, record, logger, sink), self.keys)
+                failure = _extract(url, opts, record, sink, self._pool(opts, record, logger, sink))
                 if failure is None:
                     return
                 reason, message = failure
@@ -445,7 +445,7 @@ class YtDlp:
                 ydl,
                 opts,
                 sink,
-                functools.partial(_prepare, record=record, sink=sink, keys=self.keys),
+                functools.partial(_prepare, record=record, sink=sink),
                 lambda error: _failure(error)[0],
                 size=concurrency,
                 hosts=self.hosts,
@@ -478,12 +478,10 @@ def _quiet_prints(ydl: Any) -> None:
     ydl._forceprint = printed
 
 
-def _keyed(ydl: Any, keys: ExtractorKeys | None) -> None:
-    """A URL yt-dlp is given without an extractor key gets the key of the extractor yt-dlp would pick for it, as the
-    lookup child answers (worker/extractor_keys.py): yt-dlp then checks only that extractor's pattern instead of
-    compiling and trying its whole table in this process. Without an answer yt-dlp looks the URL up itself."""
-    if keys is None or not keys.matches(ydl._ies):
-        return
+def _keyed(ydl: Any) -> None:
+    """A URL yt-dlp is given without an extractor key gets the key of the extractor yt-dlp would pick for it, found
+    with the index of the patterns (worker/url_lookup.py) in the YoutubeDL's own table: yt-dlp then checks only that
+    extractor's pattern instead of compiling and trying its whole table."""
     extract_info = ydl.extract_info
 
     def keyed(
@@ -495,16 +493,15 @@ def _keyed(ydl: Any, keys: ExtractorKeys | None) -> None:
         force_generic_extractor: bool = False,
     ) -> Any:
         if not ie_key and not force_generic_extractor and isinstance(url, str):
-            found = keys.key(url)
-            ie_key = found if found in ydl._ies else None
+            ie_key = yt_dlp_key(ydl._ies.items(), url)
         return extract_info(url, download, ie_key, extra_info, process, force_generic_extractor)
 
     ydl.extract_info = keyed
 
 
-def _prepare(ydl: Any, record: _Record, sink: Sink, keys: ExtractorKeys | None = None) -> None:
+def _prepare(ydl: Any, record: _Record, sink: Sink) -> None:
     """A YoutubeDL of the run: web schemes only, names placed, direct files through an ItemFile, files reported."""
-    _keyed(ydl, keys)
+    _keyed(ydl)
     _web_schemes_only(ydl)
     _quiet_prints(ydl)
     ydl.process_info = record.direct.process_info(ydl, ydl.process_info)
@@ -529,7 +526,6 @@ def _extract(
     record: _Record,
     sink: Sink,
     pool: Callable[[Any], Entries | None],
-    keys: ExtractorKeys | None,
 ) -> tuple[str, str] | None:
     """One extraction of ``url`` (downloads included): None when it ended (or the run's limit cancelled it,
     recorded by the run), else the failure's (reason, message). A playlist's entries go to ``pool``'s pool when it
@@ -538,7 +534,7 @@ def _extract(
     from yt_dlp.utils import DownloadCancelled, DownloadError  # noqa: PLC0415
 
     with yt_dlp.YoutubeDL(opts) as ydl:
-        _prepare(ydl, record, sink, keys)
+        _prepare(ydl, record, sink)
         entries = pool(ydl)
         try:
             try:
