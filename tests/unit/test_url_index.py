@@ -19,8 +19,8 @@ from gallery_dl import extractor
 from yt_dlp.extractor import _extractors, gen_extractor_classes
 
 from gallery_harness.url_corpus import HOSTILE, gallery_dl_urls, spellings, yt_dlp_urls
-from gallery_operator.worker import url_index_build
-from gallery_operator.worker.url_index import condition, folded, holds
+from gallery_operator.worker import url_index_build, ytdlp
+from gallery_operator.worker.url_index import FOLDS, LONGEST_URL, condition, folded, holds
 from gallery_operator.worker.url_lookup import gallery_dl_find, yt_dlp_key
 
 
@@ -151,3 +151,40 @@ def test_a_lookup_imports_only_the_modules_that_may_match() -> None:
     name, modules = done.stdout.split(" ", 1)
     assert name == "DirectlinkExtractor"
     assert len(json.loads(modules.replace("'", '"'))) < 10, modules
+
+
+def test_the_folds_are_the_characters_re_matches_with_an_ascii_letter() -> None:
+    """Asked of `re` for every code point outside ASCII: a character a case-insensitive pattern's ASCII letter
+    matches must be turned into that letter before the check, or its extractor could be skipped wrongly."""
+    letter = re.compile("(?i)[a-z]")
+    found = {}
+    for point in range(0x80, sys.maxunicode + 1):
+        if letter.fullmatch(char := chr(point)):
+            [found[point]] = [a for a in "abcdefghijklmnopqrstuvwxyz" if re.fullmatch(f"(?i){a}", char)]
+    assert found == FOLDS
+
+
+def test_a_long_url_gets_the_engines_own_search() -> None:
+    assert folded("https://a.example/" + "x" * LONGEST_URL) is None
+    assert folded("https://A.example/\u212a\u017f") == "https://a.example/ks"
+
+
+def test_only_the_first_urls_of_a_youtubedl_are_keyed_from_the_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A site's playlist hands the worker as many keyless entry URLs as it likes: after KEYED_LOOKUPS of them,
+    yt-dlp's own search (its table compiled once) answers, never the index's slower lookup again."""
+    looked_up: list[str] = []
+
+    def counted(table: Any, url: str) -> str | None:
+        looked_up.append(url)
+        return yt_dlp_key(table, url)
+
+    monkeypatch.setattr(ytdlp, "yt_dlp_key", counted)
+    picked: list[str | None] = []
+    ydl = yt_dlp.YoutubeDL({"quiet": True})
+    monkeypatch.setattr(ydl, "extract_info", lambda url, download, ie_key, *_: picked.append(ie_key))
+    ytdlp._keyed(ydl)
+    urls = [f"https://vimeo.com/{n}" for n in range(ytdlp.KEYED_LOOKUPS + 5)]
+    for url in urls:
+        ydl.extract_info(url)
+    assert looked_up == urls[: ytdlp.KEYED_LOOKUPS]
+    assert picked == ["Vimeo"] * ytdlp.KEYED_LOOKUPS + [None] * 5

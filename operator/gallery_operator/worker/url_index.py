@@ -12,9 +12,9 @@ engine's own pattern, in the engine's order. The first match is thus the engine'
 
 The condition is checked on the URL in lower case, after each character that ``re`` matches case-insensitively
 with an ASCII letter is turned into that letter (``(?i)s`` matches the long s U+017F, ``(?i)i`` the dotless i
-U+0131, ``(?i)k`` the Kelvin sign: lower-casing alone misses those), asked of ``re`` itself for each character of
-the URL outside ASCII; URLs longer than LONGEST_URL characters get the engine's whole search. Literal characters
-outside ASCII are not part of any condition; everything that is not a literal (classes, repeats that may be absent,
+U+0131, ``(?i)k`` the Kelvin sign: lower-casing alone misses those; FOLDS, held against ``re`` by a test for
+every code point); URLs longer than LONGEST_URL characters get the engine's whole search. Literal characters outside
+ASCII are not part of any condition; everything that is not a literal (classes, repeats that may be absent,
 look-arounds, back-references, conditionals) adds nothing, so a condition only ever asks for less than the pattern
 does.
 
@@ -23,8 +23,6 @@ Only the standard library is imported here; ``re._parser`` only when an index is
 
 from __future__ import annotations
 
-import re
-import string
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -32,11 +30,15 @@ Clause = tuple[str, ...]
 """At least one of these (lower-case) substrings is in every URL the pattern matches."""
 Condition = tuple[Clause, ...]
 """Every clause holds for every URL the pattern matches (an empty condition holds for every URL)."""
-LONGEST_URL = 8192
+LONGEST_URL = 2048
 """URLs longer than this get the engine's own search: checking a condition costs a scan of the URL per literal
-(about 11,000 literals for yt-dlp), and a site's playlist may hand the worker entry URLs of any length."""
+(about 11,000 for yt-dlp), which a URL crafted to defeat the substring search makes slow (tens of milliseconds per
+lookup at this length). The spec's URLs are at most this long; entries a site hands the worker may be longer."""
 CLAUSES_KEPT = 3
 """The most selective clauses kept per pattern (fewer clauses ask less, so any subset stays a necessary condition)."""
+FOLDS = {0x130: "i", 0x131: "i", 0x17F: "s", 0x212A: "k"}
+"""The characters outside ASCII that ``re`` matches case-insensitively with an ASCII letter (I with dot above,
+dotless i, long s, Kelvin sign), and that letter; tests/unit/test_url_index.py asks ``re`` about every code point."""
 
 
 def folded(url: str) -> str | None:
@@ -45,16 +47,7 @@ def folded(url: str) -> str | None:
     the engine's own search)."""
     if len(url) > LONGEST_URL:
         return None
-    if url.isascii():
-        return url.lower()
-    table: dict[int, str] = {}
-    for char in {char for char in url if not char.isascii()}:
-        letters = [letter for letter in string.ascii_lowercase if re.fullmatch(f"(?i){letter}", char)]
-        if len(letters) > 1:
-            return None  # not seen in any Python: one character would stand for two letters
-        if letters:
-            table[ord(char)] = letters[0]
-    return url.translate(table).lower()
+    return (url if url.isascii() else url.translate(FOLDS)).lower()
 
 
 def holds(condition: Condition, url: str) -> bool:
