@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import sys
-import tracemalloc
 from typing import Any, cast
 
 from bench.operator import spec_for
+from bench.status_memory import traced
 from gallery_operator.config import Settings
 from gallery_operator.controller import Controller
 from gallery_operator.facade import Kube
@@ -65,15 +64,7 @@ def traced_reconciles(count: int) -> int:
         while not controller.outbox._queue.empty():
             controller.outbox._queue.get_nowait()
 
-    gc.collect()
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        asyncio.run(run())
-        gc.collect()
-        return tracemalloc.get_traced_memory()[0] - base
-    finally:
-        tracemalloc.stop()
+    return traced(lambda: asyncio.run(run()))
 
 
 def main() -> int:

@@ -26,16 +26,16 @@ def queued(n: int) -> GalleryDownloadStatus:
     return compute_status(GalleryDownloadStatus(), Observation(1, now, queue_position=n + 1))
 
 
-def traced(build: Callable[[int], Any], count: int) -> int:
-    """Bytes still allocated after building `count` objects and keeping them."""
+def traced(action: Callable[[], object]) -> int:
+    """Bytes still allocated after `action` ran, its result kept until counted."""
     gc.collect()
     tracemalloc.start()
     try:
         base = tracemalloc.get_traced_memory()[0]
-        kept = [build(n) for n in range(count)]
+        kept = action()
         gc.collect()
         size = tracemalloc.get_traced_memory()[0] - base
-        assert len(kept) == count
+        del kept
         return size
     finally:
         tracemalloc.stop()
@@ -52,7 +52,7 @@ def main() -> int:
         "stored form (dict)": lambda n: queued(n).stored(),
     }
     for name, build in forms.items():
-        size = traced(build, count)
+        size = traced(lambda build=build: [build(n) for n in range(count)])
         print(f"{name:30} {size / 1e6:6.1f} MB for {count}, {size / count / 1024:.2f} KiB each")
     return 0
 
