@@ -17,8 +17,8 @@ import asyncio
 import sys
 from typing import Any, cast
 
+from bench.memory_trace import traced
 from bench.operator import spec_for
-from bench.status_memory import traced
 from gallery_operator.config import Settings
 from gallery_operator.controller import Controller
 from gallery_operator.facade import Kube

@@ -11,12 +11,11 @@ returns it, the same model made light by `api.status.held` (what `Controller._wr
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
-import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
+from bench.memory_trace import traced
 from gallery_operator.api.status import GalleryDownloadStatus, held
 from gallery_operator.status import Observation, compute_status
 
@@ -24,21 +23,6 @@ from gallery_operator.status import Observation, compute_status
 def queued(n: int) -> GalleryDownloadStatus:
     now = f"2026-12-06T{n // 3600 % 24:02d}:{n // 60 % 60:02d}:{n % 60:02d}Z"
     return compute_status(GalleryDownloadStatus(), Observation(1, now, queue_position=n + 1))
-
-
-def traced(action: Callable[[], object]) -> int:
-    """Bytes still allocated after `action` ran, its result kept until counted."""
-    gc.collect()
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        kept = action()
-        gc.collect()
-        size = tracemalloc.get_traced_memory()[0] - base
-        del kept
-        return size
-    finally:
-        tracemalloc.stop()
 
 
 def main() -> int:
