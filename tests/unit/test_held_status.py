@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import pickle
 import tracemalloc
 from typing import Any
 
@@ -37,6 +38,8 @@ def test_a_held_status_keeps_its_values_its_fields_set_and_its_stored_form() -> 
         assert held(status) is status
         assert status.stored() == before and status == twin and status.model_fields_set == names
         assert status.stores_as(twin) and twin.stores_as(status)
+        assert status.model_dump(exclude_unset=True) == twin.model_dump(exclude_unset=True)
+        assert copy.deepcopy(status) == twin and pickle.loads(pickle.dumps(status)) == twin
 
 
 def test_held_statuses_share_their_field_sets_and_unset_defaults() -> None:
