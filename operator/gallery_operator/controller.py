@@ -489,7 +489,7 @@ class Controller:
         if typed is not None and typed[0] is stored:
             self._typed.move_to_end(key)
             return typed[1]
-        status = self._typed[key] = (stored, GalleryDownloadStatus.of_stored(stored))
+        status = self._typed[key] = (stored, held(GalleryDownloadStatus.of_stored(stored)))
         self._typed.move_to_end(key)
         if len(self._typed) > TYPED_STATUSES:
             self._typed.popitem(last=False)
