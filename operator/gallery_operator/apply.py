@@ -59,8 +59,6 @@ class Applied:
 
     written: GalleryDownloadStatus | None = None
     """The status written (the cache will show it later)."""
-    written_stored: dict[str, Any] | None = None
-    """The same, in its stored form (the patch was computed from it)."""
     launched: bool = False
     """The run's Job was created (or already existed)."""
     refused: str | None = None
@@ -107,10 +105,10 @@ async def apply(
             case StartCleanup(job):
                 await kube_.create_job(job)
             case WriteStatus(previous, status):
-                stored = status.stored()
-                await kube_.patch_status(namespace, name, status_patch(previous.stored(), stored))
+                # The merge patch between the two models' stored forms, dumped here at the edge.
+                await kube_.patch_status(namespace, name, status_patch(previous.stored(), status.stored()))
                 metrics.STATUS_WRITES.inc()
-                applied.written, applied.written_stored = status, stored
+                applied.written = status
                 if status.phase != previous.written_phase:
                     metrics.record_transition(status)
             case PostEvent():

@@ -18,7 +18,7 @@ from typing import Any
 
 from gallery_operator import metrics
 from gallery_operator.admission import Admission, Candidate, Granted, seeded
-from gallery_operator.api.status import GalleryDownloadStatus, echoes, stored_phase
+from gallery_operator.api.status import GalleryDownloadStatus, echoes, held, stored_phase
 from gallery_operator.apply import Applied, Outbox, apply, apply_wall
 from gallery_operator.cleanup import cleanup_seen
 from gallery_operator.config import START_CEILING, Settings
@@ -54,7 +54,7 @@ from gallery_operator.workqueue import WorkQueue
 log = logging.getLogger(__name__)
 
 TYPED_STATUSES = 1024
-"""How many downloads' typed previous statuses are kept (see Controller._typed): about 5 MB."""
+"""How many downloads' statuses typed from the cache are kept (see Controller._typed): about 2 MB."""
 
 
 PREPLAN_SECONDS = 1.0
@@ -124,13 +124,14 @@ class Controller:
     _parsed: dict[Key, tuple[str, int, Download | str, str]] = field(default_factory=dict)
     """Per download, the last (uid, generation) parsed, the result and its run's Job name ("" for an invalid spec):
     one entry per download, dropped with it."""
-    _written: dict[Key, tuple[str, Mapping[str, Any]]] = field(default_factory=dict)
-    """The status this operator last wrote, by download (and uid): the cache may lag behind our own writes. Held in
-    its stored form (typed when read, as the cache's is): the model costs about four times the memory per download
-    (5.2 against 1.2 KB), which 10,000 downloads cannot afford."""
+    _written: dict[Key, tuple[str, GalleryDownloadStatus]] = field(default_factory=dict)
+    """The status this operator last wrote, by download (and uid): the cache may lag behind our own writes. Held as
+    the model, made light to hold (`api.status.held`: 1.9 KB per download against 5.3 KB as built, 1.4 KB in its
+    stored form; docs/benchmarks.md)."""
     _typed: OrderedDict[Key, tuple[Mapping[str, Any], GalleryDownloadStatus]] = field(default_factory=OrderedDict)
-    """The typed previous status of the most recently reconciled downloads (at most TYPED_STATUSES), by the stored
-    form it was typed from (the same object): a busy download is not validated again on every reconcile."""
+    """The status typed from the cache of the most recently reconciled downloads that this operator has not written
+    since it started (at most TYPED_STATUSES), by the stored form it was typed from (the same object): a busy
+    download is not validated again on every reconcile."""
     _terminal: dict[Key, tuple[str, int, str]] = field(default_factory=dict)
     """Terminal outcomes, by download: (uid, generation, why) when the API server refused the run's Job or claim
     as invalid. Gather reads it: the generation fails instead of asking again (controller-runtime's TerminalError)."""
@@ -479,23 +480,20 @@ class Controller:
         return self.egress.blocked(download.namespace, download.spec.urls, s3.endpoint if s3 is not None else None)
 
     def _previous(self, snapshot: DownloadSnapshot) -> GalleryDownloadStatus:
-        """The status as this operator last wrote it, else as the cache shows it; typed."""
+        """The status as this operator last wrote it, else as the cache shows it (typed once per stored form)."""
         written = self._written.get(snapshot.key)
-        stored = written[1] if written is not None and written[0] == snapshot.uid else snapshot.status
-        typed = self._typed.get(snapshot.key)
+        if written is not None and written[0] == snapshot.uid:
+            return written[1]
+        stored, key = snapshot.status, snapshot.key
+        typed = self._typed.get(key)
         if typed is not None and typed[0] is stored:
-            self._typed.move_to_end(snapshot.key)
+            self._typed.move_to_end(key)
             return typed[1]
-        return self._remember_typed(snapshot.key, stored, GalleryDownloadStatus.of_stored(stored))
-
-    def _remember_typed(
-        self, key: Key, stored: Mapping[str, Any], status: GalleryDownloadStatus
-    ) -> GalleryDownloadStatus:
-        self._typed[key] = (stored, status)
+        status = self._typed[key] = (stored, held(GalleryDownloadStatus.of_stored(stored)))
         self._typed.move_to_end(key)
         if len(self._typed) > TYPED_STATUSES:
             self._typed.popitem(last=False)
-        return status
+        return status[1]
 
     def terminal(self, key: Key) -> tuple[str, int, str] | None:
         """The terminal outcome remembered for a download: (uid, generation, why), or None (read-only)."""
@@ -605,9 +603,9 @@ class Controller:
             return
         if applied.launched:
             self.admission.launch(key)
-        if applied.written is not None and applied.written_stored is not None:
-            self._written[key] = (snapshot.uid, applied.written_stored)
-            self._remember_typed(key, applied.written_stored, applied.written)
+        if applied.written is not None:
+            self._written[key] = (snapshot.uid, held(applied.written))
+            self._typed.pop(key, None)  # the memory answers from now on
         if decision.again_after is not None:
             self.work.add_after(key, decision.again_after)
         self._settled[key] = self._fingerprint(snapshot, situation.report)

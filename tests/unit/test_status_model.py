@@ -1,5 +1,6 @@
 """The status travels as the model (api/status.py): its stored form, the change check the plan makes without
-dumping, the fields a new run clears, the one validation at the end of the builder, and the echo check."""
+dumping, the fields a new run clears, the one validation at the end of the builder (the echo check and the model
+the memory holds: test_held_status.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import itertools
 import pytest
 from pydantic import ValidationError
 
-from gallery_operator.api.status import GalleryDownloadStatus, echoes
+from gallery_operator.api.status import GalleryDownloadStatus
 from gallery_operator.status import Observation, compute_status
 from tests.unit.status_builders import T1, job, statuses
 
@@ -48,11 +49,3 @@ def test_the_builder_validates_the_whole_status_once() -> None:
         compute_status(GalleryDownloadStatus(), Observation(1, T1, job_name="j", job=job(active=1))).but(
             message="x" * 1025
         ).validated()
-
-
-def test_the_echo_of_a_written_status_is_recognised() -> None:
-    written = compute_status(GalleryDownloadStatus(), Observation(3, T1, job_name="j", job=job(active=1)))
-    stored = written.stored()
-    assert echoes(stored, stored, 3)
-    assert not echoes(stored, stored, 4)  # a newer generation: reconcile
-    assert not echoes({**stored, "phase": "Failed"}, stored, 3)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, NoReturn, TypeVar, get_args
 
-from pydantic import Field
+from pydantic import BaseModel, Field
+from pydantic_core import PydanticUndefined
 
 from gallery_operator.api.spec import ApiModel
 
@@ -158,10 +159,12 @@ class GalleryDownloadStatus(ApiModel):
     message: Annotated[str, Field(max_length=1024)] = ""
     """One line on the current state."""
 
-    def stored(self) -> dict[str, Any]:
+    def stored(self, *only: str) -> dict[str, Any]:
         """The status as the API server stores it: camelCase, only the top-level fields that were set (a field
-        never set is absent, not its default), nested parts whole; no nulls (a merge patch removes those keys)."""
-        return self.model_dump(mode="json", by_alias=True, include=set(self.model_fields_set), exclude_none=True)
+        never set is absent, not its default), nested parts whole; no nulls (a merge patch removes those keys).
+        With field names given, only those of them that were set."""
+        fields = self.model_fields_set & set(only) if only else set(self.model_fields_set)
+        return self.model_dump(mode="json", by_alias=True, include=fields, exclude_none=True)
 
     @classmethod
     def of_stored(cls, stored: Mapping[str, Any]) -> GalleryDownloadStatus:
@@ -244,14 +247,71 @@ class GalleryDownloadStatus(ApiModel):
         return next((c.reason for c in self.conditions if c.type == "Ready"), self.phase)
 
 
-def echoes(stored: Mapping[str, Any], written: Mapping[str, Any], generation: Any) -> bool:
-    """Whether a stored status (a watch event's) only carries the status this operator wrote (its stored form), for
-    that generation."""
-    return bool(
-        stored.get("observedGeneration") == generation
-        and stored.get("phase") == written.get("phase")
-        and stored.get("conditions") == written.get("conditions")
-    )
+def echoes(stored: Mapping[str, Any], written: GalleryDownloadStatus, generation: Any) -> bool:
+    """Whether a stored status (a watch event's) only carries the status this operator wrote, for that generation:
+    the same phase and conditions as the written status's stored form (only its conditions are dumped)."""
+    if stored.get("observedGeneration") != generation or stored.get("phase") != written.written_phase:
+        return False
+    return bool(stored.get("conditions") == written.stored("conditions").get("conditions"))
+
+
+class _SharedNames(set[str]):
+    """The names of a held model's fields set (see `held`): one object for every held model with the same names.
+    Changed in place it would change them all, so it refuses; a copy (pydantic's model_copy makes one before it
+    adds the updated names) is a plain set."""
+
+    def __copy__(self) -> set[str]:
+        return set(self)
+
+    def _refuse(self, *_: object, **__: object) -> NoReturn:
+        raise TypeError("the field set of a held model is shared: change a copy")
+
+
+for _change in (
+    "add",
+    "clear",
+    "discard",
+    "pop",
+    "remove",
+    "update",
+    "difference_update",
+    "intersection_update",
+    "symmetric_difference_update",
+    "__ior__",
+    "__iand__",
+    "__isub__",
+    "__ixor__",
+):
+    setattr(_SharedNames, _change, _SharedNames._refuse)
+
+_SHARED_NAMES: dict[frozenset[str], _SharedNames] = {}
+"""The field sets of held models, by names: a few dozen distinct sets in practice (at most one per subset of a
+model's field names), however many models are held."""
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def held(model: Model) -> Model:
+    """The model made light to hold for long (the operator's last-written memory holds one status per download):
+    the same values, with its names of the fields set shared with every held model of the same names (a set is
+    0.7 KB), and every field it leaves unset holding the class's own default (pydantic copies a default it cannot
+    hash, a list or a model holding one, into every instance). Nested models are made light too. Returns the model
+    itself: these changes in place are invisible (the values, the fields set, equality and every dump stay the
+    same), and the models are frozen, so a shared part is never changed."""
+    names = model.model_fields_set
+    for name, info in type(model).model_fields.items():
+        if name not in names and info.default is not PydanticUndefined:
+            model.__dict__[name] = info.default
+        value = model.__dict__[name]
+        for part in value if isinstance(value, list) else (value,):
+            if isinstance(part, BaseModel):
+                held(part)
+    key = frozenset(names)
+    shared = _SHARED_NAMES.get(key)
+    if shared is None:
+        shared = _SHARED_NAMES[key] = _SharedNames(key)
+    object.__setattr__(model, "__pydantic_fields_set__", shared)
+    return model
 
 
 def stored_phase(stored: Mapping[str, Any]) -> str:
