@@ -182,7 +182,7 @@ def test_only_the_first_urls_of_a_youtubedl_are_keyed_from_the_index(monkeypatch
     picked: list[str | None] = []
     ydl = yt_dlp.YoutubeDL({"quiet": True})
     monkeypatch.setattr(ydl, "extract_info", lambda url, download, ie_key, *_: picked.append(ie_key))
-    ytdlp._keyed(ydl)
+    ytdlp.key_from_index(ydl)
     urls = [f"https://vimeo.com/{n}" for n in range(ytdlp.KEYED_LOOKUPS + 5)]
     for url in urls:
         ydl.extract_info(url)

@@ -486,7 +486,7 @@ one in a table already compiled (2.7-3.1 against 1.7-1.9 ms), and the entries of
 as long as the site makes them."""
 
 
-def _keyed(ydl: Any) -> None:
+def key_from_index(ydl: Any) -> None:
     """The first URLs (KEYED_LOOKUPS) yt-dlp is given without an extractor key get the key of the extractor yt-dlp
     would pick for them, found with the index of the patterns (worker/url_lookup.py) in the YoutubeDL's own table:
     yt-dlp then checks only that extractor's pattern instead of compiling and trying its whole table."""
@@ -510,7 +510,7 @@ def _keyed(ydl: Any) -> None:
 
 def _prepare(ydl: Any, record: _Record, sink: Sink) -> None:
     """A YoutubeDL of the run: web schemes only, names placed, direct files through an ItemFile, files reported."""
-    _keyed(ydl)
+    key_from_index(ydl)
     _web_schemes_only(ydl)
     _quiet_prints(ydl)
     ydl.process_info = record.direct.process_info(ydl, ydl.process_info)
