@@ -11,6 +11,7 @@ import tracemalloc
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from gallery_operator.api.status import GalleryDownloadStatus, echoes, held
 from gallery_operator.keys import Key
@@ -49,8 +50,42 @@ def test_held_statuses_share_their_field_sets_and_unset_defaults() -> None:
         assert a.model_fields_set is b.model_fields_set
     fields = GalleryDownloadStatus.model_fields
     for name in fields.keys() - one.model_fields_set:
-        # pydantic copies a default it cannot hash (a list, the catalogue holding one) into every instance
-        assert getattr(one, name) is fields[name].default, name
+        # pydantic copies a default it cannot hash (a list, the catalogue holding one) into every instance; held
+        # models share one value per field instead, never pydantic's own default (the source of those copies)
+        assert getattr(one, name) is getattr(other, name), name
+        assert getattr(one, name) == fields[name].default, name
+        if isinstance(fields[name].default, list | BaseModel):
+            assert getattr(one, name) is not fields[name].default, name
+
+
+def test_a_shared_default_refuses_changes_so_no_status_reaches_another() -> None:
+    """A change in place to an unset list of a held status would reach every held status and, through pydantic's
+    default, every status built later (another download's, in another namespace): it is refused."""
+    one = held(queued(1))
+    failure: Any = "x"  # refused before its type matters
+    for change in (
+        lambda: one.failures.append(failure),
+        lambda: one.failures.extend([failure]),
+        lambda: one.catalogue.sample.append(failure),
+        lambda: one.failures.__setitem__(slice(0, 0), [failure]),
+        lambda: one.failures.__iadd__([failure]),
+    ):
+        with pytest.raises(TypeError, match="shared"):
+            change()
+    assert GalleryDownloadStatus().failures == [] and GalleryDownloadStatus().catalogue.sample == []
+    assert GalleryDownloadStatus.model_fields["failures"].default == []
+    copied = copy.deepcopy(one.failures)
+    copied.append(failure)  # a copy is the caller's own
+    assert one.failures == []
+    assert pickle.loads(pickle.dumps(one)) == one
+
+
+def test_only_a_frozen_model_can_be_held() -> None:
+    class Loose(BaseModel):
+        names: list[str] = []
+
+    with pytest.raises(TypeError, match="not frozen"):
+        held(Loose())
 
 
 def test_the_shared_field_set_refuses_changes_and_copies_into_a_plain_set() -> None:

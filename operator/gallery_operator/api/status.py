@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, NoReturn, TypeVar, get_args
 
@@ -260,6 +261,8 @@ class _SharedNames(set[str]):
     Changed in place it would change them all, so it refuses; a copy (pydantic's model_copy makes one before it
     adds the updated names) is a plain set."""
 
+    __slots__ = ()
+
     def __copy__(self) -> set[str]:
         return set(self)
 
@@ -288,6 +291,48 @@ _SHARED_NAMES: dict[frozenset[str], _SharedNames] = {}
 """The field sets of held models, by names: a few dozen distinct sets in practice (at most one per subset of a
 model's field names), however many models are held."""
 
+
+class _SharedList(list[Any]):
+    """The value of a list field a held model leaves unset: one object for every held model of the class, so it
+    refuses changes in place (an append would reach every download's status); a copy is a plain list."""
+
+    __slots__ = ()
+
+    def _refuse(self, *_: object, **__: object) -> NoReturn:
+        raise TypeError("the unset default of a held model is shared: change a copy")
+
+    def __copy__(self) -> list[Any]:
+        return list(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
+        return copy.deepcopy(list(self), memo)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (list, (list(self),))
+
+
+for _change in ("append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse"):
+    setattr(_SharedList, _change, _SharedList._refuse)
+for _change in ("__setitem__", "__delitem__", "__iadd__", "__imul__"):
+    setattr(_SharedList, _change, _SharedList._refuse)
+
+_SHARED_DEFAULTS: dict[tuple[type[BaseModel], str], Any] = {}
+"""The unset values held models share, by class and field: never pydantic's own default objects (those it copies
+into every new instance, so a change to one would reach every status built later)."""
+
+
+def _shared_default(cls: type[BaseModel], name: str, default: Any) -> Any:
+    key = (cls, name)
+    if key not in _SHARED_DEFAULTS:
+        if isinstance(default, list):
+            _SHARED_DEFAULTS[key] = _SharedList(default)
+        elif isinstance(default, BaseModel):
+            _SHARED_DEFAULTS[key] = held(default.model_copy(deep=True))
+        else:  # immutable: None, text, numbers, enums (the status models' other defaults)
+            _SHARED_DEFAULTS[key] = default
+    return _SHARED_DEFAULTS[key]
+
+
 Model = TypeVar("Model", bound=BaseModel)
 
 
@@ -297,11 +342,15 @@ def held(model: Model) -> Model:
     0.7 KB), and every field it leaves unset holding the class's own default (pydantic copies a default it cannot
     hash, a list or a model holding one, into every instance). Nested models are made light too. Returns the model
     itself: these changes in place are invisible (the values, the fields set, equality and every dump stay the
-    same), and the models are frozen, so a shared part is never changed."""
+    same). The shared parts cannot be changed: the models are frozen (assignment refused, so pydantic never adds to
+    a fields set), a shared list refuses changes, a shared model is held and frozen too."""
+    config = type(model).model_config
+    if not config.get("frozen") or config.get("validate_assignment"):
+        raise TypeError(f"{type(model).__name__} is not frozen: its held parts could be changed through it")
     names = model.model_fields_set
     for name, info in type(model).model_fields.items():
         if name not in names and info.default is not PydanticUndefined:
-            model.__dict__[name] = info.default
+            model.__dict__[name] = _shared_default(type(model), name, info.default)
         value = model.__dict__[name]
         for part in value if isinstance(value, list) else (value,):
             if isinstance(part, BaseModel):
