@@ -68,9 +68,19 @@ class Applied:
 
 
 def status_patch(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
-    """A JSON merge patch turning ``before`` into ``after`` at the top level (removed keys become null)."""
-    patch: dict[str, Any] = {k: v for k, v in after.items() if before.get(k) != v}
-    patch |= {k: None for k in before if k not in after}
+    """A JSON merge patch (RFC 7386) turning ``before`` into ``after``: the API server merges objects key by key at
+    every depth, so a changed object is patched by its own changes and a key removed at any depth becomes null
+    (lists are replaced whole)."""
+    patch: dict[str, Any] = {}
+    for key, value in after.items():
+        old = before.get(key)
+        if old == value:
+            continue
+        if isinstance(old, Mapping) and isinstance(value, Mapping):
+            patch[key] = status_patch(old, value)
+        else:
+            patch[key] = value
+    patch |= {key: None for key in before if key not in after}
     return patch
 
 

@@ -75,12 +75,7 @@ class RecordingKube:
 
     async def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
         self.calls.append(("patch_status", (name, patch)))
-        status = self.statuses.setdefault(name, {})
-        for field, value in patch.items():  # a JSON merge patch at the top level: null removes the field
-            if value is None:
-                status.pop(field, None)
-            else:
-                status[field] = value
+        self.statuses[name] = merged(self.statuses.get(name, {}), patch)
 
     async def set_finalizers(self, namespace: str, name: str, finalizers: list[str], resource_version: str) -> None:
         self.calls.append(("set_finalizers", (name, finalizers)))
@@ -232,3 +227,17 @@ def due_subscription(name: str) -> SubscriptionSnapshot:
     meta["creationTimestamp"] = "2026-11-22T09:00:00Z"
     body = {"metadata": meta, "spec": {"interval": "1h", "jitter": "0s", "downloadTemplate": SUBSCRIPTION_TEMPLATE}}
     return SubscriptionSnapshot.of(body)
+
+
+def merged(target: Any, patch: Any) -> Any:
+    """RFC 7386's MergePatch, as the API server applies a JSON merge patch: objects merged key by key at every depth,
+    null removes a key, anything else (lists too) replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merged(result.get(key), value)
+    return result
