@@ -3,7 +3,12 @@ and hands each item to the pool; at most ``size`` items move at once, their resu
 engine handed them in (the catalogue's order is the gallery's, whatever finishes first), and never more items start
 than the run's item limit still allows. An item that finished moving waits for its turn without holding one of the
 ``size`` slots, up to ``size`` x BACKLOG_PER_SLOT such items (their files on disk): one slow item stalls the pool
-only after that many more."""
+only after that many more.
+
+Each waiter is woken only for what it waits for: the item whose turn comes next (its own condition), the engine's
+thread when there may be room or nothing is left in flight. One condition that woke every waiter at every finish
+cost 170 thread switches an item at zero latency (24 items waiting their turn, each woken and put back to sleep).
+"""
 
 from __future__ import annotations
 
@@ -26,7 +31,11 @@ class Transfers:
     def __init__(self, size: int, room: Callable[[], int | None]) -> None:
         self.size = size
         self.room = room
-        self.changed = threading.Condition()
+        self.lock = threading.RLock()  # raise_pending is called with it held
+        self.changed = threading.Condition(self.lock)
+        """The engine's thread waits here (room for an item, nothing in flight)."""
+        self.turns: dict[int, threading.Condition] = {}
+        """The conditions of the items that wait for their turn, by index."""
         self.running = 0
         self.waiting = 0
         """Items that finished moving and wait for their turn (not counted in ``running``)."""
@@ -74,7 +83,10 @@ class Transfers:
             while self.turn in self.finished:
                 self.finished.discard(self.turn)
                 self.turn += 1
-            self.changed.notify_all()
+            turn = self.turns.get(self.turn)
+            if turn is not None:
+                turn.notify()
+            self.changed.notify_all()  # the engine's thread: no pool thread waits here
 
     @contextlib.contextmanager
     def in_turn(self, index: int) -> Iterator[None]:
@@ -83,8 +95,12 @@ class Transfers:
         with self.changed:
             if self.turn != index:
                 self.running, self.waiting = self.running - 1, self.waiting + 1
-                self.changed.notify_all()
-                self.changed.wait_for(lambda: self.turn == index)
+                self.changed.notify_all()  # the engine's thread: no pool thread waits here
+                turn = self.turns[index] = threading.Condition(self.lock)
+                try:
+                    turn.wait_for(lambda: self.turn == index)
+                finally:
+                    del self.turns[index]
                 self.running, self.waiting = self.running + 1, self.waiting - 1
         yield
 
