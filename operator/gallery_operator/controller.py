@@ -489,11 +489,12 @@ class Controller:
         if typed is not None and typed[0] is stored:
             self._typed.move_to_end(key)
             return typed[1]
-        status = self._typed[key] = (stored, held(GalleryDownloadStatus.of_stored(stored)))
+        status = held(GalleryDownloadStatus.of_stored(stored))
+        self._typed[key] = (stored, status)
         self._typed.move_to_end(key)
         if len(self._typed) > TYPED_STATUSES:
             self._typed.popitem(last=False)
-        return status[1]
+        return status
 
     def terminal(self, key: Key) -> tuple[str, int, str] | None:
         """The terminal outcome remembered for a download: (uid, generation, why), or None (read-only)."""

@@ -256,6 +256,16 @@ def echoes(stored: Mapping[str, Any], written: GalleryDownloadStatus, generation
     return bool(stored.get("conditions") == written.stored("conditions").get("conditions"))
 
 
+def _refusing(cls: type, changes: tuple[str, ...], what: str) -> None:
+    """Make ``cls``'s in-place ``changes`` raise: ``what`` is shared by many held models."""
+
+    def refuse(*_: object, **__: object) -> NoReturn:
+        raise TypeError(f"{what} of a held model is shared: change a copy")
+
+    for change in changes:
+        setattr(cls, change, refuse)
+
+
 class _SharedNames(set[str]):
     """The names of a held model's fields set (see `held`): one object for every held model with the same names.
     Changed in place it would change them all, so it refuses; a copy (pydantic's model_copy makes one before it
@@ -266,26 +276,15 @@ class _SharedNames(set[str]):
     def __copy__(self) -> set[str]:
         return set(self)
 
-    def _refuse(self, *_: object, **__: object) -> NoReturn:
-        raise TypeError("the field set of a held model is shared: change a copy")
 
-
-for _change in (
-    "add",
-    "clear",
-    "discard",
-    "pop",
-    "remove",
-    "update",
-    "difference_update",
-    "intersection_update",
-    "symmetric_difference_update",
-    "__ior__",
-    "__iand__",
-    "__isub__",
-    "__ixor__",
-):
-    setattr(_SharedNames, _change, _SharedNames._refuse)
+_refusing(
+    _SharedNames,
+    (
+        *("add", "clear", "discard", "pop", "remove", "update", "difference_update", "intersection_update"),
+        *("symmetric_difference_update", "__ior__", "__iand__", "__isub__", "__ixor__"),
+    ),
+    "the field set",
+)
 
 _SHARED_NAMES: dict[frozenset[str], _SharedNames] = {}
 """The field sets of held models, by names: a few dozen distinct sets in practice (at most one per subset of a
@@ -298,9 +297,6 @@ class _SharedList(list[Any]):
 
     __slots__ = ()
 
-    def _refuse(self, *_: object, **__: object) -> NoReturn:
-        raise TypeError("the unset default of a held model is shared: change a copy")
-
     def __copy__(self) -> list[Any]:
         return list(self)
 
@@ -311,10 +307,14 @@ class _SharedList(list[Any]):
         return (list, (list(self),))
 
 
-for _change in ("append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse"):
-    setattr(_SharedList, _change, _SharedList._refuse)
-for _change in ("__setitem__", "__delitem__", "__iadd__", "__imul__"):
-    setattr(_SharedList, _change, _SharedList._refuse)
+_refusing(
+    _SharedList,
+    (
+        *("append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse"),
+        *("__setitem__", "__delitem__", "__iadd__", "__imul__"),
+    ),
+    "the unset default",
+)
 
 _SHARED_DEFAULTS: dict[tuple[type[BaseModel], str], Any] = {}
 """The unset values held models share, by class and field: never pydantic's own default objects (those it copies
@@ -339,11 +339,12 @@ Model = TypeVar("Model", bound=BaseModel)
 def held(model: Model) -> Model:
     """The model made light to hold for long (the operator's last-written memory holds one status per download):
     the same values, with its names of the fields set shared with every held model of the same names (a set is
-    0.7 KB), and every field it leaves unset holding the class's own default (pydantic copies a default it cannot
-    hash, a list or a model holding one, into every instance). Nested models are made light too. Returns the model
-    itself: these changes in place are invisible (the values, the fields set, equality and every dump stay the
-    same). The shared parts cannot be changed: the models are frozen (assignment refused, so pydantic never adds to
-    a fields set), a shared list refuses changes, a shared model is held and frozen too."""
+    0.7 KB), and every field it leaves unset holding one value per class and field that every held model shares
+    (pydantic copies a default it cannot hash, a list or a model holding one, into every instance). Nested models
+    are made light too. Returns the model itself: these changes in place are invisible (the values, the fields set,
+    equality and every dump stay the same). The shared parts cannot be changed: the models are frozen (assignment
+    refused, so pydantic never adds to a fields set), a shared list refuses changes, a shared model is held and
+    frozen too."""
     config = type(model).model_config
     if not config.get("frozen") or config.get("validate_assignment"):
         raise TypeError(f"{type(model).__name__} is not frozen: its held parts could be changed through it")
