@@ -11,6 +11,7 @@ facade.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -49,17 +50,19 @@ OUTLIVING_RECHECK_SECONDS = 15.0
 IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 
 
-def denied_cidrs(version: int) -> list[str]:
+@functools.cache
+def denied_cidrs(version: int) -> tuple[str, ...]:
     """The ranges excluded from public addresses of one IP version: DENIED_NETWORKS, as written there, but for the
     IPv4-mapped block. The API server parses `::ffff:0:0/96` as IPv4 and refuses it as an exception of `::/0` ("must
     be a strict subset of cidr"), which would leave a namespace without its policy and so without Jobs. Nothing is
-    lost: a mapped address never travels as IPv6 (the kernel sends IPv4 to it), so the IPv4 exceptions judge it."""
-    return [
+    lost: a mapped address never travels as IPv6 (the kernel sends IPv4 to it), so the IPv4 exceptions judge it.
+    Computed once per version (DENIED_NETWORKS is fixed); callers copy it into the policy they build."""
+    return tuple(
         str(network)
         for network in DENIED_NETWORKS
         if network.version == version
         and not (isinstance(network, ipaddress.IPv6Network) and network.subnet_of(IPV4_MAPPED))
-    ]
+    )
 
 
 def _pods_in(namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:
@@ -97,8 +100,8 @@ def worker_policy_spec(settings: Settings) -> dict[str, Any]:
     private = settings.allow_private_networks  # the platform lets workers reach private addresses: no exceptions
     public: dict[str, Any] = {
         "to": [
-            {"ipBlock": {"cidr": "0.0.0.0/0"} | ({} if private else {"except": denied_cidrs(4)})},
-            {"ipBlock": {"cidr": "::/0"} | ({} if private else {"except": denied_cidrs(6)})},
+            {"ipBlock": {"cidr": "0.0.0.0/0"} | ({} if private else {"except": list(denied_cidrs(4))})},
+            {"ipBlock": {"cidr": "::/0"} | ({} if private else {"except": list(denied_cidrs(6))})},
         ]
     }
     if settings.network_policy_ports:

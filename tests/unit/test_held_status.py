@@ -132,6 +132,25 @@ def test_the_builder_builds_on_a_held_status_as_on_a_built_one() -> None:
     assert "progress" not in running.for_run("dl-next").stored() and "progress" in running.stored()
 
 
+def _parts(value: Any) -> list[BaseModel]:
+    return [part for part in (value if isinstance(value, list) else [value]) if isinstance(part, BaseModel)]
+
+
+def test_a_status_built_on_a_held_one_is_held_whole_its_new_parts_too() -> None:
+    """`held` returns at once for a model held before (the parts a status reuses from the one before it), and still
+    reaches every part that is new: the builder's copy of a held status is not itself held."""
+    before = held(compute_status(queued(1), Observation(2, T2, job_name="dl-r", job=job(active=1))))
+    after = compute_status(before, Observation(2, T2, job_name="dl-r", job=job("Complete", succeeded=1)))
+    assert type(after.model_fields_set) is set  # a copy: plain, not the shared set
+    parts = [part for name in after.model_fields_set for part in _parts(getattr(after, name))]
+    new = [part for part in parts if not any(part is old for old in (*before.conditions, before.catalogue))]
+    assert new  # the finished run brings new conditions at least
+    assert held(after) is after
+    assert after.model_fields_set is held(after.model_copy()).model_fields_set  # the shared set of these names
+    for part in new:
+        assert part.model_fields_set is held(part.model_copy()).model_fields_set
+
+
 def _traced(build: Any, count: int) -> int:
     gc.collect()
     tracemalloc.start()

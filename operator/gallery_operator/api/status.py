@@ -345,6 +345,8 @@ def held(model: Model) -> Model:
     equality and every dump stay the same). The shared parts cannot be changed: the models are frozen (assignment
     refused, so pydantic never adds to a fields set), a shared list refuses changes, a shared model is held and
     frozen too."""
+    if type(model.__pydantic_fields_set__) is _SharedNames:
+        return model  # held already, nested parts too (a status reuses its unchanged parts from the one before)
     config = type(model).model_config
     if not config.get("frozen") or config.get("validate_assignment"):
         raise TypeError(f"{type(model).__name__} is not frozen: its held parts could be changed through it")
