@@ -99,4 +99,3 @@ class Report(ApiModel):
     failures: Annotated[list[Failure], Field(max_length=MAX_FAILURES)] = []
     outcome: Literal["Running", "Succeeded", "PartiallySucceeded", "Failed"] = "Running"
     message: Annotated[str, Field(max_length=1024)] = ""
-

@@ -564,7 +564,7 @@ def test_termination_messages_come_only_from_pods_the_job_controls(
         messages = kube.termination_messages(namespace, "ended", job.metadata.uid)
     finally:
         kube.forget_clients()
-    assert [json.loads(message)["run"] for _, message in messages] == ["real"]
+    assert [json.loads(message)["run"] for _, _, message in messages] == ["real"]
 
 
 def test_specs_at_the_schema_limits_run_or_fail_naming_the_field(
