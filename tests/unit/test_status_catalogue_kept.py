@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from gallery_operator.api.status import CatalogueItem, Failure, FailureReason
+from gallery_operator.cli.kubectl_gallery import describe
 from gallery_operator.status import Observation, stored_status
 from gallery_operator.workerconfig import Report
 from tests.unit.status_builders import T0, T1, T2, job
@@ -99,6 +100,19 @@ def test_a_new_run_that_cannot_open_its_target_keeps_the_catalogue_marked_as_the
     assert ended["catalogue"] == done["catalogue"]  # 7 items, as run dl-r1 read them
     assert ended["catalogue"]["jobName"] == "dl-r1"
     assert "progress" not in ended  # the new run counted nothing: no progress, not a made-up 0
+
+
+def test_kubectl_gallery_says_when_the_catalogue_is_an_earlier_runs() -> None:
+    done = first_run_stored()
+    started = stored_status(done, Observation(2, T2, job_name="dl-r2", job=job(active=1)))
+    ended = stored_status(
+        started, Observation(2, T3, job_name="dl-r2", job=job("Failed", failed=1), report=unopened("r2"))
+    )
+    meta = {"namespace": "media", "name": "dl"}
+    [line] = [line for line in describe({"metadata": meta, "status": ended}) if line.startswith("Catalogue:")]
+    assert line.startswith("Catalogue:  7 items, 6.8Ki, as run dl-r1 read it"), line
+    [line] = [line for line in describe({"metadata": meta, "status": done}) if line.startswith("Catalogue:")]
+    assert "as run" not in line
 
 
 def test_a_worker_crash_report_keeps_what_the_runs_reports_said() -> None:
