@@ -6,15 +6,18 @@ replaces what a later pod reported (the catalogue and progress would shrink back
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from gallery_operator.api.status import Failure, GalleryDownloadStatus
+from gallery_operator.config import Settings
+from gallery_operator.controller import Controller
 from gallery_operator.jobs import job_name, run_id
 from gallery_operator.plan import Situation, unrecorded_end
 from gallery_operator.reports import Inbox, final_report
 from gallery_operator.snapshots import JobSnapshot, JobView
 from gallery_operator.workerconfig import Report
-from tests.unit.builders import parsed, snapshot
+from tests.unit.builders import RecordingKube, parsed, reconcile, snapshot
 
 RUN = "r1"
 FIRST_FINAL = Report(
@@ -97,3 +100,44 @@ def test_the_messages_are_read_after_retries_even_with_a_final_report_held() -> 
     assert unrecorded_end(two, name) is not None  # a retry may have ended after it: its message is read
     earlier, name = situation({}, FIRST_FINAL.model_copy(update={"run": "an earlier run"}), failed=1)
     assert unrecorded_end(earlier, name) is not None  # an earlier run's final report says nothing of this one
+
+
+class EndedPods(RecordingKube):
+    """The recording fake, with the ended worker containers of the Job."""
+
+    def __init__(self, ends: list[tuple[str, str, str]]) -> None:
+        super().__init__()
+        self.ends = ends
+
+    async def termination_messages(self, namespace: str, job_name: str, job_uid: str) -> list[tuple[str, str, str]]:
+        self.calls.append(("termination_messages", job_name))
+        return self.ends
+
+
+def test_the_controller_takes_a_retrys_message_over_the_first_pods_final_report_and_keeps_the_catalogue() -> None:
+    snap = dataclasses.replace(snapshot("dl"), status={"phase": "Running"})
+    current = parsed(snap)
+    run, name = run_id(current), job_name(current)
+    first = FIRST_FINAL.model_copy(update={"run": run, "failures": [Failure(reason="NetworkError", url="http://x/4")]})
+    retry = UNOPENED.model_copy(update={"run": run})
+    fake = EndedPods(
+        [("2026-11-21T10:00:00+00:00", "pod-a", message(first)), ("2026-11-21T10:01:00+00:00", "pod-b", message(retry))]
+    )
+    controller = Controller(Settings(), {snap.key: [snap]}, {}, api=fake, namespace_downloads={"ns": ["dl"]})
+    jobs = controller.jobs
+    assert isinstance(jobs, dict)
+    running = {"status": {"active": 1, "failed": 1}}
+    jobs[snap.uid] = [JobSnapshot("ns", name, "job-dl", run, False, JobView.of(running))]
+    assert controller.accept_report(snap.key, run, "pod-a", first)
+    reconcile(controller, "dl")  # pod a's final report, live; its retry runs
+    ended = {"status": {"failed": 2, "conditions": [FAILED]}}
+    jobs[snap.uid] = [JobSnapshot("ns", name, "job-dl", run, False, JobView.of(ended))]
+    reconcile(controller, "dl")
+    assert [call for call, _ in fake.calls].count("termination_messages") == 1
+    patch = fake.named("patch_status")[-1][1]
+    assert patch["phase"] == "Failed"
+    assert next(c["reason"] for c in patch["conditions"] if c["type"] == "Stalled") == "StorageError"
+    status = {**fake.named("patch_status")[0][1], **patch}
+    assert (status["catalogue"]["items"], status["progress"]["itemsDone"]) == (3, 3)  # pod a's, kept
+    assert [f["reason"] for f in status["failures"]] == ["NetworkError", "StorageError"]
+    assert controller.inbox.pod(snap.key) == "pod-b"
