@@ -612,12 +612,13 @@ class Controller:
         self._settled[key] = self._fingerprint(snapshot, situation.report)
 
     async def _final_report(self, download: Download, ended: JobSnapshot, report: Report | None) -> Report | None:
-        """The run's final report from the termination messages of the pods its ended Job (by uid) controls, else
-        the report held. (Admission's answer does not depend on it: a download whose current Job exists wants no
-        slot.)"""
-        messages = await self.api.termination_messages(download.namespace, ended.name, ended.uid)
-        final = final_report(messages, run_id(download))
-        if final is None:
+        """The run's final report from the termination messages of the pods its ended Job (by uid) controls, when a
+        pod that started after the held report's wrote one; else the report held. (Admission's answer does not
+        depend on it: a download whose current Job exists wants no slot.)"""
+        ends = await self.api.termination_messages(download.namespace, ended.name, ended.uid)
+        found = final_report(ends, run_id(download), self.inbox.pod(download.key))
+        if found is None:
             return report
-        self.inbox.put(download.key, "", final)
+        final, pod = found
+        self.inbox.put(download.key, pod, final)
         return final

@@ -249,20 +249,21 @@ def patch_status(namespace: str, name: str, patch: dict[str, Any]) -> None:
     _ignore((404,), _send, "PATCH", path, {"status": patch}, "application/merge-patch+json")
 
 
-def termination_messages(namespace: str, job_name: str, job_uid: str) -> list[tuple[str, str]]:
-    """(pod start time, termination message) of the worker container of each pod the Job controls: the label only
-    narrows the list, the controller reference (by the Job's uid) decides."""
+def termination_messages(namespace: str, job_name: str, job_uid: str) -> list[tuple[str, str, str]]:
+    """(start time, pod uid, termination message) of the worker container of each pod the Job controls whose
+    container ended, oldest first; the message is empty when the container left none (it was killed). The label
+    only narrows the list, the controller reference (by the Job's uid) decides."""
     pods = core().list_namespaced_pod(namespace, label_selector=f"job-name={job_name}").items
-    messages = []
+    ends = []
     for pod in pods:
         if not any(o.controller and o.kind == "Job" and o.uid == job_uid for o in pod.metadata.owner_references or []):
             continue
         for container in pod.status.container_statuses or []:
             terminated = container.state.terminated if container.state else None
-            if terminated is not None and terminated.message:
+            if terminated is not None:
                 started = terminated.started_at.isoformat() if terminated.started_at else ""
-                messages.append((started, terminated.message))
-    return sorted(messages)
+                ends.append((started, str(pod.metadata.uid or ""), terminated.message or ""))
+    return sorted(ends)
 
 
 def review_token(token: str, audience: str) -> dict[str, Any] | None:

@@ -4,7 +4,7 @@ report of each download's current run."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -68,12 +68,12 @@ class Directory:
 
 @dataclass
 class Inbox:
-    """The latest report per download. A pod's progress after its own final report is late and dropped; a retried
-    pod's progress is its own and counts."""
+    """The latest report per download, and the pod (uid) that sent it. A pod's progress after its own final report
+    is late and dropped; a retried pod's progress is its own and counts."""
 
     _reports: dict[Key, Report] = field(default_factory=dict)
-    _final_pods: dict[Key, str] = field(default_factory=dict)
-    """The pod (uid) whose final report is held, per download ("" for one read from a termination message)."""
+    _pods: dict[Key, str] = field(default_factory=dict)
+    """The pod (uid) whose report is held, per download ("" when no pod is known)."""
 
     def put(self, key: Key, pod: str, report: Report) -> bool:
         """Hold the report; False when it is a late progress report of a pod that already sent its final one.
@@ -82,29 +82,43 @@ class Inbox:
         worker has removed its own secret values already; this catches credential-shaped text in any report."""
         report = PATTERNS.model(report)
         current = self._reports.get(key)
-        if current is not None and current.final and not report.final and self._final_pods.get(key) == pod:
+        if current is not None and current.final and not report.final and self._pods.get(key) == pod:
             return False
         self._reports[key] = report
-        if report.final:
-            self._final_pods[key] = pod
+        self._pods[key] = pod
         return True
 
     def get(self, key: Key) -> Report | None:
         return self._reports.get(key)
 
+    def pod(self, key: Key) -> str:
+        """The pod whose report is held ("" when none is, or its pod is not known)."""
+        return self._pods.get(key, "")
+
     def drop(self, key: Key) -> None:
         self._reports.pop(key, None)
-        self._final_pods.pop(key, None)
+        self._pods.pop(key, None)
 
 
-def final_report(messages: Iterable[tuple[str, str]], run: str) -> Report | None:
-    """The last report of `run` among pods' termination messages ((start time, message), oldest first): what the
-    last worker wrote when the live report missed the end. Anything that is not such a report is skipped."""
-    for _, message in reversed(list(messages)):
-        try:
-            report = Report.model_validate(json.loads(message))
-        except (ValueError, ValidationError):
-            continue
-        if report.run == run:
-            return report
+def _report_of(message: str, run: str) -> Report | None:
+    try:
+        report = Report.model_validate(json.loads(message))
+    except (ValueError, ValidationError):
+        return None
+    return report if report.run == run else None
+
+
+def final_report(ends: Sequence[tuple[str, str, str]], run: str, held_pod: str = "") -> tuple[Report, str] | None:
+    """The last word of `run` and its pod, from the ended worker containers of its Job ((start time, pod uid,
+    termination message), oldest first), when it is newer than the report held (sent by `held_pod`): what
+    the last worker wrote when the live report missed the end. Only pods that started after the held report's pod
+    count (all, when that pod is not among them): an earlier pod's message says less than a later pod's report, and
+    the held final report of the last pod is itself the richer copy of its message. Anything that is not such a
+    report is skipped; None when nothing newer is there."""
+    pods = [pod for _, pod, _ in ends]
+    later = ends[pods.index(held_pod) + 1 :] if held_pod and held_pod in pods else ends
+    for _, pod, message in reversed(later):
+        report = _report_of(message, run)
+        if report is not None:
+            return report, pod
     return None

@@ -218,8 +218,15 @@ def _merge_failures(old: list[Failure], new: list[Failure]) -> list[Failure]:
     return merged[-MAX_FAILURES:]
 
 
-def _reported(status: GalleryDownloadStatus, report: Report) -> tuple[Progress, Catalogue, list[Failure]]:
-    """Progress, catalogue summary and failures from the worker's report."""
+def _reported(
+    status: GalleryDownloadStatus, report: Report, job_name: str | None
+) -> tuple[Progress | None, Catalogue | None, list[Failure]]:
+    """Progress, catalogue summary and failures from the worker's report. A report whose pod read no catalogue (it
+    could not open its target, or ended before it read it) says nothing of what is stored or how far the run got:
+    the status keeps what it knew (None), and adds only the report's failures."""
+    failures = _merge_failures(status.failures, report.failures)
+    if report.catalogue_items is None:
+        return None, None, failures
     summary = f"{report.items_done}/{report.items_total}" if report.items_total else str(report.items_done)
     progress = Progress(
         items_done=report.items_done,
@@ -228,14 +235,16 @@ def _reported(status: GalleryDownloadStatus, report: Report) -> tuple[Progress, 
         items_failed=report.items_failed,
         summary=summary,
     )
+    stored_bytes = report.catalogue_bytes or 0
     catalogue = Catalogue(
         items=report.catalogue_items,
-        bytes=report.catalogue_bytes,
-        size=human_size(report.catalogue_bytes),
+        bytes=stored_bytes,
+        size=human_size(stored_bytes),
         sample=report.sample,
         location=report.catalogue_location or None,
+        job_name=job_name,
     )
-    return progress, catalogue, _merge_failures(status.failures, report.failures)
+    return progress, catalogue, failures
 
 
 def compute_status(previous: GalleryDownloadStatus, observation: Observation) -> GalleryDownloadStatus:
@@ -243,7 +252,8 @@ def compute_status(previous: GalleryDownloadStatus, observation: Observation) ->
     (api/status.py). A value the model refuses is an error here, not a field the API server drops without a word."""
     new_run = observation.job_name is not None and observation.job_name != previous.job_name
     status = previous.for_run(observation.job_name) if new_run and observation.job_name else previous
-    progress, catalogue, failures = _reported(status, observation.report) if observation.report else (None,) * 3
+    report = observation.report
+    progress, catalogue, failures = _reported(status, report, observation.job_name) if report else (None,) * 3
     job = observation.job
     found = verdict(Facts(previous, observation, job or ABSENT, new_run))
     if found.phase != "Queued":

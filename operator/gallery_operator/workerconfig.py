@@ -89,9 +89,11 @@ class Report(ApiModel):
     items_total: Annotated[int | None, Field(ge=0, le=MAX_COUNT)] = None
     items_failed: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 0
     bytes_done: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 0
-    catalogue_items: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 0
-    """Records in the full catalogue (all runs' pods, without duplicates)."""
-    catalogue_bytes: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 0
+    catalogue_items: Annotated[int | None, Field(ge=0, le=MAX_COUNT)] = None
+    """Records in the full catalogue (all runs' pods, without duplicates), as this pod read and added to it; None
+    when the pod read no catalogue (it could not open its target, or ended before it read it): then this report
+    says nothing of what is stored, or of how far the run got. 0 is an empty catalogue."""
+    catalogue_bytes: Annotated[int | None, Field(ge=0, le=MAX_COUNT)] = None
     catalogue_location: str | None = None
     sample: Annotated[list[CatalogueItem], Field(max_length=MAX_SAMPLE)] = []
     failures: Annotated[list[Failure], Field(max_length=MAX_FAILURES)] = []

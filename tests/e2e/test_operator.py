@@ -532,7 +532,9 @@ def test_namespace_annotations_tighten_the_egress_rules(
 def test_termination_messages_come_only_from_pods_the_job_controls(
     cluster: Cluster, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The fallback for a final report reads pods by the Job's uid, not by the `job-name` label anyone can copy."""
+    """The fallback for a final report reads pods by the Job's uid, not by the `job-name` label anyone can copy; a
+    container that ended without a message (killed) is listed too, with its pod's uid, so a later pod's silence is
+    not taken for an earlier pod's last word."""
     from gallery_operator import kube
 
     monkeypatch.setattr(kube, "api", lambda: cluster.api)
@@ -543,10 +545,17 @@ def test_termination_messages_come_only_from_pods_the_job_controls(
         namespace, {"metadata": {"name": "ended"}, "spec": {"suspend": True, "template": {"spec": pod_spec}}}
     )
     owner = {"apiVersion": "batch/v1", "kind": "Job", "name": "ended", "uid": job.metadata.uid, "controller": True}
-    for name, owners in (("real", [owner]), ("copied-label", [])):
+    uids = {}
+    for name, owners, started in (
+        ("real", [owner], "2026-01-01T00:00:00Z"),
+        ("copied-label", [], "2026-01-01T00:00:00Z"),
+        ("killed", [owner], "2026-01-01T00:01:00Z"),
+    ):
         meta = {"name": name, "labels": {"job-name": "ended"}, "ownerReferences": owners}
-        core.create_namespaced_pod(namespace, {"metadata": meta, "spec": pod_spec})
-        terminated = {"exitCode": 0, "message": json.dumps({"run": name}), "startedAt": "2026-01-01T00:00:00Z"}
+        uids[name] = core.create_namespaced_pod(namespace, {"metadata": meta, "spec": pod_spec}).metadata.uid
+        terminated: dict[str, Any] = {"exitCode": 0, "startedAt": started}
+        if name != "killed":
+            terminated["message"] = json.dumps({"run": name})
         status = {
             "containerStatuses": [
                 {
@@ -564,7 +573,10 @@ def test_termination_messages_come_only_from_pods_the_job_controls(
         messages = kube.termination_messages(namespace, "ended", job.metadata.uid)
     finally:
         kube.forget_clients()
-    assert [json.loads(message)["run"] for _, message in messages] == ["real"]
+    assert [(pod, json.loads(message)["run"] if message else "") for _, pod, message in messages] == [
+        (uids["real"], "real"),
+        (uids["killed"], ""),
+    ]
 
 
 def test_specs_at_the_schema_limits_run_or_fail_naming_the_field(

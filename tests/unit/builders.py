@@ -93,7 +93,7 @@ class RecordingKube:
     async def read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.job_reads.get(name)
 
-    async def termination_messages(self, namespace: str, job_name: str, job_uid: str) -> list[tuple[str, str]]:
+    async def termination_messages(self, namespace: str, job_name: str, job_uid: str) -> list[tuple[str, str, str]]:
         return []
 
     async def post_event(self, reference: kube.ObjectRef, kind: str, reason: str, message: str) -> None:

@@ -29,7 +29,7 @@ ACTIVE = {"active": 1, "ready": 1, "startTime": T0}
 class ReadingKube(RecordingKube):
     """The recording fake, counting the termination-message reads too."""
 
-    async def termination_messages(self, namespace: str, job_name: str, job_uid: str) -> list[tuple[str, str]]:
+    async def termination_messages(self, namespace: str, job_name: str, job_uid: str) -> list[tuple[str, str, str]]:
         self.calls.append(("termination_messages", job_name))
         return []
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from gallery_operator.api.spec import parse_spec
-from gallery_operator.worker.run import Run
+from gallery_operator.worker.run import Run, open_catalogue
 from gallery_operator.worker.storage import ClaimStore
 from gallery_operator.workerconfig import PvcStorage, WorkerConfig
 
@@ -16,4 +16,5 @@ def claim_run(tmp_path: Path, **spec: Any) -> Run:
     full = {"urls": ["https://example.org/a.jpg"], "target": {"pvc": {"claimName": "x"}}, **spec}
     storage = PvcStorage(root=str(tmp_path / "root"), location="pvc://x/dl")
     config = WorkerConfig(namespace="ns", name="dl", uid="u", run="r", spec=parse_spec(full), storage=storage)
-    return Run(config, ClaimStore(storage), tmp_path / "scratch")
+    store = ClaimStore(storage)
+    return Run(config, store, tmp_path / "scratch", open_catalogue(store))

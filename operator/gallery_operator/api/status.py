@@ -115,6 +115,10 @@ class Catalogue(ApiModel):
     """Where the full catalogue (JSON lines) is: `pvc://claim/path` or `s3://bucket/key`."""
     sample: Annotated[list[CatalogueItem], Field(max_length=MAX_SAMPLE)] = []
     """The first few items."""
+    job_name: str | None = None
+    """The run (its Job) whose worker last read the catalogue: the summary is the catalogue as that worker found
+    and left it. When it is not the status's `jobName`, no worker of the current run has read it (not yet, or it
+    could not open the target): the summary is the last known one, from that earlier run."""
 
 
 class Failure(ApiModel):

@@ -435,8 +435,10 @@ def _describe(download: dict[str, Any]) -> list[str]:
             lines.append(f"{label:<11} {ago(status[key])}")
     catalogue = status.get("catalogue") or {}
     if catalogue.get("items"):
+        read_by = catalogue.get("jobName")
+        earlier = f", as run {read_by} read it" if read_by and read_by != status.get("jobName") else ""
         lines.append(
-            f"Catalogue:  {catalogue['items']} items, {human_bytes(catalogue.get('bytes', 0))}"
+            f"Catalogue:  {catalogue['items']} items, {human_bytes(catalogue.get('bytes', 0))}{earlier}"
             f" (kubectl gallery catalogue {meta['name']})"
         )
     for condition in status.get("conditions") or []:

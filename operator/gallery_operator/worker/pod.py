@@ -7,6 +7,7 @@ import json
 import logging
 import shutil
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -14,6 +15,7 @@ from gallery_operator.api.spec import GalleryDownloadSpec, describe_validation, 
 from gallery_operator.api.status import Failure
 from gallery_operator.redaction import Redactor
 from gallery_operator.worker import programs, transport
+from gallery_operator.worker.catalogue import Catalogue
 from gallery_operator.worker.egress import Blocked, Guard
 from gallery_operator.worker.engines import Engine, EngineChain
 from gallery_operator.worker.hosts import Hosts
@@ -21,7 +23,7 @@ from gallery_operator.worker.inputs import Inputs
 from gallery_operator.worker.pace import LowSpeedLimit
 from gallery_operator.worker.redact import pod_redactor, redact_output
 from gallery_operator.worker.reporting import Reporter, report_trust, terminate
-from gallery_operator.worker.run import Run
+from gallery_operator.worker.run import Run, catalogue_fields, open_catalogue
 from gallery_operator.worker.storage import S3Defaults, Store, open_store
 from gallery_operator.workerconfig import COOKIES_FILE, EXIT_OK, EXIT_PERMANENT, EXIT_RETRYABLE, Report, WorkerConfig
 
@@ -70,21 +72,15 @@ def execute(config: WorkerConfig, pod: Inputs) -> int:
         LowSpeedLimit(config.spec.options.low_speed_limit, config.spec.options.low_speed_seconds).install()
     guard = install_egress_guard(config)
     scratch = scratch_folder(pod)  # no scratch folder is the worker's own failure (Internal), not the target's
+    store: Store | None = None
+    catalogue: Catalogue | None = None
     try:
         store = open_target(config, pod, scratch, guard)
-        run = Run(config, store, scratch, redactor)
+        catalogue = open_catalogue(store)
+        run = Run(config, store, scratch, catalogue, redactor)
     except Exception as error:
-        log.exception("cannot open the target")
-        blocked = isinstance(error, Blocked)
-        report = Report(
-            run=config.run,
-            final=True,
-            outcome="Failed",
-            message=f"cannot open the target: {error}"[:1024],
-            failures=[Failure(reason="Blocked" if blocked else "StorageError", message=str(error)[:1024])],
-        )
-        terminate(pod.termination_log, report, redactor)
-        return EXIT_PERMANENT if blocked else EXIT_RETRYABLE
+        read = catalogue_fields(catalogue, store) if catalogue is not None and store is not None else {}
+        return unusable_target(config, pod, redactor, error, read)
     programs.confine(run.root, pod.scratch)
     reporter = start_reporter(config, pod, run, guard)
     try:
@@ -93,6 +89,26 @@ def execute(config: WorkerConfig, pod: Inputs) -> int:
         log.exception("the run failed")
         run.failed(config.spec.urls[0], "Internal", f"the worker failed: {type(error).__name__}: {error}")
     return finish(config, pod, run, store, reporter)
+
+
+def unusable_target(
+    config: WorkerConfig, pod: Inputs, redactor: Redactor, error: Exception, read: dict[str, Any]
+) -> int:
+    """The target could not be opened, or not made ready for the run: the final report says why, with the catalogue
+    when the pod read it (``read``: `catalogue_fields`) and without one when it did not (the operator then keeps the
+    last catalogue it knew instead of taking it for an empty one)."""
+    log.exception("cannot open the target")
+    blocked = isinstance(error, Blocked)
+    report = Report(
+        run=config.run,
+        final=True,
+        outcome="Failed",
+        message=f"cannot open the target: {error}"[:1024],
+        failures=[Failure(reason="Blocked" if blocked else "StorageError", message=str(error)[:1024])],
+        **read,
+    )
+    terminate(pod.termination_log, report, redactor)
+    return EXIT_PERMANENT if blocked else EXIT_RETRYABLE
 
 
 def start_reporter(config: WorkerConfig, pod: Inputs, run: Run, guard: Guard) -> Reporter | None:

@@ -37,15 +37,17 @@ class Run:
     never holds a secret value. An item's identity is its source URL without the secret values (credential-shaped
     parameters stay in it: see gallery_operator/redaction.py); failures, names and metadata lose both."""
 
-    def __init__(self, config: WorkerConfig, store: Store, scratch: Path, redactor: Redactor | None = None) -> None:
+    def __init__(
+        self, config: WorkerConfig, store: Store, scratch: Path, catalogue: Catalogue, redactor: Redactor | None = None
+    ) -> None:
         self.config = config
         self.redactor = redactor or Redactor()
         self.store = store
         self.root = store.workdir.resolve()
         self.scratch = scratch
         self.state = self.root / CATALOGUE_DIR
-        store.open_state()
-        self.catalogue = Catalogue(self.state / CATALOGUE_FILE)
+        self.catalogue = catalogue
+        """The target's catalogue as read by `open_catalogue`."""
         prefix = config.storage.prefix if isinstance(config.storage, S3Storage) else None
         self.placement = Placement(self.root, self.catalogue, self.redactor, prefix, self.state / PLACED_FILE)
         self.leftovers = self.placement.clear_leftovers()
@@ -236,7 +238,6 @@ class Run:
     def report(self, final: bool = False) -> Report:
         outcome = self.outcome() if final else "Running"
         limits = self.limits
-        location = f"{self.store.location()}/{CATALOGUE_DIR}/{CATALOGUE_FILE}"
         message = limits.stop_reason or ""
         if final and not message:
             message = f"{limits.items_done} items stored, {self.items_failed} failed"
@@ -246,13 +247,10 @@ class Run:
             items_done=limits.items_done,
             items_failed=self.items_failed,
             bytes_done=limits.bytes_done if final else self._running_bytes(),
-            catalogue_items=self.catalogue.items,
-            catalogue_bytes=self.catalogue.bytes,
-            catalogue_location=location,
-            sample=self.catalogue.sample,
             failures=self.failures,
             outcome=outcome,  # type: ignore[arg-type]
             message=message,
+            **catalogue_fields(self.catalogue, self.store),
         )
 
     def _running_bytes(self) -> int:
@@ -266,6 +264,24 @@ class Run:
         if self.outcome() != "Failed":
             return EXIT_OK
         return EXIT_PERMANENT if all(permanent(f.reason, f.message) for f in self.failures) else EXIT_RETRYABLE
+
+
+def open_catalogue(store: Store) -> Catalogue:
+    """The target's state opened (an S3 target's catalogue and archives of earlier pods fetched) and its catalogue
+    read: what a run resumes from."""
+    store.open_state()
+    return Catalogue(store.workdir.resolve() / CATALOGUE_DIR / CATALOGUE_FILE)
+
+
+def catalogue_fields(catalogue: Catalogue, store: Store) -> dict[str, Any]:
+    """A report's catalogue fields: the catalogue as this pod read it and added to it, and where it is. A report of
+    a pod that read no catalogue has none of them (the operator then keeps the last catalogue it knew)."""
+    return {
+        "catalogue_items": catalogue.items,
+        "catalogue_bytes": catalogue.bytes,
+        "catalogue_location": f"{store.location()}/{CATALOGUE_DIR}/{CATALOGUE_FILE}",
+        "sample": catalogue.sample,
+    }
 
 
 def _jsonable(value: Any) -> Any:
