@@ -616,7 +616,8 @@ class Controller:
         pod that started after the held report's wrote one; else the report held. (Admission's answer does not
         depend on it: a download whose current Job exists wants no slot.)"""
         ends = await self.api.termination_messages(download.namespace, ended.name, ended.uid)
-        found = final_report(ends, run_id(download), self.inbox.pod(download.key))
+        held = self.inbox.pod(download.key) if report is not None and report.run == run_id(download) else ""
+        found = final_report(ends, run_id(download), held)
         if found is None:
             return report
         final, pod = found

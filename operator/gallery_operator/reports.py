@@ -110,14 +110,20 @@ def _report_of(message: str, run: str) -> Report | None:
 
 def final_report(ends: Sequence[tuple[str, str, str]], run: str, held_pod: str = "") -> tuple[Report, str] | None:
     """The last word of `run` and its pod, from the ended worker containers of its Job ((start time, pod uid,
-    termination message), oldest first), when it is newer than the report held (sent by `held_pod`): what
-    the last worker wrote when the live report missed the end. Only pods that started after the held report's pod
-    count (all, when that pod is not among them): an earlier pod's message says less than a later pod's report, and
-    the held final report of the last pod is itself the richer copy of its message. Anything that is not such a
-    report is skipped; None when nothing newer is there."""
-    pods = [pod for _, pod, _ in ends]
-    later = ends[pods.index(held_pod) + 1 :] if held_pod and held_pod in pods else ends
-    for _, pod, message in reversed(later):
+    termination message), oldest first), when it is newer than the report held (sent by `held_pod`, a pod of this
+    run; "" when no report of this run is held): what the last worker wrote when the live report missed the end.
+    Only pods that started strictly after the held report's pod count: an earlier pod's message says less than a
+    later pod's report, the held final report of the last pod is itself the richer copy of its message, and a pod
+    started within the same second cannot be told later (start times have second precision). When the held
+    report's pod has not ended (a Job's FailureTarget comes before its running pod is killed) or is gone, no ended
+    pod can be placed after it: the report held stands. Anything that is not such a report is skipped; None when
+    nothing newer is there."""
+    if held_pod:
+        started = next((start for start, pod, _ in ends if pod == held_pod), None)
+        if started is None:
+            return None
+        ends = [end for end in ends if end[0] > started]
+    for _, pod, message in reversed(ends):
         report = _report_of(message, run)
         if report is not None:
             return report, pod
