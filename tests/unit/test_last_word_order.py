@@ -16,7 +16,7 @@ from gallery_operator.reports import final_report
 from gallery_operator.snapshots import JobSnapshot, JobView
 from gallery_operator.workerconfig import Report
 from tests.unit.builders import parsed, reconcile, snapshot
-from tests.unit.test_last_word import EndedPods, message
+from tests.unit.ended_pods import EndedPods, message
 
 RUN = "r1"
 EARLY = Report(
