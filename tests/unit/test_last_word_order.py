@@ -90,3 +90,45 @@ def test_a_held_report_of_an_earlier_run_does_not_hide_this_runs_messages() -> N
     status = {**fake.named("patch_status")[0][1], **fake.named("patch_status")[-1][1]}
     assert status["catalogue"]["items"] == 3
     assert controller.inbox.pod(snap.key) == "pod-a"
+
+
+def test_a_gone_or_running_held_pod_is_placed_by_when_it_was_created() -> None:
+    """Pod b's report is held; b is gone (evicted: the pod object is deleted once the Job counted it) or still being
+    killed. Pod a ran before b was created, pod c after: c's message is the last word, a's never is."""
+    unopened = Report(run=RUN, final=True, outcome="Failed", failures=[Failure(reason="StorageError")])
+    a = ("2026-11-21T10:00:00+00:00", "a", message(EARLY))
+    c = ("2026-11-21T10:02:00+00:00", "c", message(unopened))
+    created = "2026-11-21T10:01:00+00:00"
+    assert final_report([a, c], RUN, held_pod="b", held_created=created) == (unopened, "c")
+    assert final_report([a], RUN, held_pod="b", held_created=created) is None
+    assert final_report([a], RUN, held_pod="b") is None  # not placed at all: the report held stands
+
+
+def test_the_controller_takes_the_message_of_a_pod_created_after_the_gone_pod_it_holds_a_report_of() -> None:
+    """Pod b reported 40 items live and was evicted (gone from the list); its replacement c could not open the
+    target and wrote only its message: the run fails with c's StorageError, and b's catalogue stays."""
+    snap = dataclasses.replace(snapshot("dl"), status={"phase": "Running"})
+    current = parsed(snap)
+    run, name = run_id(current), job_name(current)
+    first = EARLY.model_copy(update={"run": run})
+    later = Report(run=run, items_done=40, catalogue_items=40, catalogue_location="pvc://m/dl/c.jsonl")
+    unopened = Report(run=run, final=True, outcome="Failed", failures=[Failure(reason="StorageError")])
+    fake = EndedPods(
+        [
+            ("2026-11-21T10:00:00+00:00", "pod-a", message(first)),
+            ("2026-11-21T10:02:00+00:00", "pod-c", message(unopened)),
+        ]
+    )
+    controller = Controller(Settings(), {snap.key: [snap]}, {}, api=fake, namespace_downloads={"ns": ["dl"]})
+    jobs = controller.jobs
+    assert isinstance(jobs, dict)
+    jobs[snap.uid] = [JobSnapshot("ns", name, "job-dl", run, False, JobView.of({"status": {"active": 1, "failed": 1}}))]
+    assert controller.accept_report(snap.key, run, "pod-b", later, created="2026-11-21T10:01:00+00:00")
+    reconcile(controller, "dl")
+    ended = {"status": {"failed": 2, "conditions": [{"type": "Failed", "status": "True", "reason": "Backoff"}]}}
+    jobs[snap.uid] = [JobSnapshot("ns", name, "job-dl", run, False, JobView.of(ended))]
+    reconcile(controller, "dl")
+    status = {**fake.named("patch_status")[0][1], **fake.named("patch_status")[-1][1]}
+    assert next(c["reason"] for c in status["conditions"] if c["type"] == "Stalled") == "StorageError"
+    assert (status["catalogue"]["items"], status["progress"]["itemsDone"]) == (40, 40)
+    assert controller.inbox.pod(snap.key) == "pod-c"
