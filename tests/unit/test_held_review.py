@@ -59,9 +59,13 @@ def test_two_downloads_statuses_share_only_what_refuses_changes() -> None:
     one, other = history("a"), history("b")
     ours = {key: value for status in one for key, value in _graph(status, {}).items()}
     theirs = {key: value for status in other for key, value in _graph(status, {}).items()}
+    models: list[type[BaseModel]] = [
+        GalleryDownloadStatus,
+        *{type(v) for v in ours.values() if isinstance(v, BaseModel)},
+    ]
     defaults = {
         key: value
-        for model in (GalleryDownloadStatus, *(type(v) for v in ours.values() if isinstance(v, BaseModel)))
+        for model in models
         for info in model.model_fields.values()
         for key, value in _graph(info.default, {}).items()
     }
@@ -69,7 +73,11 @@ def test_two_downloads_statuses_share_only_what_refuses_changes() -> None:
     shared = [ours[key] for key in ours.keys() & theirs.keys()]
     assert shared  # the unset defaults and field sets are shared: that is held's point
     for value in shared:
-        change = {list: lambda v: v.append(None), set: lambda v: v.add("x"), dict: lambda v: v.update(x=1)}
+        change: dict[type, Any] = {
+            list: lambda v: v.append(None),
+            set: lambda v: v.add("x"),
+            dict: lambda v: v.update(x=1),
+        }
         if isinstance(value, BaseModel):
             with pytest.raises(Exception, match=r"frozen|shared"):
                 setattr(value, next(iter(type(value).model_fields)), None)
