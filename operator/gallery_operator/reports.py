@@ -128,7 +128,7 @@ def final_report(
     pod placed nowhere leaves the report held standing. Anything that is not such a report is skipped; None when
     nothing newer is there."""
     if held_pod:
-        started = next((start for start, pod, _ in ends if pod == held_pod), held_created)
+        started = next((start for start, pod, _ in ends if pod == held_pod and start), held_created)
         if not started:
             return None
         ends = [end for end in ends if end[0] > started and end[1] != held_pod]

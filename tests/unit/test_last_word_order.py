@@ -102,6 +102,8 @@ def test_a_gone_or_running_held_pod_is_placed_by_when_it_was_created() -> None:
     assert final_report([a, c], RUN, held_pod="b", held_created=created) == (unopened, "c")
     assert final_report([a], RUN, held_pod="b", held_created=created) is None
     assert final_report([a], RUN, held_pod="b") is None  # not placed at all: the report held stands
+    # b's container ended without a start time (the node lost it): its creation places it
+    assert final_report([a, ("", "b", ""), c], RUN, held_pod="b", held_created=created) == (unopened, "c")
 
 
 def test_the_controller_takes_the_message_of_a_pod_created_after_the_gone_pod_it_holds_a_report_of() -> None:
