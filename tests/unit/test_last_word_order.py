@@ -134,3 +134,23 @@ def test_the_controller_takes_the_message_of_a_pod_created_after_the_gone_pod_it
     assert next(c["reason"] for c in status["conditions"] if c["type"] == "Stalled") == "StorageError"
     assert (status["catalogue"]["items"], status["progress"]["itemsDone"]) == (40, 40)
     assert controller.inbox.pod(snap.key) == "pod-c"
+
+
+def test_a_settled_runs_many_pods_cost_one_read_however_often_it_is_reconciled() -> None:
+    """A run of five pods (backoffLimit 4) ended: its pods are listed once, when the end is recorded; reconciles after
+    that (a tenant's edits of its labels, a resync) read nothing."""
+    snap = dataclasses.replace(snapshot("dl"), status={"phase": "Running"})
+    current = parsed(snap)
+    run, name = run_id(current), job_name(current)
+    first = EARLY.model_copy(update={"run": run})
+    ends = [(f"2026-11-21T10:0{n}:00+00:00", f"pod-{n}", message(first)) for n in range(5)]
+    fake = EndedPods(ends)
+    controller = Controller(Settings(), {snap.key: [snap]}, {}, api=fake, namespace_downloads={"ns": ["dl"]})
+    jobs = controller.jobs
+    assert isinstance(jobs, dict)
+    assert controller.accept_report(snap.key, run, "pod-4", first, created="2026-11-21T10:04:00+00:00")
+    ended = {"status": {"failed": 5, "conditions": [{"type": "Failed", "status": "True", "reason": "Backoff"}]}}
+    jobs[snap.uid] = [JobSnapshot("ns", name, "job-dl", run, False, JobView.of(ended))]
+    reconcile(controller, "dl", "dl", "dl", "dl")
+    assert fake.named("patch_status")[-1][1]["phase"] == "Failed"
+    assert [call for call, _ in fake.calls].count("termination_messages") == 1
