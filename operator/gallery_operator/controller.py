@@ -207,13 +207,14 @@ class Controller:
             for uid, job in self.directory.jobs_of_pod(namespace, pod_name)
         )
 
-    def accept_report(self, key: Key, run: str, pod: str, report: Report) -> bool:
-        """Hold a worker's report for its download's current run; False when the run is no longer current."""
+    def accept_report(self, key: Key, run: str, pod: str, report: Report, created: str = "") -> bool:
+        """Hold a worker's report for its download's current run; False when the run is no longer current.
+        ``created``: when the pod was created (see Inbox.put)."""
         snapshot = self._snapshot(key)
         download = self._parse(snapshot) if snapshot is not None else None
         if report.run != run or not isinstance(download, Download) or run_id(download) != run:
             return False
-        if self.inbox.put(key, pod, report):
+        if self.inbox.put(key, pod, report, created):
             self.enqueue(key)
         return True
 
@@ -616,9 +617,12 @@ class Controller:
         pod that started after the held report's wrote one; else the report held. (Admission's answer does not
         depend on it: a download whose current Job exists wants no slot.)"""
         ends = await self.api.termination_messages(download.namespace, ended.name, ended.uid)
-        found = final_report(ends, run_id(download), self.inbox.pod(download.key))
+        key = download.key
+        mine = report is not None and report.run == run_id(download)  # an earlier run's pod places nothing
+        held, created = (self.inbox.pod(key), self.inbox.created(key)) if mine else ("", "")
+        found = final_report(ends, run_id(download), held, created)
         if found is None:
             return report
         final, pod = found
-        self.inbox.put(download.key, pod, final)
+        self.inbox.put(key, pod, final, next((start for start, uid, _ in ends if uid == pod), ""))
         return final

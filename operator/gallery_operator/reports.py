@@ -68,24 +68,25 @@ class Directory:
 
 @dataclass
 class Inbox:
-    """The latest report per download, and the pod (uid) that sent it. A pod's progress after its own final report
-    is late and dropped; a retried pod's progress is its own and counts."""
+    """The latest report per download, and the pod (uid) that sent it and when that pod was created. A pod's progress
+    after its own final report is late and dropped; a retried pod's progress is its own and counts."""
 
     _reports: dict[Key, Report] = field(default_factory=dict)
-    _pods: dict[Key, str] = field(default_factory=dict)
-    """The pod (uid) whose report is held, per download ("" when no pod is known)."""
+    _pods: dict[Key, tuple[str, str]] = field(default_factory=dict)
+    """The pod (uid) whose report is held and its creation time, per download ("" when not known)."""
 
-    def put(self, key: Key, pod: str, report: Report) -> bool:
+    def put(self, key: Key, pod: str, report: Report, created: str = "") -> bool:
         """Hold the report; False when it is a late progress report of a pod that already sent its final one.
-
-        Every report passes the credential patterns here, before any status, Event or log line is made of it: the
-        worker has removed its own secret values already; this catches credential-shaped text in any report."""
+        The report is redacted here once more (`PATTERNS.model`, at most 10 ms for the largest report): the
+        worker has removed its own secret values already; this catches credential-shaped text in any report.
+        ``created``: when the pod was created (its metadata's creationTimestamp), which places its report among
+        its Job's other pods after the pod is gone."""
         report = PATTERNS.model(report)
         current = self._reports.get(key)
-        if current is not None and current.final and not report.final and self._pods.get(key) == pod:
+        if current is not None and current.final and not report.final and self.pod(key) == pod:
             return False
         self._reports[key] = report
-        self._pods[key] = pod
+        self._pods[key] = (pod, created)
         return True
 
     def get(self, key: Key) -> Report | None:
@@ -93,7 +94,11 @@ class Inbox:
 
     def pod(self, key: Key) -> str:
         """The pod whose report is held ("" when none is, or its pod is not known)."""
-        return self._pods.get(key, "")
+        return self._pods.get(key, ("", ""))[0]
+
+    def created(self, key: Key) -> str:
+        """When the pod whose report is held was created ("" when not known)."""
+        return self._pods.get(key, ("", ""))[1]
 
     def drop(self, key: Key) -> None:
         self._reports.pop(key, None)
@@ -108,16 +113,26 @@ def _report_of(message: str, run: str) -> Report | None:
     return report if report.run == run else None
 
 
-def final_report(ends: Sequence[tuple[str, str, str]], run: str, held_pod: str = "") -> tuple[Report, str] | None:
+def final_report(
+    ends: Sequence[tuple[str, str, str]], run: str, held_pod: str = "", held_created: str = ""
+) -> tuple[Report, str] | None:
     """The last word of `run` and its pod, from the ended worker containers of its Job ((start time, pod uid,
-    termination message), oldest first), when it is newer than the report held (sent by `held_pod`): what
-    the last worker wrote when the live report missed the end. Only pods that started after the held report's pod
-    count (all, when that pod is not among them): an earlier pod's message says less than a later pod's report, and
-    the held final report of the last pod is itself the richer copy of its message. Anything that is not such a
-    report is skipped; None when nothing newer is there."""
-    pods = [pod for _, pod, _ in ends]
-    later = ends[pods.index(held_pod) + 1 :] if held_pod and held_pod in pods else ends
-    for _, pod, message in reversed(later):
+    termination message), oldest first), when it is newer than the report held (sent by `held_pod`, a pod of this
+    run created at `held_created`; "" when no report of this run is held): what the last worker wrote when the live
+    report missed the end. Only pods that started strictly after the held report's pod count: an earlier pod's
+    message says less than a later pod's report, the held final report of the last pod is itself the richer copy of
+    its message, and a pod started within the same second cannot be told later (start times have second precision).
+    When the held report's pod has not ended (a Job's FailureTarget comes before its running pod is killed) or is
+    gone (an evicted pod is deleted once its Job counted it), it is placed by its creation: a pod that started
+    after it was created came after it (a Job creates a pod only once the one before has ended or is going). A
+    pod placed nowhere leaves the report held standing. Anything that is not such a report is skipped; None when
+    nothing newer is there."""
+    if held_pod:
+        started = next((start for start, pod, _ in ends if pod == held_pod and start), held_created)
+        if not started:
+            return None
+        ends = [end for end in ends if end[0] > started and end[1] != held_pod]
+    for _, pod, message in reversed(ends):
         report = _report_of(message, run)
         if report is not None:
             return report, pod

@@ -57,6 +57,8 @@ class Identity:
     run: str
     pod: str
     expires: float
+    created: str = ""
+    """When the pod was created (its creationTimestamp): places its report among its Job's pods (Inbox.put)."""
 
 
 class Reports:
@@ -152,7 +154,8 @@ class Reports:
         if worker is None:
             return None
         key, run = worker
-        return Identity(key=key, run=run, pod=pod_uids[0], expires=time.monotonic() + IDENTITY_TTL)
+        created = str(meta.get("creationTimestamp") or "")
+        return Identity(key=key, run=run, pod=pod_uids[0], expires=time.monotonic() + IDENTITY_TTL, created=created)
 
     async def handle(self, request: web.Request) -> web.Response:
         header = request.headers.get("Authorization", "")
@@ -175,7 +178,7 @@ class Reports:
         except ValidationError as error:
             REPORTS_REFUSED.labels(reason="invalid").inc()
             return web.json_response({"error": str(error)}, status=422)
-        if not self.controller.accept_report(identity.key, identity.run, identity.pod, report):
+        if not self.controller.accept_report(identity.key, identity.run, identity.pod, report, identity.created):
             REPORTS_REFUSED.labels(reason="other-run").inc()
             return web.json_response({"error": "the report is not for the download's current run"}, status=403)
         return web.json_response({"accepted": True})
