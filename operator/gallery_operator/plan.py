@@ -164,16 +164,16 @@ def current_report(situation: Situation) -> Report | None:
 
 
 def unrecorded_end(situation: Situation, job: str) -> JobSnapshot | None:
-    """The current run's Job (named `job`) when it has ended and the status does not record the run's end yet, unless
-    the final report of its only pod is held: the termination messages of its pods are then read for a last word
-    newer than the report held (a retried pod that could not report live, a new run whose pods never reported).
-    Once the end is recorded nothing is read (it was recorded from the best report there was), so a settled download
-    costs no API call however often it is looked at, and a run of one pod that reported its end live costs none."""
-    download, report = situation.download, current_report(situation)
+    """The current run's Job (named `job`) when it has ended and the status does not record the run's end yet: the
+    termination messages of its pods are then read for a last word newer than the report held (a retried pod that
+    could not report live, a new run whose pods never reported). Read also when the final report of what looks like
+    the run's only pod is held: a disrupted pod (evicted, preempted) is not counted by the Job, so one that reported
+    and was evicted before it exited can have a replacement whose end only its message tells. Once the end is
+    recorded nothing is read (it was recorded from the best report there was), so a run's end costs one pod list and
+    a settled download none, however often it is looked at."""
+    download = situation.download
     current = next((j for j in situation.jobs if j.name == job), None)
     if current is None or not current.view.finished:
-        return None
-    if report is not None and report.final and current.view.pods_started <= 1:
         return None
     if not isinstance(download, Download) or finished(download, situation.previous):
         return None

@@ -7,6 +7,7 @@ pod deleted at once is replaced at once)."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from gallery_operator.api.status import Failure
 from gallery_operator.config import Settings
@@ -154,3 +155,31 @@ def test_a_settled_runs_many_pods_cost_one_read_however_often_it_is_reconciled()
     reconcile(controller, "dl", "dl", "dl", "dl")
     assert fake.named("patch_status")[-1][1]["phase"] == "Failed"
     assert [call for call, _ in fake.calls].count("termination_messages") == 1
+
+
+def test_an_evicted_pods_replacement_is_read_though_the_job_counts_one_pod() -> None:
+    """Pod a posted its final report live and was evicted before it exited: the Job does not count a disrupted pod,
+    so its replacement b is the only pod it counts (failed 1). b could not open its target and said so only in its
+    termination message: the status must show b's StorageError, not stay with a's report."""
+    snap = dataclasses.replace(snapshot("dl"), status={"phase": "Running"})
+    current = parsed(snap)
+    run, name = run_id(current), job_name(current)
+    reported = Report(run=run, final=True, outcome="Succeeded", items_done=5, catalogue_items=5)
+    unopened = Report(run=run, final=True, outcome="Failed", failures=[Failure(reason="StorageError", url="")])
+    ends = [("2026-11-21T10:00:00+00:00", "pod-a", ""), ("2026-11-21T10:01:00+00:00", "pod-b", message(unopened))]
+    fake = EndedPods(ends)
+    controller = Controller(Settings(), {snap.key: [snap]}, {}, api=fake, namespace_downloads={"ns": ["dl"]})
+    jobs = controller.jobs
+    assert isinstance(jobs, dict)
+    jobs[snap.uid] = [JobSnapshot("ns", name, "job-dl", run, False, JobView.of({"status": {"active": 1}}))]
+    assert controller.accept_report(snap.key, run, "pod-a", reported, created="2026-11-21T10:00:00+00:00")
+    reconcile(controller, "dl")  # a's report reaches the status while the Job runs on (its replacement)
+    ended = {"status": {"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "Backoff"}]}}
+    jobs[snap.uid] = [JobSnapshot("ns", name, "job-dl", run, False, JobView.of(ended))]
+    reconcile(controller, "dl")
+    status: dict[str, Any] = {}
+    for _, patch in fake.named("patch_status"):
+        status |= patch
+    assert next(c["reason"] for c in status["conditions"] if c["type"] == "Stalled") == "StorageError"
+    assert status["catalogue"]["items"] == 5  # b read no catalogue: a's stays
+    assert controller.inbox.pod(snap.key) == "pod-b"
