@@ -424,7 +424,7 @@ class GalleryDl:
         capture = _ErrorCapture(sink, url)
         root = logging.getLogger()  # gallery-dl's loggers all propagate here
         root.addHandler(capture)
-        transfers = Transfers(self.concurrency, sink.room) if self.concurrency > 1 else None
+        transfers = Transfers(self.concurrency, sink.room, adaptive=True) if self.concurrency > 1 else None
         try:
             recording = _RecordingJob(found, sink=sink, run_url=url, transfers=transfers, hosts=self.hosts)
             if transfers is not None:
