@@ -148,9 +148,30 @@ def test_computing_items_move_one_at_a_time_on_the_engines_thread() -> None:
 
 
 def test_waiting_items_move_at_once() -> None:
-    inline, most = run_pool(0.02, waiting=True, count=5 * SAMPLES)
+    """The first items wait (sleep) while moved alone; the four after them can only finish together (a barrier
+    that breaks unless all four move at once)."""
+    pool = Transfers(4, lambda: None, adaptive=True)
+    engine = threading.get_ident()
+    together = threading.Barrier(4, timeout=60)
+    inline: list[int] = []
+    committed: list[int] = []
+
+    def transfer(index: int) -> None:
+        if threading.get_ident() == engine:
+            inline.append(index)
+        if index < SAMPLES:
+            time.sleep(0.02)
+        else:
+            together.wait()
+        with pool.in_turn(index):
+            committed.append(index)
+
+    for _ in range(SAMPLES + 4):
+        pool.submit(transfer)
+    pool.close()
+    assert not together.broken
     assert inline == []
-    assert most == 4
+    assert committed == list(range(SAMPLES + 4))
 
 
 def test_a_slow_first_item_is_passed() -> None:
