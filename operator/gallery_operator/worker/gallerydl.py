@@ -158,10 +158,20 @@ class _LockedArchive:
     def __init__(self, archive: Any) -> None:
         self._archive = archive
         self._lock = threading.Lock()
+        self._absent: Any = None
+        """The metadata of the item just found absent, which the engine's thread moves next, at once: gallery-dl's
+        own check of it need not ask the database again (nothing can have archived it in between)."""
 
     def check(self, kwdict: Any) -> Any:
         with self._lock:
+            if self._absent is not None and self._absent is kwdict:
+                self._absent = None
+                return False
             return self._archive.check(kwdict)
+
+    def absent(self, kwdict: Any) -> None:
+        with self._lock:
+            self._absent = kwdict
 
     def add(self, kwdict: Any) -> Any:
         with self._lock:
@@ -297,8 +307,12 @@ class _RecordingJob(job.DownloadJob):  # type: ignore[misc]
             return
         if self._known_in_order(item_url, kwdict):
             return
-        transfer = functools.partial(self._transfer, item_url, kwdict, self._copy_pathfmt())
-        self.transfers.submit(transfer)
+        self.transfers.hand(functools.partial(self._handed, item_url, kwdict))
+
+    def _handed(self, item_url: str, kwdict: dict[str, Any], here: bool) -> Callable[[int], None]:
+        """The item's transfer: on the engine's thread (``here``, nothing else in flight) with the job's own path
+        format, as one item after another; on a pool thread with a copy of it as it is now."""
+        return functools.partial(self._transfer, item_url, kwdict, None if here else self._copy_pathfmt())
 
     def _known_in_order(self, item_url: str, kwdict: dict[str, Any]) -> bool:
         """On the engine's thread, in gallery order: an item the archive holds is skipped here (counted by the stop
@@ -312,14 +326,24 @@ class _RecordingJob(job.DownloadJob):  # type: ignore[misc]
         self.pathfmt.set_filename(kwdict)
         if not archive.check(kwdict):
             self._skipcnt = 0
+            self._absent_until_moved(archive, kwdict)
             return False
         self.current_url = item_url
         self.pathfmt.fix_extension()
         self.handle_skip()
         return True
 
+    def _absent_until_moved(self, archive: Any, kwdict: dict[str, Any]) -> None:
+        """The item just found absent moves next on this thread, at once: gallery-dl's own check of it is answered
+        without the database (when no post-processor's "prepare" hook may change its archive key before it)."""
+        hooks = getattr(self, "hooks", None)
+        if isinstance(hooks, dict) and hooks.get("prepare"):
+            return
+        if isinstance(archive, _LockedArchive) and self.transfers is not None and self.transfers.moves_here():
+            archive.absent(kwdict)
+
     def _transfer(self, item_url: str, kwdict: dict[str, Any], pathfmt: Any, index: int) -> None:
-        """One item's handling on a pool thread."""
+        """One item's handling in the pool (``pathfmt`` None: the job's own, on the engine's thread)."""
         local = self._thread
         local.pathfmt, local.url, local.index = pathfmt, item_url, index
         try:
@@ -424,7 +448,7 @@ class GalleryDl:
         capture = _ErrorCapture(sink, url)
         root = logging.getLogger()  # gallery-dl's loggers all propagate here
         root.addHandler(capture)
-        transfers = Transfers(self.concurrency, sink.room) if self.concurrency > 1 else None
+        transfers = Transfers(self.concurrency, sink.room, adaptive=True) if self.concurrency > 1 else None
         try:
             recording = _RecordingJob(found, sink=sink, run_url=url, transfers=transfers, hosts=self.hosts)
             if transfers is not None:

@@ -8,16 +8,121 @@ only after that many more.
 Each waiter is woken only for what it waits for: the item whose turn comes next (its own condition), the engine's
 thread when there may be room or nothing is left in flight. One condition that woke every waiter at every finish
 cost 170 thread switches an item at zero latency (24 items waiting their turn, each woken and put back to sleep).
+
+With ``adaptive`` (gallery-dl's items), threads are paid for only while there is latency to hide (``Width``): items
+are moved one at a time and measured (their wall time against their thread's CPU time); while they spend most of
+their time waiting on the network the pool is as wide as their wall-to-CPU ratio (up to ``size``), and while they do
+not, the engine's thread moves each item itself, as with concurrency 1. At zero latency a pool of 6 cost 30-40 %
+more wall time than one item after another (45,000 thread switches against 1,000 for 1,000 small items), and a
+pool of one thread fed by the engine's thread 20 % more (docs/benchmarks.md, "Session 13").
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
+import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 BACKLOG_PER_SLOT = 4
+
+WAITING = 0.5
+"""An item moved alone that waits on the network more than this share of its wall time has latency to hide."""
+SAMPLES = 4
+"""Items moved alone that make one decision: the pool widens only when every one of them waited. At zero latency
+on this project's machines one item in eight or ten waits more than half its time (the site's answer delayed by
+a busy core, a collection of the interpreter's garbage), where 20 ms away every item does: a decision on the
+median of a rolling window widened the pool many times a run."""
+FIRST_CHECK = 64
+LAST_CHECK = 1024
+"""Items handed to the wide pool before it is measured again (``SAMPLES`` items moved alone): the first check after
+``FIRST_CHECK``, each one that finds latency again doubling the interval up to ``LAST_CHECK``. Threads waiting on
+one another (the interpreter lock) look the same as threads waiting on the network, so only items moved alone can
+tell the two apart."""
+WATCH_SECONDS = 0.05
+"""How often the engine's thread looks at an item moved alone on a pool thread: one that has waited on the network
+for most of this long widens the pool at once, so that a slow item is passed as in a wide pool."""
+
+
+_SCHEDSTAT = threading.local()
+
+
+def busy_seconds(task: str = "thread-self") -> float | None:
+    """Seconds a thread of this process has run on a CPU or waited in a run queue for one (its schedstat), so that
+    a loaded machine's queue does not pass for the network; None when unknown (the calling thread then gives its
+    CPU time). The calling thread's file stays open (one read a measurement)."""
+    try:
+        if task != "thread-self":
+            return _schedstat(os.open(f"/proc/{task}/schedstat", os.O_RDONLY | os.O_CLOEXEC), close=True)
+        handle = getattr(_SCHEDSTAT, "fd", None)
+        if handle is None:
+            handle = _SCHEDSTAT.fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY | os.O_CLOEXEC)
+        return _schedstat(handle)
+    except (OSError, ValueError):
+        return time.thread_time() if task == "thread-self" else None
+
+
+def _schedstat(handle: int, close: bool = False) -> float:
+    try:
+        ran, queued = os.pread(handle, 128, 0).split()[:2]
+    finally:
+        if close:
+            os.close(handle)
+    return (int(ran) + int(queued)) / 1e9
+
+
+class Width:
+    """How many items move at once, decided from the items moved alone (a pure decision: no clock, no thread).
+
+    ``width`` 1 moves one item at a time: on a pool thread while measuring (``inline`` False; the engine's thread
+    watches it), on the engine's thread once the items are found not to wait (``inline``; each one measured in turn,
+    so that latency which appears widens the pool again)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.width = 1
+        self.inline = False
+        self.samples: list[float] = []
+        """The waiting shares of the items moved alone since the last decision."""
+        self.pooled = 0
+        """Items handed to the wide pool since it was last measured."""
+        self.interval = FIRST_CHECK
+
+    def measured(self, wall: float, busy: float) -> None:
+        """An item moved alone took ``wall`` seconds, ``busy`` of them on a CPU or in a queue for one."""
+        if self.width > 1:
+            return  # others moved beside it (the watch widened the pool): not a measurement
+        share = max(0.0, wall - busy) / wall if wall > 0 else 0.0
+        self.samples.append(share)
+        if len(self.samples) < SAMPLES:
+            return
+        waiting, self.samples = min(self.samples), []
+        if waiting > WAITING:
+            self._widen(waiting)
+        elif not self.inline:
+            self.inline, self.interval = True, FIRST_CHECK
+
+    def waited(self) -> None:
+        """An item moved alone on a pool thread has waited on the network for long (the engine's watch)."""
+        self._widen(1.0)
+
+    def _widen(self, waiting: float) -> None:
+        # wall over busy time: as many threads as keep one core busy
+        ratio = math.ceil(1 / (1 - waiting)) if waiting < 1 - 1 / self.size else self.size
+        self.width = max(2, min(self.size, ratio))
+        self.inline, self.samples, self.pooled = False, [], 0
+
+    def handed(self) -> None:
+        """An item was handed to the pool at this width."""
+        if self.width == 1:
+            return
+        self.pooled += 1
+        if self.pooled >= self.interval:
+            self.width, self.samples = 1, []
+            self.interval = min(self.interval * 2, LAST_CHECK)
 
 
 class Transfers:
@@ -28,9 +133,12 @@ class Transfers:
     concurrency. The first error an item's transfer raises is kept and raised on the engine's thread
     (``raise_pending``), where the engine handles it as it would without the pool."""
 
-    def __init__(self, size: int, room: Callable[[], int | None]) -> None:
+    def __init__(self, size: int, room: Callable[[], int | None], adaptive: bool = False) -> None:
         self.size = size
         self.room = room
+        self.width = Width(size) if adaptive else None
+        self.alone: tuple[str, float, float] | None = None
+        """The item moved alone: its thread's task in /proc, and its start's wall and busy seconds."""
         self.lock = threading.RLock()  # raise_pending is called with it held
         self.changed = threading.Condition(self.lock)
         """The engine's thread waits here (room for an item, nothing in flight)."""
@@ -49,32 +157,84 @@ class Transfers:
 
     def _has_room(self) -> bool:
         held = self.running + self.waiting
-        if self.running >= self.size or held >= self.size + self.backlog:
+        width = self.size if self.width is None else self.width.width
+        if width == 1 and held > 0:
+            return False  # alone means alone: measured, or on the engine's thread
+        if self.running >= width or held >= self.size + self.backlog:
             return False
         room = self.room()
         return room is None or held < room or held == 0
 
     def submit(self, transfer: Callable[[int], None]) -> None:
         """Run ``transfer(index)`` on a pool thread once there is room (the engine's thread waits until then)."""
+        self.hand(lambda here: transfer)
+
+    def hand(self, make: Callable[[bool], Callable[[int], None]]) -> None:
+        """As ``submit``, with the item's transfer made by ``make(here)`` on the calling thread once it is decided
+        where the item moves: ``here`` when the calling thread moves it itself, at once (nothing else in flight)."""
         with self.changed:
-            self.changed.wait_for(lambda: self._has_room() or self.error is not None)
+            self._wait_for_room()
             self.raise_pending()
             index, self.handed = self.handed, self.handed + 1
             self.running += 1
+            alone = self.width is not None and self.width.width == 1
+            here = alone and self.width is not None and self.width.inline
+            if self.width is not None:
+                self.width.handed()
         try:
-            self.pool.submit(self._run, transfer, index)
+            transfer = make(here)
+            if not here:
+                self.pool.submit(self._run, transfer, index, alone)
+                return
         except BaseException:
             self._finish(index)
             raise
+        self._run(transfer, index, alone)  # the engine's thread moves it, as with concurrency 1
+        self.raise_pending()
 
-    def _run(self, transfer: Callable[[int], None], index: int) -> None:
+    def moves_here(self) -> bool:
+        """The next item handed in moves on the calling thread at once: nothing in flight, items moved inline."""
+        with self.changed:
+            width = self.width
+            return self.running + self.waiting == 0 and width is not None and width.width == 1 and width.inline
+
+    def _wait_for_room(self) -> None:
+        """Until there is room for an item (or an item failed), watching an item moved alone on a pool thread."""
+        while not (self._has_room() or self.error is not None):
+            watching = self.width is not None and self.width.width == 1 and self.running > 0
+            if not self.changed.wait(WATCH_SECONDS if watching else None) and self.width and self._alone_waits():
+                self.width.waited()
+
+    def _alone_waits(self) -> bool:
+        """The item moved alone has been waiting on the network for most of WATCH_SECONDS or longer."""
+        if self.alone is None:
+            return False
+        task, wall, busy = self.alone
+        now = busy_seconds(task)
+        elapsed = time.monotonic() - wall
+        return now is not None and elapsed >= WATCH_SECONDS and elapsed - (now - busy) > elapsed * WAITING
+
+    def _run(self, transfer: Callable[[int], None], index: int, alone: bool = False) -> None:
+        started = time.monotonic()
+        busy = busy_seconds() if alone else None
+        if busy is not None:
+            with self.changed:
+                self.alone = (f"self/task/{threading.get_native_id()}", started, busy)
         try:
             transfer(index)
         except BaseException as error:  # kept for the engine's thread, which handles it as its own
             with self.changed:
                 self.error = self.error or error
         finally:
+            if busy is not None:
+                self._measured(time.monotonic() - started, (busy_seconds() or busy) - busy)
             self._finish(index)
+
+    def _measured(self, wall: float, busy: float) -> None:
+        assert self.width is not None
+        with self.changed:
+            self.alone = None
+            self.width.measured(wall, busy)
 
     def _finish(self, index: int) -> None:
         with self.changed:
