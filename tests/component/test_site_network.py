@@ -11,12 +11,16 @@ from gallery_harness.site import Handler, Pacer, image_bytes, serve
 
 
 def test_pacer_books_bytes_one_after_another() -> None:
-    """Each booking starts where the one before it ends: two threads' bytes share one rate."""
-    pacer = Pacer(rate=1_000_000_000)
-    start = pacer.free_at
+    """Each booking starts where the one before it ends: two callers' bytes share one rate. On a clock that stands
+    still (a fake: the real monotonic clock of a machine up for a day leaves too few bits for exact milliseconds), 1 MB
+    at 1 GB/s books a millisecond, and the third booking waits for the two before it."""
+    slept: list[float] = []
+    pacer = Pacer(rate=1_000_000_000, clock=lambda: 1_000_000.0, sleep=slept.append)
     pacer.take(500_000)
     pacer.take(500_000)
-    assert pacer.free_at >= start + 0.001  # 1 MB at 1 GB/s: at least a millisecond booked after the start
+    pacer.take(2_000_000)
+    assert pacer.free_at - 1_000_000.0 == pytest.approx(0.003, rel=1e-6)
+    assert slept == [pytest.approx(0.003, rel=1e-6)]  # the third waits for all three; a wait of 1 ms or less is not slept
 
 
 @pytest.mark.parametrize("shared", [False, True])
