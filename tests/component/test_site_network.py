@@ -20,7 +20,7 @@ def test_pacer_books_bytes_one_after_another() -> None:
     pacer.take(500_000)
     pacer.take(2_000_000)
     assert pacer.free_at - 1_000_000.0 == pytest.approx(0.003, rel=1e-6)
-    assert slept == [pytest.approx(0.003, rel=1e-6)]  # the third waits for all three; a wait of 1 ms or less is not slept
+    assert slept == [pytest.approx(0.003, rel=1e-6)]  # the third waits for all three; 1 ms or less is not slept
 
 
 @pytest.mark.parametrize("shared", [False, True])
