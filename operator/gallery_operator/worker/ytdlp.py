@@ -480,16 +480,21 @@ def _quiet_prints(ydl: Any) -> None:
 
 
 KEYED_LOOKUPS = 8
-"""URLs per YoutubeDL given their extractor key from the index; later ones go through yt-dlp's own search. The
-index saves compiling the whole table (about 0.3 s of CPU) for the first URLs, but a lookup in it costs more than
-one in a table already compiled (2.7-3.1 against 1.7-1.9 ms), and the entries of a site's playlist are as many and
-as long as the site makes them."""
+"""URLs longer than ALWAYS_KEYED_LENGTH per YoutubeDL given their extractor key from the index; later ones go
+through yt-dlp's own search. The index saves compiling the whole table (about 0.3 s of CPU) for the first URLs, but
+a URL a site crafted against the substring search costs the index more than a table already compiled (about 12
+against 6 ms at 2 KiB), and the entries of a site's playlist are as many and as long as the site makes them."""
+ALWAYS_KEYED_LENGTH = 512
+"""URLs up to this long are always keyed from the index: a lookup in it costs less than one in yt-dlp's compiled
+table whatever the URL holds (0.8 ms for a playlist entry's URL, at most 2-4.5 ms for crafted ones, against yt-dlp's
+4-7 ms; docs/benchmarks.md, "Session 13: playlist")."""
 
 
 def key_from_index(ydl: Any) -> None:
-    """The first URLs (KEYED_LOOKUPS) yt-dlp is given without an extractor key get the key of the extractor yt-dlp
-    would pick for them, found with the index of the patterns (worker/url_lookup.py) in the YoutubeDL's own table:
-    yt-dlp then checks only that extractor's pattern instead of compiling and trying its whole table."""
+    """The URLs yt-dlp is given without an extractor key get the key of the extractor yt-dlp would pick for them,
+    found with the index of the patterns (worker/url_lookup.py) in the YoutubeDL's own table: yt-dlp then checks
+    only that extractor's pattern instead of compiling and trying its whole table. Every URL up to
+    ALWAYS_KEYED_LENGTH, the first KEYED_LOOKUPS longer ones."""
     extract_info = ydl.extract_info
     budget = itertools.count()
 
@@ -501,11 +506,15 @@ def key_from_index(ydl: Any) -> None:
         process: bool = True,
         force_generic_extractor: bool = False,
     ) -> Any:
-        if not ie_key and not force_generic_extractor and isinstance(url, str) and next(budget) < KEYED_LOOKUPS:
+        if not ie_key and not force_generic_extractor and isinstance(url, str) and _keyed(url, budget):
             ie_key = yt_dlp_key(ydl._ies.items(), url)
         return extract_info(url, download, ie_key, extra_info, process, force_generic_extractor)
 
     ydl.extract_info = keyed
+
+
+def _keyed(url: str, budget: Iterator[int]) -> bool:
+    return len(url) <= ALWAYS_KEYED_LENGTH or next(budget) < KEYED_LOOKUPS
 
 
 def _prepare(ydl: Any, record: _Record, sink: Sink) -> None:
