@@ -122,6 +122,30 @@ def _web_schemes_only(ydl: Any) -> None:
         handler._SUPPORTED_URL_SCHEMES = tuple(s for s in (schemes or WEB_SCHEMES) if s in WEB_SCHEMES)
 
 
+class _TlsContexts:
+    """The TLS contexts of one run's YoutubeDLs, one per set of parameters. yt-dlp makes one for each YoutubeDL's
+    request handler at its first request, loading the whole certificate bundle each time (about 22 ms of CPU): for the
+    engine thread's YoutubeDL and every pool thread's. A context is made as yt-dlp makes it, with the arguments
+    yt-dlp would pass, and then shared (a context is used read-only by the connections made with it)."""
+
+    def __init__(self) -> None:
+        self.made: dict[tuple[Any, ...], Any] = {}
+        self.lock = threading.Lock()
+
+    def share(self, ydl: Any) -> None:
+        for handler in ydl._request_director.handlers.values():
+            handler._make_sslcontext = functools.partial(self._context, handler, handler._make_sslcontext)
+
+    def _context(self, handler: Any, make: Callable[..., Any], legacy_ssl_support: Any = None) -> Any:
+        legacy = legacy_ssl_support if legacy_ssl_support is not None else handler.legacy_ssl_support
+        client = tuple(sorted(handler._client_cert.items()))
+        key = (type(handler), handler.verify, bool(legacy), handler.prefer_system_certs, client)
+        with self.lock:
+            if key not in self.made:
+                self.made[key] = make(legacy_ssl_support=legacy)
+            return self.made[key]
+
+
 def _place_videos(ydl: Any, sink: Sink) -> None:
     """Per YoutubeDL instance: two items never share a name or an archive entry. yt-dlp's generic extractor names an
     item after the last part of its URL (`/a/cover.jpg` and `/b/cover.jpg` are both `cover`), so its archive entries
@@ -423,7 +447,8 @@ class YtDlp:
         with _patched(direct, login, self.sites() if login else frozenset()):
             for attempt in range(self.retries + 1):
                 record.stored = False
-                failure = _extract(url, opts, record, sink, self._pool(opts, record, logger, sink))
+                prepare = functools.partial(_prepare, record=record, sink=sink, tls=_TlsContexts())
+                failure = _extract(url, opts, prepare, self._pool(opts, prepare, record, logger, sink))
                 if failure is None:
                     return
                 reason, message = failure
@@ -433,7 +458,7 @@ class YtDlp:
                 time.sleep(min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2**attempt))
 
     def _pool(
-        self, opts: dict[str, Any], record: _Record, logger: _Logger, sink: Sink
+        self, opts: dict[str, Any], prepare: Callable[[Any], None], record: _Record, logger: _Logger, sink: Sink
     ) -> Callable[[Any], Entries | None]:
         """What makes the pool of a playlist's entries for the engine thread's YoutubeDL (None: concurrency 1, the
         entries one after another as yt-dlp takes them)."""
@@ -446,7 +471,7 @@ class YtDlp:
                 ydl,
                 opts,
                 sink,
-                functools.partial(_prepare, record=record, sink=sink),
+                prepare,
                 lambda error: _failure(error)[0],
                 size=concurrency,
                 hosts=self.hosts,
@@ -517,10 +542,12 @@ def _keyed(url: str, budget: Iterator[int]) -> bool:
     return len(url) <= ALWAYS_KEYED_LENGTH or next(budget) < KEYED_LOOKUPS
 
 
-def _prepare(ydl: Any, record: _Record, sink: Sink) -> None:
-    """A YoutubeDL of the run: web schemes only, names placed, direct files through an ItemFile, files reported."""
+def _prepare(ydl: Any, record: _Record, sink: Sink, tls: _TlsContexts) -> None:
+    """A YoutubeDL of the run: web schemes only, names placed, direct files through an ItemFile, files reported, the
+    run's TLS contexts shared."""
     key_from_index(ydl)
     _web_schemes_only(ydl)
+    tls.share(ydl)
     _quiet_prints(ydl)
     ydl.process_info = record.direct.process_info(ydl, ydl.process_info)
     _place_videos(ydl, sink)  # outermost: names are settled before the direct-file plan is made
@@ -541,8 +568,7 @@ def _failure(error: Any) -> tuple[str, str]:
 def _extract(
     url: str,
     opts: dict[str, Any],
-    record: _Record,
-    sink: Sink,
+    prepare: Callable[[Any], None],
     pool: Callable[[Any], Entries | None],
 ) -> tuple[str, str] | None:
     """One extraction of ``url`` (downloads included): None when it ended (or the run's limit cancelled it,
@@ -552,7 +578,7 @@ def _extract(
     from yt_dlp.utils import DownloadCancelled, DownloadError  # noqa: PLC0415
 
     with yt_dlp.YoutubeDL(opts) as ydl:
-        _prepare(ydl, record, sink)
+        prepare(ydl)
         entries = pool(ydl)
         try:
             try:
