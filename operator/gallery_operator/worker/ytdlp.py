@@ -355,17 +355,36 @@ class _ByteCounter:
 def _patched(direct: _DirectFiles, login: Mapping[str, str], sites: frozenset[str]) -> Iterator[None]:
     """yt-dlp's class-level hooks for one run: direct files through an ItemFile, the login scoped to its site
     (this process runs one engine at a time)."""
-    from yt_dlp.downloader.http import HttpFD  # noqa: PLC0415 - yt-dlp is imported by the run only
+    from yt_dlp.downloader.common import FileDownloader  # noqa: PLC0415 - yt-dlp is imported by the run only
+    from yt_dlp.downloader.http import HttpFD  # noqa: PLC0415
     from yt_dlp.extractor.common import InfoExtractor  # noqa: PLC0415
 
     plain_open, plain_get_param = HttpFD.sanitize_open, InfoExtractor.get_param
+    plain_status = FileDownloader._report_progress_status
     HttpFD.sanitize_open = direct.sanitize_open(plain_open)
     InfoExtractor.get_param = scoped_login(plain_get_param, login, sites)
+    FileDownloader._report_progress_status = _unseen_progress(plain_status)
     try:
         yield
     finally:
         HttpFD.sanitize_open = plain_open
         InfoExtractor.get_param = plain_get_param
+        FileDownloader._report_progress_status = plain_status
+
+
+def _unseen_progress(report: Callable[..., None]) -> Callable[..., None]:
+    """yt-dlp's progress line of a download: two output templates evaluated (about 1 ms an entry of a small
+    playlist) for a line printed at the downloader's status printer and in the console's title. Without progress
+    (`noprogress`, as every worker run: a printer that prints nothing) and without `consoletitle`, neither shows
+    anything, and the line is not made. (The worker's progress hooks read none of the fields it adds.)"""
+    from yt_dlp.minicurses import QuietMultilinePrinter  # noqa: PLC0415 - yt-dlp is imported by the run only
+
+    def reported(downloader: Any, status: dict[str, Any], default_template: str) -> None:
+        quiet = type(downloader._multiline) is QuietMultilinePrinter and not downloader.ydl.params.get("consoletitle")
+        if not quiet:
+            report(downloader, status, default_template)
+
+    return reported
 
 
 class YtDlp:
