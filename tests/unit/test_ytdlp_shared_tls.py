@@ -1,38 +1,45 @@
-"""The TLS contexts of one run's YoutubeDLs (worker/ytdlp.py, ``_TlsContexts``): made once per set of parameters, as
+"""The TLS contexts of one run's YoutubeDLs (worker/ytdlp.py, ``TlsContexts``): made once per set of parameters, as
 yt-dlp makes them, and shared by the engine thread's YoutubeDL and every pool thread's."""
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 from typing import Any
 
 import yt_dlp
+from yt_dlp.networking import Request
 
-from gallery_operator.worker.ytdlp import _TlsContexts
+from gallery_operator.worker.ytdlp import TlsContexts
+
+REFUSED = "https://127.0.0.1:1/"  # the handler makes its context before it connects; nothing listens there
 
 
-def handlers(params: dict[str, Any], tls: _TlsContexts) -> list[Any]:
-    ydl = yt_dlp.YoutubeDL({"quiet": True, **params})
+def fetch(tls: TlsContexts, params: dict[str, Any] | None = None, **extensions: Any) -> None:
+    ydl = yt_dlp.YoutubeDL({"quiet": True, **(params or {})})
     tls.share(ydl)
-    return [h for h in ydl._request_director.handlers.values() if h.RH_KEY in ("Requests", "Urllib")]
+    with contextlib.suppress(Exception):
+        ydl.urlopen(Request(REFUSED, extensions=extensions))
 
 
 def test_the_youtubedls_of_a_run_share_one_context_per_set_of_parameters() -> None:
-    tls = _TlsContexts()
-    first, second = handlers({}, tls), handlers({}, tls)
-    assert first and len(first) == len(second)
-    for mine, theirs in zip(first, second, strict=True):  # each kind of handler its own
-        assert mine.RH_KEY == theirs.RH_KEY and mine._make_sslcontext() is theirs._make_sslcontext()
-    context = first[0]._make_sslcontext()
+    tls = TlsContexts()
+    fetch(tls)
+    fetch(tls)
+    [context] = tls.made.values()  # the second YoutubeDL's handler got the first one's
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
     assert context.cert_store_stats()["x509_ca"] > 0  # the bundle yt-dlp loads
-
-    unverified = handlers({"nocheckcertificate": True}, tls)[0]._make_sslcontext()
-    assert unverified is not context and unverified.verify_mode == ssl.CERT_NONE
-    legacy = first[0]._make_sslcontext(legacy_ssl_support=True)
-    assert legacy is not context and legacy.options & 4  # SSL_OP_LEGACY_SERVER_CONNECT, as yt-dlp sets it
-    assert first[0]._make_sslcontext(legacy_ssl_support=True) is legacy
+    fetch(tls, {"nocheckcertificate": True})
+    fetch(tls, legacy_ssl=True)
+    assert len(tls.made) == 3
+    unverified, legacy = list(tls.made.values())[1:]
+    assert unverified.verify_mode == ssl.CERT_NONE
+    assert legacy.options & 4  # SSL_OP_LEGACY_SERVER_CONNECT, as yt-dlp sets it
 
 
 def test_runs_do_not_share_contexts() -> None:
-    assert handlers({}, _TlsContexts())[0]._make_sslcontext() is not handlers({}, _TlsContexts())[0]._make_sslcontext()
+    first, second = TlsContexts(), TlsContexts()
+    fetch(first)
+    fetch(second)
+    assert len(first.made) == len(second.made) == 1
+    assert next(iter(first.made.values())) is not next(iter(second.made.values()))

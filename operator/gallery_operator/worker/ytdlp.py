@@ -122,7 +122,7 @@ def _web_schemes_only(ydl: Any) -> None:
         handler._SUPPORTED_URL_SCHEMES = tuple(s for s in (schemes or WEB_SCHEMES) if s in WEB_SCHEMES)
 
 
-class _TlsContexts:
+class TlsContexts:
     """The TLS contexts of one run's YoutubeDLs, one per set of parameters. yt-dlp makes one for each YoutubeDL's
     request handler at its first request, loading the whole certificate bundle each time (about 22 ms of CPU): for the
     engine thread's YoutubeDL and every pool thread's. A context is made as yt-dlp makes it, with the arguments
@@ -355,36 +355,41 @@ class _ByteCounter:
 def _patched(direct: _DirectFiles, login: Mapping[str, str], sites: frozenset[str]) -> Iterator[None]:
     """yt-dlp's class-level hooks for one run: direct files through an ItemFile, the login scoped to its site
     (this process runs one engine at a time)."""
-    from yt_dlp.downloader.common import FileDownloader  # noqa: PLC0415 - yt-dlp is imported by the run only
-    from yt_dlp.downloader.http import HttpFD  # noqa: PLC0415
+    from yt_dlp.downloader.http import HttpFD  # noqa: PLC0415 - yt-dlp is imported by the run only
     from yt_dlp.extractor.common import InfoExtractor  # noqa: PLC0415
 
     plain_open, plain_get_param = HttpFD.sanitize_open, InfoExtractor.get_param
-    plain_status = FileDownloader._report_progress_status
     HttpFD.sanitize_open = direct.sanitize_open(plain_open)
     InfoExtractor.get_param = scoped_login(plain_get_param, login, sites)
-    FileDownloader._report_progress_status = _unseen_progress(plain_status)
     try:
-        yield
+        with unseen_progress_lines():
+            yield
     finally:
         HttpFD.sanitize_open = plain_open
         InfoExtractor.get_param = plain_get_param
-        FileDownloader._report_progress_status = plain_status
 
 
-def _unseen_progress(report: Callable[..., None]) -> Callable[..., None]:
+@contextlib.contextmanager
+def unseen_progress_lines() -> Iterator[None]:
     """yt-dlp's progress line of a download: two output templates evaluated (about 1 ms an entry of a small
     playlist) for a line printed at the downloader's status printer and in the console's title. Without progress
     (`noprogress`, as every worker run: a printer that prints nothing) and without `consoletitle`, neither shows
-    anything, and the line is not made. (The worker's progress hooks read none of the fields it adds.)"""
-    from yt_dlp.minicurses import QuietMultilinePrinter  # noqa: PLC0415 - yt-dlp is imported by the run only
+    anything: inside this block the line is not made. (The worker's progress hooks read none of the fields it adds.)"""
+    from yt_dlp.downloader.common import FileDownloader  # noqa: PLC0415 - yt-dlp is imported by the run only
+    from yt_dlp.minicurses import QuietMultilinePrinter  # noqa: PLC0415
+
+    report = FileDownloader._report_progress_status
 
     def reported(downloader: Any, status: dict[str, Any], default_template: str) -> None:
         quiet = type(downloader._multiline) is QuietMultilinePrinter and not downloader.ydl.params.get("consoletitle")
         if not quiet:
             report(downloader, status, default_template)
 
-    return reported
+    FileDownloader._report_progress_status = reported
+    try:
+        yield
+    finally:
+        FileDownloader._report_progress_status = report
 
 
 class YtDlp:
@@ -466,7 +471,7 @@ class YtDlp:
         with _patched(direct, login, self.sites() if login else frozenset()):
             for attempt in range(self.retries + 1):
                 record.stored = False
-                prepare = functools.partial(_prepare, record=record, sink=sink, tls=_TlsContexts())
+                prepare = functools.partial(_prepare, record=record, sink=sink, tls=TlsContexts())
                 failure = _extract(url, opts, prepare, self._pool(opts, prepare, record, logger, sink))
                 if failure is None:
                     return
@@ -557,16 +562,32 @@ def key_from_index(ydl: Any) -> None:
     ydl.extract_info = keyed
 
 
+def one_selector_per_spec(ydl: Any) -> None:
+    """yt-dlp builds the format selector of its default format spec anew for every video when no `format` is given
+    (parsing the spec: about 1 ms an entry of a small playlist), and builds a given `format`'s once and uses it for
+    every video. The YoutubeDL here builds each spec's selector once, as it does a given format's."""
+    build = ydl.build_format_selector
+    built: dict[str, Any] = {}
+
+    def selector(format_spec: str) -> Any:
+        if format_spec not in built:
+            built[format_spec] = build(format_spec)
+        return built[format_spec]
+
+    ydl.build_format_selector = selector
+
+
 def _keyed(url: str, budget: Iterator[int]) -> bool:
     return len(url) <= ALWAYS_KEYED_LENGTH or next(budget) < KEYED_LOOKUPS
 
 
-def _prepare(ydl: Any, record: _Record, sink: Sink, tls: _TlsContexts) -> None:
+def _prepare(ydl: Any, record: _Record, sink: Sink, tls: TlsContexts) -> None:
     """A YoutubeDL of the run: web schemes only, names placed, direct files through an ItemFile, files reported, the
     run's TLS contexts shared."""
     key_from_index(ydl)
     _web_schemes_only(ydl)
     tls.share(ydl)
+    one_selector_per_spec(ydl)
     _quiet_prints(ydl)
     ydl.process_info = record.direct.process_info(ydl, ydl.process_info)
     _place_videos(ydl, sink)  # outermost: names are settled before the direct-file plan is made
