@@ -169,9 +169,10 @@ def test_a_long_url_gets_the_engines_own_search() -> None:
     assert folded("https://A.example/\u212a\u017f") == "https://a.example/ks"
 
 
-def test_only_the_first_urls_of_a_youtubedl_are_keyed_from_the_index(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A site's playlist hands the worker as many keyless entry URLs as it likes: after KEYED_LOOKUPS of them,
-    yt-dlp's own search (its table compiled once) answers, never the index's slower lookup again."""
+def test_only_the_first_long_urls_of_a_youtubedl_are_keyed_from_the_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A site's playlist hands the worker as many keyless entry URLs as it likes: every one up to
+    ALWAYS_KEYED_LENGTH is keyed from the index (cheaper than yt-dlp's compiled table whatever it holds); of the
+    longer ones, after KEYED_LOOKUPS of them, yt-dlp's own search (its table compiled once) answers."""
     looked_up: list[str] = []
 
     def counted(table: Any, url: str) -> str | None:
@@ -183,8 +184,12 @@ def test_only_the_first_urls_of_a_youtubedl_are_keyed_from_the_index(monkeypatch
     ydl = yt_dlp.YoutubeDL({"quiet": True})
     monkeypatch.setattr(ydl, "extract_info", lambda url, download, ie_key, *_: picked.append(ie_key))
     ytdlp.key_from_index(ydl)
-    urls = [f"https://vimeo.com/{n}" for n in range(ytdlp.KEYED_LOOKUPS + 5)]
+    short = [f"https://vimeo.com/{n}" for n in range(ytdlp.KEYED_LOOKUPS + 5)]
+    long = [f"https://vimeo.com/{n}?{'x' * ytdlp.ALWAYS_KEYED_LENGTH}" for n in range(ytdlp.KEYED_LOOKUPS + 5)]
+    urls = [url for pair in zip(short, long, strict=True) for url in pair]
     for url in urls:
         ydl.extract_info(url)
-    assert looked_up == urls[: ytdlp.KEYED_LOOKUPS]
-    assert picked == ["Vimeo"] * ytdlp.KEYED_LOOKUPS + [None] * 5
+    keyed = [url for url in urls if url in short or url in long[: ytdlp.KEYED_LOOKUPS]]
+    assert len(keyed) == len(short) + ytdlp.KEYED_LOOKUPS
+    assert looked_up == keyed
+    assert picked == ["Vimeo" if url in keyed else None for url in urls]

@@ -14,14 +14,18 @@ gallery-dl does, and a pattern that is not the index's sends the URL to gallery-
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib
+import itertools
 import json
+import operator
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from gallery_operator.worker.url_index import folded, holds
+from gallery_operator.worker.url_index import Condition, folded, holds
 
 PATTERN_OPTIONS = frozenset({"enabled", "tlds"})
 """Options of an extractor category that gallery-dl reads when it builds a pattern (generic, ytdl; bunkr)."""
@@ -34,16 +38,87 @@ def _index(engine: str) -> Any:
 
 def yt_dlp_key(table: Iterable[tuple[str, Any]], url: str) -> str | None:
     """The key of the first extractor of ``table`` ((key, extractor) in order: a YoutubeDL's ``_ies.items()``) that
-    yt-dlp finds suitable for ``url``: what yt-dlp's ``extract_info`` without an extractor key would pick."""
+    yt-dlp finds suitable for ``url``: what yt-dlp's ``extract_info`` without an extractor key would pick.
+
+    The extractors asked are those whose conditions the URL meets (and those the index cannot judge), in the table's
+    order; the table is read once (``_YtDlpPlan``), and a lookup scans the URL once per literal of the patterns'
+    first clauses instead of walking every extractor's conditions."""
+    pairs = tuple(table)
     text = folded(url)
-    patterns: dict[str, Any] = _index("yt_dlp")["patterns"] if text is not None else {}
-    plain = _plain_yt_dlp_methods() if text is not None else frozenset()
-    for key, extractor in table:
-        if text is not None and _cannot_match(extractor, text, patterns, plain):
-            continue
+    if text is None:
+        return next((str(key) for key, extractor in pairs if extractor.suitable(url)), None)
+    for position in _yt_dlp_plan(pairs).candidates(text):
+        key, extractor = pairs[position]
         if extractor.suitable(url):
             return str(key)
     return None
+
+
+class _YtDlpPlan:
+    """A table of yt-dlp extractors read for lookups: for each extractor its patterns' conditions (None when the index
+    cannot judge it: its own ``suitable`` or ``_match_valid_url``, a pattern not in the index), and which extractors
+    each literal of a first clause may let through. An extractor none of whose patterns' first clauses the URL meets
+    fails every one of its conditions, so it is skipped as ``holds`` would skip it; the others are checked whole."""
+
+    def __init__(self, pairs: tuple[tuple[str, Any], ...]) -> None:
+        self.pairs = pairs
+        self.conditions = [_conditions(extractor) for _, extractor in pairs]
+        always: list[int] = []
+        first: dict[str, list[int]] = {}
+        for position, conditions in enumerate(self.conditions):
+            if conditions is None or any(not condition for condition in conditions):
+                always.append(position)  # asked, or its condition holds for every URL
+                continue
+            for literal in {literal for condition in conditions for literal in condition[0]}:
+                first.setdefault(literal, []).append(position)
+        self.always = tuple(always)
+        self.first = {literal: tuple(positions) for literal, positions in first.items()}
+        self.literals = tuple(self.first)
+
+    def candidates(self, text: str) -> list[int]:
+        """The positions of the extractors to ask for ``text`` (``folded``), in the table's order."""
+        positions = set(self.always)
+        for literal in self.literals:
+            if literal in text:
+                positions.update(self.first[literal])
+        return [
+            position
+            for position in sorted(positions)
+            if (conditions := self.conditions[position]) is None or any(holds(c, text) for c in conditions)
+        ]
+
+    def rebased(self, pairs: tuple[tuple[str, Any], ...]) -> _YtDlpPlan | None:
+        """This plan for ``pairs``, when they differ from its own table only in extractors with the same keys and
+        conditions (a YoutubeDL's table holds an extractor's class until its first use, and then its instance: the
+        tables of one run's YoutubeDLs differ in those places only); else None."""
+        if len(pairs) != len(self.pairs):
+            return None
+        for position in itertools.compress(itertools.count(), map(operator.ne, self.pairs, pairs)):
+            mine, theirs = self.pairs[position], pairs[position]
+            if mine[0] != theirs[0] or _conditions(theirs[1]) != self.conditions[position]:
+                return None
+        plan = copy.copy(self)
+        plan.pairs = pairs
+        return plan
+
+
+PLANS_KEPT = 32
+_plans: dict[tuple[tuple[str, Any], ...], _YtDlpPlan] = {}
+"""The plans of the tables looked up last (a run's YoutubeDLs each have a table), the oldest first."""
+_plans_lock = threading.Lock()
+
+
+def _yt_dlp_plan(pairs: tuple[tuple[str, Any], ...]) -> _YtDlpPlan:
+    with _plans_lock:
+        plan = _plans.get(pairs)
+        latest = next(reversed(_plans.values()), None)
+    if plan is None:
+        plan = (latest.rebased(pairs) if latest is not None else None) or _YtDlpPlan(pairs)
+        with _plans_lock:
+            _plans[pairs] = plan
+            while len(_plans) > PLANS_KEPT:
+                del _plans[next(iter(_plans))]
+    return plan
 
 
 @functools.cache
@@ -62,16 +137,24 @@ def _plain_yt_dlp_methods() -> frozenset[Any]:
     return frozenset(vars(base)[name].__func__ for base in bases for name in ("suitable", "_match_valid_url"))
 
 
-def _cannot_match(extractor: Any, text: str, patterns: dict[str, Any], plain: frozenset[Any]) -> bool:
-    """Whether the index shows that no pattern of ``extractor`` matches the URL (False when it cannot tell)."""
+def _conditions(extractor: Any) -> tuple[Condition, ...] | None:
+    """The conditions of ``extractor``'s patterns (the URL can match it only if one holds), or None when the index
+    cannot tell."""
     for method in ("suitable", "_match_valid_url"):
-        if getattr(getattr(extractor, method, None), "__func__", None) not in plain:
-            return False  # an extractor that decides otherwise than by its patterns alone
+        if getattr(getattr(extractor, method, None), "__func__", None) not in _plain_yt_dlp_methods():
+            return None  # an extractor that decides otherwise than by its patterns alone
     valid = extractor._VALID_URL
     listed = [valid] if isinstance(valid, str) else list(valid) if isinstance(valid, list | tuple) else None
+    patterns: dict[str, Any] = _index("yt_dlp")["patterns"]
     if not listed or not all(isinstance(pattern, str) and pattern in patterns for pattern in listed):
-        return False
-    return not any(holds(patterns[pattern], text) for pattern in listed)
+        return None
+    return tuple(_condition(pattern) for pattern in listed)
+
+
+@functools.cache
+def _condition(pattern: str) -> Condition:
+    """A pattern's condition in the index, as tuples (one object per pattern, whichever tables share it)."""
+    return tuple(tuple(clause) for clause in _index("yt_dlp")["patterns"][pattern])
 
 
 def gallery_dl_find(url: str) -> Any:

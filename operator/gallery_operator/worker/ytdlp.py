@@ -122,6 +122,30 @@ def _web_schemes_only(ydl: Any) -> None:
         handler._SUPPORTED_URL_SCHEMES = tuple(s for s in (schemes or WEB_SCHEMES) if s in WEB_SCHEMES)
 
 
+class TlsContexts:
+    """The TLS contexts of one run's YoutubeDLs, one per set of parameters. yt-dlp makes one for each YoutubeDL's
+    request handler at its first request, loading the whole certificate bundle each time (about 22 ms of CPU): for the
+    engine thread's YoutubeDL and every pool thread's. A context is made as yt-dlp makes it, with the arguments
+    yt-dlp would pass, and then shared (a context is used read-only by the connections made with it)."""
+
+    def __init__(self) -> None:
+        self.made: dict[tuple[Any, ...], Any] = {}
+        self.lock = threading.Lock()
+
+    def share(self, ydl: Any) -> None:
+        for handler in ydl._request_director.handlers.values():
+            handler._make_sslcontext = functools.partial(self._context, handler, handler._make_sslcontext)
+
+    def _context(self, handler: Any, make: Callable[..., Any], legacy_ssl_support: Any = None) -> Any:
+        legacy = legacy_ssl_support if legacy_ssl_support is not None else handler.legacy_ssl_support
+        client = tuple(sorted(handler._client_cert.items()))
+        key = (type(handler), handler.verify, bool(legacy), handler.prefer_system_certs, client)
+        with self.lock:
+            if key not in self.made:
+                self.made[key] = make(legacy_ssl_support=legacy)
+            return self.made[key]
+
+
 def _place_videos(ydl: Any, sink: Sink) -> None:
     """Per YoutubeDL instance: two items never share a name or an archive entry. yt-dlp's generic extractor names an
     item after the last part of its URL (`/a/cover.jpg` and `/b/cover.jpg` are both `cover`), so its archive entries
@@ -338,10 +362,34 @@ def _patched(direct: _DirectFiles, login: Mapping[str, str], sites: frozenset[st
     HttpFD.sanitize_open = direct.sanitize_open(plain_open)
     InfoExtractor.get_param = scoped_login(plain_get_param, login, sites)
     try:
-        yield
+        with unseen_progress_lines():
+            yield
     finally:
         HttpFD.sanitize_open = plain_open
         InfoExtractor.get_param = plain_get_param
+
+
+@contextlib.contextmanager
+def unseen_progress_lines() -> Iterator[None]:
+    """yt-dlp's progress line of a download: two output templates evaluated (about 1 ms an entry of a small
+    playlist) for a line printed at the downloader's status printer and in the console's title. Without progress
+    (`noprogress`, as every worker run: a printer that prints nothing) and without `consoletitle`, neither shows
+    anything: inside this block the line is not made. (The worker's progress hooks read none of the fields it adds.)"""
+    from yt_dlp.downloader.common import FileDownloader  # noqa: PLC0415 - yt-dlp is imported by the run only
+    from yt_dlp.minicurses import QuietMultilinePrinter  # noqa: PLC0415
+
+    report = FileDownloader._report_progress_status
+
+    def reported(downloader: Any, status: dict[str, Any], default_template: str) -> None:
+        quiet = type(downloader._multiline) is QuietMultilinePrinter and not downloader.ydl.params.get("consoletitle")
+        if not quiet:
+            report(downloader, status, default_template)
+
+    FileDownloader._report_progress_status = reported
+    try:
+        yield
+    finally:
+        FileDownloader._report_progress_status = report
 
 
 class YtDlp:
@@ -423,7 +471,8 @@ class YtDlp:
         with _patched(direct, login, self.sites() if login else frozenset()):
             for attempt in range(self.retries + 1):
                 record.stored = False
-                failure = _extract(url, opts, record, sink, self._pool(opts, record, logger, sink))
+                prepare = functools.partial(_prepare, record=record, sink=sink, tls=TlsContexts())
+                failure = _extract(url, opts, prepare, self._pool(opts, prepare, record, logger, sink))
                 if failure is None:
                     return
                 reason, message = failure
@@ -433,7 +482,7 @@ class YtDlp:
                 time.sleep(min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2**attempt))
 
     def _pool(
-        self, opts: dict[str, Any], record: _Record, logger: _Logger, sink: Sink
+        self, opts: dict[str, Any], prepare: Callable[[Any], None], record: _Record, logger: _Logger, sink: Sink
     ) -> Callable[[Any], Entries | None]:
         """What makes the pool of a playlist's entries for the engine thread's YoutubeDL (None: concurrency 1, the
         entries one after another as yt-dlp takes them)."""
@@ -446,7 +495,7 @@ class YtDlp:
                 ydl,
                 opts,
                 sink,
-                functools.partial(_prepare, record=record, sink=sink),
+                prepare,
                 lambda error: _failure(error)[0],
                 size=concurrency,
                 hosts=self.hosts,
@@ -480,16 +529,21 @@ def _quiet_prints(ydl: Any) -> None:
 
 
 KEYED_LOOKUPS = 8
-"""URLs per YoutubeDL given their extractor key from the index; later ones go through yt-dlp's own search. The
-index saves compiling the whole table (about 0.3 s of CPU) for the first URLs, but a lookup in it costs more than
-one in a table already compiled (2.7-3.1 against 1.7-1.9 ms), and the entries of a site's playlist are as many and
-as long as the site makes them."""
+"""URLs longer than ALWAYS_KEYED_LENGTH per YoutubeDL given their extractor key from the index; later ones go
+through yt-dlp's own search. The index saves compiling the whole table (about 0.3 s of CPU) for the first URLs, but
+a URL a site crafted against the substring search costs the index more than a table already compiled (about 12
+against 6 ms at 2 KiB), and the entries of a site's playlist are as many and as long as the site makes them."""
+ALWAYS_KEYED_LENGTH = 512
+"""URLs up to this long are always keyed from the index: a lookup in it costs less than one in yt-dlp's compiled
+table whatever the URL holds (0.8 ms for a playlist entry's URL, at most 2-4.5 ms for crafted ones, against yt-dlp's
+4-7 ms; docs/benchmarks.md, "Session 13: playlist")."""
 
 
 def key_from_index(ydl: Any) -> None:
-    """The first URLs (KEYED_LOOKUPS) yt-dlp is given without an extractor key get the key of the extractor yt-dlp
-    would pick for them, found with the index of the patterns (worker/url_lookup.py) in the YoutubeDL's own table:
-    yt-dlp then checks only that extractor's pattern instead of compiling and trying its whole table."""
+    """The URLs yt-dlp is given without an extractor key get the key of the extractor yt-dlp would pick for them,
+    found with the index of the patterns (worker/url_lookup.py) in the YoutubeDL's own table: yt-dlp then checks
+    only that extractor's pattern instead of compiling and trying its whole table. Every URL up to
+    ALWAYS_KEYED_LENGTH, the first KEYED_LOOKUPS longer ones."""
     extract_info = ydl.extract_info
     budget = itertools.count()
 
@@ -501,17 +555,39 @@ def key_from_index(ydl: Any) -> None:
         process: bool = True,
         force_generic_extractor: bool = False,
     ) -> Any:
-        if not ie_key and not force_generic_extractor and isinstance(url, str) and next(budget) < KEYED_LOOKUPS:
+        if not ie_key and not force_generic_extractor and isinstance(url, str) and _keyed(url, budget):
             ie_key = yt_dlp_key(ydl._ies.items(), url)
         return extract_info(url, download, ie_key, extra_info, process, force_generic_extractor)
 
     ydl.extract_info = keyed
 
 
-def _prepare(ydl: Any, record: _Record, sink: Sink) -> None:
-    """A YoutubeDL of the run: web schemes only, names placed, direct files through an ItemFile, files reported."""
+def one_selector_per_spec(ydl: Any) -> None:
+    """yt-dlp builds the format selector of its default format spec anew for every video when no `format` is given
+    (parsing the spec: about 1 ms an entry of a small playlist), and builds a given `format`'s once and uses it for
+    every video. The YoutubeDL here builds each spec's selector once, as it does a given format's."""
+    build = ydl.build_format_selector
+    built: dict[str, Any] = {}
+
+    def selector(format_spec: str) -> Any:
+        if format_spec not in built:
+            built[format_spec] = build(format_spec)
+        return built[format_spec]
+
+    ydl.build_format_selector = selector
+
+
+def _keyed(url: str, budget: Iterator[int]) -> bool:
+    return len(url) <= ALWAYS_KEYED_LENGTH or next(budget) < KEYED_LOOKUPS
+
+
+def _prepare(ydl: Any, record: _Record, sink: Sink, tls: TlsContexts) -> None:
+    """A YoutubeDL of the run: web schemes only, names placed, direct files through an ItemFile, files reported, the
+    run's TLS contexts shared."""
     key_from_index(ydl)
     _web_schemes_only(ydl)
+    tls.share(ydl)
+    one_selector_per_spec(ydl)
     _quiet_prints(ydl)
     ydl.process_info = record.direct.process_info(ydl, ydl.process_info)
     _place_videos(ydl, sink)  # outermost: names are settled before the direct-file plan is made
@@ -532,8 +608,7 @@ def _failure(error: Any) -> tuple[str, str]:
 def _extract(
     url: str,
     opts: dict[str, Any],
-    record: _Record,
-    sink: Sink,
+    prepare: Callable[[Any], None],
     pool: Callable[[Any], Entries | None],
 ) -> tuple[str, str] | None:
     """One extraction of ``url`` (downloads included): None when it ended (or the run's limit cancelled it,
@@ -543,7 +618,7 @@ def _extract(
     from yt_dlp.utils import DownloadCancelled, DownloadError  # noqa: PLC0415
 
     with yt_dlp.YoutubeDL(opts) as ydl:
-        _prepare(ydl, record, sink)
+        prepare(ydl)
         entries = pool(ydl)
         try:
             try:
