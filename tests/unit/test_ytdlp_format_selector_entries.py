@@ -44,7 +44,7 @@ def entry(number: int, pick: random.Random) -> dict[str, Any]:
 
 
 def choices(ydl: Any, entries: list[dict[str, Any]]) -> list[Any]:
-    picked = []
+    picked: list[Any] = []
     for info in entries:
         try:
             result = ydl.process_ie_result(dict(info), download=False)
