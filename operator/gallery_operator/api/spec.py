@@ -351,10 +351,19 @@ class YtDlpOptions(EngineOptions):
     """Skip videos unsuitable for this age."""
 
 
+INTERACTIVE_FORMAT = "format '-' (interactive format selection) is not available in a worker"
+
+
 class Options(ApiModel):
     """Common engine options as typed fields, and an allowlist of each engine's own options."""
 
-    format: Annotated[str | None, Field(max_length=256)] = None
+    format: Annotated[
+        str | None,
+        Field(
+            max_length=256,
+            json_schema_extra={"x-kubernetes-validations": [{"rule": "self != '-'", "message": INTERACTIVE_FORMAT}]},
+        ),
+    ] = None
     """yt-dlp format selector, for example `bestvideo[height<=720]+bestaudio/best`."""
     item_range: Annotated[str | None, Field(max_length=256, pattern=ITEM_RANGE_PATTERN)] = None
     """Which items to take, 1-based and inclusive: `1-10`, `3`, `1-5,8,20-`."""
@@ -406,6 +415,13 @@ class Options(ApiModel):
     """More yt-dlp options, from an allowlist of options known to be safe, each with a typed value,
     for example `concurrent_fragment_downloads: 4`. Options that run commands, read or write files, change where
     connections go or carry credentials do not exist here."""
+
+    @field_validator("format")
+    @classmethod
+    def _not_interactive(cls, value: str | None) -> str | None:
+        if value == "-":  # yt-dlp would read a format from the worker's standard input for every video
+            raise ValueError(INTERACTIVE_FORMAT)
+        return value
 
     @field_validator("rate_limit")
     @classmethod
