@@ -45,6 +45,12 @@ tell the two apart."""
 WATCH_SECONDS = 0.05
 """How often the engine's thread looks at an item moved alone on a pool thread: one that has waited on the network
 for most of this long widens the pool at once, so that a slow item is passed as in a wide pool."""
+LONG_WAIT_SECONDS = 0.25
+"""An item moved on the engine's thread that waited on the network for most of this long or longer widens the pool
+at once, as the watch does for an item moved alone on a pool thread: nothing watches the engine's own thread, so that
+item stalls the run for its own time, but the items after it are passed. Waiting for ``SAMPLES`` items that all wait
+never widened the pool on a site whose every fourth item is slow, and each slow item stalled the run. Stray waits of
+a busy machine (the interpreter's garbage collection, a delayed answer) are milliseconds, far below this."""
 
 
 _SCHEDSTAT = threading.local()
@@ -96,6 +102,9 @@ class Width:
         if self.width > 1:
             return  # others moved beside it (the watch widened the pool): not a measurement
         share = max(0.0, wall - busy) / wall if wall > 0 else 0.0
+        if wall >= LONG_WAIT_SECONDS and share > WAITING:
+            self.waited()
+            return
         self.samples.append(share)
         if len(self.samples) < SAMPLES:
             return
