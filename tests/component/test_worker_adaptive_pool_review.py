@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from gallery_harness.site import Handler, image_bytes, serve
+from gallery_operator.worker.transfers import BACKLOG_PER_SLOT
 from gallery_operator.workerconfig import PvcStorage
 from tests.component.workers import catalogue, start_worker
 
@@ -56,6 +57,42 @@ def test_a_site_that_turns_slow_widens_the_pool(tmp_path: Path) -> None:
         _, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stderr[-3000:]
     assert moved_while_pending >= CONCURRENCY, f"{moved_while_pending} items moved while item {slow} was pending"
+    records = catalogue(tmp_path / "claim")
+    assert [r["path"] for r in records] == [f"{n}.jpg" for n in range(1, count + 1)]
+    assert all((tmp_path / "claim" / f"{n}.jpg").read_bytes() == image_bytes(n) for n in range(1, count + 1))
+
+
+def test_a_slow_item_in_flight_when_the_wide_pool_is_measured_again_is_passed(tmp_path: Path) -> None:
+    """Far away (20 ms a request) the pool widens within the first items and is measured again after FIRST_CHECK
+    (64) items handed to it, one item alone once all in flight are done. Item 60 is held for 8 s, so it is in
+    flight when that check comes: the items after it go on up to the stated backlog while it is pending
+    (concurrency x (1 + BACKLOG_PER_SLOT) in the pool, item 60 among them). Before the fix the engine's thread
+    waited for item 60 before it handed in another: 5-8 items moved past it, as in a pool without a backlog."""
+    count = 100
+    slow = 60
+    in_pool = CONCURRENCY * (1 + BACKLOG_PER_SLOT)
+    links = [f"/slow/{n}.jpg?seconds={SLOW_SECONDS}" if n == slow else f"/img/{n}.jpg" for n in range(1, count + 1)]
+    body = "".join(f'<a href="{link}"><img src="{link}"></a>' for link in links)
+    Handler.files["/p/check.html"] = (f"<html><body>{body}</body></html>".encode(), "text/html")
+    claim = PvcStorage(root=str(tmp_path / "claim"), location="pvc://media/dl")
+    catalogue_file = tmp_path / "claim" / ".gallery-operator" / "catalogue.jsonl"
+    with serve(latency=0.02) as site:
+        Handler.hits.clear()
+        spec = {"urls": [f"{site}/p/check.html"], "options": {"retries": 0, "concurrency": CONCURRENCY}}
+        process = start_worker(tmp_path, spec, claim)
+        moved_while_pending = 0
+        while process.poll() is None:
+            stored = catalogue_file.read_text().count("\n") if catalogue_file.exists() else 0
+            if stored >= slow:
+                break
+            if f"/slow/{slow}.jpg" in Handler.hits:
+                moved_while_pending = max(moved_while_pending, images_after(slow))
+            if moved_while_pending >= in_pool - 1:
+                break
+            time.sleep(0.02)
+        _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr[-3000:]
+    assert moved_while_pending >= in_pool - 1, f"{moved_while_pending} items moved while item {slow} was pending"
     records = catalogue(tmp_path / "claim")
     assert [r["path"] for r in records] == [f"{n}.jpg" for n in range(1, count + 1)]
     assert all((tmp_path / "claim" / f"{n}.jpg").read_bytes() == image_bytes(n) for n in range(1, count + 1))
