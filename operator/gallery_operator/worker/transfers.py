@@ -208,16 +208,22 @@ class Transfers:
             return self.running + self.waiting == 0 and width is not None and width.width == 1 and width.inline
 
     def _wait_for_room(self) -> None:
-        """Until there is room for an item (or an item failed), watching an item moved alone on a pool thread."""
+        """Until there is room for an item (or an item failed), watching an item moved alone on a pool thread, and
+        the items of the wide pool still in flight when it is to be measured again (one of them may be slow: the
+        engine's thread would wait for it with nothing else moving, where the wide pool goes on past it)."""
+        started = (time.monotonic(), time.process_time())
         while not (self._has_room() or self.error is not None):
             watching = self.width is not None and self.width.width == 1 and self.running > 0
-            if not self.changed.wait(WATCH_SECONDS if watching else None) and self.width and self._alone_waits():
+            if not self.changed.wait(WATCH_SECONDS if watching else None) and self.width and self._waits(started):
                 self.width.waited()
 
-    def _alone_waits(self) -> bool:
-        """The item moved alone has been waiting on the network for most of WATCH_SECONDS or longer."""
+    def _waits(self, started: tuple[float, float]) -> bool:
+        """The item moved alone has been waiting on the network for most of WATCH_SECONDS or longer; or, with the
+        wide pool's items in flight (none measured alone yet), the whole process has since ``started``."""
         if self.alone is None:
-            return False
+            wall, cpu = started
+            elapsed = time.monotonic() - wall
+            return elapsed >= WATCH_SECONDS and time.process_time() - cpu < elapsed * (1 - WAITING)
         task, wall, busy = self.alone
         now = busy_seconds(task)
         elapsed = time.monotonic() - wall
