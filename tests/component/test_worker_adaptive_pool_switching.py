@@ -59,3 +59,29 @@ def test_the_archive_skips_duplicates_and_a_second_run_across_switches(tmp_path:
     assert [r["sourceUrl"].removeprefix(site).split("?")[0] for r in records] == [h.split("?")[0] for h in unique]
     assert len(files_on_claim(tmp_path / "claim")) == len(unique)
     assert (code, again["itemsDone"]) == (0, len(unique)), again
+
+
+def test_item_and_byte_limits_are_exact_on_the_engines_thread(tmp_path: Path) -> None:
+    """At zero latency the items move on the engine's thread after the first few: maxItems stores exactly its
+    number, maxBytes is never passed, the catalogue and the claim agree."""
+    with serve() as site:
+        url = f"{site}/gallery/?n=40&size=20480"
+        options = {"retries": 0, "concurrency": 4}
+        code, report = run_worker(
+            tmp_path / "items",
+            {"urls": [url], "options": options, "limits": {"maxItems": 9}},
+            claim(tmp_path / "items"),
+        )
+        limit = 11 * 20480 + 100
+        limits = {"maxBytes": str(limit)}
+        code_bytes, by_bytes = run_worker(
+            tmp_path / "bytes", {"urls": [url], "options": options, "limits": limits}, claim(tmp_path / "bytes")
+        )
+    assert (code, report["itemsDone"]) == (0, 9), report
+    assert [f["reason"] for f in report["failures"]] == ["LimitExceeded"]
+    assert [r["path"] for r in catalogue(tmp_path / "items" / "claim")] == [f"{n}.jpg" for n in range(1, 10)]
+    assert sorted(files_on_claim(tmp_path / "items" / "claim")) == sorted(f"{n}.jpg" for n in range(1, 10))
+    assert code_bytes == 0 and by_bytes["failures"][0]["reason"] == "LimitExceeded", by_bytes
+    records = catalogue(tmp_path / "bytes" / "claim")
+    assert [r["path"] for r in records] == [f"{n}.jpg" for n in range(1, 12)]
+    assert by_bytes["bytesDone"] <= limit and by_bytes["itemsDone"] == 11
