@@ -85,3 +85,27 @@ def test_item_and_byte_limits_are_exact_on_the_engines_thread(tmp_path: Path) ->
     records = catalogue(tmp_path / "bytes" / "claim")
     assert [r["path"] for r in records] == [f"{n}.jpg" for n in range(1, 12)]
     assert by_bytes["bytesDone"] <= limit and by_bytes["itemsDone"] == 11
+
+
+def test_speed_and_time_limits_hold_for_an_item_on_the_engines_thread(tmp_path: Path) -> None:
+    """At zero latency, after ten items that answered at once, a trickling item fails alone at lowSpeedLimit and
+    an endless one stops the run at maxItemSeconds, though the engine's thread moves them itself."""
+    fast = [f"/img/{n}.jpg" for n in range(1, 11)]
+    trickle = [*fast, "/trickle/11.jpg?every=0.5", "/img/12.jpg", "/img/13.jpg"]
+    endless = [*fast, "/endless/11.jpg", "/img/12.jpg"]
+    options = {"retries": 0, "concurrency": 4, "timeoutSeconds": 3, "lowSpeedLimit": 100, "lowSpeedSeconds": 3}
+    with serve() as site:
+        spec = {"urls": [site + page("/p/trickle-late.html", trickle)], "options": options}
+        _, slow = run_worker(tmp_path / "slow", spec, claim(tmp_path / "slow"))
+        spec = {"urls": [site + page("/p/endless-late.html", endless)], "options": {"retries": 0, "concurrency": 4}}
+        _, stopped = run_worker(tmp_path / "end", {**spec, "limits": {"maxItemSeconds": 1}}, claim(tmp_path / "end"))
+    assert slow["itemsDone"] == 12, slow
+    assert [(f["reason"], f["url"].removeprefix(site)) for f in slow["failures"]] == [
+        ("Timeout", "/trickle/11.jpg?every=0.5")
+    ]
+    assert [r["path"] for r in catalogue(tmp_path / "slow" / "claim")] == [f"{n}.jpg" for n in (*range(1, 11), 12, 13)]
+    limited = [f for f in stopped["failures"] if f["reason"] == "LimitExceeded"]
+    assert limited and "limits.maxItemSeconds reached" in limited[0]["message"], stopped["failures"]
+    kept = sorted(name for name in files_on_claim(tmp_path / "end" / "claim") if not name.endswith(".part"))
+    assert "11.jpg" not in kept
+    assert sorted(r["path"] for r in catalogue(tmp_path / "end" / "claim")) == kept
