@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 BACKLOG_PER_SLOT = 4
 
@@ -69,6 +70,19 @@ def busy_seconds(task: str = "thread-self") -> float | None:
         return _schedstat(handle)
     except (OSError, ValueError):
         return time.thread_time() if task == "thread-self" else None
+
+
+def process_busy_seconds() -> float:
+    """Seconds this process's threads have run on a CPU or waited in a run queue for one (the sum of their
+    schedstat), so that a loaded machine's queue does not pass for the network; its CPU time when unknown."""
+    try:
+        tasks = [entry.name for entry in Path("/proc/self/task").iterdir()]
+    except OSError:
+        return time.process_time()
+    total = 0.0
+    for task in tasks:
+        total += busy_seconds(f"self/task/{task}") or 0.0  # a thread gone since the listing counts nothing
+    return total
 
 
 def _schedstat(handle: int, close: bool = False) -> float:
@@ -211,19 +225,24 @@ class Transfers:
         """Until there is room for an item (or an item failed), watching an item moved alone on a pool thread, and
         the items of the wide pool still in flight when it is to be measured again (one of them may be slow: the
         engine's thread would wait for it with nothing else moving, where the wide pool goes on past it)."""
-        started = (time.monotonic(), time.process_time())
+        started: tuple[float, float] | None = None
         while not (self._has_room() or self.error is not None):
             watching = self.width is not None and self.width.width == 1 and self.running > 0
+            if watching and started is None:  # read only when waiting: a dozen files per look
+                started = (time.monotonic(), process_busy_seconds())
             if not self.changed.wait(WATCH_SECONDS if watching else None) and self.width and self._waits(started):
                 self.width.waited()
 
-    def _waits(self, started: tuple[float, float]) -> bool:
+    def _waits(self, started: tuple[float, float] | None) -> bool:
         """The item moved alone has been waiting on the network for most of WATCH_SECONDS or longer; or, with the
-        wide pool's items in flight (none measured alone yet), the whole process has since ``started``."""
+        wide pool's items in flight (none measured alone yet), the process's threads have mostly waited since
+        ``started`` (less than half of the time since on a CPU or in a run queue)."""
         if self.alone is None:
-            wall, cpu = started
+            if started is None:
+                return False
+            wall, busy = started
             elapsed = time.monotonic() - wall
-            return elapsed >= WATCH_SECONDS and time.process_time() - cpu < elapsed * (1 - WAITING)
+            return elapsed >= WATCH_SECONDS and process_busy_seconds() - busy < elapsed * (1 - WAITING)
         task, wall, busy = self.alone
         now = busy_seconds(task)
         elapsed = time.monotonic() - wall
