@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 
-from gallery_operator.worker.transfers import FIRST_CHECK, LAST_CHECK, SAMPLES, Transfers, Width
+from gallery_operator.worker.transfers import FIRST_CHECK, LAST_CHECK, LONG_WAIT_SECONDS, SAMPLES, Transfers, Width
 
 
 def measure(width: Width, wall: float, busy: float, count: int = SAMPLES) -> None:
@@ -209,3 +209,17 @@ def test_without_adapting_the_pool_is_as_wide_as_its_size() -> None:
         pool.submit(transfer)
     pool.close()
     assert not started.broken
+
+
+def test_one_item_that_waited_long_widens_the_pool_at_once() -> None:
+    """A site that answered at once, then holds every fourth item: each slow item moved on the engine's thread
+    widens the pool (waiting for ``SAMPLES`` waiting items never decided, and each slow item stalled the run)."""
+    width = Width(4)
+    measure(width, 0.002, 0.0018)
+    assert width.inline
+    width.measured(LONG_WAIT_SECONDS, 0.002)
+    assert (width.width, width.inline) == (4, False)
+    computing = Width(4)
+    measure(computing, 0.002, 0.0018)
+    computing.measured(LONG_WAIT_SECONDS, LONG_WAIT_SECONDS * 0.9)  # long, but on a CPU: nothing to hide
+    assert (computing.width, computing.inline) == (1, True)

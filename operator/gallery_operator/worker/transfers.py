@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 BACKLOG_PER_SLOT = 4
 
@@ -45,6 +46,12 @@ tell the two apart."""
 WATCH_SECONDS = 0.05
 """How often the engine's thread looks at an item moved alone on a pool thread: one that has waited on the network
 for most of this long widens the pool at once, so that a slow item is passed as in a wide pool."""
+LONG_WAIT_SECONDS = 0.25
+"""An item moved on the engine's thread that waited on the network for most of this long or longer widens the pool
+at once, as the watch does for an item moved alone on a pool thread: nothing watches the engine's own thread, so that
+item stalls the run for its own time, but the items after it are passed. Waiting for ``SAMPLES`` items that all wait
+never widened the pool on a site whose every fourth item is slow, and each slow item stalled the run. Stray waits of
+a busy machine (the interpreter's garbage collection, a delayed answer) are milliseconds, far below this."""
 
 
 _SCHEDSTAT = threading.local()
@@ -63,6 +70,19 @@ def busy_seconds(task: str = "thread-self") -> float | None:
         return _schedstat(handle)
     except (OSError, ValueError):
         return time.thread_time() if task == "thread-self" else None
+
+
+def process_busy_seconds() -> float:
+    """Seconds this process's threads have run on a CPU or waited in a run queue for one (the sum of their
+    schedstat), so that a loaded machine's queue does not pass for the network; its CPU time when unknown."""
+    try:
+        tasks = [entry.name for entry in Path("/proc/self/task").iterdir()]
+    except OSError:
+        return time.process_time()
+    total = 0.0
+    for task in tasks:
+        total += busy_seconds(f"self/task/{task}") or 0.0  # a thread gone since the listing counts nothing
+    return total
 
 
 def _schedstat(handle: int, close: bool = False) -> float:
@@ -96,6 +116,9 @@ class Width:
         if self.width > 1:
             return  # others moved beside it (the watch widened the pool): not a measurement
         share = max(0.0, wall - busy) / wall if wall > 0 else 0.0
+        if wall >= LONG_WAIT_SECONDS and share > WAITING:
+            self.waited()
+            return
         self.samples.append(share)
         if len(self.samples) < SAMPLES:
             return
@@ -199,16 +222,27 @@ class Transfers:
             return self.running + self.waiting == 0 and width is not None and width.width == 1 and width.inline
 
     def _wait_for_room(self) -> None:
-        """Until there is room for an item (or an item failed), watching an item moved alone on a pool thread."""
+        """Until there is room for an item (or an item failed), watching an item moved alone on a pool thread, and
+        the items of the wide pool still in flight when it is to be measured again (one of them may be slow: the
+        engine's thread would wait for it with nothing else moving, where the wide pool goes on past it)."""
+        started: tuple[float, float] | None = None
         while not (self._has_room() or self.error is not None):
             watching = self.width is not None and self.width.width == 1 and self.running > 0
-            if not self.changed.wait(WATCH_SECONDS if watching else None) and self.width and self._alone_waits():
+            if watching and started is None:  # read only when waiting: a dozen files per look
+                started = (time.monotonic(), process_busy_seconds())
+            if not self.changed.wait(WATCH_SECONDS if watching else None) and self.width and self._waits(started):
                 self.width.waited()
 
-    def _alone_waits(self) -> bool:
-        """The item moved alone has been waiting on the network for most of WATCH_SECONDS or longer."""
+    def _waits(self, started: tuple[float, float] | None) -> bool:
+        """The item moved alone has been waiting on the network for most of WATCH_SECONDS or longer; or, with the
+        wide pool's items in flight (none measured alone yet), the process's threads have mostly waited since
+        ``started`` (less than half of the time since on a CPU or in a run queue)."""
         if self.alone is None:
-            return False
+            if started is None:
+                return False
+            wall, busy = started
+            elapsed = time.monotonic() - wall
+            return elapsed >= WATCH_SECONDS and process_busy_seconds() - busy < elapsed * (1 - WAITING)
         task, wall, busy = self.alone
         now = busy_seconds(task)
         elapsed = time.monotonic() - wall
