@@ -7,13 +7,12 @@ widens the pool. The real worker, real gallery-dl and the fixture site."""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from pathlib import Path
 
-from gallery_harness.site import Handler, image_bytes, serve
+from gallery_harness.site import Handler, serve
 from gallery_operator.worker.transfers import BACKLOG_PER_SLOT
-from gallery_operator.workerconfig import PvcStorage
-from tests.component.workers import catalogue, start_worker
+from tests.component.workers import assert_gallery_stored, claim, gallery_page, most_moved_while_pending, start_worker
 
 CONCURRENCY = 4
 SLOW_SECONDS = 8
@@ -26,6 +25,11 @@ def images_after(number: int) -> int:
     return sum(1 for path in Handler.hits if path.startswith("/img/") and int(path[5:].split(".")[0]) > number)
 
 
+def pending(number: int) -> Callable[[], bool]:
+    """Whether the site has had the request for slow item ``number``."""
+    return lambda: f"/slow/{number}.jpg" in Handler.hits
+
+
 def test_a_site_that_turns_slow_widens_the_pool(tmp_path: Path) -> None:
     """The site answers the first 24 items at once (the pool moves them one at a time, on the engine's thread),
     holds item 25 for 1 s, answers 26-29 at once and holds item 30 for 8 s: while item 30 is pending, the items
@@ -36,30 +40,17 @@ def test_a_site_that_turns_slow_widens_the_pool(tmp_path: Path) -> None:
     slow = FAST_FIRST + 6
     held = {FAST_FIRST + 1: 1, slow: SLOW_SECONDS}
     links = [f"/slow/{n}.jpg?seconds={held[n]}" if n in held else f"/img/{n}.jpg" for n in range(1, count + 1)]
-    body = "".join(f'<a href="{link}"><img src="{link}"></a>' for link in links)
-    Handler.files["/p/switch.html"] = (f"<html><body>{body}</body></html>".encode(), "text/html")
-    claim = PvcStorage(root=str(tmp_path / "claim"), location="pvc://media/dl")
-    catalogue_file = tmp_path / "claim" / ".gallery-operator" / "catalogue.jsonl"
+    page = gallery_page("switch", links)
+    root = tmp_path / "claim"
     with serve() as site:
         Handler.hits.clear()
-        spec = {"urls": [f"{site}/p/switch.html"], "options": {"retries": 0, "concurrency": CONCURRENCY}}
-        process = start_worker(tmp_path, spec, claim)
-        moved_while_pending = 0
-        while process.poll() is None:
-            stored = catalogue_file.read_text().count("\n") if catalogue_file.exists() else 0
-            if stored >= slow:
-                break
-            if f"/slow/{slow}.jpg" in Handler.hits:
-                moved_while_pending = max(moved_while_pending, images_after(slow))
-            if moved_while_pending >= CONCURRENCY:
-                break
-            time.sleep(0.02)
-        _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 0, stderr[-3000:]
-    assert moved_while_pending >= CONCURRENCY, f"{moved_while_pending} items moved while item {slow} was pending"
-    records = catalogue(tmp_path / "claim")
-    assert [r["path"] for r in records] == [f"{n}.jpg" for n in range(1, count + 1)]
-    assert all((tmp_path / "claim" / f"{n}.jpg").read_bytes() == image_bytes(n) for n in range(1, count + 1))
+        spec = {"urls": [f"{site}{page}"], "options": {"retries": 0, "concurrency": CONCURRENCY}}
+        process = start_worker(tmp_path, spec, claim(tmp_path))
+        moved = most_moved_while_pending(
+            process, root, lambda: images_after(slow), pending=pending(slow), stored=slow, enough=CONCURRENCY
+        )
+    assert moved >= CONCURRENCY, f"{moved} items moved while item {slow} was pending"
+    assert_gallery_stored(root, count)
 
 
 def test_a_slow_item_in_flight_when_the_wide_pool_is_measured_again_is_passed(tmp_path: Path) -> None:
@@ -72,27 +63,14 @@ def test_a_slow_item_in_flight_when_the_wide_pool_is_measured_again_is_passed(tm
     slow = 60
     in_pool = CONCURRENCY * (1 + BACKLOG_PER_SLOT)
     links = [f"/slow/{n}.jpg?seconds={SLOW_SECONDS}" if n == slow else f"/img/{n}.jpg" for n in range(1, count + 1)]
-    body = "".join(f'<a href="{link}"><img src="{link}"></a>' for link in links)
-    Handler.files["/p/check.html"] = (f"<html><body>{body}</body></html>".encode(), "text/html")
-    claim = PvcStorage(root=str(tmp_path / "claim"), location="pvc://media/dl")
-    catalogue_file = tmp_path / "claim" / ".gallery-operator" / "catalogue.jsonl"
+    page = gallery_page("check", links)
+    root = tmp_path / "claim"
     with serve(latency=0.02) as site:
         Handler.hits.clear()
-        spec = {"urls": [f"{site}/p/check.html"], "options": {"retries": 0, "concurrency": CONCURRENCY}}
-        process = start_worker(tmp_path, spec, claim)
-        moved_while_pending = 0
-        while process.poll() is None:
-            stored = catalogue_file.read_text().count("\n") if catalogue_file.exists() else 0
-            if stored >= slow:
-                break
-            if f"/slow/{slow}.jpg" in Handler.hits:
-                moved_while_pending = max(moved_while_pending, images_after(slow))
-            if moved_while_pending >= in_pool - 1:
-                break
-            time.sleep(0.02)
-        _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 0, stderr[-3000:]
-    assert moved_while_pending >= in_pool - 1, f"{moved_while_pending} items moved while item {slow} was pending"
-    records = catalogue(tmp_path / "claim")
-    assert [r["path"] for r in records] == [f"{n}.jpg" for n in range(1, count + 1)]
-    assert all((tmp_path / "claim" / f"{n}.jpg").read_bytes() == image_bytes(n) for n in range(1, count + 1))
+        spec = {"urls": [f"{site}{page}"], "options": {"retries": 0, "concurrency": CONCURRENCY}}
+        process = start_worker(tmp_path, spec, claim(tmp_path))
+        moved = most_moved_while_pending(
+            process, root, lambda: images_after(slow), pending=pending(slow), stored=slow, enough=in_pool - 1
+        )
+    assert moved >= in_pool - 1, f"{moved} items moved while item {slow} was pending"
+    assert_gallery_stored(root, count)

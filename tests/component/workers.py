@@ -8,10 +8,12 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gallery_harness.site import Handler
+from gallery_harness.site import Handler, image_bytes
 from gallery_operator.api.spec import parse_spec
 from gallery_operator.workerconfig import Egress, PvcStorage, S3Storage, WorkerConfig
 
@@ -103,6 +105,45 @@ def run_worker(
 def catalogue(folder: Path) -> list[dict[str, Any]]:
     lines = (folder / ".gallery-operator" / "catalogue.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines]
+
+
+def gallery_page(name: str, links: list[str]) -> str:
+    """Serves a fixture page at ``/p/<name>.html`` that links each of ``links`` as an anchor around an image; returns
+    the page's path."""
+    body = "".join(f'<a href="{link}"><img src="{link}"></a>' for link in links)
+    Handler.files[f"/p/{name}.html"] = (f"<html><body>{body}</body></html>".encode(), "text/html")
+    return f"/p/{name}.html"
+
+
+def most_moved_while_pending(
+    process: subprocess.Popen[str],
+    root: Path,
+    moved: Callable[[], int],
+    *,
+    pending: Callable[[], bool] = lambda: True,
+    stored: int = 1,
+    enough: int,
+) -> int:
+    """Watches a running worker every 20 ms: the most items ``moved()`` counted while ``pending()`` held, until the
+    catalogue under ``root`` has ``stored`` lines (the pending item's turn has come), ``enough`` moved, or the worker
+    exits. The worker is then waited for and must have succeeded."""
+    catalogue_file = root / ".gallery-operator" / "catalogue.jsonl"
+    most = 0
+    while process.poll() is None and most < enough:
+        if catalogue_file.exists() and catalogue_file.read_text().count("\n") >= stored:
+            break
+        if pending():
+            most = max(most, moved())
+        time.sleep(0.02)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr[-3000:]
+    return most
+
+
+def assert_gallery_stored(root: Path, count: int) -> None:
+    """The catalogue holds images 1 to ``count`` in the gallery's order, and every file is whole."""
+    assert [r["path"] for r in catalogue(root)] == [f"{n}.jpg" for n in range(1, count + 1)]
+    assert all((root / f"{n}.jpg").read_bytes() == image_bytes(n) for n in range(1, count + 1))
 
 
 def claim(tmp_path: Path) -> PvcStorage:

@@ -37,22 +37,21 @@ def job_body(
     }
 
 
+def stored_report(run: str, items: list[CatalogueItem], location: str, **fields: Any) -> Report:
+    """A running report of a worker that stored ``items`` and read them back into its catalogue at ``location``;
+    ``fields`` adds to or overrides the rest."""
+    size = sum(item.size for item in items)
+    stored = {"items_done": len(items), "items_total": len(items), "bytes_done": size}
+    catalogue = {"catalogue_items": len(items), "catalogue_bytes": size, "catalogue_location": location}
+    return Report.model_validate({"run": run, **stored, **catalogue, "sample": items, **fields})
+
+
 def statuses() -> list[dict[str, Any]]:
     """The status after each kind of transition, with every optional part present somewhere."""
     item = CatalogueItem(path="a.jpg", size=3, sha256="0" * 64, content_type="image/jpeg", source_url="http://x/a")
     failure = Failure(reason="NotFound", message="gone", url="http://x/b")
-    report = Report(
-        run="r",
-        items_done=1,
-        items_total=2,
-        items_failed=1,
-        bytes_done=3,
-        catalogue_items=1,
-        catalogue_bytes=3,
-        catalogue_location="pvc://media/dl/.gallery-operator/catalogue.jsonl",
-        sample=[item],
-        failures=[failure],
-    )
+    location = "pvc://media/dl/.gallery-operator/catalogue.jsonl"
+    report = stored_report("r", [item], location, items_total=2, items_failed=1, failures=[failure])
     final = report.model_copy(update={"final": True, "outcome": "PartiallySucceeded"})
     queued = stored_status({}, Observation(1, T0, queue_position=2))
     running = stored_status(queued, Observation(1, T1, job_name="dl-r", job=job(active=1), report=report))

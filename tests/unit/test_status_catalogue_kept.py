@@ -12,7 +12,7 @@ from gallery_operator.api.status import CatalogueItem, Failure, FailureReason
 from gallery_operator.cli.kubectl_gallery import describe
 from gallery_operator.status import Observation, stored_status
 from gallery_operator.workerconfig import Report
-from tests.unit.status_builders import T0, T1, T2, job
+from tests.unit.status_builders import T0, T1, T2, job, stored_report
 
 T3 = "2026-11-21T10:02:00Z"
 LOCATION = "s3://media/team/dl/.gallery-operator/catalogue.jsonl"
@@ -20,16 +20,7 @@ ITEMS = [
     CatalogueItem(path=f"{n}.jpg", size=1000, sha256=f"{n:064x}", content_type="image/jpeg", source_url=f"http://x/{n}")
     for n in range(7)
 ]
-STORED = Report(
-    run="r1",
-    items_done=7,
-    items_total=7,
-    bytes_done=7000,
-    catalogue_items=7,
-    catalogue_bytes=7000,
-    catalogue_location=LOCATION,
-    sample=ITEMS,
-)
+STORED = stored_report("r1", ITEMS, LOCATION)
 """A worker that stored 7 items and read them back into its catalogue."""
 
 
