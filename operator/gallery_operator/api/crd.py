@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import copy
 import inspect
 import sys
@@ -93,19 +94,27 @@ def field_docstrings(model: type[BaseModel]) -> dict[str, str]:
     """Field name -> the docstring under the field in the class body (a subclass's own over its parents')."""
     found: dict[str, str] = {}
     for owner in reversed(model.__mro__):
-        if not (isinstance(owner, type) and issubclass(owner, ApiModel | EngineOptions)):
-            continue
-        [body] = ast.parse(textwrap.dedent(inspect.getsource(owner))).body
-        assert isinstance(body, ast.ClassDef)
-        for field, text in zip(body.body, body.body[1:], strict=False):
-            if (
-                isinstance(field, ast.AnnAssign)
-                and isinstance(field.target, ast.Name)
-                and isinstance(text, ast.Expr)
-                and isinstance(text.value, ast.Constant)
-                and isinstance(text.value.value, str)
-            ):
-                found[field.target.id] = inspect.cleandoc(text.value.value)
+        if isinstance(owner, type) and issubclass(owner, ApiModel | EngineOptions):
+            found |= _own_field_docstrings(owner)
+    return found
+
+
+@functools.cache
+def _own_field_docstrings(owner: type) -> dict[str, str]:
+    """The docstrings a class body gives its own fields. Kept per class: ``inspect.getsource`` parses the class's
+    whole module to find it, and one CRD reads each of about 40 models and their parents."""
+    found: dict[str, str] = {}
+    [body] = ast.parse(textwrap.dedent(inspect.getsource(owner))).body
+    assert isinstance(body, ast.ClassDef)
+    for field, text in zip(body.body, body.body[1:], strict=False):
+        if (
+            isinstance(field, ast.AnnAssign)
+            and isinstance(field.target, ast.Name)
+            and isinstance(text, ast.Expr)
+            and isinstance(text.value, ast.Constant)
+            and isinstance(text.value.value, str)
+        ):
+            found[field.target.id] = inspect.cleandoc(text.value.value)
     return found
 
 
