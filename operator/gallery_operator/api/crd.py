@@ -6,8 +6,8 @@
 from __future__ import annotations
 
 import ast
-import functools
 import copy
+import functools
 import inspect
 import sys
 import textwrap
