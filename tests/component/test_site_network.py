@@ -61,18 +61,22 @@ def gone_before_the_answer(url: str) -> None:
 
 def test_a_handler_of_an_earlier_site_still_answering_is_not_counted_by_the_next() -> None:
     """A site a test left with a request still being answered (a held item whose client went away) is not counted
-    by the next site's overlap: requests answered one at a time there show one at a time. (The count was shared by
-    all sites of a process, so a test after one that left a held item saw every request 'beside' another.)"""
+    by the next site: its answer, given while the next site serves, is not in the request log, and requests answered
+    one at a time there show one at a time. (The log and the count were shared by all sites of a process, so a test
+    after one that left a held item saw every request 'beside' another and a stray answer in its log.)"""
     with serve() as url:
-        held = threading.Thread(target=gone_before_the_answer, args=(f"{url}/slow/1.jpg?seconds=3",))
+        held = threading.Thread(target=gone_before_the_answer, args=(f"{url}/slow/1.jpg?seconds=1",))
         held.start()
         deadline = time.monotonic() + 5
         while Handler.hits.get("/slow/1.jpg", 0) == 0 and time.monotonic() < deadline:
             time.sleep(0.01)
     with serve() as url:
         Handler.overlap.clear()
+        started = len(Handler.log)
         for n in (1, 2, 3):
             with urllib.request.urlopen(f"{url}/img/{n}.jpg") as response:
                 assert response.read() == image_bytes(n)
         assert (Handler.overlap.most, Handler.overlap.beside) == (1, 0), vars(Handler.overlap)
+        time.sleep(1.2)  # the earlier site's held answer is given meanwhile
+        assert [entry.path for entry in Handler.log[started:]] == ["/img/1.jpg", "/img/2.jpg", "/img/3.jpg"]
     held.join()
