@@ -44,7 +44,11 @@ def test_a_site_that_turns_slow_widens_the_pool(tmp_path: Path) -> None:
     root = tmp_path / "claim"
     with serve() as site:
         Handler.hits.clear()
-        spec = {"urls": [f"{site}{page}"], "options": {"retries": 0, "concurrency": CONCURRENCY}}
+        spec = {
+            "engine": "gallery-dl",
+            "urls": [f"{site}{page}"],
+            "options": {"retries": 0, "concurrency": CONCURRENCY},
+        }
         process = start_worker(tmp_path, spec, claim(tmp_path))
         moved = most_moved_while_pending(
             process, root, lambda: images_after(slow), pending=pending(slow), stored=slow, enough=CONCURRENCY
@@ -67,7 +71,11 @@ def test_a_slow_item_in_flight_when_the_wide_pool_is_measured_again_is_passed(tm
     root = tmp_path / "claim"
     with serve(latency=0.02) as site:
         Handler.hits.clear()
-        spec = {"urls": [f"{site}{page}"], "options": {"retries": 0, "concurrency": CONCURRENCY}}
+        spec = {
+            "engine": "gallery-dl",
+            "urls": [f"{site}{page}"],
+            "options": {"retries": 0, "concurrency": CONCURRENCY},
+        }
         process = start_worker(tmp_path, spec, claim(tmp_path))
         moved = most_moved_while_pending(
             process, root, lambda: images_after(slow), pending=pending(slow), stored=slow, enough=in_pool - 1

@@ -32,7 +32,11 @@ def expected_bytes(link: str) -> bytes:
 def test_names_order_and_files_hold_across_switches(tmp_path: Path) -> None:
     hrefs = links(60)
     with serve() as site:
-        spec = {"urls": [site + page("/p/switching.html", hrefs)], "options": {"retries": 0, "concurrency": 4}}
+        spec = {
+            "engine": "gallery-dl",
+            "urls": [site + page("/p/switching.html", hrefs)],
+            "options": {"retries": 0, "concurrency": 4},
+        }
         code, report = run_worker(tmp_path, spec, claim(tmp_path))
     assert (code, report["outcome"], report["itemsDone"]) == (0, "Succeeded", len(hrefs)), report
     records = catalogue(tmp_path / "claim")
@@ -49,7 +53,11 @@ def test_the_archive_skips_duplicates_and_a_second_run_across_switches(tmp_path:
     unique = links(40)
     hrefs = [h for h in unique for _ in range(2)] + unique[:20]
     with serve() as site:
-        spec = {"urls": [site + page("/p/dupes.html", hrefs)], "options": {"retries": 0, "concurrency": 4}}
+        spec = {
+            "engine": "gallery-dl",
+            "urls": [site + page("/p/dupes.html", hrefs)],
+            "options": {"retries": 0, "concurrency": 4},
+        }
         code, report = run_worker(tmp_path / "one", spec, claim(tmp_path))
         assert (code, report["outcome"], report["itemsDone"]) == (0, "Succeeded", len(unique)), report
         Handler.hits.clear()
@@ -69,13 +77,15 @@ def test_item_and_byte_limits_are_exact_on_the_engines_thread(tmp_path: Path) ->
         options = {"retries": 0, "concurrency": 4}
         code, report = run_worker(
             tmp_path / "items",
-            {"urls": [url], "options": options, "limits": {"maxItems": 9}},
+            {"engine": "gallery-dl", "urls": [url], "options": options, "limits": {"maxItems": 9}},
             claim(tmp_path / "items"),
         )
         limit = 11 * 20480 + 100
         limits = {"maxBytes": str(limit)}
         code_bytes, by_bytes = run_worker(
-            tmp_path / "bytes", {"urls": [url], "options": options, "limits": limits}, claim(tmp_path / "bytes")
+            tmp_path / "bytes",
+            {"engine": "gallery-dl", "urls": [url], "options": options, "limits": limits},
+            claim(tmp_path / "bytes"),
         )
     assert (code, report["itemsDone"]) == (0, 9), report
     assert [f["reason"] for f in report["failures"]] == ["LimitExceeded"]
@@ -95,9 +105,13 @@ def test_speed_and_time_limits_hold_for_an_item_on_the_engines_thread(tmp_path: 
     endless = [*fast, "/endless/11.jpg", "/img/12.jpg"]
     options = {"retries": 0, "concurrency": 4, "timeoutSeconds": 3, "lowSpeedLimit": 100, "lowSpeedSeconds": 3}
     with serve() as site:
-        spec = {"urls": [site + page("/p/trickle-late.html", trickle)], "options": options}
+        spec = {"engine": "gallery-dl", "urls": [site + page("/p/trickle-late.html", trickle)], "options": options}
         _, slow = run_worker(tmp_path / "slow", spec, claim(tmp_path / "slow"))
-        spec = {"urls": [site + page("/p/endless-late.html", endless)], "options": {"retries": 0, "concurrency": 4}}
+        spec = {
+            "engine": "gallery-dl",
+            "urls": [site + page("/p/endless-late.html", endless)],
+            "options": {"retries": 0, "concurrency": 4},
+        }
         _, stopped = run_worker(tmp_path / "end", {**spec, "limits": {"maxItemSeconds": 1}}, claim(tmp_path / "end"))
     assert slow["itemsDone"] == 12, slow
     assert [(f["reason"], f["url"].removeprefix(site)) for f in slow["failures"]] == [

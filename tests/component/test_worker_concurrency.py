@@ -49,14 +49,18 @@ def page(path: str, links: list[str]) -> str:
 
 def gallery(site: str, count: int, concurrency: int = 4, **spec: Any) -> dict[str, Any]:
     options = {"retries": 0, "concurrency": concurrency, **spec.pop("options", {})}
-    return {"urls": [f"{site}/gallery/?n={count}&size=20480"], "options": options, **spec}
+    return {"engine": "gallery-dl", "urls": [f"{site}/gallery/?n={count}&size=20480"], "options": options, **spec}
 
 
 def test_catalogue_keeps_the_gallery_order_when_items_finish_out_of_order(tmp_path: Path, slow_site: str) -> None:
     """The first item answers last (after a second), the others at once: the catalogue still lists them in the
     gallery's order, every file once, each with its own bytes."""
     links = ["/slow/1.jpg?seconds=1", *(f"/img/{n}.jpg" for n in range(2, 13))]
-    spec = {"urls": [slow_site + page("/p/order.html", links)], "options": {"retries": 0, "concurrency": 4}}
+    spec = {
+        "engine": "gallery-dl",
+        "urls": [slow_site + page("/p/order.html", links)],
+        "options": {"retries": 0, "concurrency": 4},
+    }
     code, report = run_worker(tmp_path, spec, claim(tmp_path))
     assert (code, report["outcome"], report["itemsDone"]) == (0, "Succeeded", 12), report
     records = catalogue(tmp_path / "claim")
@@ -69,7 +73,11 @@ def test_catalogue_keeps_the_gallery_order_when_items_finish_out_of_order(tmp_pa
 def test_items_with_the_same_name_never_share_a_path(tmp_path: Path, slow_site: str) -> None:
     """Every album has its cover.jpg and 1.jpg: transferred at once, each still gets a path of its own."""
     albums = "a,b,c,d,e,f"
-    spec = {"urls": [f"{slow_site}/albums/?a={albums}"], "options": {"retries": 0, "concurrency": 4}}
+    spec = {
+        "engine": "gallery-dl",
+        "urls": [f"{slow_site}/albums/?a={albums}"],
+        "options": {"retries": 0, "concurrency": 4},
+    }
     code, report = run_worker(tmp_path, spec, claim(tmp_path))
     assert code == 0 and report["itemsDone"] == 12, report
     records = catalogue(tmp_path / "claim")
@@ -104,7 +112,7 @@ def test_max_bytes_is_never_passed(tmp_path: Path, slow_site: str) -> None:
 def test_a_trickling_item_fails_alone_at_the_low_speed_limit(tmp_path: Path, slow_site: str) -> None:
     links = [*(f"/img/{n}.jpg" for n in range(1, 4)), "/trickle/4.jpg?every=0.5", *(f"/img/{n}.jpg" for n in (5, 6))]
     options = {"retries": 0, "concurrency": 4, "timeoutSeconds": 3, "lowSpeedLimit": 100, "lowSpeedSeconds": 3}
-    spec = {"urls": [slow_site + page("/p/trickle.html", links)], "options": options}
+    spec = {"engine": "gallery-dl", "urls": [slow_site + page("/p/trickle.html", links)], "options": options}
     code, report = run_worker(tmp_path, spec, claim(tmp_path))
     assert report["itemsDone"] == 5, report
     assert [(f["reason"], f["url"].removeprefix(slow_site)) for f in report["failures"]] == [
@@ -116,7 +124,11 @@ def test_a_trickling_item_fails_alone_at_the_low_speed_limit(tmp_path: Path, slo
 
 def test_an_endless_item_stops_the_run_at_the_item_time_limit(tmp_path: Path, site: str) -> None:
     links = ["/img/1.jpg", "/endless/2.jpg", "/img/3.jpg"]
-    spec = {"urls": [site + page("/p/endless.html", links)], "options": {"retries": 0, "concurrency": 4}}
+    spec = {
+        "engine": "gallery-dl",
+        "urls": [site + page("/p/endless.html", links)],
+        "options": {"retries": 0, "concurrency": 4},
+    }
     _, report = run_worker(tmp_path, {**spec, "limits": {"maxItemSeconds": 1}}, claim(tmp_path))
     limited = [f for f in report["failures"] if f["reason"] == "LimitExceeded"]
     assert limited and "limits.maxItemSeconds reached" in limited[0]["message"], report["failures"]
@@ -185,7 +197,7 @@ def test_a_redirect_out_of_the_allowed_domains_is_blocked_in_a_pool(tmp_path: Pa
     ]
     rules = Egress(allow_private_networks=True, allowed_domains=["localhost"])
     url = f"http://localhost:{port}" + page("/p/escape.html", links)
-    spec = {"urls": [url], "options": {"retries": 0, "concurrency": 4}}
+    spec = {"engine": "gallery-dl", "urls": [url], "options": {"retries": 0, "concurrency": 4}}
     _, report = run_worker(tmp_path, spec, claim(tmp_path), egress=rules)
     assert report["itemsDone"] == 6, report
     blocked = [f for f in report["failures"] if f["reason"] == "Blocked"]
@@ -200,7 +212,7 @@ def test_a_429_with_retry_after_pauses_every_fetcher_of_the_host(tmp_path: Path,
     # The site refuses each /busy/ path once per process: a number no other test asks for.
     links = [f"/img/{n}.jpg" for n in (1, 2)] + ["/busy/4293.jpg?after=2"] + [f"/img/{n}.jpg" for n in range(4, 31)]
     options = {"retries": 2, "concurrency": 4, "galleryDl": {"sleep-429": 1, "retry-codes": [429]}}
-    spec = {"urls": [site + page("/p/busy.html", links)], "options": options}
+    spec = {"engine": "gallery-dl", "urls": [site + page("/p/busy.html", links)], "options": options}
     assert_all_fetchers_paused(tmp_path, spec, claim(tmp_path))
 
 
@@ -214,7 +226,11 @@ def test_s3_memory_stays_flat_with_large_items_in_flight(tmp_path: Path, site: s
     storage = S3Storage(bucket="flat", prefix="dl", endpoint=s3_server.endpoint, force_path_style=True)
     env = {"AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key}
     size = 16_000_000
-    spec = {"urls": [f"{site}/gallery/?n=16&size={size}"], "options": {"retries": 0, "concurrency": 4}}
+    spec = {
+        "engine": "gallery-dl",
+        "urls": [f"{site}/gallery/?n=16&size={size}"],
+        "options": {"retries": 0, "concurrency": 4},
+    }
     process = start_worker_alone(tmp_path, spec, storage, env=env)
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)

@@ -23,7 +23,7 @@ def test_files_left_by_a_killed_pod_are_not_kept_beside_the_items(tmp_path: Path
     Handler.files["/p/leftovers.html"] = (f"<html><body>{body}</body></html>".encode(), "text/html")
     root = tmp_path / "claim"
     storage = PvcStorage(root=str(root), location="pvc://media/dl")
-    spec = {"urls": ["/p/leftovers.html"], "options": {"retries": 0, "concurrency": 4}}
+    spec = {"engine": "gallery-dl", "urls": ["/p/leftovers.html"], "options": {"retries": 0, "concurrency": 4}}
     with serve() as site:
         spec["urls"] = [f"{site}/p/leftovers.html"]
         process = start_worker(tmp_path, spec, storage)

@@ -30,7 +30,11 @@ def test_a_slow_item_does_not_stall_the_items_after_it(tmp_path: Path) -> None:
     in_pool = CONCURRENCY * (1 + BACKLOG_PER_SLOT)
     with serve(latency=0.02) as site:
         Handler.hits.clear()
-        spec = {"urls": [f"{site}{page}"], "options": {"retries": 0, "concurrency": CONCURRENCY}}
+        spec = {
+            "engine": "gallery-dl",
+            "urls": [f"{site}{page}"],
+            "options": {"retries": 0, "concurrency": CONCURRENCY},
+        }
         process = start_worker(tmp_path, spec, claim(tmp_path))
         # The first item is not stored until its turn, so every image request counts until then.
         moved = most_moved_while_pending(process, root, image_requests, enough=in_pool - 1)
