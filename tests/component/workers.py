@@ -126,7 +126,8 @@ def most_moved_while_pending(
 ) -> int:
     """Watches a running worker every 20 ms: the most items ``moved()`` counted while ``pending()`` held, until the
     catalogue under ``root`` has ``stored`` lines (the pending item's turn has come), ``enough`` moved, or the worker
-    exits. The worker is then waited for and must have succeeded."""
+    exits. The site's held items are then answered at once (``Handler.release``), and the worker is waited for and
+    must have succeeded."""
     catalogue_file = root / ".gallery-operator" / "catalogue.jsonl"
     most = 0
     while process.poll() is None and most < enough:
@@ -135,6 +136,7 @@ def most_moved_while_pending(
         if pending():
             most = max(most, moved())
         time.sleep(0.02)
+    Handler.release.set()
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stderr[-3000:]
     return most
