@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import socket
+import struct
 import threading
 import time
 import urllib.error
@@ -80,3 +82,16 @@ def test_a_handler_of_an_earlier_site_still_answering_is_not_counted_by_the_next
         time.sleep(1.2)  # the earlier site's held answer is given meanwhile
         assert [entry.path for entry in Handler.log[started:]] == ["/img/1.jpg", "/img/2.jpg", "/img/3.jpg"]
     held.join()
+
+
+def test_a_client_resetting_a_kept_alive_connection_prints_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    """A client that resets its kept-alive connection (a worker's pool at its end, a killed pod) is how connections
+    end: the site prints no traceback for it (the playlist benchmark printed about 80 a round)."""
+    with serve() as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            client.sendall(b"GET /img/1.jpg HTTP/1.1\r\nHost: site\r\n\r\n")
+            assert client.recv(65536).startswith(b"HTTP/1.1 200")
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close sends a reset
+        time.sleep(0.3)
+    assert "Traceback" not in capsys.readouterr().err
