@@ -126,8 +126,8 @@ def most_moved_while_pending(
 ) -> int:
     """Watches a running worker every 20 ms: the most items ``moved()`` counted while ``pending()`` held, until the
     catalogue under ``root`` has ``stored`` lines (the pending item's turn has come), ``enough`` moved, or the worker
-    exits. The site's held items are then answered at once (``Handler.release``), and the worker is waited for and
-    must have succeeded."""
+    exits. The held items of the latest site started are then answered at once (``Handler.release``: run it on a
+    site of the test's own), and the worker is waited for and must have succeeded."""
     catalogue_file = root / ".gallery-operator" / "catalogue.jsonl"
     most = 0
     while process.poll() is None and most < enough:
