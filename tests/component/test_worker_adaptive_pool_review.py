@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from gallery_harness.site import Handler, serve
+from gallery_harness.site import Handler
 from gallery_operator.worker.transfers import BACKLOG_PER_SLOT
-from tests.component.workers import assert_gallery_stored, claim, gallery_page, most_moved_while_pending, start_worker
+from tests.component.workers import assert_gallery_stored, gallery_moved_while_pending
 
 CONCURRENCY = 4
 SLOW_SECONDS = 8
@@ -40,21 +40,18 @@ def test_a_site_that_turns_slow_widens_the_pool(tmp_path: Path) -> None:
     slow = FAST_FIRST + 6
     held = {FAST_FIRST + 1: 1, slow: SLOW_SECONDS}
     links = [f"/slow/{n}.jpg?seconds={held[n]}" if n in held else f"/img/{n}.jpg" for n in range(1, count + 1)]
-    page = gallery_page("switch", links)
-    root = tmp_path / "claim"
-    with serve() as site:
-        Handler.hits.clear()
-        spec = {
-            "engine": "gallery-dl",
-            "urls": [f"{site}{page}"],
-            "options": {"retries": 0, "concurrency": CONCURRENCY},
-        }
-        process = start_worker(tmp_path, spec, claim(tmp_path))
-        moved = most_moved_while_pending(
-            process, root, lambda: images_after(slow), pending=pending(slow), stored=slow, enough=CONCURRENCY
-        )
+    moved = gallery_moved_while_pending(
+        tmp_path,
+        "switch",
+        links,
+        lambda: images_after(slow),
+        concurrency=CONCURRENCY,
+        pending=pending(slow),
+        stored=slow,
+        enough=CONCURRENCY,
+    )
     assert moved >= CONCURRENCY, f"{moved} items moved while item {slow} was pending"
-    assert_gallery_stored(root, count)
+    assert_gallery_stored(tmp_path / "claim", count)
 
 
 def test_a_slow_item_in_flight_when_the_wide_pool_is_measured_again_is_passed(tmp_path: Path) -> None:
@@ -67,18 +64,16 @@ def test_a_slow_item_in_flight_when_the_wide_pool_is_measured_again_is_passed(tm
     slow = 60
     in_pool = CONCURRENCY * (1 + BACKLOG_PER_SLOT)
     links = [f"/slow/{n}.jpg?seconds={SLOW_SECONDS}" if n == slow else f"/img/{n}.jpg" for n in range(1, count + 1)]
-    page = gallery_page("check", links)
-    root = tmp_path / "claim"
-    with serve(latency=0.02) as site:
-        Handler.hits.clear()
-        spec = {
-            "engine": "gallery-dl",
-            "urls": [f"{site}{page}"],
-            "options": {"retries": 0, "concurrency": CONCURRENCY},
-        }
-        process = start_worker(tmp_path, spec, claim(tmp_path))
-        moved = most_moved_while_pending(
-            process, root, lambda: images_after(slow), pending=pending(slow), stored=slow, enough=in_pool - 1
-        )
+    moved = gallery_moved_while_pending(
+        tmp_path,
+        "check",
+        links,
+        lambda: images_after(slow),
+        concurrency=CONCURRENCY,
+        latency=0.02,
+        pending=pending(slow),
+        stored=slow,
+        enough=in_pool - 1,
+    )
     assert moved >= in_pool - 1, f"{moved} items moved while item {slow} was pending"
-    assert_gallery_stored(root, count)
+    assert_gallery_stored(tmp_path / "claim", count)

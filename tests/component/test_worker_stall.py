@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gallery_harness.site import Handler, serve
+from gallery_harness.site import Handler
 from gallery_operator.worker.transfers import BACKLOG_PER_SLOT
-from tests.component.workers import assert_gallery_stored, claim, gallery_page, most_moved_while_pending, start_worker
+from tests.component.workers import assert_gallery_stored, gallery_moved_while_pending
 
 CONCURRENCY = 4
 SLOW_SECONDS = 8
@@ -25,18 +25,10 @@ def test_a_slow_item_does_not_stall_the_items_after_it(tmp_path: Path) -> None:
     items.) The catalogue keeps the gallery's order and every file is whole."""
     count = 40
     links = [f"/slow/1.jpg?seconds={SLOW_SECONDS}", *(f"/img/{n}.jpg" for n in range(2, count + 1))]
-    page = gallery_page("stall", links)
-    root = tmp_path / "claim"
     in_pool = CONCURRENCY * (1 + BACKLOG_PER_SLOT)
-    with serve(latency=0.02) as site:
-        Handler.hits.clear()
-        spec = {
-            "engine": "gallery-dl",
-            "urls": [f"{site}{page}"],
-            "options": {"retries": 0, "concurrency": CONCURRENCY},
-        }
-        process = start_worker(tmp_path, spec, claim(tmp_path))
-        # The first item is not stored until its turn, so every image request counts until then.
-        moved = most_moved_while_pending(process, root, image_requests, enough=in_pool - 1)
+    # The first item is not stored until its turn, so every image request counts until then.
+    moved = gallery_moved_while_pending(
+        tmp_path, "stall", links, image_requests, concurrency=CONCURRENCY, latency=0.02, enough=in_pool - 1
+    )
     assert moved >= in_pool - 1, f"{moved} items moved while the first was pending"
-    assert_gallery_stored(root, count)
+    assert_gallery_stored(tmp_path / "claim", count)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gallery_harness.site import Handler, image_bytes
+from gallery_harness.site import Handler, image_bytes, serve
 from gallery_operator.api.spec import parse_spec
 from gallery_operator.workerconfig import Egress, PvcStorage, S3Storage, WorkerConfig
 
@@ -140,6 +140,29 @@ def most_moved_while_pending(
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stderr[-3000:]
     return most
+
+
+def gallery_moved_while_pending(
+    tmp: Path,
+    name: str,
+    links: list[str],
+    moved: Callable[[], int],
+    *,
+    concurrency: int,
+    latency: float = 0.0,
+    pending: Callable[[], bool] = lambda: True,
+    stored: int = 1,
+    enough: int,
+) -> int:
+    """The real worker (gallery-dl at ``concurrency``) on a page of ``links`` served by a site of its own with
+    ``latency``, watched by ``most_moved_while_pending``: the most items moved while an item was pending."""
+    page = gallery_page(name, links)
+    with serve(latency=latency) as site:
+        Handler.hits.clear()
+        options = {"retries": 0, "concurrency": concurrency}
+        spec = {"engine": "gallery-dl", "urls": [f"{site}{page}"], "options": options}
+        process = start_worker(tmp, spec, claim(tmp))
+        return most_moved_while_pending(process, tmp / "claim", moved, pending=pending, stored=stored, enough=enough)
 
 
 def assert_gallery_stored(root: Path, count: int) -> None:
