@@ -213,6 +213,21 @@ class Redactor:
             return [self.clean(v, shapes) for v in value]
         return value
 
+    def clean_json(self, value: Any) -> Any:
+        """``clean`` for a value JSON may not hold whole (an item's metadata): what JSON has no form for (a date, a
+        set) becomes its text, redacted like any other string, in the same walk."""
+        if isinstance(value, str):
+            return self.text(value)
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        if isinstance(value, dict):
+            return {
+                self.text(str(k)): self.clean_json(v) for k, v in value.items() if str(k).lower() not in CREDENTIAL_KEYS
+            }
+        if isinstance(value, list | tuple):
+            return [self.clean_json(v) for v in value]
+        return self.text(str(value))
+
     def model(self, model: Model) -> Model:
         """A copy of a pydantic model with every string redacted. Should a longer marker break a length limit of the
         model, every string is cut to its former length (a cut can only shorten a marker, never uncover a secret)."""

@@ -95,3 +95,18 @@ def test_a_client_resetting_a_kept_alive_connection_prints_nothing(capsys: pytes
             client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close sends a reset
         time.sleep(0.3)
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_requests_one_after_another_never_overlap_while_a_handler_finishes_after_its_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A client sends its next request as soon as it has read an answer, which may be before the handler's thread
+    runs again (on a loaded machine it waits its turn): the site's overlap count still sees requests one after
+    another. The handler's wait is made here (`Handler.linger`); under `make test-fast`'s four processes the count
+    saw two requests at once, one 'beside' another."""
+    monkeypatch.setattr(Handler, "linger", 0.05)
+    with serve() as url:
+        for n in (1, 2, 3):
+            with urllib.request.urlopen(f"{url}/img/{n}.jpg") as response:
+                assert response.read() == image_bytes(n)
+        assert (Handler.overlap.most, Handler.overlap.beside) == (1, 0), vars(Handler.overlap)

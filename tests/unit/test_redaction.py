@@ -123,3 +123,33 @@ def test_the_operator_takes_no_credential_shaped_text_from_a_report() -> None:
     assert inbox.put(Key("ns", "dl"), "pod", report)
     held = inbox.get(Key("ns", "dl"))
     assert held is not None and "zz99zz" not in held.model_dump_json() and "n=1" in held.message
+
+
+class _Shown:
+    """A metadata value JSON has no form for, whose text holds whatever it was given (an engine's own object)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return f"Shown({self.text})"
+
+
+def test_metadata_is_made_json_and_redacted_in_one_walk_what_json_cannot_hold_as_its_redacted_text() -> None:
+    secret = "s3cr3t-session-value"
+    redactor = Redactor([secret])
+    metadata = {
+        "title": f"about {secret}",
+        "when": _Shown(f"token={secret}"),
+        "tags": ("a", secret),
+        "sizes": {1: 2.5, None: True, (1, 2): {secret}},
+        "nested": {"Cookie": secret, "password": "pw", "fine": [1, None, _Shown("x")]},
+    }
+    cleaned = redactor.clean_json(metadata)
+    assert json.loads(json.dumps(cleaned)) == cleaned  # JSON whole: strings, numbers, lists, objects
+    assert secret not in json.dumps(cleaned)
+    assert cleaned["title"] == f"about {REDACTED}"
+    assert cleaned["when"] == f"Shown(token={REDACTED})"  # its text, redacted like any string
+    assert cleaned["tags"] == ["a", REDACTED]
+    assert cleaned["sizes"] == {"1": 2.5, "None": True, "(1, 2)": "{'" + REDACTED + "'}"}
+    assert cleaned["nested"] == {"fine": [1, None, "Shown(x)"]}  # credential keys dropped, as `clean` drops them

@@ -11,6 +11,7 @@ import re
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -108,10 +109,20 @@ class GalleryDlItemFile(ItemFile):
             raise exception.StopExtraction() from None
 
 
-def track_items(pathfmt: Any, sink: Sink, source: Callable[[], str], hosts: Hosts | None = None) -> None:
+@dataclass
+class ItemFiles:
+    """What every job and transfer of one gallery-dl run shares for its items' files: the pod's politeness per host
+    and the folders made so far."""
+
+    hosts: Hosts | None = None
+    folders: set[str] = field(default_factory=set)
+
+
+def track_items(pathfmt: Any, sink: Sink, source: Callable[[], str], files: ItemFiles | None = None) -> None:
     """Wrap gallery-dl's PathFormat.open so every download goes through an ItemFile. A fresh download ("w+b")
     starts a new item; a resumed one ("r+b", after a cut connection) continues the item it left off, or, for a
     partial file from an earlier pod, is counted but hashed from disk afterwards."""
+    shared = ItemFiles() if files is None else files
     original = pathfmt.open
     pathfmt.gallery_item = None
 
@@ -122,14 +133,16 @@ def track_items(pathfmt: Any, sink: Sink, source: Callable[[], str], hosts: Host
         item = next_item(pathfmt.gallery_item, mode, pathfmt.part_size, fresh, pathfmt.filename)
         if item is None:
             item = ItemBytes(sink, None, hashing=False)  # counted, and hashed from disk afterwards
-        if "r" not in mode:
+        if "r" not in mode and pathfmt.realdirectory not in shared.folders:
             # gallery-dl makes a missing folder when opening fails, without exist_ok: with items transferred at
             # once, a sibling making it first failed this item with FileExistsError (and its finalize, moving a
-            # .part file, took that error for a vanished file). The folder is made first, by whichever comes.
+            # .part file, took that error for a vanished file). The folder is made first, by whichever comes, once
+            # a run (a system call and a path less per item).
             Path(pathfmt.realdirectory).mkdir(parents=True, exist_ok=True)
+            shared.folders.add(pathfmt.realdirectory)
         handle = original(mode)
         pathfmt.gallery_item = item
-        return GalleryDlItemFile(handle, item, hosts) if handle is not None else None
+        return GalleryDlItemFile(handle, item, shared.hosts) if handle is not None else None
 
     pathfmt.open = open_item
 
@@ -153,11 +166,13 @@ class PortAwareGeneric(GenericExtractor):  # type: ignore[misc]
 
 class _LockedArchive:
     """gallery-dl's download archive, one call at a time: its SQLite cursor is shared, and the transfers of a pool
-    check and add items from several threads."""
+    check and add items from several threads. One lock for every job's archive: they share one connection (the
+    archive's options), and a parent job's items may still be in flight while its child job checks its own."""
+
+    _lock = threading.Lock()
 
     def __init__(self, archive: Any) -> None:
         self._archive = archive
-        self._lock = threading.Lock()
         self._absent: Any = None
         """The metadata of the item just found absent, which the engine's thread moves next, at once: gallery-dl's
         own check of it need not ask the database again (nothing can have archived it in between)."""
@@ -197,14 +212,15 @@ class _RecordingJob(job.DownloadJob):  # type: ignore[misc]
         sink: Sink | None = None,
         run_url: str = "",
         transfers: Transfers | None = None,
-        hosts: Hosts | None = None,
+        files: ItemFiles | None = None,
     ) -> None:
         self._thread = threading.local()  # before gallery-dl's __init__, which sets pathfmt and downloaders
+        self.files: ItemFiles = (files or ItemFiles()) if parent is None else parent.files
         super().__init__(url, parent)
         self.sink: Sink = sink if sink is not None else parent.sink  # type: ignore[union-attr]
         self.run_url: str = run_url or (parent.run_url if parent is not None else "")
         self.transfers: Transfers | None = transfers if parent is None else parent.transfers
-        self.hosts: Hosts | None = hosts if parent is None else parent.hosts
+        self.hosts: Hosts | None = self.files.hosts
         self.item_pause: Any = None
         self.current_url = self.run_url
         """The URL of the item being handled (the run's URL before the first)."""
@@ -273,7 +289,7 @@ class _RecordingJob(job.DownloadJob):  # type: ignore[misc]
                     self.__dict__["_archive_write_file"], self.__dict__["_archive_in_turn"] = False, True
 
     def _wrap(self, pathfmt: Any) -> None:
-        track_items(pathfmt, self.sink, lambda: self.current_url, self.hosts)
+        track_items(pathfmt, self.sink, lambda: self.current_url, self.files)
         _place_items(pathfmt, self.sink, lambda: self.current_url)
 
     def _copy_pathfmt(self) -> Any:
@@ -382,7 +398,7 @@ class _RecordingJob(job.DownloadJob):  # type: ignore[misc]
         pathfmt.gallery_item = None
         digest = item.sha256() if item is not None else None
         path = Path(pathfmt.path)
-        sidecar = (path.with_name(path.name + ".json"), metadata)
+        sidecar = (Path(pathfmt.path + ".json"), metadata)
         category = self.extractor.category
         in_flight = item.size if item is not None else 0  # becomes stored bytes in the same step
         self.sink.stored(path, self.current_url, "gallery-dl", category, metadata, digest, sidecar, in_flight)
@@ -449,8 +465,9 @@ class GalleryDl:
         root = logging.getLogger()  # gallery-dl's loggers all propagate here
         root.addHandler(capture)
         transfers = Transfers(self.concurrency, sink.room, adaptive=True) if self.concurrency > 1 else None
+        files = ItemFiles(self.hosts)
         try:
-            recording = _RecordingJob(found, sink=sink, run_url=url, transfers=transfers, hosts=self.hosts)
+            recording = _RecordingJob(found, sink=sink, run_url=url, transfers=transfers, files=files)
             if transfers is not None:
                 capture.item_url = lambda: recording.current_url
             code = recording.run()

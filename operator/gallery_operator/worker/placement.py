@@ -38,7 +38,9 @@ class Placement:
         self.journal = journal
         """Where the paths given out are written (``PLACED_FILE``), or None to keep no journal."""
         self._journal: TextIO | None = None
-        self._folders: dict[Path, Path] = {}
+        self._folders: dict[str, str | None] = {}
+        """A folder's path as given (with its trailing slash) -> its place under the root ("" for the root itself,
+        else ending with a slash), or None when it resolves outside."""
         self._lock = threading.Lock()
         self._given: dict[str, str] = {}
         """Relative path -> the source URL ``place`` gave it to in this run (items being transferred at once see
@@ -60,14 +62,22 @@ class Placement:
 
     def planned(self, path: Path) -> str | None:
         """``relative`` for a name that is not on disk yet (no link to follow): no system call after the first
-        item of a folder, which matters per item on slow disks."""
-        folder = self._folders.get(path.parent)
-        if folder is None:
-            folder = self._folders[path.parent] = path.parent.resolve()
+        item of a folder, which matters per item on slow disks, and no path made, which matters per small item."""
+        text = str(path)
+        name = text.rpartition("/")[2]
+        folder = text[: len(text) - len(name)]
         try:
-            return (folder / path.name).relative_to(self.root).as_posix()
+            prefix = self._folders[folder]
+        except KeyError:
+            prefix = self._folders[folder] = self._under_root(path.parent)
+        return None if prefix is None else prefix + name
+
+    def _under_root(self, folder: Path) -> str | None:
+        try:
+            relative = folder.resolve().relative_to(self.root).as_posix()
         except ValueError:
             return None
+        return "" if relative == "." else relative + "/"
 
     def place(self, path: Path, source_url: str) -> Path:
         """Where an item is stored. First a name a filesystem and a person can take (``names.safe_name``: no control or
@@ -76,7 +86,9 @@ class Placement:
         know), the name with a short hash of the item's URL before the extension. The same item always gets the same
         name, so a re-run skips it, and two items never share one path."""
         source_url = self.redactor.values(source_url)
-        path = path.with_name(self.redactor.values(path.name))
+        name = self.redactor.values(path.name)
+        if name != path.name:
+            path = path.with_name(name)
         room = MAX_NAME_BYTES  # the name is not touched on disk before it is safe: a long one raises ENAMETOOLONG
         if self.key_prefix is not None:
             folder = self.planned(path.parent / "item")
@@ -84,28 +96,32 @@ class Placement:
                 return path  # refused when stored
             used = len(self.key_prefix.encode()) + len(folder.encode()) - len("item") + 1
             room = min(room, max(40, MAX_KEY_BYTES - used))
-        safe = path.with_name(safe_name(path.name, source_url, room))
-        if self.planned(safe) is None or path.name == "..":
+        safe_as = safe_name(path.name, source_url, room)
+        safe = path if safe_as == path.name else path.with_name(safe_as)
+        relative = self.planned(safe)
+        if relative is None or path.name == "..":
             return path  # refused when stored
         with self._lock:
             candidate, tries = safe, 0
-            while not self._free_for(candidate, source_url):
+            while not self._free_for(candidate, relative, source_url):
                 tries += 1
                 suffix = url_hash(source_url) if tries == 1 else f"{url_hash(source_url)}-{tries}"
                 candidate = safe.with_name(f"{safe.stem}-{suffix}{safe.suffix}")
-            self._given[str(self.planned(candidate))] = source_url
+                relative = str(self.planned(candidate))  # the same folder as ``safe``: inside
+            self._given[relative] = source_url
             if candidate.name != path.name:
                 self.original_names[str(candidate)] = path.name
-            self._write_down(candidate)
+            self._write_down(relative)
         return candidate
 
-    def _write_down(self, path: Path) -> None:
-        """The path goes into the journal before the engine creates the file (flushed: a killed pod leaves it)."""
+    def _write_down(self, relative: str) -> None:
+        """The path goes into the journal before the engine creates the file (flushed: a killed pod leaves it).
+        Each line is `{"path": ...}`, the JSON string written into it as it stands (a dict need not be made)."""
         if self.journal is None:
             return
         if self._journal is None:
             self._journal = self.journal.open("a", encoding="utf-8")
-        self._journal.write(json.dumps({"path": self.planned(path)}) + "\n")
+        self._journal.write('{"path": ' + json.dumps(relative) + "}\n")
         self._journal.flush()
 
     def clear_leftovers(self) -> list[str]:
@@ -138,12 +154,11 @@ class Placement:
         """The name the engine wanted for the item stored at ``path``, when ``place`` chose another (asked once)."""
         return self.original_names.pop(str(path), None)
 
-    def _free_for(self, path: Path, source_url: str) -> bool:
-        relative = self.planned(path)
-        given = self._given.get(str(relative))
+    def _free_for(self, path: Path, relative: str, source_url: str) -> bool:
+        given = self._given.get(relative)
         if given is not None and given != source_url:
             return False
-        owner = self.catalogue.owner(relative) if relative is not None else None
+        owner = self.catalogue.owner(relative)
         if owner is not None:
             return owner == source_url
         return not path.exists()

@@ -119,7 +119,7 @@ class Run:
             "sourceUrl": source_url,
             "engine": engine,
             "extractor": extractor,
-            "metadata": self.redactor.clean(_jsonable(metadata)),
+            "metadata": self.redactor.clean_json(metadata),
         }
         original = self.placement.original_name(path)
         if original is not None:
@@ -149,7 +149,7 @@ class Run:
         if relative is None:
             return
         try:
-            path.write_text(json.dumps(self.redactor.clean(_jsonable(metadata)), ensure_ascii=False, indent=1))
+            path.write_text(json.dumps(self.redactor.clean_json(metadata), ensure_ascii=False, indent=1))
             self.store.stored(path, relative, "application/json")
         except Exception as error:
             self.failed(source_url, "StorageError", f"storing the metadata {relative} failed: {error}")
@@ -282,15 +282,3 @@ def catalogue_fields(catalogue: Catalogue, store: Store) -> dict[str, Any]:
         "catalogue_location": f"{store.location()}/{CATALOGUE_DIR}/{CATALOGUE_FILE}",
         "sample": catalogue.sample,
     }
-
-
-def _jsonable(value: Any) -> Any:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        if isinstance(value, dict):
-            return {str(k): _jsonable(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [_jsonable(v) for v in value]
-        return str(value)
-    return value
