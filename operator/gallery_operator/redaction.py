@@ -170,6 +170,12 @@ def _base64_forms(raw: bytes) -> set[str]:
     return forms | {form.replace("+", "-").replace("/", "_") for form in forms}
 
 
+_SCALARS = frozenset({int, float, bool, type(None)})
+"""Types whose values hold no text (checked by exact type first: most metadata values are of these or str)."""
+_NUMBERS = (bool, int, float)
+_SEQUENCES = (list, tuple)
+
+
 class Redactor:
     """Replaces the run's secret values (in every form) and credential-shaped text with REDACTED."""
 
@@ -201,30 +207,34 @@ class Redactor:
     def clean(self, value: Any, shapes: bool = True) -> Any:
         """A JSON-like value with every string redacted and the keys that hold request credentials dropped. Without
         ``shapes``, only the secret values go (for what names files: a shape may match an ordinary name)."""
-        if isinstance(value, str):
+        kind = type(value)
+        if kind is str or isinstance(value, str):
             return self.text(value) if shapes else self.values(value)
+        if kind in _SCALARS:
+            return value  # the usual metadata values: nothing to look into
         if isinstance(value, dict):
             return {
                 self.clean(str(k), shapes): self.clean(v, shapes)
                 for k, v in value.items()
                 if str(k).lower() not in CREDENTIAL_KEYS
             }
-        if isinstance(value, list | tuple):
+        if isinstance(value, _SEQUENCES):
             return [self.clean(v, shapes) for v in value]
         return value
 
     def clean_json(self, value: Any) -> Any:
         """``clean`` for a value JSON may not hold whole (an item's metadata): what JSON has no form for (a date, a
         set) becomes its text, redacted like any other string, in the same walk."""
-        if isinstance(value, str):
+        kind = type(value)
+        if kind is str or isinstance(value, str):
             return self.text(value)
-        if value is None or isinstance(value, bool | int | float):
+        if kind in _SCALARS or value is None or isinstance(value, _NUMBERS):
             return value
         if isinstance(value, dict):
             return {
                 self.text(str(k)): self.clean_json(v) for k, v in value.items() if str(k).lower() not in CREDENTIAL_KEYS
             }
-        if isinstance(value, list | tuple):
+        if isinstance(value, _SEQUENCES):
             return [self.clean_json(v) for v in value]
         return self.text(str(value))
 

@@ -88,12 +88,20 @@ class Recorder(Sink, Protocol):
 
 
 class Probe:
-    """Forwards to the run, but holds back an UnsupportedUrl failure so the next engine can try the URL."""
+    """Forwards to the run, but holds back an UnsupportedUrl failure so the next engine can try the URL. What it only
+    passes on is the run's own method (several calls an item, each a call less)."""
 
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
         self.unsupported: tuple[str, str] | None = None
         self.stored_any = False
+        self.should_stop = sink.should_stop
+        self.clean = sink.clean
+        self.count = sink.count
+        self.stream = sink.stream
+        self.place = sink.place
+        self.overdue = sink.overdue
+        self.room = sink.room
 
     def stored(self, *args: Any, **kwargs: Any) -> None:
         self.stored_any = True
@@ -108,27 +116,6 @@ class Probe:
             self.unsupported = (url, message)
         else:
             self.sink.failed(url, reason, message)
-
-    def should_stop(self) -> bool:
-        return self.sink.should_stop()
-
-    def clean(self, value: Any) -> Any:
-        return self.sink.clean(value)
-
-    def count(self, size: int) -> bool:
-        return self.sink.count(size)
-
-    def stream(self, path: Path) -> PartUpload | None:
-        return self.sink.stream(path)
-
-    def place(self, path: Path, source_url: str) -> Path:
-        return self.sink.place(path, source_url)
-
-    def overdue(self, started: float) -> str | None:
-        return self.sink.overdue(started)
-
-    def room(self) -> int | None:
-        return self.sink.room()
 
 
 class EngineChain:

@@ -150,8 +150,12 @@ def track_items(pathfmt: Any, sink: Sink, source: Callable[[], str], files: Item
 def _redacted(kwdict: dict[str, Any], sink: Sink) -> dict[str, Any]:
     """An item's metadata as gallery-dl builds folder and file names from it, without the run's secret values (a
     site may echo them into titles and names). Keys starting with `_` are gallery-dl's own request details (headers
-    for the download): they never name anything and stay as they are."""
-    return {k: v if k.startswith("_") else sink.clean(v) for k, v in kwdict.items()}
+    for the download): they never name anything and stay as they are, as do values without text (numbers)."""
+    clean = sink.clean
+    return {k: v if k.startswith("_") or type(v) in _PLAIN else clean(v) for k, v in kwdict.items()}
+
+
+_PLAIN = frozenset({int, float, bool, type(None)})
 
 
 class PortAwareGeneric(GenericExtractor):  # type: ignore[misc]

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO
 
 from gallery_operator.redaction import Redactor
-from gallery_operator.worker.catalogue import Catalogue
+from gallery_operator.worker.catalogue import Catalogue, append_line
 from gallery_operator.worker.names import MAX_NAME_BYTES, safe_name, url_hash
 
 MAX_KEY_BYTES = 1024
@@ -37,7 +37,7 @@ class Placement:
         self.key_prefix = key_prefix
         self.journal = journal
         """Where the paths given out are written (``PLACED_FILE``), or None to keep no journal."""
-        self._journal: TextIO | None = None
+        self._journal: BinaryIO | None = None
         self._folders: dict[str, str | None] = {}
         """A folder's path as given (with its trailing slash) -> its place under the root ("" for the root itself,
         else ending with a slash), or None when it resolves outside."""
@@ -120,9 +120,8 @@ class Placement:
         if self.journal is None:
             return
         if self._journal is None:
-            self._journal = self.journal.open("a", encoding="utf-8")
-        self._journal.write('{"path": ' + json.dumps(relative) + "}\n")
-        self._journal.flush()
+            self._journal = self.journal.open("ab", buffering=0)
+        append_line(self._journal, '{"path": ' + json.dumps(relative) + "}")
 
     def clear_leftovers(self) -> list[str]:
         """Before the run: files an earlier pod of this download was given a path for and never catalogued (killed

@@ -212,7 +212,7 @@ class Transfers:
         except BaseException:
             self._finish(index)
             raise
-        self._run(transfer, index, alone)  # the engine's thread moves it, as with concurrency 1
+        self._run(transfer, index, alone, watched=False)  # the engine's thread moves it, as with concurrency 1
         self.raise_pending()
 
     def moves_here(self) -> bool:
@@ -248,10 +248,12 @@ class Transfers:
         elapsed = time.monotonic() - wall
         return now is not None and elapsed >= WATCH_SECONDS and elapsed - (now - busy) > elapsed * WAITING
 
-    def _run(self, transfer: Callable[[int], None], index: int, alone: bool = False) -> None:
+    def _run(self, transfer: Callable[[int], None], index: int, alone: bool = False, watched: bool = True) -> None:
+        """``alone``: the item is measured; ``watched``: the engine's thread watches it meanwhile (it runs on a pool
+        thread)."""
         started = time.monotonic()
         busy = busy_seconds() if alone else None
-        if busy is not None:
+        if busy is not None and watched:
             with self.changed:
                 self.alone = (f"self/task/{threading.get_native_id()}", started, busy)
         try:
@@ -286,6 +288,9 @@ class Transfers:
     def in_turn(self, index: int) -> Iterator[None]:
         """The block runs once every item handed in before ``index`` is finished (stored, skipped or failed); until
         then the item's slot is free for the next item."""
+        if self.turn == index:  # its turn already (an item on the engine's thread): it stays so until it finishes
+            yield
+            return
         with self.changed:
             if self.turn != index:
                 self.running, self.waiting = self.running - 1, self.waiting + 1
