@@ -170,6 +170,8 @@ def _base64_forms(raw: bytes) -> set[str]:
     return forms | {form.replace("+", "-").replace("/", "_") for form in forms}
 
 
+MAX_KNOWN_KEYS = 4096
+"""Metadata keys whose redacted form a Redactor remembers (a site's own keys are few; a hostile one's are not)."""
 _SCALARS = frozenset({int, float, bool, type(None)})
 """Types whose values hold no text (checked by exact type first: most metadata values are of these or str)."""
 _NUMBERS = (bool, int, float)
@@ -195,6 +197,7 @@ class Redactor:
         patterns += ["".join(_character(c) for c in value) for value in values]
         self.secrets = values
         self._values = re.compile("|".join(patterns)) if patterns else None
+        self._keys: dict[str, str] = {}
 
     def values(self, value: str) -> str:
         """``value`` without the secret values; credential shapes stay (what an item's identity and names keep)."""
@@ -222,6 +225,16 @@ class Redactor:
             return [self.clean(v, shapes) for v in value]
         return value
 
+    def _key(self, key: Any) -> str:
+        """A metadata key as ``text`` gives it, remembered: the items of a run share their few keys."""
+        text = str(key)
+        known = self._keys.get(text)
+        if known is None:
+            known = self.text(text)
+            if len(self._keys) < MAX_KNOWN_KEYS:
+                self._keys[text] = known
+        return known
+
     def clean_json(self, value: Any) -> Any:
         """``clean`` for a value JSON may not hold whole (an item's metadata): what JSON has no form for (a date, a
         set) becomes its text, redacted like any other string, in the same walk."""
@@ -231,9 +244,7 @@ class Redactor:
         if kind in _SCALARS or value is None or isinstance(value, _NUMBERS):
             return value
         if isinstance(value, dict):
-            return {
-                self.text(str(k)): self.clean_json(v) for k, v in value.items() if str(k).lower() not in CREDENTIAL_KEYS
-            }
+            return {self._key(k): self.clean_json(v) for k, v in value.items() if str(k).lower() not in CREDENTIAL_KEYS}
         if isinstance(value, _SEQUENCES):
             return [self.clean_json(v) for v in value]
         return self.text(str(value))

@@ -31,7 +31,7 @@ class Sink(Protocol):
         extractor: str,
         metadata: dict[str, Any],
         sha256: str | None = None,
-        sidecar: tuple[Path, dict[str, Any]] | None = None,
+        sidecar: tuple[Path | str, dict[str, Any]] | None = None,
         in_flight: int = 0,
     ) -> None:
         """An item is stored; ``sidecar`` is where its full metadata goes and what it is, when sidecars are on;
@@ -46,7 +46,7 @@ class Sink(Protocol):
         """Bytes of an unfinished file arrived (or, negative, left the count); True when the byte limit is crossed."""
         ...
 
-    def stream(self, path: Path) -> PartUpload | None:
+    def stream(self, path: Path | str) -> PartUpload | None:
         """Where the bytes of ``path`` go while they are written, when the target takes them that way."""
         ...
 

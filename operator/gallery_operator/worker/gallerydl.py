@@ -128,7 +128,7 @@ def track_items(pathfmt: Any, sink: Sink, source: Callable[[], str], files: Item
 
     def open_item(mode: str = "wb") -> Any:
         def fresh() -> ItemBytes:
-            return ItemBytes(sink, sink.stream(Path(pathfmt.realpath)), source_url=source())
+            return ItemBytes(sink, sink.stream(pathfmt.realpath), source_url=source())
 
         item = next_item(pathfmt.gallery_item, mode, pathfmt.part_size, fresh, pathfmt.filename)
         if item is None:
@@ -402,7 +402,7 @@ class _RecordingJob(job.DownloadJob):  # type: ignore[misc]
         pathfmt.gallery_item = None
         digest = item.sha256() if item is not None else None
         path = Path(pathfmt.path)
-        sidecar = (Path(pathfmt.path + ".json"), metadata)
+        sidecar = (pathfmt.path + ".json", metadata)
         category = self.extractor.category
         in_flight = item.size if item is not None else 0  # becomes stored bytes in the same step
         self.sink.stored(path, self.current_url, "gallery-dl", category, metadata, digest, sidecar, in_flight)

@@ -26,9 +26,12 @@ def _cut(text: str, max_bytes: int) -> str:
 
 def safe_name(name: str, source_url: str, max_bytes: int = MAX_NAME_BYTES) -> str:
     """``name`` without characters that hide what it is, shortened to ``max_bytes`` (extension and hash kept)."""
-    cleaned = "".join(
-        c for c in unicodedata.normalize("NFC", name) if unicodedata.category(c) not in _REMOVED_CATEGORIES
-    )
+    if name.isascii() and name.isprintable():
+        cleaned = name  # the usual name: no character of a removed category, and NFC already
+    else:
+        cleaned = "".join(
+            c for c in unicodedata.normalize("NFC", name) if unicodedata.category(c) not in _REMOVED_CATEGORIES
+        )
     cleaned = cleaned.strip() or "item"
     if len(cleaned.encode()) <= max_bytes:
         return cleaned

@@ -76,7 +76,7 @@ class Run:
         extractor: str,
         metadata: dict[str, Any],
         sha256: str | None = None,
-        sidecar: tuple[Path, dict[str, Any]] | None = None,
+        sidecar: tuple[Path | str, dict[str, Any]] | None = None,
         in_flight: int = 0,
     ) -> None:
         size: int | None = None
@@ -96,7 +96,7 @@ class Run:
         extractor: str,
         metadata: dict[str, Any],
         sha256: str | None,
-        sidecar: tuple[Path, dict[str, Any]] | None,
+        sidecar: tuple[Path | str, dict[str, Any]] | None,
     ) -> int | None:
         """The item stored and catalogued: its size, or None when it is not counted (a failure is recorded)."""
         source_url = self.redactor.values(source_url)
@@ -130,7 +130,7 @@ class Run:
             self.failed(source_url, "StorageError", f"storing {relative} failed: {error}")
             return None
         if sidecar is not None and self.config.spec.options.write_metadata:
-            self._write_sidecar(*sidecar, source_url)
+            self._write_sidecar(Path(sidecar[0]), sidecar[1], source_url)
         if not self.catalogue.add(record) and self.catalogue.owner(relative) != source_url:
             owner = self.catalogue.owner(relative)
             self.failed(source_url, "Internal", f"not counted: {relative} is catalogued for another item ({owner})")
@@ -214,9 +214,10 @@ class Run:
     def room(self) -> int | None:
         return self.limits.room()
 
-    def stream(self, path: Path) -> PartUpload | None:
+    def stream(self, path: Path | str) -> PartUpload | None:
         if not self.store.takes_streams:
-            return None
+            return None  # asked per item: no path made for a target written in place
+        path = Path(path)
         relative = self.placement.relative(path)
         return self.store.stream(path, relative, content_type(path)) if relative is not None else None
 
