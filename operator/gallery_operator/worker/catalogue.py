@@ -61,6 +61,8 @@ class Catalogue:
         self.lock = threading.Lock()
         self.owners: dict[str, str] = {}
         """Catalogued path -> the source URL of the item stored there."""
+        self.keys: set[str] = set()
+        """The engines' archive keys the records carry (``archiveKey``): the items an engine's archive knows."""
         self.items = 0
         self.bytes = 0
         self.sample: list[CatalogueItem] = []
@@ -80,6 +82,9 @@ class Catalogue:
                     continue  # a line cut short by a killed pod; the item is recorded again below if re-stored
 
     def _count(self, record: dict[str, Any]) -> None:
+        key = record.get("archiveKey")
+        if isinstance(key, str):
+            self.keys.add(key)
         if record["path"] in self.owners:
             return
         self.owners[record["path"]] = str(record.get("sourceUrl") or "")
@@ -98,6 +103,10 @@ class Catalogue:
 
     def __contains__(self, path: str) -> bool:
         return path in self.owners
+
+    def archived(self, key: str) -> bool:
+        """Whether a record carries the archive key ``key``."""
+        return key in self.keys
 
     def owner(self, path: str) -> str | None:
         """The source URL of the item catalogued at ``path``, or None when nothing is."""

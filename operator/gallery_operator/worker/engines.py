@@ -33,10 +33,17 @@ class Sink(Protocol):
         sha256: str | None = None,
         sidecar: tuple[Path | str, dict[str, Any]] | None = None,
         in_flight: int = 0,
-    ) -> None:
+        archive_key: str | None = None,
+    ) -> bool | None:
         """An item is stored; ``sidecar`` is where its full metadata goes and what it is, when sidecars are on;
         ``in_flight`` is what the item still has in the count of bytes in flight (moved to the stored bytes in one
-        step, or released when the item is not counted)."""
+        step, or released when the item is not counted); ``archive_key`` is the engine's key for it, which its
+        catalogue record carries (``archived``). True when the item got its record, False when it is counted by a
+        record of an earlier pod (its path was catalogued for it before), None when it is not counted."""
+        ...
+
+    def archived(self, key: str) -> bool:
+        """Whether a catalogue record carries the engine's archive key ``key`` (the item is stored)."""
         ...
 
     def skipped(self, path: Path | None, source_url: str) -> None: ...
@@ -102,10 +109,11 @@ class Probe:
         self.place = sink.place
         self.overdue = sink.overdue
         self.room = sink.room
+        self.archived = sink.archived
 
-    def stored(self, *args: Any, **kwargs: Any) -> None:
+    def stored(self, *args: Any, **kwargs: Any) -> bool | None:
         self.stored_any = True
-        self.sink.stored(*args, **kwargs)
+        return self.sink.stored(*args, **kwargs)
 
     def skipped(self, path: Path | None, source_url: str) -> None:
         self.stored_any = True

@@ -168,33 +168,46 @@ class PortAwareGeneric(GenericExtractor):  # type: ignore[misc]
     )
 
 
-class _LockedArchive:
-    """gallery-dl's download archive, one call at a time: its SQLite cursor is shared, and the transfers of a pool
-    check and add items from several threads. One lock for every job's archive: they share one connection (the
-    archive's options), and a parent job's items may still be in flight while its child job checks its own."""
+_FILE_KEYS: dict[int, set[str]] = {}
+"""The entries of gallery-dl's archive file, read once per connection (every job of a run shares one)."""
+
+
+class _CatalogueArchive:
+    """gallery-dl's download archive, answered by the catalogue: an item is known when a catalogue record carries its
+    archive key. The key is written with the record (one line: the item is stored and archived at once, and only
+    once it is stored; a store that failed leaves it unknown, so the next run fetches it again), instead of an entry
+    in gallery-dl's SQLite file per item (six writes an item, besides its own). That file's entries (of workers
+    before this one, and of items counted without a record of their own) are read once and still count; an item
+    counted without a record of its own gets its entry there (``keep``)."""
 
     _lock = threading.Lock()
 
-    def __init__(self, archive: Any) -> None:
+    def __init__(self, archive: Any, sink: Sink) -> None:
         self._archive = archive
-        self._absent: Any = None
-        """The metadata of the item just found absent, which the engine's thread moves next, at once: gallery-dl's
-        own check of it need not ask the database again (nothing can have archived it in between)."""
+        self._sink = sink
+        connection = archive.connection
+        keys = _FILE_KEYS.get(id(connection))
+        if keys is None:
+            try:
+                keys = {str(row[0]) for row in connection.execute("SELECT entry FROM archive")}
+            except Exception:  # an unreadable file knows no item; the catalogue still does
+                keys = set()
+            _FILE_KEYS[id(connection)] = keys
+        self._file_keys = keys
 
-    def check(self, kwdict: Any) -> Any:
-        with self._lock:
-            if self._absent is not None and self._absent is kwdict:
-                self._absent = None
-                return False
-            return self._archive.check(kwdict)
+    def check(self, kwdict: Any) -> bool:
+        key = kwdict[self._archive._cache_key] = self._archive.keygen(kwdict)
+        return key in self._file_keys or self._sink.archived(key)
 
-    def absent(self, kwdict: Any) -> None:
-        with self._lock:
-            self._absent = kwdict
+    def add(self, kwdict: Any) -> None:
+        """Nothing here: the item's catalogue record carries its key (``_RecordingJob._report_stored``)."""
 
-    def add(self, kwdict: Any) -> Any:
+    def keep(self, kwdict: Any) -> None:
+        """An item counted without a record of its own (its path was catalogued for it before): its entry goes
+        into the file."""
         with self._lock:
-            return self._archive.add(kwdict)
+            self._archive.add(kwdict)
+            self._file_keys.add(kwdict.get(self._archive._cache_key) or self._archive.keygen(kwdict))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._archive, name)
@@ -280,17 +293,14 @@ class _RecordingJob(job.DownloadJob):  # type: ignore[misc]
             hooks = collections.defaultdict(list)
             self.__dict__["hooks"] = hooks  # gallery-dl leaves an empty tuple without post-processors
         hooks.setdefault("after", []).append(self._after)
+        if self.__dict__.get("archive") is not None:
+            # An item is archived by its catalogue record, written in its turn (gallery order) as gallery-dl does
+            # one item at a time: a pod killed while earlier items are still in flight leaves no archived item the
+            # catalogue lacks, and the state an S3 target uploads with the record holds its key.
+            self.__dict__["archive"] = _CatalogueArchive(self.__dict__["archive"], self.sink)
         if self.transfers is not None:
             # The pause between items is the host's (worker/hosts.py), not each transfer thread's.
             self.item_pause, self.__dict__["sleep"] = self.__dict__.get("sleep"), None
-            if self.__dict__.get("archive") is not None:
-                self.__dict__["archive"] = _LockedArchive(self.__dict__["archive"])
-                # An item enters the archive in its turn (gallery order), just before its catalogue record, as
-                # gallery-dl does one item at a time, not when its file is finished: a pod killed while earlier
-                # items are still in flight leaves no archived item the catalogue lacks (the next pod would skip it
-                # uncounted), and the state an S3 target uploads with the record already holds the entry.
-                if self.__dict__.get("_archive_write_file"):
-                    self.__dict__["_archive_write_file"], self.__dict__["_archive_in_turn"] = False, True
 
     def _wrap(self, pathfmt: Any) -> None:
         track_items(pathfmt, self.sink, lambda: self.current_url, self.files)
@@ -346,21 +356,11 @@ class _RecordingJob(job.DownloadJob):  # type: ignore[misc]
         self.pathfmt.set_filename(kwdict)
         if not archive.check(kwdict):
             self._skipcnt = 0
-            self._absent_until_moved(archive, kwdict)
             return False
         self.current_url = item_url
         self.pathfmt.fix_extension()
         self.handle_skip()
         return True
-
-    def _absent_until_moved(self, archive: Any, kwdict: dict[str, Any]) -> None:
-        """The item just found absent moves next on this thread, at once: gallery-dl's own check of it is answered
-        without the database (when no post-processor's "prepare" hook may change its archive key before it)."""
-        hooks = getattr(self, "hooks", None)
-        if isinstance(hooks, dict) and hooks.get("prepare"):
-            return
-        if isinstance(archive, _LockedArchive) and self.transfers is not None and self.transfers.moves_here():
-            archive.absent(kwdict)
 
     def _transfer(self, item_url: str, kwdict: dict[str, Any], pathfmt: Any, index: int) -> None:
         """One item's handling in the pool (``pathfmt`` None: the job's own, on the engine's thread)."""
@@ -392,8 +392,6 @@ class _RecordingJob(job.DownloadJob):  # type: ignore[misc]
             self._report_stored(pathfmt)
             return
         with self.transfers.in_turn(index):
-            if self.__dict__.get("_archive_in_turn"):
-                self.__dict__["archive"].add(pathfmt.kwdict)
             self._report_stored(pathfmt)
 
     def _report_stored(self, pathfmt: Any) -> None:
@@ -405,7 +403,13 @@ class _RecordingJob(job.DownloadJob):  # type: ignore[misc]
         sidecar = (pathfmt.path + ".json", metadata)
         category = self.extractor.category
         in_flight = item.size if item is not None else 0  # becomes stored bytes in the same step
-        self.sink.stored(path, self.current_url, "gallery-dl", category, metadata, digest, sidecar, in_flight)
+        archive = self.__dict__.get("archive")
+        key = pathfmt.kwdict.get(archive._cache_key) if isinstance(archive, _CatalogueArchive) else None
+        recorded = self.sink.stored(
+            path, self.current_url, "gallery-dl", category, metadata, digest, sidecar, in_flight, archive_key=key
+        )
+        if recorded is False and isinstance(archive, _CatalogueArchive):
+            archive.keep(pathfmt.kwdict)
 
 
 class GalleryDl:

@@ -78,15 +78,20 @@ class Run:
         sha256: str | None = None,
         sidecar: tuple[Path | str, dict[str, Any]] | None = None,
         in_flight: int = 0,
-    ) -> None:
-        size: int | None = None
+        archive_key: str | None = None,
+    ) -> bool | None:
+        stored: tuple[int, bool] | None = None
         try:
-            size = self._store(path, source_url, engine, extractor, metadata, sha256, sidecar)
+            stored = self._store(path, source_url, engine, extractor, metadata, sha256, sidecar, archive_key)
         finally:
-            if size is not None:
-                self.limits.stored(size, in_flight)
+            if stored is not None:
+                self.limits.stored(stored[0], in_flight)
             elif in_flight:
                 self.limits.count(-in_flight)  # not counted: its bytes only leave the in-flight count
+        return None if stored is None else stored[1]
+
+    def archived(self, key: str) -> bool:
+        return self.catalogue.archived(self.redactor.values(key))
 
     def _store(
         self,
@@ -97,8 +102,10 @@ class Run:
         metadata: dict[str, Any],
         sha256: str | None,
         sidecar: tuple[Path | str, dict[str, Any]] | None,
-    ) -> int | None:
-        """The item stored and catalogued: its size, or None when it is not counted (a failure is recorded)."""
+        archive_key: str | None = None,
+    ) -> tuple[int, bool] | None:
+        """The item stored and catalogued: its size and whether it got its own record (else a record of an earlier
+        pod counts it), or None when it is not counted (a failure is recorded)."""
         source_url = self.redactor.values(source_url)
         relative = self.placement.relative(path)
         if relative is None:
@@ -124,6 +131,8 @@ class Run:
         original = self.placement.original_name(path)
         if original is not None:
             record["originalName"] = self.redactor.text(original)
+        if archive_key is not None:  # an identity, as the source URL is: without the secret values only
+            record["archiveKey"] = self.redactor.values(archive_key)
         try:
             self.store.stored(path, relative, kind)
         except Exception as error:  # an unreachable bucket must not lose what the catalogue already holds
@@ -131,14 +140,15 @@ class Run:
             return None
         if sidecar is not None and self.config.spec.options.write_metadata:
             self._write_sidecar(Path(sidecar[0]), sidecar[1], source_url)
-        if not self.catalogue.add(record) and self.catalogue.owner(relative) != source_url:
+        recorded = self.catalogue.add(record)
+        if not recorded and self.catalogue.owner(relative) != source_url:
             owner = self.catalogue.owner(relative)
             self.failed(source_url, "Internal", f"not counted: {relative} is catalogued for another item ({owner})")
             return None
         self.store.sync_state()
         with self.lock:
             self.counted[relative] = size
-        return size
+        return size, recorded
 
     def place(self, path: Path, source_url: str) -> Path:
         return self.placement.place(path, source_url)

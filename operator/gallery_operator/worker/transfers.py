@@ -215,12 +215,6 @@ class Transfers:
         self._run(transfer, index, alone, watched=False)  # the engine's thread moves it, as with concurrency 1
         self.raise_pending()
 
-    def moves_here(self) -> bool:
-        """The next item handed in moves on the calling thread at once: nothing in flight, items moved inline."""
-        with self.changed:
-            width = self.width
-            return self.running + self.waiting == 0 and width is not None and width.width == 1 and width.inline
-
     def _wait_for_room(self) -> None:
         """Until there is room for an item (or an item failed), watching an item moved alone on a pool thread, and
         the items of the wide pool still in flight when it is to be measured again (one of them may be slow: the
