@@ -1,43 +1,59 @@
-"""gallery-dl's archive kept in the catalogue, with the real engine: each record carries its item's archive key and
-gallery-dl's own archive file gets no entry per item; a target whose items an older worker archived in that file
-(records without keys) is still known whole, and nothing is fetched again."""
+"""gallery-dl's archive kept in the catalogue, with the real engine and the real S3 server: each record carries its
+item's archive key and gallery-dl's own archive file gets no entry per item; a target whose items an older worker
+archived in that file (records without keys) is still known whole by a new pod with empty scratch space, which
+fetches nothing again (an S3 target: no file on disk tells gallery-dl an item is there, only the archive does)."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
+from gallery_harness.s3server import S3Server
 from gallery_harness.site import Handler
-from gallery_operator.workerconfig import GALLERY_DL_ARCHIVE, PvcStorage
-from tests.component.workers import catalogue, gallery_page, run_worker
+from gallery_operator.workerconfig import GALLERY_DL_ARCHIVE, S3Storage
+from tests.component.workers import gallery_page, run_worker
 
 IMAGES = [f"/img/{n}.jpg" for n in (8101, 8102, 8103)]
+STATE = "keys/dl/.gallery-operator"
 
 
 def fetched() -> list[int]:
     return [Handler.hits.get(image, 0) for image in IMAGES]
 
 
-def test_records_carry_the_keys_and_an_older_workers_archive_file_still_counts(tmp_path: Path, site: str) -> None:
-    root = tmp_path / "claim"
-    storage = PvcStorage(root=str(root), location="pvc://media/keys")
-    spec = {"urls": [site + gallery_page("keys", IMAGES)], "engine": "gallery-dl", "options": {"retries": 0}}
-    code, report = run_worker(tmp_path, spec, storage)
-    assert (code, report["itemsDone"]) == (0, 3), report
-    records = catalogue(root)
-    keys = sorted(record["archiveKey"] for record in records)
-    assert keys == sorted(f"generic{site}{image}" for image in IMAGES), keys
-    archive_file = root / ".gallery-operator" / GALLERY_DL_ARCHIVE
+def as_an_older_worker_left_it(s3: Any, folder: Path) -> None:
+    """The keys go from the records into gallery-dl's archive file, where workers before this one kept them."""
+    body = s3.get_object(Bucket="keys", Key=f"{STATE}/catalogue.jsonl")["Body"].read().decode()
+    records = [json.loads(line) for line in body.splitlines()]
+    archive_file = folder / GALLERY_DL_ARCHIVE
+    s3.download_file("keys", f"{STATE}/{GALLERY_DL_ARCHIVE}", str(archive_file))
     with sqlite3.connect(archive_file) as connection:
-        assert connection.execute("SELECT count(*) FROM archive").fetchone() == (0,)
-        # As an older worker left the target: the entries in the file, the records without keys.
-        connection.executemany("INSERT INTO archive (entry) VALUES (?)", [(key,) for key in keys])
+        assert connection.execute("SELECT count(*) FROM archive").fetchone() == (0,)  # no entry per item now
+        connection.executemany("INSERT INTO archive (entry) VALUES (?)", [(r.pop("archiveKey"),) for r in records])
     connection.close()
-    lines = [json.dumps({k: v for k, v in record.items() if k != "archiveKey"}) for record in records]
-    (root / ".gallery-operator" / "catalogue.jsonl").write_text("".join(line + "\n" for line in lines))
+    s3.upload_file(str(archive_file), "keys", f"{STATE}/{GALLERY_DL_ARCHIVE}")
+    lines = "".join(json.dumps(record) + "\n" for record in records)
+    s3.put_object(Bucket="keys", Key=f"{STATE}/catalogue.jsonl", Body=lines.encode())
+
+
+def test_records_carry_the_keys_and_an_older_workers_archive_file_still_counts(
+    tmp_path: Path, site: str, s3_server: S3Server
+) -> None:
+    s3 = s3_server.client()
+    s3.create_bucket(Bucket="keys")
+    storage = S3Storage(bucket="keys", prefix="keys/dl", endpoint=s3_server.endpoint, force_path_style=True)
+    env = {"AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key}
+    spec = {"urls": [site + gallery_page("keys", IMAGES)], "engine": "gallery-dl", "options": {"retries": 0}}
+    code, report = run_worker(tmp_path, spec, storage, env=env)
+    assert (code, report["itemsDone"]) == (0, 3), report
+    body = s3.get_object(Bucket="keys", Key=f"{STATE}/catalogue.jsonl")["Body"].read().decode()
+    keys = sorted(json.loads(line)["archiveKey"] for line in body.splitlines())
+    assert keys == sorted(f"generic{site}{image}" for image in IMAGES), keys
+    as_an_older_worker_left_it(s3, tmp_path)
+    (tmp_path / "scratch").rename(tmp_path / "old-scratch")
     before = fetched()
-    code, report = run_worker(tmp_path, spec, storage)
-    assert (code, report["itemsDone"], report["failures"]) == (0, 3, []), report
+    code, report = run_worker(tmp_path, spec, storage, env=env)
+    assert (code, report["itemsDone"], report["bytesDone"], report["failures"]) == (0, 3, 0, []), report
     assert fetched() == before  # every item known: none fetched again
-    assert len(catalogue(root)) == 3
