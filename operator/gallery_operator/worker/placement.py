@@ -4,6 +4,8 @@ path outside the target (links followed)."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 import threading
 from pathlib import Path
 from typing import BinaryIO
@@ -53,12 +55,21 @@ class Placement:
 
         Symlinks are followed: the folder's real location is resolved once per folder (items share a few), the
         file itself fully whenever it is a link."""
+        return self.located(path)[0]
+
+    def located(self, path: Path) -> tuple[str | None, os.stat_result | None]:
+        """``relative``, and the status of what is at ``path`` itself (links not followed; None when nothing is):
+        the one system call both take."""
         try:
-            if path.is_symlink() or path.name == "..":
-                return path.resolve().relative_to(self.root).as_posix()
+            status: os.stat_result | None = path.lstat()
+        except OSError:
+            status = None
+        try:
+            if (status is not None and stat.S_ISLNK(status.st_mode)) or path.name == "..":
+                return path.resolve().relative_to(self.root).as_posix(), status
         except ValueError:
-            return None
-        return self.planned(path)
+            return None, status
+        return self.planned(path), status
 
     def planned(self, path: Path) -> str | None:
         """``relative`` for a name that is not on disk yet (no link to follow): no system call after the first

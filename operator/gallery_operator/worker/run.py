@@ -4,6 +4,7 @@ every failure recorded; and the run's outcome, report and exit code."""
 from __future__ import annotations
 
 import json
+import stat
 import threading
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,7 @@ class Run:
         """The item stored and catalogued: its size and whether it got its own record (else a record of an earlier
         pod counts it), or None when it is not counted (a failure is recorded)."""
         source_url = self.redactor.values(source_url)
-        relative = self.placement.relative(path)
+        relative, status = self.placement.located(path)
         if relative is None:
             path.unlink(missing_ok=True)
             self.failed(source_url, "Blocked", f"the engine wrote outside the target: {path.name!r}")
@@ -116,7 +117,7 @@ class Run:
             path.unlink(missing_ok=True)
             self.failed(source_url, "Blocked", f"the engine named a file with a secret value: {relative!r}")
             return None
-        size = path.stat().st_size
+        size = status.st_size if status is not None and stat.S_ISREG(status.st_mode) else path.stat().st_size
         kind = content_type(path)
         record = {
             "path": relative,
@@ -183,12 +184,7 @@ class Run:
         target. Claims only: an S3 target's objects are checked by the upload itself."""
         if not isinstance(self.config.storage, PvcStorage):
             return
-        missing = [
-            relative
-            for relative, size in self.counted.items()
-            if not (self.root / relative).is_file()
-            or (size is not None and (self.root / relative).stat().st_size != size)
-        ]
+        missing = [relative for relative, size in self.counted.items() if not _is_file(self.root / relative, size)]
         if missing:
             self.failed(
                 self.config.spec.urls[0],
@@ -293,3 +289,12 @@ def catalogue_fields(catalogue: Catalogue, store: Store) -> dict[str, Any]:
         "catalogue_location": f"{store.location()}/{CATALOGUE_DIR}/{CATALOGUE_FILE}",
         "sample": catalogue.sample,
     }
+
+
+def _is_file(path: Path, size: int | None) -> bool:
+    """Whether ``path`` is a file (links followed) of ``size`` bytes (any size for None): one system call."""
+    try:
+        status = path.stat()
+    except OSError:
+        return False
+    return stat.S_ISREG(status.st_mode) and (size is None or status.st_size == size)
