@@ -197,7 +197,7 @@ class Redactor:
         patterns += ["".join(_character(c) for c in value) for value in values]
         self.secrets = values
         self._values = re.compile("|".join(patterns)) if patterns else None
-        self._keys: dict[str, str] = {}
+        self._keys: dict[str, str | None] = {}
 
     def values(self, value: str) -> str:
         """``value`` without the secret values; credential shapes stay (what an item's identity and names keep)."""
@@ -225,12 +225,13 @@ class Redactor:
             return [self.clean(v, shapes) for v in value]
         return value
 
-    def _key(self, key: Any) -> str:
-        """A metadata key as ``text`` gives it, remembered: the items of a run share their few keys."""
+    def _key(self, key: Any) -> str | None:
+        """A metadata key as ``text`` gives it, or None for a key that holds request credentials (dropped);
+        remembered: the items of a run share their few keys."""
         text = str(key)
-        known = self._keys.get(text)
-        if known is None:
-            known = self.text(text)
+        known = self._keys.get(text, "")
+        if known == "":
+            known = None if text.lower() in CREDENTIAL_KEYS else self.text(text)
             if len(self._keys) < MAX_KNOWN_KEYS:
                 self._keys[text] = known
         return known
@@ -244,7 +245,7 @@ class Redactor:
         if kind in _SCALARS or value is None or isinstance(value, _NUMBERS):
             return value
         if isinstance(value, dict):
-            return {self._key(k): self.clean_json(v) for k, v in value.items() if str(k).lower() not in CREDENTIAL_KEYS}
+            return {key: self.clean_json(v) for k, v in value.items() if (key := self._key(k)) is not None}
         if isinstance(value, _SEQUENCES):
             return [self.clean_json(v) for v in value]
         return self.text(str(value))

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from gallery_operator.worker import programs
 from gallery_operator.worker.failures import classify
+from gallery_operator.worker.placement import PathOrText
 from gallery_operator.worker.storage import PartUpload
 
 log = logging.getLogger("gallery_operator.worker")
@@ -61,8 +62,9 @@ class Sink(Protocol):
         """How many more items the run's limits allow (None: no item limit)."""
         ...
 
-    def place(self, path: Path, source_url: str) -> Path:
-        """Where the item from ``source_url`` is stored, when its engine would name it ``path``."""
+    def place(self, path: PathOrText, source_url: str) -> PathOrText:
+        """Where the item from ``source_url`` is stored, when its engine would name it ``path`` (a path, or its text:
+        the answer is of the same kind)."""
         ...
 
     def overdue(self, started: float) -> str | None:

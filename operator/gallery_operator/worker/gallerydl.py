@@ -78,7 +78,7 @@ def _place_items(pathfmt: Any, sink: Sink, source: Callable[[], str]) -> None:
     def build_path() -> None:
         original()
         chosen = pathfmt.realpath
-        placed = str(sink.place(Path(chosen), source()))
+        placed = sink.place(chosen, source())
         if placed == chosen:
             return
         name = os.path.basename(placed)  # noqa: PTH119 - gallery-dl's paths are strings

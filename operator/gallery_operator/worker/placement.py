@@ -8,11 +8,13 @@ import os
 import stat
 import threading
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from gallery_operator.redaction import Redactor
 from gallery_operator.worker.catalogue import Catalogue, append_line
 from gallery_operator.worker.names import MAX_NAME_BYTES, safe_name, url_hash
+
+PathOrText = TypeVar("PathOrText", Path, str)
 
 MAX_KEY_BYTES = 1024
 """S3's limit on an object key (prefix, folders and name together)."""
@@ -76,11 +78,14 @@ class Placement:
         item of a folder, which matters per item on slow disks, and no path made, which matters per small item."""
         text = str(path)
         name = text.rpartition("/")[2]
-        folder = text[: len(text) - len(name)]
+        return self._planned_in(text[: len(text) - len(name)], name)
+
+    def _planned_in(self, folder: str, name: str) -> str | None:
+        """``planned`` of ``name`` in ``folder`` (its path as text, with its trailing slash)."""
         try:
             prefix = self._folders[folder]
         except KeyError:
-            prefix = self._folders[folder] = self._under_root(path.parent)
+            prefix = self._folders[folder] = self._under_root(Path(folder or "."))
         return None if prefix is None else prefix + name
 
     def _under_root(self, folder: Path) -> str | None:
@@ -90,40 +95,47 @@ class Placement:
             return None
         return "" if relative == "." else relative + "/"
 
-    def place(self, path: Path, source_url: str) -> Path:
+    def place(self, path: PathOrText, source_url: str) -> PathOrText:
         """Where an item is stored. First a name a filesystem and a person can take (``names.safe_name``: no control or
         direction-changing characters, at most MAX_NAME_BYTES, fewer when an S3 key would pass 1024 bytes). Then, if
         that name holds another item already (another source URL in the catalogue, or a file the catalogue does not
         know), the name with a short hash of the item's URL before the extension. The same item always gets the same
-        name, so a re-run skips it, and two items never share one path."""
+        name, so a re-run skips it, and two items never share one path. A path given as text comes back as text
+        (gallery-dl's paths are strings, and making a path object of each cost several microseconds an item)."""
+        placed = self._place(str(path), source_url)
+        return placed if isinstance(path, str) else Path(placed)
+
+    def _place(self, text: str, source_url: str) -> str:
+        if not text.startswith("/") or "//" in text or "/./" in text or text.endswith(("/", "/.")):
+            text = str(Path(text).absolute())  # as a path object would read it
+        cut = text.rfind("/") + 1
+        folder, given = text[:cut], text[cut:]
         source_url = self.redactor.values(source_url)
-        name = self.redactor.values(path.name)
-        if name != path.name:
-            path = path.with_name(name)
+        name = self.redactor.values(given)
         room = MAX_NAME_BYTES  # the name is not touched on disk before it is safe: a long one raises ENAMETOOLONG
         if self.key_prefix is not None:
-            folder = self.planned(path.parent / "item")
-            if folder is None:
-                return path  # refused when stored
-            used = len(self.key_prefix.encode()) + len(folder.encode()) - len("item") + 1
+            inside = self._planned_in(folder, "item")
+            if inside is None:
+                return folder + name  # refused when stored
+            used = len(self.key_prefix.encode()) + len(inside.encode()) - len("item") + 1
             room = min(room, max(40, MAX_KEY_BYTES - used))
-        safe_as = safe_name(path.name, source_url, room)
-        safe = path if safe_as == path.name else path.with_name(safe_as)
-        relative = self.planned(safe)
-        if relative is None or path.name == "..":
-            return path  # refused when stored
+        safe = safe_name(name, source_url, room)
+        relative = self._planned_in(folder, safe)
+        if relative is None or name == "..":
+            return folder + name  # refused when stored
         with self._lock:
             candidate, tries = safe, 0
-            while not self._free_for(candidate, relative, source_url):
+            while not self._free_for(folder + candidate, relative, source_url):
                 tries += 1
                 suffix = url_hash(source_url) if tries == 1 else f"{url_hash(source_url)}-{tries}"
-                candidate = safe.with_name(f"{safe.stem}-{suffix}{safe.suffix}")
-                relative = str(self.planned(candidate))  # the same folder as ``safe``: inside
+                stem, extension = _stem_and_suffix(safe)
+                candidate = f"{stem}-{suffix}{extension}"
+                relative = str(self._planned_in(folder, candidate))  # the same folder as ``safe``: inside
             self._given[relative] = source_url
-            if candidate.name != path.name:
-                self.original_names[str(candidate)] = path.name
+            if candidate != name:
+                self.original_names[folder + candidate] = name
             self._write_down(relative)
-        return candidate
+        return folder + candidate
 
     def _write_down(self, relative: str) -> None:
         """The path goes into the journal before the engine creates the file (flushed: a killed pod leaves it).
@@ -164,11 +176,17 @@ class Placement:
         """The name the engine wanted for the item stored at ``path``, when ``place`` chose another (asked once)."""
         return self.original_names.pop(str(path), None)
 
-    def _free_for(self, path: Path, relative: str, source_url: str) -> bool:
+    def _free_for(self, path: str, relative: str, source_url: str) -> bool:
         given = self._given.get(relative)
         if given is not None and given != source_url:
             return False
         owner = self.catalogue.owner(relative)
         if owner is not None:
             return owner == source_url
-        return not path.exists()
+        return not os.path.exists(path)  # noqa: PTH110 - a path as text: no path object made per item
+
+
+def _stem_and_suffix(name: str) -> tuple[str, str]:
+    """A name's stem and extension as a path object splits them (`.bashrc` has none, `a.` neither)."""
+    dot = name.rfind(".")
+    return (name[:dot], name[dot:]) if 0 < dot < len(name) - 1 else (name, "")

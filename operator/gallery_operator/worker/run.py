@@ -14,7 +14,7 @@ from gallery_operator.redaction import Redactor
 from gallery_operator.worker.catalogue import Catalogue, content_type, sha256_of
 from gallery_operator.worker.failures import permanent
 from gallery_operator.worker.limits import Limits
-from gallery_operator.worker.placement import PLACED_FILE, Placement
+from gallery_operator.worker.placement import PLACED_FILE, PathOrText, Placement
 from gallery_operator.worker.storage import PartUpload, Store
 from gallery_operator.workerconfig import (
     CATALOGUE_DIR,
@@ -151,7 +151,7 @@ class Run:
             self.counted[relative] = size
         return size, recorded
 
-    def place(self, path: Path, source_url: str) -> Path:
+    def place(self, path: PathOrText, source_url: str) -> PathOrText:
         return self.placement.place(path, source_url)
 
     def _write_sidecar(self, path: Path, metadata: dict[str, Any], source_url: str) -> None:
