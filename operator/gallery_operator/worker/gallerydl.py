@@ -182,9 +182,12 @@ class _CatalogueArchive:
 
     _lock = threading.Lock()
 
-    def __init__(self, archive: Any, sink: Sink) -> None:
+    def __init__(self, archive: Any, sink: Sink, absent: Callable[[], None] | None = None) -> None:
         self._archive = archive
         self._sink = sink
+        self._absent = absent
+        """Told of each item found absent (with a pool: it breaks the run of known items before it, whatever its
+        transfer's outcome, as the items handed to the pool do)."""
         connection = archive.connection
         keys = _FILE_KEYS.get(id(connection))
         if keys is None:
@@ -197,7 +200,10 @@ class _CatalogueArchive:
 
     def check(self, kwdict: Any) -> bool:
         key = kwdict[self._archive._cache_key] = self._archive.keygen(kwdict)
-        return key in self._file_keys or self._sink.archived(key)
+        known = key in self._file_keys or self._sink.archived(key)
+        if not known and self._absent is not None:
+            self._absent()
+        return known
 
     def add(self, kwdict: Any) -> None:
         """Nothing here: the item's catalogue record carries its key (``_RecordingJob._report_stored``)."""
@@ -272,6 +278,9 @@ class _RecordingJob(job.DownloadJob):  # type: ignore[misc]
         if not self._on_pool_thread():
             self.__dict__["_known_in_a_row"] = value
 
+    def _none_known_in_a_row(self) -> None:
+        self._skipcnt = 0
+
     def _on_pool_thread(self) -> bool:
         return getattr(self._thread, "index", None) is not None
 
@@ -297,7 +306,8 @@ class _RecordingJob(job.DownloadJob):  # type: ignore[misc]
             # An item is archived by its catalogue record, written in its turn (gallery order) as gallery-dl does
             # one item at a time: a pod killed while earlier items are still in flight leaves no archived item the
             # catalogue lacks, and the state an S3 target uploads with the record holds its key.
-            self.__dict__["archive"] = _CatalogueArchive(self.__dict__["archive"], self.sink)
+            absent = self._none_known_in_a_row if self.transfers is not None else None
+            self.__dict__["archive"] = _CatalogueArchive(self.__dict__["archive"], self.sink, absent)
         if self.transfers is not None:
             # The pause between items is the host's (worker/hosts.py), not each transfer thread's.
             self.item_pause, self.__dict__["sleep"] = self.__dict__.get("sleep"), None
@@ -332,12 +342,19 @@ class _RecordingJob(job.DownloadJob):  # type: ignore[misc]
             raise exception.StopExtraction()
         kwdict = _redacted(kwdict, self.sink)  # a copy: extractors may reuse their dict for the next item
         if self.transfers is None:
-            self.current_url = item_url
-            super().handle_url(item_url, kwdict)
+            self._here(item_url, kwdict)
+            return
+        if self.transfers.move_here(functools.partial(self._here, item_url, kwdict)):
             return
         if self._known_in_order(item_url, kwdict):
             return
         self.transfers.hand(functools.partial(self._handed, item_url, kwdict))
+
+    def _here(self, item_url: str, kwdict: dict[str, Any]) -> None:
+        """The item handled on this thread, as gallery-dl handles one item after another (its archive check and
+        its count of known items in a row included)."""
+        self.current_url = item_url
+        super().handle_url(item_url, kwdict)
 
     def _handed(self, item_url: str, kwdict: dict[str, Any], here: bool) -> Callable[[int], None]:
         """The item's transfer: on the engine's thread (``here``, nothing else in flight) with the job's own path
@@ -355,8 +372,7 @@ class _RecordingJob(job.DownloadJob):  # type: ignore[misc]
             self.initialize()
         self.pathfmt.set_filename(kwdict)
         if not archive.check(kwdict):
-            self._skipcnt = 0
-            return False
+            return False  # the run of known items is broken (_none_known_in_a_row)
         self.current_url = item_url
         self.pathfmt.fix_extension()
         self.handle_skip()
