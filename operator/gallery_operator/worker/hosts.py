@@ -86,8 +86,11 @@ class Hosts:
 
     def _host(self, url: str) -> _Host:
         key = host_of(url)
-        with self.lock:
-            return self.hosts.setdefault(key, _Host())
+        host = self.hosts.get(key)  # asked for every request: known hosts without the lock or a new object
+        if host is None:
+            with self.lock:
+                host = self.hosts.setdefault(key, _Host())
+        return host
 
     def _wait_until(self, moment: float) -> None:
         wait = moment - self.clock()
