@@ -176,24 +176,33 @@ def worker_into_claim(folder: Path, url: str, options: dict[str, object], engine
     return seconds
 
 
-def gallery_pair(folder: Path, site: str, files: int, options: dict[str, object]) -> tuple[float, float, float, float]:
-    """A page of ``files`` 20 KiB images: the gallery-dl command line, then the worker, both counted whole.
+def gallery_pair(
+    folder: Path, site: str, files: int, options: dict[str, object], worker_first: bool = False
+) -> tuple[float, float, float, float]:
+    """A page of ``files`` 20 KiB images: the gallery-dl command line and the worker, both counted whole, one after
+    the other (``worker_first``: the worker first; the callers alternate it round by round, since on the project's
+    machines the first of two runs in a fresh folder was 2-3 % faster: docs/benchmarks.md, "Session 15").
     (CLI seconds, CLI peak MB, worker seconds, worker peak MB). The command line's generic extractor cannot take a
     host with a port, so ``site`` listens on port 80 of 127.0.0.2 (the benchmarks run as root on the project's
     machines)."""
     page = f"{site}/gallery/?n={files}&size=20480"
     cli = Path(sys.executable).parent / "gallery-dl"
+    if worker_first:
+        worker_time = worker_into_claim(folder, page, options, engine="gallery-dl")
+        worker_mb = LAST_PEAK[0]
     cli_time, cli_mb = timed([str(cli), "--quiet", "-d", str(folder / "cli"), f"generic:{page}"])
     cli_files = sum(1 for p in (folder / "cli").rglob("*.jpg"))
-    worker_time = worker_into_claim(folder, page, options, engine="gallery-dl")
+    if not worker_first:
+        worker_time = worker_into_claim(folder, page, options, engine="gallery-dl")
+        worker_mb = LAST_PEAK[0]
     worker_files = sum(1 for p in (folder / "claim").glob("*.jpg"))
     assert cli_files == worker_files == files, (cli_files, worker_files)
-    return cli_time, cli_mb, worker_time, LAST_PEAK[0]
+    return cli_time, cli_mb, worker_time, worker_mb
 
 
-def gallery(files: int) -> Round:
+def gallery(files: int, worker_first: bool = False) -> Round:
     with serve(port=80, host="127.0.0.2") as site, tempfile.TemporaryDirectory(prefix="bench-worker-") as tmp:
-        cli_time, cli_mb, worker_time, worker_mb = gallery_pair(Path(tmp), site, files, {})
+        cli_time, cli_mb, worker_time, worker_mb = gallery_pair(Path(tmp), site, files, {}, worker_first)
     print(
         f"{files} files of 20 KiB: gallery-dl CLI {cli_time:.2f} s ({files / cli_time:.0f} items/s, "
         f"peak {cli_mb:.0f} MB); worker with sha256 and a catalogue record each {worker_time:.2f} s "
@@ -236,9 +245,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     options = parser.parse_args()
     rounds: list[Round] = []
-    for _ in range(options.rounds):
+    for number in range(options.rounds):
         if options.benchmark == "gallery":
-            rounds.append(gallery(options.files))
+            rounds.append(gallery(options.files, worker_first=number % 2 == 1))
         else:
             rounds.append({"download": download, "s3": s3, "pagecache": pagecache}[options.benchmark](options.mib))
     ratios = [baseline / worker for baseline, worker, _ in rounds]

@@ -35,14 +35,14 @@ Round = tuple[float, float, float]
 OPERATOR = Path(__file__).resolve().parents[1] / "operator"
 
 
-def gallery(files: int, latency: float, concurrency: int | None) -> Round:
+def gallery(files: int, latency: float, concurrency: int | None, worker_first: bool = False) -> Round:
     options: dict[str, object] = {} if concurrency is None else {"concurrency": concurrency}
     with (
         serve(port=80, host="127.0.0.2", latency=latency) as site,
         tempfile.TemporaryDirectory(prefix="bench-concurrency-") as tmp,
     ):
         here = own_cpu()
-        cli_time, _, worker_time, worker_mb = gallery_pair(Path(tmp), site, files, options)
+        cli_time, _, worker_time, worker_mb = gallery_pair(Path(tmp), site, files, options, worker_first)
         site_cpu, worker_cpu = own_cpu() - here, LAST_CPU[0]
     print(
         f"{files} x 20 KiB at {latency * 1000:.0f} ms a request: gallery-dl CLI {cli_time:.2f} s; worker "
@@ -88,9 +88,9 @@ def main() -> int:
     # set, as in this project's shells, every worker start would compile it again (~40 ms of CPU; curl pays nothing).
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(OPERATOR)], check=True)
     rounds: list[Round] = []
-    for _ in range(options.rounds):
+    for number in range(options.rounds):
         if options.benchmark == "gallery":
-            rounds.append(gallery(options.files, options.latency, options.concurrency))
+            rounds.append(gallery(options.files, options.latency, options.concurrency, worker_first=number % 2 == 1))
         else:
             rounds.append(capped(options.mib, options.rate or None))
     ratios = [baseline / worker for baseline, worker, _ in rounds]
