@@ -180,8 +180,8 @@ def gallery_pair(
     folder: Path, site: str, files: int, options: dict[str, object], worker_first: bool = False
 ) -> tuple[float, float, float, float]:
     """A page of ``files`` 20 KiB images: the gallery-dl command line and the worker, both counted whole, one after
-    the other (``worker_first``: the worker first; the callers alternate it round by round, since on the project's
-    machines the first of two runs in a fresh folder was 2-3 % faster: docs/benchmarks.md, "Session 15").
+    the other (``worker_first``: the worker first; the callers alternate it round by round, so that neither side
+    always meets the machine's state the other left: docs/benchmarks.md, "Session 15").
     (CLI seconds, CLI peak MB, worker seconds, worker peak MB). The command line's generic extractor cannot take a
     host with a port, so ``site`` listens on port 80 of 127.0.0.2 (the benchmarks run as root on the project's
     machines)."""
