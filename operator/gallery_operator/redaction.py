@@ -171,7 +171,9 @@ def _base64_forms(raw: bytes) -> set[str]:
 
 
 MAX_KNOWN_KEYS = 4096
-"""Metadata keys whose redacted form a Redactor remembers (a site's own keys are few; a hostile one's are not)."""
+MAX_KNOWN_KEY_LENGTH = 64
+"""Metadata keys whose redacted form a Redactor remembers, and their longest: a site's own keys are few and short,
+a hostile site's need be neither (a megabyte each would otherwise stay for the run)."""
 _SCALARS = frozenset({int, float, bool, type(None)})
 """Types whose values hold no text (checked by exact type first: most metadata values are of these or str)."""
 _NUMBERS = (bool, int, float)
@@ -232,7 +234,7 @@ class Redactor:
         known = self._keys.get(text, "")
         if known == "":
             known = None if text.lower() in CREDENTIAL_KEYS else self.text(text)
-            if len(self._keys) < MAX_KNOWN_KEYS:
+            if len(self._keys) < MAX_KNOWN_KEYS and len(text) <= MAX_KNOWN_KEY_LENGTH:
                 self._keys[text] = known
         return known
 

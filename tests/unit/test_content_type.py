@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import mimetypes
+import tracemalloc
 from pathlib import Path
 
 from gallery_operator.worker.catalogue import content_type
@@ -42,3 +44,19 @@ def test_every_name_gets_what_mimetypes_gives_it_in_any_order() -> None:
 
 def test_a_header_wins() -> None:
     assert content_type(Path("1.jpg"), "image/png; charset=binary") == "image/png"
+
+
+def test_a_sites_own_extensions_do_not_grow_the_lookup() -> None:
+    """The types of usual extensions are remembered; 2,000 files whose extensions a site made up (20 KB each,
+    distinct: 40 MB of text) leave less than 2 MB behind them."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for item in range(2_000):
+            assert content_type(Path(f"item.{item:06d}{'x' * 20_000}")) == "application/octet-stream"
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 2_000_000, f"{kept / 1e6:.1f} MB kept"

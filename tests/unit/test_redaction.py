@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import logging
+import tracemalloc
 import urllib.parse
 
 import pytest
@@ -153,3 +155,20 @@ def test_metadata_is_made_json_and_redacted_in_one_walk_what_json_cannot_hold_as
     assert cleaned["tags"] == ["a", REDACTED]
     assert cleaned["sizes"] == {"1": 2.5, "None": True, "(1, 2)": "{'" + REDACTED + "'}"}
     assert cleaned["nested"] == {"fine": [1, None, "Shown(x)"]}  # credential keys dropped, as `clean` drops them
+
+
+def test_a_hostile_sites_long_metadata_keys_are_not_kept_between_items() -> None:
+    """Metadata keys' redacted form is remembered (a site's own keys are few and short), but not a megabyte of key
+    per item: 64 items with one distinct 1 MB key each leave less than 8 MB behind them (64 MB before the bound)."""
+    redactor = Redactor(["s3cr3t-token-value"])
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for item in range(64):
+            redactor.clean_json({f"{item:04d}" + "k" * 1_000_000: 1, "title": "x"})
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 8_000_000, f"{kept / 1e6:.0f} MB of metadata keys kept"

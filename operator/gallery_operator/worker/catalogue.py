@@ -25,7 +25,10 @@ def sha256_of(path: Path) -> str:
 
 
 _GUESSED: dict[str, str] = {}
-"""A name's extension -> the type mimetypes gives a name with it (its parse of each name cost ~10 us an item)."""
+"""A name's extension -> the type mimetypes gives a name with it (its parse of each name cost ~10 us an item). Only
+short extensions of letters and digits, at most MAX_GUESSED: a site names its files, and so their extensions."""
+MAX_GUESSED = 256
+MAX_GUESSED_EXTENSION = 16
 
 
 def append_line(handle: BinaryIO, line: str) -> None:
@@ -48,7 +51,8 @@ def content_type(path: Path, header: str | None = None) -> str:
     # The type of a name without a scheme (`data:`) whose extension is no compression (`.gz`) or alias (`.tgz`) of
     # another depends on the extension alone.
     alone = extension not in mimetypes.encodings_map and extension.lower() not in mimetypes.suffix_map
-    if alone and ":" not in name:
+    usual = len(extension) <= MAX_GUESSED_EXTENSION and extension[1:].isalnum() and len(_GUESSED) < MAX_GUESSED
+    if alone and usual and ":" not in name:
         _GUESSED[extension] = guessed
     return guessed
 
