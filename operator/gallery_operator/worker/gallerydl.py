@@ -350,11 +350,14 @@ class _RecordingJob(job.DownloadJob):  # type: ignore[misc]
             return
         self.transfers.hand(functools.partial(self._handed, item_url, kwdict))
 
-    def _here(self, item_url: str, kwdict: dict[str, Any]) -> None:
+    def _here(self, item_url: str, kwdict: dict[str, Any]) -> bool:
         """The item handled on this thread, as gallery-dl handles one item after another (its archive check and
-        its count of known items in a row included)."""
+        its count of known items in a row included). False when it was skipped as known (no measure of the
+        network: the pool's width is decided by the items that moved, as without this path)."""
         self.current_url = item_url
+        skips = self.__dict__.get("_skips", 0)
         super().handle_url(item_url, kwdict)
+        return bool(self.__dict__.get("_skips", 0) == skips)
 
     def _handed(self, item_url: str, kwdict: dict[str, Any], here: bool) -> Callable[[int], None]:
         """The item's transfer: on the engine's thread (``here``, nothing else in flight) with the job's own path
@@ -398,6 +401,7 @@ class _RecordingJob(job.DownloadJob):  # type: ignore[misc]
         super().handle_directory(_redacted(kwdict, self.sink))
 
     def handle_skip(self) -> None:
+        self.__dict__["_skips"] = self.__dict__.get("_skips", 0) + 1
         super().handle_skip()
         path = Path(self.pathfmt.path) if self.pathfmt and self.pathfmt.path else None
         self.sink.skipped(path, self.current_url)

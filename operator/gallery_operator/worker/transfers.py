@@ -215,9 +215,10 @@ class Transfers:
         self._run(transfer, index, alone, watched=False)  # the engine's thread moves it, as with concurrency 1
         self.raise_pending()
 
-    def move_here(self, move: Callable[[], None]) -> bool:
+    def move_here(self, move: Callable[[], bool]) -> bool:
         """Move the next item on the calling thread at once, measured, when items move one at a time there and
-        nothing is in flight (``move``; its errors are raised here): True. Else nothing is moved (False: ``hand`` it).
+        nothing is in flight (``move``, which says whether the item counts as a measurement: an item skipped as
+        known waits on nothing; its errors are raised here): True. Else nothing is moved (False: ``hand`` it).
         An item that moves here needs no pool bookkeeping (no slot, no turn to wait for, no error to carry over):
         at zero latency that bookkeeping cost a twentieth of each small item's time."""
         width = self.width
@@ -228,12 +229,14 @@ class Transfers:
                 return False
             index, self.handed = self.handed, self.handed + 1
         started, busy = time.monotonic(), busy_seconds() or 0.0
+        counted = True
         try:
-            move()
+            counted = move()
         finally:
             wall, spent = time.monotonic() - started, (busy_seconds() or busy) - busy
             with self.changed:
-                width.measured(wall, spent)
+                if counted:
+                    width.measured(wall, spent)
                 self.turn = index + 1  # every item before it finished: nothing was in flight
         return True
 
