@@ -231,11 +231,11 @@ class Redactor:
         """A metadata key as ``text`` gives it, or None for a key that holds request credentials (dropped);
         remembered: the items of a run share their few keys."""
         text = str(key)
-        known = self._keys.get(text, "")
-        if known == "":
-            known = None if text.lower() in CREDENTIAL_KEYS else self.text(text)
-            if len(self._keys) < MAX_KNOWN_KEYS and len(text) <= MAX_KNOWN_KEY_LENGTH:
-                self._keys[text] = known
+        if text in self._keys:
+            return self._keys[text]
+        known = None if text.lower() in CREDENTIAL_KEYS else self.text(text)
+        if len(self._keys) < MAX_KNOWN_KEYS and len(text) <= MAX_KNOWN_KEY_LENGTH:
+            self._keys[text] = known
         return known
 
     def clean_json(self, value: Any) -> Any:
@@ -244,7 +244,7 @@ class Redactor:
         kind = type(value)
         if kind is str or isinstance(value, str):
             return self.text(value)
-        if kind in _SCALARS or value is None or isinstance(value, _NUMBERS):
+        if kind in _SCALARS or isinstance(value, _NUMBERS):
             return value
         if isinstance(value, dict):
             return {key: self.clean_json(v) for k, v in value.items() if (key := self._key(k)) is not None}

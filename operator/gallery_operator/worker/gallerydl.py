@@ -238,6 +238,8 @@ class _RecordingJob(job.DownloadJob):  # type: ignore[misc]
         files: ItemFiles | None = None,
     ) -> None:
         self._thread = threading.local()  # before gallery-dl's __init__, which sets pathfmt and downloaders
+        self.skips = 0
+        """Items skipped as known so far (``_here`` tells a skip from a move by it)."""
         self.files: ItemFiles = (files or ItemFiles()) if parent is None else parent.files
         super().__init__(url, parent)
         self.sink: Sink = sink if sink is not None else parent.sink  # type: ignore[union-attr]
@@ -355,9 +357,9 @@ class _RecordingJob(job.DownloadJob):  # type: ignore[misc]
         its count of known items in a row included). False when it was skipped as known (no measure of the
         network: the pool's width is decided by the items that moved, as without this path)."""
         self.current_url = item_url
-        skips = self.__dict__.get("_skips", 0)
+        skips = self.skips
         super().handle_url(item_url, kwdict)
-        return bool(self.__dict__.get("_skips", 0) == skips)
+        return self.skips == skips
 
     def _handed(self, item_url: str, kwdict: dict[str, Any], here: bool) -> Callable[[int], None]:
         """The item's transfer: on the engine's thread (``here``, nothing else in flight) with the job's own path
@@ -401,7 +403,7 @@ class _RecordingJob(job.DownloadJob):  # type: ignore[misc]
         super().handle_directory(_redacted(kwdict, self.sink))
 
     def handle_skip(self) -> None:
-        self.__dict__["_skips"] = self.__dict__.get("_skips", 0) + 1
+        self.skips += 1
         super().handle_skip()
         path = Path(self.pathfmt.path) if self.pathfmt and self.pathfmt.path else None
         self.sink.skipped(path, self.current_url)

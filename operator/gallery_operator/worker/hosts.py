@@ -27,18 +27,18 @@ def host_of(url: str) -> str:
     """The host a URL's request goes to, with its port: what politeness is counted per. An http(s) URL's host is
     read once per origin (the part before its path, query or fragment): it is asked for every request."""
     if not url.startswith(("http://", "https://")):
-        return _host(url)
+        return _host_of_url(url)
     start = url.index("//") + 2
     ends = [at for at in (url.find(mark, start) for mark in "/?#") if at >= 0]
     return _origin_host(url[: min(ends)] if ends else url)
 
 
-def _host(url: str) -> str:
+def _host_of_url(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     return f"{(parts.hostname or '').lower()}:{parts.port or ''}"
 
 
-_origin_host = functools.lru_cache(maxsize=256)(_host)
+_origin_host = functools.lru_cache(maxsize=256)(_host_of_url)
 
 
 def retry_after(value: str | None, now: float | None = None) -> float | None:
