@@ -100,6 +100,7 @@ _SCHEME_CREDENTIAL = re.compile(
     r"(\b(?P<scheme>bearer|basic)(?:\s+|%20|\+))(?=[A-Za-z._~-]*[0-9+/=])(?P<credential>[A-Za-z0-9._~+/=-]{8,})",
     re.IGNORECASE,
 )
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _JSON_WEB_TOKEN = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 
 
@@ -202,7 +203,11 @@ class Redactor:
         self._keys: dict[str, str | None] = {}
 
     def values(self, value: str) -> str:
-        """``value`` without the secret values; credential shapes stay (what an item's identity and names keep)."""
+        """``value`` without the secret values; credential shapes stay (what an item's identity and names keep).
+        A lone surrogate (JSON's escapes allow one, UTF-8 has no form for it) becomes U+FFFD: names, records and
+        reports are UTF-8, and a site's "\\ud800" in a title failed its item."""
+        if not value.isascii():
+            value = _SURROGATE.sub("\ufffd", value)
         return self._values.sub(REDACTED, value) if self._values is not None else value
 
     def text(self, value: str) -> str:

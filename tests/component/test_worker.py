@@ -686,3 +686,13 @@ def test_s3_keys_stay_within_1024_bytes(tmp_path: Path, site: str, s3_server: S3
     key = f"{prefix}/{record['path']}"
     assert len(key.encode()) <= 1024 and record["path"].endswith(".jpg")
     assert s3.head_object(Bucket="long-keys", Key=key)["ContentLength"] == record["size"]
+
+
+def test_a_sites_lone_surrogates_in_metadata_neither_fail_nor_drop_the_item(tmp_path: Path, site: str) -> None:
+    # JSON-LD's "\ud800" escape gives the engine a title UTF-8 cannot encode: the item is still stored and
+    # catalogued, with U+FFFD where the site's text had no character, and its report reads as JSON.
+    code, report = run_worker(tmp_path, {"urls": [f"{site}/described.html"], "engine": "yt-dlp"}, claim(tmp_path))
+    assert (code, report["itemsDone"], report["failures"]) == (0, 1, []), report
+    [record] = catalogue(tmp_path / "claim")
+    assert record["metadata"]["title"] == "A \ufffd talk"
+    assert (tmp_path / "claim" / record["path"]).read_bytes() == big_chunk() * 2

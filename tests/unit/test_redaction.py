@@ -172,3 +172,15 @@ def test_a_hostile_sites_long_metadata_keys_are_not_kept_between_items() -> None
     finally:
         tracemalloc.stop()
     assert kept < 8_000_000, f"{kept / 1e6:.0f} MB of metadata keys kept"
+
+
+@pytest.mark.parametrize("secrets", [[], ["hunter2-password"]])
+def test_lone_surrogates_become_replacement_characters_everywhere_text_leaves(secrets: list[str]) -> None:
+    redactor = Redactor(secrets)
+    metadata = {"ti\udc80tle": "A \ud800 talk", "tags": ["\udfff", "ok \u00e9"], "pair": "\ud83d\ude00"}
+    cleaned = redactor.clean_json(metadata)
+    assert cleaned == {"ti\ufffdtle": "A \ufffd talk", "tags": ["\ufffd", "ok \u00e9"], "pair": "\ufffd\ufffd"}
+    json.dumps(cleaned, ensure_ascii=False).encode()  # UTF-8 holds every character left
+    assert redactor.clean("name \ud800", shapes=False) == "name \ufffd"
+    assert redactor.values("\ud800") == redactor.text("\ud800") == "\ufffd"
+    assert redactor.values("plain ascii") == "plain ascii"
