@@ -57,3 +57,28 @@ def test_records_carry_the_keys_and_an_older_workers_archive_file_still_counts(
     code, report = run_worker(tmp_path, spec, storage, env=env)
     assert (code, report["itemsDone"], report["bytesDone"], report["failures"]) == (0, 3, 0, []), report
     assert fetched() == before  # every item known: none fetched again
+
+
+def test_a_corrupt_archive_file_is_set_aside_and_the_catalogue_still_knows_every_item(
+    tmp_path: Path, site: str, s3_server: S3Server
+) -> None:
+    # gallery-dl runs without any archive when its file fails to open ("file is not a database"): on an S3 target
+    # every item was fetched and uploaded again. The file is set aside (kept, not read) and a new one made.
+    s3 = s3_server.client()
+    s3.create_bucket(Bucket="corrupt")
+    storage = S3Storage(bucket="corrupt", prefix="keys/dl", endpoint=s3_server.endpoint, force_path_style=True)
+    env = {"AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key}
+    spec = {"urls": [site + gallery_page("corrupt", IMAGES)], "engine": "gallery-dl", "options": {"retries": 0}}
+    code, report = run_worker(tmp_path, spec, storage, env=env)
+    assert (code, report["itemsDone"]) == (0, 3), report
+    s3.put_object(Bucket="corrupt", Key=f"{STATE}/{GALLERY_DL_ARCHIVE}", Body=b"not a database, " * 512)
+    for second in ("scratch", "scratch-2"):
+        (tmp_path / "scratch").rename(tmp_path / f"old-{second}")
+        before = fetched()
+        code, report = run_worker(tmp_path, spec, storage, env=env)
+        assert (code, report["itemsDone"], report["bytesDone"], report["failures"]) == (0, 3, 0, []), report
+        assert fetched() == before  # every item known: none fetched again
+    kept = list((tmp_path / "old-scratch-2").rglob(f"{GALLERY_DL_ARCHIVE}.corrupt*"))
+    assert [path.read_bytes()[:16] for path in kept] == [b"not a database, "]
+    archive = s3.get_object(Bucket="corrupt", Key=f"{STATE}/{GALLERY_DL_ARCHIVE}")["Body"].read()
+    assert archive.startswith(b"SQLite format 3\x00")  # a new file, put back for the next pod
