@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,23 +39,35 @@ def as_an_older_worker_left_it(s3: Any, folder: Path) -> None:
     s3.put_object(Bucket="keys", Key=f"{STATE}/catalogue.jsonl", Body=lines.encode())
 
 
+def first_run(
+    tmp_path: Path, site: str, s3_server: S3Server, bucket: str
+) -> tuple[Any, Callable[[], tuple[int, dict[str, Any]]]]:
+    """The gallery of IMAGES stored into a new bucket by a first run: the bucket's client, and the same run again."""
+    s3 = s3_server.client()
+    s3.create_bucket(Bucket=bucket)
+    storage = S3Storage(bucket=bucket, prefix="keys/dl", endpoint=s3_server.endpoint, force_path_style=True)
+    env = {"AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key}
+    spec = {"urls": [site + gallery_page(bucket, IMAGES)], "engine": "gallery-dl", "options": {"retries": 0}}
+
+    def again() -> tuple[int, dict[str, Any]]:
+        return run_worker(tmp_path, spec, storage, env=env)
+
+    code, report = again()
+    assert (code, report["itemsDone"]) == (0, 3), report
+    return s3, again
+
+
 def test_records_carry_the_keys_and_an_older_workers_archive_file_still_counts(
     tmp_path: Path, site: str, s3_server: S3Server
 ) -> None:
-    s3 = s3_server.client()
-    s3.create_bucket(Bucket="keys")
-    storage = S3Storage(bucket="keys", prefix="keys/dl", endpoint=s3_server.endpoint, force_path_style=True)
-    env = {"AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key}
-    spec = {"urls": [site + gallery_page("keys", IMAGES)], "engine": "gallery-dl", "options": {"retries": 0}}
-    code, report = run_worker(tmp_path, spec, storage, env=env)
-    assert (code, report["itemsDone"]) == (0, 3), report
+    s3, again = first_run(tmp_path, site, s3_server, "keys")
     body = s3.get_object(Bucket="keys", Key=f"{STATE}/catalogue.jsonl")["Body"].read().decode()
     keys = sorted(json.loads(line)["archiveKey"] for line in body.splitlines())
     assert keys == sorted(f"generic{site}{image}" for image in IMAGES), keys
     as_an_older_worker_left_it(s3, tmp_path)
     (tmp_path / "scratch").rename(tmp_path / "old-scratch")
     before = fetched()
-    code, report = run_worker(tmp_path, spec, storage, env=env)
+    code, report = again()
     assert (code, report["itemsDone"], report["bytesDone"], report["failures"]) == (0, 3, 0, []), report
     assert fetched() == before  # every item known: none fetched again
 
@@ -64,18 +77,12 @@ def test_a_corrupt_archive_file_is_set_aside_and_the_catalogue_still_knows_every
 ) -> None:
     # gallery-dl runs without any archive when its file fails to open ("file is not a database"): on an S3 target
     # every item was fetched and uploaded again. The file is set aside (kept, not read) and a new one made.
-    s3 = s3_server.client()
-    s3.create_bucket(Bucket="corrupt")
-    storage = S3Storage(bucket="corrupt", prefix="keys/dl", endpoint=s3_server.endpoint, force_path_style=True)
-    env = {"AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key}
-    spec = {"urls": [site + gallery_page("corrupt", IMAGES)], "engine": "gallery-dl", "options": {"retries": 0}}
-    code, report = run_worker(tmp_path, spec, storage, env=env)
-    assert (code, report["itemsDone"]) == (0, 3), report
+    s3, again = first_run(tmp_path, site, s3_server, "corrupt")
     s3.put_object(Bucket="corrupt", Key=f"{STATE}/{GALLERY_DL_ARCHIVE}", Body=b"not a database, " * 512)
     for second in ("scratch", "scratch-2"):
         (tmp_path / "scratch").rename(tmp_path / f"old-{second}")
         before = fetched()
-        code, report = run_worker(tmp_path, spec, storage, env=env)
+        code, report = again()
         assert (code, report["itemsDone"], report["bytesDone"], report["failures"]) == (0, 3, 0, []), report
         assert fetched() == before  # every item known: none fetched again
     kept = list((tmp_path / "old-scratch-2").rglob(f"{GALLERY_DL_ARCHIVE}.corrupt*"))
