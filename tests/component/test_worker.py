@@ -18,7 +18,7 @@ from gallery_harness.procs import wait_until
 from gallery_harness.s3server import S3Server
 from gallery_harness.site import Handler, big_chunk, hls_segment, image_bytes, named_bytes
 from gallery_operator.api.spec import parse_spec
-from gallery_operator.workerconfig import Egress, PvcStorage, S3Storage, WorkerConfig
+from gallery_operator.workerconfig import YT_DLP_ARCHIVE, Egress, PvcStorage, S3Storage, WorkerConfig
 from tests.component.workers import LOCAL_SITE, catalogue, claim, run_worker, start_worker
 
 
@@ -696,3 +696,17 @@ def test_a_sites_lone_surrogates_in_metadata_neither_fail_nor_drop_the_item(tmp_
     [record] = catalogue(tmp_path / "claim")
     assert record["metadata"]["title"] == "A \ufffd talk"
     assert (tmp_path / "claim" / record["path"]).read_bytes() == big_chunk() * 2
+
+
+@pytest.mark.parametrize("body", [b"generic caf\xc3", b"\x00\xff\xfe\x80 binary\n" * 64])
+def test_a_yt_dlp_archive_with_lines_that_are_no_utf8_does_not_fail_every_run(
+    tmp_path: Path, site: str, body: bytes
+) -> None:
+    # yt-dlp reads its archive as strict UTF-8: the run failed, and every run after it, until the file was mended.
+    state = tmp_path / "claim" / ".gallery-operator"
+    state.mkdir(parents=True)
+    (state / YT_DLP_ARCHIVE).write_bytes(body)
+    code, report = run_worker(tmp_path, {"urls": [f"{site}/video.html"], "engine": "yt-dlp"}, claim(tmp_path))
+    assert (code, report["itemsDone"], report["failures"]) == (0, 1, []), report
+    [aside] = state.glob(f"{YT_DLP_ARCHIVE}.corrupt-*")
+    assert aside.read_bytes() == body

@@ -3,13 +3,11 @@ stored item is archived, and a new pod knows what the records know."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from gallery_operator.redaction import REDACTED, Redactor
-from gallery_operator.worker.gallerydl import set_aside_unreadable
 from gallery_operator.worker.run import Run, open_catalogue
 from tests.unit.worker_runs import claim_run
 
@@ -62,45 +60,3 @@ def test_the_key_loses_the_secret_values_as_the_source_url_does(tmp_path: Path) 
     line = (run.state / "catalogue.jsonl").read_text()
     assert secret not in line and f"token={REDACTED}" in line
     assert run.archived(key)  # asked with the engine's own key, as gallery-dl asks
-
-
-def archive_with(path: Path, entries: int) -> None:
-    with sqlite3.connect(path) as connection:
-        connection.execute("CREATE TABLE archive (entry TEXT PRIMARY KEY) WITHOUT ROWID")
-        connection.executemany("INSERT INTO archive VALUES (?)", [(f"generic{n:06d}" * 8,) for n in range(entries)])
-    connection.close()
-
-
-def damage_the_middle(path: Path) -> None:
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2 : len(data) // 2 + 4096] = b"\xa5" * 4096
-    path.write_bytes(bytes(data))
-
-
-@pytest.mark.parametrize("damage", ["not a database", "a damaged page"])
-def test_a_damaged_archive_file_is_set_aside_and_kept(tmp_path: Path, damage: str) -> None:
-    archive = tmp_path / "gallery-dl-archive.sqlite3"
-    if damage == "not a database":
-        archive.write_bytes(b"not a database, " * 512)
-    else:
-        archive_with(archive, 2000)
-        damage_the_middle(archive)
-    before = archive.read_bytes()
-    aside = set_aside_unreadable(archive)
-    assert aside is not None and aside.parent == tmp_path and aside.name.startswith(archive.name + ".corrupt-")
-    assert aside.read_bytes() == before and not archive.exists()
-
-
-def test_a_sound_a_missing_and_a_locked_archive_file_stay(tmp_path: Path) -> None:
-    archive = tmp_path / "gallery-dl-archive.sqlite3"
-    assert set_aside_unreadable(archive) is None
-    archive_with(archive, 10)
-    assert set_aside_unreadable(archive) is None and archive.is_file()
-    holder = sqlite3.connect(archive, timeout=0.1)
-    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
-    holder.execute("INSERT INTO archive VALUES ('held')")
-    holder.commit()  # the exclusive lock stays with this connection, as gallery-dl's stays with its run
-    try:
-        assert set_aside_unreadable(archive) is None and archive.is_file()
-    finally:
-        holder.close()

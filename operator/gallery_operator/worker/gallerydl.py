@@ -8,10 +8,8 @@ import functools
 import logging
 import os
 import re
-import sqlite3
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,7 @@ from gallery_dl.extractor.generic import GenericExtractor
 
 from gallery_operator.api.spec import GalleryDownloadSpec
 from gallery_operator.worker import options, transport
+from gallery_operator.worker.archives import set_aside_unusable_sqlite
 from gallery_operator.worker.engines import Sink, Stopped
 from gallery_operator.worker.failures import classify
 from gallery_operator.worker.hosts import Hosts
@@ -30,8 +29,6 @@ from gallery_operator.worker.items import ItemBytes, ItemFile, next_item
 from gallery_operator.worker.transfers import Transfers
 from gallery_operator.worker.url_lookup import gallery_dl_find
 from gallery_operator.workerconfig import GALLERY_DL_ARCHIVE
-
-log = logging.getLogger("gallery_operator.worker")
 
 _URL_IN_MESSAGE = re.compile(r"https?://[^\s'\"]+")
 
@@ -175,32 +172,6 @@ class PortAwareGeneric(GenericExtractor):  # type: ignore[misc]
 
 _FILE_KEYS: dict[int, set[str]] = {}
 """The entries of gallery-dl's archive file, read once per connection (every job of a run shares one)."""
-
-
-UNREADABLE = frozenset({"SQLITE_NOTADB", "SQLITE_CORRUPT"})
-
-
-def set_aside_unreadable(archive: Path) -> Path | None:
-    """gallery-dl's archive file moved aside (kept, no longer read) when SQLite finds it no database or a damaged one;
-    where it went, or None. gallery-dl, failing to open it, ran without any archive, and fetched every item of an S3
-    target again; now it makes a new file, and the catalogue's keys know every item recorded with one. A file SQLite
-    cannot open for another reason (locked, unreadable) stays where it is."""
-    if not archive.is_file():
-        return None
-    try:
-        connection = sqlite3.connect(f"{archive.as_uri()}?mode=ro", uri=True, timeout=1.0)
-        try:
-            damaged = connection.execute("PRAGMA quick_check").fetchall() != [("ok",)]
-        finally:
-            connection.close()
-    except sqlite3.DatabaseError as error:
-        damaged = getattr(error, "sqlite_errorname", None) in UNREADABLE
-    if not damaged:
-        return None
-    aside = archive.with_name(f"{archive.name}.corrupt-{time.time_ns()}")
-    archive.rename(aside)
-    log.warning("gallery-dl's archive %s is damaged: kept as %s, a new one is made", archive.name, aside.name)
-    return aside
 
 
 class _CatalogueArchive:
@@ -481,7 +452,7 @@ class GalleryDl:
         hosts: Hosts | None = None,
     ) -> None:
         config.clear()
-        set_aside_unreadable(state / GALLERY_DL_ARCHIVE)
+        set_aside_unusable_sqlite(state / GALLERY_DL_ARCHIVE)
         self.hosts = hosts
         self.concurrency = spec.options.concurrency
         sites = options.credential_sites(spec, self.category) if credentials.any() else frozenset()

@@ -13,6 +13,7 @@ from typing import Any
 
 from gallery_operator.api.spec import GalleryDownloadSpec
 from gallery_operator.worker import options, programs, transport
+from gallery_operator.worker.archives import keep_readable_lines
 from gallery_operator.worker.engines import Sink
 from gallery_operator.worker.failures import classify, reason_for_error, redirect_loop
 from gallery_operator.worker.hosts import Hosts
@@ -20,6 +21,7 @@ from gallery_operator.worker.items import ItemBytes, ItemFile, next_item
 from gallery_operator.worker.names import url_hash
 from gallery_operator.worker.playlist import RETRY_BASE_SECONDS, RETRY_CAP_SECONDS, TRANSIENT, Entries
 from gallery_operator.worker.url_lookup import yt_dlp_key
+from gallery_operator.workerconfig import YT_DLP_ARCHIVE
 
 NAMING_FIELDS = ("title", "fulltitle", "id", "display_id")
 """Fields of yt-dlp's info dict that file names are made of (the output template in worker/options.py)."""
@@ -406,6 +408,7 @@ class YtDlp:
         credentials: options.Credentials,
         hosts: Hosts | None = None,
     ) -> None:
+        keep_readable_lines(state / YT_DLP_ARCHIVE)
         self.spec = spec
         self.credentials = credentials
         self.hosts = hosts
