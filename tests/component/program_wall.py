@@ -17,6 +17,10 @@ ONLY_THE_SITE = Egress(allow_private_networks=True, allowed_domains=["127.0.0.1"
 """The fixture site (127.0.0.1) is allowed; 127.0.0.2 stands for an internal address the guard refuses."""
 
 
+SETTLE = b"settle"
+"""What ``Internal.settle`` sends on a connection of its own: answered, not recorded."""
+
+
 class Internal:
     """A listener on 127.0.0.2 that records every connection and answers like a small video server."""
 
@@ -37,10 +41,23 @@ class Internal:
             with client:
                 client.settimeout(2)
                 try:
-                    self.connections.append(client.recv(4096))
+                    request = client.recv(4096)
+                    if request == SETTLE:
+                        client.sendall(SETTLE)
+                        continue
+                    self.connections.append(request)
                     client.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
                 except OSError:
                     self.connections.append(b"")
+
+    def settle(self) -> None:
+        """Return once every connection made before the call is recorded: a program that connected and exited
+        leaves its connection to be accepted and recorded later by the listener's thread. The listener serves
+        connections one at a time in the order they came, so when a connection of this call's own is answered,
+        every earlier one has been recorded."""
+        with socket.create_connection(self.server.getsockname(), timeout=30) as probe:
+            probe.sendall(SETTLE)
+            assert probe.recv(len(SETTLE)) == SETTLE
 
     def close(self) -> None:
         self.server.close()

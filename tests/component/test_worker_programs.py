@@ -68,6 +68,7 @@ def test_hostile_ffmpeg_spellings_are_refused_and_never_connect(
     spellings = {**hostile_ffmpeg(internal.url, folders[1]), **filter_spellings(internal.url, folders[1])}
     outcome = inside_worker(folders, f"subprocess.run({spellings[name]!r}, capture_output=True, timeout=30)")
     assert outcome.startswith("refused: blocked"), outcome
+    internal.settle()
     assert internal.connections == []
 
 
@@ -88,6 +89,7 @@ def test_the_forced_whitelist_alone_keeps_ffmpeg_off_the_network(
     assert FFMPEG, "ffmpeg is part of the worker image; `make system-packages` installs it"
     argv = hostile_ffmpeg(internal.url, folders[1])[name]
     subprocess.run(argv, capture_output=True, timeout=30, check=False, cwd=folders[1])
+    internal.settle()
     assert internal.connections, f"{name} did not connect even without the whitelist: the case proves nothing"
     internal.connections.clear()
     forced = with_protocol_whitelist(argv)
@@ -95,6 +97,7 @@ def test_the_forced_whitelist_alone_keeps_ffmpeg_off_the_network(
     done = subprocess.run(
         forced, capture_output=True, text=True, errors="replace", timeout=30, check=False, cwd=folders[1]
     )
+    internal.settle()
     assert internal.connections == [], done.stderr[-2000:]
     assert done.returncode != 0
 
@@ -284,6 +287,7 @@ def test_every_text_option_means_only_what_it_says(
             process.communicate()
             pytest.fail(f"the worker hung with {options}")
         report = json.loads((tmp_path / "termination-log").read_text())
+        internal.settle()
         assert internal.connections == [], (options, report)
         assert not (tmp_path / "marker").exists(), options
         assert sorted(p.name for p in tmp_path.iterdir()) == ["bin", "claim", "scratch", "termination-log"]

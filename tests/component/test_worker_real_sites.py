@@ -130,6 +130,7 @@ def test_a_script_run_by_deno_cannot_reach_the_network_files_or_programs(
     }
     code += "\nassert all(v != 'allowed' for v in result.values()), result\nprint(json.dumps(result))"
     assert inside_worker(folders, code) == "ran"
+    internal.settle()
     assert internal.connections == []
     assert not (target / "written").exists()
 
