@@ -710,3 +710,15 @@ def test_a_yt_dlp_archive_with_lines_that_are_no_utf8_does_not_fail_every_run(
     assert (code, report["itemsDone"], report["failures"]) == (0, 1, []), report
     [aside] = state.glob(f"{YT_DLP_ARCHIVE}.corrupt-*")
     assert aside.read_bytes() == body
+
+
+def test_a_catalogue_cut_inside_a_character_does_not_fail_every_later_run(tmp_path: Path, site: str) -> None:
+    # A snapshot taken while a line was written (an S3 target's state) or a killed pod may cut a line inside a
+    # character: reading the catalogue failed, and with it every run after, as a target that cannot be opened.
+    code, report = run_worker(tmp_path, {"urls": [f"{site}/img/41.jpg"]}, claim(tmp_path))
+    assert (code, report["itemsDone"]) == (0, 1), report
+    records = tmp_path / "claim" / ".gallery-operator" / "catalogue.jsonl"
+    with records.open("ab") as handle:
+        handle.write('{"path": "café'.encode()[:-1])
+    code, report = run_worker(tmp_path, {"urls": [f"{site}/img/42.jpg"]}, claim(tmp_path))
+    assert (code, report["itemsDone"], report["failures"], report["catalogueItems"]) == (0, 1, [], 2), report

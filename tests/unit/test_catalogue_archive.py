@@ -60,3 +60,23 @@ def test_the_key_loses_the_secret_values_as_the_source_url_does(tmp_path: Path) 
     line = (run.state / "catalogue.jsonl").read_text()
     assert secret not in line and f"token={REDACTED}" in line
     assert run.archived(key)  # asked with the engine's own key, as gallery-dl asks
+
+
+def test_a_catalogue_keeps_its_records_past_lines_that_hold_none(tmp_path: Path) -> None:
+    run = claim_run(tmp_path)
+    assert stored(run, "a.jpg", KEY) is True
+    run.catalogue.close()
+    damaged = [
+        b'{"path": "caf\xc3',  # cut inside a character
+        b"\xff\xfe not text",
+        b"[1, 2]",
+        b'{"path": 5, "size": 1}',
+        b'{"path": "b.jpg", "size": "many", "sha256": "' + b"a" * 64 + b'"}',
+        b'{"path": "c.jpg", "size": 1e400, "sha256": "' + b"a" * 64 + b'"}',
+        b'{"path": "d.jpg", "size": 1, "sha256": "not hex"}',
+        b'{"path": "e.jpg", "size": 1, "sha256": "' + b"a" * 64 + b'", "sourceUrl": 7}',
+    ]
+    with run.catalogue.file.open("ab") as handle:
+        handle.write(b"\n".join(damaged))
+    again = open_catalogue(run.store)
+    assert (again.items, again.archived(KEY), "a.jpg" in again) == (1, True, True)

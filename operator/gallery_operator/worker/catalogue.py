@@ -6,6 +6,7 @@ import hashlib
 import json
 import mimetypes
 import posixpath
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,6 +58,25 @@ def content_type(path: Path, header: str | None = None) -> str:
     return guessed
 
 
+_SHA256 = re.compile("[0-9a-f]{64}")
+
+
+def _is_record(record: Any) -> bool:
+    """Whether a line's JSON is a record as workers write it: what counting it and the status's sample read."""
+    if not isinstance(record, dict):
+        return False
+    path, size, digest = record.get("path"), record.get("size"), record.get("sha256")
+    return (
+        isinstance(path, str)
+        and bool(path)
+        and type(size) is int
+        and size >= 0
+        and isinstance(digest, str)
+        and _SHA256.fullmatch(digest) is not None
+        and all(isinstance(record.get(field), str | None) for field in ("contentType", "sourceUrl", "archiveKey"))
+    )
+
+
 class Catalogue:
     """Appends records to ``catalogue.jsonl``; a path already recorded (by any earlier pod) is not added twice."""
 
@@ -76,14 +96,19 @@ class Catalogue:
             self._count(record)
 
     def _existing(self) -> Iterator[dict[str, Any]]:
+        """The records of earlier pods. A line that holds none is skipped: one cut short by a killed pod (inside a
+        character too: a cut line's bytes need not be UTF-8) or by a snapshot taken while a line was written, or
+        one that is no record as workers write them (edited by hand). Reading it failed every later run."""
         if not self.file.exists():
             return
-        with self.file.open(encoding="utf-8") as handle:
+        with self.file.open("rb") as handle:
             for line in handle:
                 try:
-                    yield json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut short by a killed pod; the item is recorded again below if re-stored
+                    record = json.loads(line)
+                except ValueError:  # JSON's errors and UTF-8's
+                    continue  # the item is recorded again below if it is stored again
+                if _is_record(record):
+                    yield record
 
     def _count(self, record: dict[str, Any]) -> None:
         key = record.get("archiveKey")
