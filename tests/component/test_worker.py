@@ -16,7 +16,7 @@ import pytest
 
 from gallery_harness.procs import wait_until
 from gallery_harness.s3server import S3Server
-from gallery_harness.site import Handler, big_chunk, hls_segment, image_bytes, named_bytes
+from gallery_harness.site import Handler, big_chunk, described_text, hls_segment, image_bytes, named_bytes
 from gallery_operator.api.spec import parse_spec
 from gallery_operator.workerconfig import YT_DLP_ARCHIVE, Egress, PvcStorage, S3Storage, WorkerConfig
 from tests.component.workers import LOCAL_SITE, catalogue, claim, run_worker, start_worker
@@ -722,3 +722,18 @@ def test_a_catalogue_cut_inside_a_character_does_not_fail_every_later_run(tmp_pa
         handle.write('{"path": "café'.encode()[:-1])
     code, report = run_worker(tmp_path, {"urls": [f"{site}/img/42.jpg"]}, claim(tmp_path))
     assert (code, report["itemsDone"], report["failures"], report["catalogueItems"]) == (0, 1, [], 2), report
+
+
+def test_a_sites_huge_metadata_is_cut_in_the_catalogue_and_kept_whole_in_the_sidecar(tmp_path: Path, site: str) -> None:
+    # A page's 4 MB description is every item's metadata: each record carried it whole (a catalogue of 4 MB a line,
+    # read whole by every pod and `kubectl gallery`, uploaded again at every state sync of an S3 target).
+    spec = {"urls": [f"{site}/gallery/?n=3&described={4 * 1024 * 1024}"], "options": {"writeMetadata": True}}
+    code, report = run_worker(tmp_path, spec, claim(tmp_path))
+    assert (code, report["itemsDone"], report["failures"]) == (0, 3, []), report
+    lines = (tmp_path / "claim" / ".gallery-operator" / "catalogue.jsonl").read_text().splitlines()
+    assert len(lines) == 3 and all(len(line) <= 64 * 1024 for line in lines), [len(line) for line in lines]
+    for record in map(json.loads, lines):
+        assert record["metadataCut"] is True
+        assert record["metadata"]["description"] == described_text(4 * 1024 * 1024)[:1024] + "\u2026"
+        sidecar = json.loads((tmp_path / "claim" / (record["path"] + ".json")).read_text())
+        assert sidecar["description"] == described_text(4 * 1024 * 1024)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import mimetypes
 import posixpath
@@ -58,7 +59,39 @@ def content_type(path: Path, header: str | None = None) -> str:
     return guessed
 
 
+MAX_RECORD = 64 * 1024
+"""Characters of one catalogue line at most, but for a long source URL or archive key. Every pod and `kubectl gallery`
+read the catalogue whole and an S3 target's state sync uploads it again and again: an item's metadata longer than
+this (a site's description of megabytes, on every item of its page) is cut (``metadataCut``); the item's sidecar
+(options.writeMetadata) keeps it whole."""
+CUT_TEXT = 1024
+"""Characters a string of cut metadata keeps (then an ellipsis)."""
+CUT_ITEMS = 64
+"""Entries a list or mapping of cut metadata keeps."""
+CUT_DEPTH = 8
+"""Levels of cut metadata: a deeper list or mapping becomes an ellipsis."""
 _SHA256 = re.compile("[0-9a-f]{64}")
+
+
+def _cut(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with its metadata cut (strings, lists, mappings and nesting), or none when even that is too long."""
+    metadata = _cut_value(record.get("metadata"), CUT_DEPTH)
+    cut = {**record, "metadata": metadata, "metadataCut": True}
+    if len(json.dumps(metadata, default=str, ensure_ascii=False)) > MAX_RECORD // 2:
+        cut["metadata"] = {}
+    return cut
+
+
+def _cut_value(value: Any, depth: int) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= CUT_TEXT else value[:CUT_TEXT] + "\u2026"
+    if isinstance(value, dict | list) and depth == 0:
+        return "\u2026"
+    if isinstance(value, dict):
+        return {_cut_value(str(k), 0): _cut_value(v, depth - 1) for k, v in itertools.islice(value.items(), CUT_ITEMS)}
+    if isinstance(value, list):
+        return [_cut_value(v, depth - 1) for v in value[:CUT_ITEMS]]
+    return value
 
 
 def _is_record(record: Any) -> bool:
@@ -147,6 +180,8 @@ class Catalogue:
             if record["path"] in self.owners:
                 return False
             line = json.dumps(record, sort_keys=True, default=str, ensure_ascii=False)
+            if len(line) > MAX_RECORD:
+                line = json.dumps(_cut(record), sort_keys=True, default=str, ensure_ascii=False)
             if self._handle is None:
                 self._handle = self.file.open("ab", buffering=0)
             # One write(2) per record: a killed pod leaves at most a cut last line, which is skipped.
