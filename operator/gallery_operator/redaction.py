@@ -175,10 +175,16 @@ MAX_KNOWN_KEYS = 4096
 MAX_KNOWN_KEY_LENGTH = 64
 """Metadata keys whose redacted form a Redactor remembers, and their longest: a site's own keys are few and short,
 a hostile site's need be neither (a megabyte each would otherwise stay for the run)."""
+MAX_DEPTH = 64
+"""Levels of lists and mappings a cleaned value keeps; a deeper one becomes TOO_DEEP. A site's JSON may nest up to the
+interpreter's recursion limit, and a walk that deep from inside an engine's stack raised RecursionError (the item
+failed); no metadata a site means to give nests anywhere near this."""
+TOO_DEEP = "\u2026"
 _SCALARS = frozenset({int, float, bool, type(None)})
 """Types whose values hold no text (checked by exact type first: most metadata values are of these or str)."""
 _NUMBERS = (bool, int, float)
 _SEQUENCES = (list, tuple)
+_NESTED = (dict, list, tuple)
 
 
 class Redactor:
@@ -214,7 +220,7 @@ class Redactor:
         """``value`` without the secret values and without credential-shaped text."""
         return _shapes(self.values(value))
 
-    def clean(self, value: Any, shapes: bool = True) -> Any:
+    def clean(self, value: Any, shapes: bool = True, depth: int = MAX_DEPTH) -> Any:
         """A JSON-like value with every string redacted and the keys that hold request credentials dropped. Without
         ``shapes``, only the secret values go (for what names files: a shape may match an ordinary name)."""
         kind = type(value)
@@ -222,14 +228,16 @@ class Redactor:
             return self.text(value) if shapes else self.values(value)
         if kind in _SCALARS:
             return value  # the usual metadata values: nothing to look into
+        if depth == 0 and isinstance(value, _NESTED):
+            return TOO_DEEP
         if isinstance(value, dict):
             return {
-                self.clean(str(k), shapes): self.clean(v, shapes)
+                self.clean(str(k), shapes): self.clean(v, shapes, depth - 1)
                 for k, v in value.items()
                 if str(k).lower() not in CREDENTIAL_KEYS
             }
         if isinstance(value, _SEQUENCES):
-            return [self.clean(v, shapes) for v in value]
+            return [self.clean(v, shapes, depth - 1) for v in value]
         return value
 
     def _key(self, key: Any) -> str | None:
@@ -243,7 +251,7 @@ class Redactor:
             self._keys[text] = known
         return known
 
-    def clean_json(self, value: Any) -> Any:
+    def clean_json(self, value: Any, depth: int = MAX_DEPTH) -> Any:
         """``clean`` for a value JSON may not hold whole (an item's metadata): what JSON has no form for (a date, a
         set) becomes its text, redacted like any other string, in the same walk."""
         kind = type(value)
@@ -251,10 +259,12 @@ class Redactor:
             return self.text(value)
         if kind in _SCALARS or isinstance(value, _NUMBERS):
             return value
+        if depth == 0 and isinstance(value, _NESTED):
+            return TOO_DEEP
         if isinstance(value, dict):
-            return {key: self.clean_json(v) for k, v in value.items() if (key := self._key(k)) is not None}
+            return {key: self.clean_json(v, depth - 1) for k, v in value.items() if (key := self._key(k)) is not None}
         if isinstance(value, _SEQUENCES):
-            return [self.clean_json(v) for v in value]
+            return [self.clean_json(v, depth - 1) for v in value]
         return self.text(str(value))
 
     def model(self, model: Model) -> Model:

@@ -184,3 +184,16 @@ def test_lone_surrogates_become_replacement_characters_everywhere_text_leaves(se
     assert redactor.clean("name \ud800", shapes=False) == "name \ufffd"
     assert redactor.values("\ud800") == redactor.text("\ud800") == "\ufffd"
     assert redactor.values("plain ascii") == "plain ascii"
+
+
+def test_metadata_nested_past_the_depth_kept_is_cut_instead_of_raising() -> None:
+    deep: object = "hunter2-password"
+    for _ in range(5000):  # deeper than the interpreter's recursion limit: a site's JSON gets near it
+        deep = {"a": deep}
+    redactor = Redactor(["hunter2-password"])
+    for cleaned in (redactor.clean_json(deep), redactor.clean(deep), redactor.clean(deep, shapes=False)):
+        level, levels = cleaned, 0
+        while isinstance(level, dict):
+            level, levels = level["a"], levels + 1
+        assert (levels, level) == (64, "\u2026")
+    assert redactor.clean_json({"a": [{"b": "hunter2-password"}]}) == {"a": [{"b": REDACTED}]}
