@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import json
+import re
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -27,6 +29,34 @@ YT_DLP_ARCHIVE = "yt-dlp-archive.txt"
 
 MAX_COUNT = 2**53 - 1
 """The largest count a report may carry: exact in JSON everywhere, and far inside the status schema's int64."""
+MAX_SHOWN_URL = 2048
+"""Characters of a URL a report shows (a failure's, a sample item's): a site's URLs may be as long as it likes."""
+_SHA256 = re.compile("[0-9a-f]{64}")
+
+
+def catalogue_record(line: str | bytes) -> dict[str, Any] | None:
+    """One catalogue line's record as the workers write it, or None for a line that holds none: cut short (by a
+    killed pod, inside a character too), edited by hand, nested past the parser, or with fields of other types or out
+    of range. The worker and `kubectl gallery` read a catalogue alike: such a line is skipped (reading it failed
+    every later run). Lines end at "\\n" only (a record's text may hold U+2028, which `str.splitlines` breaks at)."""
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):  # JSON's errors and UTF-8's; a line nested past the parser
+        return None
+    if not isinstance(record, dict):
+        return None
+    path, size, digest = record.get("path"), record.get("size"), record.get("sha256")
+    usable = (
+        isinstance(path, str)
+        and bool(path)
+        and type(size) is int
+        and 0 <= size <= MAX_COUNT
+        and isinstance(digest, str)
+        and _SHA256.fullmatch(digest) is not None
+        and all(isinstance(record.get(field), str | None) for field in ("contentType", "sourceUrl", "archiveKey"))
+    )
+    return record if usable else None
+
 
 # Exit codes of the worker. The Job's podFailurePolicy fails the Job at once on PERMANENT: retries won't help.
 EXIT_OK = 0

@@ -722,6 +722,20 @@ def test_a_catalogue_cut_inside_a_character_does_not_fail_every_later_run(tmp_pa
         handle.write('{"path": "café'.encode()[:-1])
     code, report = run_worker(tmp_path, {"urls": [f"{site}/img/42.jpg"]}, claim(tmp_path))
     assert (code, report["itemsDone"], report["failures"], report["catalogueItems"]) == (0, 1, [], 2), report
+    code, report = run_worker(tmp_path, {"urls": [f"{site}/img/43.jpg"]}, claim(tmp_path))
+    assert report["catalogueItems"] == 3, report  # 42.jpg's record began a line of its own (review)
+
+
+def test_hand_edited_records_past_any_count_or_nested_past_the_parser_do_not_fail_every_run(
+    tmp_path: Path, site: str
+) -> None:
+    records = tmp_path / "claim" / ".gallery-operator" / "catalogue.jsonl"
+    records.parent.mkdir(parents=True)
+    huge = [json.dumps({"path": f"{n}.bin", "size": 2**52, "sha256": "a" * 64}) for n in range(3)]
+    records.write_text("\n".join(["[" * 100_000, *huge]) + "\n")
+    code, report = run_worker(tmp_path, {"urls": [f"{site}/img/41.jpg"]}, claim(tmp_path))
+    assert (code, report["itemsDone"], report["failures"], report["catalogueItems"]) == (0, 1, [], 4), report
+    assert report["catalogueBytes"] == 2**53 - 1  # the most a report carries
 
 
 def test_a_sites_huge_metadata_is_cut_in_the_catalogue_and_kept_whole_in_the_sidecar(tmp_path: Path, site: str) -> None:

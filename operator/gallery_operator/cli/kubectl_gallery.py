@@ -41,7 +41,7 @@ from gallery_operator.api.spec import S3Target, describe_validation, parse_spec
 from gallery_operator.api.status import MAX_FAILURES
 from gallery_operator.download import Download
 from gallery_operator.jobs import pvc_template_name, s3_prefix
-from gallery_operator.workerconfig import CATALOGUE_DIR, CATALOGUE_FILE
+from gallery_operator.workerconfig import CATALOGUE_DIR, CATALOGUE_FILE, catalogue_record
 
 SUBSCRIPTIONS = "gallerysubscriptions"
 REQUESTED_AT = f"{API_GROUP}/requested-at"
@@ -159,17 +159,12 @@ def catalogue_lines(kube: Kube, name: str, image: str, timeout: float) -> list[d
         assert target.pvc is not None
         claim = target.pvc.claim_name or pvc_template_name(download)
         text = read_claim(kube, name, claim, target.pvc.sub_path or name, image, timeout)
-    records = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise PluginError(f"catalogue line {number} is not JSON: {error}") from error
-        if not isinstance(record, dict):
-            raise PluginError(f"catalogue line {number} is not a JSON object")
-        records.append(record)
+    lines = [line for line in text.split("\n") if line.strip()]
+    records = [record for line in lines if (record := catalogue_record(line)) is not None]
+    if len(records) < len(lines):  # as the worker reads it: a line cut short by a killed pod, or edited by hand
+        print(
+            f"kubectl-gallery: skipped {len(lines) - len(records)} catalogue lines that hold no record", file=sys.stderr
+        )
     return records
 
 
@@ -212,7 +207,7 @@ def read_s3(kube: Kube, target: S3Target, prefix: str) -> str:
         raise PluginError(f"cannot read s3://{target.bucket}/{key}: {code or error}") from error
     except BotoCoreError as error:
         raise PluginError(f"cannot read s3://{target.bucket}/{key}: {error}") from error
-    return bytes(body).decode()
+    return bytes(body).decode(errors="replace")  # a line cut inside a character is skipped as any cut line
 
 
 def reader_pod(pod: str, download: str, claim: str, folder: str, image: str) -> dict[str, Any]:

@@ -6,14 +6,15 @@ import hashlib
 import itertools
 import json
 import mimetypes
+import os
 import posixpath
-import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from gallery_operator.api.status import MAX_SAMPLE, CatalogueItem
+from gallery_operator.workerconfig import MAX_SHOWN_URL, catalogue_record
 
 CHUNK = 1024 * 1024
 
@@ -70,7 +71,12 @@ CUT_ITEMS = 64
 """Entries a list or mapping of cut metadata keeps."""
 CUT_DEPTH = 8
 """Levels of cut metadata: a deeper list or mapping becomes an ellipsis."""
-_SHA256 = re.compile("[0-9a-f]{64}")
+
+
+def _ends_a_line(file: Path) -> bool:
+    with file.open("rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"
 
 
 def _cut(record: dict[str, Any]) -> dict[str, Any]:
@@ -92,22 +98,6 @@ def _cut_value(value: Any, depth: int) -> Any:
     if isinstance(value, list):
         return [_cut_value(v, depth - 1) for v in value[:CUT_ITEMS]]
     return value
-
-
-def _is_record(record: Any) -> bool:
-    """Whether a line's JSON is a record as workers write it: what counting it and the status's sample read."""
-    if not isinstance(record, dict):
-        return False
-    path, size, digest = record.get("path"), record.get("size"), record.get("sha256")
-    return (
-        isinstance(path, str)
-        and bool(path)
-        and type(size) is int
-        and size >= 0
-        and isinstance(digest, str)
-        and _SHA256.fullmatch(digest) is not None
-        and all(isinstance(record.get(field), str | None) for field in ("contentType", "sourceUrl", "archiveKey"))
-    )
 
 
 class Catalogue:
@@ -136,11 +126,8 @@ class Catalogue:
             return
         with self.file.open("rb") as handle:
             for line in handle:
-                try:
-                    record = json.loads(line)
-                except ValueError:  # JSON's errors and UTF-8's
-                    continue  # the item is recorded again below if it is stored again
-                if _is_record(record):
+                record = catalogue_record(line)
+                if record is not None:  # else the item is recorded again if it is stored again
                     yield record
 
     def _count(self, record: dict[str, Any]) -> None:
@@ -159,7 +146,7 @@ class Catalogue:
                     size=record["size"],
                     sha256=record["sha256"],
                     content_type=record.get("contentType"),
-                    source_url=record.get("sourceUrl"),
+                    source_url=(record.get("sourceUrl") or "")[:MAX_SHOWN_URL] or None,
                 )
             )
 
@@ -184,6 +171,8 @@ class Catalogue:
                 line = json.dumps(_cut(record), sort_keys=True, default=str, ensure_ascii=False)
             if self._handle is None:
                 self._handle = self.file.open("ab", buffering=0)
+                if self._handle.tell() and not _ends_a_line(self.file):
+                    append_line(self._handle, "")  # a cut last line ended: the next record is a line of its own
             # One write(2) per record: a killed pod leaves at most a cut last line, which is skipped.
             append_line(self._handle, line)
             self._count(record)

@@ -22,6 +22,8 @@ from gallery_operator.workerconfig import (
     EXIT_OK,
     EXIT_PERMANENT,
     EXIT_RETRYABLE,
+    MAX_COUNT,
+    MAX_SHOWN_URL,
     PvcStorage,
     Report,
     S3Storage,
@@ -196,7 +198,7 @@ class Run:
         url, message = self.redactor.text(url), self.redactor.text(message)  # redacted first, then cut
         with self.lock:
             self.items_failed += 1
-            failure = Failure(reason=reason, message=message[:1024], url=url[:2048])  # type: ignore[arg-type]
+            failure = Failure(reason=reason, message=message[:1024], url=url[:MAX_SHOWN_URL])  # type: ignore[arg-type]
             if failure not in self.failures:
                 self.failures = [*self.failures, failure][-MAX_FAILURES:]
 
@@ -284,8 +286,8 @@ def catalogue_fields(catalogue: Catalogue, store: Store) -> dict[str, Any]:
     """A report's catalogue fields: the catalogue as this pod read it and added to it, and where it is. A report of
     a pod that read no catalogue has none of them (the operator then keeps the last catalogue it knew)."""
     return {
-        "catalogue_items": catalogue.items,
-        "catalogue_bytes": catalogue.bytes,
+        "catalogue_items": min(catalogue.items, MAX_COUNT),  # hand-edited records may sum past any count
+        "catalogue_bytes": min(catalogue.bytes, MAX_COUNT),
         "catalogue_location": f"{store.location()}/{CATALOGUE_DIR}/{CATALOGUE_FILE}",
         "sample": catalogue.sample,
     }
