@@ -34,6 +34,9 @@ from gallery_operator.worker.items import ItemFile, write_in_pieces
 from gallery_operator.workerconfig import Egress, PvcStorage, S3Storage, WorkerConfig
 
 MEMORY_TARGET_MB = 256
+TARGETS = {"download": 0.9, "s3": 0.9, "gallery": 1.0}
+"""The median ratio each benchmark aims at: the worker within a tenth of a large file's baseline (issue 13), and
+nothing lost against the gallery-dl command line at zero latency (issue 26)."""
 WALL_RATIOS: list[float] = []
 """download: curl's process time over the worker's, per round (start-up included)."""
 
@@ -262,8 +265,8 @@ def main() -> int:
         return 0
     print(
         f"{options.benchmark}: median ratio worker/baseline {statistics.median(ratios):.2f} over {len(ratios)} rounds "
-        f"(min {ratios[0]:.2f}, max {ratios[-1]:.2f}; target >= 0.9); worker peak {peak:.0f} MB "
-        f"(target <= {MEMORY_TARGET_MB})"
+        f"(min {ratios[0]:.2f}, max {ratios[-1]:.2f}; target >= {TARGETS[options.benchmark]}); "
+        f"worker peak {peak:.0f} MB (target <= {MEMORY_TARGET_MB})"
     )
     if WALL_RATIOS:
         print(f"download: median process wall-time ratio curl/worker {statistics.median(WALL_RATIOS):.2f}")
