@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -751,3 +752,15 @@ def test_a_sites_huge_metadata_is_cut_in_the_catalogue_and_kept_whole_in_the_sid
         assert record["metadata"]["description"] == described_text(4 * 1024 * 1024)[:1024] + "\u2026"
         sidecar = json.loads((tmp_path / "claim" / (record["path"] + ".json")).read_text())
         assert sidecar["description"] == described_text(4 * 1024 * 1024)
+
+
+def test_a_page_with_a_large_inline_image_is_searched_in_linear_time(tmp_path: Path, site: str) -> None:
+    # gallery-dl's generic extractor searched a run of URL characters in quadratic time: a 48 KB inline image (base64
+    # in a script here, as in a `data:` URI) took 6.3 s, this page's 1.5 MB one about an hour (the run's time limit
+    # ended it). Its matches are the same (tests/unit/test_page_links.py).
+    inline = base64.b64encode(bytes(1536 * 1024)).decode()
+    links = "".join(f'<a href="/img/{n}.jpg"><img src="/img/{n}.jpg"></a>' for n in (51, 52))
+    page = f'<html><head><script>var inline = "{inline}";</script></head><body>{links}</body></html>'
+    Handler.files["/p/inline.html"] = (page.encode(), "text/html")
+    code, report = run_worker(tmp_path, {"urls": [f"{site}/p/inline.html"], "engine": "gallery-dl"}, claim(tmp_path))
+    assert (code, report["itemsDone"], report["failures"]) == (0, 2, []), report

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gallery_dl import config, exception, extractor, job
+from gallery_dl import config, exception, extractor, job, text
 from gallery_dl.extractor.generic import GenericExtractor
 
 from gallery_operator.api.spec import GalleryDownloadSpec
@@ -26,6 +26,7 @@ from gallery_operator.worker.failures import classify
 from gallery_operator.worker.hosts import Hosts
 from gallery_operator.worker.inputs import RequestsEnvironment
 from gallery_operator.worker.items import ItemBytes, ItemFile, next_item
+from gallery_operator.worker.page_links import MediaLinks, SourceLinks
 from gallery_operator.worker.transfers import Transfers
 from gallery_operator.worker.url_lookup import gallery_dl_find
 from gallery_operator.workerconfig import GALLERY_DL_ARCHIVE
@@ -168,6 +169,16 @@ class PortAwareGeneric(GenericExtractor):  # type: ignore[misc]
         r"(?i)(?P<generic>)(?P<scheme>https?://)(?P<domain>[-\w.]+(?::\d+)?)(?P<path>/[^?#]*)?"
         r"(?:\?(?P<query>[^#]*))?(?:#(?P<fragment>.*))?$"
     )
+
+
+def search_pages_in_linear_time() -> None:
+    """For the rest of this process: gallery-dl's generic extractor searches pages with the finders of
+    worker/page_links.py (its own expressions take time quadratic in a run of URL characters: an inline image of
+    48 KB, 6.3 s), handed over under their expressions' text where this gallery-dl's extractor searches with them."""
+    searches = GenericExtractor.images.__code__.co_consts
+    for finder in (MediaLinks(), SourceLinks()):
+        if finder.pattern in searches:
+            text.PATTERN_CACHE[finder.pattern] = finder
 
 
 _FILE_KEYS: dict[int, set[str]] = {}
@@ -453,6 +464,7 @@ class GalleryDl:
     ) -> None:
         config.clear()
         set_aside_unusable_sqlite(state / GALLERY_DL_ARCHIVE)
+        search_pages_in_linear_time()
         self.hosts = hosts
         self.concurrency = spec.options.concurrency
         sites = options.credential_sites(spec, self.category) if credentials.any() else frozenset()
