@@ -75,6 +75,9 @@ def test_the_finders_match_the_expressions_on_generated_pages(pattern: str, find
     rng = random.Random(20261207)
     for _ in range(20_000):
         text = page(rng)
+        assert finder.linear(text) == finder.findall(text) == expression.findall(text), text
+    for _ in range(300):  # with a run and a tag long enough that findall takes the linear way
+        text = page(rng) + "<img " + "QUJD" * rng.randrange(60, 200) + page(rng)
         assert finder.findall(text) == expression.findall(text), text
 
 
@@ -90,7 +93,7 @@ def test_the_finders_match_the_expressions_on_real_shapes(pattern: str, finder: 
     ]
     expression = re.compile(pattern)
     for text in pages:
-        assert finder.findall(text) == expression.findall(text), text
+        assert finder.linear(text) == finder.findall(text) == expression.findall(text), text
 
 
 def test_the_finders_pass_long_runs_at_once() -> None:
@@ -102,7 +105,7 @@ def test_the_finders_pass_long_runs_at_once() -> None:
 
     small = shaped(500, 500)
     for pattern, finder in FINDERS:
-        assert finder.findall(small) == re.compile(pattern).findall(small)
+        assert finder.linear(small) == finder.findall(small) == re.compile(pattern).findall(small)
     text = shaped(1_000_000, 200_000)
     assert MediaLinks().findall(text) == ["/1.jpg", "src=x.png"]
     assert SourceLinks().findall(text) == [f"data:image/png;base64,{'QUJD' * 1_000_000}", "x.png"]
