@@ -12,7 +12,7 @@ import pytest
 
 from gallery_operator.workerconfig import PvcStorage
 from tests.component.workers import run_worker
-from tests.fixtures.hostile import FAULTS, SCHEMES, self_signed, serve
+from tests.fixtures.hostile import FAULTS, LINKED, SCHEMES, self_signed, serve, whole_bytes
 
 ENGINES = ("gallery-dl", "yt-dlp")
 POSITIONS = ("first", "redirect")
@@ -164,3 +164,16 @@ def test_an_error_that_escapes_the_run_is_reported_as_internal(tmp_path: Path, h
     assert (code, report["outcome"]) == (1, "Failed")
     [failure] = report["failures"]
     assert failure["reason"] == "Internal" and "FileExistsError" in failure["message"], failure
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_whole_gzip_and_deflate_answers_are_stored_whole(tmp_path: Path, hostile: str, engine: str) -> None:
+    # urllib3 inflates at most so much a read and keeps the rest in its decoder: a whole answer's stream was taken
+    # for a cut one once its last bytes had arrived (every page and file over about 10 KB that a site compresses).
+    urls = [f"{hostile}/whole/gzip/page.html"] if engine == "gallery-dl" else [f"{hostile}/whole/gzip/1.jpg"]
+    urls += [f"{hostile}/whole/deflate/2.jpg"] if engine == "yt-dlp" else []
+    storage = PvcStorage(root=str(tmp_path / "claim"), location="pvc://m/dl")
+    code, report = run_worker(tmp_path, {"urls": urls, "engine": engine}, storage)
+    assert (code, report["itemsDone"], report.get("failures", [])) == (0, 2, []), report
+    stored = {path.name.split(" ")[0].split(".")[0]: path.read_bytes() for path in (tmp_path / "claim").glob("*.jpg")}
+    assert stored == {str(n): whole_bytes(f"{n}.jpg") for n, _ in LINKED}

@@ -57,13 +57,17 @@ def _recording(call: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _ended_early(response: EngineResponse) -> bool:
-    """Whether the body is over (its connection read to the end) while its gzip or deflate stream is not."""
+    """Whether the body is over (its connection read to the end) while its gzip or deflate stream is not. urllib3
+    inflates at most so much a read and keeps the rest of what arrived in its decoder (``has_unconsumed_tail``):
+    until that is out too, the stream is not over however much of the body came (a whole answer over about 10 KB was
+    taken for a cut one once its last bytes had arrived)."""
     decoder = response._decoder
     stream = getattr(decoder, "_obj", None)
     if not response.gallery_fed or not isinstance(stream, _ZLIB_STREAM):
         return False
     first_member = getattr(decoder, "_state", 0) == 0  # gzip: a later member may be absent, as it ends
-    return first_member and not stream.eof and is_fp_closed(response._fp) and not len(response._decoded_buffer)
+    pending = getattr(decoder, "has_unconsumed_tail", False) or len(response._decoded_buffer)
+    return first_member and not stream.eof and is_fp_closed(response._fp) and not pending
 
 
 class EngineResponse(response.HTTPResponse):
