@@ -29,3 +29,18 @@ def test_the_measured_peak_is_the_workers_own(tmp_path: Path, site: str) -> None
     report = json.loads((tmp_path / "termination-log").read_text())
     assert (process.returncode, report["itemsDone"]) == (0, 2), report
     assert usage.ru_maxrss / 1024 < 200, f"peak {usage.ru_maxrss / 1024:.0f} MB"
+
+
+def test_a_decompression_bomb_page_fails_alone_within_bounded_memory(tmp_path: Path, site: str) -> None:
+    # 300 MiB of spaces in some 300 KB of gzip: the engine reads a page whole (no item limit holds for it), and the
+    # worker's peak passed 300 MB, with the pod's memory limit 512 MiB (review: 600 MiB took it to 643 MB).
+    storage = PvcStorage(root=str(tmp_path / "claim"), location="pvc://media/dl")
+    spec = {"urls": [f"{site}/bomb/page.html?mb=300", f"{site}/gallery/?n=2&size=1000"], "engine": "gallery-dl"}
+    process = start_worker_alone(tmp_path, spec, storage)
+    _, _, usage = os.wait4(process.pid, 0)
+    report = json.loads((tmp_path / "termination-log").read_text())
+    assert report["itemsDone"] == 2, report  # the run goes on past the page
+    assert [(f["reason"], "decompression bomb" in f["message"]) for f in report["failures"]] == [
+        ("NetworkError", True)
+    ], report["failures"]
+    assert usage.ru_maxrss / 1024 < 256, f"peak {usage.ru_maxrss / 1024:.0f} MB"

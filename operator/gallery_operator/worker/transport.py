@@ -9,7 +9,8 @@ wrapped (``EngineResponse``): botocore's S3 client and the worker's other urllib
 
 urllib3 also accepts a gzip or deflate body that stops before the end of its compressed stream (a connection cut
 where the length was not declared, or a server that declares the cut length): the engines would store the part as
-the whole file. The engines' responses refuse that with urllib3's own ``DecodeError``.
+the whole file; and one that inflates without bound (a page is read whole, past any item limit). The engines'
+responses refuse both with urllib3's own ``DecodeError``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ from urllib3.util.response import is_fp_closed
 _local = threading.local()
 _ZLIB_STREAM = type(zlib.decompressobj())
 CUT_SHORT = "the compressed body ended before the end of its stream (cut short)"
+INFLATED_RATIO = 100
+"""How many times its compressed size a body may inflate to past INFLATED_FLOOR: text inflates some ten times, a
+decompression bomb a thousand (600 KB of gzip made a page of 600 MB, held whole by the engine that reads it)."""
+INFLATED_FLOOR = 64 * 1024 * 1024
+BOMB = f"the compressed body inflates to more than {INFLATED_RATIO} times its size (a decompression bomb)"
 
 
 def last_error() -> BaseException | None:
@@ -77,6 +83,8 @@ class EngineResponse(response.HTTPResponse):
 
     gallery_fed = False
     """Whether compressed data has reached the decoder (an empty body that says gzip is no cut gzip stream)."""
+    gallery_compressed = 0
+    gallery_inflated = 0
 
     def read(self, *args: Any, **kwargs: Any) -> bytes:
         try:
@@ -109,7 +117,13 @@ class EngineResponse(response.HTTPResponse):
     ) -> bytes:
         if data and decode_content and self._decoder is not None:
             self.gallery_fed = True
-        return super()._decode(data, decode_content, flush_decoder, max_length)
+            self.gallery_compressed += len(data)
+        decoded = super()._decode(data, decode_content, flush_decoder, max_length)
+        if self.gallery_fed:
+            self.gallery_inflated += len(decoded)
+            if self.gallery_inflated > max(INFLATED_FLOOR, INFLATED_RATIO * self.gallery_compressed):
+                raise exceptions.DecodeError(BOMB)
+        return decoded
 
 
 def _engine_responses(build: Callable[..., requests.Response]) -> Callable[..., requests.Response]:
