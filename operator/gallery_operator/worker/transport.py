@@ -28,6 +28,8 @@ from urllib3.util.response import is_fp_closed
 
 _local = threading.local()
 _ZLIB_STREAM = type(zlib.decompressobj())
+_SWALLOWING = getattr(getattr(response, "GzipDecoderState", None), "SWALLOW_DATA", 2)
+"""urllib3's gzip decoder past the end of its last whole member, swallowing what follows."""
 CUT_SHORT = "the compressed body ended before the end of its stream (cut short)"
 INFLATED_RATIO = 100
 """How many times its compressed size a body may inflate to past INFLATED_FLOOR: text inflates some ten times, a
@@ -63,17 +65,31 @@ def _recording(call: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _ended_early(response: EngineResponse) -> bool:
-    """Whether the body is over (its connection read to the end) while its gzip or deflate stream is not. urllib3
+    """Whether the body is over (its connection read to the end) while its compressed stream is not. urllib3
     inflates at most so much a read and keeps the rest of what arrived in its decoder (``has_unconsumed_tail``):
     until that is out too, the stream is not over however much of the body came (a whole answer over about 10 KB was
     taken for a cut one once its last bytes had arrived)."""
     decoder = response._decoder
-    stream = getattr(decoder, "_obj", None)
-    if not response.gallery_fed or not isinstance(stream, _ZLIB_STREAM):
+    if not response.gallery_fed or decoder is None or not is_fp_closed(response._fp):
         return False
-    first_member = getattr(decoder, "_state", 0) == 0  # gzip: a later member may be absent, as it ends
-    pending = getattr(decoder, "has_unconsumed_tail", False) or len(response._decoded_buffer)
-    return first_member and not stream.eof and is_fp_closed(response._fp) and not pending
+    if len(response._decoded_buffer) or getattr(decoder, "has_unconsumed_tail", False):
+        return False
+    return _finished(decoder) is False
+
+
+def _finished(decoder: Any) -> bool | None:
+    """Whether a decoder has reached the end of its compressed stream; None for a kind this cannot tell. Layered
+    encodings (`gzip, br`) each to its end; gzip's last member to its end (a later member cut short is a cut body;
+    what follows a whole member and is no member is swallowed, as gzip clients do); brotli to its end."""
+    layers = getattr(decoder, "_decoders", None)
+    if layers is not None:
+        states = [_finished(layer) for layer in layers]
+        return None if None in states else all(states)
+    stream = getattr(decoder, "_obj", None)
+    if isinstance(stream, _ZLIB_STREAM):
+        return bool(stream.eof) or getattr(decoder, "_state", None) == _SWALLOWING
+    finished = getattr(stream, "is_finished", None)
+    return bool(finished()) if callable(finished) else None
 
 
 class EngineResponse(response.HTTPResponse):
