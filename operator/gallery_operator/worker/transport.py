@@ -35,7 +35,10 @@ INFLATED_RATIO = 100
 """How many times its compressed size a body may inflate to past INFLATED_FLOOR: text inflates some ten times, a
 decompression bomb a thousand (600 KB of gzip made a page of 600 MB, held whole by the engine that reads it)."""
 INFLATED_FLOOR = 64 * 1024 * 1024
+"""Also the most a compressed page read whole (a request not streamed: gallery-dl's pages and API answers) inflates
+to, whatever its ratio: 6 MB of gzip at fifty to one made a page of 300 MiB, and the worker's peak 705 MB."""
 BOMB = f"the compressed body inflates to more than {INFLATED_RATIO} times its size (a decompression bomb)"
+WHOLE_BOMB = f"the compressed page inflates past {INFLATED_FLOOR // 1024 // 1024} MiB (a decompression bomb)"
 
 
 def last_error() -> BaseException | None:
@@ -55,6 +58,7 @@ def _recording(call: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(call)
     def recorded(*args: Any, **kwargs: Any) -> Any:
         _local.error = None  # what failed before this request is no longer the latest failure
+        _local.whole = not kwargs.get("stream", False)  # requests reads the body whole before it returns
         try:
             return call(*args, **kwargs)
         except Exception as error:
@@ -99,6 +103,8 @@ class EngineResponse(response.HTTPResponse):
 
     gallery_fed = False
     """Whether compressed data has reached the decoder (an empty body that says gzip is no cut gzip stream)."""
+    gallery_whole = False
+    """Whether the body is read whole (a request not streamed), as a page is."""
     gallery_compressed = 0
     gallery_inflated = 0
 
@@ -137,6 +143,8 @@ class EngineResponse(response.HTTPResponse):
         decoded = super()._decode(data, decode_content, flush_decoder, max_length)
         if self.gallery_fed:
             self.gallery_inflated += len(decoded)
+            if self.gallery_whole and self.gallery_inflated > INFLATED_FLOOR:
+                raise exceptions.DecodeError(WHOLE_BOMB)
             if self.gallery_inflated > max(INFLATED_FLOOR, INFLATED_RATIO * self.gallery_compressed):
                 raise exceptions.DecodeError(BOMB)
         return decoded
@@ -150,6 +158,7 @@ def _engine_responses(build: Callable[..., requests.Response]) -> Callable[..., 
     def built(adapter: Any, request: Any, raw: Any, *args: Any, **kwargs: Any) -> requests.Response:
         if type(raw) is response.HTTPResponse:
             raw.__class__ = EngineResponse
+            raw.gallery_whole = getattr(_local, "whole", False)  # type: ignore[attr-defined]
         return build(adapter, request, raw, *args, **kwargs)
 
     return built
