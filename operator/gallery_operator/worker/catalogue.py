@@ -71,6 +71,7 @@ CUT_ITEMS = 64
 """Entries a list or mapping of cut metadata keeps."""
 CUT_DEPTH = 8
 """Levels of cut metadata: a deeper list or mapping becomes an ellipsis."""
+ELLIPSIS = "\u2026"
 
 
 def _ends_a_line(file: Path) -> bool:
@@ -90,9 +91,9 @@ def _cut(record: dict[str, Any]) -> dict[str, Any]:
 
 def _cut_value(value: Any, depth: int) -> Any:
     if isinstance(value, str):
-        return value if len(value) <= CUT_TEXT else value[:CUT_TEXT] + "\u2026"
+        return value if len(value) <= CUT_TEXT else value[:CUT_TEXT] + ELLIPSIS
     if isinstance(value, dict | list) and depth == 0:
-        return "\u2026"
+        return ELLIPSIS
     if isinstance(value, dict):
         return {_cut_value(str(k), 0): _cut_value(v, depth - 1) for k, v in itertools.islice(value.items(), CUT_ITEMS)}
     if isinstance(value, list):

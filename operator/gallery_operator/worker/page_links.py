@@ -23,7 +23,6 @@ _RUN = re.compile(r"[^?&#\"'>\s]+")
 _EXTENSION = re.compile(r"\.(?:jpe?g|jpe|png|gif|web[mp]|mp4|mkv|og[gmv]|opus)", re.IGNORECASE)
 _TAIL = re.compile(r"[^\"'<>\s]*")
 """What a media link runs on over after its extension (its query and fragment)."""
-_MEDIA = re.compile(MEDIA_LINKS)
 _SOURCE = re.compile(SOURCE_LINKS)
 _LONG_TAG = re.compile(r"<(?:img|video|source)\s[^>]{512}", re.IGNORECASE)
 """A tag long enough that the expression's backtracking over it costs."""
