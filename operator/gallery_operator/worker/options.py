@@ -126,6 +126,8 @@ def gallery_dl_config(
     config[("downloader", "retries")] = opts.retries
     config[("downloader", "timeout")] = float(opts.timeout_seconds)
     config[("downloader", "http", "chunk-size")] = 1024 * 1024
+    # No progress lines (the output is null): the plain receive loop, without two clock reads a chunk for them.
+    config[("downloader", "progress")] = None
     if opts.rate_limit and opts.concurrency == 1:  # else the host's rate, shared by the transfers (worker/hosts.py)
         config[("downloader", "rate")] = rate_bytes(opts.rate_limit)
     config[("output", "mode")] = "null"
