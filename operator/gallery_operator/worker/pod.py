@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from gallery_operator.api.spec import GalleryDownloadSpec, describe_validation, rate_bytes
 from gallery_operator.api.status import Failure
 from gallery_operator.redaction import Redactor
-from gallery_operator.worker import programs, protocol_checks, transport
+from gallery_operator.worker import programs, quick_requests, transport
 from gallery_operator.worker.catalogue import Catalogue
 from gallery_operator.worker.egress import Blocked, Guard
 from gallery_operator.worker.engines import Engine, EngineChain
@@ -169,7 +169,7 @@ def engines(config: WorkerConfig, pod: Inputs, run: Run, hosts: Hosts | None) ->
 def download_all(config: WorkerConfig, pod: Inputs, run: Run) -> None:
     """Every URL of the spec through the engine chain, until the run stops."""
     transport.install()
-    protocol_checks.install()
+    quick_requests.install()
     spec = config.spec
     chain = EngineChain(spec.engine, engines(config, pod, run, polite_hosts(spec)))
     if unknown := chain.unknown_site(spec.auth.site if spec.auth else None):
