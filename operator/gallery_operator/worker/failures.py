@@ -16,6 +16,21 @@ PERMANENT: frozenset[FailureReason] = frozenset(
 _STATUS = re.compile(r"(?:HTTP Error |'|status(?: code)?:? ?)([1-5][0-9]{2})\b", re.IGNORECASE)
 
 
+_URL = re.compile(r"https?://[^\s'\"]+")
+
+
+def failure_url(text: str, fixed: str, default: str) -> str:
+    """The URL a failure's log text names: the first URL in ``text`` that is not part of the engine's own wording
+    (``fixed``, the line's template before its values: gallery-dl's "report this issue on <its tracker>" advice after
+    an unexpected error names no item), else ``default``."""
+    own = {url.rstrip(".,;:)'") for url in _URL.findall(fixed)}
+    for found in _URL.finditer(text):
+        url = found.group(0).rstrip(".,;:)'")
+        if url not in own:
+            return url
+    return default
+
+
 def reason_for_status(code: int) -> FailureReason:
     if code in (404, 410):
         return "NotFound"

@@ -22,7 +22,7 @@ from gallery_operator.api.spec import GalleryDownloadSpec
 from gallery_operator.worker import options, transport
 from gallery_operator.worker.archives import set_aside_unusable_sqlite
 from gallery_operator.worker.engines import Sink, Stopped
-from gallery_operator.worker.failures import classify, reason_for_error
+from gallery_operator.worker.failures import classify, failure_url, reason_for_error
 from gallery_operator.worker.hosts import Hosts
 from gallery_operator.worker.inputs import RequestsEnvironment
 from gallery_operator.worker.items import ItemBytes, ItemFile, next_item
@@ -30,8 +30,6 @@ from gallery_operator.worker.page_links import MediaLinks, SourceLinks
 from gallery_operator.worker.transfers import Transfers
 from gallery_operator.worker.url_lookup import gallery_dl_find
 from gallery_operator.workerconfig import GALLERY_DL_ARCHIVE
-
-_URL_IN_MESSAGE = re.compile(r"https?://[^\s'\"]+")
 
 
 class _ErrorCapture(logging.Handler):
@@ -60,20 +58,21 @@ class _ErrorCapture(logging.Handler):
         # The exception behind the line: logged with it, being handled while it is logged, or the transport error
         # gallery-dl's downloader turned into text (worker/transport.py). gallery-dl's own error for a page's
         # request (HttpError) carries the transport error as text only: the one recorded is the one behind it.
+        template = str(record.msg)
         handled, recorded = (record.exc_info or sys.exc_info())[1], transport.last_error()
         if handled is None or reason_for_error(handled) is None:
             handled = recorded or handled
         error = handled or getattr(self.last, "error", None)
         if record.levelno < logging.ERROR:
-            self.last.warning, self.last.error = message, error
+            self.last.warning, self.last.error, self.last.template = message, error, template
             return
         self.count += 1
         detail = f"{last_warning}; {message}" if last_warning else message
+        fixed = f"{getattr(self.last, 'template', '')} {template}" if last_warning else template
         self.last.warning, self.last.error = "", None
-        match = _URL_IN_MESSAGE.search(detail)
         reason = classify(detail, error=error)
         default = self.item_url() if self.item_url is not None else self.default_url
-        self.sink.failed(match.group(0).rstrip(".,;:)'") if match else default, reason, detail)
+        self.sink.failed(failure_url(detail, fixed, default), reason, detail)
 
 
 def _place_items(pathfmt: Any, sink: Sink, source: Callable[[], str]) -> None:
