@@ -35,10 +35,12 @@ INFLATED_RATIO = 100
 """How many times its compressed size a body may inflate to past INFLATED_FLOOR: text inflates some ten times, a
 decompression bomb a thousand (600 KB of gzip made a page of 600 MB, held whole by the engine that reads it)."""
 INFLATED_FLOOR = 64 * 1024 * 1024
-"""Also the most a compressed page read whole (a request not streamed: gallery-dl's pages and API answers) inflates
-to, whatever its ratio: 6 MB of gzip at fifty to one made a page of 300 MiB, and the worker's peak 705 MB."""
+"""Also the most a page read whole (a request not streamed: gallery-dl's pages and API answers) may hold, compressed
+or not: 6 MB of gzip at fifty to one made a page of 300 MiB, and the worker's peak 705 MB; 300 MiB sent as it is took
+it to 650 MB."""
 BOMB = f"the compressed body inflates to more than {INFLATED_RATIO} times its size (a decompression bomb)"
 WHOLE_BOMB = f"the compressed page inflates past {INFLATED_FLOOR // 1024 // 1024} MiB (a decompression bomb)"
+WHOLE_TOO_LARGE = f"the page is larger than {INFLATED_FLOOR // 1024 // 1024} MiB (a page is read whole)"
 
 
 def last_error() -> BaseException | None:
@@ -107,6 +109,7 @@ class EngineResponse(response.HTTPResponse):
     """Whether the body is read whole (a request not streamed), as a page is."""
     gallery_compressed = 0
     gallery_inflated = 0
+    """Bytes in and out of the decoder (out: also a body sent as it is, which a page read whole counts against)."""
 
     def read(self, *args: Any, **kwargs: Any) -> bytes:
         try:
@@ -141,12 +144,11 @@ class EngineResponse(response.HTTPResponse):
             self.gallery_fed = True
             self.gallery_compressed += len(data)
         decoded = super()._decode(data, decode_content, flush_decoder, max_length)
-        if self.gallery_fed:
-            self.gallery_inflated += len(decoded)
-            if self.gallery_whole and self.gallery_inflated > INFLATED_FLOOR:
-                raise exceptions.DecodeError(WHOLE_BOMB)
-            if self.gallery_inflated > max(INFLATED_FLOOR, INFLATED_RATIO * self.gallery_compressed):
-                raise exceptions.DecodeError(BOMB)
+        self.gallery_inflated += len(decoded)
+        if self.gallery_whole and self.gallery_inflated > INFLATED_FLOOR:
+            raise exceptions.DecodeError(WHOLE_BOMB if self.gallery_fed else WHOLE_TOO_LARGE)
+        if self.gallery_fed and self.gallery_inflated > max(INFLATED_FLOOR, INFLATED_RATIO * self.gallery_compressed):
+            raise exceptions.DecodeError(BOMB)
         return decoded
 
 
