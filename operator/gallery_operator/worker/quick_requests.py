@@ -8,7 +8,7 @@ the library answers it, and handed to the library only where the pinned version 
 - requests (2.33 on) asks ``isinstance(value, SupportsItems)`` of every header, parameter and proxy mapping it merges,
   and ``isinstance(data, SupportsRead)`` of a request's body: eight to nine checks a request. Both are runtime-checkable
   ``typing.Protocol`` classes, and Python 3.11 lists a protocol's members afresh on every such check (3.5 us each, about
-  30 us a request; Python 3.12 caches them). ``MemberCheck`` gives the same answer for a protocol of one method.
+  30 us a request; Python 3.12 caches them). ``MemberCheck`` gives 3.11's answer for a protocol of one method.
 - http.client hands a response's header lines to the email package's parser (16 us for six headers). Lines that are
   each one plain ``Name: value`` pair ending in CRLF give the same message built directly; any other block (folded
   lines, bare line ends, odd names) still goes to the parser.
@@ -20,6 +20,8 @@ the library answers it, and handed to the library only where the pinned version 
 
 from __future__ import annotations
 
+import abc
+import email.message
 import email.parser
 import http.client
 import http.cookiejar
@@ -38,20 +40,23 @@ QUICKENED = (("requests.utils", "_SupportsItems", "items"), ("requests.models", 
 
 
 class MemberCheck(type):
-    """The metaclass of a stand-in for a runtime-checkable protocol whose one member is a method (``member``)."""
+    """The metaclass of a stand-in for a runtime-checkable protocol whose one member is a method (``member``): its
+    ``isinstance`` takes the steps of Python 3.11's ``_ProtocolMeta.__instancecheck__`` for such a protocol, without
+    listing the protocol's members (the one step that costs): the value's class as the protocol's ABC machinery
+    answers it (its cache, nominal subclasses, registered classes), then the member on the value itself, then the
+    ABC's own answer for the value."""
 
     member = ""
     protocol: Any = None
     """The protocol it stands in for (what ``issubclass`` answers by)."""
 
     def __instancecheck__(cls, instance: object) -> bool:
-        name = cls.member
-        for base in type(instance).__mro__:  # the protocol's own check on the value's class (typing._proto_hook)
-            if name in base.__dict__:
-                if base.__dict__[name] is not None:
-                    return True
-                break
-        return getattr(instance, name, None) is not None  # then on the value itself (attributes set in __init__)
+        protocol = cls.protocol
+        if abc.ABCMeta.__subclasscheck__(protocol, instance.__class__):
+            return True
+        if getattr(instance, cls.member, None) is not None:  # hasattr, and not blocked by None
+            return True
+        return abc.ABCMeta.__instancecheck__(protocol, instance)
 
     def __subclasscheck__(cls, subclass: type) -> bool:
         return issubclass(subclass, cls.protocol)
@@ -81,11 +86,12 @@ _NESTED = re.compile(rb"(?i)content-type:.*(?:multipart|message)")
 _library_parse_headers = http.client.parse_headers
 
 
-def parse_headers(fp: Any, _class: type[http.client.HTTPMessage] = http.client.HTTPMessage) -> Any:
+def parse_headers(fp: Any, _class: type[email.message.Message] = http.client.HTTPMessage) -> Any:
     """``http.client.parse_headers``: the lines read as http.client reads them (its limits on length and count),
-    the message built directly when every line is a plain pair, else parsed as http.client parses it."""
+    the message built directly when every line is a plain pair (into http.client's own message class, whose policy
+    is the parser's), else parsed as http.client parses it."""
     lines: list[bytes] = http.client._read_headers(fp)  # type: ignore[attr-defined]
-    if lines[-1] == b"\r\n" and all(_plain(line) for line in lines[:-1]):
+    if _class is http.client.HTTPMessage and lines[-1] == b"\r\n" and all(_plain(line) for line in lines[:-1]):
         message = _class()
         for line in lines[:-1]:
             name, _, value = line.decode("iso-8859-1").partition(":")
@@ -130,16 +136,19 @@ _COOKIE_USERS = (
 
 
 def install() -> None:
-    """For the rest of this process (idempotent): the quick answers where the libraries look their work up."""
-    for module_name, name, member in QUICKENED:
+    """For the rest of this process (idempotent): the quick answers where the libraries look their work up. The
+    protocol stand-ins on Python 3.11 only: 3.12 caches a protocol's members itself, and looks them up as static
+    attributes (a value's ``__getattr__`` does not count), which the stand-ins do not follow."""
+    for module_name, name, member in QUICKENED if sys.version_info < (3, 12) else ():
         module = sys.modules.get(module_name)
         protocol = getattr(module, name, None)
         if protocol is not None and type(protocol) is not MemberCheck and members(protocol) == {member}:
             setattr(module, name, stand_in(protocol, member))
-    if callable(getattr(http.client, "_read_headers", None)) and http.client.parse_headers is _library_parse_headers:
+    library = http.client.parse_headers is _library_parse_headers and _library_parse_headers.__module__ == "http.client"
+    if library and callable(getattr(http.client, "_read_headers", None)):
         setattr(http.client, "parse_headers", parse_headers)  # noqa: B010 - its callers look it up there
-    for module, name, library, quick in _COOKIE_USERS:
-        if getattr(module, name, None) is library and _cookie_jar_as_read():
+    for module, name, library_function, quick in _COOKIE_USERS:
+        if getattr(module, name, None) is library_function and _cookie_jar_as_read():
             setattr(module, name, quick)
 
 
@@ -148,4 +157,5 @@ def _cookie_jar_as_read() -> bool:
     to do in the cases answered at once (a jar class of requests' that overrides them would need a fresh look)."""
     jar = requests.cookies.RequestsCookieJar
     base = http.cookiejar.CookieJar
-    return all(getattr(jar, name) is getattr(base, name) for name in ("extract_cookies", "add_cookie_header"))
+    methods = ("extract_cookies", "make_cookies", "add_cookie_header", "_cookies_for_request", "clear_expired_cookies")
+    return all(getattr(jar, name) is getattr(base, name) for name in methods)
