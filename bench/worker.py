@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -184,22 +185,28 @@ def gallery_pair(
 ) -> tuple[float, float, float, float]:
     """A page of ``files`` 20 KiB images: the gallery-dl command line and the worker, both counted whole, one after
     the other (``worker_first``: the worker first; the callers alternate it round by round, so that neither side
-    always meets the machine's state the other left: docs/benchmarks.md, "Session 15").
+    always meets the machine's state the other left: docs/benchmarks.md, "Session 15"). Each side's files are
+    removed once counted, so that each side starts after the removal of as many files as the other: ext4 makes a
+    new file past the inodes of files removed in the last seconds, and the side that followed the removal of both
+    sides' files (the last round's) paid up to a tenth more (docs/benchmarks.md, "Session 17").
     (CLI seconds, CLI peak MB, worker seconds, worker peak MB). The command line's generic extractor cannot take a
     host with a port, so ``site`` listens on port 80 of 127.0.0.2 (the benchmarks run as root on the project's
     machines)."""
     page = f"{site}/gallery/?n={files}&size=20480"
     cli = Path(sys.executable).parent / "gallery-dl"
-    if worker_first:
-        worker_time = worker_into_claim(folder, page, options, engine="gallery-dl")
-        worker_mb = LAST_PEAK[0]
-    cli_time, cli_mb = timed([str(cli), "--quiet", "-d", str(folder / "cli"), f"generic:{page}"])
-    cli_files = sum(1 for p in (folder / "cli").rglob("*.jpg"))
-    if not worker_first:
-        worker_time = worker_into_claim(folder, page, options, engine="gallery-dl")
-        worker_mb = LAST_PEAK[0]
-    worker_files = sum(1 for p in (folder / "claim").glob("*.jpg"))
-    assert cli_files == worker_files == files, (cli_files, worker_files)
+    sides = ["worker", "cli"] if worker_first else ["cli", "worker"]
+    measured: dict[str, tuple[float, float]] = {}
+    for side in sides:
+        if side == "worker":
+            measured[side] = worker_into_claim(folder, page, options, engine="gallery-dl"), LAST_PEAK[0]
+            stored = folder / "claim"
+        else:
+            measured[side] = timed([str(cli), "--quiet", "-d", str(folder / "cli"), f"generic:{page}"])
+            stored = folder / "cli"
+        count = sum(1 for p in stored.rglob("*.jpg"))
+        assert count == files, (side, count)
+        shutil.rmtree(stored)
+    (cli_time, cli_mb), (worker_time, worker_mb) = measured["cli"], measured["worker"]
     return cli_time, cli_mb, worker_time, worker_mb
 
 
