@@ -12,7 +12,7 @@ import pytest
 from gallery_dl import config, job
 from gallery_dl.extractor.common import Extractor
 
-from gallery_operator.worker.failures import failure_url
+from gallery_operator.worker.failures import failure_url, wording
 
 PAGE = "http://127.0.0.1/breaks/page"
 
@@ -60,15 +60,22 @@ def test_the_engines_tracker_address_is_no_failure_url() -> None:
     record = _unexpected_error_line(KeyError("images"))
     message = record.getMessage()
     assert re.search(r"https?://", message)  # gallery-dl's advice names its tracker: the first URL of the line
-    assert failure_url(message, str(record.msg), PAGE) == PAGE
+    assert failure_url(message, wording(record), PAGE) == PAGE
 
 
 @pytest.mark.parametrize("item", ["http://127.0.0.1/breaks/a.jpg", "https://cdn.example.test/b.png?x=1"])
 def test_a_url_in_the_lines_values_is_the_failure_url(item: str) -> None:
     record = _unexpected_error_line(ValueError(f"no image at {item}"))
-    assert failure_url(record.getMessage(), str(record.msg), PAGE) == item
+    assert failure_url(record.getMessage(), wording(record), PAGE) == item
 
 
 def test_a_plain_line_gives_its_first_url() -> None:
     assert failure_url("'404 Not Found' for 'http://h/x.jpg'", "%s", "d") == "http://h/x.jpg"
     assert failure_url("no address here", "%s", "d") == "d"
+
+
+def test_a_line_formatted_before_logging_gives_its_first_url() -> None:
+    # gallery-dl's downloader: log.warning(f"'404 Not Found' for '{url}'"), no values apart (record.args empty)
+    item = "http://cdn.example.test/a/1.jpg"
+    record = logging.LogRecord("generic", logging.WARNING, __file__, 1, f"'404 Not Found' for '{item}'", (), None)
+    assert failure_url(record.getMessage(), wording(record), PAGE) == item

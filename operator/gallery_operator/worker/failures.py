@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 
@@ -19,10 +20,17 @@ _STATUS = re.compile(r"(?:HTTP Error |'|status(?: code)?:? ?)([1-5][0-9]{2})\b",
 _URL = re.compile(r"https?://[^\s'\"]+")
 
 
+def wording(record: logging.LogRecord) -> str:
+    """The engine's own wording of a log line: its template when its values were handed apart; nothing for a line
+    formatted before it was logged (its text is all values: gallery-dl's `'404 Not Found' for '<item URL>'`)."""
+    return str(record.msg) if record.args else ""
+
+
 def failure_url(text: str, fixed: str, default: str) -> str:
     """The URL a failure's log text names: the first URL in ``text`` that is not part of the engine's own wording
-    (``fixed``, the line's template before its values: gallery-dl's "report this issue on <its tracker>" advice after
-    an unexpected error names no item), else ``default``."""
+    (``fixed``, the template of a line logged with values apart: gallery-dl's "report this issue on <its tracker>"
+    advice after an unexpected error names no item; a line formatted before it was logged, as gallery-dl's downloader
+    logs an item's `'404 Not Found' for '<URL>'`, has no wording apart and ``fixed`` is empty), else ``default``."""
     own = {url.rstrip(".,;:)'") for url in _URL.findall(fixed)}
     for found in _URL.finditer(text):
         url = found.group(0).rstrip(".,;:)'")

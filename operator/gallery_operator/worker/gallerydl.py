@@ -22,7 +22,7 @@ from gallery_operator.api.spec import GalleryDownloadSpec
 from gallery_operator.worker import options, transport
 from gallery_operator.worker.archives import set_aside_unusable_sqlite
 from gallery_operator.worker.engines import Sink, Stopped
-from gallery_operator.worker.failures import classify, failure_url, reason_for_error
+from gallery_operator.worker.failures import classify, failure_url, reason_for_error, wording
 from gallery_operator.worker.hosts import Hosts
 from gallery_operator.worker.inputs import RequestsEnvironment
 from gallery_operator.worker.items import ItemBytes, ItemFile, next_item
@@ -58,7 +58,7 @@ class _ErrorCapture(logging.Handler):
         # The exception behind the line: logged with it, being handled while it is logged, or the transport error
         # gallery-dl's downloader turned into text (worker/transport.py). gallery-dl's own error for a page's
         # request (HttpError) carries the transport error as text only: the one recorded is the one behind it.
-        template = str(record.msg)
+        template = wording(record)
         handled, recorded = (record.exc_info or sys.exc_info())[1], transport.last_error()
         if handled is None or reason_for_error(handled) is None:
             handled = recorded or handled
