@@ -35,12 +35,13 @@ INFLATED_RATIO = 100
 """How many times its compressed size a body may inflate to past INFLATED_FLOOR: text inflates some ten times, a
 decompression bomb a thousand (600 KB of gzip made a page of 600 MB, held whole by the engine that reads it)."""
 INFLATED_FLOOR = 64 * 1024 * 1024
-"""Also the most a page read whole (a request not streamed: gallery-dl's pages and API answers) may hold, compressed
-or not: 6 MB of gzip at fifty to one made a page of 300 MiB, and the worker's peak 705 MB; 300 MiB sent as it is took
-it to 650 MB."""
+"""Also the most a body read whole (requests' ``Response.content``: a request not streamed, as gallery-dl's pages and
+API answers are; a redirect's body, which requests reads before it follows; an error answer gallery-dl looks into
+for a site's challenge) may hold, compressed or not: 6 MB of gzip at fifty to one made a page of 300 MiB, and the
+worker's peak 705 MB; 300 MiB sent as it is took it to 650 MB, and as a redirect's body to an item 651 MB."""
 BOMB = f"the compressed body inflates to more than {INFLATED_RATIO} times its size (a decompression bomb)"
 WHOLE_BOMB = f"the compressed page inflates past {INFLATED_FLOOR // 1024 // 1024} MiB (a decompression bomb)"
-WHOLE_TOO_LARGE = f"the page is larger than {INFLATED_FLOOR // 1024 // 1024} MiB (a page is read whole)"
+WHOLE_TOO_LARGE = f"the answer is larger than {INFLATED_FLOOR // 1024 // 1024} MiB (it is read whole)"
 
 
 def last_error() -> BaseException | None:
@@ -60,7 +61,6 @@ def _recording(call: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(call)
     def recorded(*args: Any, **kwargs: Any) -> Any:
         _local.error = None  # what failed before this request is no longer the latest failure
-        _local.whole = not kwargs.get("stream", False)  # requests reads the body whole before it returns
         try:
             return call(*args, **kwargs)
         except Exception as error:
@@ -106,12 +106,17 @@ class EngineResponse(response.HTTPResponse):
     gallery_fed = False
     """Whether compressed data has reached the decoder (an empty body that says gzip is no cut gzip stream)."""
     gallery_whole = False
-    """Whether the body is read whole (a request not streamed), as a page is."""
+    """Whether the body is read whole (``Response.content``), as a page is."""
+    gallery_refused = False
+    """Whether the body was refused (too large, a bomb): nothing more of it is read, the connection is closed."""
     gallery_compressed = 0
     gallery_inflated = 0
     """Bytes in and out of the decoder (out: also a body sent as it is, which a page read whole counts against)."""
 
     def read(self, *args: Any, **kwargs: Any) -> bytes:
+        if self.gallery_refused:  # requests reads a redirect's body again after an error, all at once: not held
+            self.close()
+            return b""
         try:
             data = super().read(*args, **kwargs)
             if _ended_early(self):
@@ -146,8 +151,10 @@ class EngineResponse(response.HTTPResponse):
         decoded = super()._decode(data, decode_content, flush_decoder, max_length)
         self.gallery_inflated += len(decoded)
         if self.gallery_whole and self.gallery_inflated > INFLATED_FLOOR:
+            self.gallery_refused = True
             raise exceptions.DecodeError(WHOLE_BOMB if self.gallery_fed else WHOLE_TOO_LARGE)
         if self.gallery_fed and self.gallery_inflated > max(INFLATED_FLOOR, INFLATED_RATIO * self.gallery_compressed):
+            self.gallery_refused = True
             raise exceptions.DecodeError(BOMB)
         return decoded
 
@@ -160,10 +167,22 @@ def _engine_responses(build: Callable[..., requests.Response]) -> Callable[..., 
     def built(adapter: Any, request: Any, raw: Any, *args: Any, **kwargs: Any) -> requests.Response:
         if type(raw) is response.HTTPResponse:
             raw.__class__ = EngineResponse
-            raw.gallery_whole = getattr(_local, "whole", False)  # type: ignore[attr-defined]
         return build(adapter, request, raw, *args, **kwargs)
 
     return built
+
+
+_CONTENT = requests.models.Response.content
+
+
+def _whole_content(self: requests.Response) -> bytes | None:
+    """``Response.content``: the body read whole, so it holds INFLATED_FLOOR at most (requests reads it for a request
+    not streamed, for a redirect before it follows, and engines for their pages and API answers)."""
+    raw = self.raw
+    if isinstance(raw, EngineResponse) and self._content is False and not self._content_consumed:
+        raw.gallery_whole = True
+    content: bytes | None = _CONTENT.fget(self)  # type: ignore[attr-defined]
+    return content
 
 
 def install() -> None:
@@ -174,3 +193,4 @@ def install() -> None:
     requests.Session.send = _recording(requests.Session.send)  # type: ignore[method-assign]
     adapter = requests.adapters.HTTPAdapter
     adapter.build_response = _engine_responses(adapter.build_response)  # type: ignore[method-assign]
+    requests.models.Response.content = property(_whole_content)  # type: ignore[assignment,method-assign]
