@@ -80,3 +80,17 @@ def test_a_huge_answer_read_whole_before_an_item_is_not_held(tmp_path: Path, sit
     else:
         assert (report["itemsDone"], failures) == (2, [("NetworkError", True)]), report
     assert usage.ru_maxrss / 1024 < 256, f"peak {usage.ru_maxrss / 1024:.0f} MB"
+
+
+@pytest.mark.parametrize("links", ["words", "tags"])
+def test_a_page_of_millions_of_links_fails_alone_within_bounded_memory(tmp_path: Path, site: str, links: str) -> None:
+    # 30 MiB of `a.jpg ` words (or `<img src=x>` tags): five million links, each two strings, a tuple and a dict in
+    # gallery-dl's generic extractor, took the worker to 931 MB (review) from a page well under the 64 MiB bound.
+    storage = PvcStorage(root=str(tmp_path / "claim"), location="pvc://media/dl")
+    spec = {"urls": [f"{site}/huge/{links}.html?mb=30", f"{site}/gallery/?n=2&size=1000"], "engine": "gallery-dl"}
+    process = start_worker_alone(tmp_path, spec, storage)
+    _, _, usage = os.wait4(process.pid, 0)
+    report = json.loads((tmp_path / "termination-log").read_text())
+    failures = [(f["reason"], "more than 100000 media files" in f["message"]) for f in report["failures"]]
+    assert (report["itemsDone"], failures) == (2, [("UnexpectedContent", True)]), report
+    assert usage.ru_maxrss / 1024 < 256, f"peak {usage.ru_maxrss / 1024:.0f} MB"

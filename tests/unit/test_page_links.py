@@ -10,7 +10,15 @@ import tracemalloc
 import pytest
 from gallery_dl.extractor.generic import GenericExtractor
 
-from gallery_operator.worker.page_links import MEDIA_LINKS, SOURCE_LINKS, WINDOW, MediaLinks, SourceLinks
+from gallery_operator.worker.page_links import (
+    MAX_LINKS,
+    MEDIA_LINKS,
+    SOURCE_LINKS,
+    WINDOW,
+    MediaLinks,
+    SourceLinks,
+    TooManyLinks,
+)
 
 TOKENS = [
     "<img ",
@@ -139,3 +147,20 @@ def test_the_finders_hold_little_more_than_the_page() -> None:
         finally:
             tracemalloc.stop()
         assert peak < 8 * 1024 * 1024, f"{peak / 1e6:.0f} MB to search a page of {len(text) / 1e6:.0f} MB"
+
+
+@pytest.mark.parametrize(
+    ("finder", "link", "long_tag"),
+    [
+        (MediaLinks(), "a.jpg ", ""),
+        (SourceLinks(), "<img src=x>", ""),
+        (SourceLinks(), "<img src=x>", "<img " + "y" * 600 + ">"),  # a long tag: the linear search
+    ],
+    ids=["media", "source", "source, linear"],
+)
+def test_a_page_of_more_links_than_the_most_is_refused(
+    finder: MediaLinks | SourceLinks, link: str, long_tag: str
+) -> None:
+    assert len(finder.findall(long_tag + link * MAX_LINKS)) == MAX_LINKS
+    with pytest.raises(TooManyLinks, match="more than 100000 media files"):
+        finder.findall(long_tag + link * (MAX_LINKS + 1))

@@ -89,6 +89,12 @@ _STORAGE_TYPES = frozenset(
         "gallery_operator.worker.items.StorageFailed",
     }
 )
+_CONTENT_TYPES = frozenset(
+    {
+        # A page that links more media than the worker searches one page for (worker/page_links.py).
+        "gallery_operator.worker.page_links.TooManyLinks",
+    }
+)
 _BLOCKED_TYPES = frozenset(
     {
         "gallery_operator.egress.Blocked",  # the egress guard refused the destination
@@ -177,6 +183,8 @@ def reason_for_error(error: BaseException) -> FailureReason | None:
         return "StorageError"
     if any(n & _BLOCKED_TYPES for n in names):
         return "Blocked"
+    if any(n & _CONTENT_TYPES for n in names):
+        return "UnexpectedContent"
     for e in chain:
         status = _status_of(e)
         if status is not None and status >= 400:
