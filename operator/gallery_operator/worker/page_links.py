@@ -31,6 +31,13 @@ class TooManyLinks(ValueError):
         super().__init__(f"the page links more than {MAX_LINKS} media files; a page is searched for that many at most")
 
 
+def _keep(found: list[str], link: str) -> None:
+    """``link`` added to a finder's ``found``, which holds MAX_LINKS at most."""
+    found.append(link)
+    if len(found) > MAX_LINKS:
+        raise TooManyLinks()
+
+
 _RUN = re.compile(r"[^?&#\"'>\s]+")
 """The characters a media link runs over before its extension."""
 _EXTENSION = re.compile(r"\.(?:jpe?g|jpe|png|gif|web[mp]|mp4|mkv|og[gmv]|opus)", re.IGNORECASE)
@@ -59,7 +66,7 @@ class MediaLinks:
         return self.linear(page)
 
     def linear(self, page: str) -> list[str]:
-        found = []
+        found: list[str] = []
         at = 0
         while (run := _RUN.search(page, at)) is not None:
             start, end = run.span()
@@ -71,9 +78,7 @@ class MediaLinks:
                 continue
             stop = _TAIL.match(page, last.end())
             at = stop.end() if stop is not None else last.end()
-            found.append(page[start:at])
-            if len(found) > MAX_LINKS:
-                raise TooManyLinks()
+            _keep(found, page[start:at])
         return found
 
 
@@ -89,15 +94,13 @@ class SourceLinks:
         none of them past MAX_LINKS), else ``linear``."""
         if _LONG_TAG.search(page) is not None:
             return self.linear(page)
-        found = []
+        found: list[str] = []
         for match in _SOURCE.finditer(page):
-            found.append(match.group(1))  # findall's item: the one group, which every match sets
-            if len(found) > MAX_LINKS:
-                raise TooManyLinks()
+            _keep(found, match.group(1))  # findall's item: the one group, which every match sets
         return found
 
     def linear(self, page: str) -> list[str]:
-        found = []
+        found: list[str] = []
         at = 0
         while (tag := _TAG.search(page, at)) is not None:
             close = page.find(">", tag.end())
@@ -106,9 +109,7 @@ class SourceLinks:
             if attribute is None:
                 at = close
                 continue
-            found.append(attribute.group("URL"))
-            if len(found) > MAX_LINKS:
-                raise TooManyLinks()
+            _keep(found, attribute.group("URL"))
             at = attribute.end()
         return found
 

@@ -147,8 +147,8 @@ def install() -> None:
     library = http.client.parse_headers is _library_parse_headers and _library_parse_headers.__module__ == "http.client"
     if library and callable(getattr(http.client, "_read_headers", None)):
         setattr(http.client, "parse_headers", parse_headers)  # noqa: B010 - its callers look it up there
-    for module, name, library_function, quick in _COOKIE_USERS:
-        if getattr(module, name, None) is library_function and _cookie_jar_as_read():
+    for module, name, library_function, quick in _COOKIE_USERS if _cookie_jar_as_read() else ():
+        if getattr(module, name, None) is library_function:
             setattr(module, name, quick)
 
 
